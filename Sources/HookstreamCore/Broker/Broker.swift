@@ -1,0 +1,70 @@
+public import NIOCore
+import NIOConcurrencyHelpers
+
+/// Publishes events: stores them, then hands each one, encoded once, to every sink in id order.
+///
+/// Concurrent publishers may finish their appends out of order; the broker holds back a batch until
+/// every lower id has been handed on, so sinks (and subscribers) always see ids strictly increasing.
+///
+/// ```swift
+/// let broker = try await Broker(store: MemoryEventStore(), encode: { event in ... })
+/// broker.addSink(hub)
+/// let events = try await broker.publish([draft])
+/// ```
+public final class Broker: Sendable {
+    private struct Sequencer {
+        var next: EventID
+        var waiting: [EventID: [EncodedEvent]] = [:]
+        var sinks: [any EventSink] = []
+    }
+
+    /// The store events are appended to and replayed from.
+    public let store: any EventStore
+    private let encode: @Sendable (Event) -> ByteBuffer
+    private let sequencer: NIOLockedValueBox<Sequencer>
+
+    /// Creates a broker over `store`, continuing after the store's last id.
+    /// - Parameters:
+    ///   - store: where events are appended.
+    ///   - encode: turns an event into the bytes every subscriber receives (called once per event).
+    public init(store: any EventStore, encode: @escaping @Sendable (Event) -> ByteBuffer) async throws {
+        self.store = store
+        self.encode = encode
+        let last = try await store.lastEventID()
+        self.sequencer = NIOLockedValueBox(Sequencer(next: last + 1))
+    }
+
+    /// Registers a sink; it receives every event released from now on.
+    public func addSink(_ sink: any EventSink) {
+        sequencer.withLockedValue { $0.sinks.append(sink) }
+    }
+
+    /// Stores `drafts` as one batch and hands them to the sinks; returns them numbered.
+    ///
+    /// Returns once the store has accepted the events (durably, for durable stores); the hand-off to
+    /// sinks only queues, so publishers never wait for subscribers.
+    @discardableResult
+    public func publish(_ drafts: [EventDraft]) async throws -> [Event] {
+        guard !drafts.isEmpty else { return [] }
+        let events = try await store.append(drafts)
+        guard let first = events.first else { return events }
+        let encoded = events.map { EncodedEvent(id: $0.id, topic: $0.topic, frame: encode($0)) }
+        sequencer.withLockedValue { state in
+            if first.id < state.next {
+                // The store numbered below what was already released: it broke the contract; deliver anyway.
+                Broker.release(encoded, to: state.sinks)
+                return
+            }
+            state.waiting[first.id] = encoded
+            while let batch = state.waiting.removeValue(forKey: state.next) {
+                Broker.release(batch, to: state.sinks)
+                state.next = batch[batch.count - 1].id + 1
+            }
+        }
+        return events
+    }
+
+    private static func release(_ batch: [EncodedEvent], to sinks: [any EventSink]) {
+        for sink in sinks { sink.enqueue(batch) }
+    }
+}

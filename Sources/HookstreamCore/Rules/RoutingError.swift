@@ -1,0 +1,20 @@
+/// Why a message matched by a rule could not be turned into an event.
+public struct RoutingError: Error, Sendable, CustomStringConvertible {
+    public enum Reason: Sendable, Hashable {
+        case template(String)
+        case invalidTopic(String)
+        case topicNotAllowed(topic: String, allowed: [String])
+    }
+
+    public var rule: String
+    public var reason: Reason
+
+    public var description: String {
+        switch reason {
+        case .template(let message): return "rule '\(rule)': \(message)"
+        case .invalidTopic(let message): return "rule '\(rule)': \(message)"
+        case .topicNotAllowed(let topic, let allowed):
+            return "topic '\(topic)' not allowed: rule '\(rule)' may publish only to \(allowed.joined(separator: ", "))"
+        }
+    }
+}

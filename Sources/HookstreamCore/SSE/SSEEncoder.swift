@@ -1,0 +1,86 @@
+public import NIOCore
+
+/// Encodes Server-Sent Events frames (the `text/event-stream` format of the HTML standard).
+///
+/// Data is split at every line ending the standard recognises (CRLF, LF, CR) into one `data:`
+/// line each, so a client's reassembled `data` equals the original with line endings normalised to LF.
+public enum SSEEncoder {
+    /// Appends one event frame: `id:`, `event:` (omitted when empty), `data:` lines, blank line.
+    public static func writeEvent(id: EventID, type: String, data: String, into buffer: inout ByteBuffer) {
+        buffer.writeStaticString("id: ")
+        buffer.writeString(String(id))
+        buffer.writeStaticString("\n")
+        if !type.isEmpty {
+            buffer.writeStaticString("event: ")
+            buffer.writeString(singleLine(type))
+            buffer.writeStaticString("\n")
+        }
+        writeDataLines(data, into: &buffer)
+        buffer.writeStaticString("\n")
+    }
+
+    /// Appends a frame for a stored event.
+    public static func writeEvent(_ event: Event, into buffer: inout ByteBuffer) {
+        writeEvent(id: event.id, type: event.type, data: event.data.text, into: &buffer)
+    }
+
+    /// The frame for a stored event, as a string (tests and tools).
+    public static func frame(for event: Event) -> String {
+        var buffer = ByteBuffer()
+        writeEvent(event, into: &buffer)
+        return String(buffer: buffer)
+    }
+
+    /// Appends a comment frame (`: text`), which clients ignore: used for heartbeats and the connect greeting.
+    public static func writeComment(_ text: String, into buffer: inout ByteBuffer) {
+        for line in lines(of: text) {
+            buffer.writeStaticString(":")
+            if !line.isEmpty {
+                buffer.writeStaticString(" ")
+                buffer.writeSubstring(line)
+            }
+            buffer.writeStaticString("\n")
+        }
+        buffer.writeStaticString("\n")
+    }
+
+    /// Appends a `retry:` line, the reconnection delay a client should use, in milliseconds.
+    public static func writeRetry(milliseconds: Int, into buffer: inout ByteBuffer) {
+        buffer.writeStaticString("retry: ")
+        buffer.writeString(String(milliseconds))
+        buffer.writeStaticString("\n")
+    }
+
+    static func writeDataLines(_ data: String, into buffer: inout ByteBuffer) {
+        for line in lines(of: data) {
+            buffer.writeStaticString("data: ")
+            buffer.writeSubstring(line)
+            buffer.writeStaticString("\n")
+        }
+    }
+
+    /// Splits at CRLF, LF and CR, as an SSE parser does; always at least one line.
+    static func lines(of text: String) -> [Substring] {
+        var result: [Substring] = []
+        var start = text.startIndex
+        var i = text.startIndex
+        // Character iteration treats "\r\n" as one grapheme, which is exactly one line break here.
+        while i < text.endIndex {
+            let c = text[i]
+            if c == "\n" || c == "\r" || c == "\r\n" {
+                result.append(text[start..<i])
+                i = text.index(after: i)
+                start = i
+            } else {
+                i = text.index(after: i)
+            }
+        }
+        result.append(text[start..<text.endIndex])
+        return result
+    }
+
+    private static func singleLine(_ text: String) -> String {
+        guard text.contains(where: { $0 == "\n" || $0 == "\r" || $0 == "\r\n" }) else { return text }
+        return String(text.map { $0 == "\n" || $0 == "\r" || $0 == "\r\n" ? " " : $0 })
+    }
+}

@@ -1,0 +1,27 @@
+/// Where events live: numbered on append, read back for resuming subscribers, pruned by retention.
+///
+/// Implementations: ``MemoryEventStore`` (no durability). Durable stores (SQLite, PostgreSQL)
+/// implement the same contract.
+///
+/// The contract the ``Broker`` relies on:
+/// - ``append(_:)`` numbers the drafts with consecutive ids, each greater than every id handed out
+///   before by this store (across restarts for durable stores), and returns only once they are stored
+///   (durably, for durable stores). Appends that fail consume no ids.
+/// - ``events(after:matching:limit:)`` sees every event whose `append` has returned.
+public protocol EventStore: Sendable {
+    /// Stores the drafts as one batch and returns them numbered, in order.
+    func append(_ drafts: [EventDraft]) async throws -> [Event]
+
+    /// Events with an id greater than `id` on topics matched by `filter`, in id order, at most `limit`.
+    func events(after id: EventID, matching filter: TopicFilter, limit: Int) async throws -> [Event]
+
+    /// The highest id handed out so far, `0` if none.
+    func lastEventID() async throws -> EventID
+
+    /// Releases the store's resources; no call may follow.
+    func close() async throws
+}
+
+extension EventStore {
+    public func close() async throws {}
+}

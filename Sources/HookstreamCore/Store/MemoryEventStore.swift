@@ -1,0 +1,97 @@
+import NIOConcurrencyHelpers
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// An ``EventStore`` in memory, bounded per topic. Nothing survives a restart.
+public final class MemoryEventStore: EventStore {
+    private struct State {
+        var lastID: EventID = 0
+        var topics: [String: TopicLog] = [:]
+    }
+
+    /// One topic's events in id order; the oldest are dropped past the bound.
+    private struct TopicLog {
+        var events: [Event] = []
+        var head = 0
+
+        var count: Int { events.count - head }
+
+        mutating func append(_ event: Event, bound: Int) {
+            events.append(event)
+            if count > bound { head += count - bound }
+            // Compact once the dropped prefix outweighs the live part, keeping appends amortised O(1).
+            if head > 64, head > events.count / 2 {
+                events.removeFirst(head)
+                head = 0
+            }
+        }
+
+        func events(after id: EventID, limit: Int) -> ArraySlice<Event> {
+            var low = head
+            var high = events.count
+            while low < high {
+                let mid = (low + high) / 2
+                if events[mid].id <= id { low = mid + 1 } else { high = mid }
+            }
+            return events[low..<min(events.count, low + limit)]
+        }
+    }
+
+    private let state = NIOLockedValueBox(State())
+    private let maximumEventsPerTopic: Int
+    private let now: @Sendable () -> Int64
+
+    /// Creates an empty store.
+    /// - Parameters:
+    ///   - maximumEventsPerTopic: how many events each topic keeps; older ones are dropped.
+    ///   - now: the wall clock in milliseconds since the epoch (a seam for tests).
+    public init(
+        maximumEventsPerTopic: Int = 10_000,
+        now: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }
+    ) {
+        precondition(maximumEventsPerTopic > 0)
+        self.maximumEventsPerTopic = maximumEventsPerTopic
+        self.now = now
+    }
+
+    public func append(_ drafts: [EventDraft]) async throws -> [Event] {
+        appendNow(drafts)
+    }
+
+    /// The synchronous body of ``append(_:)``.
+    public func appendNow(_ drafts: [EventDraft]) -> [Event] {
+        let timestamp = now()
+        let bound = maximumEventsPerTopic
+        return state.withLockedValue { state in
+            var stored: [Event] = []
+            stored.reserveCapacity(drafts.count)
+            for draft in drafts {
+                state.lastID += 1
+                let event = Event(id: state.lastID, draft: draft, timestamp: timestamp)
+                state.topics[draft.topic, default: TopicLog()].append(event, bound: bound)
+                stored.append(event)
+            }
+            return stored
+        }
+    }
+
+    public func events(after id: EventID, matching filter: TopicFilter, limit: Int) async throws -> [Event] {
+        guard limit > 0 else { return [] }
+        return state.withLockedValue { state in
+            var found: [Event] = []
+            for (topic, log) in state.topics where filter.matches(topic) {
+                found.append(contentsOf: log.events(after: id, limit: limit))
+            }
+            found.sort { $0.id < $1.id }
+            if found.count > limit { found.removeSubrange(limit...) }
+            return found
+        }
+    }
+
+    public func lastEventID() async throws -> EventID {
+        state.withLockedValue { $0.lastID }
+    }
+}

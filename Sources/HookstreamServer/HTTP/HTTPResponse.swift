@@ -1,0 +1,42 @@
+import HookstreamCore
+import NIOCore
+public import NIOHTTP1
+
+/// A complete (non-streaming) HTTP/1.1 response, serialised by hand: the pipeline has no response encoder,
+/// because event streams write pre-encoded chunks straight to the socket.
+public struct HTTPResponse: Sendable {
+    public var status: HTTPResponseStatus
+    public var headers: [(String, String)]
+    public var body: String
+
+    public init(status: HTTPResponseStatus, headers: [(String, String)] = [], body: String) {
+        self.status = status
+        self.headers = headers
+        self.body = body
+    }
+
+    /// A JSON response.
+    public static func json(_ status: HTTPResponseStatus, _ value: JSONValue) -> HTTPResponse {
+        HTTPResponse(status: status, headers: [("Content-Type", "application/json")], body: value.jsonText + "\n")
+    }
+
+    /// The response for an ``HTTPError``.
+    public init(error: HTTPError) {
+        self.init(status: error.status, headers: [("Content-Type", "application/json")] + error.headers, body: error.body + "\n")
+    }
+
+    func encode(keepAlive: Bool, allocator: ByteBufferAllocator) -> ByteBuffer {
+        var buffer = allocator.buffer(capacity: 160 + body.utf8.count)
+        buffer.writeString("HTTP/1.1 \(status.code) \(status.reasonPhrase)\r\n")
+        for (name, value) in headers {
+            buffer.writeString(name)
+            buffer.writeStaticString(": ")
+            buffer.writeString(value)
+            buffer.writeStaticString("\r\n")
+        }
+        buffer.writeString("Content-Length: \(body.utf8.count)\r\n")
+        buffer.writeStaticString(keepAlive ? "Connection: keep-alive\r\n\r\n" : "Connection: close\r\n\r\n")
+        buffer.writeString(body)
+        return buffer
+    }
+}

@@ -1,0 +1,24 @@
+import HookstreamCore
+import NIOCore
+
+/// One ``StreamHub`` per event loop of the HTTP server.
+final class StreamHubs: Sendable {
+    let all: [StreamHub]
+
+    init(group: any EventLoopGroup) {
+        var hubs: [StreamHub] = []
+        for loop in group.makeIterator() { hubs.append(StreamHub(eventLoop: loop)) }
+        self.all = hubs
+    }
+
+    /// The hub of `loop`.
+    func hub(for loop: any EventLoop) -> StreamHub {
+        for hub in all where hub.eventLoop === loop { return hub }
+        preconditionFailure("event loop \(loop) is not part of the HTTP server's group")
+    }
+
+    /// Ends every stream.
+    func shutdown() async {
+        for hub in all { try? await hub.shutdown().get() }
+    }
+}

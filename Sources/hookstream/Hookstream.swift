@@ -1,0 +1,12 @@
+import ArgumentParser
+
+/// The `hookstream` command: webhooks and Unix-socket messages in, authenticated Server-Sent Event streams out.
+@main
+struct HookstreamCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "hookstream",
+        abstract: "Route webhooks and local messages to authenticated Server-Sent Event streams.",
+        subcommands: [ServeCommand.self, CheckCommand.self],
+        defaultSubcommand: ServeCommand.self
+    )
+}

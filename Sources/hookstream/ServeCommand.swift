@@ -1,0 +1,89 @@
+import ArgumentParser
+import HookstreamCore
+import HookstreamServer
+import Logging
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+import UnixSignals
+
+/// `hookstream serve`: runs the daemon until SIGTERM or SIGINT.
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Run the daemon."
+    )
+
+    @Option(name: .long, help: "The config file.")
+    var config: String = "config/hookstream.yaml"
+
+    @Option(name: .long, help: "Listen on HOST:PORT instead of server.listen (port 0 picks a free port).")
+    var listen: String?
+
+    @Option(name: .customLong("unix-socket"), help: "Unix socket path instead of server.unix_socket.path.")
+    var unixSocket: String?
+
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
+    var logLevel: String = "info"
+
+    func run() async throws {
+        var configuration: Configuration
+        do {
+            configuration = try ConfigLoader.load(path: config)
+        } catch {
+            printToStandardError(error.description)
+            printToStandardError("hookstream: refusing to start with an invalid config file")
+            throw ExitCode(ExitCodes.configuration)
+        }
+        if let listen {
+            guard let address = ListenAddress(parsing: listen) else {
+                printToStandardError("hookstream: --listen must be HOST:PORT, found '\(listen)'")
+                throw ExitCode(ExitCodes.configuration)
+            }
+            configuration.server.listen = address
+        }
+        if let unixSocket {
+            guard configuration.unixSocketSource != nil else {
+                printToStandardError("hookstream: --unix-socket given, but no source in \(config) has unix_socket: true")
+                throw ExitCode(ExitCodes.configuration)
+            }
+            var socket = configuration.server.unixSocket ?? Configuration.UnixSocket(path: unixSocket)
+            socket.path = unixSocket
+            configuration.server.unixSocket = socket
+        }
+        guard let level = Logger.Level(rawValue: logLevel) else {
+            printToStandardError("hookstream: --log-level must be one of trace, debug, info, notice, warning, error, critical")
+            throw ExitCode(ExitCodes.configuration)
+        }
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "hookstream")
+
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: configuration.server.eventLoopThreads)
+        defer { group.shutdownGracefully { _ in } }
+        do {
+            let app = try await Hookstream(configuration: configuration, group: group, logger: logger)
+            logger.info(
+                "hookstream starting",
+                metadata: ["config": "\(config)", "store": "\(configuration.store.kind.rawValue)", "rules": "\(configuration.rules.count)"])
+            var groupConfiguration = ServiceGroupConfiguration(
+                services: app.services.map { .init(service: $0) },
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                cancellationSignals: [],
+                logger: logger)
+            // Streams are ended by the server itself; anything still running after this is cancelled,
+            // so a stop never takes more than about two seconds.
+            groupConfiguration.maximumGracefulShutdownDuration = .milliseconds(1500)
+            groupConfiguration.maximumCancellationDuration = .milliseconds(300)
+            let services = ServiceGroup(configuration: groupConfiguration)
+            try await services.run()
+            logger.info("hookstream stopped")
+        } catch {
+            logger.critical("hookstream failed", metadata: ["error": "\(error)"])
+            throw ExitCode(ExitCodes.failure)
+        }
+    }
+}
