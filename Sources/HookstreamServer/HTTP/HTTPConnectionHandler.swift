@@ -176,7 +176,6 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
             return
         }
         state = .streaming(subscriber)
-        subscriber.isWritable = context.channel.isWritable
         context.write(wrapOutboundOut(StreamFraming.head), promise: nil)
         context.writeAndFlush(wrapOutboundOut(StreamFraming.greeting(retry: streams.retry)), promise: nil)
         logger.debug(

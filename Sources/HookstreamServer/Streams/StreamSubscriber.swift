@@ -13,8 +13,6 @@ final class StreamSubscriber {
     /// Index in the hub's array, for O(1) removal.
     var slot = -1
     private(set) var isClosed = false
-    /// Mirrors the channel's writability, updated by the connection handler.
-    var isWritable = true
     /// Events written while the channel was over its high-water mark.
     private var backlog = 0
     private let backlogLimit: Int
@@ -30,32 +28,39 @@ final class StreamSubscriber {
     }
 
     /// Writes the events of one drain that this subscriber wants, then flushes once.
+    ///
+    /// Under pressure (the channel went over its high-water mark) it flushes early, so that only events the
+    /// kernel cannot take count against the subscriber's queue; past the queue bound the subscriber is cut.
     func deliver(_ batch: [EncodedEvent]) {
         guard !isClosed else { return }
-        var wrote = false
+        var mustFlush = false
         for event in batch where filter.matches(segments: event.topicSegments) {
             guard state.offerLive(event) else { continue }
             context.write(NIOAny(event.frame), promise: nil)
-            wrote = true
-            if !isWritable {
-                backlog += 1
-                if backlog > backlogLimit {
-                    cut()
-                    return
+            mustFlush = true
+            if !context.channel.isWritable {
+                context.flush()
+                mustFlush = false
+                if !context.channel.isWritable {
+                    backlog += 1
+                    if backlog > backlogLimit {
+                        cut()
+                        return
+                    }
                 }
             }
         }
-        if wrote { context.flush() }
+        if mustFlush { context.flush() }
     }
 
     /// Writes a shared, pre-encoded comment chunk (heartbeat); skipped while the client is not reading.
     func writeHeartbeat(_ chunk: ByteBuffer) {
-        guard !isClosed, isWritable else { return }
+        guard !isClosed, context.channel.isWritable else { return }
         context.writeAndFlush(NIOAny(chunk), promise: nil)
     }
 
+    /// The channel drained below its low-water mark: the client is reading again.
     func writabilityChanged(_ writable: Bool) {
-        isWritable = writable
         if writable { backlog = 0 }
     }
 

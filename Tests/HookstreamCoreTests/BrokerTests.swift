@@ -1,0 +1,72 @@
+import NIOConcurrencyHelpers
+import NIOCore
+import Testing
+
+@testable import HookstreamCore
+
+/// A store whose appends finish in an order the test chooses, to show the broker still releases in id order.
+private final class GatedStore: EventStore {
+    private let inner = MemoryEventStore()
+    private let gates = NIOLockedValueBox<[String: CheckedContinuation<Void, Never>]>([:])
+    private let waiting = NIOLockedValueBox<Set<String>>([])
+
+    func append(_ drafts: [EventDraft]) async throws -> [Event] {
+        let events = inner.appendNow(drafts)
+        let topic = drafts[0].topic
+        if topic.hasPrefix("slow") {
+            await withCheckedContinuation { continuation in
+                gates.withLockedValue { $0[topic] = continuation }
+                waiting.withLockedValue { _ = $0.insert(topic) }
+            }
+        }
+        return events
+    }
+
+    func isWaiting(_ topic: String) -> Bool { waiting.withLockedValue { $0.contains(topic) } }
+
+    func open(_ topic: String) {
+        let continuation = gates.withLockedValue { $0.removeValue(forKey: topic) }
+        continuation?.resume()
+    }
+
+    func events(after id: EventID, matching filter: TopicFilter, limit: Int) async throws -> [Event] {
+        try await inner.events(after: id, matching: filter, limit: limit)
+    }
+
+    func lastEventID() async throws -> EventID { try await inner.lastEventID() }
+}
+
+private final class RecordingSink: EventSink {
+    let ids = NIOLockedValueBox<[EventID]>([])
+    func enqueue(_ events: [EncodedEvent]) { ids.withLockedValue { $0.append(contentsOf: events.map(\.id)) } }
+}
+
+@Suite struct BrokerTests {
+    private func draft(_ topic: String) -> EventDraft {
+        EventDraft(topic: topic, type: "t", data: .text("d"), source: "s", rule: "r")
+    }
+
+    @Test(.timeLimit(.minutes(1))) func sinksSeeIdsInOrderEvenWhenAppendsFinishOutOfOrder() async throws {
+        let store = GatedStore()
+        let broker = try await Broker(store: store, encode: { ByteBuffer(string: "\($0.id)") })
+        let sink = RecordingSink()
+        broker.addSink(sink)
+
+        async let slow = broker.publish([draft("slow/1")])  // gets id 1, held in the store
+        while !store.isWaiting("slow/1") { await Task.yield() }
+        let fast = try await broker.publish([draft("fast/2"), draft("fast/3")])  // ids 2 and 3 finish first
+        #expect(fast.map(\.id) == [2, 3])
+        #expect(sink.ids.withLockedValue { $0 }.isEmpty, "2 and 3 must wait for 1")
+        store.open("slow/1")
+        _ = try await slow
+        #expect(sink.ids.withLockedValue { $0 } == [1, 2, 3])
+    }
+
+    @Test func eachEventIsEncodedOnce() async throws {
+        let count = NIOLockedValueBox(0)
+        let broker = try await Broker(store: MemoryEventStore(), encode: { _ in count.withLockedValue { $0 += 1 }; return ByteBuffer() })
+        for _ in 0..<3 { broker.addSink(RecordingSink()) }
+        try await broker.publish([draft("a"), draft("b")])
+        #expect(count.withLockedValue { $0 } == 2)
+    }
+}

@@ -1,0 +1,109 @@
+import Foundation
+import Testing
+
+@testable import HookstreamCore
+
+@Suite struct ConfigLoaderTests {
+    static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    private func errors(_ yaml: String) -> [String] {
+        do {
+            _ = try ConfigLoader.parse(yaml, file: "test.yaml")
+            return []
+        } catch {
+            return error.diagnostics.map(\.description)
+        }
+    }
+
+    @Test func theDefaultConfigLoadsWithItsDocumentedValues() throws {
+        let config = try ConfigLoader.load(path: Self.packageRoot.appendingPathComponent("config/hookstream.yaml").path)
+        #expect(config.server.listen == ListenAddress(host: "127.0.0.1", port: 8080))
+        #expect(config.server.unixSocket?.path == "./run/hookstream.sock")
+        #expect(config.server.bodyLimit == 1 << 20)
+        #expect(config.streams.heartbeat == .seconds(15))
+        #expect(config.streams.queue == 1024)
+        #expect(config.sources["demo"]?.kind == .webhook)
+        #expect(config.unixSocketSource?.name == "local")
+        #expect(config.tokens.map(\.name) == ["demo"])
+        #expect(config.tokens.first?.secret == "demo-token")
+        let demo = try #require(config.tokens.first)
+        #expect(demo.subscribe.covers(try TopicPattern("demo/**")))
+        #expect(demo.subscribe.covers(try TopicPattern("local/x")))
+        #expect(!demo.subscribe.covers(try TopicPattern("other/x")))
+    }
+
+    @Test func theDemoRuleRoutesAsDocumented() throws {
+        let config = try ConfigLoader.load(path: Self.packageRoot.appendingPathComponent("config/hookstream.yaml").path)
+        let engine = RuleEngine(rules: config.rules)
+        let withChannel = try engine.route(source: "demo", context: try JSONParser.parse(#"{"body":{"channel":"ops","type":"deploy"}}"#))
+        #expect(withChannel.map(\.topic) == ["demo/ops"])
+        #expect(withChannel.map(\.type) == ["deploy"])
+        #expect(withChannel.first?.data == .json(#"{"channel":"ops","type":"deploy"}"#))
+        let bare = try engine.route(source: "demo", context: try JSONParser.parse(#"{"body":{"x":1}}"#))
+        #expect(bare.map(\.topic) == ["demo/general"])
+        #expect(bare.map(\.type) == ["message"])
+    }
+
+    @Test func syntaxErrorsHaveTheirPosition() {
+        let found = errors("server:\n  listen: [1, 2\nstreams: {}\n")
+        #expect(found.count == 1)
+        #expect(found.first?.hasPrefix("test.yaml:3:") == true, "\(found)")
+        #expect(found.first?.contains(": error: YAML syntax:") == true)
+    }
+
+    @Test func unknownKeysAreReportedAtTheKey() {
+        let found = errors("server:\n  listen: 127.0.0.1:1\n  lisen: 1\n")
+        #expect(found == ["test.yaml:3:3: error: unknown key 'lisen' in server (expected one of: listen, unix_socket, limits, event_loop_threads)"])
+    }
+
+    @Test func wrongTypesAreReportedAtTheValue() {
+        let found = errors("streams:\n  queue: lots\n  heartbeat: soon\n")
+        #expect(found == [
+            "test.yaml:2:10: error: streams.queue must be an integer, found 'lots'",
+            "test.yaml:3:14: error: streams.heartbeat must be a duration like 500ms, 15s, 2m, 1h or 7d, found 'soon'",
+        ])
+    }
+
+    @Test func badTopicTemplatesAndDuplicateRuleNames() {
+        let yaml = """
+            sources:
+              demo: {}
+            rules:
+              - name: one
+                source: demo
+                publish: { topic: "demo/{{ body.x" }
+              - name: two
+                source: demo
+                publish: { topic: "demo/*/{{ body.x }}" }
+              - name: one
+                source: nowhere
+                publish: { topic: "ok/{{ body.x }}" }
+            """
+        let found = errors(yaml)
+        #expect(found.contains("test.yaml:6:23: error: rules[0].publish.topic: '{{' is not closed by '}}'"), "\(found)")
+        #expect(found.contains("test.yaml:9:23: error: rules[1].publish.topic: a topic cannot contain '*' (wildcards belong in subscriptions)"), "\(found)")
+        #expect(found.contains("test.yaml:10:11: error: duplicate rule name 'one' (first defined at line 4)"), "\(found)")
+        #expect(found.contains("test.yaml:11:13: error: rule 'one' names source 'nowhere', which is not declared under sources (declared: demo)"), "\(found)")
+        #expect(found.count == 4)
+    }
+
+    @Test func everyErrorIsReportedNotJustTheFirst() {
+        let found = errors("server:\n  listen: nowhere\nstreams:\n  queue: 0\nbogus: 1\n")
+        #expect(found.count == 3, "\(found)")
+        #expect(found.allSatisfy { $0.range(of: #"^test\.yaml:\d+:\d+: error: "#, options: .regularExpression) != nil })
+    }
+
+    @Test func secretsFromTheEnvironment() throws {
+        let yaml = "auth:\n  tokens:\n    - name: a\n      secret: { env: HOOKSTREAM_TEST_SECRET }\n      subscribe: [\"x/**\"]\n"
+        let config = try ConfigLoader.parse(yaml, file: "t.yaml", environment: ["HOOKSTREAM_TEST_SECRET": "s3cret"])
+        #expect(config.tokens.first?.secret == "s3cret")
+        #expect(throws: ConfigError.self) { try ConfigLoader.parse(yaml, file: "t.yaml", environment: [:]) }
+    }
+
+    @Test func sizesAndDurations() throws {
+        let config = try ConfigLoader.parse("server:\n  limits: { body_bytes: 64KiB }\nstreams: { heartbeat: 250ms, retry: 2s }\n", file: "t.yaml")
+        #expect(config.server.bodyLimit == 65536)
+        #expect(config.streams.heartbeat == .milliseconds(250))
+        #expect(config.streams.retry == .seconds(2))
+    }
+}

@@ -1,0 +1,27 @@
+import Testing
+
+@testable import HookstreamCore
+
+@Suite struct JSONParserTests {
+    @Test func roundTripKeepsOrderAndNumberText() throws {
+        let text = #"{"z":1,"a":[true,false,null,1.50,-2e10],"m":{"k":"v"},"s":"x\"y\\z\n\u00e9\ud83d\ude00"}"#
+        let value = try JSONParser.parse(text)
+        #expect(value.jsonText == #"{"z":1,"a":[true,false,null,1.50,-2e10],"m":{"k":"v"},"s":"x\"y\\z\né😀"}"#)
+    }
+
+    @Test func pathLookup() throws {
+        let value = try JSONParser.parse(#"{"a":{"b":[{"c":"deep"}]}}"#)
+        #expect(value.value(atPath: "a.b.0.c".split(separator: ".")) == .string("deep"))
+        #expect(value.value(atPath: "a.b.1.c".split(separator: ".")) == nil)
+        #expect(value.value(atPath: "a.x".split(separator: ".")) == nil)
+    }
+
+    @Test(arguments: ["", "{", "{\"a\":}", "[1,]", "01", "\"unterminated", "{\"a\":1} trailing", "nul", "\"\u{01}\"", "{'a':1}"])
+    func malformedDocumentsAreRejected(text: String) {
+        #expect(throws: JSONParseError.self) { try JSONParser.parse(text) }
+    }
+
+    @Test func controlCharactersAreEscapedOnOutput() {
+        #expect(JSONValue.string("a\u{1}b\tc").jsonText == #""a\u0001b\tc""#)
+    }
+}

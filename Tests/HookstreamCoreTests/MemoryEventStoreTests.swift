@@ -1,0 +1,35 @@
+import Testing
+
+@testable import HookstreamCore
+
+@Suite struct MemoryEventStoreTests {
+    private func draft(_ topic: String, _ text: String = "x") -> EventDraft {
+        EventDraft(topic: topic, type: "message", data: .text(text), source: "test", rule: "r")
+    }
+
+    @Test func idsAreConsecutiveAndIncreasing() async throws {
+        let store = MemoryEventStore()
+        let first = try await store.append([draft("a"), draft("b")])
+        let second = try await store.append([draft("a")])
+        #expect(first.map(\.id) == [1, 2])
+        #expect(second.map(\.id) == [3])
+        #expect(try await store.lastEventID() == 3)
+    }
+
+    @Test func readAfterFiltersByTopicAndLimits() async throws {
+        let store = MemoryEventStore()
+        for i in 0..<10 { _ = try await store.append([draft(i.isMultiple(of: 2) ? "even/\(i)" : "odd/\(i)")]) }
+        let filter = TopicFilter([try TopicPattern("even/*")])
+        #expect(try await store.events(after: 0, matching: filter, limit: 100).map(\.id) == [1, 3, 5, 7, 9])
+        #expect(try await store.events(after: 3, matching: filter, limit: 2).map(\.id) == [5, 7])
+        #expect(try await store.events(after: 9, matching: filter, limit: 100).isEmpty)
+    }
+
+    @Test func eachTopicKeepsItsNewestEventsOnly() async throws {
+        let store = MemoryEventStore(maximumEventsPerTopic: 3)
+        for _ in 0..<200 { _ = try await store.append([draft("busy")]) }
+        _ = try await store.append([draft("quiet")])
+        let all = TopicFilter([try TopicPattern("**")])
+        #expect(try await store.events(after: 0, matching: all, limit: 100).map(\.id) == [198, 199, 200, 201])
+    }
+}
