@@ -1,0 +1,105 @@
+import AsyncHTTPClient
+import NIOHTTP1
+import Foundation
+import Testing
+
+/// Every status the HTTP API promises, against the real binary on the default config, with AsyncHTTPClient.
+@Suite(.timeLimit(.minutes(2))) struct HTTPStatusTests {
+    let client = HTTPClient.shared
+
+    @Test func healthAndReadiness() async throws {
+        try await withDaemon { daemon in
+            let health = try await client.send(.GET, "\(daemon.baseURL)/healthz")
+            #expect(health.status == 200)
+            #expect(health.body.contains(#""status":"ok""#))
+            let ready = try await client.send(.GET, "\(daemon.baseURL)/readyz")
+            #expect(ready.status == 200)
+        }
+    }
+
+    @Test func webhookAnswersIdsAndTopics() async throws {
+        try await withDaemon { daemon in
+            let first = try await client.send(.POST, "\(daemon.baseURL)/hooks/demo", body: #"{"channel":"ops","type":"deploy"}"#, headers: [("Content-Type", "application/json")])
+            #expect(first.status == 202)
+            #expect(first.body == "{\"ids\":[1],\"topics\":[\"demo/ops\"]}\n")
+            let second = try await client.send(.POST, "\(daemon.baseURL)/hooks/demo", body: #"{"n":1}"#, headers: [("Content-Type", "application/json; charset=utf-8")])
+            #expect(second.status == 202)
+            #expect(second.body == "{\"ids\":[2],\"topics\":[\"demo/general\"]}\n")
+        }
+    }
+
+    @Test func noRuleMatchedAnswersEmptyIds() async throws {
+        let config = """
+            sources: { quiet: {} }
+            rules:
+              - name: only-pushes
+                source: quiet
+                when: { header.x-event: push }
+                publish: { topic: "q/{{ body.x }}" }
+            """
+        try await withDaemon(config: config) { daemon in
+            let response = try await client.send(.POST, "\(daemon.baseURL)/hooks/quiet", body: #"{"x":"y"}"#, headers: [("Content-Type", "application/json")])
+            #expect(response.status == 202)
+            #expect(response.body == "{\"ids\":[],\"topics\":[]}\n")
+            let matched = try await client.send(
+                .POST, "\(daemon.baseURL)/hooks/quiet", body: #"{"x":"y"}"#, headers: [("Content-Type", "application/json"), ("X-Event", "push")])
+            #expect(matched.body == "{\"ids\":[1],\"topics\":[\"q/y\"]}\n")
+        }
+    }
+
+    @Test func badWebhooksGetClearJSONErrors() async throws {
+        try await withDaemon { daemon in
+            let url = "\(daemon.baseURL)/hooks/demo"
+            let json = [("Content-Type", "application/json")]
+            // Malformed JSON body.
+            let malformed = try await client.send(.POST, url, body: #"{"channel": "#, headers: json)
+            #expect(malformed.status == 400)
+            #expect(malformed.body.contains(#""error":"malformed_body""#))
+            // Empty body.
+            let empty = try await client.send(.POST, url, body: "", headers: json)
+            #expect(empty.status == 400)
+            // Unknown source.
+            let unknown = try await client.send(.POST, "\(daemon.baseURL)/hooks/nope", body: "{}", headers: json)
+            #expect(unknown.status == 404)
+            #expect(unknown.body.contains(#""error":"unknown_source""#))
+            // The Unix-socket source is not a webhook.
+            let socketSource = try await client.send(.POST, "\(daemon.baseURL)/hooks/local", body: "{}", headers: json)
+            #expect(socketSource.status == 404)
+            // Over server.limits.body_bytes (1 MiB by default).
+            let large = try await client.send(.POST, url, body: "[" + String(repeating: "1,", count: 600_000) + "1]", headers: json)
+            #expect(large.status == 413)
+            #expect(large.body.contains(#""error":"body_too_large""#))
+            // Unsupported content type.
+            let text = try await client.send(.POST, url, body: "hello", headers: [("Content-Type", "text/plain")])
+            #expect(text.status == 415)
+            #expect(text.body.contains(#""error":"unsupported_media_type""#))
+            // Wrong method, unknown path.
+            #expect(try await client.send(.GET, url).status == 405)
+            #expect(try await client.send(.GET, "\(daemon.baseURL)/nothing-here").status == 404)
+            // Nothing above was published: the next event is id 1.
+            #expect(try await client.postWebhook(daemon, json: "{}") == [1])
+            #expect(daemon.log.contains("Webhook rejected"))
+        }
+    }
+
+    @Test func streamAuthStatuses() async throws {
+        try await withDaemon { daemon in
+            let events = "\(daemon.baseURL)/events"
+            let none = try await client.send(.GET, "\(events)?topic=demo/x")
+            #expect(none.status == 401)
+            #expect(none.headers.first(name: "www-authenticate")?.hasPrefix("Bearer") == true)
+            #expect(none.body.contains(#""error":"unauthorized""#))
+            let wrong = try await client.send(.GET, "\(events)?topic=demo/x", headers: [("Authorization", "Bearer not-the-token")])
+            #expect(wrong.status == 401)
+            #expect(!wrong.body.contains("not-the-token"), "a presented secret is never echoed")
+            let forbidden = try await client.send(.GET, "\(events)?topic=secret/x", headers: [("Authorization", "Bearer demo-token")])
+            #expect(forbidden.status == 403)
+            #expect(forbidden.body.contains(#""error":"forbidden""#))
+            let tooWide = try await client.send(.GET, "\(events)?topic=demo/x&topic=**", headers: [("Authorization", "Bearer demo-token")])
+            #expect(tooWide.status == 403)
+            let noTopic = try await client.send(.GET, events, headers: [("Authorization", "Bearer demo-token")])
+            #expect(noTopic.status == 400)
+            #expect(!daemon.log.contains("demo-token"), "secrets never reach the log")
+        }
+    }
+}

@@ -1,0 +1,66 @@
+import AsyncHTTPClient
+import NIOHTTP1
+import Foundation
+import Testing
+
+/// `check`, `serve` on bad config, and SIGTERM with open streams.
+@Suite(.timeLimit(.minutes(2))) struct LifecycleTests {
+    @Test func checkAcceptsTheDefaultConfig() async throws {
+        let result = try await ChildProcess.run(TestEnvironment.binary, ["check", "--config", TestEnvironment.defaultConfig])
+        #expect(result.status == 0)
+        #expect(result.stdout.contains("ok"))
+    }
+
+    @Test func checkAndServeRejectABadConfigWithPositions() async throws {
+        let directory = try TestEnvironment.makeTemporaryDirectory()
+        let path = directory.appendingPathComponent("bad.yaml").path
+        // Bad input: an unknown key, a wrong type, a bad topic template and a duplicate rule name, all at once.
+        try """
+            server:
+              listen: 127.0.0.1:0
+              colour: blue
+            streams:
+              queue: many
+            sources: { demo: {} }
+            rules:
+              - { name: r, source: demo, publish: { topic: "demo/{{ body.x" } }
+              - { name: r, source: demo, publish: { topic: "demo/x" } }
+            """.write(toFile: path, atomically: true, encoding: .utf8)
+        let check = try await ChildProcess.run(TestEnvironment.binary, ["check", "--config", path])
+        #expect(check.status == 78)
+        let lines = check.stderr.split(separator: "\n").map(String.init)
+        #expect(lines.contains("\(path):3:3: error: unknown key 'colour' in server (expected one of: listen, unix_socket, limits, event_loop_threads)"))
+        #expect(lines.contains("\(path):5:10: error: streams.queue must be an integer, found 'many'"))
+        #expect(lines.contains("\(path):8:48: error: rules[0].publish.topic: '{{' is not closed by '}}'"))
+        #expect(lines.contains { $0.hasPrefix("\(path):9:13: error: duplicate rule name 'r'") })
+
+        let serve = try await ChildProcess.run(TestEnvironment.binary, ["serve", "--config", path])
+        #expect(serve.status == 78)
+        #expect(serve.stderr.contains("\(path):3:3: error: unknown key 'colour'"))
+
+        let syntax = directory.appendingPathComponent("syntax.yaml").path
+        try "server:\n  listen: [oops\n".write(toFile: syntax, atomically: true, encoding: .utf8)
+        let broken = try await ChildProcess.run(TestEnvironment.binary, ["check", "--config", syntax])
+        #expect(broken.status == 78)
+        #expect(broken.stderr.hasPrefix("\(syntax):3:1: error: YAML syntax:"), "\(broken.stderr)")
+    }
+
+    @Test func sigtermEndsOpenStreamsAndExitsZeroWithinTwoSeconds() async throws {
+        let daemon = try await Daemon.start()
+        let curl = try ChildProcess("/usr/bin/env", ["curl", "-sS", "-N", "--max-time", "20", "-H", "Authorization: Bearer demo-token", "\(daemon.baseURL)/events?topic=demo/**"])
+        try await waitUntil("curl to be subscribed") { curl.stdout.contains(": hookstream stream open") }
+        let stream = try await SSEStream.open("\(daemon.baseURL)/events?topic=local/**", headers: [("Authorization", "Bearer demo-token")])
+        let socket = try UnixSocketClient(path: daemon.socketPath)
+        _ = try socket.request(#"{"topic":"local/x","data":1}"#)
+        _ = try await stream.collect { $0.count == 1 }
+
+        let (status, duration) = try await daemon.stop()
+        #expect(status == 0)
+        #expect(duration < .seconds(2), "stopped in \(duration)")
+        // The streams ended cleanly: curl saw the end of the chunked body (exit 0), AHC's body ended.
+        #expect(try await curl.waitForExit() == 0)
+        #expect(try await stream.next() == nil)
+        #expect(try socket.readLine() == nil, "the Unix socket connection was closed too")
+        #expect(!FileManager.default.fileExists(atPath: daemon.socketPath), "the socket file is removed")
+    }
+}

@@ -1,0 +1,124 @@
+import AsyncHTTPClient
+import NIOHTTP1
+import Foundation
+import Testing
+
+/// Webhooks and socket lines reaching subscribers, seen by curl and by a Python SSE client (httpx-sse).
+@Suite(.timeLimit(.minutes(2))) struct StreamTests {
+    let client = HTTPClient.shared
+
+    /// Starts `curl -N` on a stream and waits until its greeting arrived (so it is subscribed).
+    private func curlStream(_ url: String, _ extra: [String] = [], maxTime: Int = 20) async throws -> ChildProcess {
+        let curl = try ChildProcess("/usr/bin/env", ["curl", "-sS", "-N", "-i", "--max-time", "\(maxTime)"] + extra + [url])
+        try await waitUntil("curl to receive the stream greeting") { curl.stdout.contains(": hookstream stream open") }
+        return curl
+    }
+
+    /// Starts the Python httpx-sse client and waits until it printed the response status.
+    private func pythonStream(_ url: String, count: Int, headers: [String] = [], cookies: [String] = []) async throws -> ChildProcess {
+        var arguments = [TestEnvironment.client("sse_client.py"), "--url", url, "--count", "\(count)", "--timeout", "30"]
+        for header in headers { arguments += ["--header", header] }
+        for cookie in cookies { arguments += ["--cookie", cookie] }
+        guard FileManager.default.isExecutableFile(atPath: TestEnvironment.python) else {
+            throw HarnessError("no Python with httpx-sse at \(TestEnvironment.python): run the suite with scripts/test")
+        }
+        let python = try ChildProcess(TestEnvironment.python, arguments)
+        try await waitUntil("the Python client to connect") {
+            if !python.isRunning && python.stdoutLines.isEmpty { throw HarnessError("python failed: \(python.stderr)") }
+            return !python.stdoutLines.isEmpty
+        }
+        return python
+    }
+
+    private func jsonLines(_ process: ChildProcess) throws -> [[String: Any]] {
+        try process.stdoutLines.map { try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
+    }
+
+    @Test func curlSeesHeadersGreetingAndTheWebhookEvent() async throws {
+        try await withDaemon { daemon in
+            let curl = try await curlStream("\(daemon.baseURL)/events?topic=demo/**", ["-H", "Authorization: Bearer demo-token"])
+            // Before any event: status, the three headers, and the greeting (retry + comment), flushed at once.
+            let head = curl.stdout
+            #expect(head.hasPrefix("HTTP/1.1 200 OK\r\n"))
+            #expect(head.contains("Content-Type: text/event-stream\r\n"))
+            #expect(head.contains("Cache-Control: no-cache\r\n"))
+            #expect(head.contains("X-Accel-Buffering: no\r\n"))
+            #expect(head.contains("\r\n\r\nretry: 3000\n: hookstream stream open\n\n"))
+
+            let ids = try await client.postWebhook(daemon, json: #"{"channel":"ops","type":"deploy","msg":"hi"}"#)
+            #expect(ids == [1])
+            try await waitUntil("curl to receive the event") { curl.stdout.contains("data: {") }
+            #expect(curl.stdout.contains("id: 1\nevent: deploy\ndata: {\"channel\":\"ops\",\"type\":\"deploy\",\"msg\":\"hi\"}\n\n"))
+            curl.signal(SIGTERM)
+        }
+    }
+
+    @Test func pythonClientGetsMultiLineAndUnicodeDataIntactByCookieAndQueryToken() async throws {
+        try await withDaemon { daemon in
+            let byCookie = try await pythonStream("\(daemon.baseURL)/events?topic=local/**&topic=demo/*", count: 3, cookies: ["hookstream_token=demo-token"])
+            let byQuery = try await pythonStream("\(daemon.baseURL)/events?topic=local/text&access_token=demo-token", count: 1)
+            let socket = try UnixSocketClient(path: daemon.socketPath)
+            let text = "first line\nsecond línea 🚀\r\nthird\rfourth"
+            let line = #"{"topic":"local/text","event":"note","data":"first line\nsecond línea 🚀\r\nthird\rfourth"}"#
+            #expect(try socket.request(line) == #"{"ok":true,"ids":[1]}"#)
+            #expect(try socket.request(#"{"topic":"local/json","data":{"k":[1,2.50,"x"]}}"#) == #"{"ok":true,"ids":[2]}"#)
+            _ = try await client.postWebhook(daemon, json: #"{"channel":"ünï","note":"a\nb"}"#)
+
+            #expect(try await byCookie.waitForExit() == 0)
+            #expect(try await byQuery.waitForExit() == 0)
+            let cookieLines = try jsonLines(byCookie)
+            #expect(cookieLines.first?["status"] as? Int == 200)
+            let events = cookieLines.filter { $0["id"] != nil }
+            #expect(cookieLines.contains { $0["retry"] as? Int == 3000 }, "the client saw retry: 3000")
+            #expect(events.map { $0["id"] as? String } == ["1", "2", "3"])
+            #expect(events.map { $0["event"] as? String } == ["note", "message", "message"])
+            let data = events.map { $0["data"] as? String }
+            // SSE normalises CR and CRLF to LF; everything else comes back exactly.
+            #expect(data[0] == text.replacingOccurrences(of: "\r\n", with: "\n").replacingOccurrences(of: "\r", with: "\n"))
+            #expect(data[1] == #"{"k":[1,2.50,"x"]}"#)
+            #expect(data[2] == #"{"channel":"ünï","note":"a\nb"}"#)
+            let queryLines = try jsonLines(byQuery)
+            #expect(queryLines.filter { $0["id"] != nil }.map { $0["id"] as? String } == ["1"])
+        }
+    }
+
+    @Test func unixSocketAnswersEveryLineAndStaysOpen() async throws {
+        try await withDaemon { daemon in
+            let socket = try UnixSocketClient(path: daemon.socketPath)
+            #expect(try socket.request(#"{"topic":"local/a","event":"e","data":"x"}"#) == #"{"ok":true,"ids":[1]}"#)
+            // Bad JSON.
+            #expect(try socket.request("this is not json").hasPrefix(#"{"ok":false,"error":"bad JSON"#))
+            // Missing topic.
+            #expect(try socket.request(#"{"event":"e","data":1}"#) == #"{"ok":false,"error":"missing \"topic\""}"#)
+            // A topic the default rule does not allow.
+            let refused = try socket.request(#"{"topic":"demo/x","data":1}"#)
+            #expect(refused.hasPrefix(#"{"ok":false,"error":"topic 'demo/x' not allowed"#))
+            // Not an object; an invalid topic.
+            #expect(try socket.request("[1,2]").hasPrefix(#"{"ok":false"#))
+            #expect(try socket.request(#"{"topic":"local/a b","data":1}"#).hasPrefix(#"{"ok":false"#))
+            // Still open, and nothing refused took an id.
+            #expect(try socket.request(#"{"topic":"local/b","data":{"n":2}}"#) == #"{"ok":true,"ids":[2]}"#)
+            // Several lines in one write are answered in order.
+            try socket.send("{\"topic\":\"local/c\",\"data\":3}\n{\"topic\":\"local/c\",\"data\":4}\n")
+            #expect(try socket.readLine() == #"{"ok":true,"ids":[3]}"#)
+            #expect(try socket.readLine() == #"{"ok":true,"ids":[4]}"#)
+        }
+    }
+
+    @Test func heartbeatsArriveOnTheConfiguredPeriod() async throws {
+        let config = """
+            streams: { heartbeat: 200ms, retry: 1500ms }
+            auth:
+              tokens: [{ name: t, secret: { value: tok }, subscribe: ["x/**"] }]
+            """
+        try await withDaemon(config: config) { daemon in
+            // curl reads for 1.5 s and then gives up (exit 28): 200 ms heartbeats mean about seven comments.
+            let curl = try ChildProcess(
+                "/usr/bin/env", ["curl", "-sS", "-N", "--max-time", "1.5", "-H", "Authorization: Bearer tok", "\(daemon.baseURL)/events?topic=x/**"])
+            #expect(try await curl.waitForExit() == 28)
+            #expect(curl.stdout.hasPrefix("retry: 1500\n: hookstream stream open\n\n"))
+            let beats = curl.stdout.components(separatedBy: ": heartbeat\n\n").count - 1
+            #expect((4...8).contains(beats), "\(beats) heartbeats in 1.5 s")
+        }
+    }
+}

@@ -1,0 +1,69 @@
+import Foundation
+
+/// The real `hookstream` binary, started on port 0 and a temporary Unix socket, ready when it says so.
+final class Daemon: Sendable {
+    let child: ChildProcess
+    let port: Int
+    let socketPath: String
+    let directory: URL
+
+    var baseURL: String { "http://127.0.0.1:\(port)" }
+    var log: String { child.stderr }
+
+    /// Starts the daemon.
+    /// - Parameter config: YAML for the config file; `nil` runs the repository's `config/hookstream.yaml`.
+    static func start(config: String? = nil, arguments: [String] = []) async throws -> Daemon {
+        let directory = try TestEnvironment.makeTemporaryDirectory()
+        var configPath = TestEnvironment.defaultConfig
+        if let config {
+            configPath = directory.appendingPathComponent("hookstream.yaml").path
+            try config.write(toFile: configPath, atomically: true, encoding: .utf8)
+        }
+        let socketPath = directory.appendingPathComponent("run/hookstream.sock").path
+        let expectsSocket = config?.contains("unix_socket") ?? true
+        let socketArguments = expectsSocket ? ["--unix-socket", socketPath] : []
+        let child = try ChildProcess(
+            TestEnvironment.binary,
+            ["serve", "--config", configPath, "--listen", "127.0.0.1:0", "--log-level", "debug"] + socketArguments + arguments,
+            directory: directory)
+        var port: Int?
+        try await waitUntil("the daemon to listen") {
+            if !child.isRunning { throw HarnessError("the daemon exited early: \(child.stderr)") }
+            let log = child.stderr
+            if let match = log.firstMatch(of: /address=127\.0\.0\.1:(\d+) \[HookstreamServer\] HTTP server listening/) {
+                port = Int(match.1)
+            }
+            return port != nil && (!expectsSocket || log.contains("Unix socket listening"))
+        }
+        return Daemon(child: child, port: port!, socketPath: socketPath, directory: directory)
+    }
+
+    private init(child: ChildProcess, port: Int, socketPath: String, directory: URL) {
+        self.child = child
+        self.port = port
+        self.socketPath = socketPath
+        self.directory = directory
+    }
+
+    /// SIGTERM, then waits: returns the exit status and how long the stop took.
+    @discardableResult
+    func stop() async throws -> (status: Int32, duration: Duration) {
+        let start = ContinuousClock.now
+        child.signal(SIGTERM)
+        let status = try await child.waitForExit(timeout: .seconds(10))
+        return (status, ContinuousClock.now - start)
+    }
+}
+
+/// Runs `body` with a started daemon and always stops it afterwards.
+func withDaemon<T>(config: String? = nil, _ body: (Daemon) async throws -> T) async throws -> T {
+    let daemon = try await Daemon.start(config: config)
+    do {
+        let result = try await body(daemon)
+        try await daemon.stop()
+        return result
+    } catch {
+        _ = try? await daemon.stop()
+        throw error
+    }
+}
