@@ -64,11 +64,21 @@ struct ServeCommand: AsyncParsableCommand {
 
         let group = MultiThreadedEventLoopGroup(numberOfThreads: configuration.server.eventLoopThreads)
         defer { group.shutdownGracefully { _ in } }
+        let app: Hookstream
         do {
-            let app = try await Hookstream(configuration: configuration, group: group, logger: logger)
+            app = try await Hookstream(configuration: configuration, group: group, logger: logger)
+        } catch let error as StoreError {
+            logger.critical("hookstream cannot open its store", metadata: ["error": "\(error.message)"])
+            printToStandardError("hookstream: \(error.message)")
+            throw ExitCode(error.kind == .unavailable ? ExitCodes.configuration : ExitCodes.failure)
+        }
+        do {
             logger.info(
                 "hookstream starting",
-                metadata: ["config": "\(config)", "store": "\(configuration.store.kind.rawValue)", "rules": "\(configuration.rules.count)"])
+                metadata: [
+                    "config": "\(config)", "store": "\(configuration.store.kind.rawValue)", "rules": "\(configuration.rules.count)",
+                    "store.path": "\(configuration.store.kind == .sqlite ? configuration.store.path : "-")",
+                ])
             var groupConfiguration = ServiceGroupConfiguration(
                 services: app.services.map { .init(service: $0) },
                 gracefulShutdownSignals: [.sigterm, .sigint],

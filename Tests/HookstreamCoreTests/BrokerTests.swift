@@ -34,6 +34,8 @@ private final class GatedStore: EventStore {
     }
 
     func lastEventID() async throws -> EventID { try await inner.lastEventID() }
+    func prunedThrough(matching filter: TopicFilter) async throws -> EventID { 0 }
+    func applyRetention(_ retention: Retention, now: Int64) async throws -> Int { 0 }
 }
 
 private final class RecordingSink: EventSink {

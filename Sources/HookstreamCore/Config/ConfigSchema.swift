@@ -90,7 +90,7 @@ struct ConfigSchema {
 
     private func readStore(_ node: Node, into store: inout Configuration.Store) {
         guard let m = reader.mapping(node, "store") else { return }
-        for (key, _, value) in reader.entries(m, allowed: ["kind", "retention"], in: "store") {
+        for (key, _, value) in reader.entries(m, allowed: ["kind", "path", "sync", "retention"], in: "store") {
             switch key {
             case "kind":
                 guard let text = reader.string(value, "store.kind") else { continue }
@@ -100,13 +100,37 @@ struct ConfigSchema {
                     let known = Configuration.Store.Kind.allCases.map(\.rawValue).joined(separator: ", ")
                     reader.error(at: value, "store.kind '\(text)' is not supported (supported: \(known))")
                 }
+            case "path":
+                guard let text = reader.string(value, "store.path") else { continue }
+                switch EnvironmentExpansion.expand(text, environment: environment) {
+                case .success(let path) where !path.isEmpty: store.path = path
+                case .success: reader.error(at: value, "store.path is empty")
+                case .failure(let error): reader.error(at: value, "store.path: \(error.message)")
+                }
+            case "sync":
+                guard let text = reader.string(value, "store.sync") else { continue }
+                if let mode = SQLiteEventStore.Synchronous(rawValue: text) {
+                    store.synchronous = mode
+                } else {
+                    reader.error(at: value, "store.sync must be normal (survives a crash of the process) or full (survives power loss), found '\(text)'")
+                }
             case "retention":
                 guard let rm = reader.mapping(value, "store.retention") else { continue }
-                for (k, _, v) in reader.entries(rm, allowed: ["max_events_per_topic"], in: "store.retention") {
-                    if k == "max_events_per_topic",
-                        let n = reader.int(v, "store.retention.max_events_per_topic", range: 1...100_000_000)
-                    {
-                        store.maxEventsPerTopic = n
+                for (k, _, v) in reader.entries(rm, allowed: ["max_events_per_topic", "max_age", "interval"], in: "store.retention") {
+                    switch k {
+                    case "max_events_per_topic":
+                        if let n = reader.int(v, "store.retention.max_events_per_topic", range: 1...100_000_000) {
+                            store.retention.maxEventsPerTopic = n
+                        }
+                    case "max_age":
+                        if ConfigReader.isNull(v) {
+                            store.retention.maxAge = nil
+                        } else if let d = reader.duration(v, "store.retention.max_age", minimum: .seconds(1)) {
+                            store.retention.maxAge = d
+                        }
+                    case "interval":
+                        if let d = reader.duration(v, "store.retention.interval", minimum: .milliseconds(10)) { store.pruneInterval = d }
+                    default: break
                     }
                 }
             default: break

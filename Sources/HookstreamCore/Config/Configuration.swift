@@ -36,10 +36,19 @@ public struct Configuration: Sendable {
 
     /// `store`.
     public struct Store: Sendable {
-        public enum Kind: String, Sendable, CaseIterable { case memory }
-        public var kind: Kind = .memory
-        /// `store.retention.max_events_per_topic`.
-        public var maxEventsPerTopic: Int = 10_000
+        public enum Kind: String, Sendable, CaseIterable {
+            case memory
+            case sqlite
+        }
+        public var kind: Kind = .sqlite
+        /// The SQLite file (`store.path`), `${VAR}` and `${VAR:-default}` expanded.
+        public var path: String = "./var/hookstream.db"
+        /// `store.sync`.
+        public var synchronous: SQLiteEventStore.Synchronous = .normal
+        /// `store.retention`.
+        public var retention = Retention()
+        /// How often retention runs (`store.retention.interval`).
+        public var pruneInterval: Duration = .seconds(60)
         public init() {}
     }
 

@@ -5,11 +5,14 @@ public import NIOCore
 /// Data is split at every line ending the standard recognises (CRLF, LF, CR) into one `data:`
 /// line each, so a client's reassembled `data` equals the original with line endings normalised to LF.
 public enum SSEEncoder {
-    /// Appends one event frame: `id:`, `event:` (omitted when empty), `data:` lines, blank line.
-    public static func writeEvent(id: EventID, type: String, data: String, into buffer: inout ByteBuffer) {
-        buffer.writeStaticString("id: ")
-        buffer.writeString(String(id))
-        buffer.writeStaticString("\n")
+    /// Appends one event frame: `id:` (omitted when `nil`, so the client keeps its last id), `event:`
+    /// (omitted when empty), `data:` lines, blank line.
+    public static func writeEvent(id: EventID?, type: String, data: String, into buffer: inout ByteBuffer) {
+        if let id {
+            buffer.writeStaticString("id: ")
+            buffer.writeString(String(id))
+            buffer.writeStaticString("\n")
+        }
         if !type.isEmpty {
             buffer.writeStaticString("event: ")
             buffer.writeString(singleLine(type))

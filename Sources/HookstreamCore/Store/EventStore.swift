@@ -18,6 +18,14 @@ public protocol EventStore: Sendable {
     /// The highest id handed out so far, `0` if none.
     func lastEventID() async throws -> EventID
 
+    /// The highest id that retention removed from topics matched by `filter`, `0` if none: a client resuming
+    /// from below it has missed events that are gone.
+    func prunedThrough(matching filter: TopicFilter) async throws -> EventID
+
+    /// Removes what `retention` no longer keeps, as of `now` (ms since the epoch); returns how many events went.
+    @discardableResult
+    func applyRetention(_ retention: Retention, now: Int64) async throws -> Int
+
     /// Releases the store's resources; no call may follow.
     func close() async throws
 }

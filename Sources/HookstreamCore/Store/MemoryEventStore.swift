@@ -16,17 +16,34 @@ public final class MemoryEventStore: EventStore {
     private struct TopicLog {
         var events: [Event] = []
         var head = 0
+        /// The highest id dropped from this topic.
+        var prunedThrough: EventID = 0
 
         var count: Int { events.count - head }
 
         mutating func append(_ event: Event, bound: Int) {
             events.append(event)
-            if count > bound { head += count - bound }
+            if count > bound { drop(count - bound) }
+        }
+
+        /// Drops the `n` oldest events.
+        mutating func drop(_ n: Int) {
+            guard n > 0 else { return }
+            head += n
+            prunedThrough = events[head - 1].id
             // Compact once the dropped prefix outweighs the live part, keeping appends amortised O(1).
             if head > 64, head > events.count / 2 {
                 events.removeFirst(head)
                 head = 0
             }
+        }
+
+        /// Drops events older than `cutoff`; returns how many.
+        mutating func drop(olderThan cutoff: Int64) -> Int {
+            var n = 0
+            while head + n < events.count, events[head + n].timestamp < cutoff { n += 1 }
+            drop(n)
+            return n
         }
 
         func events(after id: EventID, limit: Int) -> ArraySlice<Event> {
@@ -93,5 +110,30 @@ public final class MemoryEventStore: EventStore {
 
     public func lastEventID() async throws -> EventID {
         state.withLockedValue { $0.lastID }
+    }
+
+    public func prunedThrough(matching filter: TopicFilter) async throws -> EventID {
+        state.withLockedValue { state in
+            var highest: EventID = 0
+            for (topic, log) in state.topics where filter.matches(topic) { highest = max(highest, log.prunedThrough) }
+            return highest
+        }
+    }
+
+    @discardableResult
+    public func applyRetention(_ retention: Retention, now: Int64) async throws -> Int {
+        let cutoff = retention.cutoff(now: now)
+        return state.withLockedValue { state in
+            var removed = 0
+            for topic in state.topics.keys {
+                if let cutoff { removed += state.topics[topic]!.drop(olderThan: cutoff) }
+                let excess = state.topics[topic]!.count - retention.maxEventsPerTopic
+                if excess > 0 {
+                    state.topics[topic]!.drop(excess)
+                    removed += excess
+                }
+            }
+            return removed
+        }
     }
 }

@@ -28,14 +28,19 @@ public final class Hookstream: Sendable {
         let store: any EventStore
         switch configuration.store.kind {
         case .memory:
-            store = MemoryEventStore(maximumEventsPerTopic: configuration.store.maxEventsPerTopic)
+            store = MemoryEventStore(maximumEventsPerTopic: configuration.store.retention.maxEventsPerTopic)
+        case .sqlite:
+            store = try SQLiteEventStore(path: configuration.store.path, synchronous: configuration.store.synchronous)
         }
         let broker = try await Broker(store: store, encode: StreamFraming.eventChunk)
         let hubs = StreamHubs(group: group)
         for hub in hubs.all { broker.addSink(hub) }
         let jobs = JobRunner()
         let context = ServerContext(configuration: configuration, broker: broker, hubs: hubs, jobs: jobs, logger: logger)
-        var services: [any Service] = [jobs, HTTPServer(context: context, group: group, address: configuration.server.listen, onListening: onListening)]
+        let retention = RetentionService(
+            store: store, retention: configuration.store.retention, interval: configuration.store.pruneInterval,
+            clock: ContinuousClock(), logger: logger)
+        var services: [any Service] = [jobs, retention, HTTPServer(context: context, group: group, address: configuration.server.listen, onListening: onListening)]
         if let socket = configuration.server.unixSocket, let source = configuration.unixSocketSource {
             services.append(
                 UnixSocketIngest(socket: socket, source: source.name, engine: RuleEngine(rules: configuration.rules), broker: broker, group: group, logger: logger))

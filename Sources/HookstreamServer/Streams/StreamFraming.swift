@@ -21,6 +21,19 @@ enum StreamFraming {
         return chunk(payload)
     }
 
+    /// The in-band notice that events the client asked for are gone (retention removed them): the client should
+    /// refetch its state. It carries no `id:`, so the client's `Last-Event-ID` stays where it was.
+    static func resetChunk(lastEventID: EventID, oldestID: EventID?) -> ByteBuffer {
+        let data = JSONValue.object([
+            .init("reason", "retention"),
+            .init("last_event_id", .number(String(lastEventID))),
+            .init("oldest_id", oldestID.map { .number(String($0)) } ?? .null),
+        ])
+        var payload = ByteBuffer()
+        SSEEncoder.writeEvent(id: nil, type: "hookstream.reset", data: data.jsonText, into: &payload)
+        return chunk(payload)
+    }
+
     /// A comment, as its chunk.
     static func commentChunk(_ text: String) -> ByteBuffer {
         var payload = ByteBuffer()

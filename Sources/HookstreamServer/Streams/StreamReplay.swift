@@ -41,6 +41,20 @@ struct StreamReplay: Sendable {
                 subscriber.state.clampResumePoint(toAtMost: lastStored)
                 return .more(after: subscriber.state.lastDeliveredID)
             }.get()
+            if case .more(let cursor) = step {
+                let prunedThrough = try await store.prunedThrough(matching: filter)
+                if cursor < prunedThrough {
+                    let oldest = try await store.events(after: prunedThrough, matching: filter, limit: 1).first?.id
+                    logger.info(
+                        "Resume point older than retention: sending hookstream.reset",
+                        metadata: ["hookstream.last_event_id": "\(cursor)", "hookstream.pruned_through": "\(prunedThrough)"])
+                    try await eventLoop.submit {
+                        let subscriber = self.subscriber.value
+                        guard !subscriber.isClosed else { return }
+                        subscriber.context.writeAndFlush(NIOAny(StreamFraming.resetChunk(lastEventID: cursor, oldestID: oldest)), promise: nil)
+                    }.get()
+                }
+            }
             var replayed = 0
             while case .more(let cursor) = step {
                 let page = try await store.events(after: cursor, matching: filter, limit: StreamReplay.pageSize)

@@ -12,8 +12,11 @@ final class Daemon: Sendable {
 
     /// Starts the daemon.
     /// - Parameter config: YAML for the config file; `nil` runs the repository's `config/hookstream.yaml`.
-    static func start(config: String? = nil, arguments: [String] = []) async throws -> Daemon {
-        let directory = try TestEnvironment.makeTemporaryDirectory()
+    /// - Parameter directory: the working directory (reuse one to restart on the same store); a new one by default.
+    static func start(config: String? = nil, directory: URL? = nil, arguments: [String] = []) async throws -> Daemon {
+        let directory = try directory ?? TestEnvironment.makeTemporaryDirectory()
+        // The default config keeps its SQLite file in ./var.
+        try FileManager.default.createDirectory(at: directory.appendingPathComponent("var"), withIntermediateDirectories: true)
         var configPath = TestEnvironment.defaultConfig
         if let config {
             configPath = directory.appendingPathComponent("hookstream.yaml").path

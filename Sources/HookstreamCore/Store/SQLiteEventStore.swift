@@ -1,0 +1,344 @@
+import Dispatch
+import Foundation
+import GRDB
+import NIOConcurrencyHelpers
+
+/// The embedded, durable ``EventStore``: one SQLite file in WAL mode.
+///
+/// Appends are grouped: while one transaction commits, new appends queue up, and the next transaction takes
+/// them all (group commit), so durability costs one commit per group rather than one per event. An append
+/// returns only after its transaction committed. Ids are assigned here, in commit order, and the highest
+/// id ever handed out is kept in the same transaction, so ids never go back, even after pruning.
+///
+/// ```swift
+/// let store = try SQLiteEventStore(path: "var/hookstream.db", synchronous: .normal)
+/// let events = try await store.append([draft])   // durable now
+/// ```
+public final class SQLiteEventStore: EventStore {
+    /// How hard a commit waits for the disk (`store.sync`).
+    public enum Synchronous: String, Sendable, CaseIterable {
+        /// Survives a crash of the process (the default): the commit is in the OS before it is acknowledged.
+        case normal
+        /// Also survives power loss: every commit is fsynced.
+        case full
+    }
+
+    private struct PendingAppend {
+        let drafts: [EventDraft]
+        let continuation: CheckedContinuation<[Event], any Error>
+    }
+
+    private struct WriterState {
+        var pending: [PendingAppend] = []
+        var isFlushScheduled = false
+        /// Transactions committed for appends, for tests and metrics: fewer than appends means grouping works.
+        var commits = 0
+    }
+
+    /// What the store knows without reading the file: the last id and every topic with its pruning mark.
+    private struct Catalog {
+        var lastID: EventID
+        var prunedThrough: [String: EventID]
+    }
+
+    /// The file.
+    public let path: String
+    private let pool: DatabasePool
+    private let writerQueue = DispatchQueue(label: "hookstream.sqlite.writer")
+    private let writer = NIOLockedValueBox(WriterState())
+    private let catalog: NIOLockedValueBox<Catalog>
+    private let now: @Sendable () -> Int64
+    /// Rows deleted per retention transaction, so publishers are never held up for long.
+    static let pruneChunk = 5_000
+    /// Topics above which a read scans by id instead of seeking each topic.
+    static let seekTopicLimit = 32
+
+    private static let selectColumns = "id, topic, type, data, is_json, time, source"
+
+    /// Opens (creating if needed) the store at `path`.
+    /// - Parameters:
+    ///   - synchronous: ``Synchronous/normal`` or ``Synchronous/full``.
+    ///   - now: the wall clock in ms since the epoch (a seam for tests).
+    /// - Throws: ``StoreError`` (`.unavailable`) when the folder is missing or not writable, or the file is unusable.
+    public init(
+        path: String, synchronous: Synchronous = .normal,
+        now: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }
+    ) throws(StoreError) {
+        let folder = (path as NSString).deletingLastPathComponent.isEmpty ? "." : (path as NSString).deletingLastPathComponent
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: folder, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw StoreError(.unavailable, "the store folder '\(folder)' does not exist: create it, or point store.path elsewhere")
+        }
+        guard access(folder, W_OK) == 0 else {
+            throw StoreError(.unavailable, "the store folder '\(folder)' is not writable by this user: fix its permissions, or point store.path elsewhere")
+        }
+        self.path = path
+        self.now = now
+        var configuration = GRDB.Configuration()
+        configuration.busyMode = .timeout(5)
+        configuration.label = "hookstream"
+        configuration.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = \(synchronous == .full ? "FULL" : "NORMAL")")
+        }
+        do {
+            pool = try DatabasePool(path: path, configuration: configuration)
+            try pool.write { db in try SQLiteEventStore.migrate(db) }
+            let loaded = try pool.read { db -> Catalog in
+                let lastID = try EventID.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'last_id'") ?? 0
+                var topics: [String: EventID] = [:]
+                let rows = try Row.fetchCursor(db, sql: "SELECT name, pruned_through FROM topics")
+                while let row = try rows.next() { topics[row[0]] = row[1] }
+                return Catalog(lastID: lastID, prunedThrough: topics)
+            }
+            catalog = NIOLockedValueBox(loaded)
+        } catch {
+            throw StoreError(.unavailable, "cannot open the SQLite store '\(path)': \(SQLiteEventStore.describe(error))")
+        }
+    }
+
+    private static func migrate(_ db: Database) throws {
+        try db.execute(
+            sql: """
+                CREATE TABLE IF NOT EXISTS events (
+                    id INTEGER PRIMARY KEY,
+                    topic TEXT NOT NULL,
+                    type TEXT NOT NULL,
+                    data TEXT NOT NULL,
+                    is_json INTEGER NOT NULL,
+                    time INTEGER NOT NULL,
+                    source TEXT NOT NULL
+                );
+                CREATE INDEX IF NOT EXISTS events_by_topic ON events(topic, id);
+                CREATE TABLE IF NOT EXISTS topics (
+                    name TEXT PRIMARY KEY,
+                    pruned_through INTEGER NOT NULL DEFAULT 0
+                ) WITHOUT ROWID;
+                CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+                INSERT OR IGNORE INTO meta(key, value) VALUES ('last_id', 0);
+                """)
+    }
+
+    // MARK: Appending (group commit)
+
+    public func append(_ drafts: [EventDraft]) async throws -> [Event] {
+        guard !drafts.isEmpty else { return [] }
+        return try await withCheckedThrowingContinuation { continuation in
+            let mustSchedule = writer.withLockedValue { state in
+                state.pending.append(PendingAppend(drafts: drafts, continuation: continuation))
+                if state.isFlushScheduled { return false }
+                state.isFlushScheduled = true
+                return true
+            }
+            if mustSchedule { writerQueue.async { self.flush() } }
+        }
+    }
+
+    /// On the writer queue: commits everything pending in one transaction, then reschedules itself if more
+    /// came meanwhile (one group per queue item, so retention work can run in between).
+    private func flush() {
+        let group: [PendingAppend] = writer.withLockedValue { state in
+            let group = state.pending
+            state.pending.removeAll(keepingCapacity: true)
+            if group.isEmpty { state.isFlushScheduled = false }
+            return group
+        }
+        guard !group.isEmpty else { return }
+        let timestamp = now()
+        let (firstID, known) = catalog.withLockedValue { ($0.lastID + 1, $0.prunedThrough) }
+        var nextID = firstID
+        var results: [[Event]] = []
+        results.reserveCapacity(group.count)
+        var newTopics: [String] = []
+        for append in group {
+            var events: [Event] = []
+            events.reserveCapacity(append.drafts.count)
+            for draft in append.drafts {
+                events.append(Event(id: nextID, draft: draft, timestamp: timestamp))
+                nextID += 1
+                if known[draft.topic] == nil, !newTopics.contains(draft.topic) { newTopics.append(draft.topic) }
+            }
+            results.append(events)
+        }
+        let lastID = nextID - 1
+        do {
+            try pool.writeWithoutTransaction { db in
+                try db.inTransaction(.immediate) {
+                    let insert = try db.cachedStatement(
+                        sql: "INSERT INTO events(id, topic, type, data, is_json, time, source) VALUES (?, ?, ?, ?, ?, ?, ?)")
+                    for events in results {
+                        for event in events {
+                            try insert.execute(arguments: [
+                                Int64(event.id), event.topic, event.type, event.data.text, event.data.isJSON, event.timestamp, event.source,
+                            ])
+                        }
+                    }
+                    let addTopic = try db.cachedStatement(sql: "INSERT OR IGNORE INTO topics(name) VALUES (?)")
+                    for topic in newTopics { try addTopic.execute(arguments: [topic]) }
+                    try db.execute(sql: "UPDATE meta SET value = ? WHERE key = 'last_id'", arguments: [Int64(lastID)])
+                    return .commit
+                }
+            }
+            writer.withLockedValue { $0.commits += 1 }
+            catalog.withLockedValue { catalog in
+                catalog.lastID = lastID
+                for topic in newTopics where catalog.prunedThrough[topic] == nil { catalog.prunedThrough[topic] = 0 }
+            }
+            for (append, events) in zip(group, results) { append.continuation.resume(returning: events) }
+        } catch {
+            let failure = StoreError(.writeFailed, "the SQLite store '\(path)' cannot write: \(SQLiteEventStore.describe(error))")
+            for append in group { append.continuation.resume(throwing: failure) }
+        }
+        writerQueue.async { self.flush() }
+    }
+
+    // MARK: Reading
+
+    public func events(after id: EventID, matching filter: TopicFilter, limit: Int) async throws -> [Event] {
+        guard limit > 0 else { return [] }
+        let (matching, all) = catalog.withLockedValue { catalog in
+            (catalog.prunedThrough.keys.filter { filter.matches($0) }, catalog.prunedThrough.count)
+        }
+        guard !matching.isEmpty else { return [] }
+        do {
+            return try await pool.read { db in
+                if matching.count == all {
+                    return try SQLiteEventStore.fetch(db, "WHERE id > ? ORDER BY id LIMIT ?", [Int64(id), limit])
+                }
+                if matching.count <= SQLiteEventStore.seekTopicLimit {
+                    // One index seek per topic, then merge: cost follows the page, not the log.
+                    var found: [Event] = []
+                    for topic in matching {
+                        found += try SQLiteEventStore.fetch(db, "WHERE topic = ? AND id > ? ORDER BY id LIMIT ?", [topic, Int64(id), limit])
+                    }
+                    found.sort { $0.id < $1.id }
+                    return Array(found.prefix(limit))
+                }
+                // Many topics: walk the log by id and keep the matching ones.
+                var found: [Event] = []
+                var cursor = id
+                while found.count < limit {
+                    let chunk = try SQLiteEventStore.fetch(db, "WHERE id > ? ORDER BY id LIMIT ?", [Int64(cursor), 4 * limit])
+                    found += chunk.lazy.filter { filter.matches($0.topic) }
+                    guard let last = chunk.last, chunk.count == 4 * limit else { break }
+                    cursor = last.id
+                }
+                return Array(found.prefix(limit))
+            }
+        } catch {
+            throw StoreError(.readFailed, "the SQLite store '\(path)' cannot be read: \(SQLiteEventStore.describe(error))")
+        }
+    }
+
+    private static func fetch(_ db: Database, _ clause: String, _ arguments: StatementArguments) throws -> [Event] {
+        let statement = try db.cachedStatement(sql: "SELECT \(selectColumns) FROM events \(clause)")
+        let rows = try Row.fetchCursor(statement, arguments: arguments)
+        var events: [Event] = []
+        while let row = try rows.next() {
+            let text: String = row[3]
+            events.append(
+                Event(
+                    id: row[0], topic: row[1], type: row[2], data: (row[4] as Bool) ? .json(text) : .text(text),
+                    timestamp: row[5], source: row[6]))
+        }
+        return events
+    }
+
+    public func lastEventID() async throws -> EventID {
+        catalog.withLockedValue { $0.lastID }
+    }
+
+    /// Append transactions committed since the store was opened.
+    var commitCount: Int { writer.withLockedValue { $0.commits } }
+
+    public func prunedThrough(matching filter: TopicFilter) async throws -> EventID {
+        catalog.withLockedValue { catalog in
+            catalog.prunedThrough.reduce(0) { filter.matches($1.key) ? max($0, $1.value) : $0 }
+        }
+    }
+
+    // MARK: Retention
+
+    @discardableResult
+    public func applyRetention(_ retention: Retention, now: Int64) async throws -> Int {
+        var removed = 0
+        while true {
+            // Each step is one short transaction on the writer queue, so appends interleave with pruning.
+            let step = try await onWriterQueue { try self.pruneStep(retention, now: now) }
+            removed += step
+            if step < SQLiteEventStore.pruneChunk { return removed }
+        }
+    }
+
+    private func onWriterQueue<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            writerQueue.async { continuation.resume(with: Result { try work() }) }
+        }
+    }
+
+    /// Deletes at most ``pruneChunk`` rows that retention no longer keeps; returns how many.
+    private func pruneStep(_ retention: Retention, now: Int64) throws -> Int {
+        let topics = catalog.withLockedValue { Array($0.prunedThrough.keys) }
+        var marks: [String: EventID] = [:]
+        var removed = 0
+        do {
+            try pool.writeWithoutTransaction { db in
+                try db.inTransaction(.immediate) {
+                    var budget = SQLiteEventStore.pruneChunk
+                    if let cutoff = retention.cutoff(now: now) {
+                        // Ids grow with time, so the old events are the prefix before the first young one.
+                        let firstYoung = try EventID.fetchOne(db, sql: "SELECT id FROM events WHERE time >= ? ORDER BY id LIMIT 1", arguments: [cutoff])
+                        let bound = firstYoung.map { Int64($0) } ?? Int64.max
+                        let old = try Row.fetchAll(
+                            db, sql: "SELECT id, topic FROM events WHERE id < ? ORDER BY id LIMIT ?", arguments: [bound, budget])
+                        for row in old {
+                            let id: EventID = row[0]
+                            let topic: String = row[1]
+                            marks[topic] = max(marks[topic] ?? 0, id)
+                        }
+                        if let last = old.last {
+                            try db.execute(sql: "DELETE FROM events WHERE id <= ?", arguments: [last[0] as Int64])
+                            budget -= old.count
+                            removed += old.count
+                        }
+                    }
+                    for topic in topics where budget > 0 {
+                        guard
+                            let newestDropped = try EventID.fetchOne(
+                                db, sql: "SELECT id FROM events WHERE topic = ? ORDER BY id DESC LIMIT 1 OFFSET ?",
+                                arguments: [topic, retention.maxEventsPerTopic])
+                        else { continue }
+                        let victims = try EventID.fetchAll(
+                            db, sql: "SELECT id FROM events WHERE topic = ? AND id <= ? ORDER BY id LIMIT ?",
+                            arguments: [topic, Int64(newestDropped), budget])
+                        guard let last = victims.last else { continue }
+                        try db.execute(sql: "DELETE FROM events WHERE topic = ? AND id <= ?", arguments: [topic, Int64(last)])
+                        marks[topic] = max(marks[topic] ?? 0, last)
+                        budget -= victims.count
+                        removed += victims.count
+                    }
+                    let mark = try db.cachedStatement(sql: "UPDATE topics SET pruned_through = max(pruned_through, ?) WHERE name = ?")
+                    for (topic, id) in marks { try mark.execute(arguments: [Int64(id), topic]) }
+                    return .commit
+                }
+            }
+        } catch {
+            throw StoreError(.writeFailed, "pruning the SQLite store '\(path)' failed: \(SQLiteEventStore.describe(error))")
+        }
+        catalog.withLockedValue { catalog in
+            for (topic, id) in marks { catalog.prunedThrough[topic] = max(catalog.prunedThrough[topic] ?? 0, id) }
+        }
+        return removed
+    }
+
+    public func close() async throws {
+        try await onWriterQueue { try self.pool.close() }
+    }
+
+    /// SQLite's own message, without GRDB's statement dump (which could hold event data).
+    static func describe(_ error: any Error) -> String {
+        if let error = error as? DatabaseError {
+            return "\(error.message ?? "SQLite error") (SQLite code \(error.resultCode.primaryResultCode.rawValue))"
+        }
+        return "\(error)"
+    }
+}
