@@ -1,0 +1,154 @@
+import AsyncHTTPClient
+import Foundation
+import NIOConcurrencyHelpers
+import NIOHTTP1
+import Testing
+
+/// The SQLite store under real process kills, restarts, retention and a full disk.
+@Suite(.timeLimit(.minutes(5))) struct DurabilityTests {
+    let client = HTTPClient.shared
+
+    @Test func killNineLosesNothingThatWasAcknowledged() async throws {
+        let directory = try TestEnvironment.makeTemporaryDirectory()
+        let daemon = try await Daemon.start(directory: directory)
+        let acknowledged = NIOLockedValueBox<[Int]>([])
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for sender in 0..<4 {
+                group.addTask {
+                    for i in 0..<500 {
+                        // After the kill every request fails: that ends this sender.
+                        guard let ids = try? await client.postWebhook(daemon, json: #"{"channel":"s\#(sender)","i":\#(i)}"#) else { return }
+                        acknowledged.withLockedValue { $0 += ids }
+                    }
+                }
+            }
+            group.addTask {
+                try await waitUntil(timeout: .seconds(60), "500 acknowledged webhooks") { acknowledged.withLockedValue { $0.count } >= 500 }
+                daemon.child.signal(SIGKILL)
+            }
+            try await group.waitForAll()
+        }
+        _ = try await daemon.child.waitForExit()
+        #expect(daemon.child.process.terminationReason == .uncaughtSignal)
+        let acked = acknowledged.withLockedValue { $0 }
+        #expect(acked.count >= 500 && acked.count < 2000, "the kill came mid-way: \(acked.count) acknowledged")
+
+        // Restart on the same folder (the stale Unix socket file is replaced) and replay from the start.
+        let restarted = try await Daemon.start(directory: directory)
+        let maxAcked = acked.max()!
+        let stream = try await SSEStream.open("\(restarted.baseURL)/events?topic=demo/**", headers: [("Authorization", "Bearer demo-token"), ("Last-Event-ID", "0")])
+        let replayed = try await stream.collect(timeout: .seconds(60)) { ($0.last?.id).flatMap { Int($0) } ?? 0 >= maxAcked }.map { Int($0.id!)! }
+        #expect(Set(acked).isSubset(of: Set(replayed)), "every acknowledged id is replayed")
+        #expect(zip(replayed, replayed.dropFirst()).allSatisfy { $0 < $1 }, "strictly increasing, no duplicates")
+        // New ids continue after everything stored before the kill.
+        let next = try await client.postWebhook(restarted, json: "{}")
+        #expect(next.first! > maxAcked)
+        try await restarted.stop()
+    }
+
+    @Test func clientsResumeAcrossARestartAndMissNothing() async throws {
+        let directory = try TestEnvironment.makeTemporaryDirectory()
+        var daemon = try await Daemon.start(directory: directory)
+        for i in 1...5 { _ = try await client.postWebhook(daemon, json: #"{"i":\#(i)}"#) }
+        let stream = try await SSEStream.open("\(daemon.baseURL)/events?topic=demo/**&last_event_id=0", headers: [("Authorization", "Bearer demo-token")])
+        let first = try await stream.collect { $0.count == 5 }
+        let lastSeen = first.last!.id!
+        #expect(lastSeen == "5")
+        try await daemon.stop()
+        #expect(try await stream.next() == nil, "the stream ended with the daemon")
+
+        // While the client is away: the daemon comes back and takes more events.
+        daemon = try await Daemon.start(directory: directory)
+        for i in 6...9 { _ = try await client.postWebhook(daemon, json: #"{"i":\#(i)}"#) }
+        let resumed = try await SSEStream.open("\(daemon.baseURL)/events?topic=demo/**", headers: [("Authorization", "Bearer demo-token"), ("Last-Event-ID", lastSeen)])
+        let missed = try await resumed.collect { $0.count == 4 }
+        #expect(missed.map(\.id) == ["6", "7", "8", "9"])
+        _ = try await client.postWebhook(daemon, json: #"{"i":10}"#)
+        #expect(try await resumed.collect { $0.count == 1 }.map(\.data) == [#"{"i":10}"#])
+        try await daemon.stop()
+    }
+
+    @Test func resumingPastRetentionGetsAResetEventFirst() async throws {
+        let config = """
+            store: { kind: sqlite, path: ./var/events.db, retention: { max_events_per_topic: 5, interval: 50ms } }
+            auth:
+              tokens: [{ name: t, secret: { value: tok }, subscribe: ["news/**"] }]
+            sources: { news: {} }
+            rules:
+              - { name: news, source: news, publish: { topic: "news/all" } }
+            """
+        try await withDaemon(config: config) { daemon in
+            for i in 1...20 { _ = try await client.postWebhook(daemon, source: "news", json: #"{"i":\#(i)}"#) }
+            try await waitUntil("retention to prune") { daemon.log.contains("Retention pruned events") }
+            let python = try ChildProcess(
+                TestEnvironment.python,
+                [TestEnvironment.client("sse_client.py"), "--url", "\(daemon.baseURL)/events?topic=news/**", "--count", "6",
+                 "--header", "Authorization: Bearer tok", "--header", "Last-Event-ID: 2"])
+            #expect(try await python.waitForExit() == 0)
+            let events = try python.stdoutLines.map { try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }.filter { $0["event"] != nil }
+            #expect(events.first?["event"] as? String == "hookstream.reset")
+            #expect(events.first?["data"] as? String == #"{"reason":"retention","last_event_id":2,"oldest_id":16}"#)
+            #expect(events.dropFirst().map { $0["id"] as? String } == ["16", "17", "18", "19", "20"])
+        }
+    }
+
+    @Test func aFullDiskAnswers503AndRecoversByItself() async throws {
+        let directory = try TestEnvironment.makeTemporaryDirectory()
+        let mount = directory.appendingPathComponent("var").path
+        try FileManager.default.createDirectory(atPath: mount, withIntermediateDirectories: true)
+        // Bad input for the store: a 2 MiB tmpfs (the tests run as root), filled up while the daemon runs.
+        let mounted = try await ChildProcess.run("/bin/mount", ["-t", "tmpfs", "-o", "size=2m", "tmpfs", mount])
+        #expect(mounted.status == 0, "mount: \(mounted.stderr)")
+        guard mounted.status == 0 else { return }
+        defer { _ = try? Process.run(URL(fileURLWithPath: "/bin/umount"), arguments: ["-l", mount]) }
+
+        let daemon = try await Daemon.start(directory: directory)
+        var acked = try await client.postWebhook(daemon, json: #"{"before":"full"}"#)
+        // Leave about 64 KiB free, then post 8 KiB events until the store refuses.
+        let filler = mount + "/filler"
+        let free = try ChildProcess.freeBytes(mount)
+        _ = FileManager.default.createFile(atPath: filler, contents: Data(count: max(0, free - 64 * 1024)))
+        let padding = String(repeating: "p", count: 8 * 1024)
+        var refused: (status: UInt, headers: HTTPHeaders, body: String)?
+        for i in 0..<200 {
+            let response = try await client.send(.POST, "\(daemon.baseURL)/hooks/demo", body: #"{"i":\#(i),"pad":"\#(padding)"}"#, headers: [("Content-Type", "application/json")])
+            if response.status == 202 {
+                let object = try JSONSerialization.jsonObject(with: Data(response.body.utf8)) as! [String: Any]
+                acked += object["ids"] as! [Int]
+            } else {
+                refused = response
+                break
+            }
+        }
+        let failure = try #require(refused, "the store never filled up")
+        #expect(failure.status == 503)
+        #expect(failure.body.contains(#""error":"store_unavailable""#))
+        #expect(daemon.log.contains("cannot write"))
+
+        // Space comes back: the next webhook is stored, with no restart.
+        try FileManager.default.removeItem(atPath: filler)
+        acked += try await client.postWebhook(daemon, json: #"{"after":"recovery"}"#)
+        let stream = try await SSEStream.open("\(daemon.baseURL)/events?topic=demo/**", headers: [("Authorization", "Bearer demo-token"), ("Last-Event-ID", "0")])
+        let expected = acked
+        let replayed = try await stream.collect { $0.count == expected.count }.map { Int($0.id!)! }
+        #expect(replayed == acked, "everything acknowledged before and after the full disk is there, nothing else")
+        try await daemon.stop()
+    }
+
+    @Test func aMissingStoreFolderIsAConfigErrorAtStart() async throws {
+        let directory = try TestEnvironment.makeTemporaryDirectory()
+        let config = directory.appendingPathComponent("c.yaml").path
+        try "store: { kind: sqlite, path: /nonexistent-hookstream/events.db }\n".write(toFile: config, atomically: true, encoding: .utf8)
+        let result = try await ChildProcess.run(TestEnvironment.binary, ["serve", "--config", config, "--listen", "127.0.0.1:0"])
+        #expect(result.status == 78)
+        #expect(result.stderr.contains("the store folder '/nonexistent-hookstream' does not exist"))
+    }
+}
+
+extension ChildProcess {
+    /// Free bytes on the file system holding `path`.
+    static func freeBytes(_ path: String) throws -> Int {
+        let attributes = try FileManager.default.attributesOfFileSystem(forPath: path)
+        return (attributes[.systemFreeSize] as? NSNumber)?.intValue ?? 0
+    }
+}
