@@ -5,11 +5,17 @@ import NIOCore
 /// Sends a resuming subscriber the stored events after its `Last-Event-ID`, page by page, then hands it over
 /// to live delivery (see ``SubscriptionState`` for why nothing is lost or doubled).
 struct StreamReplay: Sendable {
-    static let pageSize = 500
+    static let pageSize = 2_000
 
     private enum Step: Sendable {
         case more(after: EventID)
         case done
+    }
+
+    /// What writing one page did: the next step, and when the page has reached the socket.
+    private struct Delivery: Sendable {
+        var step: Step
+        var written: EventLoopFuture<Void>
     }
 
     private let subscriber: NIOLoopBound<StreamSubscriber>
@@ -36,12 +42,12 @@ struct StreamReplay: Sendable {
     private func run(after requested: EventID) async {
         do {
             let lastStored = try await store.lastEventID()
-            var step = try await eventLoop.submit { () -> Step in
+            let cursor = try await eventLoop.submit { () -> EventID in
                 let subscriber = self.subscriber.value
                 subscriber.state.clampResumePoint(toAtMost: lastStored)
-                return .more(after: subscriber.state.lastDeliveredID)
+                return subscriber.state.lastDeliveredID
             }.get()
-            if case .more(let cursor) = step {
+            do {
                 let prunedThrough = try await store.prunedThrough(matching: filter)
                 if cursor < prunedThrough {
                     let oldest = try await store.events(after: prunedThrough, matching: filter, limit: 1).first?.id
@@ -56,10 +62,18 @@ struct StreamReplay: Sendable {
                 }
             }
             var replayed = 0
-            while case .more(let cursor) = step {
-                let page = try await store.events(after: cursor, matching: filter, limit: StreamReplay.pageSize)
+            var page = try await store.events(after: cursor, matching: filter, limit: StreamReplay.pageSize)
+            while true {
                 replayed += page.count
-                step = try await eventLoop.flatSubmit { self.deliver(page) }.get()
+                let current = page
+                let delivery = try await eventLoop.flatSubmit { self.deliver(current) }.get()
+                guard case .more(let cursor) = delivery.step else { break }
+                // Read the next page while this one drains to the client; wait for both, so a slow client
+                // holds at most two pages in memory.
+                async let next = store.events(after: cursor, matching: filter, limit: StreamReplay.pageSize)
+                let stillOpen = (try? await delivery.written.get()) != nil
+                page = try await next
+                if !stillOpen { break }
             }
             logger.debug("Replay done", metadata: ["hookstream.replayed": "\(replayed)", "hookstream.after": "\(requested)"])
         } catch {
@@ -68,28 +82,30 @@ struct StreamReplay: Sendable {
         }
     }
 
-    /// On the loop: writes one page, and goes live when the page shows the replay has caught up.
-    private func deliver(_ page: [Event]) -> EventLoopFuture<Step> {
+    /// On the loop: writes one page as a single chunk, and goes live when the page shows the replay caught up.
+    private func deliver(_ page: [Event]) -> EventLoopFuture<Delivery> {
         let subscriber = self.subscriber.value
-        guard !subscriber.isClosed else { return eventLoop.makeSucceededFuture(.done) }
+        let done = eventLoop.makeSucceededVoidFuture()
+        guard !subscriber.isClosed else { return eventLoop.makeSucceededFuture(Delivery(step: .done, written: done)) }
         let context = subscriber.context
-        var lastWrite: EventLoopFuture<Void>?
-        for event in subscriber.state.replayed(page) {
-            lastWrite = context.write(NIOAny(StreamFraming.eventChunk(event)))
+        let fresh = subscriber.state.replayed(page)
+        var written = done
+        if !fresh.isEmpty {
+            var payload = context.channel.allocator.buffer(capacity: fresh.count * 128)
+            for event in fresh { SSEEncoder.writeEvent(event, into: &payload) }
+            written = context.write(NIOAny(StreamFraming.chunk(payload, allocator: context.channel.allocator)))
         }
         if page.count < StreamReplay.pageSize {
             guard let buffered = subscriber.state.finishReplay() else {
                 // Live events were dropped while buffering: read the store again from where the client is.
                 context.flush()
-                return eventLoop.makeSucceededFuture(.more(after: subscriber.state.lastDeliveredID))
+                return eventLoop.makeSucceededFuture(Delivery(step: .more(after: subscriber.state.lastDeliveredID), written: written))
             }
             for event in buffered { context.write(NIOAny(event.frame), promise: nil) }
             context.flush()
-            return eventLoop.makeSucceededFuture(.done)
+            return eventLoop.makeSucceededFuture(Delivery(step: .done, written: written))
         }
         context.flush()
-        let next = Step.more(after: subscriber.state.lastDeliveredID)
-        // Wait until the page has reached the socket before reading the next one: a slow client bounds memory.
-        return (lastWrite ?? eventLoop.makeSucceededVoidFuture()).map { next }.recover { _ in .done }
+        return eventLoop.makeSucceededFuture(Delivery(step: .more(after: subscriber.state.lastDeliveredID), written: written))
     }
 }
