@@ -47,20 +47,7 @@ struct StreamReplay: Sendable {
                 subscriber.state.clampResumePoint(toAtMost: lastStored)
                 return subscriber.state.lastDeliveredID
             }.get()
-            do {
-                let prunedThrough = try await store.prunedThrough(matching: filter)
-                if cursor < prunedThrough {
-                    let oldest = try await store.events(after: prunedThrough, matching: filter, limit: 1).first?.id
-                    logger.info(
-                        "Resume point older than retention: sending hookstream.reset",
-                        metadata: ["hookstream.last_event_id": "\(cursor)", "hookstream.pruned_through": "\(prunedThrough)"])
-                    try await eventLoop.submit {
-                        let subscriber = self.subscriber.value
-                        guard !subscriber.isClosed else { return }
-                        subscriber.context.writeAndFlush(NIOAny(StreamFraming.resetChunk(lastEventID: cursor, oldestID: oldest)), promise: nil)
-                    }.get()
-                }
-            }
+            try await sendResetIfPruned(after: cursor)
             var replayed = 0
             var page = try await store.events(after: cursor, matching: filter, limit: StreamReplay.pageSize)
             while true {
@@ -80,6 +67,21 @@ struct StreamReplay: Sendable {
             logger.error("Replay failed; closing the stream so the client resumes later", metadata: ["error": "\(error)"])
             try? await eventLoop.submit { self.subscriber.value.finish() }.get()
         }
+    }
+
+    /// Tells the client, in band, when retention removed events after its resume point: it should refetch.
+    private func sendResetIfPruned(after cursor: EventID) async throws {
+        let prunedThrough = try await store.prunedThrough(matching: filter)
+        guard cursor < prunedThrough else { return }
+        let oldest = try await store.events(after: prunedThrough, matching: filter, limit: 1).first?.id
+        logger.info(
+            "Resume point older than retention: sending hookstream.reset",
+            metadata: ["hookstream.last_event_id": "\(cursor)", "hookstream.pruned_through": "\(prunedThrough)"])
+        try await eventLoop.submit {
+            let subscriber = self.subscriber.value
+            guard !subscriber.isClosed else { return }
+            subscriber.context.writeAndFlush(NIOAny(StreamFraming.resetChunk(lastEventID: cursor, oldestID: oldest)), promise: nil)
+        }.get()
     }
 
     /// On the loop: writes one page as a single chunk, and goes live when the page shows the replay caught up.
