@@ -45,9 +45,24 @@ public final class Broker: Sendable {
     /// sinks only queues, so publishers never wait for subscribers.
     @discardableResult
     public func publish(_ drafts: [EventDraft]) async throws -> [Event] {
-        guard !drafts.isEmpty else { return [] }
-        let events = try await store.append(drafts)
-        guard let first = events.first else { return events }
+        try await withCheckedThrowingContinuation { continuation in
+            publish(drafts) { continuation.resume(with: $0) }
+        }
+    }
+
+    /// Stores `drafts` as one batch and hands them to the sinks; `completion` gets them numbered once stored.
+    ///
+    /// Batches are numbered in the order of the calls: a caller keeps an order by calling in that order.
+    public func publish(_ drafts: [EventDraft], completion: @escaping @Sendable (Result<[Event], any Error>) -> Void) {
+        guard !drafts.isEmpty else { return completion(.success([])) }
+        store.append(drafts) { result in
+            if case .success(let events) = result { self.release(events) }
+            completion(result)
+        }
+    }
+
+    private func release(_ events: [Event]) {
+        guard let first = events.first else { return }
         let encoded = events.map { EncodedEvent(id: $0.id, topic: $0.topic, frame: encode($0)) }
         sequencer.withLockedValue { state in
             if first.id < state.next {
@@ -61,7 +76,6 @@ public final class Broker: Sendable {
                 state.next = batch[batch.count - 1].id + 1
             }
         }
-        return events
     }
 
     private static func release(_ batch: [EncodedEvent], to sinks: [any EventSink]) {

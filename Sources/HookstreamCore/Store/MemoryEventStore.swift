@@ -74,8 +74,8 @@ public final class MemoryEventStore: EventStore {
         self.now = now
     }
 
-    public func append(_ drafts: [EventDraft]) async throws -> [Event] {
-        appendNow(drafts)
+    public func append(_ drafts: [EventDraft], completion: @escaping @Sendable (Result<[Event], any Error>) -> Void) {
+        completion(.success(appendNow(drafts)))
     }
 
     /// The synchronous body of ``append(_:)``.

@@ -25,7 +25,7 @@ public final class SQLiteEventStore: EventStore {
 
     private struct PendingAppend {
         let drafts: [EventDraft]
-        let continuation: CheckedContinuation<[Event], any Error>
+        let completion: @Sendable (Result<[Event], any Error>) -> Void
     }
 
     private struct WriterState {
@@ -120,17 +120,15 @@ public final class SQLiteEventStore: EventStore {
 
     // MARK: Appending (group commit)
 
-    public func append(_ drafts: [EventDraft]) async throws -> [Event] {
-        guard !drafts.isEmpty else { return [] }
-        return try await withCheckedThrowingContinuation { continuation in
-            let mustSchedule = writer.withLockedValue { state in
-                state.pending.append(PendingAppend(drafts: drafts, continuation: continuation))
-                if state.isFlushScheduled { return false }
-                state.isFlushScheduled = true
-                return true
-            }
-            if mustSchedule { writerQueue.async { self.flush() } }
+    public func append(_ drafts: [EventDraft], completion: @escaping @Sendable (Result<[Event], any Error>) -> Void) {
+        guard !drafts.isEmpty else { return completion(.success([])) }
+        let mustSchedule = writer.withLockedValue { state in
+            state.pending.append(PendingAppend(drafts: drafts, completion: completion))
+            if state.isFlushScheduled { return false }
+            state.isFlushScheduled = true
+            return true
         }
+        if mustSchedule { writerQueue.async { self.flush() } }
     }
 
     /// On the writer queue: commits everything pending in one transaction, then reschedules itself if more
@@ -183,10 +181,10 @@ public final class SQLiteEventStore: EventStore {
                 catalog.lastID = lastID
                 for topic in newTopics where catalog.prunedThrough[topic] == nil { catalog.prunedThrough[topic] = 0 }
             }
-            for (append, events) in zip(group, results) { append.continuation.resume(returning: events) }
+            for (append, events) in zip(group, results) { append.completion(.success(events)) }
         } catch {
             let failure = StoreError(.writeFailed, "the SQLite store '\(path)' cannot write: \(SQLiteEventStore.describe(error))")
-            for append in group { append.continuation.resume(throwing: failure) }
+            for append in group { append.completion(.failure(failure)) }
         }
         writerQueue.async { self.flush() }
     }

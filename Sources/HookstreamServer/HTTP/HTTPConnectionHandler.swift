@@ -13,17 +13,33 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     private enum State {
         case idle
         case receiving(HTTPRequestHead, ByteBuffer)
-        /// A request is being answered asynchronously; later requests wait in `queued`.
-        case busy
         /// The body was refused (too large); the connection closes after the answer.
         case discarding
         case streaming(StreamSubscriber)
         case closed
     }
 
+    /// A response owed to the client, in request order; `nil` until its async work is done.
+    private struct Slot {
+        var response: HTTPResponse?
+        var keepAlive: Bool
+    }
+
+    /// Pipelined requests answered concurrently (their publishes share group commits and fan-out drains);
+    /// past this many, reading pauses.
+    static let maximumInFlight = 64
+
     private let server: ServerContext
     private var state = State.idle
+    /// Responses not yet written; `slots[0]` has the number `firstSlot`.
+    private var slots: [Slot] = []
+    private var firstSlot = 0
+    /// A stream request that waits for the responses before it.
+    private var waitingStream: (head: HTTPRequestHead, target: RequestTarget)?
+    /// Request parts held back while too much is in flight or a stream waits.
     private var queued: [HTTPServerRequestPart] = []
+    /// Whether reading from the socket is paused because parts are held back.
+    private var isReadPaused = false
 
     init(server: ServerContext) {
         self.server = server
@@ -32,13 +48,23 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let part = unwrapInboundIn(data)
         switch state {
-        case .busy:
-            queued.append(part)
         case .streaming, .closed, .discarding:
             break  // a stream's connection carries nothing more from the client
         case .idle, .receiving:
-            handle(part, context: context)
+            if isHoldingBack {
+                queued.append(part)
+                if !isReadPaused {
+                    isReadPaused = true
+                    context.channel.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in }
+                }
+            } else {
+                handle(part, context: context)
+            }
         }
+    }
+
+    private var isHoldingBack: Bool {
+        !queued.isEmpty || waitingStream != nil || slots.count >= HTTPConnectionHandler.maximumInFlight
     }
 
     private func handle(_ part: HTTPServerRequestPart, context: ChannelHandlerContext) {
@@ -89,16 +115,18 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
                 respond(.json(.ok, .object([.init("status", "ready")])), keepAlive: keepAlive, context: context)
             }
         case (.GET, "events", 1):
-            startStream(head: head, target: target, context: context)
+            if slots.isEmpty {
+                startStream(head: head, target: target, context: context)
+            } else {
+                waitingStream = (head, target)  // after the answers still owed on this connection
+            }
         case (.POST, "hooks", 2):
             let source = String(segments[1])
             guard server.webhooks.acceptsWebhooks(source) else {
                 respond(HTTPResponse(error: HTTPError(.notFound, code: "unknown_source", "no webhook source named '\(source)'")), keepAlive: keepAlive, context: context)
                 return
             }
-            runAsync(keepAlive: keepAlive, context: context) { [server] in
-                await server.webhooks.handle(source: source, head: head, target: target, body: body)
-            }
+            server.webhooks.handle(source: source, head: head, target: target, body: body, completion: answerLater(keepAlive: keepAlive, context: context))
         case (_, "hooks", 2), (_, "events", 1), (_, "healthz", 1), (_, "readyz", 1):
             let allowed = segments.first == "hooks" ? "POST" : "GET"
             respond(
@@ -109,44 +137,73 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         }
     }
 
-    /// Answers from an async job, holding back later pipelined requests until the answer is written.
-    private func runAsync(keepAlive: Bool, context: ChannelHandlerContext, _ work: @escaping @Sendable () async -> HTTPResponse) {
-        state = .busy
+    /// Reserves the next answer's place and returns what fills it, from any thread. Later pipelined requests go on
+    /// meanwhile (their publishes share group commits and drains); answers are written in request order.
+    private func answerLater(keepAlive: Bool, context: ChannelHandlerContext) -> @Sendable (HTTPResponse) -> Void {
+        let number = firstSlot + slots.count
+        slots.append(Slot(response: nil, keepAlive: keepAlive))
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         let loop = context.eventLoop
-        let accepted = server.jobs.submit {
-            let response = await work()
-            loop.execute {
+        return { response in
+            if loop.inEventLoop {
                 let (handler, context) = loopBound.value
-                guard case .busy = handler.state else { return }
-                handler.state = .idle
-                handler.respond(response, keepAlive: keepAlive, context: context)
-                handler.processQueued(context: context)
+                handler.complete(number, with: response, context: context)
+            } else {
+                loop.execute {
+                    let (handler, context) = loopBound.value
+                    handler.complete(number, with: response, context: context)
+                }
             }
-        }
-        if !accepted {
-            state = .idle
-            respond(HTTPResponse(error: HTTPError(.serviceUnavailable, code: "shutting_down", "the server is shutting down")), keepAlive: false, context: context)
-        }
-    }
-
-    private func processQueued(context: ChannelHandlerContext) {
-        while !queued.isEmpty, case .idle = state {
-            handle(queued.removeFirst(), context: context)
-        }
-        if case .receiving = state {
-            while !queued.isEmpty, case .receiving = state { handle(queued.removeFirst(), context: context) }
         }
     }
 
     private func respond(_ response: HTTPResponse, keepAlive: Bool, context: ChannelHandlerContext) {
-        let bytes = response.encode(keepAlive: keepAlive, allocator: context.channel.allocator)
-        if keepAlive {
-            context.writeAndFlush(wrapOutboundOut(bytes), promise: nil)
-        } else {
-            state = .closed
-            let channel = context.channel
-            context.writeAndFlush(wrapOutboundOut(bytes)).whenComplete { _ in channel.close(promise: nil) }
+        slots.append(Slot(response: response, keepAlive: keepAlive))
+        writeReadyResponses(context: context)
+    }
+
+    private func complete(_ number: Int, with response: HTTPResponse, context: ChannelHandlerContext) {
+        let index = number - firstSlot
+        guard index >= 0, index < slots.count else { return }  // the connection closed meanwhile
+        slots[index].response = response
+        writeReadyResponses(context: context)
+    }
+
+    /// Writes every answer at the head of the queue that is ready, flushes once, then resumes held-back input.
+    private func writeReadyResponses(context: ChannelHandlerContext) {
+        var wrote = false
+        while let first = slots.first, let response = first.response {
+            slots.removeFirst()
+            firstSlot += 1
+            let bytes = response.encode(keepAlive: first.keepAlive, allocator: context.channel.allocator)
+            if first.keepAlive {
+                context.write(wrapOutboundOut(bytes), promise: nil)
+                wrote = true
+            } else {
+                state = .closed
+                slots.removeAll()
+                queued.removeAll()
+                let channel = context.channel
+                context.writeAndFlush(wrapOutboundOut(bytes)).whenComplete { _ in channel.close(promise: nil) }
+                return
+            }
+        }
+        if wrote { context.flush() }
+        guard slots.isEmpty || slots.count < HTTPConnectionHandler.maximumInFlight else { return }
+        if slots.isEmpty, let waiting = waitingStream {
+            waitingStream = nil
+            startStream(head: waiting.head, target: waiting.target, context: context)
+        }
+        while !queued.isEmpty, !(waitingStream != nil || slots.count >= HTTPConnectionHandler.maximumInFlight) {
+            switch state {
+            case .idle, .receiving: handle(queued.removeFirst(), context: context)
+            default: queued.removeAll()
+            }
+        }
+        if isReadPaused, queued.isEmpty, case .idle = state {
+            isReadPaused = false
+            context.channel.setOption(ChannelOptions.autoRead, value: true).whenFailure { _ in }
+            context.read()
         }
     }
 
@@ -204,6 +261,8 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         }
         state = .closed
         queued.removeAll()
+        slots.removeAll()
+        waitingStream = nil
         context.fireChannelInactive()
     }
 

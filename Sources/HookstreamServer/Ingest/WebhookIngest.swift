@@ -15,42 +15,45 @@ struct WebhookIngest: Sendable {
         sources[source]?.kind == .webhook
     }
 
-    /// Handles `POST /hooks/<source>`; the response is `202 {"ids":[...],"topics":[...]}` once the events are stored.
-    func handle(source: String, head: HTTPRequestHead, target: RequestTarget, body: ByteBuffer) async -> HTTPResponse {
+    /// Handles `POST /hooks/<source>`: parses and routes at once (in the caller's order, which numbers the events
+    /// in request order), then answers `202 {"ids":[...],"topics":[...]}` through `completion` once they are stored.
+    func handle(
+        source: String, head: HTTPRequestHead, target: RequestTarget, body: ByteBuffer,
+        completion: @escaping @Sendable (HTTPResponse) -> Void
+    ) {
         let logger = self.logger.with(metadataKey: "hookstream.source", "\(source)")
-        do {
-            let events = try await publish(source: source, head: head, target: target, body: body, logger: logger)
-            return .json(
-                .accepted,
-                .object([
-                    .init("ids", .array(events.map { .number(String($0.id)) })),
-                    .init("topics", .array(events.map { .string($0.topic) })),
-                ]))
+        let drafts: [EventDraft]
+        do throws(HTTPError) {
+            let context = try makeContext(source: source, head: head, target: target, body: body)
+            do {
+                drafts = try engine.route(source: source, context: context)
+            } catch {
+                throw HTTPError(.unprocessableEntity, code: "routing_failed", error.description)
+            }
         } catch {
             logger.info("Webhook rejected", metadata: ["status": "\(error.status.code)", "error": "\(error.message)"])
-            return HTTPResponse(error: error)
+            return completion(HTTPResponse(error: error))
         }
-    }
-
-    private func publish(source: String, head: HTTPRequestHead, target: RequestTarget, body: ByteBuffer, logger: Logger) async throws(HTTPError) -> [Event] {
-        let context = try makeContext(source: source, head: head, target: target, body: body)
-        let drafts: [EventDraft]
-        do {
-            drafts = try engine.route(source: source, context: context)
-        } catch {
-            throw HTTPError(.unprocessableEntity, code: "routing_failed", error.description)
+        broker.publish(drafts) { result in
+            switch result {
+            case .success(let events):
+                for event in events {
+                    logger.debug("Published", metadata: ["hookstream.event_id": "\(event.id)", "hookstream.topic": "\(event.topic)"])
+                }
+                completion(
+                    .json(
+                        .accepted,
+                        .object([
+                            .init("ids", .array(events.map { .number(String($0.id)) })),
+                            .init("topics", .array(events.map { .string($0.topic) })),
+                        ])))
+            case .failure(let error):
+                logger.error("Webhook not stored: the event store failed", metadata: ["error": "\(error)"])
+                completion(
+                    HTTPResponse(
+                        error: HTTPError(.serviceUnavailable, code: "store_unavailable", "the event store cannot accept events right now; retry later")))
+            }
         }
-        let events: [Event]
-        do {
-            events = try await broker.publish(drafts)
-        } catch {
-            logger.error("Webhook not stored: the event store failed", metadata: ["error": "\(error)"])
-            throw HTTPError(.serviceUnavailable, code: "store_unavailable", "the event store cannot accept events right now; retry later")
-        }
-        for event in events {
-            logger.debug("Published", metadata: ["hookstream.event_id": "\(event.id)", "hookstream.topic": "\(event.topic)"])
-        }
-        return events
     }
 
     /// The message a rule sees: `{ "source", "header": {lower-case names}, "query", "body" }`.
