@@ -13,7 +13,8 @@ final class StreamHub: EventSink, @unchecked Sendable {
     private var pending: [EncodedEvent] = []  // guarded by lock
     private var isDrainScheduled = false  // guarded by lock
     private var batch: [EncodedEvent] = []  // on loop
-    private var subscribers: [StreamSubscriber] = []  // on loop
+    private var groups: [TopicFilter: SubscriberGroup] = [:]  // on loop
+    private var subscriberCount = 0  // on loop
     private var heartbeatTask: RepeatedTask?  // on loop
     private var isShutDown = false  // on loop
 
@@ -23,7 +24,7 @@ final class StreamHub: EventSink, @unchecked Sendable {
 
     var count: Int {
         eventLoop.assertInEventLoop()
-        return subscribers.count
+        return subscriberCount
     }
 
     func enqueue(_ events: [EncodedEvent]) {
@@ -43,32 +44,60 @@ final class StreamHub: EventSink, @unchecked Sendable {
             swap(&pending, &batch)
             isDrainScheduled = false
         }
-        for subscriber in subscribers {
-            subscriber.deliver(batch)
+        var matching: [EncodedEvent] = []
+        for group in groups.values {
+            matching.removeAll(keepingCapacity: true)
+            for event in batch where group.filter.matches(segments: event.topicSegments) { matching.append(event) }
+            guard !matching.isEmpty else { continue }
+            // One buffer for the whole drain, shared by the group: one write per subscriber per drain.
+            let coalesced = StreamHub.coalesce(matching)
+            for subscriber in group.members {
+                subscriber.deliver(matching, coalesced: coalesced)
+            }
         }
         batch.removeAll(keepingCapacity: true)
+    }
+
+    private static func coalesce(_ events: [EncodedEvent]) -> ByteBuffer {
+        if events.count == 1 { return events[0].frame }
+        var size = 0
+        for event in events { size += event.frame.readableBytes }
+        var buffer = ByteBufferAllocator().buffer(capacity: size)
+        for event in events { buffer.writeImmutableBuffer(event.frame) }
+        return buffer
     }
 
     /// Adds a subscriber (on the loop). Returns `false` when the hub has shut down.
     func add(_ subscriber: StreamSubscriber) -> Bool {
         eventLoop.assertInEventLoop()
         guard !isShutDown else { return false }
-        subscriber.slot = subscribers.count
-        subscribers.append(subscriber)
+        let group: SubscriberGroup
+        if let existing = groups[subscriber.filter] {
+            group = existing
+        } else {
+            group = SubscriberGroup(filter: subscriber.filter)
+            groups[subscriber.filter] = group
+        }
+        subscriber.slot = group.members.count
+        group.members.append(subscriber)
+        subscriberCount += 1
         return true
     }
 
     /// Removes a subscriber (on the loop), in O(1).
     func remove(_ subscriber: StreamSubscriber) {
         eventLoop.assertInEventLoop()
+        guard let group = groups[subscriber.filter] else { return }
         let i = subscriber.slot
-        guard i >= 0, i < subscribers.count, subscribers[i] === subscriber else { return }
-        let last = subscribers.removeLast()
-        if i < subscribers.count {
-            subscribers[i] = last
+        guard i >= 0, i < group.members.count, group.members[i] === subscriber else { return }
+        let last = group.members.removeLast()
+        if i < group.members.count {
+            group.members[i] = last
             last.slot = i
         }
         subscriber.slot = -1
+        subscriberCount -= 1
+        if group.members.isEmpty { groups[subscriber.filter] = nil }
     }
 
     /// Starts the heartbeat: one shared comment chunk written to every subscriber of the loop each period.
@@ -77,7 +106,9 @@ final class StreamHub: EventSink, @unchecked Sendable {
         let interval = TimeAmount.nanoseconds(Int64(period.components.seconds) * 1_000_000_000 + period.components.attoseconds / 1_000_000_000)
         eventLoop.execute {
             self.heartbeatTask = self.eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { _ in
-                for subscriber in self.subscribers { subscriber.writeHeartbeat(chunk) }
+                for group in self.groups.values {
+                    for subscriber in group.members { subscriber.writeHeartbeat(chunk) }
+                }
             }
         }
     }
@@ -88,8 +119,9 @@ final class StreamHub: EventSink, @unchecked Sendable {
             self.isShutDown = true
             self.heartbeatTask?.cancel()
             self.heartbeatTask = nil
-            let all = self.subscribers
-            self.subscribers.removeAll()
+            let all = self.groups.values.flatMap(\.members)
+            self.groups.removeAll()
+            self.subscriberCount = 0
             for subscriber in all {
                 subscriber.slot = -1
                 subscriber.finish()

@@ -27,14 +27,22 @@ final class StreamSubscriber {
         self.logger = logger
     }
 
-    /// Writes the events of one drain that this subscriber wants, then flushes once.
+    /// Writes the events of one drain (already filtered for this subscriber's topics), then flushes once.
     ///
-    /// Under pressure (the channel went over its high-water mark) it flushes early, so that only events the
-    /// kernel cannot take count against the subscriber's queue; past the queue bound the subscriber is cut.
-    func deliver(_ batch: [EncodedEvent]) {
-        guard !isClosed else { return }
+    /// A live subscriber that is not behind the batch gets `coalesced`, the batch's frames in one shared buffer:
+    /// one write for the whole drain. Otherwise (just after a replay hand-off) each event is checked on its own.
+    /// Under pressure (the channel over its high-water mark) only events the kernel cannot take count against
+    /// the subscriber's queue; past the queue bound the subscriber is cut.
+    func deliver(_ events: [EncodedEvent], coalesced: ByteBuffer) {
+        guard !isClosed, let first = events.first, let last = events.last else { return }
+        if state.isLive && state.lastDeliveredID < first.id {
+            state.markDelivered(through: last.id)
+            context.writeAndFlush(NIOAny(coalesced), promise: nil)
+            if !context.channel.isWritable { addBacklog(events.count) }
+            return
+        }
         var mustFlush = false
-        for event in batch where filter.matches(segments: event.topicSegments) {
+        for event in events {
             guard state.offerLive(event) else { continue }
             context.write(NIOAny(event.frame), promise: nil)
             mustFlush = true
@@ -42,15 +50,17 @@ final class StreamSubscriber {
                 context.flush()
                 mustFlush = false
                 if !context.channel.isWritable {
-                    backlog += 1
-                    if backlog > backlogLimit {
-                        cut()
-                        return
-                    }
+                    addBacklog(1)
+                    if isClosed { return }
                 }
             }
         }
         if mustFlush { context.flush() }
+    }
+
+    private func addBacklog(_ events: Int) {
+        backlog += events
+        if backlog > backlogLimit { cut() }
     }
 
     /// Writes a shared, pre-encoded comment chunk (heartbeat); skipped while the client is not reading.

@@ -50,6 +50,12 @@ struct SubscriptionState {
         }
     }
 
+    /// Records that a live batch up to `id` was written (the caller checked it is newer than what was delivered).
+    mutating func markDelivered(through id: EventID) {
+        precondition(isLive && id > lastDeliveredID)
+        lastDeliveredID = id
+    }
+
     /// Lowers the resume point, for a client whose id is beyond anything this store has handed out
     /// (the store was replaced): it then gets every event from now on rather than none.
     mutating func clampResumePoint(toAtMost lastStoredID: EventID) {
