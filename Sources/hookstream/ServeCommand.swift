@@ -61,6 +61,7 @@ struct ServeCommand: AsyncParsableCommand {
             return handler
         }
         let logger = Logger(label: "hookstream")
+        let openFiles = FileDescriptorLimit.raiseToHardLimit()
 
         let group = MultiThreadedEventLoopGroup(numberOfThreads: configuration.server.eventLoopThreads)
         defer { group.shutdownGracefully { _ in } }
@@ -78,6 +79,7 @@ struct ServeCommand: AsyncParsableCommand {
                 metadata: [
                     "config": "\(config)", "store": "\(configuration.store.kind.rawValue)", "rules": "\(configuration.rules.count)",
                     "store.path": "\(configuration.store.kind == .sqlite ? configuration.store.path : "-")",
+                    "open_files": "\(openFiles)",
                 ])
             var groupConfiguration = ServiceGroupConfiguration(
                 services: app.services.map { .init(service: $0) },

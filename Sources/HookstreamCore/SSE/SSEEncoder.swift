@@ -55,9 +55,24 @@ public enum SSEEncoder {
     }
 
     static func writeDataLines(_ data: String, into buffer: inout ByteBuffer) {
-        for line in lines(of: data) {
+        var data = data
+        data.withUTF8 { bytes in
+            // CR and LF are ASCII, never part of a multi-byte sequence: splitting the UTF-8 bytes is exact.
+            var start = 0
+            var i = 0
+            while i < bytes.count {
+                let byte = bytes[i]
+                if byte == UInt8(ascii: "\n") || byte == UInt8(ascii: "\r") {
+                    buffer.writeStaticString("data: ")
+                    buffer.writeBytes(UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: bytes[start..<i])))
+                    buffer.writeStaticString("\n")
+                    if byte == UInt8(ascii: "\r"), i + 1 < bytes.count, bytes[i + 1] == UInt8(ascii: "\n") { i += 1 }
+                    start = i + 1
+                }
+                i += 1
+            }
             buffer.writeStaticString("data: ")
-            buffer.writeSubstring(line)
+            buffer.writeBytes(UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: bytes[start..<bytes.count])))
             buffer.writeStaticString("\n")
         }
     }
@@ -83,7 +98,7 @@ public enum SSEEncoder {
     }
 
     private static func singleLine(_ text: String) -> String {
-        guard text.contains(where: { $0 == "\n" || $0 == "\r" || $0 == "\r\n" }) else { return text }
+        guard text.utf8.contains(where: { $0 == UInt8(ascii: "\n") || $0 == UInt8(ascii: "\r") }) else { return text }
         return String(text.map { $0 == "\n" || $0 == "\r" || $0 == "\r\n" ? " " : $0 })
     }
 }

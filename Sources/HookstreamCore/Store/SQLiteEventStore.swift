@@ -172,7 +172,7 @@ public final class SQLiteEventStore: EventStore {
                     }
                     let addTopic = try db.cachedStatement(sql: "INSERT OR IGNORE INTO topics(name) VALUES (?)")
                     for topic in newTopics { try addTopic.execute(arguments: [topic]) }
-                    try db.execute(sql: "UPDATE meta SET value = ? WHERE key = 'last_id'", arguments: [Int64(lastID)])
+                    try db.cachedStatement(sql: "UPDATE meta SET value = ? WHERE key = 'last_id'").execute(arguments: [Int64(lastID)])
                     return .commit
                 }
             }

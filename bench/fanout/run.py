@@ -1,0 +1,311 @@
+#!/usr/bin/env python3
+"""Fan-out benchmark: hookstream (release build, default config: token auth on, SQLite store) against nchan,
+side by side on the same machine, with the independent harness `ssebench.py`.
+
+    bench/fanout/run.py                 # full run: every scenario, 2 repeats, writes BENCHMARKS.md
+    bench/fanout/run.py --smoke         # CI-sized: tiny numbers, no timing claims, writes to a temp file
+
+Scenarios (ssebench arguments):
+  a  1,000 subscribers x 1,000 events, max publish rate      CPU per delivery, deliveries/s
+  c  100 subscribers x 20,000 events, max publish rate       CPU per delivery
+  f  10,000 subscribers x 100 events, max publish rate       CPU per delivery at 10,000 streams
+  e  100 subscribers x 4,000 events at 200 events/s          latency, CPU at a rate that saturates nobody
+  d  1,000 subscribers x 600 events at 20 events/s           latency
+  b  10,000 idle subscribers, nothing published              memory per idle stream
+  g  19,000 subscribers (4 client processes), 20 events      the most streams one process may hold here (hookstream only)
+Runs alternate nchan / hookstream, one fresh server per run. Figures are medians over the repeats; the
+ratio column is hookstream / nchan from the same run set.
+"""
+import argparse
+import json
+import os
+import re
+import resource
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent.parent
+NCHAN_PORT = 23081
+
+FULL = {
+    "a": "-n 1000 -m 1000 --rate 0 --pipeline 16",
+    "c": "-n 100 -m 20000 --rate 0 --pipeline 16",
+    "f": "-n 10000 -m 100 --rate 0 --pipeline 16 --procs 2",
+    "e": "-n 100 -m 4000 --rate 200",
+    "d": "-n 1000 -m 600 --rate 20",
+    "b": "-n 10000 -m 0 --hold 3",
+    "g": "-n 19000 -m 20 --rate 10 --procs 4",
+}
+SMOKE = {
+    "a": "-n 20 -m 50 --rate 0 --pipeline 16",
+    "e": "-n 10 -m 40 --rate 100",
+    "b": "-n 50 -m 0 --hold 0.5",
+}
+HOOKSTREAM_ONLY = {"g"}  # nchan's worker_connections (16,384) cannot hold it
+
+
+def log(message: str) -> None:
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+def raise_nofile() -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def wait_port(port: int, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.5).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"port {port} did not open")
+
+
+def ensure_nchan() -> None:
+    if Path("/usr/lib/nginx/modules/ngx_nchan_module.so").exists() and shutil.which("nginx"):
+        return
+    log("installing nginx + libnginx-mod-nchan (apt-get)")
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    subprocess.run(["apt-get", "-o", "DPkg::Lock::Timeout=120", "update", "-qq"], check=True, env=env)
+    subprocess.run(["apt-get", "-o", "DPkg::Lock::Timeout=120", "install", "-y", "-qq", "--no-install-recommends",
+                    "nginx", "libnginx-mod-nchan"], check=True, env=env, stdout=subprocess.DEVNULL)
+
+
+class Server:
+    def __init__(self, name: str, process: subprocess.Popen, scratch: Path, sub_url: str, pub_url: str, extra: list):
+        self.name, self.process, self.scratch = name, process, scratch
+        self.sub_url, self.pub_url, self.extra = sub_url, pub_url, extra
+
+    def stop(self) -> float:
+        start = time.monotonic()
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        stopped = time.monotonic() - start
+        shutil.rmtree(self.scratch, ignore_errors=True)
+        return stopped
+
+
+def start_nchan() -> Server:
+    scratch = Path(tempfile.mkdtemp(prefix="bench-nchan."))
+    (scratch / "tmp").mkdir()
+    shutil.copy(HERE / "nchan.conf", scratch / "nginx.conf")
+    process = subprocess.Popen(["nginx", "-p", f"{scratch}/", "-c", f"{scratch}/nginx.conf", "-e", "stderr"],
+                               stdout=subprocess.DEVNULL, stderr=open(scratch / "server.log", "w"),
+                               preexec_fn=raise_nofile)
+    wait_port(NCHAN_PORT)
+    return Server("nchan", process, scratch, f"http://127.0.0.1:{NCHAN_PORT}/sub", f"http://127.0.0.1:{NCHAN_PORT}/pub", [])
+
+
+def start_hookstream(binary: str) -> Server:
+    scratch = Path(tempfile.mkdtemp(prefix="bench-hookstream."))
+    (scratch / "var").mkdir()
+    logfile = scratch / "server.log"
+    process = subprocess.Popen(
+        [binary, "serve", "--config", str(ROOT / "config/hookstream.yaml"), "--listen", "127.0.0.1:0",
+         "--unix-socket", str(scratch / "hookstream.sock")],
+        cwd=scratch, stdout=subprocess.DEVNULL, stderr=open(logfile, "w"), preexec_fn=raise_nofile)
+    deadline = time.monotonic() + 20
+    port = None
+    while time.monotonic() < deadline and port is None:
+        match = re.search(r"address=127\.0\.0\.1:(\d+) \[HookstreamServer\] HTTP server listening", logfile.read_text())
+        if match:
+            port = int(match.group(1))
+        elif process.poll() is not None:
+            raise RuntimeError("hookstream exited: " + logfile.read_text())
+        else:
+            time.sleep(0.02)
+    if port is None:
+        raise RuntimeError("hookstream did not start")
+    base = f"http://127.0.0.1:{port}"
+    # Token auth on (the default config's demo token), the demo webhook as the publish URL.
+    return Server("hookstream", process, scratch, f"{base}/events?topic=demo/**", f"{base}/hooks/demo",
+                  ["--header", "Authorization: Bearer demo-token"])
+
+
+def run_harness(server: Server, arguments: str, label: str) -> dict:
+    command = [sys.executable, str(HERE / "ssebench.py"), "--sub-url", server.sub_url, "--pub-url", server.pub_url,
+               "--pid", str(server.process.pid), "--timeout", "110", "--label", label] + server.extra + arguments.split()
+    result = subprocess.run(command, capture_output=True, text=True, timeout=170, preexec_fn=raise_nofile)
+    lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
+    if not lines:
+        raise RuntimeError(f"ssebench printed no summary for {label}: {result.stderr[-2000:]}")
+    summary = json.loads(lines[-1])
+    summary["_exit"] = result.returncode
+    return summary
+
+
+def pick(summary: dict, path: str):
+    value = summary
+    for key in path.split("."):
+        if not isinstance(value, dict) or key not in value:
+            return None
+        value = value[key]
+    return value
+
+
+def median(values):
+    values = [v for v in values if isinstance(v, (int, float))]
+    return statistics.median(values) if values else None
+
+
+def fmt(value, digits=2):
+    if value is None:
+        return "–"
+    if isinstance(value, float) and value >= 1000:
+        return f"{value:,.0f}"
+    return f"{value:.{digits}f}" if isinstance(value, float) else f"{value:,}"
+
+
+def ratio(ours, theirs):
+    if ours is None or not theirs:
+        return "–"
+    return f"{ours / theirs:.2f}×"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--smoke", action="store_true", help="CI-sized run: tiny numbers, output to a temp file")
+    parser.add_argument("--repeats", type=int, default=None)
+    parser.add_argument("--scenarios", default=None, help="comma-separated ids, e.g. a,e")
+    parser.add_argument("--bin", default=os.environ.get("HOOKSTREAM_BIN"), help="hookstream binary (default: release build)")
+    parser.add_argument("--out", default=None)
+    parser.add_argument("--no-nchan", action="store_true")
+    args = parser.parse_args()
+
+    table = SMOKE if args.smoke else FULL
+    scenarios = args.scenarios.split(",") if args.scenarios else list(table)
+    repeats = args.repeats or (1 if args.smoke else 2)
+    out = Path(args.out) if args.out else (Path(tempfile.gettempdir()) / "BENCHMARKS-smoke.md" if args.smoke else ROOT / "BENCHMARKS.md")
+    binary = str(Path(args.bin).resolve()) if args.bin else None
+    if not binary:
+        log("building the release binary")
+        subprocess.run(["swift", "build", "-c", "release", "--product", "hookstream"], cwd=ROOT, check=True,
+                       stdout=subprocess.DEVNULL)
+        binary = subprocess.run(["swift", "build", "-c", "release", "--show-bin-path"], cwd=ROOT, check=True,
+                                capture_output=True, text=True).stdout.strip() + "/hookstream"
+    peers = ["hookstream"] if args.no_nchan else ["nchan", "hookstream"]
+    if "nchan" in peers:
+        ensure_nchan()
+
+    results: dict = {}
+    failures = []
+    for scenario in scenarios:
+        for repeat in range(repeats):
+            for peer in peers:
+                if peer == "nchan" and scenario in HOOKSTREAM_ONLY:
+                    continue
+                server = start_nchan() if peer == "nchan" else start_hookstream(binary)
+                label = f"{scenario}-{peer}-{repeat + 1}"
+                log(f"{label}: {table[scenario]}")
+                try:
+                    summary = run_harness(server, table[scenario], label)
+                finally:
+                    stop_seconds = server.stop()
+                summary["_stop_seconds"] = stop_seconds
+                ok = summary["_exit"] == 0
+                delivery = summary.get("delivery", {})
+                log(f"  verified={delivery.get('verified')} connected={pick(summary, 'connect.ok')} "
+                    f"deliv/s={pick(summary, 'throughput.delivered_per_s')} "
+                    f"us/deliv={pick(summary, 'cpu.server_cpu_us_per_delivery')} "
+                    f"p50/p99={pick(summary, 'latency_ms.p50')}/{pick(summary, 'latency_ms.p99')} "
+                    f"KiB/conn={pick(summary, 'memory.per_conn_kb_rss')}")
+                if not ok:
+                    failures.append(label)
+                results.setdefault(scenario, {}).setdefault(peer, []).append(summary)
+
+    write_report(out, results, scenarios, repeats, args.smoke, peers)
+    log(f"wrote {out}")
+    if failures:
+        log(f"runs that did not verify: {', '.join(failures)}")
+        return 1
+    return 0
+
+
+def write_report(out: Path, results: dict, scenarios: list, repeats: int, smoke: bool, peers: list) -> None:
+    def m(scenario, peer, path):
+        return median([pick(s, path) for s in results.get(scenario, {}).get(peer, [])])
+
+    cpu_model = "unknown"
+    try:
+        cpu_model = next(l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name"))
+    except Exception:
+        pass
+    lines = [
+        "# Fan-out benchmark: hookstream against nchan" + (" (smoke run: numbers mean nothing)" if smoke else ""),
+        "",
+        f"- Date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
+        f"- Machine: {os.cpu_count()} cores ({cpu_model}), {round(os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30)} GiB, "
+        f"open files hard limit {resource.getrlimit(resource.RLIMIT_NOFILE)[1]}",
+        "- hookstream: release build, `config/hookstream.yaml` (token auth on, SQLite store, `sync: normal`), "
+        "publishing by `POST /hooks/demo` (each 202 after the event is committed); subscribing with "
+        "`Authorization: Bearer demo-token`.",
+        "- nchan: nginx + nchan, 1 worker (`bench/fanout/nchan.conf`), the same harness in the same run set.",
+        f"- Harness: `bench/fanout/ssebench.py`, medians of {repeats} run(s), runs alternating nchan / hookstream, "
+        "a fresh server per run. Ratio = hookstream / nchan (lower is better for CPU, latency, memory).",
+        "",
+        "| scenario | metric | nchan | hookstream | ratio |",
+        "|---|---|---|---|---|",
+    ]
+    names = {
+        "a": "(a) 1,000 subs × 1,000 events, max rate",
+        "c": "(c) 100 subs × 20,000 events, max rate",
+        "f": "(f) 10,000 subs × 100 events, max rate",
+        "e": "(e) 100 subs × 200 events/s",
+        "d": "(d) 1,000 subs × 20 events/s",
+        "b": "(b) 10,000 idle streams",
+        "g": "(g) 19,000 streams, 4 client processes",
+    }
+    if smoke:
+        names = {k: f"({k}) smoke: {SMOKE[k]}" for k in SMOKE}
+    for scenario in scenarios:
+        title = names.get(scenario, scenario)
+        rows = []
+        if scenario in ("b",):
+            metrics = [("KiB RSS per idle stream", "memory.per_conn_kb_rss"), ("streams connected", "connect.ok")]
+        elif scenario == "g":
+            metrics = [("streams connected", "connect.ok"), ("deliveries verified", "delivery.delivered"),
+                       ("KiB RSS per stream", "memory.per_conn_kb_rss"), ("server CPU µs per delivery", "cpu.server_cpu_us_per_delivery"),
+                       ("latency p50 ms", "latency_ms.p50"), ("latency p99 ms", "latency_ms.p99")]
+        else:
+            metrics = [("server CPU µs per delivery", "cpu.server_cpu_us_per_delivery"),
+                       ("deliveries/s", "throughput.delivered_per_s"),
+                       ("latency p50 ms", "latency_ms.p50"), ("latency p99 ms", "latency_ms.p99"),
+                       ("server % of a core", "cpu.server_pct_of_core"),
+                       ("machine saturated (runs)", None)]
+        for label, path in metrics:
+            if path is None:
+                sat = {p: sum(1 for s in results.get(scenario, {}).get(p, []) if pick(s, "cpu.machine_saturated")) for p in peers}
+                rows.append(f"| {title} | {label} | {sat.get('nchan', '–')} | {sat.get('hookstream', '–')} | |")
+                continue
+            ours, theirs = m(scenario, "hookstream", path), m(scenario, "nchan", path)
+            show_ratio = path not in ("connect.ok", "delivery.delivered")
+            rows.append(f"| {title} | {label} | {fmt(theirs)} | {fmt(ours)} | {ratio(ours, theirs) if show_ratio else ''} |")
+        verified = {p: all(pick(s, "delivery.verified") or scenario == "b" for s in results.get(scenario, {}).get(p, [])) for p in peers}
+        rows.append(f"| {title} | every run verified (no loss, no dup, in order) | {verified.get('nchan', '–')} | {verified.get('hookstream')} | |")
+        lines += rows
+    lines += ["", "Raw summaries (one JSON line per run) are in the `.jsonl` file next to this report.", ""]
+    out.write_text("\n".join(lines))
+    with open(out.with_suffix(".jsonl"), "w") as raw:
+        for scenario in scenarios:
+            for peer, runs in results.get(scenario, {}).items():
+                for summary in runs:
+                    raw.write(json.dumps(summary) + "\n")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
