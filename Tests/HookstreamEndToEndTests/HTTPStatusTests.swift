@@ -28,6 +28,21 @@ import Testing
         }
     }
 
+    @Test func pipelinedWebhooksAreAnsweredInOrderWithIdsInRequestOrder() async throws {
+        try await withDaemon { daemon in
+            let stream = try await SSEStream.open("\(daemon.baseURL)/events?topic=demo/pipe", headers: [("Authorization", "Bearer demo-token")])
+            let client = try await ChildProcess.run(
+                "/usr/bin/env", ["python3", TestEnvironment.client("pipeline_client.py"), "\(daemon.port)", "demo", "50"])
+            #expect(client.status == 0, "\(client.stderr)")
+            let result = try JSONSerialization.jsonObject(with: Data(client.stdout.utf8)) as! [String: Any]
+            #expect(result["statuses"] as? [Int] == Array(repeating: 202, count: 50))
+            let expectedBodies = (1...50).map { "{\"ids\":[\($0)],\"topics\":[\"demo/pipe\"]}\n" }
+            #expect(result["bodies"] as? [String] == expectedBodies, "request i got id i + 1")
+            let events = try await stream.collect { $0.count == 50 }
+            #expect(events.map(\.data) == (0..<50).map { #"{"channel":"pipe","n":\#($0)}"# }, "subscribers see them in request order")
+        }
+    }
+
     @Test func noRuleMatchedAnswersEmptyIds() async throws {
         let config = """
             sources: { quiet: {} }
