@@ -137,8 +137,25 @@ def start_hookstream(binary: str) -> Server:
                   ["--header", "Authorization: Bearer demo-token"])
 
 
+def harness_python(smoke: bool) -> str:
+    """A Python with uvloop for the harness (as the shared baseline runs used): `.venv-bench`, made on first use.
+    The smoke run uses the plain interpreter: it measures nothing."""
+    if smoke:
+        return sys.executable
+    venv = ROOT / ".venv-bench"
+    python = venv / "bin" / "python3"
+    if subprocess.run([str(python), "-c", "import uvloop"], capture_output=True).returncode != 0 if python.exists() else True:
+        log("preparing .venv-bench (uvloop) for the harness")
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", "uvloop"], check=True)
+    return str(python)
+
+
+PYTHON = sys.executable
+
+
 def run_harness(server: Server, arguments: str, label: str) -> dict:
-    command = [sys.executable, str(HERE / "ssebench.py"), "--sub-url", server.sub_url, "--pub-url", server.pub_url,
+    command = [PYTHON, str(HERE / "ssebench.py"), "--sub-url", server.sub_url, "--pub-url", server.pub_url,
                "--pid", str(server.process.pid), "--timeout", "110", "--label", label] + server.extra + arguments.split()
     result = subprocess.run(command, capture_output=True, text=True, timeout=170, preexec_fn=raise_nofile)
     lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
@@ -198,6 +215,8 @@ def main() -> int:
                        stdout=subprocess.DEVNULL)
         binary = subprocess.run(["swift", "build", "-c", "release", "--show-bin-path"], cwd=ROOT, check=True,
                                 capture_output=True, text=True).stdout.strip() + "/hookstream"
+    global PYTHON
+    PYTHON = harness_python(args.smoke)
     peers = ["hookstream"] if args.no_nchan else ["nchan", "hookstream"]
     if "nchan" in peers:
         ensure_nchan()
@@ -255,7 +274,7 @@ def write_report(out: Path, results: dict, scenarios: list, repeats: int, smoke:
         "publishing by `POST /hooks/demo` (each 202 after the event is committed); subscribing with "
         "`Authorization: Bearer demo-token`.",
         "- nchan: nginx + nchan, 1 worker (`bench/fanout/nchan.conf`), the same harness in the same run set.",
-        f"- Harness: `bench/fanout/ssebench.py`, medians of {repeats} run(s), runs alternating nchan / hookstream, "
+        f"- Harness: `bench/fanout/ssebench.py` ({'stdlib asyncio' if smoke else 'with uvloop'}), medians of {repeats} run(s), runs alternating nchan / hookstream, "
         "a fresh server per run. Ratio = hookstream / nchan (lower is better for CPU, latency, memory).",
         "",
         "| scenario | metric | nchan | hookstream | ratio |",
