@@ -71,14 +71,14 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         switch (part, state) {
         case (.head(let head), .idle):
             if let length = head.headers.first(name: "content-length").flatMap(Int.init), length > server.configuration.server.bodyLimit {
-                refuseTooLarge(context: context, keepAlive: false)
+                refuseTooLarge(context: context)
                 return
             }
             state = .receiving(head, context.channel.allocator.buffer(capacity: 0))
         case (.body(var chunk), .receiving(let head, var body)):
             state = .idle  // let `body` be uniquely referenced while appending
             if body.readableBytes + chunk.readableBytes > server.configuration.server.bodyLimit {
-                refuseTooLarge(context: context, keepAlive: false)
+                refuseTooLarge(context: context)
                 return
             }
             body.writeBuffer(&chunk)
@@ -90,7 +90,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         }
     }
 
-    private func refuseTooLarge(context: ChannelHandlerContext, keepAlive: Bool) {
+    private func refuseTooLarge(context: ChannelHandlerContext) {
         state = .discarding
         let limit = server.configuration.server.bodyLimit
         server.logger.info("Request refused: body too large", metadata: ["limit": "\(limit)"])
@@ -106,9 +106,9 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         state = .idle
         let segments = target.path.split(separator: "/", omittingEmptySubsequences: true)
         switch (head.method, segments.first, segments.count) {
-        case (.GET, "healthz", 1), (.HEAD, "healthz", 1):
+        case (.GET, "healthz", 1):
             respond(.json(.ok, .object([.init("status", "ok")])), keepAlive: keepAlive, context: context)
-        case (.GET, "readyz", 1), (.HEAD, "readyz", 1):
+        case (.GET, "readyz", 1):
             if server.isShuttingDown {
                 respond(HTTPResponse(error: HTTPError(.serviceUnavailable, code: "shutting_down", "the server is shutting down")), keepAlive: false, context: context)
             } else {
