@@ -13,6 +13,8 @@ Scenarios (ssebench arguments):
   d  1,000 subscribers x 600 events at 20 events/s           latency
   b  10,000 idle subscribers, nothing published              memory per idle stream
   g  19,000 subscribers (4 client processes), 20 events      the most streams one process may hold here (hookstream only)
+  h0 100 subscribers x 4,000 2-KiB events at 200 events/s    the baseline for h
+  h  h0 plus 20 subscribers that stop reading                 their cost: server memory, and the others' p99
 Runs alternate nchan / hookstream, one fresh server per run. Figures are medians over the repeats; the
 ratio column is hookstream / nchan from the same run set.
 """
@@ -43,7 +45,10 @@ FULL = {
     "d": "-n 1000 -m 600 --rate 20",
     "b": "-n 10000 -m 0 --hold 3",
     "g": "-n 19000 -m 20 --rate 10 --procs 4",
+    "h0": "-n 100 -m 4000 --rate 200 --pad-bytes 2000",
+    "h": "-n 100 -m 4000 --rate 200 --pad-bytes 2000",
 }
+STALLED = {"h": 20}  # scenario -> subscribers that connect first and then never read
 SMOKE = {
     "a": "-n 20 -m 50 --rate 0 --pipeline 16",
     "e": "-n 10 -m 40 --rate 100",
@@ -154,6 +159,20 @@ def harness_python(smoke: bool) -> str:
 PYTHON = sys.executable
 
 
+def start_stalled(server: Server, count: int) -> list:
+    """Subscribers that connect (4 KiB receive buffer), see the stream start, and then never read."""
+    match = re.match(r"http://127\.0\.0\.1:(\d+)(/.*)", server.sub_url)
+    port, path = match.group(1), match.group(2)
+    clients = []
+    for _ in range(count):
+        client = subprocess.Popen([sys.executable, str(ROOT / "Tests/Clients/slow_client.py"), "127.0.0.1", port, path, "demo-token"],
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        if "connected" not in client.stdout.readline():
+            raise RuntimeError("a stalled subscriber did not connect")
+        clients.append(client)
+    return clients
+
+
 def run_harness(server: Server, arguments: str, label: str) -> dict:
     command = [PYTHON, str(HERE / "ssebench.py"), "--sub-url", server.sub_url, "--pub-url", server.pub_url,
                "--pid", str(server.process.pid), "--timeout", "110", "--label", label] + server.extra + arguments.split()
@@ -231,9 +250,13 @@ def main() -> int:
                 server = start_nchan() if peer == "nchan" else start_hookstream(binary)
                 label = f"{scenario}-{peer}-{repeat + 1}"
                 log(f"{label}: {table[scenario]}")
+                stalled = start_stalled(server, STALLED.get(scenario, 0))
                 try:
                     summary = run_harness(server, table[scenario], label)
                 finally:
+                    for client in stalled:
+                        client.kill()
+                        client.wait()
                     stop_seconds = server.stop()
                 summary["_stop_seconds"] = stop_seconds
                 ok = summary["_exit"] == 0
@@ -288,6 +311,8 @@ def write_report(out: Path, results: dict, scenarios: list, repeats: int, smoke:
         "d": "(d) 1,000 subs × 20 events/s",
         "b": "(b) 10,000 idle streams",
         "g": "(g) 19,000 streams, 4 client processes",
+        "h0": "(h0) 100 subs × 200 events/s, 2 KiB events",
+        "h": "(h) as h0, plus 20 subscribers that stop reading",
     }
     if smoke:
         names = {k: f"({k}) smoke: {SMOKE[k]}" for k in SMOKE}
@@ -296,6 +321,10 @@ def write_report(out: Path, results: dict, scenarios: list, repeats: int, smoke:
         rows = []
         if scenario in ("b",):
             metrics = [("KiB RSS per idle stream", "memory.per_conn_kb_rss"), ("streams connected", "connect.ok")]
+        elif scenario in ("h0", "h"):
+            metrics = [("latency p50 ms", "latency_ms.p50"), ("latency p99 ms", "latency_ms.p99"),
+                       ("server RSS after the run, KiB", "memory.after_run.rss_kb"),
+                       ("server CPU µs per delivery", "cpu.server_cpu_us_per_delivery")]
         elif scenario == "g":
             metrics = [("streams connected", "connect.ok"), ("deliveries verified", "delivery.delivered"),
                        ("KiB RSS per stream", "memory.per_conn_kb_rss"), ("server CPU µs per delivery", "cpu.server_cpu_us_per_delivery"),
