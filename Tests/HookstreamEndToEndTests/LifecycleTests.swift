@@ -45,6 +45,16 @@ import Testing
         #expect(broken.stderr.hasPrefix("\(syntax):3:1: error: YAML syntax:"), "\(broken.stderr)")
     }
 
+    @Test func sigintStopsTheDaemonLikeSigterm() async throws {
+        let daemon = try await Daemon.start()
+        let stream = try await SSEStream.open("\(daemon.baseURL)/events?topic=demo/**", headers: [("Authorization", "Bearer demo-token")])
+        let start = ContinuousClock.now
+        daemon.child.signal(SIGINT)
+        #expect(try await daemon.child.waitForExit() == 0)
+        #expect(ContinuousClock.now - start < .seconds(2))
+        #expect(try await stream.next() == nil)
+    }
+
     @Test func sigtermEndsOpenStreamsAndExitsZeroWithinTwoSeconds() async throws {
         let daemon = try await Daemon.start()
         let curl = try ChildProcess("/usr/bin/env", ["curl", "-sS", "-N", "--max-time", "20", "-H", "Authorization: Bearer demo-token", "\(daemon.baseURL)/events?topic=demo/**"])
