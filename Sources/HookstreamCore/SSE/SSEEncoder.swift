@@ -27,13 +27,6 @@ public enum SSEEncoder {
         writeEvent(id: event.id, type: event.type, data: event.data.text, into: &buffer)
     }
 
-    /// The frame for a stored event, as a string (tests and tools).
-    public static func frame(for event: Event) -> String {
-        var buffer = ByteBuffer()
-        writeEvent(event, into: &buffer)
-        return String(buffer: buffer)
-    }
-
     /// Appends a comment frame (`: text`), which clients ignore: used for heartbeats and the connect greeting.
     public static func writeComment(_ text: String, into buffer: inout ByteBuffer) {
         for line in lines(of: text) {

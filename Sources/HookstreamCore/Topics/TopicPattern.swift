@@ -49,11 +49,6 @@ public struct TopicPattern: Sendable, Hashable, CustomStringConvertible {
         self.description = text
     }
 
-    /// Whether the pattern has no wildcard, i.e. names exactly one topic.
-    public var isLiteral: Bool {
-        segments.allSatisfy { if case .literal = $0 { return true } else { return false } }
-    }
-
     /// Whether `topic` is matched by this pattern.
     public func matches(_ topic: String) -> Bool {
         matches(segments: topic.split(separator: "/", omittingEmptySubsequences: false))

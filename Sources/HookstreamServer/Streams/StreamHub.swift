@@ -14,17 +14,11 @@ final class StreamHub: EventSink, @unchecked Sendable {
     private var isDrainScheduled = false  // guarded by lock
     private var batch: [EncodedEvent] = []  // on loop
     private var groups: [TopicFilter: SubscriberGroup] = [:]  // on loop
-    private var subscriberCount = 0  // on loop
     private var heartbeatTask: RepeatedTask?  // on loop
     private var isShutDown = false  // on loop
 
     init(eventLoop: any EventLoop) {
         self.eventLoop = eventLoop
-    }
-
-    var count: Int {
-        eventLoop.assertInEventLoop()
-        return subscriberCount
     }
 
     func enqueue(_ events: [EncodedEvent]) {
@@ -80,7 +74,6 @@ final class StreamHub: EventSink, @unchecked Sendable {
         }
         subscriber.slot = group.members.count
         group.members.append(subscriber)
-        subscriberCount += 1
         return true
     }
 
@@ -96,7 +89,6 @@ final class StreamHub: EventSink, @unchecked Sendable {
             last.slot = i
         }
         subscriber.slot = -1
-        subscriberCount -= 1
         if group.members.isEmpty { groups[subscriber.filter] = nil }
     }
 
@@ -121,7 +113,6 @@ final class StreamHub: EventSink, @unchecked Sendable {
             self.heartbeatTask = nil
             let all = self.groups.values.flatMap(\.members)
             self.groups.removeAll()
-            self.subscriberCount = 0
             for subscriber in all {
                 subscriber.slot = -1
                 subscriber.finish()
