@@ -89,7 +89,7 @@ final class ConfigReader {
             error(at: node, "\(what) must be a duration like 15s, found \(kind(of: node))")
             return nil
         }
-        let text = s.string.trimmingCharacters(in: " ")
+        let text = String(s.string.trimmingSpaces())
         let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600), ("d", 86400)]
         var value: Duration?
         if let seconds = Double(text) {
@@ -119,7 +119,7 @@ final class ConfigReader {
             error(at: node, "\(what) must be a size like 1MiB, found \(kind(of: node))")
             return nil
         }
-        let text = s.string.trimmingCharacters(in: " ")
+        let text = String(s.string.trimmingSpaces())
         let units: [(String, Int)] = [
             ("KiB", 1 << 10), ("MiB", 1 << 20), ("GiB", 1 << 30), ("KB", 1000), ("MB", 1_000_000), ("GB", 1_000_000_000),
             ("k", 1000), ("B", 1),
@@ -129,7 +129,7 @@ final class ConfigReader {
             value = n
         } else {
             for (suffix, scale) in units where text.hasSuffix(suffix) {
-                if let n = Double(text.dropLast(suffix.count).trimmingCharacters(in: " ")) {
+                if let n = Double(text.dropLast(suffix.count).trimmingSpaces()) {
                     value = Int(n * Double(scale))
                     break
                 }
@@ -180,11 +180,4 @@ final class ConfigReader {
 
 extension String {
     fileprivate func replacingUnderscores() -> String { String(filter { $0 != "_" }) }
-    fileprivate func trimmingCharacters(in set: Character) -> String {
-        String(drop(while: { $0 == set }).reversed().drop(while: { $0 == set }).reversed())
-    }
-}
-
-extension Substring {
-    fileprivate func trimmingCharacters(in set: Character) -> String { String(self).trimmingCharacters(in: set) }
 }

@@ -128,12 +128,3 @@ public struct Template: Sendable, Hashable, CustomStringConvertible {
         throw TemplateError(template: template, message: "'\(e.text)' has no value in the message and no default")
     }
 }
-
-extension Substring {
-    func trimmingSpaces() -> Substring {
-        var s = self
-        while let f = s.first, f == " " || f == "\t" { s = s.dropFirst() }
-        while let l = s.last, l == " " || l == "\t" { s = s.dropLast() }
-        return s
-    }
-}

@@ -67,7 +67,7 @@ public final class MemoryEventStore: EventStore {
     ///   - now: the wall clock in milliseconds since the epoch (a seam for tests).
     public init(
         maximumEventsPerTopic: Int = 10_000,
-        now: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }
+        now: @escaping @Sendable () -> Int64 = WallClock.milliseconds
     ) {
         precondition(maximumEventsPerTopic > 0)
         self.maximumEventsPerTopic = maximumEventsPerTopic

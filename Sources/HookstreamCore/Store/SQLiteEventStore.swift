@@ -62,7 +62,7 @@ public final class SQLiteEventStore: EventStore {
     /// - Throws: ``StoreError`` (`.unavailable`) when the folder is missing or not writable, or the file is unusable.
     public init(
         path: String, synchronous: Synchronous = .normal,
-        now: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }
+        now: @escaping @Sendable () -> Int64 = WallClock.milliseconds
     ) throws(StoreError) {
         let folder = (path as NSString).deletingLastPathComponent.isEmpty ? "." : (path as NSString).deletingLastPathComponent
         var isDirectory: ObjCBool = false

@@ -36,14 +36,15 @@ public final class Hookstream: Sendable {
         let hubs = StreamHubs(group: group)
         for hub in hubs.all { broker.addSink(hub) }
         let jobs = JobRunner()
-        let context = ServerContext(configuration: configuration, broker: broker, hubs: hubs, jobs: jobs, logger: logger)
+        let engine = RuleEngine(rules: configuration.rules)
+        let context = ServerContext(configuration: configuration, engine: engine, broker: broker, hubs: hubs, jobs: jobs, logger: logger)
         let retention = RetentionService(
             store: store, retention: configuration.store.retention, interval: configuration.store.pruneInterval,
             clock: ContinuousClock(), logger: logger)
         var services: [any Service] = [jobs, retention, HTTPServer(context: context, group: group, address: configuration.server.listen, onListening: onListening)]
         if let socket = configuration.server.unixSocket, let source = configuration.unixSocketSource {
             services.append(
-                UnixSocketIngest(socket: socket, source: source.name, engine: RuleEngine(rules: configuration.rules), broker: broker, group: group, logger: logger))
+                UnixSocketIngest(socket: socket, source: source.name, engine: engine, broker: broker, group: group, logger: logger))
         }
         self.services = services
         self.broker = broker

@@ -13,7 +13,7 @@ final class ServerContext: Sendable {
     let logger: Logger
     private let isShuttingDownBox = NIOLockedValueBox(false)
 
-    init(configuration: Configuration, broker: Broker, hubs: StreamHubs, jobs: JobRunner, logger: Logger) {
+    init(configuration: Configuration, engine: RuleEngine, broker: Broker, hubs: StreamHubs, jobs: JobRunner, logger: Logger) {
         self.configuration = configuration
         self.authenticator = Authenticator(tokens: configuration.tokens)
         self.broker = broker
@@ -21,7 +21,7 @@ final class ServerContext: Sendable {
         self.jobs = jobs
         self.logger = logger
         self.webhooks = WebhookIngest(
-            sources: configuration.sources, engine: RuleEngine(rules: configuration.rules), broker: broker, logger: logger)
+            sources: configuration.sources, engine: engine, broker: broker, logger: logger)
     }
 
     var isShuttingDown: Bool {

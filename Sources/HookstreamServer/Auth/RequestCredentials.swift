@@ -1,3 +1,4 @@
+import HookstreamCore
 import NIOHTTP1
 
 /// Where a request's token came from: browsers' `EventSource` cannot set headers, so a cookie and a query
@@ -16,7 +17,7 @@ enum RequestCredentials {
                     .unauthorized, code: "unauthorized", "the Authorization header must be 'Bearer <token>'",
                     headers: [("WWW-Authenticate", "Bearer")])
             }
-            return String(parts[1]).trimmingSpaces()
+            return String(parts[1].trimmingSpaces())
         }
         for header in headers[canonicalForm: "cookie"] {
             for cookie in header.split(separator: ";") {
@@ -28,11 +29,5 @@ enum RequestCredentials {
         }
         if let value = target.value(queryName) { return value }
         return nil
-    }
-}
-
-extension StringProtocol {
-    func trimmingSpaces() -> String {
-        String(drop(while: { $0 == " " || $0 == "\t" }).reversed().drop(while: { $0 == " " || $0 == "\t" }).reversed())
     }
 }

@@ -225,7 +225,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         let streams = server.configuration.streams
         let logger = server.logger.with(metadataKey: "hookstream.token", "\(request.token.name)")
         let subscriber = StreamSubscriber(
-            context: context, filter: request.filter, tokenName: request.token.name, resumingAfter: request.lastEventID,
+            context: context, filter: request.filter, resumingAfter: request.lastEventID,
             queue: streams.queue, logger: logger)
         let hub = server.hubs.hub(for: context.eventLoop)
         guard hub.add(subscriber) else {

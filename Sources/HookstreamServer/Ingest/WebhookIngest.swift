@@ -59,7 +59,7 @@ struct WebhookIngest: Sendable {
     /// The message a rule sees: `{ "source", "header": {lower-case names}, "query", "body" }`.
     private func makeContext(source: String, head: HTTPRequestHead, target: RequestTarget, body: ByteBuffer) throws(HTTPError) -> JSONValue {
         let contentType = head.headers.first(name: "content-type")?.lowercased() ?? ""
-        let mediaType = contentType.split(separator: ";").first.map { $0.trimmingSpaces() } ?? ""
+        let mediaType = contentType.split(separator: ";").first.map { String($0.trimmingSpaces()) } ?? ""
         let parsedBody: JSONValue
         switch mediaType {
         case "", "application/json", "text/json":

@@ -19,7 +19,7 @@ final class RetentionService<C: Clock>: Service, Sendable where C.Duration == Du
 
     init(
         store: any EventStore, retention: Retention, interval: Duration, clock: C, logger: Logger,
-        now: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }
+        now: @escaping @Sendable () -> Int64 = WallClock.milliseconds
     ) {
         self.store = store
         self.retention = retention

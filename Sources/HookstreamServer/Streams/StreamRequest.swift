@@ -41,7 +41,7 @@ struct StreamRequest {
 
         let resume = head.headers.first(name: "last-event-id") ?? target.value("lastEventId") ?? target.value("last_event_id")
         if let resume, !resume.trimmingSpaces().isEmpty {
-            guard let id = EventID(resume.trimmingSpaces()) else {
+            guard let id = EventID(String(resume.trimmingSpaces())) else {
                 throw HTTPError(.badRequest, code: "invalid_last_event_id", "Last-Event-ID must be an event id (a non-negative integer)")
             }
             self.lastEventID = id

@@ -7,23 +7,18 @@ import NIOCore
 final class StreamSubscriber {
     let context: ChannelHandlerContext
     let filter: TopicFilter
-    /// The token's name, for logs.
-    let tokenName: String
     var state: SubscriptionState
-    /// Index in the hub's array, for O(1) removal.
+    /// Index in its group's members, for O(1) removal.
     var slot = -1
     private(set) var isClosed = false
     /// Events written while the channel was over its high-water mark.
     private var backlog = 0
-    private let backlogLimit: Int
     let logger: Logger
 
-    init(context: ChannelHandlerContext, filter: TopicFilter, tokenName: String, resumingAfter lastEventID: EventID?, queue: Int, logger: Logger) {
+    init(context: ChannelHandlerContext, filter: TopicFilter, resumingAfter lastEventID: EventID?, queue: Int, logger: Logger) {
         self.context = context
         self.filter = filter
-        self.tokenName = tokenName
         self.state = SubscriptionState(resumingAfter: lastEventID, bufferLimit: queue)
-        self.backlogLimit = queue
         self.logger = logger
     }
 
@@ -60,7 +55,7 @@ final class StreamSubscriber {
 
     private func addBacklog(_ events: Int) {
         backlog += events
-        if backlog > backlogLimit { cut() }
+        if backlog > state.bufferLimit { cut() }
     }
 
     /// Writes a shared, pre-encoded comment chunk (heartbeat); skipped while the client is not reading.
@@ -78,7 +73,7 @@ final class StreamSubscriber {
     private func cut() {
         logger.info(
             "Subscriber cut: it stopped reading and its queue is full; it can resume with Last-Event-ID",
-            metadata: ["hookstream.token": "\(tokenName)", "hookstream.last_event_id": "\(state.lastDeliveredID)"])
+            metadata: ["hookstream.last_event_id": "\(state.lastDeliveredID)"])
         isClosed = true
         context.close(promise: nil)
     }
