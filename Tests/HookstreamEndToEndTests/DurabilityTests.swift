@@ -123,7 +123,8 @@ import Testing
         let failure = try #require(refused, "the store never filled up")
         #expect(failure.status == 503)
         #expect(failure.body.contains(#""error":"store_unavailable""#))
-        #expect(daemon.log.contains("cannot write"))
+        // The log is read through a pipe: wait for the line rather than assume it is there already.
+        try await waitUntil("the store error in the log") { daemon.log.contains("cannot write") }
 
         // Space comes back: the next webhook is stored, with no restart.
         try FileManager.default.removeItem(atPath: filler)
