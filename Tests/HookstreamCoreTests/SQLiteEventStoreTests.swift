@@ -104,6 +104,25 @@ import Testing
         #expect(store.commitCount < 800, "\(store.commitCount) commits for 800 appends")
     }
 
+    @Test func sparseAppendsCommitOnTheCallersThreadOnlyWhenCommitsDoNotWaitForTheDisk() async throws {
+        // Appends 20 ms apart: the writer is idle and quiet each time.
+        for (sync, expectedInline) in [(SQLiteEventStore.Synchronous.normal, 5), (.full, 0)] {
+            let path = try temporaryPath()
+            let store = try SQLiteEventStore(path: path, synchronous: sync)
+            var ids: [EventID] = []
+            for _ in 0..<5 {
+                try await Task.sleep(for: .milliseconds(20))
+                ids += try await store.append([draft("sparse")]).map(\.id)
+            }
+            #expect(ids == [1, 2, 3, 4, 5])
+            #expect(store.commitCount == 5)
+            #expect(store.inlineCommitCount == expectedInline, "store.sync \(sync)")
+            try await store.close()
+            let reopened = try SQLiteEventStore(path: path)
+            #expect(try await reopened.events(after: 0, matching: TopicFilter([try TopicPattern("sparse")]), limit: 10).map(\.id) == ids)
+        }
+    }
+
     @Test func readsSeekPerTopicOrScan() async throws {
         let store = try SQLiteEventStore(path: try temporaryPath())
         for i in 0..<200 { _ = try await store.append([draft("t/\(i % 50)")]) }

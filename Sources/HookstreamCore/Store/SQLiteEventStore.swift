@@ -7,8 +7,14 @@ import NIOConcurrencyHelpers
 ///
 /// Appends are grouped: while one transaction commits, new appends queue up, and the next transaction takes
 /// them all (group commit), so durability costs one commit per group rather than one per event. An append
-/// returns only after its transaction committed. Ids are assigned here, in commit order, and the highest
-/// id ever handed out is kept in the same transaction, so ids never go back, even after pruning.
+/// returns only after its transaction committed. Ids are assigned here, in commit order. The highest id is the
+/// newest row's; before retention deletes rows it records that id in `meta`, so ids never go back, even after
+/// pruning the newest event (and a commit writes only the event rows, not a counter as well).
+///
+/// Who commits: a writer queue, except when appends are sparse. An append that finds the writer idle and quiet
+/// for ``quietPeriod`` (with `store.sync: normal`, where a commit is a write to the WAL, not an fsync) commits
+/// on the caller's thread: at a few hundred events a second every event is its own group anyway, and handing it
+/// to another thread and back would cost two thread wake-ups per event, on the path to every subscriber.
 ///
 /// ```swift
 /// let store = try SQLiteEventStore(path: "var/hookstream.db", synchronous: .normal)
@@ -30,9 +36,18 @@ public final class SQLiteEventStore: EventStore {
 
     private struct WriterState {
         var pending: [PendingAppend] = []
-        var isFlushScheduled = false
+        /// Other work for the writer connection (retention, close), run between groups.
+        var jobs: [@Sendable () -> Void] = []
+        /// The writer connection is in use (by the writer queue, or by a caller committing inline). Whoever
+        /// holds it also takes what queues up meanwhile, so nothing waits for a connection that is idle.
+        var isBusy = false
+        /// When the writer last went idle (`DispatchTime` ns): a caller commits inline only after a quiet spell,
+        /// so a burst (pipelined publishes) still goes to the writer queue as one group.
+        var idleSince: UInt64 = 0
         /// Transactions committed for appends, for tests and metrics: fewer than appends means grouping works.
         var commits = 0
+        /// Of those, committed on the caller's thread.
+        var inlineCommits = 0
     }
 
     /// What the store knows without reading the file: the last id and every topic with its pruning mark.
@@ -48,6 +63,10 @@ public final class SQLiteEventStore: EventStore {
     private let writer = NIOLockedValueBox(WriterState())
     private let catalog: NIOLockedValueBox<Catalog>
     private let now: @Sendable () -> Int64
+    /// Whether a commit may run on the caller's thread: only when it does not wait for the disk.
+    private let commitsInline: Bool
+    /// How long the writer must have been idle before an append commits on the caller's thread.
+    static let quietPeriod: UInt64 = 1_000_000  // 1 ms: below 1,000 appends/s
     /// Rows deleted per retention transaction, so publishers are never held up for long.
     static let pruneChunk = 5_000
     /// Topics above which a read scans by id instead of seeking each topic.
@@ -74,6 +93,7 @@ public final class SQLiteEventStore: EventStore {
         }
         self.path = path
         self.now = now
+        self.commitsInline = synchronous == .normal
         var configuration = GRDB.Configuration()
         configuration.busyMode = .timeout(5)
         configuration.label = "hookstream"
@@ -84,7 +104,9 @@ public final class SQLiteEventStore: EventStore {
             pool = try DatabasePool(path: path, configuration: configuration)
             try pool.write { db in try SQLiteEventStore.migrate(db) }
             let loaded = try pool.read { db -> Catalog in
-                let lastID = try EventID.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'last_id'") ?? 0
+                let recorded = try EventID.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'last_id'") ?? 0
+                let newest = try EventID.fetchOne(db, sql: "SELECT max(id) FROM events") ?? 0
+                let lastID = max(recorded, newest)
                 var topics: [String: EventID] = [:]
                 let rows = try Row.fetchCursor(db, sql: "SELECT name, pruned_through FROM topics")
                 while let row = try rows.next() { topics[row[0]] = row[1] }
@@ -122,25 +144,62 @@ public final class SQLiteEventStore: EventStore {
 
     public func append(_ drafts: [EventDraft], completion: @escaping @Sendable (Result<[Event], any Error>) -> Void) {
         guard !drafts.isEmpty else { return completion(.success([])) }
-        let mustSchedule = writer.withLockedValue { state in
+        let commitsInline = self.commitsInline
+        let next: WriterHandOff = writer.withLockedValue { state in
             state.pending.append(PendingAppend(drafts: drafts, completion: completion))
-            if state.isFlushScheduled { return false }
-            state.isFlushScheduled = true
-            return true
+            if state.isBusy { return .queued }
+            state.isBusy = true
+            let quiet = DispatchTime.now().uptimeNanoseconds &- state.idleSince >= SQLiteEventStore.quietPeriod
+            return commitsInline && quiet ? .inline : .writerQueue
         }
-        if mustSchedule { writerQueue.async { self.flush() } }
+        switch next {
+        case .queued:
+            return
+        case .writerQueue:
+            writerQueue.async { self.runWriter() }
+        case .inline:
+            commit(takePending(), inline: true)
+            if !releaseWriterIfIdle() { writerQueue.async { self.runWriter() } }
+        }
     }
 
-    /// On the writer queue: commits everything pending in one transaction, then reschedules itself if more
-    /// came meanwhile (one group per queue item, so retention work can run in between).
-    private func flush() {
-        let group: [PendingAppend] = writer.withLockedValue { state in
+    private enum WriterHandOff { case queued, writerQueue, inline }
+
+    /// On the writer queue, holding the writer: runs jobs and commits groups until nothing is left.
+    private func runWriter() {
+        while true {
+            let jobs = writer.withLockedValue { state in
+                let jobs = state.jobs
+                state.jobs.removeAll()
+                return jobs
+            }
+            for job in jobs { job() }
+            let group = takePending()
+            if !group.isEmpty { commit(group, inline: false) }
+            if releaseWriterIfIdle() { return }
+        }
+    }
+
+    private func takePending() -> [PendingAppend] {
+        writer.withLockedValue { state in
             let group = state.pending
             state.pending.removeAll(keepingCapacity: true)
-            if group.isEmpty { state.isFlushScheduled = false }
             return group
         }
-        guard !group.isEmpty else { return }
+    }
+
+    /// Gives the writer up when no work is waiting; returns whether it did.
+    private func releaseWriterIfIdle() -> Bool {
+        writer.withLockedValue { state in
+            guard state.pending.isEmpty, state.jobs.isEmpty else { return false }
+            state.isBusy = false
+            state.idleSince = DispatchTime.now().uptimeNanoseconds
+            return true
+        }
+    }
+
+    /// Commits one group in one transaction, then completes each of its appends (with the error if it failed).
+    private func commit(_ group: [PendingAppend], inline: Bool) {
         let timestamp = now()
         let (firstID, known) = catalog.withLockedValue { ($0.lastID + 1, $0.prunedThrough) }
         var nextID = firstID
@@ -172,10 +231,12 @@ public final class SQLiteEventStore: EventStore {
                     }
                     let addTopic = try db.cachedStatement(sql: "INSERT OR IGNORE INTO topics(name) VALUES (?)")
                     for topic in newTopics { try addTopic.execute(arguments: [topic]) }
-                    try db.cachedStatement(sql: "UPDATE meta SET value = ? WHERE key = 'last_id'").execute(arguments: [Int64(lastID)])
                 }
             }
-            writer.withLockedValue { $0.commits += 1 }
+            writer.withLockedValue { state in
+                state.commits += 1
+                if inline { state.inlineCommits += 1 }
+            }
             catalog.withLockedValue { catalog in
                 catalog.lastID = lastID
                 for topic in newTopics where catalog.prunedThrough[topic] == nil { catalog.prunedThrough[topic] = 0 }
@@ -185,7 +246,6 @@ public final class SQLiteEventStore: EventStore {
             let failure = StoreError(.writeFailed, "the SQLite store '\(path)' cannot write: \(SQLiteEventStore.describe(error))")
             for append in group { append.completion(.failure(failure)) }
         }
-        writerQueue.async { self.flush() }
     }
 
     /// `BEGIN IMMEDIATE` … `COMMIT` with prepared statements kept across transactions (GRDB's `inTransaction`
@@ -261,6 +321,9 @@ public final class SQLiteEventStore: EventStore {
     /// Append transactions committed since the store was opened.
     var commitCount: Int { writer.withLockedValue { $0.commits } }
 
+    /// Of ``commitCount``, those committed on the appending thread.
+    var inlineCommitCount: Int { writer.withLockedValue { $0.inlineCommits } }
+
     public func prunedThrough(matching filter: TopicFilter) async throws -> EventID {
         catalog.withLockedValue { catalog in
             catalog.prunedThrough.reduce(0) { filter.matches($1.key) ? max($0, $1.value) : $0 }
@@ -273,16 +336,23 @@ public final class SQLiteEventStore: EventStore {
     public func applyRetention(_ retention: Retention, now: Int64) async throws -> Int {
         var removed = 0
         while true {
-            // Each step is one short transaction on the writer queue, so appends interleave with pruning.
-            let step = try await onWriterQueue { try self.pruneStep(retention, now: now) }
+            // Each step is one short transaction on the writer, so appends interleave with pruning.
+            let step = try await onWriter { try self.pruneStep(retention, now: now) }
             removed += step
             if step < SQLiteEventStore.pruneChunk { return removed }
         }
     }
 
-    private func onWriterQueue<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+    /// Runs `work` with the writer connection, between groups of appends.
+    private func onWriter<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { continuation in
-            writerQueue.async { continuation.resume(with: Result { try work() }) }
+            let mustSchedule = writer.withLockedValue { state in
+                state.jobs.append { continuation.resume(with: Result { try work() }) }
+                if state.isBusy { return false }
+                state.isBusy = true
+                return true
+            }
+            if mustSchedule { writerQueue.async { self.runWriter() } }
         }
     }
 
@@ -294,6 +364,8 @@ public final class SQLiteEventStore: EventStore {
         do {
             try pool.writeWithoutTransaction { db in
                 try db.inTransaction(.immediate) {
+                    // The newest row may go: keep its id, so the next append still numbers above it.
+                    try db.execute(sql: "UPDATE meta SET value = max(value, coalesce((SELECT max(id) FROM events), 0)) WHERE key = 'last_id'")
                     var budget = SQLiteEventStore.pruneChunk
                     if let cutoff = retention.cutoff(now: now) {
                         // Ids grow with time, so the old events are the prefix before the first young one.
@@ -342,7 +414,7 @@ public final class SQLiteEventStore: EventStore {
     }
 
     public func close() async throws {
-        try await onWriterQueue { try self.pool.close() }
+        try await onWriter { try self.pool.close() }
     }
 
     /// SQLite's own message, without GRDB's statement dump (which could hold event data).
