@@ -21,6 +21,14 @@ import Testing
         #expect(throws: JSONParseError.self) { try JSONParser.parse(text) }
     }
 
+    @Test func stringsWithAndWithoutEscapes() throws {
+        let value = try JSONParser.parse(#"["plain", "ü话", "a\"b", "tab\tend", "\u00e9\ud83d\ude00", ""]"#)
+        #expect(value == .array([.string("plain"), .string("ü话"), .string("a\"b"), .string("tab\tend"), .string("é😀"), .string("")]))
+        // Invalid UTF-8 is refused both in a plain run and after an escape.
+        #expect(throws: JSONParseError.self) { try JSONParser.parse([0x22, 0xFF, 0x22]) }
+        #expect(throws: JSONParseError.self) { try JSONParser.parse([0x22, 0x5C, 0x6E, 0xFF, 0x22]) }
+    }
+
     @Test func controlCharactersAreEscapedOnOutput() {
         #expect(JSONValue.string("a\u{1}b\tc").jsonText == #""a\u0001b\tc""#)
     }

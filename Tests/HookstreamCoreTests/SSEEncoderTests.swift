@@ -12,35 +12,39 @@ import Testing
     }
 
     @Test func singleLineEvent() {
-        #expect(frame(data: "hello") == "id: 7\nevent: message\ndata: hello\n\n")
+        #expect(frame(data: "hello") == "id: 7\ndata: hello\n\n")
     }
 
     @Test func multiLineDataBecomesSeveralDataLines() {
-        #expect(frame(data: "a\nb\n\nc") == "id: 7\nevent: message\ndata: a\ndata: b\ndata: \ndata: c\n\n")
+        #expect(frame(data: "a\nb\n\nc") == "id: 7\ndata: a\ndata: b\ndata: \ndata: c\n\n")
     }
 
     @Test func carriageReturnAndCRLFAreLineBreaksToo() {
         // A client treats CR, LF and CRLF alike; none may survive inside a data line.
-        #expect(frame(data: "a\r\nb\rc\nd") == "id: 7\nevent: message\ndata: a\ndata: b\ndata: c\ndata: d\n\n")
-        #expect(frame(data: "trailing\r\n") == "id: 7\nevent: message\ndata: trailing\ndata: \n\n")
+        #expect(frame(data: "a\r\nb\rc\nd") == "id: 7\ndata: a\ndata: b\ndata: c\ndata: d\n\n")
+        #expect(frame(data: "trailing\r\n") == "id: 7\ndata: trailing\ndata: \n\n")
     }
 
     @Test func unicodeIsKeptAsUTF8() {
         let text = "héllo 👋🏽 世界\u{301}"
-        #expect(frame(data: text) == "id: 7\nevent: message\ndata: \(text)\n\n")
+        #expect(frame(data: text) == "id: 7\ndata: \(text)\n\n")
     }
 
     @Test func leadingSpaceInDataSurvivesTheClientsStrip() {
         // Clients remove exactly one space after "data:"; ours is that space.
-        #expect(frame(data: "  indented") == "id: 7\nevent: message\ndata:   indented\n\n")
+        #expect(frame(data: "  indented") == "id: 7\ndata:   indented\n\n")
     }
 
     @Test func eventTypeCannotInjectLines() {
         #expect(frame(type: "evil\ndata: injected", data: "x") == "id: 7\nevent: evil data: injected\ndata: x\n\n")
     }
 
-    @Test func emptyTypeOmitsTheEventField() {
+    @Test func emptyOrDefaultTypeOmitsTheEventField() {
+        // A client dispatches an event without `event:` as "message": the line would only cost bytes and parsing.
         #expect(frame(type: "", data: "x") == "id: 7\ndata: x\n\n")
+        #expect(frame(type: "message", data: "x") == "id: 7\ndata: x\n\n")
+        #expect(frame(type: "deploy", data: "x") == "id: 7\nevent: deploy\ndata: x\n\n")
+        #expect(frame(type: "Message", data: "x") == "id: 7\nevent: Message\ndata: x\n\n", "types are case-sensitive")
     }
 
     @Test func commentsAndRetry() {

@@ -53,6 +53,12 @@ import Testing
         #expect(!Topic.isValid("a/*"))
         #expect(!Topic.isValid("a/b c"))
         #expect(!Topic.isValid(String(repeating: "x", count: 300)))
+        // Every place a segment can be empty, every ASCII control, and whitespace beyond ASCII.
+        for bad in ["/a", "a/", "/", "a/b/", "a\tb", "a\u{7F}", "a\nb", "a\u{00A0}b", "a/\u{2028}", "**", "a*"] {
+            #expect(!Topic.isValid(bad), "\(bad.debugDescription) must be refused")
+        }
+        #expect(Topic.validationError("a//b") == "topic 'a//b' has an empty segment")
+        #expect(Topic.validationError("a/b*") == "topic 'a/b*' contains a wildcard; wildcards belong in subscriptions")
     }
 
     @Test func filterMatchesAnyPattern() throws {

@@ -67,7 +67,7 @@ import Testing
         let (status, duration) = try await daemon.stop()
         #expect(status == 0)
         #expect(duration < .seconds(2), "stopped in \(duration)")
-        // The streams ended cleanly: curl saw the end of the chunked body (exit 0), AHC's body ended.
+        // The streams ended cleanly: everything queued went out, then the close ended the body (curl exit 0, AHC end).
         #expect(try await curl.waitForExit() == 0)
         #expect(try await stream.next() == nil)
         #expect(try socket.readLine() == nil, "the Unix socket connection was closed too")

@@ -43,6 +43,10 @@ import Testing
             #expect(head.contains("Content-Type: text/event-stream\r\n"))
             #expect(head.contains("Cache-Control: no-cache\r\n"))
             #expect(head.contains("X-Accel-Buffering: no\r\n"))
+            // No transfer coding: the body is the SSE text itself, and it ends when the connection closes.
+            #expect(head.contains("Connection: close\r\n"))
+            #expect(!head.lowercased().contains("transfer-encoding"))
+            #expect(!head.lowercased().contains("content-length"))
             #expect(head.contains("\r\n\r\nretry: 3000\n: hookstream stream open\n\n"))
 
             let ids = try await client.postWebhook(daemon, json: #"{"channel":"ops","type":"deploy","msg":"hi"}"#)

@@ -116,12 +116,12 @@ def start_nchan() -> Server:
     return Server("nchan", process, scratch, f"http://127.0.0.1:{NCHAN_PORT}/sub", f"http://127.0.0.1:{NCHAN_PORT}/pub", [])
 
 
-def start_hookstream(binary: str) -> Server:
+def start_hookstream(binary: str, config: Path) -> Server:
     scratch = Path(tempfile.mkdtemp(prefix="bench-hookstream."))
     (scratch / "var").mkdir()
     logfile = scratch / "server.log"
     process = subprocess.Popen(
-        [binary, "serve", "--config", str(ROOT / "config/hookstream.yaml"), "--listen", "127.0.0.1:0",
+        [binary, "serve", "--config", str(config), "--listen", "127.0.0.1:0",
          "--unix-socket", str(scratch / "hookstream.sock")],
         cwd=scratch, stdout=subprocess.DEVNULL, stderr=open(logfile, "w"), preexec_fn=raise_nofile)
     deadline = time.monotonic() + 20
@@ -220,6 +220,8 @@ def main() -> int:
     parser.add_argument("--scenarios", default=None, help="comma-separated ids, e.g. a,e")
     parser.add_argument("--bin", default=os.environ.get("HOOKSTREAM_BIN"), help="hookstream binary (default: release build)")
     parser.add_argument("--out", default=None)
+    parser.add_argument("--config", default=str(ROOT / "config/hookstream.yaml"),
+                        help="hookstream's config (default: the repository's default config)")
     parser.add_argument("--no-nchan", action="store_true")
     args = parser.parse_args()
 
@@ -228,6 +230,7 @@ def main() -> int:
     repeats = args.repeats or (1 if args.smoke else 2)
     out = Path(args.out) if args.out else (Path(tempfile.gettempdir()) / "BENCHMARKS-smoke.md" if args.smoke else ROOT / "BENCHMARKS.md")
     binary = str(Path(args.bin).resolve()) if args.bin else None
+    config = Path(args.config).resolve()
     if not binary:
         log("building the release binary")
         subprocess.run(["swift", "build", "-c", "release", "--product", "hookstream"], cwd=ROOT, check=True,
@@ -247,7 +250,7 @@ def main() -> int:
             for peer in peers:
                 if peer == "nchan" and scenario in HOOKSTREAM_ONLY:
                     continue
-                server = start_nchan() if peer == "nchan" else start_hookstream(binary)
+                server = start_nchan() if peer == "nchan" else start_hookstream(binary, config)
                 label = f"{scenario}-{peer}-{repeat + 1}"
                 log(f"{label}: {table[scenario]}")
                 stalled = start_stalled(server, STALLED.get(scenario, 0))

@@ -6,14 +6,14 @@ public import NIOCore
 /// line each, so a client's reassembled `data` equals the original with line endings normalised to LF.
 public enum SSEEncoder {
     /// Appends one event frame: `id:` (omitted when `nil`, so the client keeps its last id), `event:`
-    /// (omitted when empty), `data:` lines, blank line.
+    /// (omitted when empty or `message`, the type a client assumes without one), `data:` lines, blank line.
     public static func writeEvent(id: EventID?, type: String, data: String, into buffer: inout ByteBuffer) {
         if let id {
             buffer.writeStaticString("id: ")
             buffer.writeString(String(id))
             buffer.writeStaticString("\n")
         }
-        if !type.isEmpty {
+        if !type.isEmpty && type != "message" {
             buffer.writeStaticString("event: ")
             buffer.writeString(singleLine(type))
             buffer.writeStaticString("\n")

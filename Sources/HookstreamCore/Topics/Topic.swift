@@ -7,14 +7,30 @@ public enum Topic {
     public static func validationError(_ name: String) -> String? {
         if name.isEmpty { return "a topic must not be empty" }
         if name.utf8.count > maximumLength { return "a topic is at most \(maximumLength) bytes" }
-        for segment in name.split(separator: "/", omittingEmptySubsequences: false) {
-            if segment.isEmpty { return "topic '\(name)' has an empty segment" }
-            if segment == "*" || segment == "**" || segment.contains("*") {
+        // Topics are validated on every publish: check the bytes, and look at Unicode properties only when a
+        // topic has non-ASCII characters.
+        var segmentLength = 0
+        var isASCII = true
+        for byte in name.utf8 {
+            switch byte {
+            case UInt8(ascii: "/"):
+                if segmentLength == 0 { return "topic '\(name)' has an empty segment" }
+                segmentLength = 0
+                continue
+            case UInt8(ascii: "*"):
                 return "topic '\(name)' contains a wildcard; wildcards belong in subscriptions"
-            }
-            if segment.unicodeScalars.contains(where: { $0.properties.isWhitespace || $0.value < 0x20 || $0.value == 0x7F }) {
+            case 0..<0x21, 0x7F:
                 return "topic '\(name)' contains whitespace or a control character"
+            case 0x80...:
+                isASCII = false
+            default:
+                break
             }
+            segmentLength += 1
+        }
+        if segmentLength == 0 { return "topic '\(name)' has an empty segment" }
+        if !isASCII, name.unicodeScalars.contains(where: { $0.properties.isWhitespace }) {
+            return "topic '\(name)' contains whitespace or a control character"
         }
         return nil
     }

@@ -32,7 +32,7 @@ public final class Hookstream: Sendable {
         case .sqlite:
             store = try SQLiteEventStore(path: configuration.store.path, synchronous: configuration.store.synchronous)
         }
-        let broker = try await Broker(store: store, encode: StreamFraming.eventChunk)
+        let broker = try await Broker(store: store, encode: StreamFraming.eventFrame)
         let hubs = StreamHubs(group: group)
         for hub in hubs.all { broker.addSink(hub) }
         let jobs = JobRunner()

@@ -5,7 +5,7 @@ import NIOHTTP1
 
 /// One HTTP/1.1 connection: parses requests, answers the request/response endpoints, and turns itself into an
 /// event stream for `GET /events`. Responses are written as raw bytes (there is no response encoder in the
-/// pipeline), so stream chunks go to the socket with no per-write encoding.
+/// pipeline), so stream frames go to the socket with no per-write encoding.
 final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = ByteBuffer
@@ -145,14 +145,11 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         let loop = context.eventLoop
         return { response in
-            if loop.inEventLoop {
+            // Always queued, even on the loop: a publish that committed inline has just queued its fan-out on
+            // this loop, and subscribers should have the event before the publisher has its answer.
+            loop.execute {
                 let (handler, context) = loopBound.value
                 handler.complete(number, with: response, context: context)
-            } else {
-                loop.execute {
-                    let (handler, context) = loopBound.value
-                    handler.complete(number, with: response, context: context)
-                }
             }
         }
     }

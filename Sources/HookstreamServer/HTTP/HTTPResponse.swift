@@ -3,7 +3,7 @@ import NIOCore
 public import NIOHTTP1
 
 /// A complete (non-streaming) HTTP/1.1 response, serialised by hand: the pipeline has no response encoder,
-/// because event streams write pre-encoded chunks straight to the socket.
+/// because event streams write pre-encoded frames straight to the socket.
 public struct HTTPResponse: Sendable {
     public var status: HTTPResponseStatus
     public var headers: [(String, String)]

@@ -21,7 +21,7 @@ struct WebhookIngest: Sendable {
         source: String, head: HTTPRequestHead, target: RequestTarget, body: ByteBuffer,
         completion: @escaping @Sendable (HTTPResponse) -> Void
     ) {
-        let logger = self.logger.with(metadataKey: "hookstream.source", "\(source)")
+        let logger = self.logger
         let drafts: [EventDraft]
         do throws(HTTPError) {
             let context = try makeContext(source: source, head: head, target: target, body: body)
@@ -31,14 +31,18 @@ struct WebhookIngest: Sendable {
                 throw HTTPError(.unprocessableEntity, code: "routing_failed", error.description)
             }
         } catch {
-            logger.info("Webhook rejected", metadata: ["status": "\(error.status.code)", "error": "\(error.message)"])
+            logger.info(
+                "Webhook rejected",
+                metadata: ["hookstream.source": "\(source)", "status": "\(error.status.code)", "error": "\(error.message)"])
             return completion(HTTPResponse(error: error))
         }
         broker.publish(drafts) { result in
             switch result {
             case .success(let events):
                 for event in events {
-                    logger.debug("Published", metadata: ["hookstream.event_id": "\(event.id)", "hookstream.topic": "\(event.topic)"])
+                    logger.debug(
+                        "Published",
+                        metadata: ["hookstream.source": "\(source)", "hookstream.event_id": "\(event.id)", "hookstream.topic": "\(event.topic)"])
                 }
                 completion(
                     .json(
@@ -48,7 +52,7 @@ struct WebhookIngest: Sendable {
                             .init("topics", .array(events.map { .string($0.topic) })),
                         ])))
             case .failure(let error):
-                logger.error("Webhook not stored: the event store failed", metadata: ["error": "\(error)"])
+                logger.error("Webhook not stored: the event store failed", metadata: ["hookstream.source": "\(source)", "error": "\(error)"])
                 completion(
                     HTTPResponse(
                         error: HTTPError(.serviceUnavailable, code: "store_unavailable", "the event store cannot accept events right now; retry later")))

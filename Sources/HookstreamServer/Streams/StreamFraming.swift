@@ -1,64 +1,54 @@
 import HookstreamCore
 import NIOCore
 
-/// The bytes of an event stream on the wire: SSE frames wrapped as HTTP/1.1 chunks, encoded once per event.
+/// The bytes of an event stream on the wire, encoded once per event.
+///
+/// A stream's body is the SSE text itself, with no transfer coding: the response declares no length and ends
+/// when the connection closes (RFC 9112 §6.3), as nchan does. An event stream only ever ends by closing, so a
+/// chunked body would add nothing but a chunk header per write, which every client must parse.
 enum StreamFraming {
-    /// Wraps an SSE payload as one HTTP chunk: `<hex length>\r\n<payload>\r\n`.
-    static func chunk(_ payload: ByteBuffer, allocator: ByteBufferAllocator = ByteBufferAllocator()) -> ByteBuffer {
-        let length = String(payload.readableBytes, radix: 16)
-        var buffer = allocator.buffer(capacity: payload.readableBytes + length.utf8.count + 4)
-        buffer.writeString(length)
-        buffer.writeStaticString("\r\n")
-        buffer.writeImmutableBuffer(payload)
-        buffer.writeStaticString("\r\n")
+    /// One event, as the bytes every subscriber shares.
+    static func eventFrame(_ event: Event) -> ByteBuffer {
+        var buffer = ByteBufferAllocator().buffer(capacity: event.data.text.utf8.count + event.type.utf8.count + 40)
+        SSEEncoder.writeEvent(event, into: &buffer)
         return buffer
-    }
-
-    /// One event, as its chunk.
-    static func eventChunk(_ event: Event) -> ByteBuffer {
-        var payload = ByteBuffer()
-        SSEEncoder.writeEvent(event, into: &payload)
-        return chunk(payload)
     }
 
     /// The in-band notice that events the client asked for are gone (retention removed them): the client should
     /// refetch its state. It carries no `id:`, so the client's `Last-Event-ID` stays where it was.
-    static func resetChunk(lastEventID: EventID, oldestID: EventID?) -> ByteBuffer {
+    static func resetFrame(lastEventID: EventID, oldestID: EventID?) -> ByteBuffer {
         let data = JSONValue.object([
             .init("reason", "retention"),
             .init("last_event_id", .number(String(lastEventID))),
             .init("oldest_id", oldestID.map { .number(String($0)) } ?? .null),
         ])
-        var payload = ByteBuffer()
-        SSEEncoder.writeEvent(id: nil, type: "hookstream.reset", data: data.jsonText, into: &payload)
-        return chunk(payload)
+        var buffer = ByteBuffer()
+        SSEEncoder.writeEvent(id: nil, type: "hookstream.reset", data: data.jsonText, into: &buffer)
+        return buffer
     }
 
-    /// A comment, as its chunk.
-    static func commentChunk(_ text: String) -> ByteBuffer {
-        var payload = ByteBuffer()
-        SSEEncoder.writeComment(text, into: &payload)
-        return chunk(payload)
+    /// A comment (heartbeat).
+    static func commentFrame(_ text: String) -> ByteBuffer {
+        var buffer = ByteBuffer()
+        SSEEncoder.writeComment(text, into: &buffer)
+        return buffer
     }
 
-    /// The response head of an event stream.
+    /// The response head of an event stream: no length and no transfer coding, so the body runs until close.
     static let head: ByteBuffer = ByteBuffer(
         string: "HTTP/1.1 200 OK\r\n"
             + "Content-Type: text/event-stream\r\n"
             + "Cache-Control: no-cache\r\n"
             + "X-Accel-Buffering: no\r\n"
-            + "Transfer-Encoding: chunked\r\n"
-            + "Connection: keep-alive\r\n\r\n")
+            + "Connection: close\r\n\r\n")
 
-    /// The first chunk: the `retry:` field and a comment, flushed at once so clients and proxies see the stream open.
+    /// The first bytes of the body: the `retry:` field and a comment, flushed at once so clients and proxies see
+    /// the stream open.
     static func greeting(retry: Duration) -> ByteBuffer {
-        var payload = ByteBuffer()
+        var buffer = ByteBuffer()
         let (seconds, attoseconds) = retry.components
-        SSEEncoder.writeRetry(milliseconds: Int(seconds) * 1000 + Int(attoseconds / 1_000_000_000_000_000), into: &payload)
-        payload.writeStaticString(": hookstream stream open\n\n")
-        return chunk(payload)
+        SSEEncoder.writeRetry(milliseconds: Int(seconds) * 1000 + Int(attoseconds / 1_000_000_000_000_000), into: &buffer)
+        buffer.writeStaticString(": hookstream stream open\n\n")
+        return buffer
     }
-
-    /// The terminating chunk of a chunked body.
-    static let end = ByteBuffer(string: "0\r\n\r\n")
 }

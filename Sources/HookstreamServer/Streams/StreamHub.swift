@@ -92,14 +92,14 @@ final class StreamHub: EventSink, @unchecked Sendable {
         if group.members.isEmpty { groups[subscriber.filter] = nil }
     }
 
-    /// Starts the heartbeat: one shared comment chunk written to every subscriber of the loop each period.
+    /// Starts the heartbeat: one shared comment frame written to every subscriber of the loop each period.
     func startHeartbeat(every period: Duration) {
-        let chunk = StreamFraming.commentChunk("heartbeat")
+        let frame = StreamFraming.commentFrame("heartbeat")
         let interval = TimeAmount.nanoseconds(Int64(period.components.seconds) * 1_000_000_000 + period.components.attoseconds / 1_000_000_000)
         eventLoop.execute {
             self.heartbeatTask = self.eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { _ in
                 for group in self.groups.values {
-                    for subscriber in group.members { subscriber.writeHeartbeat(chunk) }
+                    for subscriber in group.members { subscriber.writeHeartbeat(frame) }
                 }
             }
         }

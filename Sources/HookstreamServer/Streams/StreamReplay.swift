@@ -80,11 +80,11 @@ struct StreamReplay: Sendable {
         try await eventLoop.submit {
             let subscriber = self.subscriber.value
             guard !subscriber.isClosed else { return }
-            subscriber.context.writeAndFlush(NIOAny(StreamFraming.resetChunk(lastEventID: cursor, oldestID: oldest)), promise: nil)
+            subscriber.context.writeAndFlush(NIOAny(StreamFraming.resetFrame(lastEventID: cursor, oldestID: oldest)), promise: nil)
         }.get()
     }
 
-    /// On the loop: writes one page as a single chunk, and goes live when the page shows the replay caught up.
+    /// On the loop: writes one page as a single write, and goes live when the page shows the replay caught up.
     private func deliver(_ page: [Event]) -> EventLoopFuture<Delivery> {
         let subscriber = self.subscriber.value
         let done = eventLoop.makeSucceededVoidFuture()
@@ -95,7 +95,7 @@ struct StreamReplay: Sendable {
         if !fresh.isEmpty {
             var payload = context.channel.allocator.buffer(capacity: fresh.count * 128)
             for event in fresh { SSEEncoder.writeEvent(event, into: &payload) }
-            written = context.write(NIOAny(StreamFraming.chunk(payload, allocator: context.channel.allocator)))
+            written = context.write(NIOAny(payload))
         }
         if page.count < StreamReplay.pageSize {
             guard let buffered = subscriber.state.finishReplay() else {

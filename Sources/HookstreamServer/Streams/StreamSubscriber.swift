@@ -58,10 +58,10 @@ final class StreamSubscriber {
         if backlog > state.bufferLimit { cut() }
     }
 
-    /// Writes a shared, pre-encoded comment chunk (heartbeat); skipped while the client is not reading.
-    func writeHeartbeat(_ chunk: ByteBuffer) {
+    /// Writes a shared, pre-encoded comment frame (heartbeat); skipped while the client is not reading.
+    func writeHeartbeat(_ frame: ByteBuffer) {
         guard !isClosed, context.channel.isWritable else { return }
-        context.writeAndFlush(NIOAny(chunk), promise: nil)
+        context.writeAndFlush(NIOAny(frame), promise: nil)
     }
 
     /// The channel drained below its low-water mark: the client is reading again.
@@ -78,12 +78,13 @@ final class StreamSubscriber {
         context.close(promise: nil)
     }
 
-    /// Ends the stream cleanly (server shutdown): the terminating chunk, then close.
+    /// Ends the stream cleanly (server shutdown): what is queued goes out, then the connection closes, which
+    /// ends the body.
     func finish() {
         guard !isClosed else { return }
         isClosed = true
         let channel = context.channel
-        context.writeAndFlush(NIOAny(StreamFraming.end)).whenComplete { _ in
+        context.writeAndFlush(NIOAny(context.channel.allocator.buffer(capacity: 0))).whenComplete { _ in
             channel.close(promise: nil)
         }
     }
