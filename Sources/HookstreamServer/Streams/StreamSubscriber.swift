@@ -6,6 +6,8 @@ import NIOCore
 /// and is touched only there (the hub and the connection handler run on that loop).
 final class StreamSubscriber {
     let context: ChannelHandlerContext
+    /// The context's channel, kept so a delivery does not go through the pipeline object to reach it.
+    let channel: any Channel
     let filter: TopicFilter
     var state: SubscriptionState
     /// Index in its group's members, for O(1) removal.
@@ -17,6 +19,7 @@ final class StreamSubscriber {
 
     init(context: ChannelHandlerContext, filter: TopicFilter, resumingAfter lastEventID: EventID?, queue: Int, logger: Logger) {
         self.context = context
+        self.channel = context.channel
         self.filter = filter
         self.state = SubscriptionState(resumingAfter: lastEventID, bufferLimit: queue)
         self.logger = logger
@@ -33,7 +36,7 @@ final class StreamSubscriber {
         if state.isLive && state.lastDeliveredID < first.id {
             state.markDelivered(through: last.id)
             context.writeAndFlush(NIOAny(coalesced), promise: nil)
-            if !context.channel.isWritable { addBacklog(events.count) }
+            if !channel.isWritable { addBacklog(events.count) }
             return
         }
         var mustFlush = false
@@ -41,10 +44,10 @@ final class StreamSubscriber {
             guard state.offerLive(event) else { continue }
             context.write(NIOAny(event.frame), promise: nil)
             mustFlush = true
-            if !context.channel.isWritable {
+            if !channel.isWritable {
                 context.flush()
                 mustFlush = false
-                if !context.channel.isWritable {
+                if !channel.isWritable {
                     addBacklog(1)
                     if isClosed { return }
                 }
@@ -60,7 +63,7 @@ final class StreamSubscriber {
 
     /// Writes a shared, pre-encoded comment frame (heartbeat); skipped while the client is not reading.
     func writeHeartbeat(_ frame: ByteBuffer) {
-        guard !isClosed, context.channel.isWritable else { return }
+        guard !isClosed, channel.isWritable else { return }
         context.writeAndFlush(NIOAny(frame), promise: nil)
     }
 
@@ -83,8 +86,8 @@ final class StreamSubscriber {
     func finish() {
         guard !isClosed else { return }
         isClosed = true
-        let channel = context.channel
-        context.writeAndFlush(NIOAny(context.channel.allocator.buffer(capacity: 0))).whenComplete { _ in
+        let channel = self.channel
+        context.writeAndFlush(NIOAny(channel.allocator.buffer(capacity: 0))).whenComplete { _ in
             channel.close(promise: nil)
         }
     }
