@@ -123,6 +123,21 @@ import Testing
         }
     }
 
+    @Test func checkpointsRunOffTheCommitPathAndKeepTheWALBounded() async throws {
+        let path = try temporaryPath()
+        let store = try SQLiteEventStore(path: path)
+        // Each commit adds about two pages to the WAL: 3,000 commits would make it ~24 MiB without checkpoints.
+        for i in 0..<3_000 { _ = try await store.append([draft("wal/\(i % 4)")]) }
+        let deadline = ContinuousClock.now + .seconds(10)
+        while store.checkpointCount == 0, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(store.checkpointCount >= 1)
+        let walBytes = try FileManager.default.attributesOfItem(atPath: path + "-wal")[.size] as? Int ?? 0
+        #expect(walBytes < 12 * 1024 * 1024, "WAL is \(walBytes) bytes")
+        #expect(try await store.events(after: 2_990, matching: TopicFilter([try TopicPattern("wal/*")]), limit: 100).map(\.id) == Array(2_991...3_000))
+        try await store.close()
+        #expect(try await SQLiteEventStore(path: path).lastEventID() == 3_000)
+    }
+
     @Test func readsSeekPerTopicOrScan() async throws {
         let store = try SQLiteEventStore(path: try temporaryPath())
         for i in 0..<200 { _ = try await store.append([draft("t/\(i % 50)")]) }

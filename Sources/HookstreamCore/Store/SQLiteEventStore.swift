@@ -1,6 +1,7 @@
 import Dispatch
 import Foundation
 import GRDB
+import GRDBSQLite
 import NIOConcurrencyHelpers
 
 /// The embedded, durable ``EventStore``: one SQLite file in WAL mode.
@@ -48,6 +49,10 @@ public final class SQLiteEventStore: EventStore {
         var commits = 0
         /// Of those, committed on the caller's thread.
         var inlineCommits = 0
+        /// A checkpoint is among the jobs.
+        var isCheckpointQueued = false
+        /// Checkpoints run, for tests.
+        var checkpoints = 0
     }
 
     /// What the store knows without reading the file: the last id and every topic with its pruning mark.
@@ -116,6 +121,7 @@ public final class SQLiteEventStore: EventStore {
         } catch {
             throw StoreError(.unavailable, "cannot open the SQLite store '\(path)': \(SQLiteEventStore.describe(error))")
         }
+        pool.writeWithoutTransaction { db in installCheckpointHook(db) }
     }
 
     private static func migrate(_ db: Database) throws {
@@ -262,6 +268,49 @@ public final class SQLiteEventStore: EventStore {
         }
     }
 
+    // MARK: Checkpoints
+
+    /// WAL pages after which a checkpoint is due (SQLite's own default).
+    static let checkpointPages = 1_000
+
+    /// Takes checkpoints off the commit path. SQLite's automatic checkpoint runs inside whichever commit takes the
+    /// WAL past the mark, with an fsync, on the committing thread: with inline commits, an event loop. A WAL hook
+    /// on the writer connection replaces it: past the mark it queues a checkpoint as writer work, which runs on
+    /// the writer queue between groups, so appends that arrive meanwhile wait there instead of on their threads.
+    /// It runs on the writer connection, with no commit alongside, so it completes and the WAL starts over.
+    private func installCheckpointHook(_ db: Database) {
+        sqlite3_wal_hook(
+            db.sqliteConnection,
+            { context, _, _, pages in
+                // Only called during this store's own commits, so the store is alive.
+                guard let context else { return SQLITE_OK }
+                Unmanaged<SQLiteEventStore>.fromOpaque(context).takeUnretainedValue().walGrew(to: Int(pages))
+                return SQLITE_OK
+            },
+            Unmanaged.passUnretained(self).toOpaque())
+    }
+
+    /// On the committing thread, inside the commit: only queues work.
+    private func walGrew(to pages: Int) {
+        guard pages >= SQLiteEventStore.checkpointPages else { return }
+        writer.withLockedValue { state in
+            guard !state.isCheckpointQueued else { return }
+            state.isCheckpointQueued = true
+            state.jobs.append { self.checkpoint() }
+        }
+    }
+
+    /// A writer job.
+    private func checkpoint() {
+        // A failed checkpoint only leaves the WAL longer: the next commit past the mark queues another, and a disk
+        // that cannot be written shows up on appends, where it is reported.
+        _ = try? pool.writeWithoutTransaction { db in try db.checkpoint(.passive) }
+        writer.withLockedValue { state in
+            state.isCheckpointQueued = false
+            state.checkpoints += 1
+        }
+    }
+
     // MARK: Reading
 
     public func events(after id: EventID, matching filter: TopicFilter, limit: Int) async throws -> [Event] {
@@ -323,6 +372,9 @@ public final class SQLiteEventStore: EventStore {
 
     /// Of ``commitCount``, those committed on the appending thread.
     var inlineCommitCount: Int { writer.withLockedValue { $0.inlineCommits } }
+
+    /// WAL checkpoints run (off the commit path) since the store was opened.
+    var checkpointCount: Int { writer.withLockedValue { $0.checkpoints } }
 
     public func prunedThrough(matching filter: TopicFilter) async throws -> EventID {
         catalog.withLockedValue { catalog in
