@@ -10,9 +10,9 @@ private final class GatedStore: EventStore {
     private let gates = NIOLockedValueBox<[String: CheckedContinuation<Void, Never>]>([:])
     private let waiting = NIOLockedValueBox<Set<String>>([])
 
-    func append(_ drafts: [EventDraft], completion: @escaping @Sendable (Result<[Event], any Error>) -> Void) {
-        let events = inner.appendNow(drafts)
-        let topic = drafts[0].topic
+    func append(batches: [[EventDraft]], completion: @escaping @Sendable (Result<[[Event]], any Error>) -> Void) {
+        let events = inner.appendNow(batches: batches)
+        let topic = batches[0][0].topic
         guard topic.hasPrefix("slow") else { return completion(.success(events)) }
         Task {
             await withCheckedContinuation { continuation in

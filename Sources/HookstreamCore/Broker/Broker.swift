@@ -55,8 +55,16 @@ public final class Broker: Sendable {
     /// Batches are numbered in the order of the calls: a caller keeps an order by calling in that order.
     public func publish(_ drafts: [EventDraft], completion: @escaping @Sendable (Result<[Event], any Error>) -> Void) {
         guard !drafts.isEmpty else { return completion(.success([])) }
-        store.append(drafts) { result in
-            if case .success(let events) = result { self.release(events) }
+        publish(batches: [drafts]) { result in completion(result.map { $0[0] }) }
+    }
+
+    /// Stores several batches together (one transaction in a durable store) and hands them to the sinks, which
+    /// then see them in one drain; `completion` gets each batch numbered, in the order given.
+    public func publish(batches: [[EventDraft]], completion: @escaping @Sendable (Result<[[Event]], any Error>) -> Void) {
+        store.append(batches: batches) { result in
+            if case .success(let numbered) = result {
+                for events in numbered { self.release(events) }
+            }
             completion(result)
         }
     }

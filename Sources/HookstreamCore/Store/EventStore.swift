@@ -4,16 +4,17 @@
 /// implement the same contract.
 ///
 /// The contract the ``Broker`` relies on:
-/// - ``append(_:completion:)`` numbers the drafts with consecutive ids, each greater than every id handed out
-///   before by this store (across restarts for durable stores), in the order of the calls, and completes only
-///   once they are stored (durably, for durable stores). Appends that fail consume no ids.
+/// - ``append(batches:completion:)`` numbers the drafts with consecutive ids, each greater than every id handed
+///   out before by this store (across restarts for durable stores), batch after batch and in the order of the
+///   calls, and completes only once they are stored (durably, for durable stores). Appends that fail consume no ids.
 /// - ``events(after:matching:limit:)`` sees every event whose `append` has returned.
 public protocol EventStore: Sendable {
-    /// Stores the drafts as one batch; `completion` gets them numbered, in order, once they are stored.
+    /// Stores several batches together (a durable store commits them in one transaction); `completion` gets each
+    /// batch numbered, in the order given, once all are stored. They succeed or fail together.
     ///
     /// Calls are numbered in the order they are made, so a caller that must keep an order (pipelined requests
     /// on one connection) calls in that order and need not wait in between.
-    func append(_ drafts: [EventDraft], completion: @escaping @Sendable (Result<[Event], any Error>) -> Void)
+    func append(batches: [[EventDraft]], completion: @escaping @Sendable (Result<[[Event]], any Error>) -> Void)
 
     /// Events with an id greater than `id` on topics matched by `filter`, in id order, at most `limit`.
     func events(after id: EventID, matching filter: TopicFilter, limit: Int) async throws -> [Event]
@@ -35,6 +36,11 @@ public protocol EventStore: Sendable {
 
 extension EventStore {
     public func close() async throws {}
+
+    /// Stores the drafts as one batch; `completion` gets them numbered, in order, once they are stored.
+    public func append(_ drafts: [EventDraft], completion: @escaping @Sendable (Result<[Event], any Error>) -> Void) {
+        append(batches: [drafts]) { result in completion(result.map { $0[0] }) }
+    }
 
     /// Stores the drafts as one batch and returns them numbered, in order.
     public func append(_ drafts: [EventDraft]) async throws -> [Event] {

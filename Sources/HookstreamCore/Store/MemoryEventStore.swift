@@ -74,25 +74,32 @@ public final class MemoryEventStore: EventStore {
         self.now = now
     }
 
-    public func append(_ drafts: [EventDraft], completion: @escaping @Sendable (Result<[Event], any Error>) -> Void) {
-        completion(.success(appendNow(drafts)))
+    public func append(batches: [[EventDraft]], completion: @escaping @Sendable (Result<[[Event]], any Error>) -> Void) {
+        completion(.success(appendNow(batches: batches)))
     }
 
-    /// The synchronous body of ``append(_:)``.
-    public func appendNow(_ drafts: [EventDraft]) -> [Event] {
+    /// The synchronous body of ``append(batches:completion:)``.
+    public func appendNow(batches: [[EventDraft]]) -> [[Event]] {
         let timestamp = now()
         let bound = maximumEventsPerTopic
         return state.withLockedValue { state in
-            var stored: [Event] = []
-            stored.reserveCapacity(drafts.count)
-            for draft in drafts {
-                state.lastID += 1
-                let event = Event(id: state.lastID, draft: draft, timestamp: timestamp)
-                state.topics[draft.topic, default: TopicLog()].append(event, bound: bound)
-                stored.append(event)
+            batches.map { drafts in
+                var stored: [Event] = []
+                stored.reserveCapacity(drafts.count)
+                for draft in drafts {
+                    state.lastID += 1
+                    let event = Event(id: state.lastID, draft: draft, timestamp: timestamp)
+                    state.topics[draft.topic, default: TopicLog()].append(event, bound: bound)
+                    stored.append(event)
+                }
+                return stored
             }
-            return stored
         }
+    }
+
+    /// Stores one batch at once and returns it numbered.
+    public func appendNow(_ drafts: [EventDraft]) -> [Event] {
+        appendNow(batches: [drafts])[0]
     }
 
     public func events(after id: EventID, matching filter: TopicFilter, limit: Int) async throws -> [Event] {

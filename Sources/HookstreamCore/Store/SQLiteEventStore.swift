@@ -31,8 +31,8 @@ public final class SQLiteEventStore: EventStore {
     }
 
     private struct PendingAppend {
-        let drafts: [EventDraft]
-        let completion: @Sendable (Result<[Event], any Error>) -> Void
+        let batches: [[EventDraft]]
+        let completion: @Sendable (Result<[[Event]], any Error>) -> Void
     }
 
     private struct WriterState {
@@ -148,11 +148,11 @@ public final class SQLiteEventStore: EventStore {
 
     // MARK: Appending (group commit)
 
-    public func append(_ drafts: [EventDraft], completion: @escaping @Sendable (Result<[Event], any Error>) -> Void) {
-        guard !drafts.isEmpty else { return completion(.success([])) }
+    public func append(batches: [[EventDraft]], completion: @escaping @Sendable (Result<[[Event]], any Error>) -> Void) {
+        guard batches.contains(where: { !$0.isEmpty }) else { return completion(.success(batches.map { _ in [] })) }
         let commitsInline = self.commitsInline
         let next: WriterHandOff = writer.withLockedValue { state in
-            state.pending.append(PendingAppend(drafts: drafts, completion: completion))
+            state.pending.append(PendingAppend(batches: batches, completion: completion))
             if state.isBusy { return .queued }
             state.isBusy = true
             let quiet = DispatchTime.now().uptimeNanoseconds &- state.idleSince >= SQLiteEventStore.quietPeriod
@@ -209,18 +209,21 @@ public final class SQLiteEventStore: EventStore {
         let timestamp = now()
         let (firstID, known) = catalog.withLockedValue { ($0.lastID + 1, $0.prunedThrough) }
         var nextID = firstID
-        var results: [[Event]] = []
+        var results: [[[Event]]] = []
         results.reserveCapacity(group.count)
         var newTopics: [String] = []
         for append in group {
-            var events: [Event] = []
-            events.reserveCapacity(append.drafts.count)
-            for draft in append.drafts {
-                events.append(Event(id: nextID, draft: draft, timestamp: timestamp))
-                nextID += 1
-                if known[draft.topic] == nil, !newTopics.contains(draft.topic) { newTopics.append(draft.topic) }
-            }
-            results.append(events)
+            results.append(
+                append.batches.map { drafts in
+                    var events: [Event] = []
+                    events.reserveCapacity(drafts.count)
+                    for draft in drafts {
+                        events.append(Event(id: nextID, draft: draft, timestamp: timestamp))
+                        nextID += 1
+                        if known[draft.topic] == nil, !newTopics.contains(draft.topic) { newTopics.append(draft.topic) }
+                    }
+                    return events
+                })
         }
         let lastID = nextID - 1
         do {
@@ -228,7 +231,7 @@ public final class SQLiteEventStore: EventStore {
                 try SQLiteEventStore.immediateTransaction(db) {
                     let insert = try db.cachedStatement(
                         sql: "INSERT INTO events(id, topic, type, data, is_json, time, source) VALUES (?, ?, ?, ?, ?, ?, ?)")
-                    for events in results {
+                    for events in results.joined() {
                         for event in events {
                             try insert.execute(arguments: [
                                 Int64(event.id), event.topic, event.type, event.data.text, event.data.isJSON, event.timestamp, event.source,

@@ -126,7 +126,9 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
                 respond(HTTPResponse(error: HTTPError(.notFound, code: "unknown_source", "no webhook source named '\(source)'")), keepAlive: keepAlive, context: context)
                 return
             }
-            server.webhooks.handle(source: source, head: head, target: target, body: body, completion: answerLater(keepAlive: keepAlive, context: context))
+            server.webhooks.handle(
+                source: source, head: head, target: target, body: body, batcher: server.batcher(for: context.eventLoop),
+                completion: answerLater(keepAlive: keepAlive, context: context))
         case (_, "hooks", 2), (_, "events", 1), (_, "healthz", 1), (_, "readyz", 1):
             let allowed = segments.first == "hooks" ? "POST" : "GET"
             respond(

@@ -7,7 +7,6 @@ import NIOHTTP1
 struct WebhookIngest: Sendable {
     let sources: [String: Configuration.Source]
     let engine: RuleEngine
-    let broker: Broker
     let logger: Logger
 
     /// Whether `source` accepts webhooks (`404` otherwise).
@@ -16,9 +15,10 @@ struct WebhookIngest: Sendable {
     }
 
     /// Handles `POST /hooks/<source>`: parses and routes at once (in the caller's order, which numbers the events
-    /// in request order), then answers `202 {"ids":[...],"topics":[...]}` through `completion` once they are stored.
+    /// in request order), publishes through the loop's `batcher`, then answers `202 {"ids":[...],"topics":[...]}`
+    /// through `completion` once they are stored.
     func handle(
-        source: String, head: HTTPRequestHead, target: RequestTarget, body: ByteBuffer,
+        source: String, head: HTTPRequestHead, target: RequestTarget, body: ByteBuffer, batcher: PublishBatcher,
         completion: @escaping @Sendable (HTTPResponse) -> Void
     ) {
         let logger = self.logger
@@ -36,7 +36,7 @@ struct WebhookIngest: Sendable {
                 metadata: ["hookstream.source": "\(source)", "status": "\(error.status.code)", "error": "\(error.message)"])
             return completion(HTTPResponse(error: error))
         }
-        broker.publish(drafts) { result in
+        batcher.publish(drafts) { result in
             switch result {
             case .success(let events):
                 for event in events {
