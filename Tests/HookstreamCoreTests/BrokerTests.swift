@@ -65,6 +65,17 @@ private final class RecordingSink: EventSink {
         #expect(sink.ids.withLockedValue { $0 } == [1, 2, 3])
     }
 
+    @Test func batchesPublishedTogetherReachSinksInOrder() async throws {
+        let broker = try await Broker(store: MemoryEventStore(), encode: { ByteBuffer(string: "\($0.id)") })
+        let sink = RecordingSink()
+        broker.addSink(sink)
+        let numbered: [[Event]] = try await withCheckedThrowingContinuation { continuation in
+            broker.publish(batches: [[draft("a")], [draft("b"), draft("c")]]) { continuation.resume(with: $0) }
+        }
+        #expect(numbered.map { $0.map(\.id) } == [[1], [2, 3]])
+        #expect(sink.ids.withLockedValue { $0 } == [1, 2, 3])
+    }
+
     @Test func eachEventIsEncodedOnce() async throws {
         let count = NIOLockedValueBox(0)
         let broker = try await Broker(store: MemoryEventStore(), encode: { _ in count.withLockedValue { $0 += 1 }; return ByteBuffer() })

@@ -138,6 +138,18 @@ import Testing
         #expect(try await SQLiteEventStore(path: path).lastEventID() == 3_000)
     }
 
+    @Test func batchesAppendedTogetherShareOneTransactionAndKeepTheirOrder() async throws {
+        let store = try SQLiteEventStore(path: try temporaryPath())
+        _ = try await store.append([draft("first")])
+        let before = store.commitCount
+        let numbered: [[Event]] = try await withCheckedThrowingContinuation { continuation in
+            store.append(batches: [[draft("a"), draft("b")], [], [draft("c")]]) { continuation.resume(with: $0) }
+        }
+        #expect(numbered.map { $0.map(\.id) } == [[2, 3], [], [4]])
+        #expect(numbered.map { $0.map(\.topic) } == [["a", "b"], [], ["c"]])
+        #expect(store.commitCount == before + 1)
+    }
+
     @Test func readsSeekPerTopicOrScan() async throws {
         let store = try SQLiteEventStore(path: try temporaryPath())
         for i in 0..<200 { _ = try await store.append([draft("t/\(i % 50)")]) }
