@@ -5,7 +5,8 @@ usage: browser_client.py ORIGIN STREAM_PATH COUNT TYPE [TYPE ...]
 
 Opens ORIGIN/healthz (so the stream is same-origin), then `new EventSource(STREAM_PATH)` in that page, listening
 for the given event types. Prints {"open": true} once the stream is open, then one JSON line per event
-({"type", "lastEventId", "data"}) when COUNT events arrived, and exits 0; exits 1 on timeout or error."""
+({"type", "lastEventId", "data"}) when COUNT events arrived and a last line {"opens": n} (how often the stream
+opened: more than once after the browser reconnected by itself), and exits 0; exits 1 on timeout or error."""
 import fcntl
 import json
 import os
@@ -91,7 +92,7 @@ try:
             raise TimeoutError("the page did not load")
         time.sleep(0.05)
     evaluate(session, SCRIPT % (json.dumps(path), json.dumps(types)))
-    deadline = time.time() + 30
+    deadline = time.time() + 40
     while not evaluate(session, "R.opens > 0"):
         if time.time() > deadline:
             raise TimeoutError("the stream did not open: " + json.dumps(evaluate(session, "JSON.stringify(R)")))
@@ -102,6 +103,7 @@ try:
         if len(state["events"]) >= count:
             for event in state["events"]:
                 print(json.dumps(event), flush=True)
+            print(json.dumps({"opens": state["opens"]}), flush=True)
             status = 0
             break
         if time.time() > deadline:

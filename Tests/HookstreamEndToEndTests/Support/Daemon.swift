@@ -13,7 +13,8 @@ final class Daemon: Sendable {
     /// Starts the daemon.
     /// - Parameter config: YAML for the config file; `nil` runs the repository's `config/hookstream.yaml`.
     /// - Parameter directory: the working directory (reuse one to restart on the same store); a new one by default.
-    static func start(config: String? = nil, directory: URL? = nil, arguments: [String] = []) async throws -> Daemon {
+    /// - Parameter port: the port to listen on (reuse one to restart at the same address); any free one by default.
+    static func start(config: String? = nil, directory: URL? = nil, port fixedPort: Int = 0, arguments: [String] = []) async throws -> Daemon {
         let directory = try directory ?? TestEnvironment.makeTemporaryDirectory()
         // The default config keeps its SQLite file in ./var.
         try FileManager.default.createDirectory(at: directory.appendingPathComponent("var"), withIntermediateDirectories: true)
@@ -27,7 +28,7 @@ final class Daemon: Sendable {
         let socketArguments = expectsSocket ? ["--unix-socket", socketPath] : []
         let child = try ChildProcess(
             TestEnvironment.binary,
-            ["serve", "--config", configPath, "--listen", "127.0.0.1:0", "--log-level", "debug"] + socketArguments + arguments,
+            ["serve", "--config", configPath, "--listen", "127.0.0.1:\(fixedPort)", "--log-level", "debug"] + socketArguments + arguments,
             directory: directory)
         var port: Int?
         try await waitUntil("the daemon to listen") {
