@@ -6,7 +6,8 @@ struct RequestTarget: Sendable {
     init(_ uri: String) {
         let pathPart: Substring
         let queryPart: Substring?
-        if let q = uri.firstIndex(of: "?") {
+        // Byte searches: `?`, `%` and `+` are ASCII, and a Character search would break graphemes on every request.
+        if let q = uri.utf8.firstIndex(of: UInt8(ascii: "?")) {
             pathPart = uri[..<q]
             queryPart = uri[uri.index(after: q)...]
         } else {
@@ -32,7 +33,9 @@ struct RequestTarget: Sendable {
     func value(_ name: String) -> String? { query.first { $0.name == name }?.value }
 
     static func percentDecode(_ text: Substring, plusIsSpace: Bool) -> String {
-        guard text.contains("%") || (plusIsSpace && text.contains("+")) else { return String(text) }
+        guard text.utf8.contains(UInt8(ascii: "%")) || (plusIsSpace && text.utf8.contains(UInt8(ascii: "+"))) else {
+            return String(text)
+        }
         var bytes: [UInt8] = []
         bytes.reserveCapacity(text.utf8.count)
         var iterator = text.utf8.makeIterator()
