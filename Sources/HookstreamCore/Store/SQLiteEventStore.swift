@@ -171,17 +171,18 @@ public final class SQLiteEventStore: EventStore {
 
     private enum WriterHandOff { case queued, writerQueue, inline }
 
-    /// On the writer queue, holding the writer: runs jobs and commits groups until nothing is left.
+    /// On the writer queue, holding the writer: commits groups and runs jobs until nothing is left. Appends
+    /// already waiting go before jobs, so a `close()` never fails an append that was made before it.
     private func runWriter() {
         while true {
+            let group = takePending()
+            if !group.isEmpty { commit(group, inline: false) }
             let jobs = writer.withLockedValue { state in
                 let jobs = state.jobs
                 state.jobs.removeAll()
                 return jobs
             }
             for job in jobs { job() }
-            let group = takePending()
-            if !group.isEmpty { commit(group, inline: false) }
             if releaseWriterIfIdle() { return }
         }
     }
