@@ -62,9 +62,8 @@ public final class Broker: Sendable {
     /// then see them in one drain; `completion` gets each batch numbered, in the order given.
     public func publish(batches: [[EventDraft]], completion: @escaping @Sendable (Result<[[Event]], any Error>) -> Void) {
         store.append(batches: batches) { result in
-            if case .success(let numbered) = result {
-                for events in numbered { self.release(events) }
-            }
+            // The batches of one call have consecutive ids: the sinks get them as one release.
+            if case .success(let numbered) = result { self.release(numbered.count == 1 ? numbered[0] : numbered.flatMap { $0 }) }
             completion(result)
         }
     }

@@ -4,9 +4,10 @@
 /// implement the same contract.
 ///
 /// The contract the ``Broker`` relies on:
-/// - ``append(batches:completion:)`` numbers the drafts with consecutive ids, each greater than every id handed
-///   out before by this store (across restarts for durable stores), batch after batch and in the order of the
-///   calls, and completes only once they are stored (durably, for durable stores). Appends that fail consume no ids.
+/// - ``append(batches:completion:)`` numbers the drafts of one call with consecutive ids (batch after batch), each
+///   greater than every id handed out before by this store (across restarts for durable stores), calls in the
+///   order they are made, and completes only once they are stored (durably, for durable stores). Appends that
+///   fail consume no ids.
 /// - ``events(after:matching:limit:)`` sees every event whose `append` has returned.
 public protocol EventStore: Sendable {
     /// Stores several batches together (a durable store commits them in one transaction); `completion` gets each

@@ -97,11 +97,6 @@ public final class MemoryEventStore: EventStore {
         }
     }
 
-    /// Stores one batch at once and returns it numbered.
-    public func appendNow(_ drafts: [EventDraft]) -> [Event] {
-        appendNow(batches: [drafts])[0]
-    }
-
     public func events(after id: EventID, matching filter: TopicFilter, limit: Int) async throws -> [Event] {
         guard limit > 0 else { return [] }
         return state.withLockedValue { state in

@@ -63,9 +63,10 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         }
     }
 
-    private var isHoldingBack: Bool {
-        !queued.isEmpty || waitingStream != nil || slots.count >= HTTPConnectionHandler.maximumInFlight
-    }
+    private var isHoldingBack: Bool { !queued.isEmpty || isAtCapacity }
+
+    /// No further request may start: a stream waits for the answers before it, or too many answers are owed.
+    private var isAtCapacity: Bool { waitingStream != nil || slots.count >= HTTPConnectionHandler.maximumInFlight }
 
     private func handle(_ part: HTTPServerRequestPart, context: ChannelHandlerContext) {
         switch (part, state) {
@@ -188,12 +189,12 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
             }
         }
         if wrote { context.flush() }
-        guard slots.isEmpty || slots.count < HTTPConnectionHandler.maximumInFlight else { return }
+        guard slots.count < HTTPConnectionHandler.maximumInFlight else { return }
         if slots.isEmpty, let waiting = waitingStream {
             waitingStream = nil
             startStream(head: waiting.head, target: waiting.target, context: context)
         }
-        while !queued.isEmpty, !(waitingStream != nil || slots.count >= HTTPConnectionHandler.maximumInFlight) {
+        while !queued.isEmpty, !isAtCapacity {
             switch state {
             case .idle, .receiving: handle(queued.removeFirst(), context: context)
             default: queued.removeAll()

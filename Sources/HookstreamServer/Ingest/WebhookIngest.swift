@@ -21,7 +21,6 @@ struct WebhookIngest: Sendable {
         source: String, head: HTTPRequestHead, target: RequestTarget, body: ByteBuffer, batcher: PublishBatcher,
         completion: @escaping @Sendable (HTTPResponse) -> Void
     ) {
-        let logger = self.logger
         let drafts: [EventDraft]
         do throws(HTTPError) {
             let context = try makeContext(source: source, head: head, target: target, body: body)

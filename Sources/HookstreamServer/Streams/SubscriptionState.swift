@@ -52,7 +52,7 @@ struct SubscriptionState {
 
     /// Records that a live batch up to `id` was written (the caller checked it is newer than what was delivered).
     mutating func markDelivered(through id: EventID) {
-        precondition(isLive && id > lastDeliveredID)
+        assert(isLive && id > lastDeliveredID)  // checked by the caller, on the per-subscriber path
         lastDeliveredID = id
     }
 
