@@ -2,7 +2,7 @@
 """Fan-out benchmark: hookstream (release build, default config: token auth on, SQLite store) against nchan,
 side by side on the same machine, with the independent harness `ssebench.py`.
 
-    bench/fanout/run.py                 # full run: every scenario, 2 repeats, writes BENCHMARKS.md
+    bench/fanout/run.py                 # full run: every scenario, 3 repeats (5 for e, d, p), writes BENCHMARKS.md
     bench/fanout/run.py --smoke         # CI-sized: tiny numbers, no timing claims, writes to a temp file
 
 Scenarios (ssebench arguments):
@@ -15,8 +15,10 @@ Scenarios (ssebench arguments):
   g  19,000 subscribers (4 client processes), 20 events      the most streams one process may hold here (hookstream only)
   h0 100 subscribers x 4,000 2-KiB events at 200 events/s    the baseline for h
   h  h0 plus 20 subscribers that stop reading                 their cost: server memory, and the others' p99
+  p  1 subscriber x 2,000 events at 200 events/s              the cost of one publish (request, rule, store, 202)
 Runs alternate nchan / hookstream, one fresh server per run. Figures are medians over the repeats; the
-ratio column is hookstream / nchan from the same run set.
+ratio column is hookstream / nchan from the same run set, followed by the range of the ratios of the runs
+made back to back (repeat i of each peer), which shows how far the machine's noise moves it.
 """
 import argparse
 import json
@@ -47,7 +49,10 @@ FULL = {
     "g": "-n 19000 -m 20 --rate 10 --procs 4",
     "h0": "-n 100 -m 4000 --rate 200 --pad-bytes 2000",
     "h": "-n 100 -m 4000 --rate 200 --pad-bytes 2000",
+    "p": "-n 1 -m 2000 --rate 200 --procs 1",
 }
+# The fixed-rate scenarios are measured more often: their ratios sit near 1 and the machine is shared.
+REPEATS = {"e": 5, "d": 5, "p": 5}
 STALLED = {"h": 20}  # scenario -> subscribers that connect first and then never read
 SMOKE = {
     "a": "-n 20 -m 50 --rate 0 --pipeline 16",
@@ -157,6 +162,7 @@ def harness_python(smoke: bool) -> str:
 
 
 PYTHON = sys.executable
+STORE_OVERRIDE = None  # --store
 
 
 def start_stalled(server: Server, count: int) -> list:
@@ -216,21 +222,35 @@ def ratio(ours, theirs):
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--smoke", action="store_true", help="CI-sized run: tiny numbers, output to a temp file")
-    parser.add_argument("--repeats", type=int, default=None)
+    parser.add_argument("--repeats", type=int, default=None,
+                        help="runs per scenario and peer (default: 1 for --smoke, else 3, and 5 for e, d and p)")
     parser.add_argument("--scenarios", default=None, help="comma-separated ids, e.g. a,e")
     parser.add_argument("--bin", default=os.environ.get("HOOKSTREAM_BIN"), help="hookstream binary (default: release build)")
     parser.add_argument("--out", default=None)
     parser.add_argument("--config", default=str(ROOT / "config/hookstream.yaml"),
                         help="hookstream's config (default: the repository's default config)")
+    parser.add_argument("--store", choices=["sqlite", "memory"], default=None,
+                        help="override store.kind of the config, e.g. `memory` to see what the SQLite commit costs")
     parser.add_argument("--no-nchan", action="store_true")
     args = parser.parse_args()
 
     table = SMOKE if args.smoke else FULL
     scenarios = args.scenarios.split(",") if args.scenarios else list(table)
-    repeats = args.repeats or (1 if args.smoke else 2)
+    def repeats_of(scenario: str) -> int:
+        return args.repeats or (1 if args.smoke else REPEATS.get(scenario, 3))
     out = Path(args.out) if args.out else (Path(tempfile.gettempdir()) / "BENCHMARKS-smoke.md" if args.smoke else ROOT / "BENCHMARKS.md")
     binary = str(Path(args.bin).resolve()) if args.bin else None
     config = Path(args.config).resolve()
+    if args.store:
+        text, count = re.subn(r"(?m)^(  kind:\s*)\w+", lambda m: m.group(1) + args.store, config.read_text(), count=1)
+        if count != 1:
+            parser.error(f"--store: no `store.kind` line in {config}")
+        variant = Path(tempfile.mkdtemp(prefix="bench-config.")) / config.name
+        variant.write_text(text)
+        config = variant
+        log(f"store.kind: {args.store} ({config})")
+        global STORE_OVERRIDE
+        STORE_OVERRIDE = args.store
     if not binary:
         log("building the release binary")
         subprocess.run(["swift", "build", "-c", "release", "--product", "hookstream"], cwd=ROOT, check=True,
@@ -246,7 +266,7 @@ def main() -> int:
     results: dict = {}
     failures = []
     for scenario in scenarios:
-        for repeat in range(repeats):
+        for repeat in range(repeats_of(scenario)):
             for peer in peers:
                 if peer == "nchan" and scenario in HOOKSTREAM_ONLY:
                     continue
@@ -273,7 +293,7 @@ def main() -> int:
                     failures.append(label)
                 results.setdefault(scenario, {}).setdefault(peer, []).append(summary)
 
-    write_report(out, results, scenarios, repeats, args.smoke, peers)
+    write_report(out, results, scenarios, {s: repeats_of(s) for s in scenarios}, args.smoke, peers)
     log(f"wrote {out}")
     if failures:
         log(f"runs that did not verify: {', '.join(failures)}")
@@ -281,9 +301,19 @@ def main() -> int:
     return 0
 
 
-def write_report(out: Path, results: dict, scenarios: list, repeats: int, smoke: bool, peers: list) -> None:
+def write_report(out: Path, results: dict, scenarios: list, repeats: dict, smoke: bool, peers: list) -> None:
     def m(scenario, peer, path):
         return median([pick(s, path) for s in results.get(scenario, {}).get(peer, [])])
+
+    def pair_range(scenario, path):
+        """min–max of hookstream / nchan over the runs made back to back (same repeat index)."""
+        ours = results.get(scenario, {}).get("hookstream", [])
+        theirs = results.get(scenario, {}).get("nchan", [])
+        ratios = [pick(a, path) / pick(b, path) for a, b in zip(ours, theirs)
+                  if isinstance(pick(a, path), (int, float)) and pick(b, path)]
+        if len(ratios) < 2:
+            return ""
+        return f" ({min(ratios):.2f}–{max(ratios):.2f}× over {len(ratios)} pairs)"
 
     cpu_model = "unknown"
     try:
@@ -296,12 +326,15 @@ def write_report(out: Path, results: dict, scenarios: list, repeats: int, smoke:
         f"- Date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
         f"- Machine: {os.cpu_count()} cores ({cpu_model}), {round(os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30)} GiB, "
         f"open files hard limit {resource.getrlimit(resource.RLIMIT_NOFILE)[1]}",
-        "- hookstream: release build, `config/hookstream.yaml` (token auth on, SQLite store, `sync: normal`), "
+        ("- hookstream: release build, `config/hookstream.yaml` (token auth on, SQLite store, `sync: normal`), " if not STORE_OVERRIDE else
+         f"- hookstream: release build, `config/hookstream.yaml` with `store.kind: {STORE_OVERRIDE}` (`--store`; token auth on), ") +
         "publishing by `POST /hooks/demo` (each 202 after the event is committed); subscribing with "
         "`Authorization: Bearer demo-token`.",
         "- nchan: nginx + nchan, 1 worker (`bench/fanout/nchan.conf`), the same harness in the same run set.",
-        f"- Harness: `bench/fanout/ssebench.py` ({'stdlib asyncio' if smoke else 'with uvloop'}), medians of {repeats} run(s), runs alternating nchan / hookstream, "
-        "a fresh server per run. Ratio = hookstream / nchan (lower is better for CPU, latency, memory).",
+        f"- Harness: `bench/fanout/ssebench.py` ({'stdlib asyncio' if smoke else 'with uvloop'}), medians of "
+        f"{', '.join(sorted(set(str(r) for r in repeats.values())))} run(s) per scenario and peer (the scenario titles say which), "
+        "runs alternating nchan / hookstream, a fresh server per run. Ratio = hookstream / nchan of the medians "
+        "(lower is better for CPU, latency, memory); in brackets, the range of the ratios of the runs made back to back.",
         "",
         "| scenario | metric | nchan | hookstream | ratio |",
         "|---|---|---|---|---|",
@@ -316,11 +349,12 @@ def write_report(out: Path, results: dict, scenarios: list, repeats: int, smoke:
         "g": "(g) 19,000 streams, 4 client processes",
         "h0": "(h0) 100 subs × 200 events/s, 2 KiB events",
         "h": "(h) as h0, plus 20 subscribers that stop reading",
+        "p": "(p) 1 subscriber × 200 events/s: one publish",
     }
     if smoke:
         names = {k: f"({k}) smoke: {SMOKE[k]}" for k in SMOKE}
     for scenario in scenarios:
-        title = names.get(scenario, scenario)
+        title = names.get(scenario, scenario) + ("" if smoke else f" [{repeats[scenario]}×]")
         rows = []
         if scenario in ("b",):
             metrics = [("KiB RSS per idle stream", "memory.per_conn_kb_rss"), ("streams connected", "connect.ok")]
@@ -345,7 +379,8 @@ def write_report(out: Path, results: dict, scenarios: list, repeats: int, smoke:
                 continue
             ours, theirs = m(scenario, "hookstream", path), m(scenario, "nchan", path)
             show_ratio = path not in ("connect.ok", "delivery.delivered")
-            rows.append(f"| {title} | {label} | {fmt(theirs)} | {fmt(ours)} | {ratio(ours, theirs) if show_ratio else ''} |")
+            spread = pair_range(scenario, path) if path.startswith(("cpu.server_cpu", "latency_ms")) else ""
+            rows.append(f"| {title} | {label} | {fmt(theirs)} | {fmt(ours)} | {ratio(ours, theirs) + spread if show_ratio else ''} |")
         def verified(peer):
             runs = results.get(scenario, {}).get(peer, [])
             if not runs:

@@ -1,0 +1,76 @@
+#!/usr/bin/env python3
+"""What one SQLite commit of one event costs, apart from hookstream: the same schema, pragmas and statements
+as `SQLiteEventStore` (WAL, `synchronous=NORMAL`, `BEGIN IMMEDIATE` / `INSERT` / `COMMIT`), driven from
+Python's `sqlite3`, which links the same system libsqlite3 the daemon uses.
+
+Two paces: back to back (caches warm, as under load) and one commit every 5 ms (as at 200 events/s, the
+fan-out benchmark's scenarios e and p, where every event is its own transaction and the caches have gone cold
+in between). Only the thread's CPU time inside each transaction is counted; a baseline of three `SELECT 1`
+calls measures what Python itself adds per commit, and is subtracted.
+
+Variants show where the cost lies: without the per-topic index (which retention and per-topic replay need),
+and with `locking_mode=EXCLUSIVE` (no shared-memory locks; it would lock out every other reader).
+
+    bench/store/commit_cost.py            # prints a table; ~30 s
+"""
+import os
+import sqlite3
+import statistics
+import tempfile
+import time
+
+SCHEMA = """
+CREATE TABLE events (id INTEGER PRIMARY KEY, topic TEXT NOT NULL, type TEXT NOT NULL, data TEXT NOT NULL,
+                     is_json INTEGER NOT NULL, time INTEGER NOT NULL, source TEXT NOT NULL);
+CREATE INDEX events_by_topic ON events(topic, id);
+"""
+DATA = '{"seq":1234,"ts":1790000000000000000,"run":"4d353ebb","pad":""}'
+
+
+def measure(folder: str, commits: int, gap: float, index: bool = True, exclusive: bool = False, baseline: bool = False) -> float:
+    """Median thread-CPU µs per transaction."""
+    path = os.path.join(folder, f"t{time.monotonic_ns()}.db")
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")
+    if exclusive:
+        db.execute("PRAGMA locking_mode=EXCLUSIVE")
+    db.executescript(SCHEMA if index else SCHEMA.split("CREATE INDEX")[0])
+    samples = []
+    for i in range(1, commits + 1):
+        start = time.thread_time_ns()
+        if baseline:
+            db.execute("SELECT 1")
+            db.execute("SELECT 1")
+            db.execute("SELECT 1")
+        else:
+            db.execute("BEGIN IMMEDIATE")
+            db.execute("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?)", (i, "demo/general", "message", DATA, 1, 1790000000000 + i, "demo"))
+            db.execute("COMMIT")
+        samples.append(time.thread_time_ns() - start)
+        if gap:
+            time.sleep(gap)
+    db.close()
+    return statistics.median(samples) / 1000
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory(prefix="commit-cost.") as folder:
+        print(f"SQLite {sqlite3.sqlite_version}, {os.cpu_count()} cores; median thread CPU per transaction, Python's own share subtracted\n")
+        print("| variant | back to back (warm) | one every 5 ms (cold) |")
+        print("|---|---|---|")
+        warm_base = measure(folder, 3000, 0, baseline=True)
+        cold_base = measure(folder, 1000, 0.005, baseline=True)
+        for label, options in [
+            ("hookstream's commit (table + per-topic index)", {}),
+            ("without the per-topic index", {"index": False}),
+            ("with locking_mode=EXCLUSIVE", {"exclusive": True}),
+        ]:
+            warm = measure(folder, 3000, 0, **options) - warm_base
+            cold = measure(folder, 1000, 0.005, **options) - cold_base
+            print(f"| {label} | {warm:.1f} µs | {cold:.1f} µs |")
+        print(f"| (Python's share, subtracted above) | {warm_base:.1f} µs | {cold_base:.1f} µs |")
+
+
+if __name__ == "__main__":
+    main()
