@@ -232,6 +232,8 @@ def main() -> int:
     parser.add_argument("--store", choices=["sqlite", "memory"], default=None,
                         help="override store.kind of the config, e.g. `memory` to see what the SQLite commit costs")
     parser.add_argument("--no-nchan", action="store_true")
+    parser.add_argument("--from-jsonl", default=None, metavar="JSONL",
+                        help="run nothing: rebuild the report (--out, default BENCHMARKS.md) from a run's raw summaries")
     args = parser.parse_args()
 
     table = SMOKE if args.smoke else FULL
@@ -239,6 +241,8 @@ def main() -> int:
     def repeats_of(scenario: str) -> int:
         return args.repeats or (1 if args.smoke else REPEATS.get(scenario, 3))
     out = Path(args.out) if args.out else (Path(tempfile.gettempdir()) / "BENCHMARKS-smoke.md" if args.smoke else ROOT / "BENCHMARKS.md")
+    if args.from_jsonl:
+        return rebuild_report(Path(args.from_jsonl), out)
     binary = str(Path(args.bin).resolve()) if args.bin else None
     config = Path(args.config).resolve()
     if args.store:
@@ -301,7 +305,46 @@ def main() -> int:
     return 0
 
 
-def write_report(out: Path, results: dict, scenarios: list, repeats: dict, smoke: bool, peers: list) -> None:
+def rebuild_report(raw: Path, out: Path) -> int:
+    """The report of an earlier run, from its `.jsonl` (labels are `<scenario>-<peer>-<repeat>`)."""
+    results: dict = {}
+    for line in raw.read_text().splitlines():
+        summary = json.loads(line)
+        scenario, peer, _ = summary["label"].rsplit("-", 2)
+        results.setdefault(scenario, {}).setdefault(peer, []).append(summary)
+    scenarios = list(results)
+    peers = [p for p in ("nchan", "hookstream") if any(p in results[s] for s in scenarios)]
+    repeats = {s: max(len(runs) for runs in results[s].values()) for s in scenarios}
+    write_report(out, results, scenarios, repeats, False, peers, when=time.gmtime(raw.stat().st_mtime),
+                 write_raw=out.with_suffix(".jsonl").resolve() != raw.resolve())
+    log(f"wrote {out} from {raw}")
+    return 0
+
+
+def derived_split(results: dict, peers: list, m) -> list:
+    """With (p) and (e) in the run: (e)'s CPU split into the cost of one publish, measured by (p), and the cost of
+    one subscriber write, what is left per delivery: `(e per delivery × 100 − p) / 99`."""
+    if "p" not in results or "e" not in results:
+        return []
+    path = "cpu.server_cpu_us_per_delivery"
+    split = {}
+    for peer in peers:
+        publish, per_delivery = m("p", peer, path), m("e", peer, path)
+        if publish is None or per_delivery is None:
+            return []
+        split[peer] = (publish, (per_delivery * 100 - publish) / 99)
+    lines = ["", "(e) split with (p), medians: one publish (request, rule, store, one write, the reply) and one "
+             "more subscriber write, in server CPU µs.", "", "| part of (e) | " + " | ".join(peers) + " | ratio |",
+             "|---|" + "---|" * len(peers) + "---|"]
+    for index, label in ((0, "one publish, measured by (p)"), (1, "each subscriber write, (e × 100 − p) / 99")):
+        values = [split[peer][index] for peer in peers]
+        share = ratio(split["hookstream"][index], split["nchan"][index]) if len(peers) == 2 else ""
+        lines.append(f"| {label} | " + " | ".join(f"{v:.2f}" for v in values) + f" | {share} |")
+    return lines
+
+
+def write_report(out: Path, results: dict, scenarios: list, repeats: dict, smoke: bool, peers: list, when=None,
+                 write_raw: bool = True) -> None:
     def m(scenario, peer, path):
         return median([pick(s, path) for s in results.get(scenario, {}).get(peer, [])])
 
@@ -323,7 +366,7 @@ def write_report(out: Path, results: dict, scenarios: list, repeats: dict, smoke
     lines = [
         "# Fan-out benchmark: hookstream against nchan" + (" (smoke run: numbers mean nothing)" if smoke else ""),
         "",
-        f"- Date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
+        f"- Date: {time.strftime('%Y-%m-%d %H:%M UTC', when or time.gmtime())}",
         f"- Machine: {os.cpu_count()} cores ({cpu_model}), {round(os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30)} GiB, "
         f"open files hard limit {resource.getrlimit(resource.RLIMIT_NOFILE)[1]}",
         ("- hookstream: release build, `config/hookstream.yaml` (token auth on, SQLite store, `sync: normal`), " if not STORE_OVERRIDE else
@@ -388,8 +431,11 @@ def write_report(out: Path, results: dict, scenarios: list, repeats: dict, smoke
             return all(s["_exit"] == 0 for s in runs)
         rows.append(f"| {title} | every run verified (no loss, no dup, in order) | {verified('nchan')} | {verified('hookstream')} | |")
         lines += rows
+    lines += derived_split(results, peers, m)
     lines += ["", "Raw summaries (one JSON line per run) are in the `.jsonl` file next to this report.", ""]
     out.write_text("\n".join(lines))
+    if not write_raw:
+        return
     with open(out.with_suffix(".jsonl"), "w") as raw:
         for scenario in scenarios:
             for peer, runs in results.get(scenario, {}).items():
