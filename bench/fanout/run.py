@@ -21,6 +21,7 @@ ratio column is hookstream / nchan from the same run set, followed by the range 
 made back to back (repeat i of each peer), which shows how far the machine's noise moves it.
 """
 import argparse
+import atexit
 import json
 import os
 import re
@@ -163,6 +164,45 @@ def harness_python(smoke: bool) -> str:
 
 PYTHON = sys.executable
 STORE_OVERRIDE = None  # --store
+RUN_FACTS: dict = {}  # when, where and with which store a run was made; kept in every summary (`_run`)
+
+
+def release_binary() -> str:
+    """Builds hookstream's release binary and returns its path."""
+    log("building the release binary")
+    subprocess.run(["swift", "build", "-c", "release", "--product", "hookstream"], cwd=ROOT, check=True,
+                   stdout=subprocess.DEVNULL)
+    return subprocess.run(["swift", "build", "-c", "release", "--show-bin-path"], cwd=ROOT, check=True,
+                          capture_output=True, text=True).stdout.strip() + "/hookstream"
+
+
+def config_with_store(config: Path, store: str) -> Path:
+    """A copy of `config` (in a temp folder removed at exit) whose `store.kind` is `store`. Raises `ValueError`
+    when the config has no block-style `store:` section with a `kind:` line (the default config's layout)."""
+    text, count = re.subn(r"(?m)^(store:[ \t]*\n(?:[ \t]+.*\n|[ \t]*\n)*?[ \t]+kind:[ \t]*)\w+",
+                          lambda m: m.group(1) + store, config.read_text(), count=1)
+    if count != 1:
+        raise ValueError(f"no block-style `store:` section with a `kind:` line in {config}")
+    folder = Path(tempfile.mkdtemp(prefix="bench-config."))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    variant = folder / config.name
+    variant.write_text(text)
+    return variant
+
+
+def run_facts(store: str) -> dict:
+    cpu_model = "unknown"
+    try:
+        cpu_model = next(l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return {
+        "started": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "machine": f"{os.cpu_count()} cores ({cpu_model}), "
+                   f"{round(os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30)} GiB, "
+                   f"open files hard limit {resource.getrlimit(resource.RLIMIT_NOFILE)[1]}",
+        "store": store,
+    }
 
 
 def start_stalled(server: Server, count: int) -> list:
@@ -226,7 +266,9 @@ def main() -> int:
                         help="runs per scenario and peer (default: 1 for --smoke, else 3, and 5 for e, d and p)")
     parser.add_argument("--scenarios", default=None, help="comma-separated ids, e.g. a,e")
     parser.add_argument("--bin", default=os.environ.get("HOOKSTREAM_BIN"), help="hookstream binary (default: release build)")
-    parser.add_argument("--out", default=None)
+    parser.add_argument("--out", default=None,
+                        help="report path (default: BENCHMARKS.md for a full run with nchan and the default store, "
+                             "else a file in the temp folder, so a partial run never replaces the committed report)")
     parser.add_argument("--config", default=str(ROOT / "config/hookstream.yaml"),
                         help="hookstream's config (default: the repository's default config)")
     parser.add_argument("--store", choices=["sqlite", "memory"], default=None,
@@ -238,35 +280,44 @@ def main() -> int:
 
     table = SMOKE if args.smoke else FULL
     scenarios = args.scenarios.split(",") if args.scenarios else list(table)
+    unknown = [s for s in scenarios if s not in table]
+    if unknown and not args.from_jsonl:
+        parser.error(f"unknown scenario(s) {', '.join(unknown)}; {'--smoke has' if args.smoke else 'there are'}: {', '.join(table)}")
+    if args.repeats is not None and args.repeats < 1:
+        parser.error("--repeats must be at least 1")
+
     def repeats_of(scenario: str) -> int:
         return args.repeats or (1 if args.smoke else REPEATS.get(scenario, 3))
-    out = Path(args.out) if args.out else (Path(tempfile.gettempdir()) / "BENCHMARKS-smoke.md" if args.smoke else ROOT / "BENCHMARKS.md")
+
+    standard = not (args.smoke or args.scenarios or args.store or args.no_nchan or args.repeats)
+    if args.out:
+        out = Path(args.out)
+    elif args.from_jsonl or standard:
+        out = ROOT / "BENCHMARKS.md"
+    else:
+        out = Path(tempfile.gettempdir()) / ("BENCHMARKS-smoke.md" if args.smoke else "BENCHMARKS-partial.md")
     if args.from_jsonl:
         return rebuild_report(Path(args.from_jsonl), out)
     binary = str(Path(args.bin).resolve()) if args.bin else None
     config = Path(args.config).resolve()
     if args.store:
-        text, count = re.subn(r"(?m)^(  kind:\s*)\w+", lambda m: m.group(1) + args.store, config.read_text(), count=1)
-        if count != 1:
-            parser.error(f"--store: no `store.kind` line in {config}")
-        variant = Path(tempfile.mkdtemp(prefix="bench-config.")) / config.name
-        variant.write_text(text)
-        config = variant
+        try:
+            config = config_with_store(config, args.store)
+        except ValueError as error:
+            parser.error(f"--store: {error}")
         log(f"store.kind: {args.store} ({config})")
         global STORE_OVERRIDE
         STORE_OVERRIDE = args.store
     if not binary:
-        log("building the release binary")
-        subprocess.run(["swift", "build", "-c", "release", "--product", "hookstream"], cwd=ROOT, check=True,
-                       stdout=subprocess.DEVNULL)
-        binary = subprocess.run(["swift", "build", "-c", "release", "--show-bin-path"], cwd=ROOT, check=True,
-                                capture_output=True, text=True).stdout.strip() + "/hookstream"
+        binary = release_binary()
     global PYTHON
     PYTHON = harness_python(args.smoke)
     peers = ["hookstream"] if args.no_nchan else ["nchan", "hookstream"]
     if "nchan" in peers:
         ensure_nchan()
 
+    global RUN_FACTS
+    RUN_FACTS = run_facts(STORE_OVERRIDE or "sqlite")
     results: dict = {}
     failures = []
     for scenario in scenarios:
@@ -286,6 +337,7 @@ def main() -> int:
                         client.wait()
                     stop_seconds = server.stop()
                 summary["_stop_seconds"] = stop_seconds
+                summary["_run"] = RUN_FACTS
                 ok = summary["_exit"] == 0
                 delivery = summary.get("delivery", {})
                 log(f"  verified={delivery.get('verified')} connected={pick(summary, 'connect.ok')} "
@@ -308,14 +360,20 @@ def main() -> int:
 def rebuild_report(raw: Path, out: Path) -> int:
     """The report of an earlier run, from its `.jsonl` (labels are `<scenario>-<peer>-<repeat>`)."""
     results: dict = {}
+    runs = []
     for line in raw.read_text().splitlines():
         summary = json.loads(line)
-        scenario, peer, _ = summary["label"].rsplit("-", 2)
+        scenario, peer, repeat = summary["label"].rsplit("-", 2)
+        runs.append((scenario, peer, int(repeat), summary))
+    scenarios = list(dict.fromkeys(run[0] for run in runs))
+    for scenario, peer, _, summary in sorted(runs, key=lambda run: (scenarios.index(run[0]), run[1], run[2])):
         results.setdefault(scenario, {}).setdefault(peer, []).append(summary)
-    scenarios = list(results)
     peers = [p for p in ("nchan", "hookstream") if any(p in results[s] for s in scenarios)]
     repeats = {s: max(len(runs) for runs in results[s].values()) for s in scenarios}
-    write_report(out, results, scenarios, repeats, False, peers, when=time.gmtime(raw.stat().st_mtime),
+    facts = next((s["_run"] for _, _, _, s in runs if "_run" in s), None)
+    if facts is None:
+        raise SystemExit(f"{raw} does not say when, where and with which store it was run (no `_run` in its summaries)")
+    write_report(out, results, scenarios, repeats, False, peers, facts=facts,
                  write_raw=out.with_suffix(".jsonl").resolve() != raw.resolve())
     log(f"wrote {out} from {raw}")
     return 0
@@ -323,28 +381,40 @@ def rebuild_report(raw: Path, out: Path) -> int:
 
 def derived_split(results: dict, peers: list, m) -> list:
     """With (p) and (e) in the run: (e)'s CPU split into the cost of one publish, measured by (p), and the cost of
-    one subscriber write, what is left per delivery: `(e per delivery × 100 − p) / 99`."""
-    if "p" not in results or "e" not in results:
-        return []
+    each further subscriber write, what is left per delivery: `(e per delivery × n − p) / (n − 1)`, n = (e)'s
+    subscribers. Medians, and in brackets the range over the runs made back to back (repeat i of (p) and (e))."""
     path = "cpu.server_cpu_us_per_delivery"
-    split = {}
-    for peer in peers:
-        publish, per_delivery = m("p", peer, path), m("e", peer, path)
-        if publish is None or per_delivery is None:
-            return []
-        split[peer] = (publish, (per_delivery * 100 - publish) / 99)
-    lines = ["", "(e) split with (p), medians: one publish (request, rule, store, one write, the reply) and one "
-             "more subscriber write, in server CPU µs.", "", "| part of (e) | " + " | ".join(peers) + " | ratio |",
-             "|---|" + "---|" * len(peers) + "---|"]
-    for index, label in ((0, "one publish, measured by (p)"), (1, "each subscriber write, (e × 100 − p) / 99")):
-        values = [split[peer][index] for peer in peers]
-        share = ratio(split["hookstream"][index], split["nchan"][index]) if len(peers) == 2 else ""
-        lines.append(f"| {label} | " + " | ".join(f"{v:.2f}" for v in values) + f" | {share} |")
+
+    def split(p_runs, e_runs):
+        pairs = []
+        for p_run, e_run in zip(p_runs, e_runs):
+            publish, per_delivery, n = pick(p_run, path), pick(e_run, path), e_run.get("subs", 0)
+            if isinstance(publish, (int, float)) and isinstance(per_delivery, (int, float)) and n > 1:
+                pairs.append((publish, (per_delivery * n - publish) / (n - 1)))
+        return pairs
+
+    if "p" not in results or "e" not in results or "nchan" not in peers or "hookstream" not in peers:
+        return []
+    per_peer = {peer: split(results["p"].get(peer, []), results["e"].get(peer, [])) for peer in peers}
+    if not all(per_peer.values()):
+        return []
+    lines = ["", "(e) split with (p): one publish (request, rule, store, one write, the reply) and each further "
+             "subscriber write, server CPU µs. Medians; in brackets the range over the repeats. (p)'s CPU comes in "
+             "5 µs steps (a 10 ms clock tick over 2,000 events).", "",
+             "| part of (e) | nchan | hookstream | ratio of medians | ratios of the repeats |", "|---|---|---|---|---|"]
+    for index, label in ((0, "one publish, measured by (p)"), (1, "each further subscriber write, (e × n − p) / (n − 1)")):
+        values = {peer: [pair[index] for pair in per_peer[peer]] for peer in peers}
+        cells = [f"{median(values[peer]):.2f} ({min(values[peer]):.2f}–{max(values[peer]):.2f})" for peer in ("nchan", "hookstream")]
+        ratios = [a / b for a, b in zip(values["hookstream"], values["nchan"]) if b]
+        spread = f"{min(ratios):.2f}–{max(ratios):.2f}×" if ratios else "–"
+        lines.append(f"| {label} | {cells[0]} | {cells[1]} | {ratio(median(values['hookstream']), median(values['nchan']))} | {spread} |")
     return lines
 
 
-def write_report(out: Path, results: dict, scenarios: list, repeats: dict, smoke: bool, peers: list, when=None,
+def write_report(out: Path, results: dict, scenarios: list, repeats: dict, smoke: bool, peers: list, facts=None,
                  write_raw: bool = True) -> None:
+    facts = facts or RUN_FACTS or run_facts(STORE_OVERRIDE or "sqlite")
+    loops = sorted({s.get("loop", "?") for runs in results.values() for peer_runs in runs.values() for s in peer_runs})
     def m(scenario, peer, path):
         return median([pick(s, path) for s in results.get(scenario, {}).get(peer, [])])
 
@@ -358,24 +428,18 @@ def write_report(out: Path, results: dict, scenarios: list, repeats: dict, smoke
             return ""
         return f" ({min(ratios):.2f}–{max(ratios):.2f}× over {len(ratios)} pairs)"
 
-    cpu_model = "unknown"
-    try:
-        cpu_model = next(l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name"))
-    except Exception:
-        pass
     lines = [
         "# Fan-out benchmark: hookstream against nchan" + (" (smoke run: numbers mean nothing)" if smoke else ""),
         "",
-        f"- Date: {time.strftime('%Y-%m-%d %H:%M UTC', when or time.gmtime())}",
-        f"- Machine: {os.cpu_count()} cores ({cpu_model}), {round(os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30)} GiB, "
-        f"open files hard limit {resource.getrlimit(resource.RLIMIT_NOFILE)[1]}",
-        ("- hookstream: release build, `config/hookstream.yaml` (token auth on, SQLite store, `sync: normal`), " if not STORE_OVERRIDE else
-         f"- hookstream: release build, `config/hookstream.yaml` with `store.kind: {STORE_OVERRIDE}` (`--store`; token auth on), ") +
+        f"- Date: {facts['started']} (start of the run)",
+        f"- Machine: {facts['machine']}",
+        ("- hookstream: release build, `config/hookstream.yaml` (token auth on, SQLite store, `sync: normal`), " if facts["store"] == "sqlite" else
+         f"- hookstream: release build, `config/hookstream.yaml` with `store.kind: {facts['store']}` (`--store`; token auth on), ") +
         "publishing by `POST /hooks/demo` (each 202 after the event is committed); subscribing with "
         "`Authorization: Bearer demo-token`.",
         "- nchan: nginx + nchan, 1 worker (`bench/fanout/nchan.conf`), the same harness in the same run set.",
-        f"- Harness: `bench/fanout/ssebench.py` ({'stdlib asyncio' if smoke else 'with uvloop'}), medians of "
-        f"{', '.join(sorted(set(str(r) for r in repeats.values())))} run(s) per scenario and peer (the scenario titles say which), "
+        f"- Harness: `bench/fanout/ssebench.py` (event loop: {', '.join(loops)}), medians of "
+        f"{' or '.join(str(r) for r in sorted(set(repeats.values())))} run(s) per scenario and peer (the scenario titles say which), "
         "runs alternating nchan / hookstream, a fresh server per run. Ratio = hookstream / nchan of the medians "
         "(lower is better for CPU, latency, memory); in brackets, the range of the ratios of the runs made back to back.",
         "",
