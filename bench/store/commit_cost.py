@@ -14,7 +14,8 @@ transaction itself adds. Like hookstream, the connection does no automatic check
 outside publishes.
 
 Variants show where the cost lies: without the per-topic index (which retention and per-topic replay need),
-and with `locking_mode=EXCLUSIVE` (no shared-memory locks; it would lock out every other reader).
+and with `locking_mode=EXCLUSIVE` (no shared-memory locks; it would lock out every other reader). A reference
+row times one `write` of the same event to an append-only file: what a log-structured store would pay.
 
     bench/store/commit_cost.py            # prints a table; about a minute
 """
@@ -62,6 +63,22 @@ def measure(folder: str, commits: int, gap: float, index: bool = True, exclusive
     return statistics.median(samples) / 1000
 
 
+def measure_log_append(folder: str, commits: int, gap: float) -> float:
+    """The floor a store could reach: one `write` of the event's bytes to an append-only file (what a
+    log-structured store does per commit with `sync: normal`; no index, no locks). Median thread-CPU µs."""
+    record = ("1\tdemo/general\tmessage\t" + DATA + "\n").encode()
+    fd = os.open(os.path.join(folder, f"log{time.monotonic_ns()}"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    samples = []
+    for _ in range(commits):
+        start = time.thread_time_ns()
+        os.write(fd, record)
+        samples.append(time.thread_time_ns() - start)
+        if gap:
+            time.sleep(gap)
+    os.close(fd)
+    return statistics.median(samples) / 1000
+
+
 def main() -> None:
     rounds = 3
     variants = [
@@ -73,6 +90,8 @@ def main() -> None:
     warm = {label: [] for label, _ in variants}
     cold = {label: [] for label, _ in variants}
     base = {"warm": [], "cold": []}
+    log_label = "reference: one `write` to an append-only file"
+    warm[log_label], cold[log_label] = [], []
     with tempfile.TemporaryDirectory(prefix="commit-cost.") as folder:
         for _ in range(rounds):
             warm_base = measure(folder, 3000, 0, baseline=True)
@@ -82,6 +101,8 @@ def main() -> None:
             for label, options in variants:
                 warm[label].append(measure(folder, 3000, 0, **options) - warm_base)
                 cold[label].append(measure(folder, 1000, 0.005, **options) - cold_base)
+            warm[log_label].append(measure_log_append(folder, 3000, 0))  # no statements: nothing to subtract
+            cold[log_label].append(measure_log_append(folder, 1000, 0.005))
 
     def cell(values: list) -> str:
         return f"{statistics.median(values):.1f} µs ({min(values):.0f}–{max(values):.0f})"
@@ -90,7 +111,7 @@ def main() -> None:
           f"for three `SELECT 1`; median of {rounds} interleaved rounds (min–max)\n")
     print("| variant | back to back (warm) | one every 5 ms (cold) |")
     print("|---|---|---|")
-    for label, _ in variants:
+    for label in warm:
         print(f"| {label} | {cell(warm[label])} | {cell(cold[label])} |")
     print(f"| (three `SELECT 1`, subtracted above) | {cell(base['warm'])} | {cell(base['cold'])} |")
 
