@@ -163,8 +163,6 @@ def harness_python(smoke: bool) -> str:
 
 
 PYTHON = sys.executable
-STORE_OVERRIDE = None  # --store
-RUN_FACTS: dict = {}  # when, where and with which store a run was made; kept in every summary (`_run`)
 
 
 def release_binary() -> str:
@@ -191,6 +189,7 @@ def config_with_store(config: Path, store: str) -> Path:
 
 
 def run_facts(store: str) -> dict:
+    """When, where and with which store a run is made; kept in every summary (`_run`) for the report's header."""
     cpu_model = "unknown"
     try:
         cpu_model = next(l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name"))
@@ -306,8 +305,6 @@ def main() -> int:
         except ValueError as error:
             parser.error(f"--store: {error}")
         log(f"store.kind: {args.store} ({config})")
-        global STORE_OVERRIDE
-        STORE_OVERRIDE = args.store
     if not binary:
         binary = release_binary()
     global PYTHON
@@ -316,8 +313,7 @@ def main() -> int:
     if "nchan" in peers:
         ensure_nchan()
 
-    global RUN_FACTS
-    RUN_FACTS = run_facts(STORE_OVERRIDE or "sqlite")
+    facts = run_facts(args.store or "sqlite")
     results: dict = {}
     failures = []
     for scenario in scenarios:
@@ -337,7 +333,7 @@ def main() -> int:
                         client.wait()
                     stop_seconds = server.stop()
                 summary["_stop_seconds"] = stop_seconds
-                summary["_run"] = RUN_FACTS
+                summary["_run"] = facts
                 ok = summary["_exit"] == 0
                 delivery = summary.get("delivery", {})
                 log(f"  verified={delivery.get('verified')} connected={pick(summary, 'connect.ok')} "
@@ -349,7 +345,7 @@ def main() -> int:
                     failures.append(label)
                 results.setdefault(scenario, {}).setdefault(peer, []).append(summary)
 
-    write_report(out, results, scenarios, {s: repeats_of(s) for s in scenarios}, args.smoke, peers)
+    write_report(out, results, scenarios, {s: repeats_of(s) for s in scenarios}, args.smoke, peers, facts)
     log(f"wrote {out}")
     if failures:
         log(f"runs that did not verify: {', '.join(failures)}")
@@ -373,13 +369,13 @@ def rebuild_report(raw: Path, out: Path) -> int:
     facts = next((s["_run"] for _, _, _, s in runs if "_run" in s), None)
     if facts is None:
         raise SystemExit(f"{raw} does not say when, where and with which store it was run (no `_run` in its summaries)")
-    write_report(out, results, scenarios, repeats, False, peers, facts=facts,
+    write_report(out, results, scenarios, repeats, False, peers, facts,
                  write_raw=out.with_suffix(".jsonl").resolve() != raw.resolve())
     log(f"wrote {out} from {raw}")
     return 0
 
 
-def derived_split(results: dict, peers: list, m) -> list:
+def derived_split(results: dict, peers: list) -> list:
     """With (p) and (e) in the run: (e)'s CPU split into the cost of one publish, measured by (p), and the cost of
     each further subscriber write, what is left per delivery: `(e per delivery × n − p) / (n − 1)`, n = (e)'s
     subscribers. Medians, and in brackets the range over the runs made back to back (repeat i of (p) and (e))."""
@@ -411,9 +407,8 @@ def derived_split(results: dict, peers: list, m) -> list:
     return lines
 
 
-def write_report(out: Path, results: dict, scenarios: list, repeats: dict, smoke: bool, peers: list, facts=None,
+def write_report(out: Path, results: dict, scenarios: list, repeats: dict, smoke: bool, peers: list, facts: dict,
                  write_raw: bool = True) -> None:
-    facts = facts or RUN_FACTS or run_facts(STORE_OVERRIDE or "sqlite")
     loops = sorted({s.get("loop", "?") for runs in results.values() for peer_runs in runs.values() for s in peer_runs})
     def m(scenario, peer, path):
         return median([pick(s, path) for s in results.get(scenario, {}).get(peer, [])])
@@ -495,7 +490,7 @@ def write_report(out: Path, results: dict, scenarios: list, repeats: dict, smoke
             return all(s["_exit"] == 0 for s in runs)
         rows.append(f"| {title} | every run verified (no loss, no dup, in order) | {verified('nchan')} | {verified('hookstream')} | |")
         lines += rows
-    lines += derived_split(results, peers, m)
+    lines += derived_split(results, peers)
     lines += ["", "Raw summaries (one JSON line per run) are in the `.jsonl` file next to this report.", ""]
     out.write_text("\n".join(lines))
     if not write_raw:

@@ -33,8 +33,22 @@ CREATE INDEX events_by_topic ON events(topic, id);
 DATA = '{"seq":1234,"ts":1790000000000000000,"run":"4d353ebb","pad":""}'
 
 
+def timed(step, commits: int, gap: float, between=None) -> float:
+    """Median thread-CPU µs of `step(i)` for i in 1...commits, `gap` seconds apart; `between(i)` runs untimed."""
+    samples = []
+    for i in range(1, commits + 1):
+        start = time.thread_time_ns()
+        step(i)
+        samples.append(time.thread_time_ns() - start)
+        if between:
+            between(i)
+        if gap:
+            time.sleep(gap)
+    return statistics.median(samples) / 1000
+
+
 def measure(folder: str, commits: int, gap: float, index: bool = True, exclusive: bool = False, baseline: bool = False) -> float:
-    """Median thread-CPU µs per transaction."""
+    """Median thread-CPU µs per transaction (or per three `SELECT 1` with `baseline`)."""
     path = os.path.join(folder, f"t{time.monotonic_ns()}.db")
     db = sqlite3.connect(path, isolation_level=None)
     db.execute("PRAGMA journal_mode=WAL")
@@ -43,24 +57,23 @@ def measure(folder: str, commits: int, gap: float, index: bool = True, exclusive
     if exclusive:
         db.execute("PRAGMA locking_mode=EXCLUSIVE")
     db.executescript(SCHEMA if index else SCHEMA.split("CREATE INDEX")[0])
-    samples = []
-    for i in range(1, commits + 1):
-        start = time.thread_time_ns()
-        if baseline:
+
+    def select(_: int) -> None:
+        for _ in range(3):
             db.execute("SELECT 1")
-            db.execute("SELECT 1")
-            db.execute("SELECT 1")
-        else:
-            db.execute("BEGIN IMMEDIATE")
-            db.execute("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?)", (i, "demo/general", "message", DATA, 1, 1790000000000 + i, "demo"))
-            db.execute("COMMIT")
-        samples.append(time.thread_time_ns() - start)
+
+    def commit(i: int) -> None:
+        db.execute("BEGIN IMMEDIATE")
+        db.execute("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?)", (i, "demo/general", "message", DATA, 1, 1790000000000 + i, "demo"))
+        db.execute("COMMIT")
+
+    def checkpoint(i: int) -> None:
         if i % 500 == 0:
             db.execute("PRAGMA wal_checkpoint(PASSIVE)")  # as hookstream's writer thread does, untimed
-        if gap:
-            time.sleep(gap)
+
+    result = timed(select if baseline else commit, commits, gap, checkpoint)
     db.close()
-    return statistics.median(samples) / 1000
+    return result
 
 
 def measure_log_append(folder: str, commits: int, gap: float) -> float:
@@ -68,15 +81,9 @@ def measure_log_append(folder: str, commits: int, gap: float) -> float:
     log-structured store does per commit with `sync: normal`; no index, no locks). Median thread-CPU µs."""
     record = ("1\tdemo/general\tmessage\t" + DATA + "\n").encode()
     fd = os.open(os.path.join(folder, f"log{time.monotonic_ns()}"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    samples = []
-    for _ in range(commits):
-        start = time.thread_time_ns()
-        os.write(fd, record)
-        samples.append(time.thread_time_ns() - start)
-        if gap:
-            time.sleep(gap)
+    result = timed(lambda _: os.write(fd, record), commits, gap)
     os.close(fd)
-    return statistics.median(samples) / 1000
+    return result
 
 
 def main() -> None:

@@ -53,6 +53,13 @@ public final class SQLiteEventStore: EventStore {
         var isCheckpointQueued = false
         /// Checkpoints run, for tests.
         var checkpoints = 0
+
+        /// Takes the writer when nobody holds it; `false` when its holder will also take what was just queued.
+        mutating func claim() -> Bool {
+            if isBusy { return false }
+            isBusy = true
+            return true
+        }
     }
 
     /// What the store knows without reading the file: the last id and every topic with its pruning mark.
@@ -153,8 +160,7 @@ public final class SQLiteEventStore: EventStore {
         let commitsInline = self.commitsInline
         let next: WriterHandOff = writer.withLockedValue { state in
             state.pending.append(PendingAppend(batches: batches, completion: completion))
-            if state.isBusy { return .queued }
-            state.isBusy = true
+            guard state.claim() else { return .queued }
             let quiet = DispatchTime.now().uptimeNanoseconds &- state.idleSince >= SQLiteEventStore.quietPeriod
             return commitsInline && quiet ? .inline : .writerQueue
         }
@@ -404,9 +410,7 @@ public final class SQLiteEventStore: EventStore {
         try await withCheckedThrowingContinuation { continuation in
             let mustSchedule = writer.withLockedValue { state in
                 state.jobs.append { continuation.resume(with: Result { try work() }) }
-                if state.isBusy { return false }
-                state.isBusy = true
-                return true
+                return state.claim()
             }
             if mustSchedule { writerQueue.async { self.runWriter() } }
         }
