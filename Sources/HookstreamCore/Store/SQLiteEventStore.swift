@@ -71,6 +71,8 @@ public final class SQLiteEventStore: EventStore {
     /// The file.
     public let path: String
     private let pool: DatabasePool
+    /// Appends go through their own connection (see ``SQLiteAppendConnection``); GRDB's pool does the rest.
+    private let appender: SQLiteAppendConnection
     private let writerQueue = DispatchQueue(label: "hookstream.sqlite.writer")
     private let writer = NIOLockedValueBox(WriterState())
     private let catalog: NIOLockedValueBox<Catalog>
@@ -125,10 +127,11 @@ public final class SQLiteEventStore: EventStore {
                 return Catalog(lastID: lastID, prunedThrough: topics)
             }
             catalog = NIOLockedValueBox(loaded)
+            appender = try SQLiteAppendConnection(path: path, synchronousFull: synchronous == .full)
         } catch {
             throw StoreError(.unavailable, "cannot open the SQLite store '\(path)': \(SQLiteEventStore.describe(error))")
         }
-        pool.writeWithoutTransaction { db in installCheckpointHook(db) }
+        installCheckpointHook()
     }
 
     private static func migrate(_ db: Database) throws {
@@ -234,21 +237,7 @@ public final class SQLiteEventStore: EventStore {
         }
         let lastID = nextID - 1
         do {
-            try pool.writeWithoutTransaction { db in
-                try SQLiteEventStore.immediateTransaction(db) {
-                    let insert = try db.cachedStatement(
-                        sql: "INSERT INTO events(id, topic, type, data, is_json, time, source) VALUES (?, ?, ?, ?, ?, ?, ?)")
-                    for events in results.joined() {
-                        for event in events {
-                            try insert.execute(arguments: [
-                                Int64(event.id), event.topic, event.type, event.data.text, event.data.isJSON, event.timestamp, event.source,
-                            ])
-                        }
-                    }
-                    let addTopic = try db.cachedStatement(sql: "INSERT OR IGNORE INTO topics(name) VALUES (?)")
-                    for topic in newTopics { try addTopic.execute(arguments: [topic]) }
-                }
-            }
+            try appender.append(results.lazy.joined().joined(), newTopics: newTopics)
             writer.withLockedValue { state in
                 state.commits += 1
                 if inline { state.inlineCommits += 1 }
@@ -264,20 +253,6 @@ public final class SQLiteEventStore: EventStore {
         }
     }
 
-    /// `BEGIN IMMEDIATE` … `COMMIT` with prepared statements kept across transactions (GRDB's `inTransaction`
-    /// parses both anew each time, a measurable share of a small commit); rolls back when `body` or the commit fails.
-    private static func immediateTransaction(_ db: Database, _ body: () throws -> Void) throws {
-        try db.cachedStatement(sql: "BEGIN IMMEDIATE TRANSACTION").execute()
-        do {
-            try body()
-            try db.cachedStatement(sql: "COMMIT TRANSACTION").execute()
-        } catch {
-            // SQLite may already have rolled back by itself (SQLITE_FULL, SQLITE_IOERR).
-            if db.isInsideTransaction { try? db.execute(sql: "ROLLBACK TRANSACTION") }
-            throw error
-        }
-    }
-
     // MARK: Checkpoints
 
     /// WAL pages after which a checkpoint is due (SQLite's own default).
@@ -285,12 +260,12 @@ public final class SQLiteEventStore: EventStore {
 
     /// Takes checkpoints off the commit path. SQLite's automatic checkpoint runs inside whichever commit takes the
     /// WAL past the mark, with an fsync, on the committing thread: with inline commits, an event loop. A WAL hook
-    /// on the writer connection replaces it: past the mark it queues a checkpoint as writer work, which runs on
+    /// on the append connection replaces it: past the mark it queues a checkpoint as writer work, which runs on
     /// the writer queue between groups, so appends that arrive meanwhile wait there instead of on their threads.
-    /// It runs on the writer connection, with no commit alongside, so it completes and the WAL starts over.
-    private func installCheckpointHook(_ db: Database) {
+    /// It runs on GRDB's writer connection while no append runs, so it completes and the WAL starts over.
+    private func installCheckpointHook() {
         sqlite3_wal_hook(
-            db.sqliteConnection,
+            appender.handle,
             { context, _, _, pages in
                 // Only called during this store's own commits, so the store is alive.
                 guard let context else { return SQLITE_OK }
@@ -474,7 +449,10 @@ public final class SQLiteEventStore: EventStore {
     }
 
     public func close() async throws {
-        try await onWriter { try self.pool.close() }
+        try await onWriter {
+            self.appender.close()
+            try self.pool.close()
+        }
     }
 
     /// SQLite's own message, without GRDB's statement dump (which could hold event data).
@@ -482,6 +460,7 @@ public final class SQLiteEventStore: EventStore {
         if let error = error as? DatabaseError {
             return "\(error.message ?? "SQLite error") (SQLite code \(error.resultCode.primaryResultCode.rawValue))"
         }
+        if let error = error as? SQLiteAppendConnection.Failure { return error.description }
         return "\(error)"
     }
 }

@@ -1,0 +1,121 @@
+import GRDBSQLite
+
+/// The connection ``SQLiteEventStore`` appends through: SQLite's C API, with its statements prepared once.
+///
+/// Appends are the store's hot path: when publishes are sparse, every event is its own transaction, on an event
+/// loop. Through GRDB the same transaction took a hop through its writer's dispatch queue and, per statement,
+/// argument boxing, statement bookkeeping and observer checks, about a quarter of the commit's CPU (profiled with
+/// `perf` at 200 events/s). The schema, reads, retention and checkpoints stay with GRDB, on its own connections.
+///
+/// Not thread-safe: every use must hold the store's writer (``SQLiteEventStore``'s `WriterState.claim()`), which is
+/// also what keeps it from writing while GRDB's writer prunes or checkpoints.
+final class SQLiteAppendConnection: @unchecked Sendable {  // used only by the writer's holder, one at a time
+    /// A failed SQLite call: its message and primary result code, never the bound values (they hold event data).
+    struct Failure: Error, CustomStringConvertible {
+        let code: Int32
+        let message: String
+        var description: String { "\(message) (SQLite code \(code & 0xFF))" }
+    }
+
+    /// The SQLite handle, for hooks (`sqlite3_wal_hook`).
+    let handle: OpaquePointer
+    private let begin: OpaquePointer
+    private let commit: OpaquePointer
+    private let rollback: OpaquePointer
+    private let insertEvent: OpaquePointer
+    private let insertTopic: OpaquePointer
+    private var isClosed = false
+
+    /// SQLite copies a bound value it is handed with this destructor.
+    private static let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
+
+    /// Opens `path`, which must exist with the store's schema and in WAL mode (GRDB's pool has created it).
+    init(path: String, synchronousFull: Bool) throws(Failure) {
+        var opened: OpaquePointer?
+        let status = sqlite3_open_v2(path, &opened, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nil)
+        guard status == SQLITE_OK, let handle = opened else {
+            let failure = Failure(code: status, message: opened.map { String(cString: sqlite3_errmsg($0)) } ?? "cannot open the file")
+            sqlite3_close_v2(opened)
+            throw failure
+        }
+        var prepared: [OpaquePointer] = []
+        do throws(Failure) {
+            sqlite3_busy_timeout(handle, 5_000)
+            try Self.run(handle, "PRAGMA synchronous = \(synchronousFull ? "FULL" : "NORMAL")")
+            for sql in [
+                "BEGIN IMMEDIATE TRANSACTION", "COMMIT TRANSACTION", "ROLLBACK TRANSACTION",
+                "INSERT INTO events(id, topic, type, data, is_json, time, source) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT OR IGNORE INTO topics(name) VALUES (?)",
+            ] {
+                var statement: OpaquePointer?
+                let status = sqlite3_prepare_v3(handle, sql, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &statement, nil)
+                guard status == SQLITE_OK, let statement else { throw Self.failure(handle, status) }
+                prepared.append(statement)
+            }
+        } catch {
+            for statement in prepared { sqlite3_finalize(statement) }
+            sqlite3_close_v2(handle)
+            throw error
+        }
+        self.handle = handle
+        (begin, commit, rollback, insertEvent, insertTopic) = (prepared[0], prepared[1], prepared[2], prepared[3], prepared[4])
+    }
+
+    deinit { close() }
+
+    /// Inserts `events` and registers `newTopics` in one transaction; all or nothing.
+    func append(_ events: some Sequence<Event>, newTopics: [String]) throws(Failure) {
+        try step(begin)
+        do throws(Failure) {
+            for event in events {
+                sqlite3_bind_int64(insertEvent, 1, Int64(event.id))
+                bind(event.topic, to: insertEvent, at: 2)
+                bind(event.type, to: insertEvent, at: 3)
+                bind(event.data.text, to: insertEvent, at: 4)
+                sqlite3_bind_int(insertEvent, 5, event.data.isJSON ? 1 : 0)
+                sqlite3_bind_int64(insertEvent, 6, event.timestamp)
+                bind(event.source, to: insertEvent, at: 7)
+                try step(insertEvent)
+            }
+            for topic in newTopics {
+                bind(topic, to: insertTopic, at: 1)
+                try step(insertTopic)
+            }
+            try step(commit)
+        } catch {
+            // SQLite may already have rolled back by itself (SQLITE_FULL, SQLITE_IOERR).
+            if sqlite3_get_autocommit(handle) == 0 { try? step(rollback) }
+            throw error
+        }
+    }
+
+    /// Finalizes the statements and closes the connection; later calls do nothing.
+    func close() {
+        guard !isClosed else { return }
+        isClosed = true
+        for statement in [begin, commit, rollback, insertEvent, insertTopic] { sqlite3_finalize(statement) }
+        sqlite3_close_v2(handle)
+    }
+
+    private func bind(_ text: String, to statement: OpaquePointer, at index: Int32) {
+        // A native string's UTF-8 count is known: with it SQLite need not scan for the end.
+        sqlite3_bind_text(statement, index, text, Int32(text.utf8.count), Self.transient)
+    }
+
+    /// Runs a prepared statement that returns no rows, and resets it for the next use.
+    private func step(_ statement: OpaquePointer) throws(Failure) {
+        let status = sqlite3_step(statement)
+        let failure = status == SQLITE_DONE ? nil : Self.failure(handle, status)
+        sqlite3_reset(statement)
+        if let failure { throw failure }
+    }
+
+    private static func run(_ handle: OpaquePointer, _ sql: String) throws(Failure) {
+        let status = sqlite3_exec(handle, sql, nil, nil, nil)
+        guard status == SQLITE_OK else { throw failure(handle, status) }
+    }
+
+    private static func failure(_ handle: OpaquePointer, _ status: Int32) -> Failure {
+        Failure(code: status, message: String(cString: sqlite3_errmsg(handle)))
+    }
+}
