@@ -45,9 +45,10 @@ final class StreamHub: EventSink, @unchecked Sendable {
             guard !matching.isEmpty else { continue }
             // One buffer for the whole drain, shared by the group: one write per subscriber per drain.
             let coalesced = StreamHub.coalesce(matching)
-            let ids = matching[0].id...matching[matching.count - 1].id
+            let firstID = matching[0].id
+            let lastID = matching[matching.count - 1].id
             for subscriber in group.members {
-                subscriber.deliver(matching, ids: ids, coalesced: coalesced)
+                subscriber.deliver(matching, firstID: firstID, lastID: lastID, coalesced: coalesced)
             }
         }
         batch.removeAll(keepingCapacity: true)

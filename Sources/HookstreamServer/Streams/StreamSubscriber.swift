@@ -45,11 +45,12 @@ final class StreamSubscriber {
     /// one write for the whole drain. Otherwise (just after a replay hand-off) each event is checked on its own.
     /// Under pressure (the channel over its high-water mark) only events the kernel cannot take count against
     /// the subscriber's queue; past the queue bound the subscriber is cut.
-    /// `ids` are the first and last of `events`, worked out once per drain rather than per subscriber.
-    func deliver(_ events: [EncodedEvent], ids: ClosedRange<EventID>, coalesced: ByteBuffer) {
+    /// `firstID` and `lastID` are those of the first and last of `events`, taken once per drain rather than once
+    /// per subscriber.
+    func deliver(_ events: [EncodedEvent], firstID: EventID, lastID: EventID, coalesced: ByteBuffer) {
         guard !isClosed else { return }
-        if state.isLive && state.lastDeliveredID < ids.lowerBound {
-            state.markDelivered(through: ids.upperBound)
+        if state.isLive && state.lastDeliveredID < firstID {
+            state.markDelivered(through: lastID)
             core.write0(NIOAny(coalesced), promise: nil)
             core.flush0()
             if !isWritable { addBacklog(events.count) }
