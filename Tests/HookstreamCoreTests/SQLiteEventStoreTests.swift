@@ -28,6 +28,8 @@ import Testing
             EventDraft(topic: "a/b", type: "deploy", data: .json(#"{"k":[1,2]}"#), source: "demo", rule: "r"),
             EventDraft(topic: "a/c", type: "note", data: .text("line 1\nline 2 ü"), source: "local", rule: "r"),
             EventDraft(topic: "a/ü", type: "déploy", data: .text("multi-byte 🚀 text"), source: "lôcal", rule: "r"),
+            // Empty text is bound as an empty string, not as NULL (the columns are NOT NULL).
+            EventDraft(topic: "a/d", type: "", data: .text(""), source: "s", rule: "r"),
         ])
         let read = try await store.events(after: 0, matching: TopicFilter([try TopicPattern("a/**")]), limit: 10)
         #expect(read == stored)

@@ -26,15 +26,22 @@ public struct HTTPResponse: Sendable {
     }
 
     func encode(keepAlive: Bool, allocator: ByteBufferAllocator) -> ByteBuffer {
+        // Written piece by piece: an interpolated line longer than 15 bytes would be a string allocated per response.
         var buffer = allocator.buffer(capacity: 160 + body.utf8.count)
-        buffer.writeString("HTTP/1.1 \(status.code) \(status.reasonPhrase)\r\n")
+        buffer.writeStaticString("HTTP/1.1 ")
+        buffer.writeString(String(status.code))
+        buffer.writeStaticString(" ")
+        buffer.writeString(status.reasonPhrase)
+        buffer.writeStaticString("\r\n")
         for (name, value) in headers {
             buffer.writeString(name)
             buffer.writeStaticString(": ")
             buffer.writeString(value)
             buffer.writeStaticString("\r\n")
         }
-        buffer.writeString("Content-Length: \(body.utf8.count)\r\n")
+        buffer.writeStaticString("Content-Length: ")
+        buffer.writeString(String(body.utf8.count))
+        buffer.writeStaticString("\r\n")
         buffer.writeStaticString(keepAlive ? "Connection: keep-alive\r\n\r\n" : "Connection: close\r\n\r\n")
         buffer.writeString(body)
         return buffer
