@@ -258,6 +258,16 @@ def ratio(ours, theirs):
     return f"{ours / theirs:.2f}×"
 
 
+def paired_ratios(ours: list, theirs: list) -> list:
+    """ours[i] / theirs[i] for the runs made back to back (same repeat index) where both have a figure."""
+    return [a / b for a, b in zip(ours, theirs) if isinstance(a, (int, float)) and isinstance(b, (int, float)) and b]
+
+
+def span(ratios: list) -> str:
+    """`min–max×` of some ratios."""
+    return f"{min(ratios):.2f}–{max(ratios):.2f}×"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--smoke", action="store_true", help="CI-sized run: tiny numbers, output to a temp file")
@@ -401,8 +411,8 @@ def derived_split(results: dict, peers: list) -> list:
     for index, label in ((0, "one publish, measured by (p)"), (1, "each further subscriber write, (e × n − p) / (n − 1)")):
         values = {peer: [pair[index] for pair in per_peer[peer]] for peer in peers}
         cells = [f"{median(values[peer]):.2f} ({min(values[peer]):.2f}–{max(values[peer]):.2f})" for peer in ("nchan", "hookstream")]
-        ratios = [a / b for a, b in zip(values["hookstream"], values["nchan"]) if b]
-        spread = f"{min(ratios):.2f}–{max(ratios):.2f}×" if ratios else "–"
+        ratios = paired_ratios(values["hookstream"], values["nchan"])
+        spread = span(ratios) if ratios else "–"
         lines.append(f"| {label} | {cells[0]} | {cells[1]} | {ratio(median(values['hookstream']), median(values['nchan']))} | {spread} |")
     return lines
 
@@ -410,18 +420,18 @@ def derived_split(results: dict, peers: list) -> list:
 def write_report(out: Path, results: dict, scenarios: list, repeats: dict, smoke: bool, peers: list, facts: dict,
                  write_raw: bool = True) -> None:
     loops = sorted({s.get("loop", "?") for runs in results.values() for peer_runs in runs.values() for s in peer_runs})
+
     def m(scenario, peer, path):
         return median([pick(s, path) for s in results.get(scenario, {}).get(peer, [])])
 
     def pair_range(scenario, path):
         """min–max of hookstream / nchan over the runs made back to back (same repeat index)."""
-        ours = results.get(scenario, {}).get("hookstream", [])
-        theirs = results.get(scenario, {}).get("nchan", [])
-        ratios = [pick(a, path) / pick(b, path) for a, b in zip(ours, theirs)
-                  if isinstance(pick(a, path), (int, float)) and pick(b, path)]
+        ours = [pick(run, path) for run in results.get(scenario, {}).get("hookstream", [])]
+        theirs = [pick(run, path) for run in results.get(scenario, {}).get("nchan", [])]
+        ratios = paired_ratios(ours, theirs)
         if len(ratios) < 2:
             return ""
-        return f" ({min(ratios):.2f}–{max(ratios):.2f}× over {len(ratios)} pairs)"
+        return f" ({span(ratios)} over {len(ratios)} pairs)"
 
     lines = [
         "# Fan-out benchmark: hookstream against nchan" + (" (smoke run: numbers mean nothing)" if smoke else ""),
