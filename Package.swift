@@ -70,7 +70,12 @@ let package = Package(
         ),
         .testTarget(
             name: "HookstreamServerTests",
-            dependencies: ["HookstreamServer", "HookstreamCore"],
+            dependencies: [
+                "HookstreamServer", "HookstreamCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -10,16 +10,12 @@ import re
 import socket
 import sys
 
+from stream_socket import open_stream
+
 
 def main() -> int:
     host, port, path, token = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    sock.connect((host, port))
-    request = f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nAuthorization: Bearer {token}\r\nAccept: text/event-stream\r\n\r\n"
-    sock.sendall(request.encode())
-    sock.settimeout(10)
-    sock.recv(1, socket.MSG_PEEK)
+    sock = open_stream(host, port, path, token)
     print(json.dumps({"connected": True}), flush=True)
     sys.stdin.readline()
     data = b""

@@ -7,19 +7,23 @@ import Testing
 @Suite(.timeLimit(.minutes(3))) struct SlowSubscriberTests {
     let client = HTTPClient.shared
 
+    /// Webhooks to `big` (up to 256 KiB) publish their body to `big/all`, which token `tok` may read.
+    static func config(streams: String) -> String {
+        """
+        streams: \(streams)
+        server: { limits: { body_bytes: 256KiB } }
+        auth:
+          tokens: [{ name: t, secret: { value: tok }, subscribe: ["big/**"] }]
+        sources: { big: {} }
+        rules:
+          - name: big
+            source: big
+            publish: { topic: "big/all", data: "{{ body }}" }
+        """
+    }
+
     @Test func aSubscriberThatReadsNothingIsCutWhileAFastOneGetsEverything() async throws {
-        let config = """
-            streams: { queue: 16 }
-            server: { limits: { body_bytes: 256KiB } }
-            auth:
-              tokens: [{ name: t, secret: { value: tok }, subscribe: ["big/**"] }]
-            sources: { big: {} }
-            rules:
-              - name: big
-                source: big
-                publish: { topic: "big/all", data: "{{ body }}" }
-            """
-        try await withDaemon(config: config) { daemon in
+        try await withDaemon(config: SlowSubscriberTests.config(streams: "{ queue: 16 }")) { daemon in
             let slow = try ChildProcess(
                 TestEnvironment.python, [TestEnvironment.client("slow_client.py"), "127.0.0.1", "\(daemon.port)", "/events?topic=big/**", "tok"])
             try await waitUntil("the slow client to be subscribed") { slow.stdout.contains("connected") }
@@ -58,6 +62,61 @@ import Testing
                 "\(daemon.baseURL)/events?topic=big/**", headers: [("Authorization", "Bearer tok"), ("Last-Event-ID", "\(ids.last ?? 0)")])
             let rest = try await resumed.collect { $0.last?.id == "\(total)" }
             #expect(rest.map { Int($0.id!)! } == Array(((ids.last ?? 0) + 1)...total))
+        }
+    }
+
+    /// Frames go straight to the kernel while NIO holds nothing for the stream, and through NIO behind what it
+    /// holds otherwise. A subscriber that pauses, then reads slowly, makes the daemon switch between the two,
+    /// with heartbeats every 10 ms landing in between: every frame must still arrive whole, in order, with
+    /// heartbeats only between frames, and frames flow again once the backlog has drained. (The exact moment
+    /// when a direct send could overtake NIO is timing here; `StreamSubscriberTests` pins it down.)
+    @Test func aSubscriberThatPausesGetsEveryFrameWholeWithHeartbeatsOnlyBetweenThem() async throws {
+        try await withDaemon(config: SlowSubscriberTests.config(streams: "{ heartbeat: 10ms }")) { daemon in
+            let reader = try ChildProcess(
+                TestEnvironment.python, [TestEnvironment.client("pausing_client.py"), "127.0.0.1", "\(daemon.port)", "/events?topic=big/**", "tok"])
+            try await waitUntil("the pausing client to be subscribed") { reader.stdout.contains("connected") }
+            let padding = 16 * 1024
+            func publish(_ numbers: ClosedRange<Int>) async throws {
+                let pad = String(repeating: "y", count: padding)
+                for n in numbers { _ = try await client.postWebhook(daemon, source: "big", json: #"{"n":\#(n),"pad":"\#(pad)"}"#) }
+            }
+            func report(_ number: Int) async throws -> (ids: [Int], malformed: [String], comments: [String], eof: Bool) {
+                try await waitUntil(timeout: .seconds(60), "report \(number) from the pausing client") { reader.stdoutLines.count > number }
+                let object = try JSONSerialization.jsonObject(with: Data(reader.stdoutLines[number].utf8)) as! [String: Any]
+                let events = object["events"] as! [[Any]]
+                var ids: [Int] = []
+                for event in events {
+                    let id = event[0] as! Int
+                    let body = try JSONSerialization.jsonObject(with: Data((event[1] as! String).utf8)) as! [String: Any]
+                    #expect(body["n"] as? Int == id, "event \(id) carries its own body")
+                    #expect((body["pad"] as? String)?.count == padding, "event \(id) arrived whole")
+                    ids.append(id)
+                }
+                return (ids, object["malformed"] as! [String], object["comments"] as! [String], object["eof"] as! Bool)
+            }
+
+            // 30 events of 16 KiB while the client reads nothing: far more than its kernel buffers hold, so the
+            // server's writes go partial and then queue in NIO, with heartbeats falling due all along.
+            try await publish(1...30)
+            // 30 more while it reads slowly: the socket keeps getting a little room while NIO still holds bytes,
+            // which is when a frame sent directly would overtake them.
+            reader.writeLine("slowread 60")
+            try await publish(31...60)
+            let paused = try await report(1)
+            #expect(paused.ids == Array(1...60))
+            #expect(paused.malformed.isEmpty, "malformed lines: \(paused.malformed.prefix(3))")
+            #expect(!paused.eof)
+            #expect(Set(paused.comments).isSubset(of: [": hookstream stream open", ": heartbeat"]))
+
+            // Reading again: the backlog is gone, and new frames (sent directly again) follow without a gap.
+            reader.writeLine("read 70")
+            try await publish(61...70)
+            let live = try await report(2)
+            #expect(live.ids == Array(61...70))
+            #expect(live.malformed.isEmpty, "malformed lines: \(live.malformed.prefix(3))")
+            #expect(!live.eof)
+            #expect(!daemon.log.contains("Subscriber cut"))
+            reader.signal(SIGTERM)
         }
     }
 }

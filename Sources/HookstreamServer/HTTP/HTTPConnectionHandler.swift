@@ -233,8 +233,10 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
             return
         }
         state = .streaming(subscriber)
-        context.write(wrapOutboundOut(StreamFraming.head), promise: nil)
-        context.writeAndFlush(wrapOutboundOut(StreamFraming.greeting(retry: streams.retry)), promise: nil)
+        // Through the subscriber, which keeps its direct sends behind these (and behind earlier answers on the
+        // connection that NIO may still hold).
+        subscriber.write(StreamFraming.head, flush: false)
+        subscriber.write(StreamFraming.greeting(retry: streams.retry), flush: true)
         logger.debug(
             "Stream opened",
             metadata: ["hookstream.topics": "\(request.filter.patterns.map(\.description))", "hookstream.last_event_id": "\(request.lastEventID.map(String.init) ?? "none")"])

@@ -80,7 +80,7 @@ struct StreamReplay: Sendable {
         try await eventLoop.submit {
             let subscriber = self.subscriber.value
             guard !subscriber.isClosed else { return }
-            subscriber.context.writeAndFlush(NIOAny(StreamFraming.resetFrame(lastEventID: cursor, oldestID: oldest)), promise: nil)
+            subscriber.write(StreamFraming.resetFrame(lastEventID: cursor, oldestID: oldest), flush: true)
         }.get()
     }
 
@@ -89,25 +89,24 @@ struct StreamReplay: Sendable {
         let subscriber = self.subscriber.value
         let done = eventLoop.makeSucceededVoidFuture()
         guard !subscriber.isClosed else { return eventLoop.makeSucceededFuture(Delivery(step: .done, written: done)) }
-        let context = subscriber.context
         let fresh = subscriber.state.replayed(page)
         var written = done
         if !fresh.isEmpty {
-            var payload = context.channel.allocator.buffer(capacity: fresh.count * 128)
+            var payload = subscriber.channel.allocator.buffer(capacity: fresh.count * 128)
             for event in fresh { SSEEncoder.writeEvent(event, into: &payload) }
-            written = context.write(NIOAny(payload))
+            written = subscriber.write(payload, flush: false)
         }
         if page.count < StreamReplay.pageSize {
             guard let buffered = subscriber.state.finishReplay() else {
                 // Live events were dropped while buffering: read the store again from where the client is.
-                context.flush()
+                subscriber.flush()
                 return eventLoop.makeSucceededFuture(Delivery(step: .more(after: subscriber.state.lastDeliveredID), written: written))
             }
-            for event in buffered { context.write(NIOAny(event.frame), promise: nil) }
-            context.flush()
+            for event in buffered { subscriber.write(event.frame, flush: false) }
+            subscriber.flush()
             return eventLoop.makeSucceededFuture(Delivery(step: .done, written: written))
         }
-        context.flush()
+        subscriber.flush()
         return eventLoop.makeSucceededFuture(Delivery(step: .more(after: subscriber.state.lastDeliveredID), written: written))
     }
 }

@@ -14,6 +14,12 @@ final class StreamSubscriber {
     /// touches four more objects per subscriber per drain, each a cache miss when events are sparse: measured,
     /// about a tenth of the server's CPU at 100 subscribers × 200 events/s.
     private let core: any ChannelCore
+    /// The kernel socket, while frames may be sent to it directly (see ``StreamSocket``); `nil` when it could not
+    /// be found, or once a write through NIO failed.
+    private var socket: StreamSocket?
+    /// Writes handed to NIO that have not reached the kernel yet. While there are any, every frame goes through
+    /// NIO too, behind them: a direct send would overtake bytes NIO still holds and cut into a frame.
+    private var writesInChannel = 0
     private(set) var isClosed = false
     /// The channel's writability, as its handler last reported it (NIO reports a change synchronously, inside the
     /// write that crossed a water mark): reading it here spares a call into the channel per delivery.
@@ -33,6 +39,7 @@ final class StreamSubscriber {
         self.context = context
         self.channel = context.channel
         self.core = context.channel._channelCore
+        self.socket = StreamSocket(channel: context.channel)
         self.isWritable = context.channel.isWritable
         self.filter = filter
         self.state = SubscriptionState(resumingAfter: lastEventID, bufferLimit: queue)
@@ -51,26 +58,68 @@ final class StreamSubscriber {
         guard !isClosed else { return }
         if state.isLive && state.lastDeliveredID < firstID {
             state.markDelivered(through: lastID)
-            core.write0(NIOAny(coalesced), promise: nil)
-            core.flush0()
+            send(coalesced)
             if !isWritable { addBacklog(events.count) }
             return
         }
-        var mustFlush = false
         for event in events {
             guard state.offerLive(event) else { continue }
-            core.write0(NIOAny(event.frame), promise: nil)
-            mustFlush = true
+            send(event.frame)
             if !isWritable {
-                core.flush0()
-                mustFlush = false
-                if !isWritable {
-                    addBacklog(1)
-                    if isClosed { return }
-                }
+                addBacklog(1)
+                if isClosed { return }
             }
         }
-        if mustFlush { core.flush0() }
+    }
+
+    /// Writes `frame` and flushes it: straight to the kernel while NIO holds nothing for this channel, else, and
+    /// for whatever the kernel does not take now, through NIO.
+    private func send(_ frame: ByteBuffer) {
+        guard let socket else {
+            core.write0(NIOAny(frame), promise: nil)
+            core.flush0()
+            return
+        }
+        guard writesInChannel == 0 else {
+            write(frame, flush: true)
+            return
+        }
+        switch socket.send(frame) {
+        case .complete:
+            return
+        case .partial(let sent):
+            var rest = frame
+            rest.moveReaderIndex(forwardBy: sent)
+            write(rest, flush: true)
+        case .failed:
+            write(frame, flush: true)
+        }
+    }
+
+    /// Writes `bytes` through NIO, behind anything it still holds for the channel (the replay, and frames the
+    /// kernel had no room for, go this way); returns when they have reached the kernel. Until then no frame is
+    /// sent directly.
+    @discardableResult
+    func write(_ bytes: ByteBuffer, flush: Bool) -> EventLoopFuture<Void> {
+        let promise = channel.eventLoop.makePromise(of: Void.self)
+        if socket != nil {
+            writesInChannel += 1
+            promise.futureResult.assumeIsolated().whenComplete { result in
+                self.writesInChannel -= 1
+                if case .failure = result { self.socket = nil }
+            }
+        }
+        core.write0(NIOAny(bytes), promise: promise)
+        if flush { core.flush0() }
+        return promise.futureResult
+    }
+
+    /// Whether the next frame would go straight to the kernel.
+    var sendsDirectly: Bool { socket != nil && writesInChannel == 0 }
+
+    /// Flushes what ``write(_:flush:)`` left unflushed.
+    func flush() {
+        core.flush0()
     }
 
     private func addBacklog(_ events: Int) {
@@ -81,8 +130,7 @@ final class StreamSubscriber {
     /// Writes a shared, pre-encoded comment frame (heartbeat); skipped while the client is not reading.
     func writeHeartbeat(_ frame: ByteBuffer) {
         guard !isClosed, isWritable else { return }
-        core.write0(NIOAny(frame), promise: nil)
-        core.flush0()
+        send(frame)
     }
 
     /// The channel crossed a water mark (its handler reports both ways): above the high one the client is not
