@@ -9,8 +9,8 @@ import NIOCore
 ///
 /// Why: at a few hundred events a second every event is its own write to every subscriber, and NIO's write path
 /// (the pending-writes queue, its bookkeeping, the flush) cost about a tenth of the server's CPU at 100
-/// subscribers × 200 events/s, as much as the `send(2)` itself takes in user space several times over. A frame
-/// the kernel takes whole never needs that queue. ``StreamSubscriber`` sends directly while NIO holds nothing
+/// subscribers × 200 events/s, several times what the `send(2)` call itself costs in user space. A frame the
+/// kernel takes whole never needs that queue. ``StreamSubscriber`` sends directly while NIO holds nothing
 /// for the channel, and hands anything the kernel does not take to NIO, which then owns the order until its
 /// queue is empty again.
 ///
@@ -26,6 +26,11 @@ struct StreamSocket {
         guard let local = channel.localAddress, let remote = channel.remoteAddress,
             let descriptor = StreamSocket.descriptorNumber(in: String(describing: channel))
         else { return nil }
+        self.init(descriptor: descriptor, local: local, remote: remote)
+    }
+
+    /// `descriptor`, if it is an open TCP socket connected from `local` to `remote`; `nil` otherwise.
+    init?(descriptor: CInt, local: SocketAddress, remote: SocketAddress) {
         guard StreamSocket.address(of: descriptor, peer: false, matches: local),
             StreamSocket.address(of: descriptor, peer: true, matches: remote)
         else { return nil }
