@@ -130,22 +130,36 @@ import Testing
         }.get()
         #expect(filled < 2_000, "NIO took over once the kernel was full")
 
-        // The loop is held while the client reads what the kernel has: the socket has room again, and NIO has
-        // had no chance to use it. The next frame must still go behind what NIO holds, not into that room.
+        // More frames while the client still reads nothing: they queue in NIO, behind the barrier NIO's first
+        // bytes put up.
+        let queued = try await loop.submit { () -> Int in
+            for n in (filled + 1)...(filled + 300) {
+                StreamSubscriberTests.deliver(StreamSubscriberTests.frame(n), to: subscriber.value)
+            }
+            return filled + 300
+        }.get()
+
+        // The client reads up to the end of frame `filled + 1`: NIO has written past the first barrier, and still
+        // holds most of the queued frames.
+        var expected: [UInt8] = []
+        for n in 1...(filled + 1) { expected += Array(StreamSubscriberTests.frame(n).frame.readableBytesView) }
+        var received = client.read(exactly: expected.count)
+
+        // Then the loop is held while the client reads what the kernel has: the socket has room again, and NIO
+        // has had no chance to use it. The next frame must still go behind what NIO holds, not into that room.
         let reading = DispatchSemaphore(value: 0)
         let next = loop.submit { () -> Bool in
             reading.wait()
-            StreamSubscriberTests.deliver(StreamSubscriberTests.frame(filled + 1), to: subscriber.value)
+            StreamSubscriberTests.deliver(StreamSubscriberTests.frame(queued + 1), to: subscriber.value)
             return subscriber.value.sendsDirectly
         }
-        var received = client.readAvailable()
+        received += client.readAvailable()
         reading.signal()
         #expect(try await next.get() == false, "NIO still held bytes, so the frame went behind them")
 
         // The client reads everything: NIO's queue empties and frames go directly again.
-        let total = filled + 2
-        var expected: [UInt8] = []
-        for n in 1...(filled + 1) { expected += Array(StreamSubscriberTests.frame(n).frame.readableBytesView) }
+        let total = queued + 2
+        for n in (filled + 2)...(queued + 1) { expected += Array(StreamSubscriberTests.frame(n).frame.readableBytesView) }
         received += client.read(exactly: expected.count - received.count)
         let direct = try await loop.submit { () -> Bool in
             let direct = subscriber.value.sendsDirectly

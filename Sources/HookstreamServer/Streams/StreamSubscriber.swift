@@ -17,9 +17,14 @@ final class StreamSubscriber {
     /// The kernel socket, while frames may be sent to it directly (see ``StreamSocket``); `nil` when it could not
     /// be found, or once a write through NIO failed.
     private var socket: StreamSocket?
-    /// Writes handed to NIO that have not reached the kernel yet. While there are any, every frame goes through
-    /// NIO too, behind them: a direct send would overtake bytes NIO still holds and cut into a frame.
-    private var writesInChannel = 0
+    /// Whether NIO may still hold bytes of this stream: from a write through NIO until a barrier behind it (an
+    /// empty write, whose promise NIO completes once everything before it has reached the kernel) completes with
+    /// nothing written after it. Meanwhile every frame goes through NIO too, behind those bytes: a direct send
+    /// would overtake them and cut into a frame. One barrier at a time, so a subscriber that stops reading
+    /// costs one promise, not one per frame.
+    private var channelHoldsBytes = false
+    /// Writes through NIO since the current barrier.
+    private var writesAfterBarrier = 0
     private(set) var isClosed = false
     /// The channel's writability, as its handler last reported it (NIO reports a change synchronously, inside the
     /// write that crossed a water mark): reading it here spares a call into the channel per delivery.
@@ -80,8 +85,8 @@ final class StreamSubscriber {
             core.flush0()
             return
         }
-        guard writesInChannel == 0 else {
-            write(frame, flush: true)
+        guard !channelHoldsBytes else {
+            writeThroughChannel(frame, promise: nil, flush: true)
             return
         }
         switch socket.send(frame) {
@@ -90,32 +95,56 @@ final class StreamSubscriber {
         case .partial(let sent):
             var rest = frame
             rest.moveReaderIndex(forwardBy: sent)
-            write(rest, flush: true)
+            writeThroughChannel(rest, promise: nil, flush: true)
         case .failed:
-            write(frame, flush: true)
+            writeThroughChannel(frame, promise: nil, flush: true)
         }
     }
 
-    /// Writes `bytes` through NIO, behind anything it still holds for the channel (the replay, and frames the
-    /// kernel had no room for, go this way); returns when they have reached the kernel. Until then no frame is
-    /// sent directly.
+    /// Writes `bytes` through NIO, behind anything it still holds for the channel (the stream's head, the replay,
+    /// and frames the kernel had no room for, go this way); returns when they have reached the kernel.
     @discardableResult
     func write(_ bytes: ByteBuffer, flush: Bool) -> EventLoopFuture<Void> {
         let promise = channel.eventLoop.makePromise(of: Void.self)
-        if socket != nil {
-            writesInChannel += 1
-            promise.futureResult.assumeIsolated().whenComplete { result in
-                self.writesInChannel -= 1
-                if case .failure = result { self.socket = nil }
-            }
-        }
-        core.write0(NIOAny(bytes), promise: promise)
-        if flush { core.flush0() }
+        writeThroughChannel(bytes, promise: promise, flush: flush)
         return promise.futureResult
     }
 
+    private func writeThroughChannel(_ bytes: ByteBuffer, promise: EventLoopPromise<Void>?, flush: Bool) {
+        core.write0(NIOAny(bytes), promise: promise)
+        if socket != nil {
+            if channelHoldsBytes {
+                writesAfterBarrier += 1
+            } else {
+                channelHoldsBytes = true
+                writeBarrier()
+            }
+        }
+        if flush { core.flush0() }
+    }
+
+    /// Writes an empty buffer behind everything NIO holds for the stream. When NIO has written up to it, frames
+    /// go directly again, unless more went through NIO meanwhile: then the next barrier goes behind those.
+    private func writeBarrier() {
+        writesAfterBarrier = 0
+        let barrier = channel.eventLoop.makePromise(of: Void.self)
+        core.write0(NIOAny(channel.allocator.buffer(capacity: 0)), promise: barrier)
+        barrier.futureResult.assumeIsolated().whenComplete { result in
+            guard case .success = result else {
+                self.socket = nil  // the channel is closing: NIO has the last word
+                return
+            }
+            if self.writesAfterBarrier > 0 {
+                self.writeBarrier()
+                self.core.flush0()
+            } else {
+                self.channelHoldsBytes = false
+            }
+        }
+    }
+
     /// Whether the next frame would go straight to the kernel.
-    var sendsDirectly: Bool { socket != nil && writesInChannel == 0 }
+    var sendsDirectly: Bool { socket != nil && !channelHoldsBytes }
 
     /// Flushes what ``write(_:flush:)`` left unflushed.
     func flush() {
