@@ -28,8 +28,9 @@ final class HTTPServer: Service {
             .childChannelOption(.writeBufferWaterMark, value: .init(low: 32 * 1024, high: 64 * 1024))
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    // No outbound handler may go here: stream frames skip the pipeline and go straight to the
-                    // channel's core (`StreamSubscriber.core`), so anything that wrote (TLS) would be bypassed.
+                    // No outbound handler may go here: stream frames skip the pipeline, straight to the socket
+                    // (`StreamSocket`) or to the channel's core (`StreamSubscriber`), so anything that wrote (TLS)
+                    // would be bypassed.
                     try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes)))
                     try channel.pipeline.syncOperations.addHandler(HTTPConnectionHandler(server: server))
                 }

@@ -37,26 +37,11 @@ struct StreamSocket {
         self.descriptor = descriptor
     }
 
-    /// What one direct send did.
-    enum SendResult {
-        /// The kernel took every byte.
-        case complete
-        /// The kernel took the first `n` bytes (possibly none: its buffer is full); the rest must wait.
-        case partial(Int)
-        /// The socket failed (the peer went away): NIO, given the bytes, meets the same error and closes.
-        case failed
-    }
-
-    /// Sends `buffer`'s readable bytes without blocking and without raising `SIGPIPE`.
-    func send(_ buffer: ByteBuffer) -> SendResult {
-        let count = buffer.readableBytes
-        let sent = buffer.withUnsafeReadableBytes { bytes in sendWithoutBlocking(descriptor, bytes) }
-        if sent == count { return .complete }
-        if sent >= 0 { return .partial(sent) }
-        switch errno {
-        case EAGAIN, EWOULDBLOCK, EINTR, ENOBUFS: return .partial(0)
-        default: return .failed
-        }
+    /// Sends `buffer`'s readable bytes without blocking and without raising `SIGPIPE`; returns how many the
+    /// kernel took: all, some, or none (its buffer is full; or the socket failed, and then NIO, handed the rest,
+    /// meets the same error and closes the channel).
+    func send(_ buffer: ByteBuffer) -> Int {
+        max(0, buffer.withUnsafeReadableBytes { bytes in sendWithoutBlocking(descriptor, bytes) })
     }
 
     /// The number after `fd=` in a NIO channel's description (`SocketChannel { BaseSocket { fd=12 }, ... }`).

@@ -89,16 +89,11 @@ final class StreamSubscriber {
             writeThroughChannel(frame, promise: nil, flush: true)
             return
         }
-        switch socket.send(frame) {
-        case .complete:
-            return
-        case .partial(let sent):
-            var rest = frame
-            rest.moveReaderIndex(forwardBy: sent)
-            writeThroughChannel(rest, promise: nil, flush: true)
-        case .failed:
-            writeThroughChannel(frame, promise: nil, flush: true)
-        }
+        let sent = socket.send(frame)
+        guard sent < frame.readableBytes else { return }
+        var rest = frame
+        rest.moveReaderIndex(forwardBy: sent)
+        writeThroughChannel(rest, promise: nil, flush: true)
     }
 
     /// Writes `bytes` through NIO, behind anything it still holds for the channel (the stream's head, the replay,
