@@ -26,30 +26,38 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: String = "info"
 
+    @Flag(name: .customLong("no-watch"), help: "Reload the config file on SIGHUP only, not when it changes on disk.")
+    var noWatch = false
+
     func run() async throws {
-        var configuration: Configuration
+        let listenAddress = listen.flatMap(ListenAddress.init(parsing:))
+        if let listen, listenAddress == nil {
+            printToStandardError("hookstream: --listen must be HOST:PORT, found '\(listen)'")
+            throw ExitCode(ExitCodes.configuration)
+        }
+        // The command line's overrides hold for every reload too.
+        let unixSocket = self.unixSocket
+        let load: ConfigReloader.Loader = { (path) throws(ConfigError) in
+            var configuration = try ConfigLoader.load(path: path)
+            if let listenAddress { configuration.server.listen = listenAddress }
+            if let unixSocket, configuration.unixSocketSource != nil {
+                var socket = configuration.server.unixSocket ?? Configuration.UnixSocket(path: unixSocket)
+                socket.path = unixSocket
+                configuration.server.unixSocket = socket
+            }
+            return configuration
+        }
+        let configuration: Configuration
         do {
-            configuration = try ConfigLoader.load(path: config)
+            configuration = try load(config)
         } catch {
             printToStandardError(error.description)
             printToStandardError("hookstream: refusing to start with an invalid config file")
             throw ExitCode(ExitCodes.configuration)
         }
-        if let listen {
-            guard let address = ListenAddress(parsing: listen) else {
-                printToStandardError("hookstream: --listen must be HOST:PORT, found '\(listen)'")
-                throw ExitCode(ExitCodes.configuration)
-            }
-            configuration.server.listen = address
-        }
-        if let unixSocket {
-            guard configuration.unixSocketSource != nil else {
-                printToStandardError("hookstream: --unix-socket given, but no source in \(config) has unix_socket: true")
-                throw ExitCode(ExitCodes.configuration)
-            }
-            var socket = configuration.server.unixSocket ?? Configuration.UnixSocket(path: unixSocket)
-            socket.path = unixSocket
-            configuration.server.unixSocket = socket
+        if unixSocket != nil, configuration.unixSocketSource == nil {
+            printToStandardError("hookstream: --unix-socket given, but no source in \(config) has unix_socket: true")
+            throw ExitCode(ExitCodes.configuration)
         }
         guard let level = Logger.Level(rawValue: logLevel) else {
             printToStandardError("hookstream: --log-level must be one of trace, debug, info, notice, warning, error, critical")
@@ -81,8 +89,9 @@ struct ServeCommand: AsyncParsableCommand {
                     "store.path": "\(configuration.store.kind == .sqlite ? configuration.store.path : "-")",
                     "open_files": "\(openFiles)",
                 ])
+            let reloader = ConfigReloader(app: app, path: config, load: load, watchInterval: noWatch ? nil : .milliseconds(500), logger: logger)
             var groupConfiguration = ServiceGroupConfiguration(
-                services: app.services.map { .init(service: $0) },
+                services: (app.services + [reloader]).map { .init(service: $0) },
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 cancellationSignals: [],
                 logger: logger)

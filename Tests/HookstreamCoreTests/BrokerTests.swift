@@ -10,9 +10,9 @@ private final class GatedStore: EventStore {
     private let gates = NIOLockedValueBox<[String: CheckedContinuation<Void, Never>]>([:])
     private let waiting = NIOLockedValueBox<Set<String>>([])
 
-    func append(batches: [[EventDraft]], completion: @escaping @Sendable (Result<[[Event]], any Error>) -> Void) {
+    func append(batches: [EventBatch], completion: @escaping @Sendable (Result<[[Event]], any Error>) -> Void) {
         let events = inner.appendNow(batches: batches)
-        let topic = batches[0][0].topic
+        let topic = batches[0].drafts[0].topic
         guard topic.hasPrefix("slow") else { return completion(.success(events)) }
         Task {
             await withCheckedContinuation { continuation in
@@ -37,6 +37,7 @@ private final class GatedStore: EventStore {
     func lastEventID() async throws -> EventID { try await inner.lastEventID() }
     func prunedThrough(matching filter: TopicFilter) async throws -> EventID { 0 }
     func applyRetention(_ retention: Retention, now: Int64) async throws -> Int { 0 }
+    func delivery(_ key: DeliveryKey, since: Int64) async throws -> DeliveryRecord? { nil }
 }
 
 private final class RecordingSink: EventSink {
@@ -70,7 +71,7 @@ private final class RecordingSink: EventSink {
         let sink = RecordingSink()
         broker.addSink(sink)
         let numbered: [[Event]] = try await withCheckedThrowingContinuation { continuation in
-            broker.publish(batches: [[draft("a")], [draft("b"), draft("c")]]) { continuation.resume(with: $0) }
+            broker.publish(batches: [EventBatch([draft("a")]), EventBatch([draft("b"), draft("c")])]) { continuation.resume(with: $0) }
         }
         #expect(numbered.map { $0.map(\.id) } == [[1], [2, 3]])
         #expect(sink.ids.withLockedValue { $0 } == [1, 2, 3])

@@ -35,11 +35,11 @@ import Testing
     @Test func theDemoRuleRoutesAsDocumented() throws {
         let config = try ConfigLoader.load(path: Self.packageRoot.appendingPathComponent("config/hookstream.yaml").path)
         let engine = RuleEngine(rules: config.rules)
-        let withChannel = try engine.route(source: "demo", context: try JSONParser.parse(#"{"body":{"channel":"ops","type":"deploy"}}"#))
+        let withChannel = try engine.route(source: "demo", message: try JSONParser.parse(#"{"body":{"channel":"ops","type":"deploy"}}"#))
         #expect(withChannel.map(\.topic) == ["demo/ops"])
         #expect(withChannel.map(\.type) == ["deploy"])
         #expect(withChannel.first?.data == .json(#"{"channel":"ops","type":"deploy"}"#))
-        let bare = try engine.route(source: "demo", context: try JSONParser.parse(#"{"body":{"x":1}}"#))
+        let bare = try engine.route(source: "demo", message: try JSONParser.parse(#"{"body":{"x":1}}"#))
         #expect(bare.map(\.topic) == ["demo/general"])
         #expect(bare.map(\.type) == ["message"])
     }

@@ -32,7 +32,7 @@ import Testing
         #expect(try Template("{{ body.obj }}").renderText(in: context) == #"{"k":1}"#)
     }
 
-    @Test(arguments: ["{{ body", "{{ }}", "x }}", "{{ body..x }}", "{{ body | upper }}", "{{ body | default }}", "{{ body | default: 'x }}", "{{ a b }}"])
+    @Test(arguments: ["{{ body", "{{ }}", "x }}", "{{ body..x }}", "{{ body | shout }}", "{{ body | default }}", "{{ body | default: 'x }}", "{{ a b }}"])
     func malformedTemplatesAreRejected(text: String) {
         #expect(throws: TemplateError.self) { try Template(text) }
     }
@@ -46,22 +46,52 @@ import Testing
         #expect(try data.render(in: context).jsonText == #"{"repo":"ops","count":42,"fixed":true}"#)
     }
 
-    @Test func conditions() throws {
-        #expect(RuleCondition(path: "header.x-github-event", test: .oneOf(["push", "ping"])).isSatisfied(by: context))
-        #expect(!RuleCondition(path: "header.x-github-event", test: .oneOf(["ping"])).isSatisfied(by: context))
-        #expect(RuleCondition(path: "body.n", test: .oneOf(["42"])).isSatisfied(by: context))
-        #expect(RuleCondition(path: "body.channel", test: .exists(true)).isSatisfied(by: context))
-        #expect(RuleCondition(path: "body.nothing", test: .exists(false)).isSatisfied(by: context))
+    @Test func filtersApplyLeftToRight() throws {
+        let message = try JSONParser.parse(#"{"body":{"name":"Hello, World! 2024","n":7,"obj":{"k":[1,2]},"empty":null}}"#)
+        #expect(try Template("{{ body.name | lower }}").renderText(in: message) == "hello, world! 2024")
+        #expect(try Template("{{ body.name | upper }}").renderText(in: message) == "HELLO, WORLD! 2024")
+        #expect(try Template("{{ body.name | slug }}").renderText(in: message) == "hello-world-2024")
+        #expect(try Template("{{ body.name | truncate: 5 }}").renderText(in: message) == "Hello")
+        #expect(try Template("{{ body.obj | json }}").renderValue(in: message) == .string(#"{"k":[1,2]}"#))
+        #expect(try Template("{{ body.empty | default: 'none' | upper }}").renderText(in: message) == "NONE")
+        #expect(try Template("{{ body.missing | default: 'A B' | slug }}").renderText(in: message) == "a-b")
+        #expect(try Template("{{ body.n | truncate: 1 }}").renderValue(in: message) == .string("7"))
+        #expect(try Template("{{ body.obj.k[1] }}").renderValue(in: message) == .number("2"))
+        // A filter on a missing value keeps it missing: the placeholder still needs a default.
+        #expect(throws: TemplateError.self) { try Template("x/{{ body.missing | lower }}").renderText(in: message) }
+    }
+
+    @Test(arguments: ["{{ body | truncate }}", "{{ body | truncate: 0 }}", "{{ body | lower: 1 }}", "{{ body | }}", "{{ body.a[x] }}", "{{ body.a[1 }}"])
+    func malformedFiltersAndPathsAreRejected(text: String) {
+        #expect(throws: TemplateError.self) { try Template(text) }
+    }
+
+    @Test func aValueInsertedIntoATopicStaysOneSegment() throws {
+        let template = try Template("deploys/{{ body.repo }}")
+        let ok = try JSONParser.parse(#"{"body":{"repo":"api"}}"#)
+        #expect(try template.renderTopic(in: ok) == "deploys/api")
+        // Bad input: a payload value that would add segments, wildcards, whitespace, or be empty.
+        for repo in ["a/b", "../x", "*", "a b", "", "x/.."] {
+            let message = JSONValue.object([.init("body", .object([.init("repo", .string(repo))]))])
+            #expect(throws: TemplateError.self, "\(repo)") { try template.renderTopic(in: message) }
+        }
+        // The slug filter turns any value into one safe segment.
+        let slugged = try Template("deploys/{{ body.repo | slug }}")
+        #expect(try slugged.renderTopic(in: JSONValue.object([.init("body", .object([.init("repo", "Org/Repo Name")]))])) == "deploys/org-repo-name")
+        // A template that is one placeholder may give a whole topic (allow_topics bounds it).
+        #expect(try Template("{{ topic }}").renderTopic(in: try JSONParser.parse(#"{"topic":"local/a/b"}"#)) == "local/a/b")
     }
 
     @Test func ruleRefusesTopicsOutsideItsAllowList() throws {
         let rule = Rule(
-            name: "local", source: "local", topic: try Template("{{ topic }}"), type: try Template("message"),
-            data: .template(try Template("{{ data }}")), allowedTopics: TopicFilter([try TopicPattern("local/**")]))
-        let ok = try rule.draft(for: try JSONParser.parse(#"{"topic":"local/x","data":"hi"}"#))
-        #expect(ok.topic == "local/x")
-        #expect(ok.data == .text("hi"))
-        #expect(throws: RoutingError.self) { try rule.draft(for: try JSONParser.parse(#"{"topic":"other/x"}"#)) }
-        #expect(throws: RoutingError.self) { try rule.draft(for: try JSONParser.parse(#"{"topic":"local/*"}"#)) }
+            name: "local", source: "local",
+            events: [EventTemplate(topic: try Template("{{ topic }}"), type: try Template("message"), data: .template(try Template("{{ data }}")))],
+            allowedTopics: TopicFilter([try TopicPattern("local/**")]))
+        let ok = try rule.drafts(for: try JSONParser.parse(#"{"topic":"local/x","data":"hi"}"#))
+        #expect(ok.map(\.topic) == ["local/x"])
+        #expect(ok.first?.data == .text("hi"))
+        #expect(throws: RoutingError.self) { try rule.drafts(for: try JSONParser.parse(#"{"topic":"other/x"}"#)) }
+        #expect(throws: RoutingError.self) { try rule.drafts(for: try JSONParser.parse(#"{"topic":"local/*"}"#)) }
+        #expect(throws: RoutingError.self) { try rule.drafts(for: try JSONParser.parse(#"{"topic":"local/../x"}"#)) }
     }
 }

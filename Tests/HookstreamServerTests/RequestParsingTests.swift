@@ -54,9 +54,9 @@ import Testing
     }
 
     @Test func constantTimeCompare() {
-        #expect(Authenticator.constantTimeEquals(Array("abc".utf8), Array("abc".utf8)))
-        #expect(!Authenticator.constantTimeEquals(Array("abc".utf8), Array("abd".utf8)))
-        #expect(!Authenticator.constantTimeEquals(Array("abc".utf8), Array("abcd".utf8)))
-        #expect(!Authenticator.constantTimeEquals([], Array("a".utf8)))
+        #expect(ConstantTime.equals(Array("abc".utf8), Array("abc".utf8)))
+        #expect(!ConstantTime.equals(Array("abc".utf8), Array("abd".utf8)))
+        #expect(!ConstantTime.equals(Array("abc".utf8), Array("abcd".utf8)))
+        #expect(!ConstantTime.equals([], Array("a".utf8)))
     }
 }

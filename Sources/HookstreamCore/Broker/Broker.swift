@@ -55,12 +55,12 @@ public final class Broker: Sendable {
     /// Batches are numbered in the order of the calls: a caller keeps an order by calling in that order.
     public func publish(_ drafts: [EventDraft], completion: @escaping @Sendable (Result<[Event], any Error>) -> Void) {
         guard !drafts.isEmpty else { return completion(.success([])) }
-        publish(batches: [drafts]) { result in completion(result.map { $0[0] }) }
+        publish(batches: [EventBatch(drafts)]) { result in completion(result.map { $0[0] }) }
     }
 
     /// Stores several batches together (one transaction in a durable store) and hands them to the sinks, which
     /// then see them in one drain; `completion` gets each batch numbered, in the order given.
-    public func publish(batches: [[EventDraft]], completion: @escaping @Sendable (Result<[[Event]], any Error>) -> Void) {
+    public func publish(batches: [EventBatch], completion: @escaping @Sendable (Result<[[Event]], any Error>) -> Void) {
         store.append(batches: batches) { result in
             // The batches of one call have consecutive ids: the sinks get them as one release.
             if case .success(let numbered) = result { self.release(numbered.count == 1 ? numbered[0] : numbered.flatMap { $0 }) }

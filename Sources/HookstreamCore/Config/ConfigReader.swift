@@ -5,6 +5,8 @@ import Yams
 final class ConfigReader {
     let file: String
     private(set) var diagnostics: [ConfigDiagnostic] = []
+    /// Every path a rule reads, with its rule's source, checked once all sources are known.
+    var pathUses: [(source: String, path: ValuePath, node: Node)] = []
 
     init(file: String) { self.file = file }
 

@@ -3,6 +3,9 @@ import Foundation
 
 /// The shape of the config file: which keys exist, their types, and how they compile.
 struct ConfigSchema {
+    /// The parts of a webhook message a rule can read.
+    static let webhookRoots = ["body", "header", "query", "form", "text", "method", "path", "source"]
+
     let reader: ConfigReader
     let environment: [String: String]
     let configDirectory: String
@@ -43,7 +46,7 @@ struct ConfigSchema {
                 guard let sm = reader.mapping(value, "server.unix_socket") else { continue }
                 var socket = Configuration.UnixSocket(path: "")
                 var hasPath = false
-                for (k, _, v) in reader.entries(sm, allowed: ["path", "mode", "line_bytes"], in: "server.unix_socket") {
+                for (k, _, v) in reader.entries(sm, allowed: ["path", "mode", "owner", "group", "line_bytes"], in: "server.unix_socket") {
                     switch k {
                     case "path":
                         if let p = reader.string(v, "server.unix_socket.path") { socket.path = p; hasPath = !p.isEmpty }
@@ -54,6 +57,10 @@ struct ConfigSchema {
                         } else {
                             reader.error(at: v, "server.unix_socket.mode must be an octal file mode like \"0660\", found '\(text)'")
                         }
+                    case "owner":
+                        socket.owner = readAccountID(v, "server.unix_socket.owner", kind: .user)
+                    case "group":
+                        socket.group = readAccountID(v, "server.unix_socket.group", kind: .group)
                     case "line_bytes":
                         if let n = reader.byteSize(v, "server.unix_socket.line_bytes", range: 64...(64 << 20)) { socket.lineLimit = n }
                     default: break
@@ -173,44 +180,7 @@ struct ConfigSchema {
         }
     }
 
-    /// A secret: a string, or `{ value: ... }`, `{ env: NAME }`, `{ file: PATH }`.
-    private func readSecret(_ node: Node, _ what: String) -> String? {
-        var secret: String?
-        if case .scalar = node {
-            secret = reader.string(node, what)
-        } else if let m = reader.mapping(node, what) {
-            let entries = reader.entries(m, allowed: ["value", "env", "file"], in: what)
-            guard entries.count == 1, let (kind, _, value) = entries.first else {
-                if entries.count != 1 { reader.error(at: node, "\(what) must have exactly one of value, env, file") }
-                return nil
-            }
-            guard let text = reader.string(value, "\(what).\(kind)") else { return nil }
-            switch kind {
-            case "value": secret = text
-            case "env":
-                guard let v = environment[text] else {
-                    reader.error(at: value, "environment variable \(text) (for \(what)) is not set")
-                    return nil
-                }
-                secret = v
-            case "file":
-                let path = text.hasPrefix("/") ? text : (configDirectory.isEmpty ? text : configDirectory + "/" + text)
-                guard let data = FileManager.default.contents(atPath: path), let s = String(data: data, encoding: .utf8) else {
-                    reader.error(at: value, "cannot read the secret file '\(path)' (for \(what))")
-                    return nil
-                }
-                secret = String(s.reversed().drop(while: { $0 == "\n" || $0 == "\r" }).reversed())
-            default: break
-            }
-        }
-        if let s = secret, s.isEmpty {
-            reader.error(at: node, "\(what) must not be empty")
-            return nil
-        }
-        return secret
-    }
-
-    private func readPatterns(_ node: Node, _ what: String) -> [TopicPattern] {
+    func readPatterns(_ node: Node, _ what: String) -> [TopicPattern] {
         guard let list = reader.stringList(node, what) else { return [] }
         var patterns: [TopicPattern] = []
         for (text, element) in list {
@@ -223,189 +193,17 @@ struct ConfigSchema {
         return patterns
     }
 
-    private func readSources(_ node: Node, into config: inout Configuration) {
-        guard let m = reader.mapping(node, "sources") else { return }
-        for (name, keyNode, value) in reader.entries(m, allowed: nil, in: "sources") {
-            if !name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" }) || name.isEmpty {
-                reader.error(at: keyNode, "source name '\(name)' may use only letters, digits, '-' and '_'")
-                continue
-            }
-            var kind = Configuration.Source.Kind.webhook
-            if let sm = reader.mapping(value, "sources.\(name)") {
-                for (k, _, v) in reader.entries(sm, allowed: ["unix_socket"], in: "sources.\(name)") where k == "unix_socket" {
-                    if reader.bool(v, "sources.\(name).unix_socket") == true { kind = .unixSocket }
-                }
-            }
-            config.sources[name] = .init(name: name, kind: kind)
-        }
-        let socketSources = config.sources.values.filter { $0.kind == .unixSocket }.map(\.name).sorted()
-        if socketSources.count > 1 {
-            reader.error(at: node, "only one source may have unix_socket: true (found: \(socketSources.joined(separator: ", ")))")
-        }
-    }
-
-    private func readRules(_ node: Node, into config: inout Configuration) {
-        guard case .sequence(let seq) = node else {
-            if !ConfigReader.isNull(node) { reader.error(at: node, "rules must be a list, found \(reader.kind(of: node))") }
-            return
-        }
-        var seen: [String: Node] = [:]
-        for (i, element) in seq.enumerated() {
-            let what = "rules[\(i)]"
-            guard let rm = reader.mapping(element, what) else { continue }
-            var name: String?
-            var source: String?
-            var sourceNode: Node?
-            var conditions: [RuleCondition] = []
-            var allowed: TopicFilter?
-            var publish: (topic: Template, type: Template, data: DataTemplate)?
-            for (k, _, v) in reader.entries(rm, allowed: ["name", "source", "when", "allow_topics", "publish"], in: what) {
-                switch k {
-                case "name":
-                    name = reader.string(v, "\(what).name")
-                    if let n = name {
-                        if let first = seen[n] {
-                            let line = first.mark.map { " (first defined at line \($0.line))" } ?? ""
-                            reader.error(at: v, "duplicate rule name '\(n)'\(line)")
-                        } else {
-                            seen[n] = v
-                        }
-                    }
-                case "source":
-                    source = reader.string(v, "\(what).source")
-                    sourceNode = v
-                case "when": conditions = readConditions(v, "\(what).when")
-                case "allow_topics": allowed = TopicFilter(readPatterns(v, "\(what).allow_topics"))
-                case "publish": publish = readPublish(v, "\(what).publish")
-                default: break
-                }
-            }
-            let label = name.map { "rule '\($0)'" } ?? what
-            if rm["name"] == nil { reader.error(at: element, "\(what) needs a name") }
-            if rm["source"] == nil { reader.error(at: element, "\(label) needs a source") }
-            if rm["publish"] == nil { reader.error(at: element, "\(label) needs a publish: { topic: ... }") }
-            if let source, config.sources[source] == nil {
-                let known = config.sources.keys.sorted().joined(separator: ", ")
-                reader.error(at: sourceNode, "\(label) names source '\(source)', which is not declared under sources (declared: \(known.isEmpty ? "none" : known))")
-            }
-            if let name, let source, let publish {
-                config.rules.append(
-                    Rule(name: name, source: source, conditions: conditions, topic: publish.topic, type: publish.type,
-                         data: publish.data, allowedTopics: allowed))
-            }
-        }
-    }
-
-    private func readConditions(_ node: Node, _ what: String) -> [RuleCondition] {
-        guard let m = reader.mapping(node, what) else { return [] }
-        var conditions: [RuleCondition] = []
-        for (path, keyNode, value) in reader.entries(m, allowed: nil, in: what) {
-            let components = path.split(separator: ".", omittingEmptySubsequences: false)
-            if components.contains(where: \.isEmpty) {
-                reader.error(at: keyNode, "'\(path)' in \(what) is not a path like body.action")
-                continue
-            }
-            switch value {
-            case .scalar(let s):
-                conditions.append(RuleCondition(path: path, test: .oneOf([s.string])))
-            case .sequence:
-                if let list = reader.stringList(value, "\(what).\(path)") {
-                    conditions.append(RuleCondition(path: path, test: .oneOf(list.map(\.0))))
-                }
-            case .mapping(let tm):
-                for (op, _, v) in reader.entries(tm, allowed: ["in", "exists"], in: "\(what).\(path)") {
-                    if op == "in", let list = reader.stringList(v, "\(what).\(path).in") {
-                        conditions.append(RuleCondition(path: path, test: .oneOf(list.map(\.0))))
-                    } else if op == "exists", let b = reader.bool(v, "\(what).\(path).exists") {
-                        conditions.append(RuleCondition(path: path, test: .exists(b)))
-                    }
-                }
-            case .alias:
-                reader.error(at: value, "aliases are not supported in \(what)")
-            }
-        }
-        return conditions
-    }
-
-    private func readPublish(_ node: Node, _ what: String) -> (topic: Template, type: Template, data: DataTemplate)? {
-        guard let m = reader.mapping(node, what) else { return nil }
-        var topic: Template?
-        var type: Template? = try? Template("message")
-        var data: DataTemplate? = (try? Template("{{ body }}")).map(DataTemplate.template)
-        for (k, _, v) in reader.entries(m, allowed: ["topic", "event", "data"], in: what) {
-            switch k {
-            case "topic":
-                topic = readTemplate(v, "\(what).topic")
-                if let t = topic { checkTopicTemplate(t, at: v, what: "\(what).topic") }
-            case "event": type = readTemplate(v, "\(what).event")
-            case "data": data = readDataTemplate(v, "\(what).data")
-            default: break
-            }
-        }
-        if m["topic"] == nil { reader.error(at: node, "\(what) needs a topic") }
-        guard let topic, let type, let data else { return nil }
-        return (topic, type, data)
-    }
-
-    private func readTemplate(_ node: Node, _ what: String) -> Template? {
-        guard let text = reader.string(node, what) else { return nil }
-        do {
-            return try Template(text)
-        } catch {
-            reader.error(at: node, "\(what): \(error.message)")
-            return nil
-        }
-    }
-
-    /// The literal parts of a topic template must be usable in a topic.
-    private func checkTopicTemplate(_ template: Template, at node: Node, what: String) {
-        if template.isLiteral, let problem = Topic.validationError(template.description) {
-            reader.error(at: node, "\(what): \(problem)")
-            return
-        }
-        for part in template.parts {
-            guard case .literal(let text) = part else { continue }
-            if text.contains("*") {
-                reader.error(at: node, "\(what): a topic cannot contain '*' (wildcards belong in subscriptions)")
-            } else if text.contains("//") || (text.hasPrefix("/") && part == template.parts.first)
-                || (text.hasSuffix("/") && part == template.parts.last)
-            {
-                reader.error(at: node, "\(what): a topic cannot have an empty segment")
-            } else if text.unicodeScalars.contains(where: { $0.properties.isWhitespace }) {
-                reader.error(at: node, "\(what): a topic cannot contain whitespace")
-            }
-        }
-    }
-
-    private func readDataTemplate(_ node: Node, _ what: String) -> DataTemplate? {
-        switch node {
-        case .scalar(let s):
-            if ConfigReader.isNull(node) { return .literal(.null) }
-            if s.style == .plain, let value = try? JSONParser.parse(s.string) {
-                if case .string = value {} else { return .literal(value) }
-            }
-            return readTemplate(node, what).map(DataTemplate.template)
-        case .sequence(let seq):
-            var elements: [DataTemplate] = []
-            for (i, e) in seq.enumerated() {
-                guard let t = readDataTemplate(e, "\(what)[\(i)]") else { return nil }
-                elements.append(t)
-            }
-            return .array(elements)
-        case .mapping(let m):
-            var members: [(key: String, value: DataTemplate)] = []
-            for (k, _, v) in reader.entries(m, allowed: nil, in: what) {
-                guard let t = readDataTemplate(v, "\(what).\(k)") else { return nil }
-                members.append((k, t))
-            }
-            return .object(members)
-        case .alias:
-            reader.error(at: node, "aliases are not supported in \(what)")
-            return nil
-        }
-    }
-
     private func crossCheck(_ config: inout Configuration, root: Node.Mapping) {
+        // Paths in rules are checked against what their source's messages have, now that every source is known.
+        for use in reader.pathUses {
+            guard let source = config.sources[use.source], source.kind == .webhook else { continue }
+            let root = String(use.path.root)
+            if !ConfigSchema.webhookRoots.contains(root) {
+                reader.error(
+                    at: use.node,
+                    "'\(use.path)' starts at '\(root)', which a webhook message does not have (it has: \(ConfigSchema.webhookRoots.joined(separator: ", ")))")
+            }
+        }
         if config.server.unixSocket != nil, config.unixSocketSource == nil {
             reader.error(at: root["server"], "server.unix_socket is set, but no source has unix_socket: true to receive its lines")
         }

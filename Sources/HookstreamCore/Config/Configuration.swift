@@ -18,6 +18,10 @@ public struct Configuration: Sendable {
         public var path: String
         /// File mode of the socket, `0o660` by default.
         public var mode: UInt32 = 0o660
+        /// The socket file's owner (`owner:`, a user name or uid), when it is to be changed.
+        public var owner: UInt32?
+        /// The socket file's group (`group:`, a group name or gid), when it is to be changed.
+        public var group: UInt32?
         /// Longest accepted line in bytes.
         public var lineLimit: Int = 1 << 20
         public init(path: String) { self.path = path }
@@ -62,9 +66,27 @@ public struct Configuration: Sendable {
         }
         public var name: String
         public var kind: Kind
+        /// The signature every webhook of this source must carry (`verify:`); `nil` accepts unsigned ones.
+        public var verifier: WebhookVerifier?
+        /// Where a delivery's id is, for answering redeliveries without publishing again (`dedupe:`, or the
+        /// preset's); `nil` turns deduplication off.
+        public var deliveryID: DeliveryIDLocation?
+        /// How long a delivery id is remembered (`dedupe.window`).
+        public var deliveryWindow: Duration = .seconds(24 * 3600)
+        /// Unix-socket peers allowed by user id (`allow_uids`); with ``allowedGIDs``, `nil` for both allows any.
+        public var allowedUIDs: Set<UInt32>?
+        /// Unix-socket peers allowed by group id (`allow_gids`).
+        public var allowedGIDs: Set<UInt32>?
+
         public init(name: String, kind: Kind) {
             self.name = name
             self.kind = kind
+        }
+
+        /// Whether a Unix-socket peer with these credentials may send to this source.
+        public func allowsPeer(uid: UInt32, gid: UInt32) -> Bool {
+            if allowedUIDs == nil && allowedGIDs == nil { return true }
+            return allowedUIDs?.contains(uid) == true || allowedGIDs?.contains(gid) == true
         }
     }
 
@@ -78,6 +100,11 @@ public struct Configuration: Sendable {
     public var rules: [Rule] = []
 
     public init() {}
+
+    /// How long the store keeps delivery ids: the longest window of any deduplicating source (`nil` when none).
+    public var deliveryRetention: Duration? {
+        sources.values.filter { $0.deliveryID != nil }.map(\.deliveryWindow).max()
+    }
 
     /// The source fed by the Unix socket, if any.
     public var unixSocketSource: Source? {

@@ -1,43 +1,50 @@
-/// A compiled routing rule: which messages of a source it takes, and the event it publishes for each.
+/// A compiled routing rule: which messages of a source it takes, and the events it publishes for each.
 public struct Rule: Sendable {
     public var name: String
     public var source: String
-    /// All must hold for the rule to match.
-    public var conditions: [RuleCondition]
-    public var topic: Template
-    public var type: Template
-    public var data: DataTemplate
+    /// What a message must satisfy; `nil` takes every message of the source.
+    public var condition: RuleCondition?
+    /// The events published for a matching message, in order.
+    public var events: [EventTemplate]
     /// Topics this rule may publish to; `nil` allows any.
     public var allowedTopics: TopicFilter?
+    /// Whether later rules still get the message after this one matched (`continue: true`).
+    public var continues: Bool
 
     public init(
-        name: String, source: String, conditions: [RuleCondition] = [], topic: Template, type: Template,
-        data: DataTemplate, allowedTopics: TopicFilter? = nil
+        name: String, source: String, condition: RuleCondition? = nil, events: [EventTemplate],
+        allowedTopics: TopicFilter? = nil, continues: Bool = false
     ) {
         self.name = name
         self.source = source
-        self.conditions = conditions
-        self.topic = topic
-        self.type = type
-        self.data = data
+        self.condition = condition
+        self.events = events
         self.allowedTopics = allowedTopics
+        self.continues = continues
     }
 
-    /// Whether every condition holds for `context`.
-    public func matches(_ context: JSONValue) -> Bool {
-        conditions.allSatisfy { $0.isSatisfied(by: context) }
+    /// Whether `message` satisfies the rule's condition.
+    public func matches(_ message: JSONValue) -> Bool {
+        condition?.isSatisfied(by: message) ?? true
     }
 
-    /// The event this rule publishes for `context`.
-    /// - Throws: ``RoutingError`` when a placeholder has no value, or the topic is invalid or not allowed.
-    public func draft(for context: JSONValue) throws(RoutingError) -> EventDraft {
+    /// The events this rule publishes for `message`.
+    /// - Throws: ``RoutingError`` when a placeholder has no value, or a topic is invalid or not allowed.
+    public func drafts(for message: JSONValue) throws(RoutingError) -> [EventDraft] {
+        var drafts: [EventDraft] = []
+        drafts.reserveCapacity(events.count)
+        for event in events { drafts.append(try draft(event, for: message)) }
+        return drafts
+    }
+
+    private func draft(_ event: EventTemplate, for message: JSONValue) throws(RoutingError) -> EventDraft {
         let topic: String
         let type: String
         let data: JSONValue
         do throws(TemplateError) {
-            topic = try self.topic.renderText(in: context)
-            type = try self.type.renderText(in: context)
-            data = try self.data.render(in: context)
+            topic = try event.topic.renderTopic(in: message)
+            type = try event.type.renderText(in: message)
+            data = try event.data.render(in: message)
         } catch {
             throw RoutingError(rule: name, reason: .template(error.message))
         }
@@ -49,4 +56,7 @@ public struct Rule: Sendable {
         }
         return EventDraft(topic: topic, type: type, data: EventData(data), source: source, rule: name)
     }
+
+    /// The paths the rule reads, in its condition and its templates.
+    var paths: [ValuePath] { (condition?.paths ?? []) + events.flatMap(\.paths) }
 }

@@ -1,33 +1,64 @@
-/// One test in a rule's `when`: a path into the message and what its value must be.
-public struct RuleCondition: Sendable, Hashable {
-    /// What the value at ``path`` must satisfy.
-    public enum Test: Sendable, Hashable {
-        /// Equal to one of these (compared as text: `42` equals `"42"`).
-        case oneOf([String])
-        /// Present (and not null), or absent.
-        case exists(Bool)
+/// A rule's `when`: tests on values of the message, combined with `all`, `any` and `not`.
+///
+/// ```yaml
+/// when:
+///   header.x-github-event: push                  # equals
+///   body.ref: { prefix: refs/heads/ }
+///   any:
+///     - body.commits[0].message: { regex: "^fix" }
+///     - body.forced: true
+///   not: { body.sender.type: Bot }
+/// ```
+public indirect enum RuleCondition: Sendable, CustomStringConvertible {
+    case test(ValuePath, ValueTest)
+    /// Every condition holds (an empty list always holds).
+    case all([RuleCondition])
+    /// At least one holds.
+    case any([RuleCondition])
+    case not(RuleCondition)
+
+    /// Whether `message` satisfies the condition.
+    public func isSatisfied(by message: JSONValue) -> Bool {
+        failure(in: message) == nil
     }
 
-    /// The dotted path, as written (`body.action`, `header.x-github-event`).
-    public let path: String
-    let components: [Substring]
-    public let test: Test
-
-    public init(path: String, test: Test) {
-        self.path = path
-        self.components = path.split(separator: ".", omittingEmptySubsequences: false)
-        self.test = test
+    /// Why `message` does not satisfy the condition (the first test that failed), or `nil` when it does.
+    public func failure(in message: JSONValue) -> String? {
+        switch self {
+        case .test(let path, let test):
+            return test.failure(path.value(in: message), at: path)
+        case .all(let conditions):
+            for condition in conditions {
+                if let failure = condition.failure(in: message) { return failure }
+            }
+            return nil
+        case .any(let conditions):
+            var failures: [String] = []
+            for condition in conditions {
+                guard let failure = condition.failure(in: message) else { return nil }
+                failures.append(failure)
+            }
+            return "none of any held: \(failures.joined(separator: "; "))"
+        case .not(let condition):
+            return condition.isSatisfied(by: message) ? "not: \(condition) holds" : nil
+        }
     }
 
-    /// Whether the message satisfies this condition.
-    public func isSatisfied(by context: JSONValue) -> Bool {
-        let value = context.value(atPath: components).flatMap { $0 == .null ? nil : $0 }
-        switch test {
-        case .exists(let expected):
-            return (value != nil) == expected
-        case .oneOf(let candidates):
-            guard let value else { return false }
-            return candidates.contains(value.templateText)
+    /// The paths the condition reads.
+    var paths: [ValuePath] {
+        switch self {
+        case .test(let path, _): [path]
+        case .all(let conditions), .any(let conditions): conditions.flatMap(\.paths)
+        case .not(let condition): condition.paths
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .test(let path, let test): "\(path) \(test)"
+        case .all(let conditions): conditions.count == 1 ? conditions[0].description : "all(\(conditions.map(\.description).joined(separator: ", ")))"
+        case .any(let conditions): "any(\(conditions.map(\.description).joined(separator: ", ")))"
+        case .not(let condition): "not(\(condition))"
         }
     }
 }

@@ -1,25 +1,65 @@
-/// Routes incoming messages: every rule of the message's source whose conditions hold publishes one event.
+/// Routes incoming messages: the rules of the message's source are tried in order; the first that matches
+/// publishes its events, and so does every later one while the matching rules say `continue: true`.
 public struct RuleEngine: Sendable {
     private let rulesBySource: [String: [Rule]]
+    private let rootsBySource: [String: Set<String>]
 
     /// Creates an engine; rules keep their order within a source.
     public init(rules: [Rule]) {
         var bySource: [String: [Rule]] = [:]
         for rule in rules { bySource[rule.source, default: []].append(rule) }
         self.rulesBySource = bySource
+        self.rootsBySource = bySource.mapValues { rules in Set(rules.flatMap(\.paths).map { String($0.root) }) }
     }
 
     /// The events a message from `source` produces, in rule order; empty when no rule matches.
     ///
     /// - Parameters:
     ///   - source: the source the message came in by.
-    ///   - context: the message as a JSON object (`body`, `header`, ... for webhooks; the line's fields for the socket).
-    /// - Throws: ``RoutingError`` from the first matching rule that cannot produce its event; then nothing is published.
-    public func route(source: String, context: JSONValue) throws(RoutingError) -> [EventDraft] {
+    ///   - message: the message as a JSON object (`body`, `header`, ... for webhooks; the line's fields for the socket).
+    /// - Throws: ``RoutingError`` from the first matching rule that cannot produce its events; then nothing is published.
+    public func route(source: String, message: JSONValue) throws(RoutingError) -> [EventDraft] {
         var drafts: [EventDraft] = []
-        for rule in rulesBySource[source] ?? [] where rule.matches(context) {
-            drafts.append(try rule.draft(for: context))
+        for rule in rulesBySource[source] ?? [] where rule.matches(message) {
+            drafts.append(contentsOf: try rule.drafts(for: message))
+            if !rule.continues { break }
         }
         return drafts
     }
+
+    /// Routes `message` as ``route(source:message:)`` does, and says for each rule of the source whether it matched
+    /// and, when it did not, why: for trying rules before deploying them (`hookstream route`).
+    public func explain(source: String, message: JSONValue) -> RouteReport {
+        var report = RouteReport()
+        var stoppedBy: String?
+        for rule in rulesBySource[source] ?? [] {
+            if let stoppedBy {
+                report.rules.append(.init(name: rule.name, matched: false, reason: "not tried: rule '\(stoppedBy)' matched before it and does not continue"))
+                continue
+            }
+            if let failure = rule.condition?.failure(in: message) {
+                report.rules.append(.init(name: rule.name, matched: false, reason: failure))
+                continue
+            }
+            do {
+                let drafts = try rule.drafts(for: message)
+                report.rules.append(.init(name: rule.name, matched: true, reason: nil))
+                if report.error == nil { report.events += drafts }
+            } catch {
+                report.rules.append(.init(name: rule.name, matched: true, reason: error.description))
+                if report.error == nil { report.error = error }
+            }
+            if !rule.continues { stoppedBy = rule.name }
+        }
+        // As in `route`: a rule that cannot build its events fails the whole message.
+        if report.error != nil { report.events = [] }
+        return report
+    }
+
+    /// Whether any rule takes messages from `source`.
+    public func hasRules(for source: String) -> Bool { rulesBySource[source] != nil }
+
+    /// The parts of a message (`body`, `header`, `text`, ...) that the rules of `source` read, so that a message
+    /// is built with only those.
+    public func roots(for source: String) -> Set<String> { rootsBySource[source] ?? [] }
 }

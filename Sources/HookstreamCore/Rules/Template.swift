@@ -1,14 +1,15 @@
 import Foundation
 
-/// A text template with `{{ path | default: 'value' }}` placeholders, compiled once at config load.
+/// A text template with `{{ path | filter | ... }}` placeholders, compiled once at config load.
 ///
-/// A path is dotted: its first component names a root of the message (`body`, `header`, `topic`,
-/// `event`, `data`, `source`), the rest walk into objects and arrays (`body.repository.name`,
-/// `body.commits.0.id`). `header` names are lower-case.
+/// A path starts at a root of the message (`body`, `header`, `query`, `form`, `method`, `path`, `text`, `source`,
+/// `peer`, or a socket line's own fields) and walks into objects and arrays: `body.repository.name`,
+/// `body.commits[0].id`. Header names are lower-case. Filters: `default: 'x'`, `lower`, `upper`, `slug`, `json`,
+/// `truncate: N`.
 ///
 /// ```swift
-/// let t = try Template("demo/{{ body.channel | default: 'general' }}")
-/// try t.renderText(in: context)   // "demo/general" when the body has no channel
+/// let t = try Template("demo/{{ body.channel | default: 'general' | slug }}")
+/// try t.renderText(in: message)   // "demo/general" when the body has no channel
 /// ```
 public struct Template: Sendable, Hashable, CustomStringConvertible {
     enum Part: Sendable, Hashable {
@@ -17,9 +18,17 @@ public struct Template: Sendable, Hashable, CustomStringConvertible {
     }
 
     struct Expression: Sendable, Hashable {
-        var path: [Substring]
-        var fallback: JSONValue?
+        var path: ValuePath
+        var filters: [TemplateFilter]
+        /// The placeholder's inside as written, for messages.
         var text: String
+
+        func evaluate(in message: JSONValue) -> JSONValue? {
+            var value = path.value(in: message)
+            if value == .null { value = nil }
+            for filter in filters { value = filter.apply(value) }
+            return value
+        }
     }
 
     let parts: [Part]
@@ -54,28 +63,46 @@ public struct Template: Sendable, Hashable, CustomStringConvertible {
         let pieces = inner.split(separator: "|", omittingEmptySubsequences: false)
         let pathText = pieces[0].trimmingSpaces()
         guard !pathText.isEmpty else { throw TemplateError(template: text, message: "empty '{{ }}'") }
-        let path = pathText.split(separator: ".", omittingEmptySubsequences: false)
-        for component in path {
-            guard !component.isEmpty,
-                component.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" || $0 == "-" })
-            else {
-                throw TemplateError(template: text, message: "'\(pathText)' is not a path like body.a.b")
-            }
+        let path: ValuePath
+        do {
+            path = try ValuePath(String(pathText))
+        } catch {
+            throw TemplateError(template: text, message: error.description)
         }
-        var fallback: JSONValue?
-        for filter in pieces.dropFirst() {
-            let f = filter.trimmingSpaces()
-            guard f.hasPrefix("default") else {
-                let name = f.prefix(while: { $0 != ":" }).trimmingSpaces()
-                throw TemplateError(template: text, message: "unknown filter '\(name)' (known: default)")
-            }
-            let argument = f.dropFirst("default".count).trimmingSpaces()
-            guard argument.hasPrefix(":") else {
-                throw TemplateError(template: text, message: "'default' needs a value: default: 'text'")
-            }
-            fallback = try parseLiteral(argument.dropFirst().trimmingSpaces(), in: text)
+        var filters: [TemplateFilter] = []
+        for piece in pieces.dropFirst() {
+            filters.append(try parseFilter(piece.trimmingSpaces(), in: text))
         }
-        return Expression(path: path, fallback: fallback, text: String(inner.trimmingSpaces()))
+        return Expression(path: path, filters: filters, text: String(inner.trimmingSpaces()))
+    }
+
+    private static func parseFilter(_ text: Substring, in template: String) throws(TemplateError) -> TemplateFilter {
+        let name = text.prefix(while: { $0 != ":" }).trimmingSpaces()
+        let argument: Substring? = text.contains(":") ? text.drop(while: { $0 != ":" }).dropFirst().trimmingSpaces() : nil
+        func noArgument(_ filter: TemplateFilter) throws(TemplateError) -> TemplateFilter {
+            guard argument == nil else { throw TemplateError(template: template, message: "'\(name)' takes no value") }
+            return filter
+        }
+        switch name {
+        case "default":
+            guard let argument, !argument.isEmpty else {
+                throw TemplateError(template: template, message: "'default' needs a value: default: 'text'")
+            }
+            return .default(try parseLiteral(argument, in: template))
+        case "lower": return try noArgument(.lower)
+        case "upper": return try noArgument(.upper)
+        case "slug": return try noArgument(.slug)
+        case "json": return try noArgument(.json)
+        case "truncate":
+            guard let argument, let count = Int(argument), count > 0 else {
+                throw TemplateError(template: template, message: "'truncate' needs a length: truncate: 40")
+            }
+            return .truncate(count)
+        case "":
+            throw TemplateError(template: template, message: "empty filter after '|'")
+        default:
+            throw TemplateError(template: template, message: "unknown filter '\(name)' (known: \(TemplateFilter.names.joined(separator: ", ")))")
+        }
     }
 
     private static func parseLiteral(_ literal: Substring, in text: String) throws(TemplateError) -> JSONValue {
@@ -100,31 +127,66 @@ public struct Template: Sendable, Hashable, CustomStringConvertible {
         parts.allSatisfy { if case .literal = $0 { return true } else { return false } }
     }
 
+    /// The paths the placeholders read.
+    var paths: [ValuePath] {
+        parts.compactMap { if case .expression(let e) = $0 { return e.path } else { return nil } }
+    }
+
     /// Renders the template to text; values that are not strings are inserted as JSON.
     /// - Throws: ``TemplateError`` when a placeholder has no value and no default.
-    public func renderText(in context: JSONValue) throws(TemplateError) -> String {
+    public func renderText(in message: JSONValue) throws(TemplateError) -> String {
         var out = ""
         for part in parts {
             switch part {
             case .literal(let s): out += s
-            case .expression(let e): out += try Template.value(of: e, in: context, template: description).templateText
+            case .expression(let e): out += try value(of: e, in: message).templateText
             }
         }
         return out
     }
 
-    /// Renders to a JSON value: a lone placeholder keeps its value's type, anything else becomes a string.
-    /// A lone placeholder with no value and no default yields `null`.
-    public func renderValue(in context: JSONValue) throws(TemplateError) -> JSONValue {
-        if let e = singleExpression {
-            return context.value(atPath: e.path) ?? e.fallback ?? .null
+    /// Renders a topic. A value inserted next to literal text must stay one segment (no `/`, not empty, no
+    /// wildcard or whitespace), so a payload cannot move an event outside the rule's topic prefix; a template that
+    /// is one placeholder and nothing else may yield a whole topic (its rule's `allow_topics` bounds it).
+    /// - Throws: ``TemplateError`` for a missing value or a value that is not one segment.
+    public func renderTopic(in message: JSONValue) throws(TemplateError) -> String {
+        if let e = singleExpression { return try value(of: e, in: message).templateText }
+        var out = ""
+        for part in parts {
+            switch part {
+            case .literal(let s): out += s
+            case .expression(let e):
+                let text = try value(of: e, in: message).templateText
+                if let problem = Template.segmentProblem(text) {
+                    throw TemplateError(
+                        template: description,
+                        message: "'\(e.text)' is \(ValueTest.show(.string(text))), which \(problem); a value inserted into a topic must be one segment (the slug filter makes one)")
+                }
+                out += text
+            }
         }
-        return .string(try renderText(in: context))
+        return out
     }
 
-    static func value(of e: Expression, in context: JSONValue, template: String) throws(TemplateError) -> JSONValue {
-        if let value = context.value(atPath: e.path), value != .null { return value }
-        if let fallback = e.fallback { return fallback }
-        throw TemplateError(template: template, message: "'\(e.text)' has no value in the message and no default")
+    private static func segmentProblem(_ text: String) -> String? {
+        if text.isEmpty { return "is empty" }
+        for scalar in text.unicodeScalars {
+            if scalar == "/" { return "contains '/'" }
+            if scalar == "*" { return "contains '*'" }
+            if scalar.value < 0x21 || scalar.value == 0x7F || scalar.properties.isWhitespace { return "contains whitespace or a control character" }
+        }
+        return nil
+    }
+
+    /// Renders to a JSON value: a lone placeholder keeps its value's type, anything else becomes a string.
+    /// A lone placeholder with no value and no default yields `null`.
+    public func renderValue(in message: JSONValue) throws(TemplateError) -> JSONValue {
+        if let e = singleExpression { return e.evaluate(in: message) ?? .null }
+        return .string(try renderText(in: message))
+    }
+
+    private func value(of e: Expression, in message: JSONValue) throws(TemplateError) -> JSONValue {
+        if let value = e.evaluate(in: message) { return value }
+        throw TemplateError(template: description, message: "'\(e.text)' has no value in the message and no default")
     }
 }

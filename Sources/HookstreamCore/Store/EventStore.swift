@@ -9,13 +9,18 @@
 ///   order they are made, and completes only once they are stored (durably, for durable stores). Appends that
 ///   fail consume no ids.
 /// - ``events(after:matching:limit:)`` sees every event whose `append` has returned.
+/// - A batch's delivery is stored with its events, all or nothing, and ``delivery(_:since:)`` finds it once the
+///   append has returned.
 public protocol EventStore: Sendable {
     /// Stores several batches together (a durable store commits them in one transaction); `completion` gets each
     /// batch numbered, in the order given, once all are stored. They succeed or fail together.
     ///
     /// Calls are numbered in the order they are made, so a caller that must keep an order (pipelined requests
     /// on one connection) calls in that order and need not wait in between.
-    func append(batches: [[EventDraft]], completion: @escaping @Sendable (Result<[[Event]], any Error>) -> Void)
+    func append(batches: [EventBatch], completion: @escaping @Sendable (Result<[[Event]], any Error>) -> Void)
+
+    /// The delivery stored for `key` at or after `since` (ms since the epoch), if any.
+    func delivery(_ key: DeliveryKey, since: Int64) async throws -> DeliveryRecord?
 
     /// Events with an id greater than `id` on topics matched by `filter`, in id order, at most `limit`.
     func events(after id: EventID, matching filter: TopicFilter, limit: Int) async throws -> [Event]
@@ -38,9 +43,14 @@ public protocol EventStore: Sendable {
 extension EventStore {
     public func close() async throws {}
 
+    /// Stores several batches of drafts together, remembering no delivery.
+    public func append(batches: [[EventDraft]], completion: @escaping @Sendable (Result<[[Event]], any Error>) -> Void) {
+        append(batches: batches.map { EventBatch($0) }, completion: completion)
+    }
+
     /// Stores the drafts as one batch; `completion` gets them numbered, in order, once they are stored.
     public func append(_ drafts: [EventDraft], completion: @escaping @Sendable (Result<[Event], any Error>) -> Void) {
-        append(batches: [drafts]) { result in completion(result.map { $0[0] }) }
+        append(batches: [EventBatch(drafts)]) { result in completion(result.map { $0[0] }) }
     }
 
     /// Stores the drafts as one batch and returns them numbered, in order.

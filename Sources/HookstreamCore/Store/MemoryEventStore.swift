@@ -10,6 +10,7 @@ public final class MemoryEventStore: EventStore {
     private struct State {
         var lastID: EventID = 0
         var topics: [String: TopicLog] = [:]
+        var deliveries: [DeliveryKey: DeliveryRecord] = [:]
     }
 
     /// One topic's events in id order; the oldest are dropped past the bound.
@@ -74,27 +75,34 @@ public final class MemoryEventStore: EventStore {
         self.now = now
     }
 
-    public func append(batches: [[EventDraft]], completion: @escaping @Sendable (Result<[[Event]], any Error>) -> Void) {
+    public func append(batches: [EventBatch], completion: @escaping @Sendable (Result<[[Event]], any Error>) -> Void) {
         completion(.success(appendNow(batches: batches)))
     }
 
     /// The synchronous body of ``append(batches:completion:)``.
-    public func appendNow(batches: [[EventDraft]]) -> [[Event]] {
+    public func appendNow(batches: [EventBatch]) -> [[Event]] {
         let timestamp = now()
         let bound = maximumEventsPerTopic
         return state.withLockedValue { state in
-            batches.map { drafts in
+            batches.map { batch in
                 var stored: [Event] = []
-                stored.reserveCapacity(drafts.count)
-                for draft in drafts {
+                stored.reserveCapacity(batch.drafts.count)
+                for draft in batch.drafts {
                     state.lastID += 1
                     let event = Event(id: state.lastID, draft: draft, timestamp: timestamp)
                     state.topics[draft.topic, default: TopicLog()].append(event, bound: bound)
                     stored.append(event)
                 }
+                if let delivery = batch.delivery, !stored.isEmpty {
+                    state.deliveries[delivery] = DeliveryRecord(events: stored, time: timestamp)
+                }
                 return stored
             }
         }
+    }
+
+    public func delivery(_ key: DeliveryKey, since: Int64) async throws -> DeliveryRecord? {
+        state.withLockedValue { state in state.deliveries[key].flatMap { $0.time >= since ? $0 : nil } }
     }
 
     public func events(after id: EventID, matching filter: TopicFilter, limit: Int) async throws -> [Event] {
@@ -125,7 +133,9 @@ public final class MemoryEventStore: EventStore {
     @discardableResult
     public func applyRetention(_ retention: Retention, now: Int64) async throws -> Int {
         let cutoff = retention.cutoff(now: now)
+        let deliveryCutoff = retention.deliveryCutoff(now: now)
         return state.withLockedValue { state in
+            if let deliveryCutoff { state.deliveries = state.deliveries.filter { $0.value.time >= deliveryCutoff } }
             var removed = 0
             for topic in state.topics.keys {
                 if let cutoff { removed += state.topics[topic]!.drop(olderThan: cutoff) }

@@ -4,16 +4,22 @@ public struct Retention: Sendable, Hashable {
     public var maxEventsPerTopic: Int
     /// Events older than this are pruned; `nil` keeps them regardless of age.
     public var maxAge: Duration?
+    /// Remembered webhook deliveries older than this are forgotten; `nil` forgets none.
+    public var deliveryMaxAge: Duration?
 
-    public init(maxEventsPerTopic: Int = 10_000, maxAge: Duration? = nil) {
+    public init(maxEventsPerTopic: Int = 10_000, maxAge: Duration? = nil, deliveryMaxAge: Duration? = nil) {
         self.maxEventsPerTopic = maxEventsPerTopic
         self.maxAge = maxAge
+        self.deliveryMaxAge = deliveryMaxAge
     }
 
     /// The timestamp (ms since the epoch) before which events are too old at `now`, if there is an age bound.
     func cutoff(now: Int64) -> Int64? {
-        guard let maxAge else { return nil }
-        let (seconds, attoseconds) = maxAge.components
-        return now - (seconds * 1000 + attoseconds / 1_000_000_000_000_000)
+        maxAge.map { now - $0.milliseconds }
+    }
+
+    /// The time before which remembered deliveries are forgotten at `now`, if they are forgotten at all.
+    func deliveryCutoff(now: Int64) -> Int64? {
+        deliveryMaxAge.map { now - $0.milliseconds }
     }
 }

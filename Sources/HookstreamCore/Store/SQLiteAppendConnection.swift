@@ -24,6 +24,7 @@ final class SQLiteAppendConnection: @unchecked Sendable {  // used only by the w
     private let rollback: OpaquePointer
     private let insertEvent: OpaquePointer
     private let insertTopic: OpaquePointer
+    private let insertDelivery: OpaquePointer
     private var isClosed = false
     /// The text columns of the row being inserted, end to end.
     private var text: [UInt8] = []
@@ -48,6 +49,7 @@ final class SQLiteAppendConnection: @unchecked Sendable {  // used only by the w
                 "BEGIN IMMEDIATE TRANSACTION", "COMMIT TRANSACTION", "ROLLBACK TRANSACTION",
                 "INSERT INTO events(id, topic, type, data, is_json, time, source) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 "INSERT OR IGNORE INTO topics(name) VALUES (?)",
+                "INSERT OR REPLACE INTO deliveries(source, id, time, event_ids, topics) VALUES (?, ?, ?, ?, ?)",
             ] {
                 var statement: OpaquePointer?
                 let status = sqlite3_prepare_v3(handle, sql, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &statement, nil)
@@ -60,13 +62,15 @@ final class SQLiteAppendConnection: @unchecked Sendable {  // used only by the w
             throw error
         }
         self.handle = handle
-        (begin, commit, rollback, insertEvent, insertTopic) = (prepared[0], prepared[1], prepared[2], prepared[3], prepared[4])
+        (begin, commit, rollback, insertEvent, insertTopic, insertDelivery) = (
+            prepared[0], prepared[1], prepared[2], prepared[3], prepared[4], prepared[5]
+        )
     }
 
     deinit { close() }
 
-    /// Inserts `events` and registers `newTopics` in one transaction; all or nothing.
-    func append(_ events: some Sequence<Event>, newTopics: [String]) throws(Failure) {
+    /// Inserts `events`, registers `newTopics` and remembers `deliveries` in one transaction; all or nothing.
+    func append(_ events: some Sequence<Event>, newTopics: [String], deliveries: [(DeliveryKey, DeliveryRecord)] = []) throws(Failure) {
         try step(begin)
         do throws(Failure) {
             for event in events {
@@ -96,6 +100,15 @@ final class SQLiteAppendConnection: @unchecked Sendable {  // used only by the w
                 sqlite3_bind_text(insertTopic, 1, topic, Int32(topic.utf8.count), Self.transient)
                 try step(insertTopic)
             }
+            for (key, record) in deliveries {
+                let (ids, topics) = SQLiteEventStore.deliveryColumns(record)
+                sqlite3_bind_text(insertDelivery, 1, key.source, Int32(key.source.utf8.count), Self.transient)
+                sqlite3_bind_text(insertDelivery, 2, key.id, Int32(key.id.utf8.count), Self.transient)
+                sqlite3_bind_int64(insertDelivery, 3, record.time)
+                sqlite3_bind_text(insertDelivery, 4, ids, Int32(ids.utf8.count), Self.transient)
+                sqlite3_bind_text(insertDelivery, 5, topics, Int32(topics.utf8.count), Self.transient)
+                try step(insertDelivery)
+            }
             try step(commit)
         } catch {
             // SQLite may already have rolled back by itself (SQLITE_FULL, SQLITE_IOERR).
@@ -108,7 +121,7 @@ final class SQLiteAppendConnection: @unchecked Sendable {  // used only by the w
     func close() {
         guard !isClosed else { return }
         isClosed = true
-        for statement in [begin, commit, rollback, insertEvent, insertTopic] { sqlite3_finalize(statement) }
+        for statement in [begin, commit, rollback, insertEvent, insertTopic, insertDelivery] { sqlite3_finalize(statement) }
         sqlite3_close_v2(handle)
     }
 

@@ -31,7 +31,7 @@ public final class SQLiteEventStore: EventStore {
     }
 
     private struct PendingAppend {
-        let batches: [[EventDraft]]
+        let batches: [EventBatch]
         let completion: @Sendable (Result<[[Event]], any Error>) -> Void
     }
 
@@ -152,14 +152,23 @@ public final class SQLiteEventStore: EventStore {
                     pruned_through INTEGER NOT NULL DEFAULT 0
                 ) WITHOUT ROWID;
                 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+                CREATE TABLE IF NOT EXISTS deliveries (
+                    source TEXT NOT NULL,
+                    id TEXT NOT NULL,
+                    time INTEGER NOT NULL,
+                    event_ids TEXT NOT NULL,
+                    topics TEXT NOT NULL,
+                    PRIMARY KEY (source, id)
+                ) WITHOUT ROWID;
+                CREATE INDEX IF NOT EXISTS deliveries_by_time ON deliveries(time);
                 INSERT OR IGNORE INTO meta(key, value) VALUES ('last_id', 0);
                 """)
     }
 
     // MARK: Appending (group commit)
 
-    public func append(batches: [[EventDraft]], completion: @escaping @Sendable (Result<[[Event]], any Error>) -> Void) {
-        guard batches.contains(where: { !$0.isEmpty }) else { return completion(.success(batches.map { _ in [] })) }
+    public func append(batches: [EventBatch], completion: @escaping @Sendable (Result<[[Event]], any Error>) -> Void) {
+        guard batches.contains(where: { !$0.drafts.isEmpty }) else { return completion(.success(batches.map { _ in [] })) }
         let commitsInline = self.commitsInline
         let next: WriterHandOff = writer.withLockedValue { state in
             state.pending.append(PendingAppend(batches: batches, completion: completion))
@@ -222,22 +231,26 @@ public final class SQLiteEventStore: EventStore {
         var results: [[[Event]]] = []
         results.reserveCapacity(group.count)
         var newTopics: [String] = []
+        var deliveries: [(DeliveryKey, DeliveryRecord)] = []
         for append in group {
             results.append(
-                append.batches.map { drafts in
+                append.batches.map { batch in
                     var events: [Event] = []
-                    events.reserveCapacity(drafts.count)
-                    for draft in drafts {
+                    events.reserveCapacity(batch.drafts.count)
+                    for draft in batch.drafts {
                         events.append(Event(id: nextID, draft: draft, timestamp: timestamp))
                         nextID += 1
                         if known[draft.topic] == nil, !newTopics.contains(draft.topic) { newTopics.append(draft.topic) }
+                    }
+                    if let delivery = batch.delivery, !events.isEmpty {
+                        deliveries.append((delivery, DeliveryRecord(events: events, time: timestamp)))
                     }
                     return events
                 })
         }
         let lastID = nextID - 1
         do {
-            try appender.append(results.lazy.joined().joined(), newTopics: newTopics)
+            try appender.append(results.lazy.joined().joined(), newTopics: newTopics, deliveries: deliveries)
             writer.withLockedValue { state in
                 state.commits += 1
                 if inline { state.inlineCommits += 1 }
@@ -251,6 +264,38 @@ public final class SQLiteEventStore: EventStore {
             let failure = StoreError(.writeFailed, "the SQLite store '\(path)' cannot write: \(SQLiteEventStore.describe(error))")
             for append in group { append.completion(.failure(failure)) }
         }
+    }
+
+    // MARK: Deliveries
+
+    public func delivery(_ key: DeliveryKey, since: Int64) async throws -> DeliveryRecord? {
+        do {
+            return try await pool.read { db -> DeliveryRecord? in
+                guard
+                    let row = try Row.fetchOne(
+                        db, sql: "SELECT time, event_ids, topics FROM deliveries WHERE source = ? AND id = ? AND time >= ?",
+                        arguments: [key.source, key.id, since])
+                else { return nil }
+                return SQLiteEventStore.deliveryRecord(time: row[0], ids: row[1], topics: row[2])
+            }
+        } catch {
+            throw StoreError(.readFailed, "reading the SQLite store '\(path)' failed: \(SQLiteEventStore.describe(error))")
+        }
+    }
+
+    /// A delivery's ids are stored as `1,2,3` and its topics as a JSON array.
+    static func deliveryColumns(_ record: DeliveryRecord) -> (ids: String, topics: String) {
+        (record.ids.map(String.init).joined(separator: ","), JSONValue.array(record.topics.map(JSONValue.string)).jsonText)
+    }
+
+    private static func deliveryRecord(time: Int64, ids: String, topics: String) -> DeliveryRecord {
+        let topicList: [String]
+        if case .array(let values) = try? JSONParser.parse(topics) {
+            topicList = values.compactMap(\.stringValue)
+        } else {
+            topicList = []
+        }
+        return DeliveryRecord(ids: ids.split(separator: ",").compactMap { EventID($0) }, topics: topicList, time: time)
     }
 
     // MARK: Checkpoints
@@ -371,6 +416,15 @@ public final class SQLiteEventStore: EventStore {
 
     @discardableResult
     public func applyRetention(_ retention: Retention, now: Int64) async throws -> Int {
+        if let cutoff = retention.deliveryCutoff(now: now) {
+            try await onWriter {
+                do {
+                    try self.pool.write { db in try db.execute(sql: "DELETE FROM deliveries WHERE time < ?", arguments: [cutoff]) }
+                } catch {
+                    throw StoreError(.writeFailed, "pruning the SQLite store '\(self.path)' failed: \(SQLiteEventStore.describe(error))")
+                }
+            }
+        }
         var removed = 0
         while true {
             // Each step is one short transaction on the writer, so appends interleave with pruning.

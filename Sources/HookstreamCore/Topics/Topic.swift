@@ -1,4 +1,5 @@
-/// Rules for topic names: `/`-separated, non-empty segments, no wildcards, no whitespace or control characters.
+/// Rules for topic names: `/`-separated, non-empty segments, no wildcards, no whitespace or control characters,
+/// and no `.` or `..` segment (topics often become paths and keys elsewhere, where those mean something).
 public enum Topic {
     /// Longest topic name accepted, in UTF-8 bytes.
     public static let maximumLength = 256
@@ -10,13 +11,18 @@ public enum Topic {
         // Topics are validated on every publish: check the bytes, and look at Unicode properties only when a
         // topic has non-ASCII characters.
         var segmentLength = 0
+        var segmentDots = 0
         var isASCII = true
         for byte in name.utf8 {
             switch byte {
             case UInt8(ascii: "/"):
                 if segmentLength == 0 { return "topic '\(name)' has an empty segment" }
+                if segmentDots == segmentLength && segmentLength <= 2 { return "topic '\(name)' has a '.' or '..' segment" }
                 segmentLength = 0
+                segmentDots = 0
                 continue
+            case UInt8(ascii: "."):
+                segmentDots += 1
             case UInt8(ascii: "*"):
                 return "topic '\(name)' contains a wildcard; wildcards belong in subscriptions"
             case 0..<0x21, 0x7F:
@@ -29,6 +35,7 @@ public enum Topic {
             segmentLength += 1
         }
         if segmentLength == 0 { return "topic '\(name)' has an empty segment" }
+        if segmentDots == segmentLength && segmentLength <= 2 { return "topic '\(name)' has a '.' or '..' segment" }
         if !isASCII, name.unicodeScalars.contains(where: { $0.properties.isWhitespace }) {
             return "topic '\(name)' contains whitespace or a control character"
         }

@@ -3,10 +3,8 @@ import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 
-/// What every connection handler shares: configuration, auth, the broker, the hubs and the publish batchers.
+/// What every connection handler shares: the live settings, the broker, the hubs and the publish batchers.
 final class ServerContext: Sendable {
-    let configuration: Configuration
-    let authenticator: Authenticator
     let broker: Broker
     let hubs: StreamHubs
     /// One per event loop, in the order of `hubs.all`.
@@ -14,18 +12,25 @@ final class ServerContext: Sendable {
     let webhooks: WebhookIngest
     let jobs: JobRunner
     let logger: Logger
+    private let current: NIOLockedValueBox<LiveSettings>
     private let isShuttingDownBox = NIOLockedValueBox(false)
 
-    init(configuration: Configuration, engine: RuleEngine, broker: Broker, hubs: StreamHubs, jobs: JobRunner, logger: Logger) {
-        self.configuration = configuration
-        self.authenticator = Authenticator(tokens: configuration.tokens)
+    init(settings: LiveSettings, broker: Broker, hubs: StreamHubs, jobs: JobRunner, logger: Logger) {
+        self.current = NIOLockedValueBox(settings)
         self.broker = broker
         self.hubs = hubs
         self.batchers = hubs.all.map { PublishBatcher(eventLoop: $0.eventLoop, broker: broker) }
         self.jobs = jobs
         self.logger = logger
-        self.webhooks = WebhookIngest(
-            sources: configuration.sources, engine: engine, logger: logger)
+        self.webhooks = WebhookIngest(store: broker.store, jobs: jobs, logger: logger)
+    }
+
+    /// The settings in force; read once per request.
+    var settings: LiveSettings { current.withLockedValue { $0 } }
+
+    /// Puts `settings` in force for every request that starts from now on.
+    func replaceSettings(_ settings: LiveSettings) {
+        current.withLockedValue { $0 = settings }
     }
 
     /// The batcher of `loop`.

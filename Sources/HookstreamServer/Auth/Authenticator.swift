@@ -11,20 +11,15 @@ public struct Authenticator: Sendable {
         let presented = Array(secret.utf8)
         var found: AccessToken?
         // Compare against every token, not stopping at a match, so the time does not depend on which one it is.
-        for token in tokens where Authenticator.constantTimeEquals(Array(token.secret.utf8), presented) {
+        for token in tokens where ConstantTime.equals(token.secret.utf8, presented) {
             found = token
         }
         return found
     }
 
-    static func constantTimeEquals(_ a: [UInt8], _ b: [UInt8]) -> Bool {
-        var difference = UInt8(truncatingIfNeeded: a.count ^ b.count)
-        let n = max(a.count, b.count)
-        for i in 0..<n {
-            let x = i < a.count ? a[i] : 0
-            let y = i < b.count ? b[i] : 0
-            difference |= x ^ y
-        }
-        return difference == 0
+    /// Whether `secret` is a token that may still read every pattern of `filter` (an open stream, after a reload).
+    public func grants(secret: String, filter: TopicFilter) -> Bool {
+        guard let token = token(forSecret: secret) else { return false }
+        return filter.patterns.allSatisfy { token.subscribe.covers($0) }
     }
 }

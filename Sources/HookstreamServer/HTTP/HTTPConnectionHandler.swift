@@ -12,7 +12,8 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
 
     private enum State {
         case idle
-        case receiving(HTTPRequestHead, ByteBuffer)
+        /// A request's head and the body so far, with the settings in force when it started.
+        case receiving(HTTPRequestHead, ByteBuffer, LiveSettings)
         /// The body was refused (too large); the connection closes after the answer.
         case discarding
         case streaming(StreamSubscriber)
@@ -71,29 +72,31 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     private func handle(_ part: HTTPServerRequestPart, context: ChannelHandlerContext) {
         switch (part, state) {
         case (.head(let head), .idle):
-            if let length = head.headers.first(name: "content-length").flatMap(Int.init), length > server.configuration.server.bodyLimit {
-                refuseTooLarge(context: context)
+            let settings = server.settings
+            let limit = settings.configuration.server.bodyLimit
+            if let length = head.headers.first(name: "content-length").flatMap(Int.init), length > limit {
+                refuseTooLarge(limit: limit, context: context)
                 return
             }
-            state = .receiving(head, context.channel.allocator.buffer(capacity: 0))
-        case (.body(var chunk), .receiving(let head, var body)):
+            state = .receiving(head, context.channel.allocator.buffer(capacity: 0), settings)
+        case (.body(var chunk), .receiving(let head, var body, let settings)):
             state = .idle  // let `body` be uniquely referenced while appending
-            if body.readableBytes + chunk.readableBytes > server.configuration.server.bodyLimit {
-                refuseTooLarge(context: context)
+            let limit = settings.configuration.server.bodyLimit
+            if body.readableBytes + chunk.readableBytes > limit {
+                refuseTooLarge(limit: limit, context: context)
                 return
             }
             body.writeBuffer(&chunk)
-            state = .receiving(head, body)
-        case (.end, .receiving(let head, let body)):
-            route(head: head, body: body, context: context)
+            state = .receiving(head, body, settings)
+        case (.end, .receiving(let head, let body, let settings)):
+            route(head: head, body: body, settings: settings, context: context)
         default:
             break
         }
     }
 
-    private func refuseTooLarge(context: ChannelHandlerContext) {
+    private func refuseTooLarge(limit: Int, context: ChannelHandlerContext) {
         state = .discarding
-        let limit = server.configuration.server.bodyLimit
         server.logger.info("Request refused: body too large", metadata: ["limit": "\(limit)"])
         let error = HTTPError(.payloadTooLarge, code: "body_too_large", "the request body is larger than the limit of \(limit) bytes")
         respond(HTTPResponse(error: error), keepAlive: false, context: context)
@@ -101,7 +104,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
 
     // MARK: Routing
 
-    private func route(head: HTTPRequestHead, body: ByteBuffer, context: ChannelHandlerContext) {
+    private func route(head: HTTPRequestHead, body: ByteBuffer, settings: LiveSettings, context: ChannelHandlerContext) {
         let target = RequestTarget(head.uri)
         let keepAlive = head.isKeepAlive
         state = .idle
@@ -121,17 +124,17 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
             } else {
                 waitingStream = (head, target)  // after the answers still owed on this connection
             }
-        case (.POST, "hooks", 2):
-            let source = String(segments[1])
-            guard server.webhooks.acceptsWebhooks(source) else {
-                respond(HTTPResponse(error: HTTPError(.notFound, code: "unknown_source", "no webhook source named '\(source)'")), keepAlive: keepAlive, context: context)
+        case (.POST, "hooks", 2...), (.PUT, "hooks", 2...), (.PATCH, "hooks", 2...):
+            let name = String(segments[1])
+            guard let source = settings.configuration.sources[name], source.kind == .webhook else {
+                respond(HTTPResponse(error: HTTPError(.notFound, code: "unknown_source", "no webhook source named '\(name)'")), keepAlive: keepAlive, context: context)
                 return
             }
             server.webhooks.handle(
-                source: source, head: head, target: target, body: body, batcher: server.batcher(for: context.eventLoop),
-                completion: answerLater(keepAlive: keepAlive, context: context))
-        case (_, "hooks", 2), (_, "events", 1), (_, "healthz", 1), (_, "readyz", 1):
-            let allowed = segments.first == "hooks" ? "POST" : "GET"
+                source: source, subPath: segments.dropFirst(2).joined(separator: "/"), head: head, target: target, body: body,
+                settings: settings, batcher: server.batcher(for: context.eventLoop), completion: answerLater(keepAlive: keepAlive, context: context))
+        case (_, "hooks", 2...), (_, "events", 1), (_, "healthz", 1), (_, "readyz", 1):
+            let allowed = segments.first == "hooks" ? "POST, PUT, PATCH" : "GET"
             respond(
                 HTTPResponse(error: HTTPError(.methodNotAllowed, code: "method_not_allowed", "use \(allowed) for \(target.path)", headers: [("Allow", allowed)])),
                 keepAlive: keepAlive, context: context)
@@ -210,9 +213,10 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     // MARK: Event streams
 
     private func startStream(head: HTTPRequestHead, target: RequestTarget, context: ChannelHandlerContext) {
+        let settings = server.settings
         let request: StreamRequest
         do {
-            request = try StreamRequest(head: head, target: target, authenticator: server.authenticator)
+            request = try StreamRequest(head: head, target: target, authenticator: settings.authenticator)
         } catch {
             server.logger.info("Stream refused", metadata: ["status": "\(error.status.code)", "error": "\(error.message)"])
             respond(HTTPResponse(error: error), keepAlive: head.isKeepAlive, context: context)
@@ -222,10 +226,10 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
             respond(HTTPResponse(error: HTTPError(.httpVersionNotSupported, code: "http_version", "event streams need HTTP/1.1")), keepAlive: false, context: context)
             return
         }
-        let streams = server.configuration.streams
+        let streams = settings.configuration.streams
         let logger = server.logger.with(metadataKey: "hookstream.token", "\(request.token.name)")
         let subscriber = StreamSubscriber(
-            context: context, filter: request.filter, resumingAfter: request.lastEventID,
+            context: context, filter: request.filter, credential: request.credential, resumingAfter: request.lastEventID,
             queue: streams.queue, logger: logger)
         let hub = server.hubs.hub(for: context.eventLoop)
         guard hub.add(subscriber) else {

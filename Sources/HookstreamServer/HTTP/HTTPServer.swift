@@ -40,7 +40,7 @@ final class HTTPServer: Service {
         let local = channel.localAddress
         context.logger.info("HTTP server listening", metadata: ["address": "\(local.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "?")"])
         if let local { onListening(local) }
-        for hub in context.hubs.all { hub.startHeartbeat(every: context.configuration.streams.heartbeat) }
+        for hub in context.hubs.all { hub.startHeartbeat(every: context.settings.configuration.streams.heartbeat) }
 
         await withGracefulShutdownHandler {
             try? await channel.closeFuture.get()

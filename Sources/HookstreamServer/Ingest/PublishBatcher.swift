@@ -9,7 +9,7 @@ import NIOCore
 final class PublishBatcher: @unchecked Sendable {
     let eventLoop: any EventLoop
     private let broker: Broker
-    private var batches: [[EventDraft]] = []  // on loop
+    private var batches: [EventBatch] = []  // on loop
     private var completions: [@Sendable (Result<[Event], any Error>) -> Void] = []  // on loop
 
     init(eventLoop: any EventLoop, broker: Broker) {
@@ -17,14 +17,14 @@ final class PublishBatcher: @unchecked Sendable {
         self.broker = broker
     }
 
-    /// Queues `drafts` for the end of this loop turn; `completion` gets them numbered once stored. Calls are
+    /// Queues `batch` for the end of this loop turn; `completion` gets its events numbered once stored. Calls are
     /// numbered in the order they are made.
-    func publish(_ drafts: [EventDraft], completion: @escaping @Sendable (Result<[Event], any Error>) -> Void) {
+    func publish(_ batch: EventBatch, completion: @escaping @Sendable (Result<[Event], any Error>) -> Void) {
         eventLoop.assertInEventLoop()
-        guard !drafts.isEmpty else { return completion(.success([])) }
+        guard !batch.drafts.isEmpty else { return completion(.success([])) }
         // Tasks run after the loop has handled every socket that was ready, so the flush takes all of them.
         if batches.isEmpty { eventLoop.execute { self.flush() } }
-        batches.append(drafts)
+        batches.append(batch)
         completions.append(completion)
     }
 

@@ -11,25 +11,23 @@ import Glibc
 /// The local Unix socket: newline-delimited JSON messages, each answered by one JSON line.
 ///
 /// A line is `{"topic":"local/x","event":"name","data":<any JSON>}`; the answer is `{"ok":true,"ids":[...]}`
-/// once the events are stored, or `{"ok":false,"error":"..."}`. The connection stays open for more lines.
+/// once the events are stored, or `{"ok":false,"error":"..."}`. The connection stays open for more lines. The
+/// sender's credentials (`SO_PEERCRED`) decide whether the socket's source takes its lines, and rules see them
+/// as `peer.uid`, `peer.gid` and `peer.pid`.
 final class UnixSocketIngest: Service {
     private let socket: Configuration.UnixSocket
-    private let source: String
-    private let engine: RuleEngine
-    private let broker: Broker
+    private let server: ServerContext
     private let group: any EventLoopGroup
     private let logger: Logger
 
-    init(socket: Configuration.UnixSocket, source: String, engine: RuleEngine, broker: Broker, group: any EventLoopGroup, logger: Logger) {
+    init(socket: Configuration.UnixSocket, server: ServerContext, group: any EventLoopGroup, logger: Logger) {
         self.socket = socket
-        self.source = source
-        self.engine = engine
-        self.broker = broker
+        self.server = server
         self.group = group
-        self.logger = logger.with(metadataKey: "hookstream.source", "\(source)")
+        self.logger = logger.with(metadataKey: "hookstream.socket", "\(socket.path)")
     }
 
-    /// Creates the socket's folder if missing, and binds (replacing a stale socket file).
+    /// Creates the socket's folder if missing, binds (replacing a stale socket file), and sets its mode and owner.
     func bind() async throws -> NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never> {
         let directory = (socket.path as NSString).deletingLastPathComponent
         if !directory.isEmpty {
@@ -41,8 +39,23 @@ final class UnixSocketIngest: Service {
                     try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
                 }
             }
-        chmod(socket.path, mode_t(socket.mode))
+        UnixSocketIngest.applyPermissions(socket, logger: logger)
         return server
+    }
+
+    /// Sets the socket file's mode, owner and group as configured (again on reload).
+    static func applyPermissions(_ socket: Configuration.UnixSocket, logger: Logger) {
+        if chmod(socket.path, mode_t(socket.mode)) != 0 {
+            logger.error("Cannot set the Unix socket's mode", metadata: ["mode": "\(String(socket.mode, radix: 8))", "errno": "\(errno)"])
+        }
+        if socket.owner != nil || socket.group != nil {
+            // -1 leaves that id as it is.
+            if chown(socket.path, socket.owner ?? UInt32.max, socket.group ?? UInt32.max) != 0 {
+                logger.error(
+                    "Cannot set the Unix socket's owner or group (changing the owner needs root; the group, membership of it)",
+                    metadata: ["owner": "\(socket.owner.map(String.init) ?? "-")", "group": "\(socket.group.map(String.init) ?? "-")", "errno": "\(errno)"])
+            }
+        }
     }
 
     func run() async throws {
@@ -63,12 +76,15 @@ final class UnixSocketIngest: Service {
     }
 
     private func serve(_ client: NIOAsyncChannel<ByteBuffer, ByteBuffer>) async {
+        let peer = await UnixSocketPeer.of(client.channel)
+        var wasRefused = false
         do {
             try await client.executeThenClose { inbound, outbound in
                 try await withGracefulShutdownHandler {
                     do {
                         for try await line in inbound.splitLines(maximumBufferSize: socket.lineLimit) {
-                            let reply = await handle(line)
+                            let reply = await handle(line, peer: peer, logRefusal: !wasRefused)
+                            if reply == UnixSocketIngest.forbidden { wasRefused = true }
                             try await outbound.write(ByteBuffer(string: reply + "\n"))
                         }
                     } catch let error as NIOTooManyBytesError {
@@ -85,50 +101,50 @@ final class UnixSocketIngest: Service {
         }
     }
 
-    /// Processes one line into its one-line JSON answer.
-    func handle(_ line: ByteBuffer) async -> String {
+    /// Processes one line from `peer` into its one-line JSON answer.
+    func handle(_ line: ByteBuffer, peer: UnixSocketPeer?, logRefusal: Bool = true) async -> String {
+        let settings = server.settings
+        guard let source = settings.configuration.unixSocketSource else {
+            return UnixSocketIngest.failure("no source takes the Unix socket's lines (none has unix_socket: true)")
+        }
+        let logger = self.logger.with(metadataKey: "hookstream.source", "\(source.name)")
+        guard source.allowsPeer(uid: peer?.uid ?? UInt32.max, gid: peer?.gid ?? UInt32.max) else {
+            if logRefusal {
+                logger.warning(
+                    "Unix socket sender refused: its uid and gid are not in the source's allow_uids or allow_gids",
+                    metadata: ["uid": "\(peer.map { String($0.uid) } ?? "?")", "gid": "\(peer.map { String($0.gid) } ?? "?")"])
+            }
+            return UnixSocketIngest.forbidden
+        }
         let message: JSONValue
         do {
-            var bytes = line.readableBytesView[...]
-            if bytes.last == UInt8(ascii: "\r") { bytes = bytes.dropLast() }
-            message = try JSONParser.parse(bytes)
+            message = try UnixSocketMessage.make(line: line.readableBytesView, source: source.name, peer: peer)
         } catch {
-            logger.info("Unix socket line rejected", metadata: ["error": "\(error)"])
-            return UnixSocketIngest.failure("bad JSON: \(error)")
-        }
-        guard case .object = message else {
-            return UnixSocketIngest.failure("each line must be a JSON object like {\"topic\":\"local/x\",\"data\":...}")
-        }
-        guard let topic = message["topic"] else {
-            return UnixSocketIngest.failure("missing \"topic\"")
-        }
-        guard case .string = topic else {
-            return UnixSocketIngest.failure("\"topic\" must be a string")
-        }
-        if let event = message["event"], event != .null, event.stringValue == nil {
-            return UnixSocketIngest.failure("\"event\" must be a string")
-        }
-        var context = message
-        if case .object(var members) = context {
-            members.append(.init("body", message))
-            members.append(.init("source", .string(source)))
-            context = .object(members)
+            logger.info("Unix socket line rejected", metadata: ["error": "\(error.message)"])
+            return UnixSocketIngest.failure(error.message)
         }
         let drafts: [EventDraft]
         do {
-            drafts = try engine.route(source: source, context: context)
+            drafts = try settings.engine.route(source: source.name, message: message)
         } catch {
             logger.info("Unix socket line rejected", metadata: ["error": "\(error)"])
             return UnixSocketIngest.failure(error.description)
         }
         do {
-            let events = try await broker.publish(drafts)
+            let events = try await server.broker.publish(drafts)
+            for (event, draft) in zip(events, drafts) {
+                logger.debug(
+                    "Published",
+                    metadata: ["hookstream.event_id": "\(event.id)", "hookstream.topic": "\(event.topic)", "hookstream.rule": "\(draft.rule)"])
+            }
             return JSONValue.object([.init("ok", .bool(true)), .init("ids", .array(events.map { .number(String($0.id)) }))]).jsonText
         } catch {
             logger.error("Unix socket line not stored: the event store failed", metadata: ["error": "\(error)"])
             return UnixSocketIngest.failure("the event store cannot accept events right now; retry later")
         }
     }
+
+    static let forbidden = failure("forbidden")
 
     static func failure(_ message: String) -> String {
         JSONValue.object([.init("ok", .bool(false)), .init("error", .string(message))]).jsonText

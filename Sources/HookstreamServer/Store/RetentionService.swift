@@ -7,23 +7,22 @@ import FoundationEssentials
 import Foundation
 #endif
 
-/// Prunes the store on a period: events past `store.retention` (count per topic, age) are removed in short
-/// transactions, so publishers never wait long.
+/// Prunes the store on a period: events past `store.retention` (count per topic, age), and remembered webhook
+/// deliveries past their window, are removed in short transactions, so publishers never wait long. The settings
+/// are read on every pass, so a reload changes them.
 final class RetentionService<C: Clock>: Service, Sendable where C.Duration == Duration {
     private let store: any EventStore
-    private let retention: Retention
-    private let interval: Duration
+    private let settings: @Sendable () -> Configuration
     private let clock: C
     private let now: @Sendable () -> Int64
     private let logger: Logger
 
     init(
-        store: any EventStore, retention: Retention, interval: Duration, clock: C, logger: Logger,
+        store: any EventStore, settings: @escaping @Sendable () -> Configuration, clock: C, logger: Logger,
         now: @escaping @Sendable () -> Int64 = WallClock.milliseconds
     ) {
         self.store = store
-        self.retention = retention
-        self.interval = interval
+        self.settings = settings
         self.clock = clock
         self.now = now
         self.logger = logger
@@ -31,10 +30,10 @@ final class RetentionService<C: Clock>: Service, Sendable where C.Duration == Du
 
     func run() async {
         let clock = self.clock
-        let interval = self.interval
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
             await pruneOnce()
             do {
+                let interval = settings().store.pruneInterval
                 try await cancelWhenGracefulShutdown { try await clock.sleep(for: interval) }
             } catch {
                 return
@@ -44,6 +43,9 @@ final class RetentionService<C: Clock>: Service, Sendable where C.Duration == Du
 
     /// One pass; failures are logged and retried on the next period.
     func pruneOnce() async {
+        let configuration = settings()
+        var retention = configuration.store.retention
+        retention.deliveryMaxAge = configuration.deliveryRetention
         do {
             let removed = try await store.applyRetention(retention, now: now())
             if removed > 0 { logger.info("Retention pruned events", metadata: ["hookstream.pruned": "\(removed)"]) }

@@ -27,6 +27,14 @@ enum StreamFraming {
         return buffer
     }
 
+    /// The last event of a stream whose token lost its topics in a reload: a reconnect would be refused, so the
+    /// client is told why (browsers drop an event without a `data:` line).
+    static let revokedFrame: ByteBuffer = {
+        var buffer = ByteBuffer()
+        SSEEncoder.writeEvent(id: nil, type: "hookstream.revoked", data: #"{"reason":"grant_revoked"}"#, into: &buffer)
+        return buffer
+    }()
+
     /// A comment (heartbeat).
     static func commentFrame(_ text: String) -> ByteBuffer {
         var buffer = ByteBuffer()

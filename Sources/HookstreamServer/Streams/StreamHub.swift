@@ -1,4 +1,5 @@
 import HookstreamCore
+import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 
@@ -15,6 +16,7 @@ final class StreamHub: EventSink, @unchecked Sendable {
     private var batch: [EncodedEvent] = []  // on loop
     private var groups: [TopicFilter: SubscriberGroup] = [:]  // on loop
     private var heartbeatTask: RepeatedTask?  // on loop
+    private var heartbeatPeriod: Duration?  // on loop
     private var isShutDown = false  // on loop
 
     init(eventLoop: any EventLoop) {
@@ -94,16 +96,36 @@ final class StreamHub: EventSink, @unchecked Sendable {
         if group.members.isEmpty { groups[subscriber.filter] = nil }
     }
 
-    /// Starts the heartbeat: one shared comment frame written to every subscriber of the loop each period.
+    /// Starts the heartbeat, or changes its period: one shared comment frame written to every subscriber of the
+    /// loop each period.
     func startHeartbeat(every period: Duration) {
-        let frame = StreamFraming.commentFrame("heartbeat")
-        let interval = TimeAmount.nanoseconds(Int64(period.components.seconds) * 1_000_000_000 + period.components.attoseconds / 1_000_000_000)
         eventLoop.execute {
+            guard !self.isShutDown, period != self.heartbeatPeriod else { return }
+            self.heartbeatTask?.cancel()
+            self.heartbeatPeriod = period
+            let frame = StreamFraming.commentFrame("heartbeat")
+            let interval = TimeAmount.nanoseconds(period.nanoseconds)
             self.heartbeatTask = self.eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { _ in
                 for group in self.groups.values {
                     for subscriber in group.members { subscriber.writeHeartbeat(frame) }
                 }
             }
+        }
+    }
+
+    /// Ends every stream whose credential no longer grants its topics (after a reload); returns how many.
+    func revokeStreams(grantedBy authenticator: Authenticator) -> EventLoopFuture<Int> {
+        eventLoop.submit {
+            var ended = 0
+            for group in self.groups.values {
+                for subscriber in group.members where !subscriber.isClosed {
+                    guard !authenticator.grants(secret: subscriber.credential, filter: subscriber.filter) else { continue }
+                    subscriber.logger.info("Stream ended: after the reload its token no longer grants its topics")
+                    subscriber.end(with: StreamFraming.revokedFrame)
+                    ended += 1
+                }
+            }
+            return ended
         }
     }
 

@@ -4,6 +4,8 @@ import NIOHTTP1
 /// A validated `GET /events` request: who asks, for which topics, resuming after which id.
 struct StreamRequest {
     let token: AccessToken
+    /// The secret the request presented, kept to check the stream's grant again when the config is reloaded.
+    let credential: String
     let filter: TopicFilter
     let lastEventID: EventID?
 
@@ -37,6 +39,7 @@ struct StreamRequest {
             patterns.append(pattern)
         }
         self.token = token
+        self.credential = secret
         self.filter = TopicFilter(patterns)
 
         let resume = head.headers.first(name: "last-event-id") ?? target.value("lastEventId") ?? target.value("last_event_id")

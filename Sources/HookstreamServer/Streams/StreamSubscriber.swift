@@ -36,17 +36,23 @@ final class StreamSubscriber {
     /// The context's channel, kept so a delivery does not go through the pipeline object to reach it.
     let channel: any Channel
     let filter: TopicFilter
+    /// The secret the stream was opened with: a reload checks that it still grants ``filter``.
+    let credential: String
     /// Index in its group's members, for O(1) removal.
     var slot = -1
     let logger: Logger
 
-    init(context: ChannelHandlerContext, filter: TopicFilter, resumingAfter lastEventID: EventID?, queue: Int, logger: Logger) {
+    init(
+        context: ChannelHandlerContext, filter: TopicFilter, credential: String, resumingAfter lastEventID: EventID?, queue: Int,
+        logger: Logger
+    ) {
         self.context = context
         self.channel = context.channel
         self.core = context.channel._channelCore
         self.socket = StreamSocket(channel: context.channel)
         self.isWritable = context.channel.isWritable
         self.filter = filter
+        self.credential = credential
         self.state = SubscriptionState(resumingAfter: lastEventID, bufferLimit: queue)
         self.logger = logger
     }
@@ -176,10 +182,15 @@ final class StreamSubscriber {
     /// Ends the stream cleanly (server shutdown): what is queued goes out, then the connection closes, which
     /// ends the body.
     func finish() {
+        end(with: channel.allocator.buffer(capacity: 0))
+    }
+
+    /// Ends the stream after a last frame (an event that tells the client why), behind what is queued.
+    func end(with lastFrame: ByteBuffer) {
         guard !isClosed else { return }
         isClosed = true
         let channel = self.channel
-        context.writeAndFlush(NIOAny(channel.allocator.buffer(capacity: 0))).whenComplete { _ in
+        context.writeAndFlush(NIOAny(lastFrame)).whenComplete { _ in
             channel.close(promise: nil)
         }
     }

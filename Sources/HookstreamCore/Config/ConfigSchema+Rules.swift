@@ -1,0 +1,279 @@
+import Yams
+
+extension ConfigSchema {
+    /// `rules:`, in order.
+    ///
+    /// ```yaml
+    /// rules:
+    ///   - name: failed-deploys
+    ///     source: github
+    ///     when: { header.x-github-event: deployment_status, body.deployment_status.state: { in: [failure, error] } }
+    ///     allow_topics: ["deploys/**"]
+    ///     continue: true            # later rules get the message too
+    ///     publish:                  # one event, or a list of them
+    ///       topic: "deploys/{{ body.repository.name | slug }}"
+    ///       event: deploy-failed
+    ///       data: { repo: "{{ body.repository.full_name }}" }
+    /// ```
+    func readRules(_ node: Node, into config: inout Configuration) {
+        guard case .sequence(let seq) = node else {
+            if !ConfigReader.isNull(node) { reader.error(at: node, "rules must be a list, found \(reader.kind(of: node))") }
+            return
+        }
+        var seen: [String: Node] = [:]
+        for (i, element) in seq.enumerated() {
+            let what = "rules[\(i)]"
+            guard let rm = reader.mapping(element, what) else { continue }
+            var name: String?
+            var source: String?
+            var sourceNode: Node?
+            var condition: RuleCondition?
+            var allowed: TopicFilter?
+            var events: [EventTemplate]?
+            var continues = false
+            var paths: [(ValuePath, Node)] = []
+            for (k, _, v) in reader.entries(rm, allowed: ["name", "source", "when", "allow_topics", "continue", "publish"], in: what) {
+                switch k {
+                case "name":
+                    name = reader.string(v, "\(what).name")
+                    if let n = name {
+                        if let first = seen[n] {
+                            let line = first.mark.map { " (first defined at line \($0.line))" } ?? ""
+                            reader.error(at: v, "duplicate rule name '\(n)'\(line)")
+                        } else {
+                            seen[n] = v
+                        }
+                    }
+                case "source":
+                    source = reader.string(v, "\(what).source")
+                    sourceNode = v
+                case "when": condition = readCondition(v, "\(what).when", paths: &paths)
+                case "allow_topics": allowed = TopicFilter(readPatterns(v, "\(what).allow_topics"))
+                case "continue": continues = reader.bool(v, "\(what).continue") ?? false
+                case "publish": events = readPublishList(v, "\(what).publish", paths: &paths)
+                default: break
+                }
+            }
+            let label = name.map { "rule '\($0)'" } ?? what
+            if rm["name"] == nil { reader.error(at: element, "\(what) needs a name") }
+            if rm["source"] == nil { reader.error(at: element, "\(label) needs a source") }
+            if rm["publish"] == nil { reader.error(at: element, "\(label) needs a publish: { topic: ... }") }
+            if let source, config.sources[source] == nil {
+                let known = config.sources.keys.sorted().joined(separator: ", ")
+                reader.error(at: sourceNode, "\(label) names source '\(source)', which is not declared under sources (declared: \(known.isEmpty ? "none" : known))")
+            }
+            if let source {
+                for (path, pathNode) in paths { reader.pathUses.append((source, path, pathNode)) }
+            }
+            if let name, let source, let events {
+                config.rules.append(
+                    Rule(name: name, source: source, condition: condition, events: events, allowedTopics: allowed, continues: continues))
+            }
+        }
+    }
+
+    // MARK: Conditions
+
+    /// Operators a path's test may use.
+    static let operators = ["equals", "in", "regex", "exists", "prefix", "suffix", "contains"] + ValueTest.Comparison.allCases.map(\.rawValue)
+
+    /// A `when`: a mapping of paths to tests (all must hold) with `all`, `any` and `not` as keys, or a list of them.
+    func readCondition(_ node: Node, _ what: String, paths: inout [(ValuePath, Node)]) -> RuleCondition? {
+        switch node {
+        case .sequence(let list):
+            var conditions: [RuleCondition] = []
+            for (i, element) in list.enumerated() {
+                if let c = readCondition(element, "\(what)[\(i)]", paths: &paths) { conditions.append(c) }
+            }
+            return .all(conditions)
+        case .mapping(let m):
+            var conditions: [RuleCondition] = []
+            for (key, keyNode, value) in reader.entries(m, allowed: nil, in: what) {
+                switch key {
+                case "all", "any":
+                    guard case .sequence(let list) = value else {
+                        reader.error(at: value, "\(what).\(key) must be a list of conditions")
+                        continue
+                    }
+                    var members: [RuleCondition] = []
+                    for (i, element) in list.enumerated() {
+                        if let c = readCondition(element, "\(what).\(key)[\(i)]", paths: &paths) { members.append(c) }
+                    }
+                    if key == "any" && members.isEmpty && list.isEmpty {
+                        reader.error(at: value, "\(what).any needs at least one condition")
+                    }
+                    conditions.append(key == "all" ? .all(members) : .any(members))
+                case "not":
+                    if let c = readCondition(value, "\(what).not", paths: &paths) { conditions.append(.not(c)) }
+                default:
+                    let path: ValuePath
+                    do {
+                        path = try ValuePath(key)
+                    } catch {
+                        reader.error(at: keyNode, "\(what): \(error)")
+                        continue
+                    }
+                    paths.append((path, keyNode))
+                    conditions.append(contentsOf: readTests(value, at: path, "\(what).\(key)"))
+                }
+            }
+            return conditions.count == 1 ? conditions[0] : .all(conditions)
+        default:
+            if ConfigReader.isNull(node) { return nil }
+            reader.error(at: node, "\(what) must be a mapping of paths to values (body.action: opened), or a list of them")
+            return nil
+        }
+    }
+
+    /// What follows a path: a value (equals), a list (one of), or a mapping of operators (all must hold).
+    private func readTests(_ node: Node, at path: ValuePath, _ what: String) -> [RuleCondition] {
+        switch node {
+        case .scalar:
+            if ConfigReader.isNull(node) {
+                reader.error(at: node, "\(what) has no value: write { exists: false } for a value that must be absent")
+                return []
+            }
+            return reader.string(node, what).map { [.test(path, .equals($0))] } ?? []
+        case .sequence:
+            guard let list = reader.stringList(node, what) else { return [] }
+            return [.test(path, .oneOf(list.map(\.0)))]
+        case .mapping(let m):
+            var tests: [RuleCondition] = []
+            for (op, _, v) in reader.entries(m, allowed: ConfigSchema.operators, in: what) {
+                let label = "\(what).\(op)"
+                switch op {
+                case "equals":
+                    if let text = reader.string(v, label) { tests.append(.test(path, .equals(text))) }
+                case "in":
+                    if let list = reader.stringList(v, label) { tests.append(.test(path, .oneOf(list.map(\.0)))) }
+                case "exists":
+                    if let b = reader.bool(v, label) { tests.append(.test(path, .exists(b))) }
+                case "regex":
+                    guard let pattern = reader.string(v, label) else { continue }
+                    do {
+                        tests.append(.test(path, .regex(try CompiledRegex(pattern))))
+                    } catch {
+                        reader.error(at: v, "\(label): \(error)")
+                    }
+                case "prefix": if let text = reader.string(v, label) { tests.append(.test(path, .prefix(text))) }
+                case "suffix": if let text = reader.string(v, label) { tests.append(.test(path, .suffix(text))) }
+                case "contains": if let text = reader.string(v, label) { tests.append(.test(path, .contains(text))) }
+                default:
+                    guard let comparison = ValueTest.Comparison(rawValue: op) else { continue }
+                    guard case .scalar(let s) = v, let bound = Double(s.string), bound.isFinite else {
+                        reader.error(at: v, "\(label) must be a number")
+                        continue
+                    }
+                    tests.append(.test(path, .compare(comparison, bound)))
+                }
+            }
+            if m.count == 0 { reader.error(at: node, "\(what) names no test (use one of: \(ConfigSchema.operators.joined(separator: ", ")))") }
+            return tests
+        case .alias:
+            reader.error(at: node, "aliases are not supported in \(what)")
+            return []
+        }
+    }
+
+    // MARK: Publishing
+
+    /// `publish:`: one event, or a list of them.
+    private func readPublishList(_ node: Node, _ what: String, paths: inout [(ValuePath, Node)]) -> [EventTemplate]? {
+        guard case .sequence(let list) = node else { return readPublish(node, what, paths: &paths).map { [$0] } }
+        guard !list.isEmpty else {
+            reader.error(at: node, "\(what) must name at least one event")
+            return nil
+        }
+        var events: [EventTemplate] = []
+        for (i, element) in list.enumerated() {
+            guard let event = readPublish(element, "\(what)[\(i)]", paths: &paths) else { return nil }
+            events.append(event)
+        }
+        return events
+    }
+
+    private func readPublish(_ node: Node, _ what: String, paths: inout [(ValuePath, Node)]) -> EventTemplate? {
+        guard let m = reader.mapping(node, what) else { return nil }
+        var topic: Template?
+        var type: Template? = try? Template("message")
+        var data: DataTemplate? = (try? Template("{{ body }}")).map(DataTemplate.template)
+        var dataNode: Node?
+        for (k, _, v) in reader.entries(m, allowed: ["topic", "event", "data"], in: what) {
+            switch k {
+            case "topic":
+                topic = readTemplate(v, "\(what).topic", paths: &paths)
+                if let t = topic { checkTopicTemplate(t, at: v, what: "\(what).topic") }
+            case "event": type = readTemplate(v, "\(what).event", paths: &paths)
+            case "data":
+                data = readDataTemplate(v, "\(what).data", paths: &paths)
+                dataNode = v
+            default: break
+            }
+        }
+        if m["topic"] == nil { reader.error(at: node, "\(what) needs a topic") }
+        // The default data, `{{ body }}`, reads the body.
+        if dataNode == nil, let body = try? ValuePath("body") { paths.append((body, node)) }
+        guard let topic, let type, let data else { return nil }
+        return EventTemplate(topic: topic, type: type, data: data)
+    }
+
+    private func readTemplate(_ node: Node, _ what: String, paths: inout [(ValuePath, Node)]) -> Template? {
+        guard let text = reader.string(node, what) else { return nil }
+        do {
+            let template = try Template(text)
+            for path in template.paths { paths.append((path, node)) }
+            return template
+        } catch {
+            reader.error(at: node, "\(what): \(error.message)")
+            return nil
+        }
+    }
+
+    /// The literal parts of a topic template must be usable in a topic.
+    private func checkTopicTemplate(_ template: Template, at node: Node, what: String) {
+        if template.isLiteral, let problem = Topic.validationError(template.description) {
+            reader.error(at: node, "\(what): \(problem)")
+            return
+        }
+        for part in template.parts {
+            guard case .literal(let text) = part else { continue }
+            if text.contains("*") {
+                reader.error(at: node, "\(what): a topic cannot contain '*' (wildcards belong in subscriptions)")
+            } else if text.contains("//") || (text.hasPrefix("/") && part == template.parts.first)
+                || (text.hasSuffix("/") && part == template.parts.last)
+            {
+                reader.error(at: node, "\(what): a topic cannot have an empty segment")
+            } else if text.unicodeScalars.contains(where: { $0.properties.isWhitespace }) {
+                reader.error(at: node, "\(what): a topic cannot contain whitespace")
+            }
+        }
+    }
+
+    private func readDataTemplate(_ node: Node, _ what: String, paths: inout [(ValuePath, Node)]) -> DataTemplate? {
+        switch node {
+        case .scalar(let s):
+            if ConfigReader.isNull(node) { return .literal(.null) }
+            if s.style == .plain, let value = try? JSONParser.parse(s.string) {
+                if case .string = value {} else { return .literal(value) }
+            }
+            return readTemplate(node, what, paths: &paths).map(DataTemplate.template)
+        case .sequence(let seq):
+            var elements: [DataTemplate] = []
+            for (i, e) in seq.enumerated() {
+                guard let t = readDataTemplate(e, "\(what)[\(i)]", paths: &paths) else { return nil }
+                elements.append(t)
+            }
+            return .array(elements)
+        case .mapping(let m):
+            var members: [(key: String, value: DataTemplate)] = []
+            for (k, _, v) in reader.entries(m, allowed: nil, in: what) {
+                guard let t = readDataTemplate(v, "\(what).\(k)", paths: &paths) else { return nil }
+                members.append((k, t))
+            }
+            return .object(members)
+        case .alias:
+            reader.error(at: node, "aliases are not supported in \(what)")
+            return nil
+        }
+    }
+}

@@ -1,0 +1,21 @@
+/// What routing one message did, rule by rule: the answer of ``RuleEngine/explain(source:message:)``.
+public struct RouteReport: Sendable {
+    /// One rule of the message's source.
+    public struct RuleOutcome: Sendable, Hashable {
+        public var name: String
+        /// Whether the rule's condition held.
+        public var matched: Bool
+        /// Why it did not match (the first condition that failed), or why a matching rule could not build its
+        /// events; `nil` for a rule that matched and published.
+        public var reason: String?
+    }
+
+    /// The source's rules in order.
+    public var rules: [RuleOutcome] = []
+    /// The events that would be published (none when ``error`` is set).
+    public var events: [EventDraft] = []
+    /// The error that fails the whole message: a matching rule that could not build its events.
+    public var error: RoutingError?
+
+    public init() {}
+}

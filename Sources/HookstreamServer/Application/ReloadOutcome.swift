@@ -1,0 +1,23 @@
+import HookstreamCore
+
+/// What a reload did.
+public struct ReloadOutcome: Sendable, Hashable {
+    /// Streams ended because their token no longer grants their topics.
+    public var streamsEnded: Int
+    /// Settings that changed in the file but keep their old value until a restart (listeners, store, event loops).
+    public var needsRestart: [String]
+
+    /// The settings bound at start whose value differs between `old` and `new`.
+    static func settingsNeedingRestart(from old: Configuration, to new: Configuration) -> [String] {
+        var changed: [String] = []
+        if old.server.listen != new.server.listen { changed.append("server.listen") }
+        if old.server.eventLoopThreads != new.server.eventLoopThreads { changed.append("server.event_loop_threads") }
+        if old.server.unixSocket?.path != new.server.unixSocket?.path { changed.append("server.unix_socket.path") }
+        if old.server.unixSocket?.lineLimit != new.server.unixSocket?.lineLimit { changed.append("server.unix_socket.line_bytes") }
+        if old.store.kind != new.store.kind { changed.append("store.kind") }
+        if old.store.path != new.store.path { changed.append("store.path") }
+        if old.store.synchronous != new.store.synchronous { changed.append("store.sync") }
+        if old.streams.queue != new.streams.queue { changed.append("streams.queue (open streams keep theirs)") }
+        return changed
+    }
+}

@@ -1,0 +1,36 @@
+import HookstreamCore
+import NIOConcurrencyHelpers
+
+/// The deliveries being handled right now, so that a redelivery arriving while its original is still in flight
+/// waits for it and gets its answer instead of publishing a second time. (The store remembers deliveries once they
+/// are committed; this covers the moment before.)
+final class DeliveryTracker: Sendable {
+    typealias Waiter = @Sendable (HTTPResponse) -> Void
+
+    /// Whether the caller handles the delivery or waits for whoever does.
+    enum Claim {
+        case first
+        case waiting
+    }
+
+    private let inFlight = NIOLockedValueBox<[DeliveryKey: [Waiter]]>([:])
+
+    /// Claims `key`: `.first` when no one handles it (the caller must call ``finish(_:answer:)``), otherwise
+    /// `.waiting`, and `waiter` gets what the first one's redeliveries are answered.
+    func claim(_ key: DeliveryKey, waiter: @escaping Waiter) -> Claim {
+        inFlight.withLockedValue { inFlight in
+            if inFlight[key] != nil {
+                inFlight[key]!.append(waiter)
+                return .waiting
+            }
+            inFlight[key] = []
+            return .first
+        }
+    }
+
+    /// Ends the handling of `key`; every waiter gets `answer`.
+    func finish(_ key: DeliveryKey, answer: HTTPResponse) {
+        let waiters = inFlight.withLockedValue { $0.removeValue(forKey: key) } ?? []
+        for waiter in waiters { waiter(answer) }
+    }
+}

@@ -1,0 +1,73 @@
+import HookstreamCore
+import NIOCore
+import NIOHTTP1
+
+/// The message a webhook's rules read: `source`, `method`, `path` (below `/hooks/<source>/`), `query`, `header`
+/// (lower-case names, without credentials), `body` (parsed JSON, or a form's `payload` field), `form` (a form's
+/// fields) and `text` (the raw body). Only the parts some rule of the source reads are built.
+enum WebhookMessage {
+    static func make(
+        source: String, subPath: String, head: HTTPRequestHead, target: RequestTarget, body: ByteBuffer, roots: Set<String>
+    ) throws(HTTPError) -> JSONValue {
+        let contentType = head.headers.first(name: "content-type")?.lowercased() ?? ""
+        let mediaType = contentType.split(separator: ";").first.map { String($0.trimmingSpaces()) } ?? ""
+        var parsedBody = JSONValue.null
+        var form: [JSONValue.Member]?
+        switch mediaType {
+        case "application/json", "text/json":
+            parsedBody = try parseJSON(body.readableBytesView)
+        case "" where body.readableBytes == 0:
+            break  // a webhook with no body at all: its headers are the message
+        case "":
+            parsedBody = try parseJSON(body.readableBytesView)
+        case _ where mediaType.hasPrefix("application/") && mediaType.hasSuffix("+json"):
+            parsedBody = try parseJSON(body.readableBytesView)
+        case "application/x-www-form-urlencoded":
+            let fields = RequestTarget("?" + String(buffer: body)).query
+            form = fields.map { JSONValue.Member($0.name, .string($0.value)) }
+            // GitHub and others can send the JSON payload as a form field named `payload`.
+            if let payload = fields.first(where: { $0.name == "payload" })?.value {
+                parsedBody = try parseJSON(Array(payload.utf8))
+            }
+        case _ where mediaType.hasPrefix("text/"):
+            guard String(validating: body.readableBytesView, as: UTF8.self) != nil else {
+                throw HTTPError(.badRequest, code: "malformed_body", "the text body is not valid UTF-8")
+            }
+        default:
+            throw HTTPError(
+                .unsupportedMediaType, code: "unsupported_media_type",
+                "Content-Type '\(mediaType)' is not supported; send application/json, a form, or text")
+        }
+        var members: [JSONValue.Member] = [.init("source", .string(source)), .init("body", parsedBody)]
+        if roots.contains("method") { members.append(.init("method", .string(head.method.rawValue))) }
+        if roots.contains("path") { members.append(.init("path", .string(subPath))) }
+        if roots.contains("header") {
+            var headers: [JSONValue.Member] = []
+            for (name, value) in head.headers {
+                let key = name.lowercased()
+                if key == "authorization" || key == "cookie" { continue }  // never expose credentials to templates
+                headers.append(.init(key, .string(value)))
+            }
+            members.append(.init("header", .object(headers)))
+        }
+        if roots.contains("query") {
+            var query: [JSONValue.Member] = []
+            for (name, value) in target.query where name != "access_token" { query.append(.init(name, .string(value))) }
+            members.append(.init("query", .object(query)))
+        }
+        if roots.contains("form") { members.append(.init("form", form.map(JSONValue.object) ?? .null)) }
+        if roots.contains("text") { members.append(.init("text", .string(String(decoding: body.readableBytesView, as: UTF8.self)))) }
+        return .object(members)
+    }
+
+    private static func parseJSON(_ bytes: some Collection<UInt8>) throws(HTTPError) -> JSONValue {
+        guard !bytes.isEmpty else {
+            throw HTTPError(.badRequest, code: "malformed_body", "the request body is empty; send a JSON document")
+        }
+        do {
+            return try JSONParser.parse(bytes)
+        } catch {
+            throw HTTPError(.badRequest, code: "malformed_body", "the body is not valid JSON: \(error)")
+        }
+    }
+}

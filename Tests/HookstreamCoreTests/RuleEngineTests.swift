@@ -1,0 +1,106 @@
+import Testing
+
+@testable import HookstreamCore
+
+@Suite struct RuleEngineTests {
+    let push: JSONValue = try! JSONParser.parse(
+        #"""
+        {"method":"POST","path":"org/api","query":{"env":"prod"},"header":{"x-github-event":"push"},
+         "body":{"ref":"refs/heads/main","size":3,"forced":false,"commits":[{"id":"c1","message":"fix: x"},{"id":"c2","message":"feat"}],
+                 "labels":["bug","ui"],"repository":{"name":"api","owner":{"login":"Org"}},"nothing":null},
+         "form":{"team":"ops"},"text":"raw body"}
+        """#)
+
+    private func test(_ path: String, _ test: ValueTest) throws -> RuleCondition { .test(try ValuePath(path), test) }
+
+    @Test func operators() throws {
+        let holds: [RuleCondition] = [
+            try test("header.X-GitHub-Event", .equals("push")),  // header names are case-insensitive
+            try test("body.size", .equals("3")),
+            try test("body.forced", .equals("false")),
+            try test("header.x-github-event", .oneOf(["ping", "push"])),
+            try test("body.commits[0].id", .equals("c1")),
+            try test("body.commits.1.id", .equals("c2")),
+            try test("body.commits[1].message", .regex(try CompiledRegex("^fe+at$"))),
+            try test("body.ref", .prefix("refs/heads/")),
+            try test("body.ref", .suffix("/main")),
+            try test("body.ref", .contains("heads")),
+            try test("body.labels", .contains("ui")),
+            try test("body.repository", .contains("owner")),
+            try test("body.size", .compare(.greaterThan, 2)),
+            try test("body.size", .compare(.lessThanOrEqual, 3)),
+            try test("query.env", .equals("prod")),
+            try test("method", .equals("POST")),
+            try test("path", .prefix("org/")),
+            try test("form.team", .equals("ops")),
+            try test("text", .contains("raw")),
+            try test("body.repository.name", .exists(true)),
+            try test("body.nothing", .exists(false)),
+            try test("body.absent", .exists(false)),
+        ]
+        for condition in holds { #expect(condition.isSatisfied(by: push), "\(condition)") }
+        let fails: [RuleCondition] = [
+            try test("header.x-github-event", .equals("ping")),
+            try test("body.commits[5].id", .exists(true)),
+            try test("body.size", .compare(.greaterThanOrEqual, 4)),
+            try test("body.ref", .compare(.greaterThan, 1)),  // not a number
+            try test("body.labels", .contains("docs")),
+            try test("body.commits[0].message", .regex(try CompiledRegex("^feat"))),
+        ]
+        for condition in fails { #expect(!condition.isSatisfied(by: push), "\(condition)") }
+    }
+
+    @Test func combinatorsAndTheirReasons() throws {
+        let anyOf = RuleCondition.any([try test("body.size", .compare(.greaterThan, 10)), try test("header.x-github-event", .equals("push"))])
+        #expect(anyOf.isSatisfied(by: push))
+        let none = RuleCondition.any([try test("body.size", .compare(.greaterThan, 10)), try test("body.ref", .prefix("refs/tags/"))])
+        #expect(none.failure(in: push) == #"none of any held: body.size is 3, not > 10; body.ref is "refs/heads/main", which does not start with "refs/tags/""#)
+        let not = RuleCondition.not(try test("body.forced", .equals("false")))
+        #expect(not.failure(in: push) == #"not: body.forced == "false" holds"#)
+        let all = RuleCondition.all([try test("method", .equals("POST")), try test("body.missing.x", .equals("1"))])
+        #expect(all.failure(in: push) == "body.missing.x is missing")
+        #expect(try test("header.x-github-event", .equals("ping")).failure(in: push) == #"header.x-github-event is "push", expected "ping""#)
+    }
+
+    private func rule(_ name: String, when condition: RuleCondition? = nil, topic: String, continues: Bool = false) throws -> Rule {
+        Rule(
+            name: name, source: "github", condition: condition,
+            events: [EventTemplate(topic: try Template(topic), type: try Template("message"), data: .literal(.null))], continues: continues)
+    }
+
+    @Test func theFirstMatchingRuleWinsUnlessItContinues() throws {
+        let engine = RuleEngine(rules: [
+            try rule("tags", when: try test("body.ref", .prefix("refs/tags/")), topic: "tags"),
+            try rule("audit", topic: "audit", continues: true),
+            try rule("main", when: try test("body.ref", .suffix("/main")), topic: "main"),
+            try rule("fallback", topic: "other"),
+        ])
+        #expect(try engine.route(source: "github", message: push).map(\.topic) == ["audit", "main"])
+        let report = engine.explain(source: "github", message: push)
+        #expect(report.rules.map(\.matched) == [false, true, true, false])
+        #expect(report.rules[0].reason == #"body.ref is "refs/heads/main", which does not start with "refs/tags/""#)
+        #expect(report.rules[3].reason == "not tried: rule 'main' matched before it and does not continue")
+        #expect(report.events.map(\.rule) == ["audit", "main"])
+        #expect(try engine.route(source: "other", message: push).isEmpty)
+    }
+
+    @Test func aRulePublishesSeveralEvents() throws {
+        let rule = Rule(
+            name: "fan", source: "github",
+            events: [
+                EventTemplate(topic: try Template("repos/{{ body.repository.name }}"), type: try Template("push"), data: .literal(.null)),
+                EventTemplate(topic: try Template("owners/{{ body.repository.owner.login | lower }}"), type: try Template("push"), data: .literal(.null)),
+            ])
+        let engine = RuleEngine(rules: [rule])
+        #expect(try engine.route(source: "github", message: push).map(\.topic) == ["repos/api", "owners/org"])
+        #expect(engine.roots(for: "github") == ["body"])
+    }
+
+    @Test func aMatchingRuleThatCannotBuildItsEventFailsTheMessage() throws {
+        let engine = RuleEngine(rules: [try rule("bad", topic: "x/{{ body.missing }}"), try rule("never", topic: "y")])
+        #expect(throws: RoutingError.self) { try engine.route(source: "github", message: push) }
+        let report = engine.explain(source: "github", message: push)
+        #expect(report.events.isEmpty)
+        #expect(report.error?.rule == "bad")
+    }
+}
