@@ -84,10 +84,10 @@ import Testing
             let large = try await client.send(.POST, url, body: "[" + String(repeating: "1,", count: 600_000) + "1]", headers: json)
             #expect(large.status == 413)
             #expect(large.body.contains(#""error":"body_too_large""#))
-            // Unsupported content type.
-            let text = try await client.send(.POST, url, body: "hello", headers: [("Content-Type", "text/plain")])
-            #expect(text.status == 415)
-            #expect(text.body.contains(#""error":"unsupported_media_type""#))
+            // Unsupported content type (text, forms and JSON are accepted).
+            let binary = try await client.send(.POST, url, body: "hello", headers: [("Content-Type", "application/octet-stream")])
+            #expect(binary.status == 415)
+            #expect(binary.body.contains(#""error":"unsupported_media_type""#))
             // Wrong method, unknown path.
             #expect(try await client.send(.GET, url).status == 405)
             #expect(try await client.send(.GET, "\(daemon.baseURL)/nothing-here").status == 404)

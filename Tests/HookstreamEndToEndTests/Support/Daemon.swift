@@ -14,7 +14,10 @@ final class Daemon: Sendable {
     /// - Parameter config: YAML for the config file; `nil` runs the repository's `config/hookstream.yaml`.
     /// - Parameter directory: the working directory (reuse one to restart on the same store); a new one by default.
     /// - Parameter port: the port to listen on (reuse one to restart at the same address); any free one by default.
-    static func start(config: String? = nil, directory: URL? = nil, port fixedPort: Int = 0, arguments: [String] = []) async throws -> Daemon {
+    /// - Parameter environment: variables added to the daemon's environment (secrets for `{ env: NAME }`).
+    static func start(
+        config: String? = nil, directory: URL? = nil, port fixedPort: Int = 0, arguments: [String] = [], environment: [String: String] = [:]
+    ) async throws -> Daemon {
         let directory = try directory ?? TestEnvironment.makeTemporaryDirectory()
         // The default config keeps its SQLite file in ./var.
         try FileManager.default.createDirectory(at: directory.appendingPathComponent("var"), withIntermediateDirectories: true)
@@ -29,7 +32,7 @@ final class Daemon: Sendable {
         let child = try ChildProcess(
             TestEnvironment.binary,
             ["serve", "--config", configPath, "--listen", "127.0.0.1:\(fixedPort)", "--log-level", "debug"] + socketArguments + arguments,
-            directory: directory)
+            environment: environment, directory: directory)
         var port: Int?
         try await waitUntil("the daemon to listen") {
             if !child.isRunning { throw HarnessError("the daemon exited early: \(child.stderr)") }
@@ -60,8 +63,8 @@ final class Daemon: Sendable {
 }
 
 /// Runs `body` with a started daemon and always stops it afterwards.
-func withDaemon<T>(config: String? = nil, _ body: (Daemon) async throws -> T) async throws -> T {
-    let daemon = try await Daemon.start(config: config)
+func withDaemon<T>(config: String? = nil, environment: [String: String] = [:], _ body: (Daemon) async throws -> T) async throws -> T {
+    let daemon = try await Daemon.start(config: config, environment: environment)
     do {
         let result = try await body(daemon)
         try await daemon.stop()

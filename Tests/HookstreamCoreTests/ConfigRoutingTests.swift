@@ -1,0 +1,181 @@
+import Foundation
+import Testing
+
+@testable import HookstreamCore
+
+/// The `sources` and `rules` sections: what they compile to, and the errors (with positions) for bad ones.
+@Suite struct ConfigRoutingTests {
+    private func load(_ yaml: String, environment: [String: String] = [:]) throws -> Configuration {
+        try ConfigLoader.parse(yaml, file: "test.yaml", environment: environment)
+    }
+
+    private func errors(_ yaml: String, environment: [String: String] = [:]) -> [String] {
+        do {
+            _ = try ConfigLoader.parse(yaml, file: "test.yaml", environment: environment)
+            return []
+        } catch {
+            return error.diagnostics.map(\.description)
+        }
+    }
+
+    @Test func theIssuesContractForSignedSources() throws {
+        let config = try load(
+            """
+            sources:
+              github:
+                verify: { github: { secret: { env: GITHUB_WEBHOOK_SECRET } } }
+              stripe:
+                verify: { stripe: { secret: { env: STRIPE_SIGNING_SECRET }, tolerance: 5m } }
+            """, environment: ["GITHUB_WEBHOOK_SECRET": "gh", "STRIPE_SIGNING_SECRET": "st"])
+        let github = try #require(config.sources["github"])
+        #expect(github.verifier == WebhookVerifier(scheme: .github, secrets: [Array("gh".utf8)]))
+        #expect(github.deliveryID == .header("x-github-delivery"))
+        #expect(github.deliveryWindow == .seconds(86400))
+        let stripe = try #require(config.sources["stripe"])
+        #expect(stripe.verifier?.scheme == .stripe(tolerance: .seconds(300)))
+        #expect(stripe.deliveryID == .path(try ValuePath("body.id")))
+        #expect(config.deliveryRetention == .seconds(86400))
+    }
+
+    @Test func everyPresetAndSecretForm() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("hookstream-credentials-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        try "from-credential\n".write(to: directory.appendingPathComponent("slack-secret"), atomically: true, encoding: .utf8)
+        let config = try load(
+            """
+            sources:
+              gitlab: { verify: { gitlab: { secret: plain } } }
+              slack: { verify: { slack: { secret: { credential: slack-secret }, tolerance: 1m } } }
+              sw: { verify: { standard-webhooks: { secret: whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw } }, dedupe: { window: 1h } }
+              custom:
+                verify: { hmac: { header: X-Signature, algorithm: sha512, encoding: base64, prefix: "v=", secret: [old, { value: new }] } }
+                dedupe: { path: body.delivery.id }
+              quiet: { verify: { github: { secret: x } }, dedupe: false }
+              plain: {}
+            """, environment: ["CREDENTIALS_DIRECTORY": directory.path])
+        #expect(config.sources["gitlab"]?.verifier?.scheme == .gitlab)
+        #expect(config.sources["slack"]?.verifier == WebhookVerifier(scheme: .slack(tolerance: .seconds(60)), secrets: [Array("from-credential".utf8)]))
+        #expect(config.sources["sw"]?.verifier?.keys == [BinaryText.base64("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")!])
+        #expect(config.sources["sw"]?.deliveryID == .header("webhook-id"))
+        #expect(config.sources["sw"]?.deliveryWindow == .seconds(3600))
+        let custom = try #require(config.sources["custom"]?.verifier)
+        #expect(custom.scheme == .hmac(.init(header: "x-signature", algorithm: .sha512, encoding: .base64, prefix: "v=")))
+        #expect(custom.keys == [Array("old".utf8), Array("new".utf8)])
+        #expect(config.sources["custom"]?.deliveryID == .path(try ValuePath("body.delivery.id")))
+        #expect(config.sources["quiet"]?.deliveryID == nil)
+        #expect(config.sources["plain"]?.verifier == nil)
+        #expect(config.sources["plain"]?.deliveryID == nil)
+    }
+
+    @Test func badSourcesAreReportedWhereTheyAre() {
+        // Bad input: an unknown preset, a preset without a secret, an hmac without its header, a credential without
+        // $CREDENTIALS_DIRECTORY, a secret that is not a Standard Webhooks secret, socket options on a webhook source.
+        let found = errors(
+            """
+            sources:
+              a: { verify: { githab: { secret: x } } }
+              b: { verify: { stripe: { tolerance: 5m } } }
+              c: { verify: { hmac: { secret: x } } }
+              d: { verify: { github: { secret: { credential: gh } } } }
+              e: { verify: { standard-webhooks: { secret: "whsec_!!" } } }
+              f: { allow_uids: [0] }
+              g: { verify: { github: { secret: x }, gitlab: { secret: y } } }
+            """)
+        #expect(found.contains { $0.hasPrefix("test.yaml:2:18: error: unknown key 'githab' in sources.a.verify") }, "\(found)")
+        #expect(found.contains { $0.hasPrefix("test.yaml:3:26: error: sources.b.verify.stripe needs a secret") }, "\(found)")
+        #expect(found.contains { $0.hasPrefix("test.yaml:4:24: error: sources.c.verify.hmac needs the header") }, "\(found)")
+        #expect(found.contains { $0.hasPrefix("test.yaml:5:50: error: sources.d.verify.github.secret names the credential 'gh', but $CREDENTIALS_DIRECTORY is not set") }, "\(found)")
+        #expect(found.contains { $0.hasPrefix("test.yaml:6:47: error: sources.e.verify.standard-webhooks.secret must be a Standard Webhooks secret") }, "\(found)")
+        #expect(found.contains { $0.hasPrefix("test.yaml:7:8: error: sources.f.allow_uids applies to the Unix socket's source only") }, "\(found)")
+        #expect(found.contains { $0.hasPrefix("test.yaml:8:16: error: sources.g.verify must name exactly one of") }, "\(found)")
+        #expect(found.count == 7, "\(found)")
+    }
+
+    @Test func socketSourceWithPeersAndSocketOwnership() throws {
+        let config = try load(
+            """
+            server:
+              unix_socket: { path: ./run/x.sock, mode: "0600", owner: "0", group: root }
+            sources:
+              local: { unix_socket: true, allow_uids: [0, 1000], allow_gids: root }
+            """)
+        let local = try #require(config.sources["local"])
+        #expect(local.allowedUIDs == [0, 1000])
+        #expect(local.allowedGIDs == [0])
+        #expect(local.allowsPeer(uid: 1000, gid: 55))
+        #expect(local.allowsPeer(uid: 55, gid: 0))
+        #expect(!local.allowsPeer(uid: 55, gid: 55))
+        #expect(config.server.unixSocket?.owner == 0)
+        #expect(config.server.unixSocket?.group == 0)
+        let found = errors("server:\n  unix_socket: { path: x.sock, owner: no-such-user-here }\nsources:\n  l: { unix_socket: true }\n")
+        #expect(found == ["test.yaml:2:39: error: server.unix_socket.owner: there is no user named 'no-such-user-here' on this host"])
+    }
+
+    @Test func rulesCompileWithEveryShapeOfCondition() throws {
+        let config = try load(
+            """
+            sources: { github: {} }
+            rules:
+              - name: pushes
+                source: github
+                when:
+                  header.X-GitHub-Event: push
+                  body.ref: { prefix: refs/heads/, suffix: /main }
+                  body.commits[0].message: { regex: "^(fix|feat)" }
+                  body.size: { gte: 1, lt: 100 }
+                  any:
+                    - body.forced: true
+                    - body.labels: { contains: urgent }
+                  not: { body.sender.type: Bot }
+                continue: true
+                publish:
+                  - { topic: "pushes/{{ body.repository.name | slug }}", event: push }
+                  - { topic: "audit/github", data: { ref: "{{ body.ref }}" } }
+              - name: everything
+                source: github
+                when: [ { method: POST }, { path: { exists: false } } ]
+                publish: { topic: all/github }
+            """)
+        #expect(config.rules.map(\.name) == ["pushes", "everything"])
+        #expect(config.rules[0].continues)
+        #expect(config.rules[0].events.count == 2)
+        let message = try JSONParser.parse(
+            #"{"header":{"x-github-event":"push"},"body":{"ref":"refs/heads/main","commits":[{"message":"fix it"}],"size":3,"labels":["urgent"],"forced":false,"sender":{"type":"User"},"repository":{"name":"My Repo"}},"method":"POST"}"#)
+        let engine = RuleEngine(rules: config.rules)
+        let drafts = try engine.route(source: "github", message: message)
+        #expect(drafts.map(\.topic) == ["pushes/my-repo", "audit/github", "all/github"])
+        #expect(drafts[1].data == .json(#"{"ref":"refs/heads/main"}"#))
+        #expect(engine.roots(for: "github") == ["header", "body", "method", "path"])
+    }
+
+    @Test func badRulesAreReportedWhereTheyAre() {
+        // Bad input: a regex that does not compile, an unknown operator, a template with an unknown filter, a path
+        // starting at a root webhooks do not have, a non-numeric comparison, a wildcard in a topic, an empty publish list.
+        let found = errors(
+            """
+            sources: { github: {} }
+            rules:
+              - name: a
+                source: github
+                when:
+                  body.x: { regex: "([" }
+                  body.y: { matches: x }
+                  bdy.z: 1
+                  body.n: { gt: many }
+                publish: { topic: "x/{{ body.x | shout }}" }
+              - name: b
+                source: github
+                publish: { topic: "x/*" }
+              - name: c
+                source: github
+                publish: []
+            """)
+        #expect(found.contains { $0.hasPrefix("test.yaml:6:24: error: rules[0].when.body.x.regex: invalid regular expression /([/") }, "\(found)")
+        #expect(found.contains { $0.hasPrefix("test.yaml:7:17: error: unknown key 'matches' in rules[0].when.body.y (expected one of: equals, in, regex") }, "\(found)")
+        #expect(found.contains { $0.hasPrefix("test.yaml:8:7: error: 'bdy.z' starts at 'bdy', which a webhook message does not have") }, "\(found)")
+        #expect(found.contains { $0 == "test.yaml:9:21: error: rules[0].when.body.n.gt must be a number" }, "\(found)")
+        #expect(found.contains { $0.hasPrefix("test.yaml:10:23: error: rules[0].publish.topic: unknown filter 'shout'") }, "\(found)")
+        #expect(found.contains { $0.hasPrefix("test.yaml:13:23: error: rules[1].publish.topic: topic 'x/*' contains a wildcard") }, "\(found)")
+        #expect(found.contains { $0.hasPrefix("test.yaml:16:14: error: rules[2].publish must name at least one event") }, "\(found)")
+    }
+}

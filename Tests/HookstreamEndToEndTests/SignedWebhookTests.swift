@@ -1,0 +1,147 @@
+import AsyncHTTPClient
+import Foundation
+import NIOHTTP1
+import Testing
+
+/// Signed webhooks end to end: signatures made by libraries nobody here wrote (PyPI's `standardwebhooks`,
+/// Python's `hmac`), sent by httpx to the real daemon; redeliveries answered with their original ids.
+@Suite(.timeLimit(.minutes(3))) struct SignedWebhookTests {
+    let client = HTTPClient.shared
+
+    static let sources = ["github", "stripe", "slack", "sw", "gitlab", "partner"]
+
+    static let config = """
+        store: { kind: sqlite, path: ./var/hookstream.db }
+        auth:
+          tokens: [{ name: t, secret: { value: reader-token }, subscribe: ["signed/**"] }]
+        sources:
+          github: { verify: { github: { secret: [{ env: GH_OLD_SECRET }, { env: GH_NEW_SECRET }] } } }
+          stripe: { verify: { stripe: { secret: { file: stripe-secret.txt } } } }
+          slack: { verify: { slack: { secret: slack-signing-secret, tolerance: 2m } } }
+          sw: { verify: { standard-webhooks: { secret: whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw } } }
+          gitlab: { verify: { gitlab: { secret: gitlab-token-value } } }
+          partner: { verify: { hmac: { header: X-Signature, algorithm: sha512, encoding: base64, secret: partner-secret } } }
+        rules:
+
+        """ + sources.map { "  - { name: signed-\($0), source: \($0), publish: { topic: \"signed/{{ source }}\" } }\n" }.joined()
+
+    static let environment = ["GH_OLD_SECRET": "github-old-secret", "GH_NEW_SECRET": "github-new-secret"]
+    static let secrets = ["github-old-secret", "github-new-secret", "whsec_stripe_file_secret", "slack-signing-secret", "gitlab-token-value", "partner-secret", "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"]
+
+    private func startDaemon(directory: URL? = nil) async throws -> Daemon {
+        let directory = try directory ?? TestEnvironment.makeTemporaryDirectory()
+        try "whsec_stripe_file_secret\n".write(to: directory.appendingPathComponent("stripe-secret.txt"), atomically: true, encoding: .utf8)
+        return try await Daemon.start(config: Self.config, directory: directory, environment: Self.environment)
+    }
+
+    struct Sent {
+        var status: Int
+        var body: String
+        var expected: String
+        var ids: [Int] { ((try? JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any])?["ids"] as? [Int]) ?? [] }
+        var isDuplicate: Bool { ((try? JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any])?["duplicate"] as? Bool) ?? false }
+    }
+
+    private func send(_ daemon: Daemon, source: String, scheme: String, secret: String, body: String = #"{"id":"evt_1","n":1}"#, _ extra: [String] = []) async throws -> Sent {
+        let child = try ChildProcess(
+            TestEnvironment.python,
+            [TestEnvironment.client("signed_webhook.py"), "--url", "\(daemon.baseURL)/hooks/\(source)", "--scheme", scheme, "--secret", secret, "--body", body] + extra)
+        #expect(try await child.waitForExit() == 0, "\(child.stderr)")
+        let object = try JSONSerialization.jsonObject(with: Data(child.stdout.utf8)) as? [String: Any]
+        return Sent(status: object?["status"] as? Int ?? 0, body: object?["body"] as? String ?? "", expected: object?["expected"] as? String ?? "")
+    }
+
+    /// Runs `body` with a daemon on the signed-sources config, and always stops it.
+    private func withSignedDaemon(directory: URL? = nil, _ body: (Daemon) async throws -> Void) async throws {
+        let daemon = try await startDaemon(directory: directory)
+        do {
+            try await body(daemon)
+        } catch {
+            _ = try? await daemon.stop()
+            throw error
+        }
+        if daemon.child.isRunning { try await daemon.stop() }
+    }
+
+    @Test func everyPresetAcceptsRightSignaturesAndRefusesWrongOnes() async throws {
+        try await withSignedDaemon { daemon in
+        let stale = String(Int(Date().timeIntervalSince1970) - 3600)
+        let cases: [(source: String, scheme: String, secret: String, timestamped: Bool)] = [
+            ("github", "github", "github-new-secret", false),
+            ("stripe", "stripe", "whsec_stripe_file_secret", true),
+            ("slack", "slack", "slack-signing-secret", true),
+            ("sw", "standard-webhooks", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", true),
+            ("gitlab", "gitlab", "gitlab-token-value", false),
+            ("partner", "hmac-sha512-base64", "partner-secret", false),
+        ]
+        var published = 0
+        var refusals: [Sent] = []
+        for (index, c) in cases.enumerated() {
+            let body = #"{"id":"evt_\#(index)","case":"\#(c.source)"}"#
+            let right = try await send(daemon, source: c.source, scheme: c.scheme, secret: c.secret, body: body, ["--id", "right-\(index)"])
+            #expect(right.status == 202, "\(c.source): \(right.body)")
+            published += 1
+            #expect(right.ids == [published], "\(c.source)")
+            // Bad input: the wrong secret, a tampered body, the signature header left out, an old timestamp.
+            let wrongSecret = c.scheme == "standard-webhooks" ? "whsec_" + Data("another key".utf8).base64EncodedString() : "not-the-secret"
+            refusals.append(try await send(daemon, source: c.source, scheme: c.scheme, secret: wrongSecret, body: body, ["--id", "wrong-\(index)"]))
+            if c.scheme != "gitlab" {  // GitLab's token does not sign the body: a changed body cannot be told
+                refusals.append(try await send(daemon, source: c.source, scheme: c.scheme, secret: c.secret, body: body, ["--tamper", "--id", "tampered-\(index)"]))
+            }
+            let header = ["github": "X-Hub-Signature-256", "stripe": "Stripe-Signature", "slack": "X-Slack-Signature", "standard-webhooks": "webhook-signature", "gitlab": "X-Gitlab-Token", "hmac-sha512-base64": "X-Signature"][c.scheme]!
+            refusals.append(try await send(daemon, source: c.source, scheme: c.scheme, secret: c.secret, body: body, ["--omit", header, "--id", "omitted-\(index)"]))
+            if c.timestamped {
+                let old = try await send(daemon, source: c.source, scheme: c.scheme, secret: c.secret, body: body, ["--timestamp", stale, "--id", "stale-\(index)"])
+                #expect(old.body.contains("outside the tolerance"), "\(c.source): \(old.body)")
+                refusals.append(old)
+            }
+        }
+        for refusal in refusals {
+            #expect(refusal.status == 401, "\(refusal.body)")
+            #expect(refusal.body.contains(#""error":"bad_signature""#), "\(refusal.body)")
+            #expect(!refusal.body.contains(refusal.expected), "the expected signature is never sent back")
+        }
+        // The rotated-out secret still verifies while it is listed.
+        let old = try await send(daemon, source: "github", scheme: "github", secret: "github-old-secret", ["--id", "rotation"])
+        #expect(old.status == 202)
+        // Nothing refused was published: the log holds exactly the accepted events, numbered without gaps.
+        let stream = try await SSEStream.open("\(daemon.baseURL)/events?topic=signed/**&lastEventId=0", headers: [("Authorization", "Bearer reader-token")])
+        let total = published + 1
+        let events = try await stream.collect { $0.count == total }
+        #expect(events.map(\.id) == (1...total).map { String($0) })
+        let refused = refusals.count
+        try await waitUntil("the refusals in the log") { daemon.log.components(separatedBy: "signature was not accepted").count > refused }
+        try await daemon.stop()
+        for secret in Self.secrets { #expect(!daemon.log.contains(secret), "the log never holds a secret") }
+        for refusal in refusals { #expect(!daemon.log.contains(refusal.expected), "nor an expected signature") }
+        }
+    }
+
+    @Test func redeliveriesGetTheOriginalIdsAndPublishNothing() async throws {
+        let directory = try TestEnvironment.makeTemporaryDirectory()
+        let daemon = try await startDaemon(directory: directory)
+        let first = try await send(daemon, source: "github", scheme: "github", secret: "github-new-secret", ["--id", "delivery-1"])
+        #expect(first.status == 202 && first.ids == [1] && !first.isDuplicate, "\(first.body)")
+        let again = try await send(daemon, source: "github", scheme: "github", secret: "github-new-secret", ["--id", "delivery-1"])
+        #expect(again.status == 202 && again.ids == [1] && again.isDuplicate, "\(again.body)")
+        // Stripe names the event in the body, Standard Webhooks in webhook-id.
+        let stripeBody = #"{"id":"evt_42","type":"charge.succeeded"}"#
+        let charge = try await send(daemon, source: "stripe", scheme: "stripe", secret: "whsec_stripe_file_secret", body: stripeBody)
+        let chargeAgain = try await send(daemon, source: "stripe", scheme: "stripe", secret: "whsec_stripe_file_secret", body: stripeBody)
+        #expect(charge.ids == [2] && chargeAgain.ids == [2] && chargeAgain.isDuplicate, "\(chargeAgain.body)")
+        // Two copies of one delivery at the same moment: one publishes, both get its ids.
+        async let a = send(daemon, source: "sw", scheme: "standard-webhooks", secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", ["--id", "msg_race"])
+        async let b = send(daemon, source: "sw", scheme: "standard-webhooks", secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", ["--id", "msg_race"])
+        let (ra, rb) = try await (a, b)
+        #expect(ra.ids == [3] && rb.ids == [3], "\(ra.body) \(rb.body)")
+        #expect(ra.isDuplicate != rb.isDuplicate)
+        // Durable: after a restart on the same store, the redelivery is still recognised.
+        try await daemon.stop()
+        let restarted = try await startDaemon(directory: directory)
+        let afterRestart = try await send(restarted, source: "github", scheme: "github", secret: "github-new-secret", ["--id", "delivery-1"])
+        #expect(afterRestart.ids == [1] && afterRestart.isDuplicate, "\(afterRestart.body)")
+        let fresh = try await send(restarted, source: "github", scheme: "github", secret: "github-new-secret", ["--id", "delivery-2"])
+        #expect(fresh.ids == [4] && !fresh.isDuplicate, "\(fresh.body)")
+        try await restarted.stop()
+    }
+}
