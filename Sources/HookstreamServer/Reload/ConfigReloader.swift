@@ -97,7 +97,8 @@ public final class ConfigReloader: Service, Sendable {
         do {
             let text = FileManager.default.contents(atPath: path)
             if trigger == .fileChanged, let text, text == appliedText.withLockedValue({ $0 }) {
-                return .success(ReloadOutcome(streamsEnded: 0, needsRestart: []))  // touched, not changed
+                logger.debug("config file touched but not changed; not reloaded", metadata: ["config": "\(path)"])
+                return .success(ReloadOutcome(streamsEnded: 0, needsRestart: []))
             }
             observer.willReload()
             let result: Result<ReloadOutcome, ConfigError>

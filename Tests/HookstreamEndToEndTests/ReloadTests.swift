@@ -1,0 +1,114 @@
+import AsyncHTTPClient
+import Foundation
+import NIOHTTP1
+import Testing
+
+/// Reloading the config while streams are open: on SIGHUP and on a change of the file; valid files apply at once,
+/// invalid ones are rejected with positions and change nothing.
+@Suite(.timeLimit(.minutes(2))) struct ReloadTests {
+    let client = HTTPClient.shared
+
+    static func config(topic: String, heartbeat: String = "1h", grants: String = #"["a/**", "b/**"]"#, extraToken: Bool = false) -> String {
+        """
+        store: { kind: memory }
+        streams: { heartbeat: \(heartbeat) }
+        auth:
+          tokens:
+            - { name: reader, secret: { value: reader-token }, subscribe: \(grants) }
+        \(extraToken ? "    - { name: late, secret: { value: late-token }, subscribe: [\"a/**\"] }" : "")
+        sources: { app: {} }
+        rules:
+          - { name: route, source: app, publish: { topic: "\(topic)" } }
+        """
+    }
+
+    private func write(_ yaml: String, to daemon: Daemon) throws {
+        try yaml.write(to: daemon.directory.appendingPathComponent("hookstream.yaml"), atomically: true, encoding: .utf8)
+    }
+
+    private func count(_ text: String, in log: String) -> Int { log.components(separatedBy: text).count - 1 }
+
+    @Test func aValidReloadAppliesAtOnceAndKeepsOpenStreams() async throws {
+        try await withDaemon(config: Self.config(topic: "a/x")) { daemon in
+            let stream = try await SSEStream.open("\(daemon.baseURL)/events?topic=a/x&topic=b/y", headers: [("Authorization", "Bearer reader-token")])
+            let curl = try ChildProcess("/usr/bin/env", ["curl", "-sS", "-N", "--max-time", "30", "\(daemon.baseURL)/events?topic=a/x&access_token=reader-token"])
+            #expect(try await client.postWebhook(daemon, source: "app", json: "{}") == [1])
+            // New rules, a new token and a 100 ms heartbeat.
+            try write(Self.config(topic: "b/y", heartbeat: "100ms", extraToken: true), to: daemon)
+            daemon.child.signal(SIGHUP)
+            try await waitUntil("the reload") { daemon.log.contains("config reloaded") }
+            #expect(try await client.postWebhook(daemon, source: "app", json: "{}") == [2])
+            let events = try await stream.collect { $0.count == 2 }
+            #expect(events.map(\.id) == ["1", "2"], "the stream opened before the reload gets events of the old and the new rules")
+            try await waitUntil("heartbeats at the new period") { count(": heartbeat", in: curl.stdout) >= 3 }
+            // The token added by the reload works, and resumes like any other.
+            let late = try await SSEStream.open("\(daemon.baseURL)/events?topic=a/x&access_token=late-token&lastEventId=0")
+            #expect(late.response.status == .ok)
+            #expect(try await late.collect { $0.count == 1 }.map(\.id) == ["1"])
+            #expect(daemon.log.contains("trigger=SIGHUP"))
+            curl.signal(SIGTERM)
+        }
+    }
+
+    @Test func anInvalidFileIsRejectedWithPositionsAndNothingChanges() async throws {
+        try await withDaemon(config: Self.config(topic: "a/x")) { daemon in
+            let stream = try await SSEStream.open("\(daemon.baseURL)/events?topic=a/x", headers: [("Authorization", "Bearer reader-token")])
+            // Bad input: a rule naming an undeclared source and a regex that does not compile.
+            try write(
+                Self.config(topic: "b/y").replacingOccurrences(of: "source: app, publish", with: #"source: nope, when: { body.x: { regex: "(" } }, publish"#),
+                to: daemon)
+            daemon.child.signal(SIGHUP)
+            try await waitUntil("the rejection") { daemon.log.contains("config rejected") }
+            let path = daemon.directory.appendingPathComponent("hookstream.yaml").path
+            #expect(daemon.log.contains("\(path):9:28: error: rule 'route' names source 'nope', which is not declared"), "\(daemon.log)")
+            #expect(daemon.log.contains("\(path):9:59: error: rules[0].when.body.x.regex: invalid regular expression"), "\(daemon.log)")
+            // The running configuration stays: the old rule still routes to a/x, and the stream is open.
+            #expect(try await client.postWebhook(daemon, source: "app", json: "{}") == [1])
+            #expect(try await stream.collect { $0.count == 1 }.map(\.id) == ["1"])
+        }
+    }
+
+    @Test func aChangedFileReloadsWithoutASignal() async throws {
+        try await withDaemon(config: Self.config(topic: "a/x")) { daemon in
+            let stream = try await SSEStream.open("\(daemon.baseURL)/events?topic=b/**", headers: [("Authorization", "Bearer reader-token")])
+            try write(Self.config(topic: "b/z"), to: daemon)
+            try await waitUntil("the watcher's reload") { daemon.log.contains("config reloaded") }
+            #expect(daemon.log.contains("trigger=\"file changed\"") || daemon.log.contains("trigger=file changed"), "\(daemon.log)")
+            #expect(try await client.postWebhook(daemon, source: "app", json: "{}") == [1])
+            #expect(try await stream.collect { $0.count == 1 }.map(\.id) == ["1"])
+            // Writing the same text again is noticed, and reloads nothing.
+            let reloads = count("config reloaded", in: daemon.log)
+            try write(Self.config(topic: "b/z"), to: daemon)
+            try await waitUntil("the watcher to notice the unchanged file") { daemon.log.contains("config file touched but not changed") }
+            #expect(count("config reloaded", in: daemon.log) == reloads)
+        }
+    }
+
+    @Test func aStreamWhoseTokenLostATopicIsEnded() async throws {
+        try await withDaemon(config: Self.config(topic: "a/x")) { daemon in
+            let kept = try await SSEStream.open("\(daemon.baseURL)/events?topic=a/x", headers: [("Authorization", "Bearer reader-token")])
+            let lost = try await SSEStream.open("\(daemon.baseURL)/events?topic=b/**", headers: [("Authorization", "Bearer reader-token")])
+            try write(Self.config(topic: "a/x", grants: #"["a/**"]"#), to: daemon)
+            daemon.child.signal(SIGHUP)
+            try await waitUntil("the reload") { daemon.log.contains("config reloaded") }
+            let last = try await lost.collect { $0.count == 1 }
+            #expect(last.first?.event == "hookstream.revoked")
+            #expect(try await lost.next() == nil, "the stream ends after telling why")
+            #expect(daemon.log.contains("streams_ended=1"))
+            #expect(try await client.postWebhook(daemon, source: "app", json: "{}") == [1])
+            #expect(try await kept.collect { $0.count == 1 }.map(\.id) == ["1"], "a stream still granted keeps streaming")
+            let refused = try await client.send(.GET, "\(daemon.baseURL)/events?topic=b/x", headers: [("Authorization", "Bearer reader-token")])
+            #expect(refused.status == 403)
+        }
+    }
+
+    @Test func settingsThatNeedARestartAreNamed() async throws {
+        try await withDaemon(config: Self.config(topic: "a/x")) { daemon in
+            try write(Self.config(topic: "a/x").replacingOccurrences(of: "store: { kind: memory }", with: "store: { kind: sqlite, path: ./var/other.db }"), to: daemon)
+            daemon.child.signal(SIGHUP)
+            try await waitUntil("the reload") { daemon.log.contains("take effect only after a restart") }
+            #expect(daemon.log.contains("store.kind, store.path"), "\(daemon.log)")
+            #expect(try await client.postWebhook(daemon, source: "app", json: "{}") == [1])
+        }
+    }
+}

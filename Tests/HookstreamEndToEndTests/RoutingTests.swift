@@ -1,0 +1,116 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+import Testing
+
+/// Rules matching on every part of a real request, and the Unix socket's peer checks, against the real daemon.
+@Suite(.timeLimit(.minutes(2))) struct RoutingTests {
+    let client = HTTPClient.shared
+
+    static let config = """
+        store: { kind: memory }
+        server:
+          unix_socket: { path: ./run/hookstream.sock, mode: "0600" }
+        auth:
+          tokens: [{ name: t, secret: { value: reader-token }, subscribe: ["**"] }]
+        sources:
+          app: {}
+          local: { unix_socket: true, allow_uids: [0, 424242] }
+        rules:
+          - name: audit
+            source: app
+            continue: true
+            when: { method: PUT }
+            publish: { topic: audit/app, event: put, data: { path: "{{ path }}" } }
+          - name: deploys
+            source: app
+            when:
+              path: { prefix: "deploys/" }
+              header.X-Env: { in: [prod, staging] }
+              query.dry: { exists: false }
+            publish:
+              - { topic: "deploys/{{ header.x-env }}", event: "{{ body.status | upper }}", data: "{{ body }}" }
+              - { topic: "services/{{ body.service | slug }}", event: deploy, data: { n: "{{ body.commits[0].n }}" } }
+          - name: forms
+            source: app
+            when: { form.team: { regex: "^ops|sre$" } }
+            publish: { topic: "forms/{{ form.team }}", data: "{{ form.text | truncate: 5 }}" }
+          - name: text
+            source: app
+            when: { text: { contains: ALERT } }
+            publish: { topic: alerts/text, data: "{{ text }}" }
+          - name: by-peer
+            source: local
+            when: { peer.uid: { gte: 0 } }
+            publish: { topic: "peers/{{ peer.uid }}", event: "{{ event | default: 'message' }}", data: "{{ data }}" }
+        """
+
+    private func post(_ daemon: Daemon, _ path: String, method: HTTPMethod = .POST, body: String, headers: [(String, String)]) async throws -> (status: UInt, body: String) {
+        let response = try await client.send(method, "\(daemon.baseURL)/hooks/\(path)", body: body, headers: headers)
+        return (response.status, response.body)
+    }
+
+    @Test func rulesMatchOnEveryPartOfARequest() async throws {
+        try await withDaemon(config: Self.config) { daemon in
+            let stream = try await SSEStream.open("\(daemon.baseURL)/events?topic=**", headers: [("Authorization", "Bearer reader-token")])
+            let json = [("Content-Type", "application/json")]
+            // Sub-path, header (any case), query and a JSON array index; two events from one rule.
+            let deploy = try await post(
+                daemon, "app/deploys/api?x=1", body: #"{"status":"ok","service":"API Gateway","commits":[{"n":7}]}"#, headers: json + [("x-ENV", "prod")])
+            #expect(deploy.status == 202)
+            #expect(deploy.body == #"{"ids":[1,2],"topics":["deploys/prod","services/api-gateway"]}"# + "\n")
+            // The same request with ?dry= or another environment matches nothing: 202 with no ids.
+            #expect(try await post(daemon, "app/deploys/api?dry=1", body: "{}", headers: json + [("X-Env", "prod")]).body == #"{"ids":[],"topics":[]}"# + "\n")
+            #expect(try await post(daemon, "app/deploys/api", body: "{}", headers: json + [("X-Env", "dev")]).body == #"{"ids":[],"topics":[]}"# + "\n")
+            // PUT: the audit rule continues, so the deploy rule publishes too.
+            let put = try await post(daemon, "app/deploys/web", method: .PUT, body: #"{"status":"failed","service":"web","commits":[{"n":1}]}"#, headers: json + [("X-Env", "staging")])
+            #expect(put.body == #"{"ids":[3,4,5],"topics":["audit/app","deploys/staging","services/web"]}"# + "\n")
+            // A form (Slack-style) and plain text.
+            let form = try await post(daemon, "app", body: "team=ops&text=hello+world", headers: [("Content-Type", "application/x-www-form-urlencoded")])
+            #expect(form.body == #"{"ids":[6],"topics":["forms/ops"]}"# + "\n")
+            let text = try await post(daemon, "app", body: "disk ALERT on db1", headers: [("Content-Type", "text/plain; charset=utf-8")])
+            #expect(text.body == #"{"ids":[7],"topics":["alerts/text"]}"# + "\n")
+            // Bad input: a payload value that would add topic segments (`ops/../admin`) is refused; nothing is published.
+            let escape = try await post(daemon, "app", body: "team=ops%2F..%2Fadmin&text=x", headers: [("Content-Type", "application/x-www-form-urlencoded")])
+            #expect(escape.status == 422)
+            #expect(escape.body.contains("a value inserted into a topic must be one segment"), "\(escape.body)")
+            let bad = try await post(daemon, "app/deploys/x", body: #"{"service":"a","commits":[]}"#, headers: json + [("X-Env", "prod")])
+            #expect(bad.status == 422, "a placeholder with no value fails the whole message")
+            #expect(bad.body.contains("'body.status | upper' has no value"), "\(bad.body)")
+            #expect(try await post(daemon, "app", body: "ALERT again", headers: [("Content-Type", "text/plain")]).body == #"{"ids":[8],"topics":["alerts/text"]}"# + "\n")
+            let events = try await stream.collect { $0.count == 8 }
+            #expect(events.map(\.id) == (1...8).map(String.init))
+            #expect(events[0].event == "OK")
+            #expect(events[1].data == #"{"n":7}"#)
+            #expect(events[2].data == #"{"path":"deploys/web"}"#)
+            #expect(events[5].data == "hello")
+            #expect(events[6].data == "disk ALERT on db1")
+        }
+    }
+
+    @Test func theSocketKnowsItsPeerAndRefusesStrangers() async throws {
+        try await withDaemon(config: Self.config) { daemon in
+            var info = stat()
+            #expect(stat(daemon.socketPath, &info) == 0)
+            #expect(info.st_mode & 0o777 == 0o600, "the configured mode")
+            let socket = try UnixSocketClient(path: daemon.socketPath)
+            let uid = getuid()
+            #expect(try socket.request(#"{"event":"ping","data":"hi"}"#) == #"{"ok":true,"ids":[1]}"#)
+            let stream = try await SSEStream.open("\(daemon.baseURL)/events?topic=peers/**&lastEventId=0", headers: [("Authorization", "Bearer reader-token")])
+            let events = try await stream.collect { $0.count == 1 }
+            #expect(events.first?.event == "ping")
+            // The rule put the sender's uid in the topic: hookstream read it from the kernel, not from the line.
+            #expect(uid == 0 || uid == 424242, "this test expects to run as root or as uid 424242")
+            let yaml = Self.config.replacingOccurrences(of: "allow_uids: [0, 424242]", with: "allow_uids: [424242], allow_gids: [424242]")
+            try yaml.write(to: daemon.directory.appendingPathComponent("hookstream.yaml"), atomically: true, encoding: .utf8)
+            daemon.child.signal(SIGHUP)
+            try await waitUntil("the reload") { daemon.log.contains("config reloaded") }
+            // Bad input: a sender whose uid and gid the source does not allow.
+            #expect(try socket.request(#"{"data":"x"}"#) == #"{"ok":false,"error":"forbidden"}"#)
+            #expect(try socket.request(#"{"data":"y"}"#) == #"{"ok":false,"error":"forbidden"}"#)
+            try await waitUntil("the refusal in the log") { daemon.log.contains("Unix socket sender refused") }
+            #expect(daemon.log.components(separatedBy: "Unix socket sender refused").count == 2, "logged once per connection")
+        }
+    }
+}
