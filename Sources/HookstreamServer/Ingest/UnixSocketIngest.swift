@@ -81,16 +81,21 @@ final class UnixSocketIngest: Service {
         do {
             try await client.executeThenClose { inbound, outbound in
                 try await withGracefulShutdownHandler {
+                    let tooLong = UnixSocketIngest.failure("line longer than \(socket.lineLimit) bytes; closing the connection")
                     do {
-                        for try await line in inbound.splitLines(maximumBufferSize: socket.lineLimit) {
+                        for try await line in inbound.decode(using: NewlineFrameDecoder(), maximumBufferSize: socket.lineLimit) {
+                            // The decoder refuses a line only while it waits for its end: one that arrived whole in a
+                            // single read can be longer, and is refused here the same way.
+                            guard line.readableBytes <= socket.lineLimit else {
+                                try await outbound.write(ByteBuffer(string: tooLong + "\n"))
+                                return
+                            }
                             let reply = await handle(line, peer: peer, logRefusal: !wasRefused)
                             if reply == UnixSocketIngest.forbidden { wasRefused = true }
                             try await outbound.write(ByteBuffer(string: reply + "\n"))
                         }
-                    } catch let error as NIOTooManyBytesError {
-                        _ = error
-                        let reply = UnixSocketIngest.failure("line longer than \(socket.lineLimit) bytes; closing the connection")
-                        try? await outbound.write(ByteBuffer(string: reply + "\n"))
+                    } catch is ByteToMessageDecoderError.PayloadTooLargeError {
+                        try? await outbound.write(ByteBuffer(string: tooLong + "\n"))
                     }
                 } onGracefulShutdown: {
                     client.channel.close(promise: nil)

@@ -24,11 +24,16 @@ final class UnixSocketClient {
     }
 
     func send(_ text: String) throws {
-        var bytes = Array(text.utf8)[...]
-        while !bytes.isEmpty {
-            let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        try send(bytes: Array(text.utf8))
+    }
+
+    /// Writes `bytes` whole; a closed peer is an error, never a SIGPIPE.
+    func send(bytes: [UInt8]) throws {
+        var rest = bytes[...]
+        while !rest.isEmpty {
+            let n = rest.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
             guard n > 0 else { throw HarnessError("write failed: errno \(errno)") }
-            bytes = bytes.dropFirst(n)
+            rest = rest.dropFirst(n)
         }
     }
 

@@ -1,0 +1,32 @@
+import NIOCore
+
+/// Splits a byte stream into lines ending at `"\n"`, the newline-delimited JSON framing of the Unix socket.
+///
+/// NIO's `splitLines` also breaks at a lone CR, VT or FF, so one line holding such a byte would get two answers;
+/// here a line ends only where the sender ended it. A `"\r"` before the `"\n"` stays in the line (the message
+/// parser drops it). A last line without its `"\n"` counts when the sender closes.
+struct NewlineFrameDecoder: NIOSingleStepByteToMessageDecoder {
+    typealias InboundOut = ByteBuffer
+
+    /// Bytes already searched, so a long line arriving in many reads is scanned once.
+    private var searched = 0
+
+    mutating func decode(buffer: inout ByteBuffer) throws -> ByteBuffer? {
+        let view = buffer.readableBytesView
+        guard let newline = view.dropFirst(searched).firstIndex(of: UInt8(ascii: "\n")) else {
+            searched = view.count
+            return nil
+        }
+        searched = 0
+        let line = buffer.readSlice(length: newline - view.startIndex)
+        buffer.moveReaderIndex(forwardBy: 1)
+        return line
+    }
+
+    mutating func decodeLast(buffer: inout ByteBuffer, seenEOF: Bool) throws -> ByteBuffer? {
+        if let line = try decode(buffer: &buffer) { return line }
+        guard buffer.readableBytes > 0 else { return nil }
+        searched = 0
+        return buffer.readSlice(length: buffer.readableBytes)
+    }
+}
