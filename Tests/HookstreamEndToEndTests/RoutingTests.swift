@@ -11,7 +11,7 @@ import Testing
     static let config = """
         store: { kind: memory }
         server:
-          unix_socket: { path: ./run/hookstream.sock, mode: "0600" }
+          unix_socket: { path: ./run/hookstream.sock, mode: "0600", group: nogroup }
         auth:
           tokens: [{ name: t, secret: { value: reader-token }, subscribe: ["**"] }]
         sources:
@@ -94,6 +94,7 @@ import Testing
             var info = stat()
             #expect(stat(daemon.socketPath, &info) == 0)
             #expect(info.st_mode & 0o777 == 0o600, "the configured mode")
+            if getuid() == 0 { #expect(info.st_gid == getgrnam("nogroup").pointee.gr_gid, "the configured group") }
             let socket = try UnixSocketClient(path: daemon.socketPath)
             let uid = getuid()
             #expect(try socket.request(#"{"event":"ping","data":"hi"}"#) == #"{"ok":true,"ids":[1]}"#)

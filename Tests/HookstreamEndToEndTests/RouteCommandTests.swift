@@ -1,0 +1,92 @@
+import Foundation
+import Testing
+
+/// `hookstream route`: the real rule engine on a message, without a daemon; its text and JSON reports and exit codes.
+@Suite(.timeLimit(.minutes(2))) struct RouteCommandTests {
+    static let config = """
+        sources:
+          github: { verify: { github: { secret: "It's a Secret to Everybody" } } }
+          local: { unix_socket: true }
+        server: { unix_socket: ./run/x.sock }
+        rules:
+          - name: tags
+            source: github
+            when: { body.ref: { prefix: refs/tags/ } }
+            publish: { topic: "tags/{{ body.repository.name | slug }}" }
+          - name: pushes
+            source: github
+            when: { header.x-github-event: push, query.env: prod }
+            publish:
+              - { topic: "pushes/{{ body.repository.name | slug }}", event: push, data: { ref: "{{ body.ref }}" } }
+              - { topic: audit/github, data: "{{ body.ref }}" }
+          - name: never
+            source: github
+            publish: { topic: never }
+          - name: lines
+            source: local
+            allow_topics: ["local/**"]
+            publish: { topic: "{{ topic }}" }
+        """
+
+    private func route(_ arguments: [String], body: String? = nil, config: String = RouteCommandTests.config) async throws -> (status: Int32, stdout: String, stderr: String) {
+        let directory = try TestEnvironment.makeTemporaryDirectory()
+        try config.write(to: directory.appendingPathComponent("hookstream.yaml"), atomically: true, encoding: .utf8)
+        var arguments = ["route", "--config", directory.appendingPathComponent("hookstream.yaml").path] + arguments
+        if let body {
+            try body.write(to: directory.appendingPathComponent("body.json"), atomically: true, encoding: .utf8)
+            arguments += ["--body", directory.appendingPathComponent("body.json").path]
+        }
+        return try await ChildProcess.run(TestEnvironment.binary, arguments)
+    }
+
+    static let push = #"{"ref":"refs/heads/main","repository":{"name":"Hello World"}}"#
+
+    @Test func reportsMatchesReasonsAndEvents() async throws {
+        let matched = try await route(["--source", "github", "--header", "X-GitHub-Event: push", "--query", "env=prod", "--json"], body: Self.push)
+        #expect(matched.status == 0, "\(matched.stderr)")
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(matched.stdout.utf8)) as? [String: Any])
+        let events = try #require(report["events"] as? [[String: Any]])
+        #expect(events.map { $0["topic"] as? String } == ["pushes/hello-world", "audit/github"])
+        #expect(events.map { $0["rule"] as? String } == ["pushes", "pushes"])
+        #expect(events.first?["event"] as? String == "push")
+        #expect((events.first?["data"] as? [String: Any])?["ref"] as? String == "refs/heads/main")
+        #expect(events.last?["data"] as? String == "refs/heads/main")
+        let rules = try #require(report["rules"] as? [[String: Any]])
+        #expect(rules.map { $0["name"] as? String } == ["tags", "pushes", "never"])
+        #expect(rules.map { $0["matched"] as? Bool } == [false, true, false])
+        #expect(rules[0]["reason"] as? String == #"body.ref is "refs/heads/main", which does not start with "refs/tags/""#)
+        #expect(rules[1]["reason"] is NSNull)
+        #expect(rules[2]["reason"] as? String == "not tried: rule 'pushes' matched before it and does not continue")
+
+        // The text report names the first failed condition of every rule that did not match.
+        let unmatched = try await route(["--source", "github", "--header", "X-GitHub-Event: ping"], body: #"{"ref":"refs/heads/x","repository":{"name":"a"}}"#)
+        #expect(unmatched.status == 0, "the catch-all rule publishes")
+        #expect(unmatched.stdout.contains(#"no match pushes: header.x-github-event is "ping", expected "push""#), "\(unmatched.stdout)")
+        #expect(unmatched.stdout.contains("matched  never"))
+    }
+
+    @Test func exitCodesAndSignatures() async throws {
+        // 1: nothing would be published (here a socket line for a topic its rule does not allow).
+        let refused = try await route(["--source", "local", "--json"], body: #"{"topic":"other/x"}"#)
+        #expect(refused.status == 1)
+        #expect(refused.stdout.contains(#""events":[]"#))
+        #expect(refused.stdout.contains("topic 'other/x' not allowed"))
+        // 78: an invalid config, reported with its position.
+        let bad = try await route(["--source", "github"], config: "sources: { github: {} }\nrules: [ { name: x, source: github, publish: { topic: \"a/{{ b\" } } ]\n")
+        #expect(bad.status == 78)
+        #expect(bad.stderr.contains("hookstream.yaml:2:"))
+        // --verify checks the signature headers as the daemon would (GitHub's documented example).
+        let signed = try await route(
+            ["--source", "github", "--verify", "--header", "X-Hub-Signature-256: sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17",
+             "--header", "Content-Type: text/plain"], body: "Hello, World!")
+        #expect(signed.status == 0, "\(signed.stdout)")
+        #expect(signed.stdout.contains("signature: accepted"))
+        let forged = try await route(["--source", "github", "--verify", "--header", "X-Hub-Signature-256: sha256=00", "--json"], body: "{}")
+        #expect(forged.status == 1)
+        #expect(forged.stdout.contains(#""signature":{"accepted":false"#))
+        // An unknown source is a usage error.
+        let unknown = try await route(["--source", "nope"], body: "{}")
+        #expect(unknown.status == 64)
+        #expect(unknown.stderr.contains("no source named 'nope'"))
+    }
+}
