@@ -4,6 +4,9 @@ import HookstreamServer
 import Logging
 import NIOCore
 import NIOPosix
+import HookstreamSystemd
+import Metrics
+import Prometheus
 import ServiceLifecycle
 import UnixSignals
 
@@ -28,6 +31,11 @@ struct ServeCommand: AsyncParsableCommand {
 
     @Flag(name: .customLong("no-watch"), help: "Reload the config file on SIGHUP only, not when it changes on disk.")
     var noWatch = false
+
+    @Option(
+        name: .customLong("log-format"),
+        help: "text, json or journal (native journald fields). Default: journal when standard error is the journal, else text.")
+    var logFormat: LogFormat?
 
     func run() async throws {
         let listenAddress = listen.flatMap(ListenAddress.init(parsing:))
@@ -63,21 +71,35 @@ struct ServeCommand: AsyncParsableCommand {
             printToStandardError("hookstream: --log-level must be one of trace, debug, info, notice, warning, error, critical")
             throw ExitCode(ExitCodes.configuration)
         }
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
+        let format = logFormat ?? (JournalLogHandler.isStandardErrorTheJournal() ? .journal : .text)
+        format.bootstrap(level: level)
         let logger = Logger(label: "hookstream")
         let openFiles = FileDescriptorLimit.raiseToHardLimit()
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(MetricsBuckets.factory(registry: registry))
+
+        // Sockets systemd passed (socket activation) replace the configured listeners of the same role.
+        let sockets = InheritedSockets.fromEnvironment()
+        let inherited = InheritedListeners(
+            http: sockets.first(named: "http") ?? (sockets.byName.count == 1 ? sockets.first(named: "unknown") : nil),
+            ingest: sockets.first(named: "ingest"))
+        if !sockets.byName.isEmpty {
+            logger.info("Using sockets passed by systemd", metadata: ["names": "\(sockets.byName.keys.sorted().joined(separator: ","))"])
+            let unused = sockets.unused(besides: ["http", "ingest", "unknown"])
+            if !unused.isEmpty { logger.warning("Ignoring passed sockets with unknown names", metadata: ["names": "\(unused.joined(separator: ","))"]) }
+        }
+        if inherited.ingest != nil, configuration.server.unixSocket == nil {
+            logger.warning("An ingest socket was passed, but no source has unix_socket: true; it is not served")
+        }
 
         let group = MultiThreadedEventLoopGroup(numberOfThreads: configuration.server.eventLoopThreads)
         defer { group.shutdownGracefully { _ in } }
         let app: Hookstream
         do {
-            app = try await Hookstream(configuration: configuration, group: group, logger: logger)
+            app = try await Hookstream(configuration: configuration, group: group, logger: logger, inherited: inherited, metrics: registry)
         } catch let error as StoreError {
-            logger.critical("hookstream cannot open its store", metadata: ["error": "\(error.message)"])
+            logger.critical(
+                "hookstream cannot open its store", metadata: ["error": "\(error.message)", LogMessageID.metadataKey: "\(LogMessageID.storeUnavailable)"])
             printToStandardError("hookstream: \(error.message)")
             throw ExitCode(error.kind == .unavailable ? ExitCodes.configuration : ExitCodes.failure)
         }
@@ -87,11 +109,25 @@ struct ServeCommand: AsyncParsableCommand {
                 metadata: [
                     "config": "\(config)", "store": "\(configuration.store.kind.rawValue)", "rules": "\(configuration.rules.count)",
                     "store.path": "\(configuration.store.kind == .sqlite ? configuration.store.path : "-")",
-                    "open_files": "\(openFiles)",
+                    "open_files": "\(openFiles)", "log_format": "\(format.rawValue)",
                 ])
-            let reloader = ConfigReloader(app: app, path: config, load: load, watchInterval: noWatch ? nil : .milliseconds(500), logger: logger)
+            let notifier = SystemdNotifier()
+            let reloader = ConfigReloader(
+                app: app, path: config, load: load, watchInterval: noWatch ? nil : .milliseconds(500),
+                observer: ReloadNotifications.observer(app: app, notifier: notifier), logger: logger)
+            var services: [any Service] = app.services + [reloader, StartupAnnouncement(app: app, logger: logger)]
+            if let notifier {
+                if let watchdog = SystemdWatchdog(notifier: notifier, clock: ContinuousClock(), probe: { await app.probe() }, logger: logger) {
+                    services.append(watchdog)
+                }
+                // Last: the first told to shut down, so STOPPING=1 goes out at once.
+                services.append(
+                    SystemdStatusReporter(
+                        notifier: notifier, clock: ContinuousClock(), isReady: { app.isReady }, status: { ReloadNotifications.status(app) },
+                        logger: logger))
+            }
             var groupConfiguration = ServiceGroupConfiguration(
-                services: (app.services + [reloader]).map { .init(service: $0) },
+                services: services.map { .init(service: $0) },
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 cancellationSignals: [],
                 logger: logger)
@@ -99,8 +135,7 @@ struct ServeCommand: AsyncParsableCommand {
             // so a stop never takes more than about two seconds.
             groupConfiguration.maximumGracefulShutdownDuration = .milliseconds(1500)
             groupConfiguration.maximumCancellationDuration = .milliseconds(300)
-            let services = ServiceGroup(configuration: groupConfiguration)
-            try await services.run()
+            try await ServiceGroup(configuration: groupConfiguration).run()
             logger.info("hookstream stopped")
         } catch {
             logger.critical("hookstream failed", metadata: ["error": "\(error)"])

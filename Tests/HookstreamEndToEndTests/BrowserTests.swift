@@ -53,7 +53,7 @@ import Testing
         do {
             browser = try await openBrowser(first, count: 3)
             #expect(try await client.postWebhook(first, json: #"{"channel":"a","n":1}"#) == [1])
-            try await waitUntil("the first event to be stored and sent") { first.log.contains("Published") }
+            try await waitUntil("the first event to be stored and sent") { first.log.contains("Webhook accepted") }
         } catch {
             _ = try? await first.stop()
             throw error

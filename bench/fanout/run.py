@@ -122,20 +122,32 @@ def start_nchan() -> Server:
     return Server("nchan", process, scratch, f"http://127.0.0.1:{NCHAN_PORT}/sub", f"http://127.0.0.1:{NCHAN_PORT}/pub", [])
 
 
+def listening_port(pid: int):
+    """The TCP port process `pid` listens on (port 0 was asked for), from `ss`; None until it listens."""
+    listing = subprocess.run(["ss", "-ltnpH"], capture_output=True, text=True).stdout
+    for line in listing.splitlines():
+        if f"pid={pid}," in line:
+            match = re.search(r"127\.0\.0\.1:(\d+)", line)
+            if match:
+                return int(match.group(1))
+    return None
+
+
 def start_hookstream(binary: str, config: Path) -> Server:
     scratch = Path(tempfile.mkdtemp(prefix="bench-hookstream."))
     (scratch / "var").mkdir()
     logfile = scratch / "server.log"
+    # Logging as nchan's config does (error_log warn, access_log off): warnings and errors only, no line per request.
     process = subprocess.Popen(
-        [binary, "serve", "--config", str(config), "--listen", "127.0.0.1:0",
+        [binary, "serve", "--config", str(config), "--listen", "127.0.0.1:0", "--log-level", "warning",
          "--unix-socket", str(scratch / "hookstream.sock")],
         cwd=scratch, stdout=subprocess.DEVNULL, stderr=open(logfile, "w"), preexec_fn=raise_nofile)
     deadline = time.monotonic() + 20
     port = None
     while time.monotonic() < deadline and port is None:
-        match = re.search(r"address=127\.0\.0\.1:(\d+) \[HookstreamServer\] HTTP server listening", logfile.read_text())
-        if match:
-            port = int(match.group(1))
+        port = listening_port(process.pid)
+        if port is not None:
+            break
         elif process.poll() is not None:
             raise RuntimeError("hookstream exited: " + logfile.read_text())
         else:

@@ -82,7 +82,7 @@ struct ConfigSchema {
 
     private func readStreams(_ node: Node, into streams: inout Configuration.Streams) {
         guard let m = reader.mapping(node, "streams") else { return }
-        for (key, _, value) in reader.entries(m, allowed: ["heartbeat", "retry", "queue"], in: "streams") {
+        for (key, _, value) in reader.entries(m, allowed: ["heartbeat", "retry", "queue", "drain"], in: "streams") {
             switch key {
             case "heartbeat":
                 if let d = reader.duration(value, "streams.heartbeat", minimum: .milliseconds(10)) { streams.heartbeat = d }
@@ -90,6 +90,8 @@ struct ConfigSchema {
                 if let d = reader.duration(value, "streams.retry") { streams.retry = d }
             case "queue":
                 if let n = reader.int(value, "streams.queue", range: 1...1_000_000) { streams.queue = n }
+            case "drain":
+                if let d = reader.duration(value, "streams.drain", minimum: .milliseconds(1)) { streams.drain = d }
             default: break
             }
         }

@@ -35,6 +35,8 @@ public struct Configuration: Sendable {
         public var retry: Duration = .seconds(3)
         /// Events a subscriber may have pending before it is cut.
         public var queue: Int = 1024
+        /// At shutdown, streams are told to reconnect after a delay spread over this long (`streams.drain`).
+        public var drain: Duration = .seconds(5)
         public init() {}
     }
 

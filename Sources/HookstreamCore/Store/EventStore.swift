@@ -36,12 +36,17 @@ public protocol EventStore: Sendable {
     @discardableResult
     func applyRetention(_ retention: Retention, now: Int64) async throws -> Int
 
+    /// Answers once the store can serve a read: a health probe (the watchdog's). A hung store never answers.
+    func probe() async throws
+
     /// Releases the store's resources; no call may follow.
     func close() async throws
 }
 
 extension EventStore {
     public func close() async throws {}
+
+    public func probe() async throws { _ = try await lastEventID() }
 
     /// Stores several batches of drafts together, remembering no delivery.
     public func append(batches: [[EventDraft]], completion: @escaping @Sendable (Result<[[Event]], any Error>) -> Void) {

@@ -2,6 +2,7 @@ import Dispatch
 import Foundation
 import GRDB
 import GRDBSQLite
+import Metrics
 import NIOConcurrencyHelpers
 
 /// The embedded, durable ``EventStore``: one SQLite file in WAL mode.
@@ -74,6 +75,8 @@ public final class SQLiteEventStore: EventStore {
     /// Appends go through their own connection (see ``SQLiteAppendConnection``); GRDB's pool does the rest.
     private let appender: SQLiteAppendConnection
     private let writerQueue = DispatchQueue(label: "hookstream.sqlite.writer")
+    /// How long each append transaction takes (`hookstream_store_commit_seconds` when metrics are enabled).
+    private let commitDuration = Timer(label: "hookstream_store_commit_seconds")
     private let writer = NIOLockedValueBox(WriterState())
     private let catalog: NIOLockedValueBox<Catalog>
     private let now: @Sendable () -> Int64
@@ -225,6 +228,8 @@ public final class SQLiteEventStore: EventStore {
 
     /// Commits one group in one transaction, then completes each of its appends (with the error if it failed).
     private func commit(_ group: [PendingAppend], inline: Bool) {
+        let started = DispatchTime.now().uptimeNanoseconds
+        defer { commitDuration.recordNanoseconds(Int64(DispatchTime.now().uptimeNanoseconds &- started)) }
         let timestamp = now()
         let (firstID, known) = catalog.withLockedValue { ($0.lastID + 1, $0.prunedThrough) }
         var nextID = firstID
@@ -391,6 +396,11 @@ public final class SQLiteEventStore: EventStore {
                     timestamp: row[5], source: row[6]))
         }
         return events
+    }
+
+    /// Reads through the connection pool, as replays do (the writer may be busy; reads must still work).
+    public func probe() async throws {
+        _ = try await pool.read { db in try Int.fetchOne(db, sql: "SELECT 1") }
     }
 
     public func lastEventID() async throws -> EventID {

@@ -2,6 +2,8 @@ public import HookstreamCore
 public import Logging
 public import NIOCore
 import NIOPosix
+import Synchronization
+public import Prometheus
 public import ServiceLifecycle
 
 /// The daemon assembled from a ``Configuration``: store, broker, stream hubs, the HTTP server and the Unix
@@ -18,14 +20,19 @@ public final class Hookstream: Sendable {
     public let broker: Broker
     private let context: ServerContext
     private let logger: Logger
+    private let listenersBound: ListenerCount
+    /// Whether the ingest socket came from systemd, whose socket unit then owns its file, mode and owner.
+    private let ingestIsInherited: Bool
 
     /// - Parameters:
     ///   - configuration: a validated configuration.
     ///   - group: the event loops for HTTP and the Unix socket.
+    ///   - inherited: listeners passed already bound (socket activation), used instead of the configured ones.
+    ///   - metrics: the registry `GET /metrics` shows (the process bootstraps swift-metrics with it); `nil` answers 404.
     ///   - onListening: told the HTTP address once bound (port 0 resolves here).
     public init(
-        configuration: Configuration, group: any EventLoopGroup, logger: Logger,
-        onListening: @escaping @Sendable (SocketAddress) -> Void = { _ in }
+        configuration: Configuration, group: any EventLoopGroup, logger: Logger, inherited: InheritedListeners = InheritedListeners(),
+        metrics: PrometheusCollectorRegistry? = nil, onListening: @escaping @Sendable (SocketAddress) -> Void = { _ in }
     ) async throws {
         let store: any EventStore
         switch configuration.store.kind {
@@ -35,19 +42,60 @@ public final class Hookstream: Sendable {
             store = try SQLiteEventStore(path: configuration.store.path, synchronous: configuration.store.synchronous)
         }
         let broker = try await Broker(store: store, encode: StreamFraming.eventFrame)
-        let hubs = StreamHubs(group: group)
+        let serverMetrics = ServerMetrics()
+        let hubs = StreamHubs(group: group, metrics: serverMetrics)
         for hub in hubs.all { broker.addSink(hub) }
+        broker.addSink(PublishedEventCounter(metrics: serverMetrics))
         let jobs = JobRunner()
-        let context = ServerContext(settings: LiveSettings(configuration: configuration), broker: broker, hubs: hubs, jobs: jobs, logger: logger)
+        let context = ServerContext(
+            settings: LiveSettings(configuration: configuration), broker: broker, hubs: hubs, jobs: jobs, metrics: serverMetrics,
+            registry: metrics, logger: logger)
         let retention = RetentionService(store: store, settings: { context.settings.configuration }, clock: ContinuousClock(), logger: logger)
-        var services: [any Service] = [jobs, retention, HTTPServer(context: context, group: group, address: configuration.server.listen, onListening: onListening)]
+        let http: HTTPServer.Listener = inherited.http.map(HTTPServer.Listener.inherited) ?? .address(configuration.server.listen)
+        let listenersBound = ListenerCount()
+        var services: [any Service] = [
+            jobs, retention,
+            HTTPServer(context: context, group: group, listener: http, onListening: { address in
+                listenersBound.bound()
+                onListening(address)
+            }),
+        ]
         if let socket = configuration.server.unixSocket {
-            services.append(UnixSocketIngest(socket: socket, server: context, group: group, logger: logger))
+            let listener: UnixSocketIngest.Listener = inherited.ingest.map(UnixSocketIngest.Listener.inherited) ?? .path(socket.path)
+            services.append(
+                UnixSocketIngest(socket: socket, listener: listener, server: context, group: group, logger: logger, onListening: listenersBound.bound))
+            listenersBound.expect(2)
+        } else {
+            listenersBound.expect(1)
         }
         self.services = services
         self.broker = broker
         self.context = context
         self.logger = logger
+        self.listenersBound = listenersBound
+        self.ingestIsInherited = inherited.ingest != nil
+    }
+
+    /// Whether every listener is bound (the store is open from `init` on): the moment for systemd's `READY=1`.
+    public var isReady: Bool { listenersBound.isComplete }
+
+    /// Checks that the daemon still works: every event loop runs a task and the store answers a read. A hung loop or
+    /// store makes this never return, which is what a watchdog needs: no answer, no `WATCHDOG=1`.
+    public func probe() async -> Bool {
+        for hub in context.hubs.all {
+            guard (try? await hub.eventLoop.submit {}.get()) != nil else { return false }
+        }
+        return (try? await broker.store.probe()) != nil
+    }
+
+    /// Live figures for a status line: open streams, and events published since start.
+    public var figures: (streams: Int, eventsPublished: Int) {
+        (context.metrics.openStreams.load(ordering: .relaxed), context.metrics.publishedCount.load(ordering: .relaxed))
+    }
+
+    /// Records a reload's outcome in the metrics.
+    public func countReload(applied: Bool) {
+        context.metrics.reloaded(applied: applied)
     }
 
     /// The configuration in force.
@@ -68,7 +116,7 @@ public final class Hookstream: Sendable {
             hub.startHeartbeat(every: configuration.streams.heartbeat)
             ended += (try? await hub.revokeStreams(grantedBy: settings.authenticator).get()) ?? 0
         }
-        if let socket = configuration.server.unixSocket, socket.path == previous.server.unixSocket?.path,
+        if !ingestIsInherited, let socket = configuration.server.unixSocket, socket.path == previous.server.unixSocket?.path,
             socket.mode != previous.server.unixSocket?.mode || socket.owner != previous.server.unixSocket?.owner
                 || socket.group != previous.server.unixSocket?.group
         {

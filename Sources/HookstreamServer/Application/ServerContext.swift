@@ -2,6 +2,7 @@ import HookstreamCore
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
+import Prometheus
 
 /// What every connection handler shares: the live settings, the broker, the hubs and the publish batchers.
 final class ServerContext: Sendable {
@@ -11,18 +12,26 @@ final class ServerContext: Sendable {
     let batchers: [PublishBatcher]
     let webhooks: WebhookIngest
     let jobs: JobRunner
+    let metrics: ServerMetrics
+    /// What `GET /metrics` emits, when the process bootstrapped swift-metrics with it.
+    let registry: PrometheusCollectorRegistry?
     let logger: Logger
     private let current: NIOLockedValueBox<LiveSettings>
     private let isShuttingDownBox = NIOLockedValueBox(false)
 
-    init(settings: LiveSettings, broker: Broker, hubs: StreamHubs, jobs: JobRunner, logger: Logger) {
+    init(
+        settings: LiveSettings, broker: Broker, hubs: StreamHubs, jobs: JobRunner, metrics: ServerMetrics, registry: PrometheusCollectorRegistry?,
+        logger: Logger
+    ) {
         self.current = NIOLockedValueBox(settings)
         self.broker = broker
         self.hubs = hubs
         self.batchers = hubs.all.map { PublishBatcher(eventLoop: $0.eventLoop, broker: broker) }
         self.jobs = jobs
+        self.metrics = metrics
+        self.registry = registry
         self.logger = logger
-        self.webhooks = WebhookIngest(store: broker.store, jobs: jobs, logger: logger)
+        self.webhooks = WebhookIngest(store: broker.store, jobs: jobs, metrics: metrics, logger: logger)
     }
 
     /// The settings in force; read once per request.

@@ -1,6 +1,7 @@
 import HookstreamCore
 import Logging
 import NIOCore
+import CoreMetrics
 import NIOHTTP1
 
 /// One HTTP/1.1 connection: parses requests, answers the request/response endpoints, and turns itself into an
@@ -108,37 +109,25 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         let target = RequestTarget(head.uri)
         let keepAlive = head.isKeepAlive
         state = .idle
-        let segments = target.path.split(separator: "/", omittingEmptySubsequences: true)
-        switch (head.method, segments.first, segments.count) {
-        case (.GET, "healthz", 1):
-            respond(.json(.ok, .object([.init("status", "ok")])), keepAlive: keepAlive, context: context)
-        case (.GET, "readyz", 1):
-            if server.isShuttingDown {
-                respond(HTTPResponse(error: HTTPError(.serviceUnavailable, code: "shutting_down", "the server is shutting down")), keepAlive: false, context: context)
-            } else {
-                respond(.json(.ok, .object([.init("status", "ready")])), keepAlive: keepAlive, context: context)
-            }
-        case (.GET, "events", 1):
+        switch Router.hookstream.match(method: head.method, path: target.path) {
+        case .found(.eventStream, _):
             if slots.isEmpty {
                 startStream(head: head, target: target, context: context)
             } else {
                 waitingStream = (head, target)  // after the answers still owed on this connection
             }
-        case (.POST, "hooks", 2...), (.PUT, "hooks", 2...), (.PATCH, "hooks", 2...):
-            let name = String(segments[1])
-            guard let source = settings.configuration.sources[name], source.kind == .webhook else {
-                respond(HTTPResponse(error: HTTPError(.notFound, code: "unknown_source", "no webhook source named '\(name)'")), keepAlive: keepAlive, context: context)
-                return
+        case .found(.endpoint(let endpoint), let parameters):
+            let request = HTTPRequest(head: head, target: target, body: body, settings: settings, parameters: parameters, eventLoop: context.eventLoop)
+            switch endpoint.answer(request, server: server) {
+            case .response(let response): respond(response, keepAlive: keepAlive, context: context)
+            case .deferred(let produce): produce(answerLater(keepAlive: keepAlive, context: context))
             }
-            server.webhooks.handle(
-                source: source, subPath: segments.dropFirst(2).joined(separator: "/"), head: head, target: target, body: body,
-                settings: settings, batcher: server.batcher(for: context.eventLoop), completion: answerLater(keepAlive: keepAlive, context: context))
-        case (_, "hooks", 2...), (_, "events", 1), (_, "healthz", 1), (_, "readyz", 1):
-            let allowed = segments.first == "hooks" ? "POST, PUT, PATCH" : "GET"
+        case .methodNotAllowed(let allowed):
+            let list = allowed.map(\.rawValue).joined(separator: ", ")
             respond(
-                HTTPResponse(error: HTTPError(.methodNotAllowed, code: "method_not_allowed", "use \(allowed) for \(target.path)", headers: [("Allow", allowed)])),
+                HTTPResponse(error: HTTPError(.methodNotAllowed, code: "method_not_allowed", "use \(list) for \(target.path)", headers: [("Allow", list)])),
                 keepAlive: keepAlive, context: context)
-        default:
+        case .notFound:
             respond(HTTPResponse(error: HTTPError(.notFound, code: "not_found", "no route for \(head.method) \(target.path)")), keepAlive: keepAlive, context: context)
         }
     }
@@ -263,6 +252,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         if case .streaming(let subscriber) = state {
             subscriber.markClosed()
             server.hubs.hub(for: context.eventLoop).remove(subscriber)
+            if subscriber.wasCut { server.metrics.subscribersCut.increment() }
             subscriber.logger.debug("Stream closed", metadata: ["hookstream.last_event_id": "\(subscriber.state.lastDeliveredID)"])
         }
         state = .closed

@@ -5,23 +5,31 @@ import NIOHTTP1
 import NIOPosix
 import ServiceLifecycle
 
-/// The HTTP listener: webhooks, event streams, health. Ends every stream on graceful shutdown.
+/// The HTTP listener: webhooks, event streams, health, metrics. Ends every stream on graceful shutdown.
 final class HTTPServer: Service {
+    /// Where the server listens.
+    enum Listener: Sendable {
+        /// Bind this address.
+        case address(ListenAddress)
+        /// Serve on a socket passed already bound (systemd socket activation).
+        case inherited(CInt)
+    }
+
     private let context: ServerContext
     private let group: any EventLoopGroup
-    private let address: ListenAddress
+    private let listener: Listener
     private let onListening: @Sendable (SocketAddress) -> Void
 
-    init(context: ServerContext, group: any EventLoopGroup, address: ListenAddress, onListening: @escaping @Sendable (SocketAddress) -> Void) {
+    init(context: ServerContext, group: any EventLoopGroup, listener: Listener, onListening: @escaping @Sendable (SocketAddress) -> Void) {
         self.context = context
         self.group = group
-        self.address = address
+        self.listener = listener
         self.onListening = onListening
     }
 
     func run() async throws {
         let server = context
-        let channel = try await ServerBootstrap(group: group)
+        let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 4096)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
@@ -35,10 +43,18 @@ final class HTTPServer: Service {
                     try channel.pipeline.syncOperations.addHandler(HTTPConnectionHandler(server: server))
                 }
             }
-            .bind(host: address.host, port: address.port)
-            .get()
+        let channel: any Channel
+        switch listener {
+        case .address(let address): channel = try await bootstrap.bind(host: address.host, port: address.port).get()
+        case .inherited(let descriptor): channel = try await bootstrap.withBoundSocket(descriptor).get()
+        }
         let local = channel.localAddress
-        context.logger.info("HTTP server listening", metadata: ["address": "\(local.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "?")"])
+        context.logger.info(
+            "HTTP server listening",
+            metadata: [
+                "address": "\(local.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "?")",
+                "socket": "\(listener.isInherited ? "inherited" : "bound")",
+            ])
         if let local { onListening(local) }
         for hub in context.hubs.all { hub.startHeartbeat(every: context.settings.configuration.streams.heartbeat) }
 
@@ -48,8 +64,16 @@ final class HTTPServer: Service {
             server.isShuttingDown = true
             channel.close(promise: nil)
         }
-        // The listener is closed: end the open streams so clients reconnect elsewhere (or later) with Last-Event-ID.
-        await context.hubs.shutdown()
+        // The listener is closed: end the open streams, each told to come back after a different delay within
+        // `streams.drain`, so that thousands of clients do not reconnect (to the next process) in the same second.
+        await context.hubs.shutdown(drain: context.settings.configuration.streams.drain)
         context.logger.info("HTTP server stopped")
+    }
+}
+
+extension HTTPServer.Listener {
+    var isInherited: Bool {
+        if case .inherited = self { return true }
+        return false
     }
 }

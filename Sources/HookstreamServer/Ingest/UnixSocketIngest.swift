@@ -15,32 +15,53 @@ import Glibc
 /// sender's credentials (`SO_PEERCRED`) decide whether the socket's source takes its lines, and rules see them
 /// as `peer.uid`, `peer.gid` and `peer.pid`.
 final class UnixSocketIngest: Service {
+    /// Where the socket comes from.
+    enum Listener: Sendable {
+        /// Bind this path (creating its folder, replacing a stale socket file).
+        case path(String)
+        /// A socket passed already bound (systemd socket activation), whose unit owns the file and its mode.
+        case inherited(CInt)
+    }
+
     private let socket: Configuration.UnixSocket
+    private let listener: Listener
     private let server: ServerContext
     private let group: any EventLoopGroup
     private let logger: Logger
+    private let onListening: @Sendable () -> Void
 
-    init(socket: Configuration.UnixSocket, server: ServerContext, group: any EventLoopGroup, logger: Logger) {
+    init(
+        socket: Configuration.UnixSocket, listener: Listener, server: ServerContext, group: any EventLoopGroup, logger: Logger,
+        onListening: @escaping @Sendable () -> Void = {}
+    ) {
         self.socket = socket
+        self.listener = listener
         self.server = server
         self.group = group
         self.logger = logger.with(metadataKey: "hookstream.socket", "\(socket.path)")
+        self.onListening = onListening
     }
 
-    /// Creates the socket's folder if missing, binds (replacing a stale socket file), and sets its mode and owner.
+    /// Binds the socket (or adopts the inherited one) and, for a socket it made itself, sets its mode and owner.
     func bind() async throws -> NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never> {
-        let directory = (socket.path as NSString).deletingLastPathComponent
-        if !directory.isEmpty {
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        }
-        let server = try await ServerBootstrap(group: group)
-            .bind(unixDomainSocketPath: socket.path, cleanupExistingSocketFile: true) { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
-                }
+        let bootstrap = ServerBootstrap(group: group)
+        let initializer: @Sendable (any Channel) -> EventLoopFuture<NIOAsyncChannel<ByteBuffer, ByteBuffer>> = { channel in
+            channel.eventLoop.makeCompletedFuture {
+                try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
             }
-        UnixSocketIngest.applyPermissions(socket, logger: logger)
-        return server
+        }
+        switch listener {
+        case .inherited(let descriptor):
+            return try await bootstrap.bind(descriptor, childChannelInitializer: initializer)
+        case .path(let path):
+            let directory = (path as NSString).deletingLastPathComponent
+            if !directory.isEmpty {
+                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            }
+            let server = try await bootstrap.bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true, childChannelInitializer: initializer)
+            UnixSocketIngest.applyPermissions(socket, logger: logger)
+            return server
+        }
     }
 
     /// Sets the socket file's mode, owner and group as configured (again on reload).
@@ -60,7 +81,12 @@ final class UnixSocketIngest: Service {
 
     func run() async throws {
         let server = try await bind()
-        logger.info("Unix socket listening", metadata: ["path": "\(socket.path)"])
+        if case .inherited = listener {
+            logger.info("Unix socket listening", metadata: ["socket": "inherited"])
+        } else {
+            logger.info("Unix socket listening", metadata: ["path": "\(socket.path)"])
+        }
+        onListening()
         try await withGracefulShutdownHandler {
             try await server.executeThenClose { clients in
                 try await withThrowingDiscardingTaskGroup { group in
@@ -131,20 +157,19 @@ final class UnixSocketIngest: Service {
         let drafts: [EventDraft]
         do {
             drafts = try settings.engine.route(source: source.name, message: message)
+            server.metrics.matched(drafts)
         } catch {
             logger.info("Unix socket line rejected", metadata: ["error": "\(error)"])
             return UnixSocketIngest.failure(error.description)
         }
         do {
             let events = try await server.broker.publish(drafts)
-            for (event, draft) in zip(events, drafts) {
-                logger.debug(
-                    "Published",
-                    metadata: ["hookstream.event_id": "\(event.id)", "hookstream.topic": "\(event.topic)", "hookstream.rule": "\(draft.rule)"])
-            }
+            if !events.isEmpty { logger.info("Unix socket line accepted", metadata: WebhookIngest.eventMetadata(events, drafts, source: source.name)) }
             return JSONValue.object([.init("ok", .bool(true)), .init("ids", .array(events.map { .number(String($0.id)) }))]).jsonText
         } catch {
-            logger.error("Unix socket line not stored: the event store failed", metadata: ["error": "\(error)"])
+            logger.error(
+                "Unix socket line not stored: the event store failed",
+                metadata: ["error": "\(error)", LogMessageID.metadataKey: "\(LogMessageID.storeUnavailable)"])
             return UnixSocketIngest.failure("the event store cannot accept events right now; retry later")
         }
     }

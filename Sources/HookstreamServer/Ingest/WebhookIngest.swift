@@ -11,12 +11,14 @@ final class WebhookIngest: Sendable {
 
     private let store: any EventStore
     private let jobs: JobRunner
+    private let metrics: ServerMetrics
     private let logger: Logger
     private let tracker = DeliveryTracker()
 
-    init(store: any EventStore, jobs: JobRunner, logger: Logger) {
+    init(store: any EventStore, jobs: JobRunner, metrics: ServerMetrics, logger: Logger) {
         self.store = store
         self.jobs = jobs
+        self.metrics = metrics
         self.logger = logger
     }
 
@@ -25,8 +27,13 @@ final class WebhookIngest: Sendable {
     /// answers `202 {"ids":[...],"topics":[...]}` through `completion` once they are stored.
     func handle(
         source: Configuration.Source, subPath: String, head: HTTPRequestHead, target: RequestTarget, body: ByteBuffer,
-        settings: LiveSettings, batcher: PublishBatcher, completion: @escaping @Sendable (HTTPResponse) -> Void
+        settings: LiveSettings, batcher: PublishBatcher, completion respond: @escaping @Sendable (HTTPResponse) -> Void
     ) {
+        let metrics = self.metrics
+        let completion: @Sendable (HTTPResponse) -> Void = { response in
+            metrics.webhook(source: source.name, status: response.status.code)
+            respond(response)
+        }
         let drafts: [EventDraft]
         let delivery: DeliveryKey?
         do throws(HTTPError) {
@@ -47,6 +54,7 @@ final class WebhookIngest: Sendable {
             } catch {
                 throw HTTPError(.unprocessableEntity, code: "routing_failed", error.description)
             }
+            metrics.matched(drafts)
         } catch {
             logger.info(
                 "Webhook rejected",
@@ -103,21 +111,16 @@ final class WebhookIngest: Sendable {
         batcher.publish(EventBatch(drafts, delivery: delivery)) { result in
             switch result {
             case .success(let events):
-                for (event, draft) in zip(events, drafts) {
-                    logger.debug(
-                        "Published",
-                        metadata: [
-                            "hookstream.source": "\(source)", "hookstream.event_id": "\(event.id)", "hookstream.topic": "\(event.topic)",
-                            "hookstream.rule": "\(draft.rule)",
-                        ])
-                }
+                logger.info("Webhook accepted", metadata: WebhookIngest.eventMetadata(events, drafts, source: source))
                 let ids = events.map(\.id)
                 let topics = events.map(\.topic)
                 completion(
                     WebhookIngest.accepted(ids: ids, topics: topics, duplicate: false),
                     WebhookIngest.accepted(ids: ids, topics: topics, duplicate: true))
             case .failure(let error):
-                logger.error("Webhook not stored: the event store failed", metadata: ["hookstream.source": "\(source)", "error": "\(error)"])
+                logger.error(
+                    "Webhook not stored: the event store failed",
+                    metadata: ["hookstream.source": "\(source)", "error": "\(error)", LogMessageID.metadataKey: "\(LogMessageID.storeUnavailable)"])
                 completion(WebhookIngest.storeUnavailable, WebhookIngest.storeUnavailable)
             }
         }
@@ -131,6 +134,17 @@ final class WebhookIngest: Sendable {
         }
         guard let id, !id.isEmpty, id.utf8.count <= WebhookIngest.maximumDeliveryIDLength else { return nil }
         return DeliveryKey(source: source, id: id)
+    }
+
+    /// One log line's metadata for a publish: every id, topic and rule, as lists (the journal repeats the field, so
+    /// `journalctl HOOKSTREAM_EVENT_ID=42` finds the line).
+    static func eventMetadata(_ events: [Event], _ drafts: [EventDraft], source: String) -> Logger.Metadata {
+        [
+            "hookstream.source": .string(source),
+            "hookstream.event_id": .array(events.map { .string(String($0.id)) }),
+            "hookstream.topic": .array(events.map { .string($0.topic) }),
+            "hookstream.rule": .array(Array(Set(drafts.map(\.rule))).sorted().map { .string($0) }),
+        ]
     }
 
     static func accepted(ids: [EventID], topics: [String], duplicate: Bool) -> HTTPResponse {

@@ -111,7 +111,7 @@ public final class ConfigReloader: Service, Sendable {
                     metadata: [
                         "trigger": "\(trigger.rawValue)", "config": "\(path)", "rules": "\(configuration.rules.count)",
                         "sources": "\(configuration.sources.count)", "tokens": "\(configuration.tokens.count)",
-                        "streams_ended": "\(outcome.streamsEnded)",
+                        "streams_ended": "\(outcome.streamsEnded)", LogMessageID.metadataKey: "\(LogMessageID.reloaded)",
                     ])
                 if !outcome.needsRestart.isEmpty {
                     logger.warning(
@@ -123,7 +123,10 @@ public final class ConfigReloader: Service, Sendable {
                 for diagnostic in error.diagnostics { logger.error("\(diagnostic.description)") }
                 logger.error(
                     "config rejected; the running configuration stays",
-                    metadata: ["trigger": "\(trigger.rawValue)", "config": "\(path)", "problems": "\(error.diagnostics.count)"])
+                    metadata: [
+                        "trigger": "\(trigger.rawValue)", "config": "\(path)", "problems": "\(error.diagnostics.count)",
+                        LogMessageID.metadataKey: "\(LogMessageID.configRejected)",
+                    ])
                 result = .failure(error)
             }
             observer.didReload(result)

@@ -35,6 +35,14 @@ enum StreamFraming {
         return buffer
     }()
 
+    /// A `retry:` field alone: how long the client should wait before it reconnects.
+    static func retryFrame(milliseconds: Int) -> ByteBuffer {
+        var buffer = ByteBuffer()
+        SSEEncoder.writeRetry(milliseconds: milliseconds, into: &buffer)
+        buffer.writeStaticString("\n")
+        return buffer
+    }
+
     /// A comment (heartbeat).
     static func commentFrame(_ text: String) -> ByteBuffer {
         var buffer = ByteBuffer()

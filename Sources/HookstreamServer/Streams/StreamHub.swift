@@ -2,6 +2,7 @@ import HookstreamCore
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
+import CoreMetrics
 
 /// The subscribers of one event loop, and the queue through which the broker reaches them.
 ///
@@ -18,9 +19,11 @@ final class StreamHub: EventSink, @unchecked Sendable {
     private var heartbeatTask: RepeatedTask?  // on loop
     private var heartbeatPeriod: Duration?  // on loop
     private var isShutDown = false  // on loop
+    private let metrics: ServerMetrics
 
-    init(eventLoop: any EventLoop) {
+    init(eventLoop: any EventLoop, metrics: ServerMetrics) {
         self.eventLoop = eventLoop
+        self.metrics = metrics
     }
 
     func enqueue(_ events: [EncodedEvent]) {
@@ -41,6 +44,7 @@ final class StreamHub: EventSink, @unchecked Sendable {
             isDrainScheduled = false
         }
         var matching: [EncodedEvent] = []
+        var deliveries = 0
         for group in groups.values {
             matching.removeAll(keepingCapacity: true)
             for event in batch where group.filter.matches(segments: event.topicSegments) { matching.append(event) }
@@ -52,8 +56,10 @@ final class StreamHub: EventSink, @unchecked Sendable {
             for subscriber in group.members {
                 subscriber.deliver(matching, firstID: firstID, lastID: lastID, coalesced: coalesced)
             }
+            deliveries += matching.count * group.members.count
         }
         batch.removeAll(keepingCapacity: true)
+        if deliveries > 0 { metrics.eventsDelivered.increment(by: Int64(deliveries)) }
     }
 
     private static func coalesce(_ events: [EncodedEvent]) -> ByteBuffer {
@@ -78,6 +84,7 @@ final class StreamHub: EventSink, @unchecked Sendable {
         }
         subscriber.slot = group.members.count
         group.members.append(subscriber)
+        metrics.streamOpened()
         return true
     }
 
@@ -94,6 +101,7 @@ final class StreamHub: EventSink, @unchecked Sendable {
         }
         subscriber.slot = -1
         if group.members.isEmpty { groups[subscriber.filter] = nil }
+        metrics.streamClosed()
     }
 
     /// Starts the heartbeat, or changes its period: one shared comment frame written to every subscriber of the
@@ -129,17 +137,20 @@ final class StreamHub: EventSink, @unchecked Sendable {
         }
     }
 
-    /// Ends every stream of this loop and refuses new ones.
-    func shutdown() -> EventLoopFuture<Void> {
+    /// Ends every stream of this loop and refuses new ones. Each stream is told first to reconnect after a delay
+    /// drawn at random from `0..<drain` (`retry:`), so clients come back spread over that time.
+    func shutdown(drain: Duration) -> EventLoopFuture<Void> {
         eventLoop.submit {
             self.isShutDown = true
             self.heartbeatTask?.cancel()
             self.heartbeatTask = nil
             let all = self.groups.values.flatMap(\.members)
             self.groups.removeAll()
+            let spread = max(1, Int(drain.milliseconds))
             for subscriber in all {
                 subscriber.slot = -1
-                subscriber.finish()
+                self.metrics.streamClosed()
+                subscriber.end(with: StreamFraming.retryFrame(milliseconds: Int.random(in: 0..<spread)))
             }
         }
     }

@@ -5,9 +5,9 @@ import NIOCore
 final class StreamHubs: Sendable {
     let all: [StreamHub]
 
-    init(group: any EventLoopGroup) {
+    init(group: any EventLoopGroup, metrics: ServerMetrics) {
         var hubs: [StreamHub] = []
-        for loop in group.makeIterator() { hubs.append(StreamHub(eventLoop: loop)) }
+        for loop in group.makeIterator() { hubs.append(StreamHub(eventLoop: loop, metrics: metrics)) }
         self.all = hubs
     }
 
@@ -17,8 +17,8 @@ final class StreamHubs: Sendable {
         preconditionFailure("event loop \(loop) is not part of the HTTP server's group")
     }
 
-    /// Ends every stream.
-    func shutdown() async {
-        for hub in all { try? await hub.shutdown().get() }
+    /// Ends every stream, each after a `retry:` spread over `drain`.
+    func shutdown(drain: Duration) async {
+        for hub in all { try? await hub.shutdown(drain: drain).get() }
     }
 }

@@ -26,6 +26,8 @@ final class StreamSubscriber {
     /// Writes through NIO since the current barrier.
     private var writesAfterBarrier = 0
     private(set) var isClosed = false
+    /// Whether the stream was cut for falling behind (rather than closed by either side).
+    private(set) var wasCut = false
     /// The channel's writability, as its handler last reported it (NIO reports a change synchronously, inside the
     /// write that crossed a water mark): reading it here spares a call into the channel per delivery.
     private var isWritable: Bool
@@ -174,8 +176,9 @@ final class StreamSubscriber {
     private func cut() {
         logger.info(
             "Subscriber cut: it stopped reading and its queue is full; it can resume with Last-Event-ID",
-            metadata: ["hookstream.last_event_id": "\(state.lastDeliveredID)"])
+            metadata: ["hookstream.last_event_id": "\(state.lastDeliveredID)", LogMessageID.metadataKey: "\(LogMessageID.subscriberCut)"])
         isClosed = true
+        wasCut = true
         context.close(promise: nil)
     }
 

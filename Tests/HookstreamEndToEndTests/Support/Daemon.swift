@@ -37,7 +37,7 @@ final class Daemon: Sendable {
         try await waitUntil("the daemon to listen") {
             if !child.isRunning { throw HarnessError("the daemon exited early: \(child.stderr)") }
             let log = child.stderr
-            if let match = log.firstMatch(of: /address=127\.0\.0\.1:(\d+) \[HookstreamServer\] HTTP server listening/) {
+            if let match = log.firstMatch(of: /address=127\.0\.0\.1:(\d+) .*HTTP server listening/) {
                 port = Int(match.1)
             }
             return port != nil && (!expectsSocket || log.contains("Unix socket listening"))

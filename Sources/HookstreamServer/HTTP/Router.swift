@@ -1,0 +1,77 @@
+import NIOHTTP1
+
+/// The route table: each endpoint is one entry (methods, path pattern, what serves it), matched in order.
+///
+/// A pattern is `/`-separated: a literal segment, `*` for any one segment, or a final `**` for any rest, empty
+/// included. What the wildcards matched is handed to the endpoint as ``HTTPRequest/parameters``.
+struct Router: Sendable {
+    /// What serves a route.
+    enum Target: Sendable {
+        case endpoint(any HTTPEndpoint)
+        /// `GET /events`: the connection becomes an event stream.
+        case eventStream
+    }
+
+    struct Route: Sendable {
+        let methods: [HTTPMethod]
+        let pattern: [Substring]
+        let target: Target
+
+        init(_ methods: [HTTPMethod], _ pattern: String, _ target: Target) {
+            self.methods = methods
+            self.pattern = pattern.split(separator: "/")
+            self.target = target
+        }
+    }
+
+    /// The result of looking a request up.
+    enum Match {
+        case found(Target, parameters: [String])
+        /// The path exists, with other methods.
+        case methodNotAllowed(allowed: [HTTPMethod])
+        case notFound
+    }
+
+    let routes: [Route]
+
+    init(_ routes: [Route]) { self.routes = routes }
+
+    func match(method: HTTPMethod, path: String) -> Match {
+        let segments = path.split(separator: "/")
+        var allowed: [HTTPMethod] = []
+        for route in routes {
+            guard let parameters = Router.match(route.pattern, segments) else { continue }
+            if route.methods.contains(method) { return .found(route.target, parameters: parameters) }
+            allowed += route.methods.filter { !allowed.contains($0) }
+        }
+        return allowed.isEmpty ? .notFound : .methodNotAllowed(allowed: allowed)
+    }
+
+    private static func match(_ pattern: [Substring], _ segments: [Substring]) -> [String]? {
+        var parameters: [String] = []
+        for (i, part) in pattern.enumerated() {
+            if part == "**" {
+                parameters.append(segments.dropFirst(i).joined(separator: "/"))
+                return parameters
+            }
+            guard i < segments.count else { return nil }
+            if part == "*" {
+                parameters.append(String(segments[i]))
+            } else if part != segments[i] {
+                return nil
+            }
+        }
+        return segments.count == pattern.count ? parameters : nil
+    }
+}
+
+extension Router {
+    /// hookstream's endpoints.
+    static let hookstream = Router([
+        Route([.GET], "events", .eventStream),
+        Route([.POST, .PUT, .PATCH], "hooks/*/**", .endpoint(WebhookEndpoint())),
+        Route([.GET], "healthz", .endpoint(HealthEndpoint())),
+        Route([.GET], "readyz", .endpoint(ReadinessEndpoint())),
+        Route([.GET], "metrics", .endpoint(MetricsEndpoint())),
+    ])
+}

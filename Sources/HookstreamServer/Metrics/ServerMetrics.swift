@@ -1,0 +1,69 @@
+import CoreMetrics
+import HookstreamCore
+import NIOConcurrencyHelpers
+import Synchronization
+
+/// What the daemon counts, through swift-metrics (`GET /metrics` shows it when the process bootstrapped a
+/// Prometheus factory), plus the two figures systemd's `STATUS=` line shows, kept readable here.
+///
+/// Labels are bounded: per source, status and rule (all named in the config), never per topic.
+final class ServerMetrics: Sendable {
+    let streamsOpen = Meter(label: "hookstream_streams_open")
+    let eventsDelivered = Counter(label: "hookstream_events_delivered_total")
+    let subscribersCut = Counter(label: "hookstream_subscribers_cut_total")
+    private let eventsPublished = Counter(label: "hookstream_events_published_total")
+    private let reloadsApplied = Counter(label: "hookstream_config_reloads_total", dimensions: [("result", "applied")])
+    private let reloadsRejected = Counter(label: "hookstream_config_reloads_total", dimensions: [("result", "rejected")])
+    private let webhookCounters = NIOLockedValueBox<[String: Counter]>([:])
+    private let ruleCounters = NIOLockedValueBox<[String: Counter]>([:])
+
+    /// Streams open now.
+    let openStreams = Atomic<Int>(0)
+    /// Events published since start.
+    let publishedCount = Atomic<Int>(0)
+
+    func streamOpened() {
+        openStreams.add(1, ordering: .relaxed)
+        streamsOpen.increment()
+    }
+
+    func streamClosed() {
+        openStreams.subtract(1, ordering: .relaxed)
+        streamsOpen.decrement()
+    }
+
+    func published(_ count: Int) {
+        publishedCount.add(count, ordering: .relaxed)
+        eventsPublished.increment(by: Int64(count))
+    }
+
+    func reloaded(applied: Bool) {
+        (applied ? reloadsApplied : reloadsRejected).increment()
+    }
+
+    /// One webhook answered, by source and HTTP status.
+    func webhook(source: String, status: UInt) {
+        let key = "\(source)\u{0}\(status)"
+        let counter = webhookCounters.withLockedValue { counters in
+            if let counter = counters[key] { return counter }
+            let counter = Counter(label: "hookstream_webhooks_total", dimensions: [("source", source), ("status", String(status))])
+            counters[key] = counter
+            return counter
+        }
+        counter.increment()
+    }
+
+    /// The rules that published for one message (each counted once per message).
+    func matched(_ drafts: [EventDraft]) {
+        var seen: Set<String> = []
+        for draft in drafts where seen.insert(draft.rule).inserted {
+            let counter = ruleCounters.withLockedValue { counters in
+                if let counter = counters[draft.rule] { return counter }
+                let counter = Counter(label: "hookstream_rule_matches_total", dimensions: [("source", draft.source), ("rule", draft.rule)])
+                counters[draft.rule] = counter
+                return counter
+            }
+            counter.increment()
+        }
+    }
+}
