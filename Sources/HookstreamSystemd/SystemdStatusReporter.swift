@@ -31,7 +31,8 @@ public struct SystemdStatusReporter<C: Clock>: Service where C.Duration == Durat
     public func run() async {
         let notifier = self.notifier
         await withGracefulShutdownHandler {
-            do {
+            // The loop ends with the shutdown: cancelled by it, not left to sleep out its period.
+            try? await cancelWhenGracefulShutdown {
                 while !isReady() { try await clock.sleep(for: .milliseconds(10)) }
                 notifier.notify("READY=1", "STATUS=\(status())")
                 logger.debug("Told systemd READY=1")
@@ -39,8 +40,6 @@ public struct SystemdStatusReporter<C: Clock>: Service where C.Duration == Durat
                     try await clock.sleep(for: interval)
                     notifier.notify("STATUS=\(status())")
                 }
-            } catch {
-                return  // cancelled: shutting down
             }
         } onGracefulShutdown: {
             notifier.notify("STOPPING=1", "STATUS=stopping: ending streams")

@@ -17,6 +17,7 @@ public struct SystemdWatchdog<C: Clock>: Service where C.Duration == Duration {
     /// Half of `$WATCHDOG_USEC`.
     public let interval: Duration
     private let probe: @Sendable () async -> Bool
+    private let isReady: @Sendable () -> Bool
     private let clock: C
     private let logger: Logger
 
@@ -24,19 +25,28 @@ public struct SystemdWatchdog<C: Clock>: Service where C.Duration == Duration {
     /// another process).
     public init?(
         notifier: SystemdNotifier?, environment: [String: String] = ProcessInfo.processInfo.environment, processID: Int32 = getpid(),
-        clock: C, probe: @escaping @Sendable () async -> Bool, logger: Logger
+        clock: C, isReady: @escaping @Sendable () -> Bool = { true }, probe: @escaping @Sendable () async -> Bool, logger: Logger
     ) {
         guard let notifier, let text = environment["WATCHDOG_USEC"], let microseconds = Int64(text), microseconds > 0 else { return nil }
         if let pid = environment["WATCHDOG_PID"], Int32(pid) != processID { return nil }
         self.notifier = notifier
         self.interval = .microseconds(microseconds / 2)
         self.probe = probe
+        self.isReady = isReady
         self.clock = clock
         self.logger = logger
     }
 
     public func run() async throws {
         logger.info("systemd watchdog armed", metadata: ["interval": "\(interval)"])
+        // Pings start once the daemon serves (after READY=1): until then systemd's start timeout applies.
+        do {
+            try await cancelWhenGracefulShutdown {
+                while !isReady() { try await clock.sleep(for: .milliseconds(10)) }
+            }
+        } catch {
+            return
+        }
         while !Task.isShuttingDownGracefully {
             // A probe that never answers keeps this loop here: no more pings, and systemd steps in.
             if await probe() {

@@ -117,7 +117,8 @@ struct ServeCommand: AsyncParsableCommand {
                 observer: ReloadNotifications.observer(app: app, notifier: notifier), logger: logger)
             var services: [any Service] = app.services + [reloader, StartupAnnouncement(app: app, logger: logger)]
             if let notifier {
-                if let watchdog = SystemdWatchdog(notifier: notifier, clock: ContinuousClock(), probe: { await app.probe() }, logger: logger) {
+                if let watchdog = SystemdWatchdog(
+                    notifier: notifier, clock: ContinuousClock(), isReady: { app.isReady }, probe: { await app.probe() }, logger: logger) {
                     services.append(watchdog)
                 }
                 // Last: the first told to shut down, so STOPPING=1 goes out at once.

@@ -38,7 +38,10 @@ final class UnixSocketIngest: Service {
         self.listener = listener
         self.server = server
         self.group = group
-        self.logger = logger.with(metadataKey: "hookstream.socket", "\(socket.path)")
+        switch listener {
+        case .path(let path): self.logger = logger.with(metadataKey: "hookstream.socket", "\(path)")
+        case .inherited: self.logger = logger.with(metadataKey: "hookstream.socket", "inherited")
+        }
         self.onListening = onListening
     }
 
@@ -81,11 +84,7 @@ final class UnixSocketIngest: Service {
 
     func run() async throws {
         let server = try await bind()
-        if case .inherited = listener {
-            logger.info("Unix socket listening", metadata: ["socket": "inherited"])
-        } else {
-            logger.info("Unix socket listening", metadata: ["path": "\(socket.path)"])
-        }
+        logger.info("Unix socket listening")
         onListening()
         try await withGracefulShutdownHandler {
             try await server.executeThenClose { clients in

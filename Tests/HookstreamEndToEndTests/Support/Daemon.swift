@@ -39,6 +39,10 @@ final class Daemon: Sendable {
             let log = child.stderr
             if let match = log.firstMatch(of: /address=127\.0\.0\.1:(\d+) .*HTTP server listening/) {
                 port = Int(match.1)
+            } else if arguments.contains("journal") {
+                // Logging to the journal, not to standard error: ask the kernel which port it listens on.
+                port = try await listeningPort(of: child.pid)
+                return port != nil
             }
             return port != nil && (!expectsSocket || log.contains("Unix socket listening"))
         }
@@ -60,6 +64,15 @@ final class Daemon: Sendable {
         let status = try await child.waitForExit(timeout: .seconds(10))
         return (status, ContinuousClock.now - start)
     }
+}
+
+/// The TCP port `pid` listens on, from `ss`; `nil` until it listens.
+func listeningPort(of pid: Int32) async throws -> Int? {
+    let listing = try await ChildProcess.run("/usr/bin/env", ["ss", "-ltnpH"])
+    for line in listing.stdout.split(separator: "\n") where line.contains("pid=\(pid),") {
+        if let match = line.firstMatch(of: /127\.0\.0\.1:(\d+)/) { return Int(match.1) }
+    }
+    return nil
 }
 
 /// Runs `body` with a started daemon and always stops it afterwards.
