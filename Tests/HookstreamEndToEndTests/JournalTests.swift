@@ -77,7 +77,7 @@ import Testing
         #expect(accepted["HOOKSTREAM_SOURCE"] as? String == "app")
         #expect(accepted["PRIORITY"] as? String == "6")
         #expect(accepted["SYSLOG_IDENTIFIER"] as? String == "hookstream")
-        #expect((accepted["CODE_FILE"] as? String)?.hasSuffix("WebhookIngest.swift") == true)
+        #expect((accepted["CODE_FILE"] as? String)?.hasSuffix("Publisher.swift") == true)
         #expect(Int(accepted["CODE_LINE"] as? String ?? "") != nil)
         #expect((accepted["CODE_FUNC"] as? String)?.isEmpty == false)
         #expect(accepted["_TRANSPORT"] as? String == "journal")

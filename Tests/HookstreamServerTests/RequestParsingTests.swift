@@ -11,7 +11,13 @@ import Testing
 
     private func request(_ uri: String, headers: [(String, String)] = []) throws(HTTPError) -> StreamRequest {
         let head = HTTPRequestHead(version: .http1_1, method: .GET, uri: uri, headers: HTTPHeaders(headers))
-        return try StreamRequest(head: head, target: RequestTarget(uri), authenticator: authenticator)
+        return try StreamRequest(head: head, target: RequestTarget(uri))
+    }
+
+    private func grant(_ uri: String, headers: [(String, String)] = []) throws(HTTPError) -> Grant? {
+        let head = HTTPRequestHead(version: .http1_1, method: .GET, uri: uri, headers: HTTPHeaders(headers))
+        guard let secret = try RequestCredentials.secret(headers: head.headers, target: RequestTarget(uri), cookie: "hookstream_token") else { return nil }
+        return authenticator.staticGrant(for: secret)
     }
 
     @Test func queryIsPercentDecoded() {
@@ -22,35 +28,39 @@ import Testing
     }
 
     @Test func tokenByHeaderCookieOrQuery() throws {
-        #expect(try request("/events?topic=demo/x", headers: [("Authorization", "Bearer demo-token")]).token.name == "demo")
-        #expect(try request("/events?topic=demo/x", headers: [("Cookie", "a=b; hookstream_token=demo-token")]).token.name == "demo")
-        #expect(try request("/events?topic=demo/x&access_token=demo-token").token.name == "demo")
+        #expect(try grant("/events?topic=demo/x", headers: [("Authorization", "Bearer demo-token")])?.name == "demo")
+        #expect(try grant("/events?topic=demo/x", headers: [("Cookie", "a=b; hookstream_token=demo-token")])?.name == "demo")
+        #expect(try grant("/events?topic=demo/x&access_token=demo-token")?.name == "demo")
+        #expect(try grant("/events?topic=demo/x&access_token=wrong") == nil)
+        #expect(try grant("/events?topic=demo/x") == nil)
+        #expect(throws: HTTPError.self) { try grant("/events?topic=demo/x", headers: [("Authorization", "Basic abc")]) }
+        let demo = try #require(try grant("/events?access_token=demo-token"))
+        #expect(demo.maySubscribe(to: TopicFilter([try TopicPattern("demo/x")])))
+        #expect(!demo.maySubscribe(to: TopicFilter([try TopicPattern("other/x")])))
+        #expect(!demo.maySubscribe(to: TopicFilter([try TopicPattern("**")])))
     }
 
     @Test func statusesForBadRequests() {
-        func status(_ uri: String, _ headers: [(String, String)] = []) -> UInt {
+        func status(_ uri: String) -> UInt {
             do {
-                _ = try request(uri, headers: headers)
+                _ = try request(uri)
                 return 200
             } catch {
                 return error.status.code
             }
         }
-        #expect(status("/events?topic=demo/x") == 401)
-        #expect(status("/events?topic=demo/x&access_token=wrong") == 401)
-        #expect(status("/events?topic=demo/x", [("Authorization", "Basic abc")]) == 401)
-        #expect(status("/events?topic=other/x&access_token=demo-token") == 403)
-        #expect(status("/events?topic=**&access_token=demo-token") == 403)
-        #expect(status("/events?access_token=demo-token") == 400)
-        #expect(status("/events?topic=demo//x&access_token=demo-token") == 400)
-        #expect(status("/events?topic=demo/x&access_token=demo-token&lastEventId=abc") == 400)
+        #expect(status("/events?topic=demo/x") == 200)
+        #expect(status("/events") == 400)
+        #expect(status("/events?topic=demo//x") == 400)
+        #expect(status("/events?topic=demo/x&lastEventId=abc") == 400)
     }
 
-    @Test func resumeByEachSpelling() throws {
-        #expect(try request("/events?topic=demo/x&access_token=demo-token", headers: [("Last-Event-ID", "42")]).lastEventID == 42)
-        #expect(try request("/events?topic=demo/x&access_token=demo-token&lastEventId=7").lastEventID == 7)
-        #expect(try request("/events?topic=demo/x&access_token=demo-token&last_event_id=9").lastEventID == 9)
-        #expect(try request("/events?topic=demo/x&access_token=demo-token").lastEventID == nil)
+    @Test func resumeByEachSpellingAndTickets() throws {
+        #expect(try request("/events?topic=demo/x", headers: [("Last-Event-ID", "42")]).lastEventID == 42)
+        #expect(try request("/events?topic=demo/x&lastEventId=7").lastEventID == 7)
+        #expect(try request("/events?topic=demo/x&last_event_id=9").lastEventID == 9)
+        #expect(try request("/events?topic=demo/x").lastEventID == nil)
+        #expect(try request("/events?topic=demo/x&ticket=abc").ticket == "abc")
     }
 
     @Test func constantTimeCompare() {

@@ -25,7 +25,7 @@ import Testing
 
         func channelActive(context: ChannelHandlerContext) {
             let subscriber = StreamSubscriber(
-                context: context, filter: TopicFilter([]), credential: "test", resumingAfter: nil, queue: 100_000, logger: Logger(label: "test"))
+                context: context, filter: TopicFilter([]), credential: "test", identity: "test", resumingAfter: nil, queue: 100_000, logger: Logger(label: "test"))
             self.subscriber = subscriber
             promise.succeed(NIOLoopBound(subscriber, eventLoop: context.eventLoop))
         }

@@ -12,12 +12,13 @@ struct ConfigSchema {
 
     func read(_ root: Node, into config: inout Configuration) {
         guard let top = reader.mapping(root, "the config file") else { return }
-        for (key, _, value) in reader.entries(top, allowed: ["server", "streams", "store", "auth", "sources", "rules"], in: "the config file") {
+        for (key, _, value) in reader.entries(top, allowed: ["server", "streams", "store", "auth", "cors", "sources", "rules"], in: "the config file") {
             switch key {
             case "server": readServer(value, into: &config.server)
             case "streams": readStreams(value, into: &config.streams)
             case "store": readStore(value, into: &config.store)
             case "auth": readAuth(value, into: &config)
+            case "cors": readCORS(value, into: &config.cors)
             case "sources": readSources(value, into: &config)
             case "rules": readRules(value, into: &config)
             default: break
@@ -143,41 +144,6 @@ struct ConfigSchema {
                     }
                 }
             default: break
-            }
-        }
-    }
-
-    private func readAuth(_ node: Node, into config: inout Configuration) {
-        guard let m = reader.mapping(node, "auth") else { return }
-        for (key, _, value) in reader.entries(m, allowed: ["tokens"], in: "auth") where key == "tokens" {
-            guard case .sequence(let seq) = value else {
-                if !ConfigReader.isNull(value) { reader.error(at: value, "auth.tokens must be a list, found \(reader.kind(of: value))") }
-                continue
-            }
-            var names: Set<String> = []
-            for (i, element) in seq.enumerated() {
-                let what = "auth.tokens[\(i)]"
-                guard let tm = reader.mapping(element, what) else { continue }
-                var name: String?
-                var secret: String?
-                var subscribe: [TopicPattern] = []
-                var publish: [TopicPattern] = []
-                for (k, keyNode, v) in reader.entries(tm, allowed: ["name", "secret", "subscribe", "publish"], in: what) {
-                    switch k {
-                    case "name":
-                        name = reader.string(v, "\(what).name")
-                        if let n = name, !names.insert(n).inserted { reader.error(at: v, "duplicate token name '\(n)'") }
-                    case "secret": secret = readSecret(v, "\(what).secret")
-                    case "subscribe": subscribe = readPatterns(v, "\(what).subscribe")
-                    case "publish": publish = readPatterns(v, "\(what).publish")
-                    default: _ = keyNode
-                    }
-                }
-                if name == nil && tm["name"] == nil { reader.error(at: element, "\(what) needs a name") }
-                if tm["secret"] == nil { reader.error(at: element, "\(what) needs a secret") }
-                if let name, let secret {
-                    config.tokens.append(AccessToken(name: name, secret: secret, subscribe: TopicFilter(subscribe), publish: TopicFilter(publish)))
-                }
             }
         }
     }

@@ -92,12 +92,35 @@ public struct Configuration: Sendable {
         }
     }
 
+    /// `auth`, besides its static tokens (``tokens``).
+    public struct Auth: Sendable {
+        /// The cookie a browser's `EventSource` sends its token in (`auth.cookie`).
+        public var cookie: String = "hookstream_token"
+        /// Concurrent streams one token (or one JWT subject) may hold; past it, `429` (`auth.max_streams_per_token`).
+        /// `nil` (the default) sets no cap: a static token is often shared by many readers (a wall dashboard).
+        public var maxStreamsPerToken: Int?
+        /// How long a ticket from `POST /tickets` may wait to be used (`auth.ticket_ttl`).
+        public var ticketLifetime: Duration = .seconds(30)
+        /// `auth.jwt`; `nil` accepts no JWT.
+        public var jwt: JWTSettings?
+        public init() {}
+    }
+
+    /// `cors`: the origins whose pages may read streams and call the API with credentials.
+    public struct CORS: Sendable {
+        /// Exact origins (`https://app.example`, `http://localhost:5173`).
+        public var origins: Set<String> = []
+        public init() {}
+    }
+
     /// Where the configuration was read from, for messages.
     public var file: String = "<defaults>"
     public var server = Server()
     public var streams = Streams()
     public var store = Store()
     public var tokens: [AccessToken] = []
+    public var auth = Auth()
+    public var cors = CORS()
     public var sources: [String: Source] = [:]
     public var rules: [Rule] = []
 

@@ -48,7 +48,7 @@ public final class Hookstream: Sendable {
         broker.addSink(PublishedEventCounter(metrics: serverMetrics))
         let jobs = JobRunner()
         let context = ServerContext(
-            settings: LiveSettings(configuration: configuration), broker: broker, hubs: hubs, jobs: jobs, metrics: serverMetrics,
+            settings: try await LiveSettings.make(configuration), broker: broker, hubs: hubs, jobs: jobs, metrics: serverMetrics,
             registry: metrics, logger: logger)
         let retention = RetentionService(store: store, settings: { context.settings.configuration }, clock: ContinuousClock(), logger: logger)
         let http: HTTPServer.Listener = inherited.http.map(HTTPServer.Listener.inherited) ?? .address(configuration.server.listen)
@@ -106,15 +106,16 @@ public final class Hookstream: Sendable {
     /// their topics, which are ended. Settings bound at start (listeners, store, event loops) keep their old values.
     ///
     /// - Returns: what changed and what did not take effect (see ``ReloadOutcome``).
+    /// - Throws: when the configuration's JWT keys cannot be put in use (then nothing changed).
     @discardableResult
-    public func apply(_ configuration: Configuration) async -> ReloadOutcome {
+    public func apply(_ configuration: Configuration) async throws -> ReloadOutcome {
         let previous = context.settings.configuration
-        let settings = LiveSettings(configuration: configuration)
+        let settings = try await LiveSettings.make(configuration)
         context.replaceSettings(settings)
         var ended = 0
         for hub in context.hubs.all {
             hub.startHeartbeat(every: configuration.streams.heartbeat)
-            ended += (try? await hub.revokeStreams(grantedBy: settings.authenticator).get()) ?? 0
+            ended += await hub.revokeStreams(grantedBy: settings.authenticator)
         }
         if !ingestIsInherited, let socket = configuration.server.unixSocket, socket.path == previous.server.unixSocket?.path,
             socket.mode != previous.server.unixSocket?.mode || socket.owner != previous.server.unixSocket?.owner

@@ -7,9 +7,21 @@ final class LiveSettings: Sendable {
     let authenticator: Authenticator
     let engine: RuleEngine
 
-    init(configuration: Configuration) {
+    private init(configuration: Configuration, authenticator: Authenticator) {
         self.configuration = configuration
-        self.authenticator = Authenticator(tokens: configuration.tokens)
+        self.authenticator = authenticator
         self.engine = RuleEngine(rules: configuration.rules)
+    }
+
+    /// Compiles `configuration` (its JWT keys among it).
+    static func make(_ configuration: Configuration) async throws -> LiveSettings {
+        LiveSettings(configuration: configuration, authenticator: try await Authenticator.make(configuration))
+    }
+
+    /// The CORS headers for a request from `origin`: the exact origin with credentials, for configured origins
+    /// only; nothing for others, so their pages cannot read the answer.
+    func corsHeaders(origin: String?) -> [(String, String)] {
+        guard let origin, configuration.cors.origins.contains(origin) else { return [] }
+        return [("Access-Control-Allow-Origin", origin), ("Access-Control-Allow-Credentials", "true"), ("Vary", "Origin")]
     }
 }

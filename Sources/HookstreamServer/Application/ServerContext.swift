@@ -11,7 +11,10 @@ final class ServerContext: Sendable {
     /// One per event loop, in the order of `hubs.all`.
     let batchers: [PublishBatcher]
     let webhooks: WebhookIngest
+    let publisher: Publisher
     let jobs: JobRunner
+    let tickets = TicketStore()
+    let streamCounts = StreamCounts()
     let metrics: ServerMetrics
     /// What `GET /metrics` emits, when the process bootstrapped swift-metrics with it.
     let registry: PrometheusCollectorRegistry?
@@ -31,7 +34,8 @@ final class ServerContext: Sendable {
         self.metrics = metrics
         self.registry = registry
         self.logger = logger
-        self.webhooks = WebhookIngest(store: broker.store, jobs: jobs, metrics: metrics, logger: logger)
+        self.publisher = Publisher(store: broker.store, jobs: jobs, logger: logger)
+        self.webhooks = WebhookIngest(publisher: publisher, metrics: metrics, logger: logger)
     }
 
     /// The settings in force; read once per request.

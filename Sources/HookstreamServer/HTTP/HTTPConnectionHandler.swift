@@ -17,6 +17,8 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         case receiving(HTTPRequestHead, ByteBuffer, LiveSettings)
         /// The body was refused (too large); the connection closes after the answer.
         case discarding
+        /// A stream request whose JWT is being checked; nothing more is read meanwhile.
+        case authenticating
         case streaming(StreamSubscriber)
         case closed
     }
@@ -25,6 +27,8 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     private struct Slot {
         var response: HTTPResponse?
         var keepAlive: Bool
+        /// Headers every answer to this request gets (CORS).
+        var extraHeaders: [(String, String)] = []
     }
 
     /// Pipelined requests answered concurrently (their publishes share group commits and fan-out drains);
@@ -50,7 +54,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let part = unwrapInboundIn(data)
         switch state {
-        case .streaming, .closed, .discarding:
+        case .streaming, .closed, .discarding, .authenticating:
             break  // a stream's connection carries nothing more from the client
         case .idle, .receiving:
             if isHoldingBack {
@@ -108,6 +112,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     private func route(head: HTTPRequestHead, body: ByteBuffer, settings: LiveSettings, context: ChannelHandlerContext) {
         let target = RequestTarget(head.uri)
         let keepAlive = head.isKeepAlive
+        let cors = settings.corsHeaders(origin: head.headers.first(name: "origin"))
         state = .idle
         switch Router.hookstream.match(method: head.method, path: target.path) {
         case .found(.eventStream, _):
@@ -119,24 +124,26 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         case .found(.endpoint(let endpoint), let parameters):
             let request = HTTPRequest(head: head, target: target, body: body, settings: settings, parameters: parameters, eventLoop: context.eventLoop)
             switch endpoint.answer(request, server: server) {
-            case .response(let response): respond(response, keepAlive: keepAlive, context: context)
-            case .deferred(let produce): produce(answerLater(keepAlive: keepAlive, context: context))
+            case .response(let response): respond(response, keepAlive: keepAlive, extraHeaders: cors, context: context)
+            case .deferred(let produce): produce(answerLater(keepAlive: keepAlive, extraHeaders: cors, context: context))
             }
         case .methodNotAllowed(let allowed):
             let list = allowed.map(\.rawValue).joined(separator: ", ")
             respond(
                 HTTPResponse(error: HTTPError(.methodNotAllowed, code: "method_not_allowed", "use \(list) for \(target.path)", headers: [("Allow", list)])),
-                keepAlive: keepAlive, context: context)
+                keepAlive: keepAlive, extraHeaders: cors, context: context)
         case .notFound:
-            respond(HTTPResponse(error: HTTPError(.notFound, code: "not_found", "no route for \(head.method) \(target.path)")), keepAlive: keepAlive, context: context)
+            respond(
+                HTTPResponse(error: HTTPError(.notFound, code: "not_found", "no route for \(head.method) \(target.path)")), keepAlive: keepAlive,
+                extraHeaders: cors, context: context)
         }
     }
 
     /// Reserves the next answer's place and returns what fills it, from any thread. Later pipelined requests go on
     /// meanwhile (their publishes share group commits and drains); answers are written in request order.
-    private func answerLater(keepAlive: Bool, context: ChannelHandlerContext) -> @Sendable (HTTPResponse) -> Void {
+    private func answerLater(keepAlive: Bool, extraHeaders: [(String, String)], context: ChannelHandlerContext) -> @Sendable (HTTPResponse) -> Void {
         let number = firstSlot + slots.count
-        slots.append(Slot(response: nil, keepAlive: keepAlive))
+        slots.append(Slot(response: nil, keepAlive: keepAlive, extraHeaders: extraHeaders))
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         let loop = context.eventLoop
         return { response in
@@ -149,8 +156,8 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         }
     }
 
-    private func respond(_ response: HTTPResponse, keepAlive: Bool, context: ChannelHandlerContext) {
-        slots.append(Slot(response: response, keepAlive: keepAlive))
+    private func respond(_ response: HTTPResponse, keepAlive: Bool, extraHeaders: [(String, String)] = [], context: ChannelHandlerContext) {
+        slots.append(Slot(response: response, keepAlive: keepAlive, extraHeaders: extraHeaders))
         writeReadyResponses(context: context)
     }
 
@@ -167,7 +174,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         while let first = slots.first, let response = first.response {
             slots.removeFirst()
             firstSlot += 1
-            let bytes = response.encode(keepAlive: first.keepAlive, allocator: context.channel.allocator)
+            let bytes = response.encode(keepAlive: first.keepAlive, extraHeaders: first.extraHeaders, allocator: context.channel.allocator)
             if first.keepAlive {
                 context.write(wrapOutboundOut(bytes), promise: nil)
                 wrote = true
@@ -203,33 +210,106 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
 
     private func startStream(head: HTTPRequestHead, target: RequestTarget, context: ChannelHandlerContext) {
         let settings = server.settings
+        let cors = settings.corsHeaders(origin: head.headers.first(name: "origin"))
         let request: StreamRequest
-        do {
-            request = try StreamRequest(head: head, target: target, authenticator: settings.authenticator)
+        let credential: String
+        do throws(HTTPError) {
+            request = try StreamRequest(head: head, target: target)
+            guard head.version.major == 1, head.version.minor >= 1 else {
+                throw HTTPError(.httpVersionNotSupported, code: "http_version", "event streams need HTTP/1.1")
+            }
+            if let ticket = request.ticket {
+                // A ticket is its own credential, good once: what it was issued for decides.
+                guard let redeemed = server.tickets.redeem(ticket, now: WallClock.milliseconds()) else {
+                    throw HTTPError(.unauthorized, code: "invalid_ticket", "the ticket is unknown, already used, or expired: get a new one from POST /tickets")
+                }
+                guard request.filter.patterns.allSatisfy({ redeemed.topics.covers($0) }) else {
+                    throw HTTPError(.forbidden, code: "forbidden", "the ticket was not issued for these topics")
+                }
+                return openStream(request, grant: redeemed.grant, credential: redeemed.credential, settings: settings, cors: cors, head: head, context: context)
+            }
+            guard let secret = try RequestCredentials.secret(headers: head.headers, target: target, cookie: settings.configuration.auth.cookie) else {
+                throw RequestCredentials.missing(cookie: settings.configuration.auth.cookie)
+            }
+            credential = secret
         } catch {
-            server.logger.info("Stream refused", metadata: ["status": "\(error.status.code)", "error": "\(error.message)"])
-            respond(HTTPResponse(error: error), keepAlive: head.isKeepAlive, context: context)
-            return
+            return refuseStream(error, head: head, cors: cors, context: context)
         }
-        guard head.version.major == 1, head.version.minor >= 1 else {
-            respond(HTTPResponse(error: HTTPError(.httpVersionNotSupported, code: "http_version", "event streams need HTTP/1.1")), keepAlive: false, context: context)
-            return
+        if let grant = settings.authenticator.staticGrant(for: credential) {
+            return openStream(request, grant: grant, credential: credential, settings: settings, cors: cors, head: head, context: context)
+        }
+        guard settings.authenticator.needsJWTCheck(credential) else {
+            return refuseStream(RequestCredentials.refused(AuthFailure("the token is not valid")), head: head, cors: cors, context: context)
+        }
+        // A JWT: checked off the loop (jwt-kit's keys are an actor); the connection waits, reading nothing.
+        state = .authenticating
+        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        let loop = context.eventLoop
+        let accepted = server.jobs.submit {
+            let result = await settings.authenticator.grantResult(for: credential, now: WallClock.milliseconds())
+            loop.execute {
+                let (handler, context) = loopBound.value
+                guard case .authenticating = handler.state else { return }  // the client went away meanwhile
+                handler.state = .idle
+                switch result {
+                case .success(let grant):
+                    handler.openStream(request, grant: grant, credential: credential, settings: settings, cors: cors, head: head, context: context)
+                case .failure(let failure):
+                    handler.refuseStream(RequestCredentials.refused(failure), head: head, cors: cors, context: context)
+                }
+            }
+        }
+        if !accepted {
+            state = .idle
+            refuseStream(HTTPError(.serviceUnavailable, code: "shutting_down", "the server is shutting down"), head: head, cors: cors, context: context)
+        }
+    }
+
+    private func refuseStream(_ error: HTTPError, head: HTTPRequestHead, cors: [(String, String)], context: ChannelHandlerContext) {
+        server.logger.info("Stream refused", metadata: ["status": "\(error.status.code)", "error": "\(error.message)"])
+        respond(HTTPResponse(error: error), keepAlive: head.isKeepAlive && error.status != .httpVersionNotSupported, extraHeaders: cors, context: context)
+    }
+
+    private func openStream(
+        _ request: StreamRequest, grant: Grant, credential: String, settings: LiveSettings, cors: [(String, String)], head: HTTPRequestHead,
+        context: ChannelHandlerContext
+    ) {
+        guard grant.maySubscribe(to: request.filter) else {
+            return refuseStream(StreamRequest.forbidden(request.filter, grant: grant), head: head, cors: cors, context: context)
+        }
+        let now = WallClock.milliseconds()
+        if let expiresAt = grant.expiresAt, expiresAt <= now {
+            return refuseStream(RequestCredentials.refused(AuthFailure("the token has expired", isExpired: true)), head: head, cors: cors, context: context)
+        }
+        let limit = settings.configuration.auth.maxStreamsPerToken ?? Int.max
+        guard server.streamCounts.acquire(grant.identity, limit: limit) else {
+            return refuseStream(
+                HTTPError(.tooManyRequests, code: "too_many_streams", "this token already holds \(limit) streams (auth.max_streams_per_token); close one first"),
+                head: head, cors: cors, context: context)
         }
         let streams = settings.configuration.streams
-        let logger = server.logger.with(metadataKey: "hookstream.token", "\(request.token.name)")
+        let logger = server.logger.with(metadataKey: "hookstream.token", "\(grant.name)")
         let subscriber = StreamSubscriber(
-            context: context, filter: request.filter, credential: request.credential, resumingAfter: request.lastEventID,
+            context: context, filter: request.filter, credential: credential, identity: grant.identity, resumingAfter: request.lastEventID,
             queue: streams.queue, logger: logger)
         let hub = server.hubs.hub(for: context.eventLoop)
         guard hub.add(subscriber) else {
+            server.streamCounts.release(grant.identity)
             respond(HTTPResponse(error: HTTPError(.serviceUnavailable, code: "shutting_down", "the server is shutting down")), keepAlive: false, context: context)
             return
         }
         state = .streaming(subscriber)
         // Through the subscriber, which keeps its direct sends behind these (and behind earlier answers on the
         // connection that NIO may still hold).
-        subscriber.write(StreamFraming.head, flush: false)
+        subscriber.write(cors.isEmpty ? StreamFraming.head : StreamFraming.head(extraHeaders: cors), flush: false)
         subscriber.write(StreamFraming.greeting(retry: streams.retry), flush: true)
+        if let expiresAt = grant.expiresAt {
+            // At the token's expiry the stream says so and ends; the client comes back with a fresh token.
+            subscriber.expiry = context.eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(expiresAt - now)) {
+                subscriber.logger.info("Stream ended: its token expired")
+                subscriber.end(with: StreamFraming.expiredFrame)
+            }
+        }
         logger.debug(
             "Stream opened",
             metadata: ["hookstream.topics": "\(request.filter.patterns.map(\.description))", "hookstream.last_event_id": "\(request.lastEventID.map(String.init) ?? "none")"])
@@ -252,6 +332,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         if case .streaming(let subscriber) = state {
             subscriber.markClosed()
             server.hubs.hub(for: context.eventLoop).remove(subscriber)
+            server.streamCounts.release(subscriber.identity)
             if subscriber.wasCut { server.metrics.subscribersCut.increment() }
             subscriber.logger.debug("Stream closed", metadata: ["hookstream.last_event_id": "\(subscriber.state.lastDeliveredID)"])
         }

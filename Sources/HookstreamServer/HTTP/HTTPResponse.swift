@@ -25,7 +25,7 @@ public struct HTTPResponse: Sendable {
         self.init(status: error.status, headers: [("Content-Type", "application/json")] + error.headers, body: error.body + "\n")
     }
 
-    func encode(keepAlive: Bool, allocator: ByteBufferAllocator) -> ByteBuffer {
+    func encode(keepAlive: Bool, extraHeaders: [(String, String)] = [], allocator: ByteBufferAllocator) -> ByteBuffer {
         // Written piece by piece: an interpolated line longer than 15 bytes would be a string allocated per response.
         var buffer = allocator.buffer(capacity: 160 + body.utf8.count)
         buffer.writeStaticString("HTTP/1.1 ")
@@ -33,15 +33,17 @@ public struct HTTPResponse: Sendable {
         buffer.writeStaticString(" ")
         buffer.writeString(status.reasonPhrase)
         buffer.writeStaticString("\r\n")
-        for (name, value) in headers {
+        for (name, value) in headers + extraHeaders {
             buffer.writeString(name)
             buffer.writeStaticString(": ")
             buffer.writeString(value)
             buffer.writeStaticString("\r\n")
         }
-        buffer.writeStaticString("Content-Length: ")
-        buffer.writeString(String(body.utf8.count))
-        buffer.writeStaticString("\r\n")
+        if status != .noContent {  // a 204 has no body, and says nothing of its length
+            buffer.writeStaticString("Content-Length: ")
+            buffer.writeString(String(body.utf8.count))
+            buffer.writeStaticString("\r\n")
+        }
         buffer.writeStaticString(keepAlive ? "Connection: keep-alive\r\n\r\n" : "Connection: close\r\n\r\n")
         buffer.writeString(body)
         return buffer

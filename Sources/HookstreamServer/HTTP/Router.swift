@@ -70,6 +70,12 @@ extension Router {
     static let hookstream = Router([
         Route([.GET], "events", .eventStream),
         Route([.POST, .PUT, .PATCH], "hooks/*/**", .endpoint(WebhookEndpoint())),
+        Route([.POST], "publish", .endpoint(PublishEndpoint())),
+        Route([.POST], "tickets", .endpoint(TicketsEndpoint())),
+        Route([.OPTIONS], "events", .endpoint(PreflightEndpoint())),
+        Route([.OPTIONS], "publish", .endpoint(PreflightEndpoint())),
+        Route([.OPTIONS], "tickets", .endpoint(PreflightEndpoint())),
+        Route([.GET], "console", .endpoint(ConsoleEndpoint())),
         Route([.GET], "healthz", .endpoint(HealthEndpoint())),
         Route([.GET], "readyz", .endpoint(ReadinessEndpoint())),
         Route([.GET], "metrics", .endpoint(MetricsEndpoint())),

@@ -2,10 +2,10 @@ import HookstreamCore
 import NIOConcurrencyHelpers
 
 /// The deliveries being handled right now, so that a redelivery arriving while its original is still in flight
-/// waits for it and gets its answer instead of publishing a second time. (The store remembers deliveries once they
+/// waits for it and gets its outcome instead of publishing a second time. (The store remembers deliveries once they
 /// are committed; this covers the moment before.)
 final class DeliveryTracker: Sendable {
-    typealias Waiter = @Sendable (HTTPResponse) -> Void
+    typealias Waiter = @Sendable (PublishOutcome) -> Void
 
     /// Whether the caller handles the delivery or waits for whoever does.
     enum Claim {
@@ -15,8 +15,8 @@ final class DeliveryTracker: Sendable {
 
     private let inFlight = NIOLockedValueBox<[DeliveryKey: [Waiter]]>([:])
 
-    /// Claims `key`: `.first` when no one handles it (the caller must call ``finish(_:answer:)``), otherwise
-    /// `.waiting`, and `waiter` gets what the first one's redeliveries are answered.
+    /// Claims `key`: `.first` when no one handles it (the caller must call ``finish(_:outcome:)``), otherwise
+    /// `.waiting`, and `waiter` gets the first one's outcome.
     func claim(_ key: DeliveryKey, waiter: @escaping Waiter) -> Claim {
         inFlight.withLockedValue { inFlight in
             if inFlight[key] != nil {
@@ -28,9 +28,9 @@ final class DeliveryTracker: Sendable {
         }
     }
 
-    /// Ends the handling of `key`; every waiter gets `answer`.
-    func finish(_ key: DeliveryKey, answer: HTTPResponse) {
+    /// Ends the handling of `key`; every waiter gets `outcome`, as a redelivery.
+    func finish(_ key: DeliveryKey, outcome: PublishOutcome) {
         let waiters = inFlight.withLockedValue { $0.removeValue(forKey: key) } ?? []
-        for waiter in waiters { waiter(answer) }
+        for waiter in waiters { waiter(outcome.forRedeliveries) }
     }
 }

@@ -163,7 +163,7 @@ final class UnixSocketIngest: Service {
         }
         do {
             let events = try await server.broker.publish(drafts)
-            if !events.isEmpty { logger.info("Unix socket line accepted", metadata: WebhookIngest.eventMetadata(events, drafts, source: source.name)) }
+            if !events.isEmpty { logger.info("Unix socket line accepted", metadata: Publisher.eventMetadata(events, drafts, source: source.name)) }
             return JSONValue.object([.init("ok", .bool(true)), .init("ids", .array(events.map { .number(String($0.id)) }))]).jsonText
         } catch {
             logger.error(

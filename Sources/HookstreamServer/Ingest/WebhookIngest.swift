@@ -9,15 +9,12 @@ final class WebhookIngest: Sendable {
     /// Longest delivery id remembered; a longer one is not deduplicated.
     static let maximumDeliveryIDLength = 512
 
-    private let store: any EventStore
-    private let jobs: JobRunner
+    private let publisher: Publisher
     private let metrics: ServerMetrics
     private let logger: Logger
-    private let tracker = DeliveryTracker()
 
-    init(store: any EventStore, jobs: JobRunner, metrics: ServerMetrics, logger: Logger) {
-        self.store = store
-        self.jobs = jobs
+    init(publisher: Publisher, metrics: ServerMetrics, logger: Logger) {
+        self.publisher = publisher
         self.metrics = metrics
         self.logger = logger
     }
@@ -61,67 +58,12 @@ final class WebhookIngest: Sendable {
                 metadata: ["hookstream.source": "\(source.name)", "status": "\(error.status.code)", "error": "\(error.message)"])
             return completion(HTTPResponse(error: error))
         }
-        guard let delivery, !drafts.isEmpty else {
-            return publish(drafts, delivery: nil, source: source.name, batcher: batcher) { response, _ in completion(response) }
-        }
-        // A delivery to remember: unless its original is in flight or stored, publish it and store its id with it.
-        guard case .first = tracker.claim(delivery, waiter: completion) else {
-            logger.info("Webhook redelivery waits for its original, in flight", metadata: ["hookstream.source": "\(source.name)"])
-            return
-        }
-        let since = WallClock.milliseconds() - source.deliveryWindow.milliseconds
-        let accepted = jobs.submit {
-            let stored: DeliveryRecord?
-            do {
-                stored = try await self.store.delivery(delivery, since: since)
-            } catch {
-                self.logger.error("Webhook not handled: the event store cannot be read", metadata: ["hookstream.source": "\(source.name)", "error": "\(error)"])
-                return self.answer(delivery, with: WebhookIngest.storeUnavailable, completion: completion)
-            }
-            if let stored {
-                self.logger.info(
-                    "Webhook redelivery answered with its original ids; nothing published",
-                    metadata: ["hookstream.source": "\(source.name)", "hookstream.event_id": "\(stored.ids.map(String.init).joined(separator: ","))"])
-                let duplicate = WebhookIngest.accepted(ids: stored.ids, topics: stored.topics, duplicate: true)
-                return self.answer(delivery, with: duplicate, redeliveries: duplicate, completion: completion)
-            }
-            batcher.eventLoop.execute {
-                self.publish(drafts, delivery: delivery, source: source.name, batcher: batcher) { response, redeliveries in
-                    self.answer(delivery, with: response, redeliveries: redeliveries, completion: completion)
-                }
-            }
-        }
-        if !accepted { answer(delivery, with: WebhookIngest.shuttingDown, completion: completion) }
-    }
-
-    /// Answers the first delivery with `response`, and every redelivery that waited for it with `redeliveries`.
-    private func answer(
-        _ delivery: DeliveryKey, with response: HTTPResponse, redeliveries: HTTPResponse? = nil, completion: @Sendable (HTTPResponse) -> Void
-    ) {
-        completion(response)
-        tracker.finish(delivery, answer: redeliveries ?? response)
-    }
-
-    /// Publishes `drafts`; `completion` gets the answer for this request and the one for its redeliveries.
-    private func publish(
-        _ drafts: [EventDraft], delivery: DeliveryKey?, source: String, batcher: PublishBatcher,
-        completion: @escaping @Sendable (_ response: HTTPResponse, _ redeliveries: HTTPResponse) -> Void
-    ) {
-        let logger = self.logger
-        batcher.publish(EventBatch(drafts, delivery: delivery)) { result in
-            switch result {
-            case .success(let events):
-                logger.info("Webhook accepted", metadata: WebhookIngest.eventMetadata(events, drafts, source: source))
-                let ids = events.map(\.id)
-                let topics = events.map(\.topic)
-                completion(
-                    WebhookIngest.accepted(ids: ids, topics: topics, duplicate: false),
-                    WebhookIngest.accepted(ids: ids, topics: topics, duplicate: true))
-            case .failure(let error):
-                logger.error(
-                    "Webhook not stored: the event store failed",
-                    metadata: ["hookstream.source": "\(source)", "error": "\(error)", LogMessageID.metadataKey: "\(LogMessageID.storeUnavailable)"])
-                completion(WebhookIngest.storeUnavailable, WebhookIngest.storeUnavailable)
+        publisher.publish(
+            drafts, delivery: delivery, window: source.deliveryWindow, source: source.name, batcher: batcher, accepted: "Webhook accepted"
+        ) { outcome in
+            switch outcome {
+            case .published(let ids, let topics, let duplicate): completion(WebhookIngest.accepted(ids: ids, topics: topics, duplicate: duplicate))
+            case .failed(let response): completion(response)
             }
         }
     }
@@ -136,17 +78,6 @@ final class WebhookIngest: Sendable {
         return DeliveryKey(source: source, id: id)
     }
 
-    /// One log line's metadata for a publish: every id, topic and rule, as lists (the journal repeats the field, so
-    /// `journalctl HOOKSTREAM_EVENT_ID=42` finds the line).
-    static func eventMetadata(_ events: [Event], _ drafts: [EventDraft], source: String) -> Logger.Metadata {
-        [
-            "hookstream.source": .string(source),
-            "hookstream.event_id": .array(events.map { .string(String($0.id)) }),
-            "hookstream.topic": .array(events.map { .string($0.topic) }),
-            "hookstream.rule": .array(Array(Set(drafts.map(\.rule))).sorted().map { .string($0) }),
-        ]
-    }
-
     static func accepted(ids: [EventID], topics: [String], duplicate: Bool) -> HTTPResponse {
         var members: [JSONValue.Member] = [
             .init("ids", .array(ids.map { .number(String($0)) })),
@@ -155,9 +86,6 @@ final class WebhookIngest: Sendable {
         if duplicate { members.append(.init("duplicate", .bool(true))) }
         return .json(.accepted, .object(members))
     }
-
-    static let storeUnavailable = HTTPResponse(
-        error: HTTPError(.serviceUnavailable, code: "store_unavailable", "the event store cannot accept events right now; retry later"))
 
     static let shuttingDown = HTTPResponse(error: HTTPError(.serviceUnavailable, code: "shutting_down", "the server is shutting down"))
 }

@@ -102,9 +102,14 @@ public final class ConfigReloader: Service, Sendable {
             }
             observer.willReload()
             let result: Result<ReloadOutcome, ConfigError>
-            do {
+            do throws(ConfigError) {
                 let configuration = try load(path)
-                let outcome = await app.apply(configuration)
+                let outcome: ReloadOutcome
+                do {
+                    outcome = try await app.apply(configuration)
+                } catch {
+                    throw ConfigError(diagnostics: [ConfigDiagnostic(file: path, line: 1, column: 1, message: "cannot put the config in force: \(error)")])
+                }
                 appliedText.withLockedValue { $0 = text }
                 logger.info(
                     "config reloaded",

@@ -58,6 +58,21 @@ enum StreamFraming {
             + "X-Accel-Buffering: no\r\n"
             + "Connection: close\r\n\r\n")
 
+    /// The response head with more headers (CORS for a configured origin).
+    static func head(extraHeaders: [(String, String)]) -> ByteBuffer {
+        var text = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\nX-Accel-Buffering: no\r\n"
+        for (name, value) in extraHeaders { text += "\(name): \(value)\r\n" }
+        return ByteBuffer(string: text + "Connection: close\r\n\r\n")
+    }
+
+    /// The last event of a stream whose token expired: the client should come back with a fresh one (browsers drop
+    /// an event without a `data:` line).
+    static let expiredFrame: ByteBuffer = {
+        var buffer = ByteBuffer()
+        SSEEncoder.writeEvent(id: nil, type: "hookstream.expired", data: #"{"reason":"token_expired"}"#, into: &buffer)
+        return buffer
+    }()
+
     /// The first bytes of the body: the `retry:` field and a comment, flushed at once so clients and proxies see
     /// the stream open.
     static func greeting(retry: Duration) -> ByteBuffer {

@@ -121,19 +121,54 @@ final class StreamHub: EventSink, @unchecked Sendable {
         }
     }
 
-    /// Ends every stream whose credential no longer grants its topics (after a reload); returns how many.
-    func revokeStreams(grantedBy authenticator: Authenticator) -> EventLoopFuture<Int> {
-        eventLoop.submit {
+    /// Ends every stream whose credential no longer grants its topics (after a reload); returns how many. The
+    /// credentials are checked off the loop (a JWT check is asynchronous), then the streams that lost their grant
+    /// are ended on it.
+    func revokeStreams(grantedBy authenticator: Authenticator) async -> Int {
+        typealias Open = (subscriber: ObjectIdentifier, credential: String, filter: TopicFilter)
+        guard
+            let open = try? await eventLoop.submit({ () -> [Open] in
+                self.groups.values.flatMap { group in
+                    group.members.filter { !$0.isClosed }.map { (ObjectIdentifier($0), $0.credential, $0.filter) }
+                }
+            }).get()
+        else { return 0 }
+        let now = WallClock.milliseconds()
+        var revoked: Set<ObjectIdentifier> = []
+        var verdicts: [String: Bool] = [:]  // many streams share a credential and topics: check each pair once
+        for stream in open {
+            let key = "\(stream.credential)\u{0}\(stream.filter.patterns.map(\.description))"
+            let granted: Bool
+            if let known = verdicts[key] {
+                granted = known
+            } else {
+                granted = await authenticator.grants(secret: stream.credential, filter: stream.filter, now: now)
+                verdicts[key] = granted
+            }
+            if !granted { revoked.insert(stream.subscriber) }
+        }
+        guard !revoked.isEmpty else { return 0 }
+        let ending = revoked
+        return (try? await eventLoop.submit { () -> Int in
             var ended = 0
             for group in self.groups.values {
-                for subscriber in group.members where !subscriber.isClosed {
-                    guard !authenticator.grants(secret: subscriber.credential, filter: subscriber.filter) else { continue }
+                for subscriber in group.members where ending.contains(ObjectIdentifier(subscriber)) && !subscriber.isClosed {
                     subscriber.logger.info("Stream ended: after the reload its token no longer grants its topics")
                     subscriber.end(with: StreamFraming.revokedFrame)
                     ended += 1
                 }
             }
             return ended
+        }.get()) ?? 0
+    }
+
+    /// How many streams of this loop read `topic` (an event published there is handed to each).
+    func countSubscribers(reading topic: String) -> EventLoopFuture<Int> {
+        let segments = topic.split(separator: "/", omittingEmptySubsequences: false)
+        return eventLoop.submit {
+            self.groups.values.reduce(0) { count, group in
+                group.filter.matches(segments: segments) ? count + group.members.filter { !$0.isClosed }.count : count
+            }
         }
     }
 

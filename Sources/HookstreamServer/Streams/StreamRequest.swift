@@ -1,47 +1,29 @@
 import HookstreamCore
 import NIOHTTP1
 
-/// A validated `GET /events` request: who asks, for which topics, resuming after which id.
+/// A `GET /events` request's topics and resume point (who asks is the authenticator's part).
 struct StreamRequest {
-    let token: AccessToken
-    /// The secret the request presented, kept to check the stream's grant again when the config is reloaded.
-    let credential: String
     let filter: TopicFilter
     let lastEventID: EventID?
+    /// A one-time ticket from `POST /tickets`, when the request uses one.
+    let ticket: String?
 
-    /// - Throws: ``HTTPError``: 401 without a valid token, 403 for a topic the token may not read,
-    ///   400 for missing or malformed topics or a malformed `Last-Event-ID`.
-    init(head: HTTPRequestHead, target: RequestTarget, authenticator: Authenticator) throws(HTTPError) {
-        guard let secret = try RequestCredentials.secret(headers: head.headers, target: target) else {
-            throw HTTPError(
-                .unauthorized, code: "unauthorized",
-                "a token is required: send 'Authorization: Bearer <token>', the cookie hookstream_token, or ?access_token=",
-                headers: [("WWW-Authenticate", "Bearer")])
-        }
-        guard let token = authenticator.token(forSecret: secret) else {
-            throw HTTPError(.unauthorized, code: "unauthorized", "the token is not valid", headers: [("WWW-Authenticate", "Bearer error=\"invalid_token\"")])
-        }
+    /// - Throws: ``HTTPError`` 400 for missing or malformed topics or a malformed `Last-Event-ID`.
+    init(head: HTTPRequestHead, target: RequestTarget) throws(HTTPError) {
         let topics = target.values("topic")
         guard !topics.isEmpty else {
             throw HTTPError(.badRequest, code: "missing_topic", "name at least one topic: /events?topic=a&topic=b/*")
         }
         var patterns: [TopicPattern] = []
         for text in topics {
-            let pattern: TopicPattern
             do {
-                pattern = try TopicPattern(text)
+                patterns.append(try TopicPattern(text))
             } catch {
                 throw HTTPError(.badRequest, code: "invalid_topic", error.description)
             }
-            guard token.subscribe.covers(pattern) else {
-                throw HTTPError(.forbidden, code: "forbidden", "this token may not subscribe to '\(text)'")
-            }
-            patterns.append(pattern)
         }
-        self.token = token
-        self.credential = secret
         self.filter = TopicFilter(patterns)
-
+        self.ticket = target.value("ticket")
         let resume = head.headers.first(name: "last-event-id") ?? target.value("lastEventId") ?? target.value("last_event_id")
         if let resume, !resume.trimmingSpaces().isEmpty {
             guard let id = EventID(String(resume.trimmingSpaces())) else {
@@ -51,5 +33,11 @@ struct StreamRequest {
         } else {
             self.lastEventID = nil
         }
+    }
+
+    /// The 403 for a topic the grant may not read.
+    static func forbidden(_ filter: TopicFilter, grant: Grant) -> HTTPError {
+        let refused = filter.patterns.filter { !grant.subscribe.covers($0) }.map(\.description)
+        return HTTPError(.forbidden, code: "forbidden", "this token may not subscribe to \(refused.map { "'\($0)'" }.joined(separator: ", "))")
     }
 }

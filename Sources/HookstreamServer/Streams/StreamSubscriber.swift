@@ -40,13 +40,17 @@ final class StreamSubscriber {
     let filter: TopicFilter
     /// The secret the stream was opened with: a reload checks that it still grants ``filter``.
     let credential: String
+    /// Whose stream it is, for the per-token stream count.
+    let identity: String
+    /// The end of the stream at its token's expiry, cancelled if it ends before.
+    var expiry: Scheduled<Void>?
     /// Index in its group's members, for O(1) removal.
     var slot = -1
     let logger: Logger
 
     init(
-        context: ChannelHandlerContext, filter: TopicFilter, credential: String, resumingAfter lastEventID: EventID?, queue: Int,
-        logger: Logger
+        context: ChannelHandlerContext, filter: TopicFilter, credential: String, identity: String, resumingAfter lastEventID: EventID?,
+        queue: Int, logger: Logger
     ) {
         self.context = context
         self.channel = context.channel
@@ -55,6 +59,7 @@ final class StreamSubscriber {
         self.isWritable = context.channel.isWritable
         self.filter = filter
         self.credential = credential
+        self.identity = identity
         self.state = SubscriptionState(resumingAfter: lastEventID, bufferLimit: queue)
         self.logger = logger
     }
@@ -198,5 +203,9 @@ final class StreamSubscriber {
         }
     }
 
-    func markClosed() { isClosed = true }
+    func markClosed() {
+        isClosed = true
+        expiry?.cancel()
+        expiry = nil
+    }
 }

@@ -32,7 +32,12 @@ final class ChildProcess: @unchecked Sendable {
 
     var stdout: String { String(decoding: captured.withLockedValue { $0.stdout }, as: UTF8.self) }
     var stderr: String { String(decoding: captured.withLockedValue { $0.stderr }, as: UTF8.self) }
-    var stdoutLines: [String] { stdout.split(separator: "\n").map(String.init) }
+    /// The complete lines written so far (a line still being written is left out).
+    var stdoutLines: [String] {
+        let text = stdout
+        let complete = text.hasSuffix("\n") ? Substring(text) : text[..<(text.lastIndex(of: "\n") ?? text.startIndex)]
+        return complete.split(separator: "\n").map(String.init)
+    }
 
     var pid: Int32 { process.processIdentifier }
     var isRunning: Bool { process.isRunning }

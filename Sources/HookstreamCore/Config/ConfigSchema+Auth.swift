@@ -1,0 +1,183 @@
+import Foundation
+import JWTKit
+import Yams
+
+extension ConfigSchema {
+    /// `auth`: static tokens, JWTs, the cookie name, the per-token stream cap and the ticket lifetime.
+    ///
+    /// ```yaml
+    /// auth:
+    ///   cookie: hookstream_token
+    ///   max_streams_per_token: 50
+    ///   tokens: [{ name: ops, secret: { env: OPS_TOKEN }, subscribe: ["deploys/**"] }]
+    ///   jwt:
+    ///     keys: [{ alg: HS256, secret: { env: HOOKSTREAM_JWT_SECRET } }]
+    ///     subscribe: ["users/{sub}/**"]
+    /// ```
+    func readAuth(_ node: Node, into config: inout Configuration) {
+        guard let m = reader.mapping(node, "auth") else { return }
+        let allowed = ["tokens", "cookie", "max_streams_per_token", "ticket_ttl", "jwt"]
+        for (key, _, value) in reader.entries(m, allowed: allowed, in: "auth") {
+            switch key {
+            case "tokens": readTokens(value, into: &config)
+            case "cookie":
+                guard let name = reader.string(value, "auth.cookie") else { continue }
+                if name.isEmpty || name.contains(where: { "=;, \t\"".contains($0) || !$0.isASCII }) {
+                    reader.error(at: value, "auth.cookie must be a cookie name (no '=', ';', ',' or spaces), found '\(name)'")
+                } else {
+                    config.auth.cookie = name
+                }
+            case "max_streams_per_token":
+                if let n = reader.int(value, "auth.max_streams_per_token", range: 1...1_000_000) { config.auth.maxStreamsPerToken = n }
+            case "ticket_ttl":
+                if let d = reader.duration(value, "auth.ticket_ttl", minimum: .seconds(1)) { config.auth.ticketLifetime = d }
+            case "jwt":
+                config.auth.jwt = readJWT(value)
+            default: break
+            }
+        }
+    }
+
+    private func readTokens(_ value: Node, into config: inout Configuration) {
+        guard case .sequence(let seq) = value else {
+            if !ConfigReader.isNull(value) { reader.error(at: value, "auth.tokens must be a list, found \(reader.kind(of: value))") }
+            return
+        }
+        var names: Set<String> = []
+        for (i, element) in seq.enumerated() {
+            let what = "auth.tokens[\(i)]"
+            guard let tm = reader.mapping(element, what) else { continue }
+            var name: String?
+            var secret: String?
+            var subscribe: [TopicPattern] = []
+            var publish: [TopicPattern] = []
+            for (k, _, v) in reader.entries(tm, allowed: ["name", "secret", "subscribe", "publish"], in: what) {
+                switch k {
+                case "name":
+                    name = reader.string(v, "\(what).name")
+                    if let n = name, !names.insert(n).inserted { reader.error(at: v, "duplicate token name '\(n)'") }
+                case "secret": secret = readSecret(v, "\(what).secret")
+                case "subscribe": subscribe = readPatterns(v, "\(what).subscribe")
+                case "publish": publish = readPatterns(v, "\(what).publish")
+                default: break
+                }
+            }
+            if name == nil && tm["name"] == nil { reader.error(at: element, "\(what) needs a name") }
+            if tm["secret"] == nil { reader.error(at: element, "\(what) needs a secret") }
+            if let name, let secret {
+                config.tokens.append(AccessToken(name: name, secret: secret, subscribe: TopicFilter(subscribe), publish: TopicFilter(publish)))
+            }
+        }
+    }
+
+    private func readJWT(_ node: Node) -> JWTSettings? {
+        guard let m = reader.mapping(node, "auth.jwt") else { return nil }
+        var settings = JWTSettings()
+        let allowed = ["keys", "jwks", "issuer", "audience", "claim", "subscribe", "publish", "require_exp"]
+        for (key, _, value) in reader.entries(m, allowed: allowed, in: "auth.jwt") {
+            switch key {
+            case "keys":
+                guard case .sequence(let list) = value else {
+                    reader.error(at: value, "auth.jwt.keys must be a list of { alg: ..., secret: ... } or { alg: ..., public_key: ... }")
+                    continue
+                }
+                for (i, element) in list.enumerated() {
+                    if let key = readJWTKey(element, "auth.jwt.keys[\(i)]") { settings.keys.append(key) }
+                }
+            case "jwks":
+                guard let text = readSecret(value, "auth.jwt.jwks") else { continue }
+                do {
+                    settings.jwks = try JSONDecoder().decode(JWKS.self, from: Data(text.utf8))
+                } catch {
+                    reader.error(at: value, "auth.jwt.jwks is not a JWKS document ({\"keys\": [...]}): \(error)")
+                }
+            case "issuer": settings.issuer = reader.string(value, "auth.jwt.issuer")
+            case "audience": settings.audience = reader.string(value, "auth.jwt.audience")
+            case "claim": if let claim = reader.string(value, "auth.jwt.claim") { settings.claim = claim }
+            case "subscribe": settings.subscribe = readGrantTemplates(value, "auth.jwt.subscribe")
+            case "publish": settings.publish = readGrantTemplates(value, "auth.jwt.publish")
+            case "require_exp": settings.requiresExpiration = reader.bool(value, "auth.jwt.require_exp") ?? true
+            default: break
+            }
+        }
+        if settings.keys.isEmpty && settings.jwks == nil && m["keys"] == nil && m["jwks"] == nil {
+            reader.error(at: node, "auth.jwt needs keys (or a jwks document) to verify tokens with")
+        }
+        return settings
+    }
+
+    private func readJWTKey(_ node: Node, _ what: String) -> JWTVerificationKey? {
+        guard let m = reader.mapping(node, what) else { return nil }
+        var algorithm: String?
+        var algorithmNode: Node?
+        var material: String?
+        var materialNode: Node?
+        var materialKey: String?
+        for (k, _, v) in reader.entries(m, allowed: ["alg", "secret", "public_key"], in: what) {
+            switch k {
+            case "alg":
+                algorithm = reader.string(v, "\(what).alg")
+                algorithmNode = v
+            case "secret", "public_key":
+                material = readSecret(v, "\(what).\(k)")
+                materialNode = v
+                materialKey = k
+            default: break
+            }
+        }
+        guard let algorithm else {
+            reader.error(at: node, "\(what) needs an alg (\(JWTVerificationKey.algorithms.joined(separator: ", ")))")
+            return nil
+        }
+        guard JWTVerificationKey.algorithms.contains(algorithm) else {
+            reader.error(at: algorithmNode, "\(what).alg must be one of \(JWTVerificationKey.algorithms.joined(separator: ", ")), found '\(algorithm)'")
+            return nil
+        }
+        let wanted = JWTVerificationKey.isHMAC(algorithm) ? "secret" : "public_key"
+        guard let material, let materialKey else {
+            if m["secret"] == nil && m["public_key"] == nil { reader.error(at: node, "\(what) (\(algorithm)) needs a \(wanted)") }
+            return nil
+        }
+        guard materialKey == wanted else {
+            reader.error(at: materialNode, "\(what): \(algorithm) takes a \(wanted), not a \(materialKey)")
+            return nil
+        }
+        do {
+            return try JWTVerificationKey(algorithm: algorithm, material: material)
+        } catch {
+            reader.error(at: materialNode, "\(what).\(materialKey): \(error.message)")
+            return nil
+        }
+    }
+
+    private func readGrantTemplates(_ node: Node, _ what: String) -> [GrantTemplate] {
+        guard let list = reader.stringList(node, what) else { return [] }
+        var templates: [GrantTemplate] = []
+        for (text, element) in list {
+            do {
+                templates.append(try GrantTemplate(text))
+            } catch {
+                reader.error(at: element, "\(what): \(error)")
+            }
+        }
+        return templates
+    }
+
+    /// `cors: { origins: [...] }`.
+    func readCORS(_ node: Node, into cors: inout Configuration.CORS) {
+        guard let m = reader.mapping(node, "cors") else { return }
+        for (key, _, value) in reader.entries(m, allowed: ["origins"], in: "cors") where key == "origins" {
+            guard let list = reader.stringList(value, "cors.origins") else { continue }
+            for (origin, element) in list {
+                // An origin is scheme://host[:port], exactly as browsers send it: no path, no trailing slash.
+                let valid = (origin.hasPrefix("http://") || origin.hasPrefix("https://"))
+                    && !origin.dropFirst(origin.hasPrefix("https") ? 8 : 7).contains("/") && !origin.contains("*")
+                if valid {
+                    cors.origins.insert(origin)
+                } else {
+                    reader.error(at: element, "cors.origins: '\(origin)' is not an origin like https://app.example or http://localhost:5173 (no path, no wildcard)")
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,73 @@
+import HookstreamCore
+import JWTKit
+
+/// Verifies JWTs (jwt-kit) and turns them into grants: the signature against the configured keys, then `exp`,
+/// `nbf`, `iss` and `aud`, then the grants of the configured claim plus those every valid token gets.
+struct JWTAuthenticator: Sendable {
+    private let keys: JWTKeyCollection
+    private let settings: JWTSettings
+
+    /// Builds the key collection from the configuration's keys.
+    init(settings: JWTSettings) async throws {
+        let keys = JWTKeyCollection()
+        for key in settings.keys {
+            switch key {
+            case .hmac(let secret, let digest): await keys.add(hmac: secret, digestAlgorithm: digest)
+            case .es256(let key): await keys.add(ecdsa: key)
+            case .es384(let key): await keys.add(ecdsa: key)
+            case .es512(let key): await keys.add(ecdsa: key)
+            case .rsa(let key, let digest): await keys.add(rsa: key, digestAlgorithm: digest)
+            case .eddsa(let key): await keys.add(eddsa: key)
+            }
+        }
+        if let jwks = settings.jwks { try await keys.add(jwks: jwks) }
+        self.keys = keys
+        self.settings = settings
+    }
+
+    /// Whether `text` has the shape of a JWT (three base64url parts), so that static tokens are never sent to jwt-kit.
+    static func looksLikeJWT(_ text: String) -> Bool {
+        let parts = text.utf8.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false)
+        return parts.count == 3 && parts[0].count > 0 && parts[1].count > 0
+    }
+
+    /// The grant `token` carries at `now` (ms since the epoch).
+    func grant(for token: String, now: Int64) async throws(AuthFailure) -> Grant {
+        let claims: JWTClaims
+        do {
+            claims = try await keys.verify(token, as: JWTClaims.self)
+        } catch {
+            throw AuthFailure("the JWT was not accepted: \(JWTAuthenticator.describe(error))")
+        }
+        let nowSeconds = Double(now) / 1000
+        if let expiration = claims.expiration {
+            guard nowSeconds < expiration else { throw AuthFailure("the JWT has expired", isExpired: true) }
+        } else if settings.requiresExpiration {
+            throw AuthFailure("the JWT has no exp claim (tokens must expire)")
+        }
+        if let notBefore = claims.notBefore, nowSeconds < notBefore { throw AuthFailure("the JWT is not valid yet (nbf)") }
+        if let issuer = settings.issuer, claims.issuer != issuer { throw AuthFailure("the JWT's issuer (iss) is not the expected one") }
+        if let audience = settings.audience, !(claims.audience ?? []).contains(audience) {
+            throw AuthFailure("the JWT's audience (aud) does not include the expected one")
+        }
+        let claim = claims.grants[settings.claim]
+        func patterns(_ templates: [GrantTemplate], _ claimed: [String]?) -> TopicFilter {
+            var patterns = templates.compactMap { $0.pattern(subject: claims.subject) }
+            patterns += (claimed ?? []).compactMap { try? TopicPattern($0) }
+            return TopicFilter(patterns)
+        }
+        let subject = claims.subject ?? ""
+        return Grant(
+            name: "jwt:\(subject.isEmpty ? "(no subject)" : String(subject.prefix(64)))",
+            identity: "jwt:\(claims.issuer ?? ""):\(subject)",
+            subscribe: patterns(settings.subscribe, claim?.subscribe),
+            publish: patterns(settings.publish, claim?.publish),
+            expiresAt: claims.expiration.map { Int64($0 * 1000) })
+    }
+
+    /// jwt-kit's reason, without the token.
+    private static func describe(_ error: any Error) -> String {
+        if let error = error as? JWTError { return error.reason ?? "\(error.errorType)" }
+        return "malformed token"
+    }
+}

@@ -1,0 +1,46 @@
+import HookstreamCore
+import Logging
+import NIOHTTP1
+
+/// `POST /tickets`: trades the request's token for a one-time ticket to open a stream on some of its topics, so a
+/// page can open `EventSource('/events?ticket=...&topic=...')` without a long-lived token in the URL.
+///
+/// Body `{"topics": ["users/42/**"]}`; answer `{"ticket": "...", "expires_in": 30}`.
+struct TicketsEndpoint: HTTPEndpoint {
+    func answer(_ request: HTTPRequest, server: ServerContext) -> HTTPAnswer {
+        .deferred { complete in
+            request.withGrant(server: server, complete: complete) { grant, credential in
+                do throws(HTTPError) {
+                    let body = try request.jsonObject()
+                    guard case .array(let list) = body["topics"] ?? .null, !list.isEmpty else {
+                        throw HTTPError(.badRequest, code: "missing_topic", #"name the topics the ticket is for: {"topics": ["a/b", "c/*"]}"#)
+                    }
+                    var patterns: [TopicPattern] = []
+                    for value in list {
+                        guard let text = value.stringValue else { throw HTTPError(.badRequest, code: "invalid_topic", "each topic must be a string") }
+                        do throws(TopicPatternError) {
+                            patterns.append(try TopicPattern(text))
+                        } catch {
+                            throw HTTPError(.badRequest, code: "invalid_topic", error.description)
+                        }
+                    }
+                    let topics = TopicFilter(patterns)
+                    guard grant.maySubscribe(to: topics) else { throw StreamRequest.forbidden(topics, grant: grant) }
+                    let now = WallClock.milliseconds()
+                    let lifetime = request.settings.configuration.auth.ticketLifetime
+                    var expiresAt = now + lifetime.milliseconds
+                    if let tokenExpiry = grant.expiresAt { expiresAt = min(expiresAt, tokenExpiry) }
+                    let ticket = server.tickets.issue(
+                        TicketStore.Ticket(grant: grant, topics: topics, credential: credential, expiresAt: expiresAt), now: now)
+                    server.logger.info("Ticket issued", metadata: ["hookstream.token": "\(grant.name)", "hookstream.topics": "\(patterns.map(\.description))"])
+                    complete(
+                        .json(
+                            .ok,
+                            .object([.init("ticket", .string(ticket)), .init("expires_in", .number(String(max(0, (expiresAt - now) / 1000))))])))
+                } catch {
+                    complete(HTTPResponse(error: error))
+                }
+            }
+        }
+    }
+}

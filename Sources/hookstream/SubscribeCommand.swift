@@ -1,0 +1,98 @@
+import ArgumentParser
+import AsyncHTTPClient
+import Foundation
+import HookstreamCore
+import NIOCore
+import NIOHTTP1
+
+/// `hookstream subscribe`: prints a stream's events as they arrive, and reconnects as a browser's `EventSource`
+/// does: after the server's `retry:`, resuming with `Last-Event-ID`, until interrupted.
+struct SubscribeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "subscribe",
+        abstract: "Print the events of topics as they arrive; reconnect with Last-Event-ID.",
+        discussion: "Example: hookstream subscribe http://127.0.0.1:8080 --token demo-token --topic 'demo/**'"
+    )
+
+    @Argument(help: "The daemon's base URL (http://127.0.0.1:8080).")
+    var url: String
+
+    @Option(name: .long, help: "The token (sent as Authorization: Bearer).")
+    var token: String?
+
+    @Option(name: .long, help: "A topic or pattern (repeatable).")
+    var topic: [String] = []
+
+    @Option(name: .customLong("last-event-id"), help: "Resume after this event id.")
+    var lastEventID: String?
+
+    @Option(name: .long, help: "Exit after this many events.")
+    var count: Int?
+
+    @Flag(name: .long, help: "Print each event as a JSON line: {\"id\",\"event\",\"data\"}.")
+    var json = false
+
+    func validate() throws {
+        guard !topic.isEmpty else { throw ValidationError("name at least one --topic") }
+        guard url.hasPrefix("http://") || url.hasPrefix("https://") else { throw ValidationError("the URL must start with http:// or https://") }
+    }
+
+    func run() async throws {
+        let base = url.hasSuffix("/") ? String(url.dropLast()) : url
+        let query = topic.map { "topic=" + ($0.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed.subtracting(.init(charactersIn: "&=+"))) ?? $0) }
+        let target = base + "/events?" + query.joined(separator: "&")
+        var resumeAfter = lastEventID
+        var retry = 3000
+        var printed = 0
+        while true {
+            var request = HTTPClientRequest(url: target)
+            request.headers.add(name: "Accept", value: "text/event-stream")
+            if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
+            if let resumeAfter { request.headers.add(name: "Last-Event-ID", value: resumeAfter) }
+            do {
+                let response = try await HTTPClient.shared.execute(request, timeout: .hours(24 * 365))
+                guard response.status == .ok else {
+                    let body = try await response.body.collect(upTo: 64 * 1024)
+                    let message = "hookstream subscribe: \(response.status.code) \(String(buffer: body).trimmingCharacters(in: .whitespacesAndNewlines))"
+                    // As EventSource does, a refusal ends it: the token or the topics must change first.
+                    guard response.status == .tooManyRequests || response.status == .serviceUnavailable else {
+                        printToStandardError(message)
+                        throw ExitCode(1)
+                    }
+                    printToStandardError(message + "; retrying in \(retry) ms")
+                    try await Task.sleep(for: .milliseconds(retry))
+                    continue
+                }
+                var decoder = SSEDecoder()
+                for try await chunk in response.body {
+                    for event in decoder.feed(chunk.readableBytesView) {
+                        emit(event)
+                        printed += 1
+                        if let count, printed >= count { return }
+                    }
+                    resumeAfter = decoder.lastEventID ?? resumeAfter
+                    retry = decoder.retry ?? retry
+                }
+                printToStandardError("hookstream subscribe: the stream ended; reconnecting in \(retry) ms" + (resumeAfter.map { " after id \($0)" } ?? ""))
+            } catch let exit as ExitCode {
+                throw exit
+            } catch {
+                printToStandardError("hookstream subscribe: \(error); reconnecting in \(retry) ms")
+            }
+            try await Task.sleep(for: .milliseconds(retry))
+        }
+    }
+
+    /// Writes one event to standard output at once (unbuffered, so a pipe sees each event as it arrives).
+    private func emit(_ event: SSEDecoder.Event) {
+        let text: String
+        if json {
+            text = JSONValue.object([
+                .init("id", event.id.map(JSONValue.string) ?? .null), .init("event", .string(event.type)), .init("data", .string(event.data)),
+            ]).jsonText + "\n"
+        } else {
+            text = "id: \(event.id ?? "-")  event: \(event.type)\n\(event.data)\n\n"
+        }
+        FileHandle.standardOutput.write(Data(text.utf8))
+    }
+}

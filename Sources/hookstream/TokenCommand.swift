@@ -1,0 +1,135 @@
+import ArgumentParser
+import Foundation
+import JWTKit
+
+/// `hookstream token`: mints a JWT that hookstream's `auth.jwt` accepts, for scripts and tests (a web app's backend
+/// would mint them with its own JWT library, the same way).
+struct TokenCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "token",
+        abstract: "Mint a JWT for hookstream (HS256 with a shared secret, or ES256/RS256/EdDSA with a private key).",
+        discussion: "Example: HOOKSTREAM_JWT_SECRET=... hookstream token --secret-env HOOKSTREAM_JWT_SECRET --sub 42 --ttl 1h"
+    )
+
+    @Option(name: .customLong("secret-env"), help: "The environment variable that holds the HMAC secret.")
+    var secretEnv: String?
+
+    @Option(name: .long, help: "A PEM private key file (EC P-256 for ES256, RSA for RS256, Ed25519 for EdDSA).")
+    var key: String?
+
+    @Option(name: .long, help: "The algorithm: HS256 (default with --secret-env), HS384, HS512, ES256 (default with --key), RS256, EdDSA.")
+    var alg: String?
+
+    @Option(name: .long, help: "The subject (sub): what {sub} stands for in auth.jwt.subscribe.")
+    var sub: String
+
+    @Option(name: .long, help: "A topic pattern the token may read, in its own claim (repeatable).")
+    var subscribe: [String] = []
+
+    @Option(name: .long, help: "A topic pattern the token may publish to (repeatable).")
+    var publish: [String] = []
+
+    @Option(name: .long, help: "How long the token is valid: 30s, 15m, 1h, 7d.")
+    var ttl: String = "1h"
+
+    @Option(name: .long, help: "The issuer (iss).")
+    var issuer: String?
+
+    @Option(name: .long, help: "The audience (aud).")
+    var audience: String?
+
+    @Option(name: .long, help: "The claim that holds the grants (auth.jwt.claim).")
+    var claim: String = "hookstream"
+
+    func run() async throws {
+        guard let seconds = TokenCommand.seconds(ttl), seconds > 0 else { throw ValidationError("--ttl must be a duration like 30s, 15m, 1h or 7d") }
+        let keys = JWTKeyCollection()
+        switch (secretEnv, key) {
+        case (let name?, nil):
+            guard let secret = ProcessInfo.processInfo.environment[name], !secret.isEmpty else {
+                throw ValidationError("the environment variable \(name) is not set")
+            }
+            let algorithm = alg ?? "HS256"
+            let digest: DigestAlgorithm = algorithm == "HS512" ? .sha512 : algorithm == "HS384" ? .sha384 : .sha256
+            guard ["HS256", "HS384", "HS512"].contains(algorithm) else { throw ValidationError("--secret-env signs with HS256, HS384 or HS512") }
+            guard secret.utf8.count >= 32 else { throw ValidationError("the secret must be at least 32 bytes long") }
+            await keys.add(hmac: HMACKey(from: secret), digestAlgorithm: digest)
+        case (nil, let path?):
+            guard let pem = try? String(contentsOfFile: path, encoding: .utf8) else { throw ValidationError("cannot read the key file \(path)") }
+            do {
+                switch alg ?? "ES256" {
+                case "ES256": await keys.add(ecdsa: try ES256PrivateKey(pem: pem))
+                case "ES384": await keys.add(ecdsa: try ES384PrivateKey(pem: pem))
+                case "RS256": await keys.add(rsa: try Insecure.RSA.PrivateKey(pem: pem), digestAlgorithm: .sha256)
+                case "EdDSA": await keys.add(eddsa: try EdDSA.PrivateKey(pem: pem))
+                default: throw ValidationError("--key signs with ES256, ES384, RS256 or EdDSA")
+                }
+            } catch let error as ValidationError {
+                throw error
+            } catch {
+                throw ValidationError("the key file is not a usable \(alg ?? "ES256") private key: \(error)")
+            }
+        default:
+            throw ValidationError("give either --secret-env VAR or --key FILE")
+        }
+        let now = Date().timeIntervalSince1970
+        let payload = MintedClaims(
+            sub: sub, exp: Int(now) + seconds, iat: Int(now), iss: issuer, aud: audience, claim: claim,
+            subscribe: subscribe.isEmpty ? nil : subscribe, publish: publish.isEmpty ? nil : publish)
+        print(try await keys.sign(payload))
+    }
+
+    static func seconds(_ text: String) -> Int? {
+        let units: [(String, Int)] = [("d", 86400), ("h", 3600), ("m", 60), ("s", 1)]
+        if let n = Int(text) { return n }
+        for (suffix, scale) in units where text.hasSuffix(suffix) {
+            if let n = Int(text.dropLast()) { return n * scale }
+        }
+        return nil
+    }
+}
+
+/// The payload `token` signs: registered claims, and the grants under the configured claim name.
+struct MintedClaims: JWTPayload {
+    var sub: String
+    var exp: Int
+    var iat: Int
+    var iss: String?
+    var aud: String?
+    var claim: String
+    var subscribe: [String]?
+    var publish: [String]?
+
+    private struct Key: CodingKey {
+        var stringValue: String
+        var intValue: Int? { nil }
+        init(_ string: String) { stringValue = string }
+        init?(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
+    }
+
+    private struct Grants: Encodable {
+        var subscribe: [String]?
+        var publish: [String]?
+    }
+
+    init(sub: String, exp: Int, iat: Int, iss: String?, aud: String?, claim: String, subscribe: [String]?, publish: [String]?) {
+        (self.sub, self.exp, self.iat, self.iss, self.aud, self.claim, self.subscribe, self.publish) = (sub, exp, iat, iss, aud, claim, subscribe, publish)
+    }
+
+    init(from decoder: any Decoder) throws {
+        throw DecodingError.dataCorrupted(.init(codingPath: [], debugDescription: "minting only"))
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: Key.self)
+        try container.encode(sub, forKey: Key("sub"))
+        try container.encode(exp, forKey: Key("exp"))
+        try container.encode(iat, forKey: Key("iat"))
+        try container.encodeIfPresent(iss, forKey: Key("iss"))
+        try container.encodeIfPresent(aud, forKey: Key("aud"))
+        if subscribe != nil || publish != nil { try container.encode(Grants(subscribe: subscribe, publish: publish), forKey: Key(claim)) }
+    }
+
+    func verify(using algorithm: some JWTAlgorithm) async throws {}
+}

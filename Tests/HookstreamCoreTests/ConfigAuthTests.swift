@@ -1,0 +1,80 @@
+import Crypto
+import Foundation
+import Testing
+
+@testable import HookstreamCore
+
+/// `auth` (tokens, JWT keys, cookie, caps) and `cors`, with the issue's contract and errors at their positions.
+@Suite struct ConfigAuthTests {
+    private func errors(_ yaml: String, environment: [String: String] = [:]) -> [String] {
+        do {
+            _ = try ConfigLoader.parse(yaml, file: "test.yaml", environment: environment)
+            return []
+        } catch {
+            return error.diagnostics.map(\.description)
+        }
+    }
+
+    @Test func theContractsAuthAndCORS() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("hookstream-jwt-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let pem = P256.Signing.PrivateKey().publicKey.pemRepresentation
+        try pem.write(to: directory.appendingPathComponent("jwt-es256.pem"), atomically: true, encoding: .utf8)
+        let config = try ConfigLoader.parse(
+            """
+            auth:
+              cookie: hookstream_token
+              max_streams_per_token: 5
+              jwt:
+                keys:
+                  - { alg: HS256, secret: { env: HOOKSTREAM_JWT_SECRET } }
+                  - { alg: ES256, public_key: { file: jwt-es256.pem } }
+                issuer: https://app.example
+                audience: hookstream
+                claim: hookstream
+                subscribe: ["users/{sub}/**"]
+                publish: []
+            cors:
+              origins: ["http://localhost:5173"]
+            """, file: directory.appendingPathComponent("hookstream.yaml").path,
+            environment: ["HOOKSTREAM_JWT_SECRET": String(repeating: "s", count: 32)])
+        #expect(config.auth.cookie == "hookstream_token")
+        #expect(config.auth.maxStreamsPerToken == 5)
+        let jwt = try #require(config.auth.jwt)
+        #expect(jwt.keys.count == 2)
+        #expect(jwt.issuer == "https://app.example")
+        #expect(jwt.audience == "hookstream")
+        #expect(jwt.subscribe.map(\.description) == ["users/{sub}/**"])
+        #expect(jwt.requiresExpiration)
+        #expect(config.cors.origins == ["http://localhost:5173"])
+        #expect(jwt.subscribe[0].pattern(subject: "42")?.description == "users/42/**")
+        #expect(jwt.subscribe[0].pattern(subject: "4/2") == nil)
+    }
+
+    @Test func badAuthIsReportedWhereItIs() {
+        // Bad input: a short HS256 secret, a public key for an HMAC algorithm, an unknown algorithm, a template that is
+        // no pattern, an origin with a path, a cookie name with '='.
+        let found = errors(
+            """
+            auth:
+              cookie: "a=b"
+              jwt:
+                keys:
+                  - { alg: HS256, secret: too-short }
+                  - { alg: HS512, public_key: x }
+                  - { alg: XS256, secret: xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx }
+                  - { alg: ES256, public_key: "not a pem" }
+                subscribe: ["users/{sub}/**/x"]
+            cors:
+              origins: ["https://app.example/path", "*"]
+            """)
+        #expect(found.contains { $0.hasPrefix("test.yaml:2:11: error: auth.cookie must be a cookie name") }, "\(found)")
+        #expect(found.contains { $0.hasPrefix("test.yaml:5:31: error: auth.jwt.keys[0].secret: an HS256 secret must be at least 32 bytes long") }, "\(found)")
+        #expect(found.contains { $0.hasPrefix("test.yaml:6:35: error: auth.jwt.keys[1]: HS512 takes a secret, not a public_key") }, "\(found)")
+        #expect(found.contains { $0.hasPrefix("test.yaml:7:16: error: auth.jwt.keys[2].alg must be one of") }, "\(found)")
+        #expect(found.contains { $0.hasPrefix("test.yaml:8:35: error: auth.jwt.keys[3].public_key: expected a PEM public key") }, "\(found)")
+        #expect(found.contains { $0.hasPrefix("test.yaml:9:17: error: auth.jwt.subscribe: invalid topic pattern 'users/{sub}/**/x'") }, "\(found)")
+        #expect(found.contains { $0.hasPrefix("test.yaml:11:13: error: cors.origins: 'https://app.example/path' is not an origin") }, "\(found)")
+        #expect(found.contains { $0.hasPrefix("test.yaml:11:41: error: cors.origins: '*' is not an origin") }, "\(found)")
+    }
+}

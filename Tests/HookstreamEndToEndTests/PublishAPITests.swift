@@ -1,0 +1,111 @@
+import AsyncHTTPClient
+import Foundation
+import NIOHTTP1
+import Testing
+
+/// `POST /publish`, the per-token stream cap, and the CLI's `token` and `subscribe`.
+@Suite(.timeLimit(.minutes(2))) struct PublishAPITests {
+    let client = HTTPClient.shared
+
+    static let config = """
+        store: { kind: sqlite, path: ./var/hookstream.db }
+        auth:
+          max_streams_per_token: 2
+          tokens:
+            - { name: backend, secret: { value: backend-token }, subscribe: ["users/**"], publish: ["users/**"] }
+            - { name: reader, secret: { value: reader-token }, subscribe: ["users/**"] }
+          jwt:
+            keys: [{ alg: HS256, secret: { env: HOOKSTREAM_JWT_SECRET } }]
+            subscribe: ["users/{sub}/**"]
+        sources: { app: {} }
+        rules: []
+        """
+
+    private func publish(_ daemon: Daemon, token: String, _ body: String) async throws -> (status: UInt, object: [String: Any]) {
+        let response = try await client.send(
+            .POST, "\(daemon.baseURL)/publish", body: body, headers: [("Authorization", "Bearer \(token)"), ("Content-Type", "application/json")])
+        return (response.status, (try? JSONSerialization.jsonObject(with: Data(response.body.utf8)) as? [String: Any]) ?? [:])
+    }
+
+    @Test func publishingNeedsAPublishGrantAndCountsTheStreamsReached() async throws {
+        try await withDaemon(config: Self.config, environment: WebAppTests.environment) { daemon in
+            let first = try await SSEStream.open("\(daemon.baseURL)/events?topic=users/42/**", headers: [("Authorization", "Bearer reader-token")])
+            let alice = try await WebAppTests.token(sub: "42")
+            let second = try await SSEStream.open("\(daemon.baseURL)/events?topic=users/42/alerts", headers: [("Authorization", "Bearer \(alice)")])
+            try await waitUntil("both streams") { daemon.log.components(separatedBy: "Stream opened").count == 3 }
+            let published = try await publish(daemon, token: "backend-token", #"{"topic":"users/42/alerts","event":"alert","data":{"n":1}}"#)
+            #expect(published.status == 202)
+            #expect(published.object["ids"] as? [Int] == [1])
+            #expect(published.object["subscribers"] as? Int == 2, "handed to both open streams")
+            #expect(try await first.collect { $0.count == 1 }.map(\.event) == ["alert"])
+            #expect(try await second.collect { $0.count == 1 }.map(\.data) == [#"{"n":1}"#])
+            let elsewhere = try await publish(daemon, token: "backend-token", #"{"topic":"users/43/alerts","data":"hi"}"#)
+            #expect(elsewhere.object["subscribers"] as? Int == 0)
+            // An idempotency key: the retry gets the first ids and publishes nothing.
+            let once = try await publish(daemon, token: "backend-token", #"{"topic":"users/42/alerts","data":"x","id":"req-7"}"#)
+            let again = try await publish(daemon, token: "backend-token", #"{"topic":"users/42/alerts","data":"x","id":"req-7"}"#)
+            #expect(once.object["ids"] as? [Int] == [3])
+            #expect(again.object["ids"] as? [Int] == [3] && again.object["duplicate"] as? Bool == true)
+            // Bad input: a token without a publish grant, a JWT (grants no publish), no topic, a wildcard topic, no data.
+            #expect(try await publish(daemon, token: "reader-token", #"{"topic":"users/42/alerts","data":1}"#).status == 403)
+            #expect(try await publish(daemon, token: alice, #"{"topic":"users/42/alerts","data":1}"#).status == 403)
+            #expect(try await publish(daemon, token: "backend-token", #"{"data":1}"#).status == 400)
+            #expect(try await publish(daemon, token: "backend-token", #"{"topic":"users/*","data":1}"#).status == 400)
+            #expect(try await publish(daemon, token: "backend-token", #"{"topic":"users/42/x"}"#).status == 400)
+            #expect(try await publish(daemon, token: "nope", #"{"topic":"users/42/x","data":1}"#).status == 401)
+            #expect(try await client.send(.POST, "\(daemon.baseURL)/publish", body: "{}").status == 401)
+        }
+    }
+
+    @Test func aTokenHoldsAtMostItsCapOfStreams() async throws {
+        try await withDaemon(config: Self.config, environment: WebAppTests.environment) { daemon in
+            let url = "\(daemon.baseURL)/events?topic=users/1/x&access_token=reader-token"
+            let streams = try (0..<2).map { _ in try ChildProcess("/usr/bin/env", ["curl", "-sS", "-N", "--max-time", "30", url]) }
+            try await waitUntil("two streams") { streams.allSatisfy { $0.stdout.contains("stream open") } }
+            let third = try await client.send(.GET, url)
+            #expect(third.status == 429)
+            #expect(third.body.contains("too_many_streams"))
+            // Another token is counted apart.
+            let other = try await SSEStream.open("\(daemon.baseURL)/events?topic=users/1/x", headers: [("Authorization", "Bearer backend-token")])
+            #expect(other.response.status == .ok)
+            // A closed stream frees its place.
+            // SIGKILL: a child of the test process inherits its blocked SIGTERM.
+            streams[0].signal(SIGKILL)
+            _ = try await streams[0].waitForExit()
+            try await waitUntil("the place to be free") { daemon.log.contains("Stream closed") }
+            let again = try ChildProcess("/usr/bin/env", ["curl", "-sS", "-N", "--max-time", "30", url])
+            try await waitUntil("a stream in the freed place") { again.stdout.contains("stream open") }
+            for process in [streams[1], again] { process.signal(SIGKILL) }
+        }
+    }
+
+    @Test func theCLISubscribesAndReconnectsAfterARestartWithNothingLost() async throws {
+        let first = try await Daemon.start(config: Self.config, environment: WebAppTests.environment)
+        let subscriber = try ChildProcess(
+            TestEnvironment.binary, ["subscribe", first.baseURL, "--token", "reader-token", "--topic", "users/**", "--json", "--count", "3"])
+        do {
+            try await waitUntil("the CLI's stream") { first.log.contains("Stream opened") }
+            _ = try await publish(first, token: "backend-token", #"{"topic":"users/1/a","data":"one"}"#)
+            try await waitUntil("the first event printed") { subscriber.stdoutLines.count == 1 }
+            try await first.stop()
+        } catch {
+            _ = try? await first.stop()
+            throw error
+        }
+        let second = try await Daemon.start(config: Self.config, directory: first.directory, port: first.port, environment: WebAppTests.environment)
+        do {
+            _ = try await publish(second, token: "backend-token", #"{"topic":"users/1/b","data":"two"}"#)
+            _ = try await publish(second, token: "backend-token", #"{"topic":"users/1/c","event":"named","data":"three"}"#)
+            #expect(try await subscriber.waitForExit(timeout: .seconds(30)) == 0, "\(subscriber.stderr)")
+            let events = subscriber.stdoutLines.compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: String] }
+            #expect(events.map { $0["id"] } == ["1", "2", "3"])
+            #expect(events.map { $0["event"] } == ["message", "message", "named"])
+            // The daemon's shutdown told the stream when to come back (a random delay within streams.drain).
+            #expect(subscriber.stderr.contains(/the stream ended; reconnecting in \d+ ms after id 1/), "\(subscriber.stderr)")
+            try await second.stop()
+        } catch {
+            _ = try? await second.stop()
+            throw error
+        }
+    }
+}

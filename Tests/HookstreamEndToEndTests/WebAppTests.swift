@@ -1,0 +1,238 @@
+import AsyncHTTPClient
+import Foundation
+import NIOHTTP1
+import Testing
+
+/// The scenario hookstream exists for: a logged-in web app shows each user their own notifications live. The app's
+/// backend mints a JWT (`hookstream token` here), puts it in an HttpOnly cookie, and the page opens a native
+/// `EventSource` with `withCredentials`, no polyfill. Driven in headless Chromium (`Tests/Clients/web_page.py`).
+@Suite(.timeLimit(.minutes(3))) struct WebAppTests {
+    let client = HTTPClient.shared
+    static let secret = "a-shared-hs256-secret-of-32-bytes-or-more!"
+
+    static func config(pageOrigin: String, heartbeat: String = "15s") -> String {
+        """
+        store: { kind: sqlite, path: ./var/hookstream.db }
+        streams: { heartbeat: \(heartbeat) }
+        auth:
+          cookie: hookstream_token
+          max_streams_per_token: 8
+          jwt:
+            keys: [{ alg: HS256, secret: { env: HOOKSTREAM_JWT_SECRET } }]
+            subscribe: ["users/{sub}/**"]
+        cors:
+          origins: ["\(pageOrigin)"]
+        sources: { app: {} }
+        rules:
+          - name: per-user
+            source: app
+            publish: { topic: "users/{{ body.user | slug }}/alerts", data: { text: "{{ body.text }}" } }
+        """
+    }
+
+    static let environment = ["HOOKSTREAM_JWT_SECRET": secret]
+
+    /// A JWT as the app's backend would mint it.
+    static func token(sub: String, ttl: String = "1h", extra: [String] = []) async throws -> String {
+        let result = try await ChildProcess.run(
+            "/usr/bin/env", ["HOOKSTREAM_JWT_SECRET=\(secret)", TestEnvironment.binary, "token", "--secret-env", "HOOKSTREAM_JWT_SECRET", "--sub", sub, "--ttl", ttl] + extra)
+        guard result.status == 0 else { throw HarnessError("hookstream token failed: \(result.stderr)") }
+        return result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// A page in Chromium: `script` runs, `ready` is announced, `until` ends it.
+    static func page(
+        port: Int, cookie: String?, script: String, ready: String? = nil, until: String, result: String = "R", tabs: Int = 1, timeout: Int = 40
+    ) throws -> ChildProcess {
+        var arguments = [TestEnvironment.client("web_page.py"), "--port", String(port), "--script", script, "--until", until, "--result", result,
+                         "--tabs", String(tabs), "--timeout", String(timeout)]
+        if let cookie { arguments += ["--cookie", "hookstream_token=\(cookie)"] }
+        if let ready { arguments += ["--ready", ready] }
+        return try ChildProcess(TestEnvironment.python, arguments)
+    }
+
+    /// The page's result (one object per tab), once it is done.
+    static func result(of page: ChildProcess) async throws -> [[String: Any]] {
+        guard try await page.waitForExit(timeout: .seconds(90)) == 0 else { throw HarnessError("web_page failed: \(page.stderr)\n\(page.stdout)") }
+        let line = try #require(page.stdoutLines.last { $0.hasPrefix(#"{"result""#) })
+        return try #require((try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])?["result"] as? [[String: Any]])
+    }
+
+    static func eventSource(_ url: String, types: [String] = ["message"]) -> String {
+        """
+        window.R = {opens: 0, errors: 0, events: [], states: []};
+        window.source = new EventSource(\(json(url)), {withCredentials: true});
+        source.onopen = () => R.opens++;
+        source.onerror = () => { R.errors++; R.states.push(source.readyState); };
+        for (const type of \(json(types))) source.addEventListener(type, e => R.events.push({type: e.type, id: e.lastEventId, data: e.data}));
+        """
+    }
+
+    static func json(_ value: Any) -> String {
+        String(decoding: try! JSONSerialization.data(withJSONObject: value, options: [.fragmentsAllowed]), as: UTF8.self)
+    }
+
+    private func post(_ daemon: Daemon, user: String, _ text: String) async throws -> [Int] {
+        try await client.postWebhook(daemon, source: "app", json: #"{"user":"\#(user)","text":"\#(text)"}"#)
+    }
+
+    @Test func eachUserSeesOnlyTheirOwnEventsAndOnlyConfiguredOriginsRead() async throws {
+        let port = try freePort()
+        let origin = "http://127.0.0.1:\(port)"
+        try await withDaemon(config: Self.config(pageOrigin: origin), environment: Self.environment) { daemon in
+            let alice = try await Self.token(sub: "42")
+            let page = try Self.page(
+                port: port, cookie: alice, script: Self.eventSource("\(daemon.baseURL)/events?topic=users/42/alerts"), ready: "R.opens > 0",
+                until: "R.events.length >= 2")
+            try await waitUntil(timeout: .seconds(40), "the page's stream") { page.stdout.contains(#"{"ready": true}"#) }
+            #expect(try await post(daemon, user: "42", "first for 42") == [1])
+            #expect(try await post(daemon, user: "43", "for 43 only") == [2])
+            #expect(try await post(daemon, user: "42", "second for 42") == [3])
+            let tab = try #require(try await Self.result(of: page).first)
+            let events = try #require(tab["events"] as? [[String: String]])
+            #expect(events.map { $0["id"] } == ["1", "3"], "43's event never reaches 42's page")
+            #expect(events.map { $0["data"] } == [#"{"text":"first for 42"}"#, #"{"text":"second for 42"}"#])
+
+            // A token for 43 asking for 42's topics is refused.
+            let bob = try await Self.token(sub: "43")
+            let forbidden = try await client.send(.GET, "\(daemon.baseURL)/events?topic=users/42/**", headers: [("Authorization", "Bearer \(bob)")])
+            #expect(forbidden.status == 403)
+            #expect(forbidden.body.contains("may not subscribe to 'users/42/**'"))
+            // Bad input: subjects that would widen "users/{sub}/**" grant nothing at all.
+            for subject in ["*", "42/..", ""] {
+                let sly = try await Self.token(sub: subject)
+                let refused = try await client.send(.GET, "\(daemon.baseURL)/events?topic=users/42/alerts", headers: [("Authorization", "Bearer \(sly)")])
+                #expect(refused.status == 403, "subject '\(subject)'")
+            }
+
+            // A page from an origin that is not configured cannot read the stream, even with the cookie.
+            let foreign = try Self.page(
+                port: try freePort(), cookie: alice, script: Self.eventSource("\(daemon.baseURL)/events?topic=users/42/alerts"),
+                until: "source.readyState === 2")
+            let refused = try #require(try await Self.result(of: foreign).first)
+            #expect((refused["events"] as? [Any])?.isEmpty == true)
+            #expect((refused["opens"] as? Int) == 0)
+
+            // The CORS headers themselves: the exact origin with credentials for a configured one, nothing otherwise.
+            let allowed = try await client.send(.OPTIONS, "\(daemon.baseURL)/tickets", headers: [("Origin", origin), ("Access-Control-Request-Method", "POST")])
+            #expect(allowed.status == 204)
+            #expect(allowed.headers.first(name: "access-control-allow-origin") == origin)
+            #expect(allowed.headers.first(name: "access-control-allow-credentials") == "true")
+            #expect(allowed.headers.first(name: "vary") == "Origin")
+            #expect(allowed.headers.first(name: "access-control-allow-methods")?.contains("POST") == true)
+            let other = try await client.send(.OPTIONS, "\(daemon.baseURL)/publish", headers: [("Origin", "http://evil.example")])
+            #expect(other.headers.first(name: "access-control-allow-origin") == nil)
+            #expect(other.headers.first(name: "access-control-allow-credentials") == nil)
+        }
+    }
+
+    @Test func afterARestartThePageComesBackByItselfWithEveryEventOnceInOrder() async throws {
+        let port = try freePort()
+        let config = Self.config(pageOrigin: "http://127.0.0.1:\(port)")
+        let first = try await Daemon.start(config: config, environment: Self.environment)
+        let alice = try await Self.token(sub: "42")
+        let page = try Self.page(
+            port: port, cookie: alice, script: Self.eventSource("\(first.baseURL)/events?topic=users/42/**"), ready: "R.events.length >= 1",
+            until: "R.events.length >= 3")
+        let second: Daemon
+        do {
+            try await waitUntil(timeout: .seconds(40), "the page's stream") { first.log.contains("Stream opened") }
+            #expect(try await post(first, user: "42", "before") == [1])
+            try await waitUntil(timeout: .seconds(20), "the first event in the page") { page.stdout.contains(#"{"ready": true}"#) }
+            try await first.stop()
+            second = try await Daemon.start(config: config, directory: first.directory, port: first.port, environment: Self.environment)
+        } catch {
+            _ = try? await first.stop()
+            throw error
+        }
+        do {
+            // Published right after the restart, while the page is still away: it must come from the store.
+            #expect(try await post(second, user: "42", "while away") == [2])
+            #expect(try await post(second, user: "42", "after") == [3])
+            let tab = try #require(try await Self.result(of: page).first)
+            #expect((tab["events"] as? [[String: String]])?.map { $0["id"] } == ["1", "2", "3"])
+            #expect(tab["opens"] as? Int == 2, "the browser reconnected once, by itself")
+            #expect(second.log.contains("hookstream.last_event_id=1"), "resumed after id 1 (Last-Event-ID)")
+            try await second.stop()
+        } catch {
+            _ = try? await second.stop()
+            throw error
+        }
+    }
+
+    @Test func anExpiredTokenEndsItsStreamAndATicketWorksOnce() async throws {
+        let port = try freePort()
+        try await withDaemon(config: Self.config(pageOrigin: "http://127.0.0.1:\(port)"), environment: Self.environment) { daemon in
+            // A token that expires in 3 s: the stream says so (hookstream.expired) and ends; the browser's own
+            // reconnect, with the same expired cookie, is refused and it gives up.
+            let shortLived = try await Self.token(sub: "42", ttl: "3s")
+            let expiring = try Self.page(
+                port: port, cookie: shortLived,
+                script: Self.eventSource("\(daemon.baseURL)/events?topic=users/42/alerts", types: ["message", "hookstream.expired"]),
+                until: "R.events.some(e => e.type === 'hookstream.expired') && source.readyState === 2")
+            let tab = try #require(try await Self.result(of: expiring).first)
+            let expired = try #require((tab["events"] as? [[String: String]])?.first { $0["type"] == "hookstream.expired" })
+            #expect(expired["data"] == #"{"reason":"token_expired"}"#)
+            #expect(tab["opens"] as? Int == 1)
+            #expect(daemon.log.contains("Stream ended: its token expired"))
+
+            // A ticket, fetched with the cookie (a preflighted cross-origin POST), opens one stream, once.
+            let alice = try await Self.token(sub: "42")
+            let script = """
+                window.R = {opens: 0, second: 'pending', ticket: null};
+                fetch(\(Self.json("\(daemon.baseURL)/tickets")), {method: 'POST', credentials: 'include',
+                      headers: {'Content-Type': 'application/json'}, body: JSON.stringify({topics: ['users/42/alerts']})})
+                  .then(r => r.json()).then(body => {
+                    R.ticket = body.ticket; R.expiresIn = body.expires_in;
+                    const url = \(Self.json("\(daemon.baseURL)/events?topic=users/42/alerts&ticket="))  + encodeURIComponent(body.ticket);
+                    const first = new EventSource(url);
+                    first.onopen = () => {
+                      R.opens++;
+                      const second = new EventSource(url);
+                      second.onopen = () => R.second = 'open';
+                      second.onerror = () => { if (second.readyState === 2) R.second = 'refused'; };
+                    };
+                  }).catch(e => R.error = String(e));
+                """
+            let ticketPage = try Self.page(port: port, cookie: alice, script: script, until: "R.opens === 1 && R.second !== 'pending'")
+            let ticket = try #require(try await Self.result(of: ticketPage).first)
+            #expect(ticket["second"] as? String == "refused", "a ticket works once")
+            #expect(ticket["expiresIn"] as? Int == 30)
+            #expect(!daemon.log.contains(ticket["ticket"] as? String ?? "-"), "tickets never reach the log")
+            #expect(!daemon.log.contains(alice), "nor do tokens")
+        }
+    }
+
+    @Test func sevenTabsOfOneProfileOverHTTP1() async throws {
+        let port = try freePort()
+        try await withDaemon(config: Self.config(pageOrigin: "http://127.0.0.1:\(port)"), environment: Self.environment) { daemon in
+            let alice = try await Self.token(sub: "42")
+            // Each tab opens one EventSource to hookstream, then waits 3 s.
+            let script = Self.eventSource("\(daemon.baseURL)/events?topic=users/42/alerts") + "setTimeout(() => R.settled = true, 3000);"
+            let page = try Self.page(
+                port: port, cookie: alice, script: script, until: "R.settled === true", result: "{opens: R.opens, state: source.readyState}", tabs: 7)
+            let tabs = try await Self.result(of: page)
+            let open = tabs.filter { ($0["opens"] as? Int ?? 0) > 0 }
+            let waiting = tabs.filter { $0["state"] as? Int == 0 }
+            // What browsers do over HTTP/1.1: at most six connections to one host, so the seventh stream waits
+            // (CONNECTING) for one of the others to close. Over HTTP/2 they share one connection (README: proxy).
+            #expect(open.count == 6, "\(tabs)")
+            #expect(waiting.count == 1, "\(tabs)")
+        }
+    }
+}
+
+/// A TCP port no one listens on now (bound and released).
+func freePort() throws -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+    }
+    guard bound else { throw HarnessError("cannot find a free port") }
+    return Int(UInt16(bigEndian: address.sin_port))
+}

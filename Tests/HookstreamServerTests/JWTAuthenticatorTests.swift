@@ -1,0 +1,119 @@
+import Crypto
+import Foundation
+import HookstreamCore
+import JWTKit
+import Testing
+
+@testable import HookstreamServer
+
+/// JWTs signed by jwt-kit (HS256 and ES256 keys) checked as the daemon does: signature, exp, nbf, iss, aud, and
+/// the grants they carry.
+@Suite struct JWTAuthenticatorTests {
+    static let secret = "an-hs256-test-secret-that-is-32-bytes-long"
+    static let now: Int64 = 1_800_000_000_000
+
+    struct Claims: JWTPayload {
+        var sub: String?
+        var exp: Double?
+        var nbf: Double?
+        var iss: String?
+        var aud: [String]?
+        var hookstream: Grants?
+        struct Grants: Codable { var subscribe: [String]?; var publish: [String]? }
+        func verify(using algorithm: some JWTAlgorithm) async throws {}
+    }
+
+    private func settings(_ edit: (inout JWTSettings) -> Void = { _ in }) throws -> JWTSettings {
+        var settings = JWTSettings()
+        settings.keys = [try JWTVerificationKey(algorithm: "HS256", material: Self.secret)]
+        settings.subscribe = [try GrantTemplate("users/{sub}/**")]
+        edit(&settings)
+        return settings
+    }
+
+    private func sign(_ claims: Claims, secret: String = JWTAuthenticatorTests.secret) async throws -> String {
+        let keys = JWTKeyCollection()
+        await keys.add(hmac: HMACKey(from: secret), digestAlgorithm: .sha256)
+        return try await keys.sign(claims)
+    }
+
+    private func grant(_ token: String, _ settings: JWTSettings) async throws(AuthFailure) -> Grant {
+        let authenticator = try! await JWTAuthenticator(settings: settings)
+        return try await authenticator.grant(for: token, now: Self.now)
+    }
+
+    private let later = Double(now / 1000 + 3600)
+
+    @Test func aValidTokenGrantsItsSubjectsTopicsAndItsClaim() async throws {
+        let token = try await sign(Claims(sub: "42", exp: later, hookstream: .init(subscribe: ["teams/7/**"], publish: ["users/42/inbox"])))
+        let grant = try await grant(token, try settings())
+        #expect(grant.name == "jwt:42")
+        #expect(grant.expiresAt == Int64(later * 1000))
+        #expect(grant.subscribe.covers(try TopicPattern("users/42/alerts")))
+        #expect(grant.subscribe.covers(try TopicPattern("teams/7/x")))
+        #expect(!grant.subscribe.covers(try TopicPattern("users/43/alerts")))
+        #expect(grant.publish.matches("users/42/inbox"))
+    }
+
+    @Test func refusals() async throws {
+        let plain = try settings()
+        func reason(_ claims: Claims, _ settings: JWTSettings, secret: String = JWTAuthenticatorTests.secret) async throws -> String? {
+            let token = try await sign(claims, secret: secret)
+            do {
+                _ = try await grant(token, settings)
+                return nil
+            } catch {
+                return error.reason
+            }
+        }
+        // Bad input: an expired token, one without exp, one not valid yet, a wrong issuer and audience, a wrong key.
+        #expect(try await reason(Claims(sub: "42", exp: Double(Self.now / 1000 - 1)), plain) == "the JWT has expired")
+        #expect(try await reason(Claims(sub: "42"), plain) == "the JWT has no exp claim (tokens must expire)")
+        #expect(try await reason(Claims(sub: "42"), try settings { $0.requiresExpiration = false }) == nil)
+        #expect(try await reason(Claims(sub: "42", exp: later, nbf: later - 10), plain) == "the JWT is not valid yet (nbf)")
+        let strict = try settings {
+            $0.issuer = "https://app.example"
+            $0.audience = "hookstream"
+        }
+        #expect(try await reason(Claims(sub: "42", exp: later, iss: "https://app.example", aud: ["other", "hookstream"]), strict) == nil)
+        #expect(try await reason(Claims(sub: "42", exp: later, iss: "https://evil.example", aud: ["hookstream"]), strict)?.contains("issuer") == true)
+        #expect(try await reason(Claims(sub: "42", exp: later, iss: "https://app.example", aud: ["other"]), strict)?.contains("audience") == true)
+        #expect(try await reason(Claims(sub: "42", exp: later), plain, secret: "another-secret-that-is-32-bytes-long!!")?.hasPrefix("the JWT was not accepted") == true)
+        do {
+            _ = try await grant("not.a.jwt", plain)
+            Issue.record("a malformed token was accepted")
+        } catch {
+            #expect(!error.reason.contains("not.a.jwt"), "the token is never echoed")
+        }
+    }
+
+    @Test func aSubjectCannotWidenItsGrant() async throws {
+        for subject in ["*", "**", "42/../43", "", "a b", ".."] {
+            let token = try await sign(Claims(sub: subject, exp: later))
+            let grant = try await grant(token, try settings())
+            #expect(grant.subscribe.patterns.isEmpty, "subject '\(subject)' grants nothing")
+        }
+    }
+
+    @Test func es256KeysFromPEM() async throws {
+        let privateKey = P256.Signing.PrivateKey()
+        var settings = JWTSettings()
+        settings.keys = [try JWTVerificationKey(algorithm: "ES256", material: privateKey.publicKey.pemRepresentation)]
+        settings.subscribe = [try GrantTemplate("users/{sub}/**")]
+        let keys = JWTKeyCollection()
+        await keys.add(ecdsa: try ES256PrivateKey(pem: privateKey.pemRepresentation))
+        let token = try await keys.sign(Claims(sub: "7", exp: later))
+        #expect(try await grant(token, settings).subscribe.covers(try TopicPattern("users/7/x")))
+        // An HS256 token is not accepted by an ES256-only configuration.
+        let hmac = try await sign(Claims(sub: "7", exp: later))
+        await #expect(throws: AuthFailure.self) { try await grant(hmac, settings) }
+    }
+
+    @Test func keyMaterialIsCheckedWhenTheConfigIsRead() {
+        // Bad input: a short HMAC secret (jwt-kit asserts on it), a private key where a public one goes, not a PEM.
+        #expect(throws: JWTVerificationKey.Failure.self) { try JWTVerificationKey(algorithm: "HS256", material: "short") }
+        #expect(throws: JWTVerificationKey.Failure.self) { try JWTVerificationKey(algorithm: "ES256", material: P256.Signing.PrivateKey().pemRepresentation) }
+        #expect(throws: JWTVerificationKey.Failure.self) { try JWTVerificationKey(algorithm: "RS256", material: "hello") }
+        #expect(throws: JWTVerificationKey.Failure.self) { try JWTVerificationKey(algorithm: "XS256", material: "x") }
+    }
+}
