@@ -11,6 +11,8 @@ public struct SystemdStatusReporter<C: Clock>: Service where C.Duration == Durat
     private let interval: Duration
     private let clock: C
     private let logger: Logger
+    /// Set once `READY=1` was sent (the watchdog waits for it).
+    public let announcement = ReadyAnnouncement()
 
     /// - Parameters:
     ///   - isReady: whether the daemon serves yet; polled until it does.
@@ -30,11 +32,13 @@ public struct SystemdStatusReporter<C: Clock>: Service where C.Duration == Durat
 
     public func run() async {
         let notifier = self.notifier
+        let announcement = self.announcement
         await withGracefulShutdownHandler {
             // The loop ends with the shutdown: cancelled by it, not left to sleep out its period.
             try? await cancelWhenGracefulShutdown {
                 while !isReady() { try await clock.sleep(for: .milliseconds(10)) }
                 notifier.notify("READY=1", "STATUS=\(status())")
+                announcement.markAnnounced()
                 logger.debug("Told systemd READY=1")
                 while true {
                     try await clock.sleep(for: interval)

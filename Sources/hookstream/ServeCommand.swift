@@ -117,15 +117,17 @@ struct ServeCommand: AsyncParsableCommand {
                 observer: ReloadNotifications.observer(app: app, notifier: notifier), logger: logger)
             var services: [any Service] = app.services + [reloader, StartupAnnouncement(app: app, logger: logger)]
             if let notifier {
+                let reporter = SystemdStatusReporter(
+                    notifier: notifier, clock: ContinuousClock(), isReady: { app.isReady }, status: { ReloadNotifications.status(app) },
+                    logger: logger)
+                // Pings only after READY=1 went out: both wait for the daemon to serve, and the first ping must not win.
+                let announcement = reporter.announcement
                 if let watchdog = SystemdWatchdog(
-                    notifier: notifier, clock: ContinuousClock(), isReady: { app.isReady }, probe: { await app.probe() }, logger: logger) {
+                    notifier: notifier, clock: ContinuousClock(), isReady: { announcement.isAnnounced }, probe: { await app.probe() }, logger: logger) {
                     services.append(watchdog)
                 }
                 // Last: the first told to shut down, so STOPPING=1 goes out at once.
-                services.append(
-                    SystemdStatusReporter(
-                        notifier: notifier, clock: ContinuousClock(), isReady: { app.isReady }, status: { ReloadNotifications.status(app) },
-                        logger: logger))
+                services.append(reporter)
             }
             var groupConfiguration = ServiceGroupConfiguration(
                 services: services.map { .init(service: $0) },

@@ -3,6 +3,7 @@
 that, like the app's backend, sets the session cookie (HttpOnly) and serves the page; then a script runs in it.
 
 usage: web_page.py --script JS --until JS --result JS [--ready JS] [--cookie NAME=VALUE] [--tabs N] [--timeout S] [--port P]
+                   [--chromium-arg ARG]...
 
 The page origin is http://127.0.0.1:<--port, or a free one> (printed first: {"origin": ...}). The cookie is set on 127.0.0.1,
 so the browser also sends it to hookstream on another port of the same host, the way a cookie for .example.com
@@ -28,6 +29,8 @@ parser.add_argument("--cookie", default=None)
 parser.add_argument("--tabs", type=int, default=1)
 parser.add_argument("--timeout", type=float, default=40)
 parser.add_argument("--port", type=int, default=0, help="the page origin's port (0: any free one)")
+parser.add_argument("--chromium-arg", action="append", default=[],
+                    help="an extra Chromium switch, e.g. --ignore-certificate-errors-spki-list=HASH for a test CA")
 args = parser.parse_args()
 
 
@@ -51,7 +54,7 @@ threading.Thread(target=server.serve_forever, daemon=True).start()
 origin = f"http://127.0.0.1:{server.server_address[1]}"
 print(json.dumps({"origin": origin}), flush=True)
 
-browser = Browser()
+browser = Browser(extra_arguments=args.chromium_arg)
 status = 1
 tabs = []
 try:

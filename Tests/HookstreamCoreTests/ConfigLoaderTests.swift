@@ -53,7 +53,7 @@ import Testing
 
     @Test func unknownKeysAreReportedAtTheKey() {
         let found = errors("server:\n  listen: 127.0.0.1:1\n  lisen: 1\n")
-        #expect(found == ["test.yaml:3:3: error: unknown key 'lisen' in server (expected one of: listen, unix_socket, limits, event_loop_threads)"])
+        #expect(found == ["test.yaml:3:3: error: unknown key 'lisen' in server (expected one of: listen, unix_socket, limits, event_loop_threads, tls)"])
     }
 
     @Test func wrongTypesAreReportedAtTheValue() {

@@ -86,8 +86,13 @@ import Testing
         await container.stop()
     }
 
+    /// A property of the service; throws when `systemctl` could not answer (an `nsenter` into a busy container can
+    /// fail), so that an empty answer is never taken for a value.
     private func show(_ container: Container, _ property: String) async throws -> String {
-        try await container.run("systemctl", "show", "hookstream.service", "-p", property, "--value").stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let result = try await container.run("systemctl", "show", "hookstream.service", "-p", property, "--value")
+        let value = result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard result.status == 0, !value.isEmpty else { throw HarnessError("systemctl show -p \(property) failed: \(result.stderr)") }
+        return value
     }
 
     private func scenario(_ container: Container, etc: URL) async throws {
@@ -151,9 +156,9 @@ import Testing
         let start = ContinuousClock.now
         #expect(try await container.run("kill", "-STOP", hung).status == 0)
         try await waitUntil(timeout: .seconds(3 + 1 + 10), "the watchdog's restart") {
-            let pid = try await show(container, "MainPID")
-            let state = try await show(container, "ActiveState")
-            return pid != hung && pid != "0" && state == "active"
+            // A failed look is "not yet": only a read MainPID of another process counts.
+            guard let pid = try? await show(container, "MainPID"), let state = try? await show(container, "ActiveState") else { return false }
+            return Int(pid) != nil && pid != hung && pid != "0" && state == "active"
         }
         let restartTook = ContinuousClock.now - start
         let journal = try await container.run("journalctl", "-u", "hookstream", "--no-pager").stdout

@@ -42,12 +42,14 @@ import Testing
 
     /// A page in Chromium: `script` runs, `ready` is announced, `until` ends it.
     static func page(
-        port: Int, cookie: String?, script: String, ready: String? = nil, until: String, result: String = "R", tabs: Int = 1, timeout: Int = 40
+        port: Int, cookie: String?, script: String, ready: String? = nil, until: String, result: String = "R", tabs: Int = 1, timeout: Int = 40,
+        chromiumArguments: [String] = []
     ) throws -> ChildProcess {
         var arguments = [TestEnvironment.client("web_page.py"), "--port", String(port), "--script", script, "--until", until, "--result", result,
                          "--tabs", String(tabs), "--timeout", String(timeout)]
         if let cookie { arguments += ["--cookie", "hookstream_token=\(cookie)"] }
         if let ready { arguments += ["--ready", ready] }
+        for argument in chromiumArguments { arguments.append("--chromium-arg=\(argument)") }
         return try ChildProcess(TestEnvironment.python, arguments)
     }
 

@@ -3,7 +3,6 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-import Dispatch
 import HookstreamCore
 import Logging
 import NIOCore
@@ -12,20 +11,24 @@ import Testing
 
 @testable import HookstreamServer
 
-/// A subscriber's frames over a real loopback TCP connection, read by a plain blocking socket: direct sends, and
-/// the hand-over to NIO and back when the client stops reading.
+/// A subscriber's frames over a real loopback TCP connection, read by a plain blocking socket: written through NIO's
+/// pipeline, whole and in order when the client pauses, and cut when it stops reading for good.
 @Suite(.timeLimit(.minutes(1))) struct StreamSubscriberTests {
     /// Makes the subscriber of the one connection the server accepts.
     private final class Capture: ChannelInboundHandler {
         typealias InboundIn = ByteBuffer
         let promise: EventLoopPromise<NIOLoopBound<StreamSubscriber>>
+        let queue: Int
         var subscriber: StreamSubscriber?
 
-        init(promise: EventLoopPromise<NIOLoopBound<StreamSubscriber>>) { self.promise = promise }
+        init(promise: EventLoopPromise<NIOLoopBound<StreamSubscriber>>, queue: Int) {
+            self.promise = promise
+            self.queue = queue
+        }
 
         func channelActive(context: ChannelHandlerContext) {
             let subscriber = StreamSubscriber(
-                context: context, filter: TopicFilter([]), credential: "test", identity: "test", resumingAfter: nil, queue: 100_000, logger: Logger(label: "test"))
+                context: context, filter: TopicFilter([]), credential: "test", identity: "test", resumingAfter: nil, queue: queue, logger: Logger(label: "test"))
             self.subscriber = subscriber
             promise.succeed(NIOLoopBound(subscriber, eventLoop: context.eventLoop))
         }
@@ -67,19 +70,6 @@ import Testing
             return bytes
         }
 
-        /// Reads whatever arrives until nothing more comes for 200 ms.
-        func readAvailable() -> [UInt8] {
-            var bytes: [UInt8] = []
-            var chunk = [UInt8](repeating: 0, count: 65536)
-            var poller = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
-            while poll(&poller, 1, 200) > 0 {
-                let n = recv(descriptor, &chunk, chunk.count, 0)
-                if n <= 0 { break }
-                bytes += chunk[0..<n]
-            }
-            return bytes
-        }
-
         func disconnect() { close(descriptor) }
     }
 
@@ -100,82 +90,58 @@ import Testing
         subscriber.deliver([event], firstID: event.id, lastID: event.id, coalesced: event.frame)
     }
 
-    @Test func framesStayWholeAndInOrderWhenTheClientPausesAndTheKernelFindsRoomWhileNIOHoldsBytes() async throws {
+    /// A server whose one accepted connection becomes a subscriber with a queue bound of `queue` events.
+    private func serve(queue: Int) async throws -> (group: MultiThreadedEventLoopGroup, server: any Channel, client: Client, subscriber: NIOLoopBound<StreamSubscriber>) {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        let loop = group.next()
-        let accepted = loop.makePromise(of: NIOLoopBound<StreamSubscriber>.self)
+        let accepted = group.next().makePromise(of: NIOLoopBound<StreamSubscriber>.self)
         let server = try await ServerBootstrap(group: group)
+            .childChannelOption(.writeBufferWaterMark, value: .init(low: 32 * 1024, high: 64 * 1024))
             .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(Capture(promise: accepted)) }
+                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(Capture(promise: accepted, queue: queue)) }
             }
             .bind(host: "127.0.0.1", port: 0).get()
         let client = try Client(port: server.localAddress!.port!)
-        let subscriber = try await accepted.futureResult.get()
+        return (group, server, client, try await accepted.futureResult.get())
+    }
 
-        // The socket was found and verified: the first frame goes straight to the kernel.
-        let first = try await loop.submit {
-            StreamSubscriberTests.deliver(StreamSubscriberTests.frame(1), to: subscriber.value)
-            return subscriber.value.sendsDirectly
+    @Test func framesStayWholeAndInOrderWhenTheClientPausesThenReads() async throws {
+        let (group, server, client, subscriber) = try await serve(queue: 100_000)
+        let loop = subscriber.eventLoop
+        // The client reads nothing while 300 frames of 16 KiB are written: the kernel's buffers fill, and NIO holds
+        // the rest, in order.
+        let count = 300
+        try await loop.submit {
+            for n in 1...count { StreamSubscriberTests.deliver(StreamSubscriberTests.frame(n), to: subscriber.value) }
         }.get()
-        #expect(first, "the subscriber sends directly")
+        #expect(try await loop.submit { subscriber.value.channel.isWritable }.get() == false, "NIO holds bytes: the client is behind")
+        // Then the client reads everything: every frame arrives whole, in order.
+        var expected: [UInt8] = []
+        for n in 1...count { expected += Array(StreamSubscriberTests.frame(n).frame.readableBytesView) }
+        let received = client.read(exactly: expected.count)
+        let firstDifference = received.indices.first(where: { $0 >= expected.count || received[$0] != expected[$0] }) ?? min(received.count, expected.count)
+        #expect(received.count == expected.count, "bytes received")
+        #expect(firstDifference == expected.count, "every frame arrived whole and in order; first difference at byte \(firstDifference)")
+        #expect(try await loop.submit { subscriber.value.isClosed }.get() == false)
+        client.disconnect()
+        try await server.close()
+        try await group.shutdownGracefully()
+    }
 
-        // The client reads nothing: frames fill the kernel's buffers, then NIO starts holding the rest.
-        let filled = try await loop.submit { () -> Int in
-            var n = 1
-            while subscriber.value.sendsDirectly && n < 2_000 {
+    @Test func aSubscriberThatStopsReadingIsCutPastItsQueue() async throws {
+        let (group, server, client, subscriber) = try await serve(queue: 10)
+        let loop = subscriber.eventLoop
+        // Bad input: a client that reads nothing at all. Once the channel is over its high-water mark, each frame
+        // counts against the queue; the eleventh such frame cuts the stream.
+        let delivered = try await loop.submit { () -> Int in
+            var n = 0
+            while !subscriber.value.isClosed && n < 1_000 {
                 n += 1
                 StreamSubscriberTests.deliver(StreamSubscriberTests.frame(n), to: subscriber.value)
             }
             return n
         }.get()
-        #expect(filled < 2_000, "NIO took over once the kernel was full")
-
-        // More frames while the client still reads nothing: they queue in NIO, behind the barrier NIO's first
-        // bytes put up.
-        let queued = try await loop.submit { () -> Int in
-            for n in (filled + 1)...(filled + 300) {
-                StreamSubscriberTests.deliver(StreamSubscriberTests.frame(n), to: subscriber.value)
-            }
-            return filled + 300
-        }.get()
-
-        // The client reads up to the end of frame `filled + 1`: NIO has written past the first barrier, and still
-        // holds most of the queued frames.
-        var expected: [UInt8] = []
-        for n in 1...(filled + 1) { expected += Array(StreamSubscriberTests.frame(n).frame.readableBytesView) }
-        var received = client.read(exactly: expected.count)
-
-        // Then the loop is held while the client reads what the kernel has: the socket has room again, and NIO
-        // has had no chance to use it. The next frame must still go behind what NIO holds, not into that room.
-        let reading = DispatchSemaphore(value: 0)
-        let next = loop.submit { () -> Bool in
-            reading.wait()
-            StreamSubscriberTests.deliver(StreamSubscriberTests.frame(queued + 1), to: subscriber.value)
-            return subscriber.value.sendsDirectly
-        }
-        received += client.readAvailable()
-        reading.signal()
-        #expect(try await next.get() == false, "NIO still held bytes, so the frame went behind them")
-
-        // The client reads everything: NIO's queue empties and frames go directly again.
-        let total = queued + 2
-        for n in (filled + 2)...(queued + 1) { expected += Array(StreamSubscriberTests.frame(n).frame.readableBytesView) }
-        received += client.read(exactly: expected.count - received.count)
-        let direct = try await loop.submit { () -> Bool in
-            let direct = subscriber.value.sendsDirectly
-            StreamSubscriberTests.deliver(StreamSubscriberTests.frame(total), to: subscriber.value)
-            return direct
-        }.get()
-        #expect(direct, "frames go directly again once NIO holds nothing")
-        let last = Array(StreamSubscriberTests.frame(total).frame.readableBytesView)
-        expected += last
-        received += client.read(exactly: last.count)
-
-        // Compared byte for byte; on a difference, say where (the arrays are megabytes long).
-        let firstDifference = received.indices.first(where: { $0 >= expected.count || received[$0] != expected[$0] }) ?? min(received.count, expected.count)
-        #expect(received.count == expected.count, "bytes received")
-        #expect(firstDifference == expected.count, "every frame arrived whole and in order; first difference at byte \(firstDifference)")
-
+        #expect(delivered < 1_000)
+        #expect(try await loop.submit { subscriber.value.wasCut }.get())
         client.disconnect()
         try await server.close()
         try await group.shutdownGracefully()

@@ -29,7 +29,7 @@ struct ConfigSchema {
 
     private func readServer(_ node: Node, into server: inout Configuration.Server) {
         guard let m = reader.mapping(node, "server") else { return }
-        for (key, _, value) in reader.entries(m, allowed: ["listen", "unix_socket", "limits", "event_loop_threads"], in: "server") {
+        for (key, _, value) in reader.entries(m, allowed: ["listen", "unix_socket", "limits", "event_loop_threads", "tls"], in: "server") {
             switch key {
             case "listen":
                 guard let text = reader.string(value, "server.listen") else { continue }
@@ -74,6 +74,8 @@ struct ConfigSchema {
                 for (k, _, v) in reader.entries(lm, allowed: ["body_bytes"], in: "server.limits") where k == "body_bytes" {
                     if let n = reader.byteSize(v, "server.limits.body_bytes", range: 1...(256 << 20)) { server.bodyLimit = n }
                 }
+            case "tls":
+                server.tls = readTLS(value)
             case "event_loop_threads":
                 if let n = reader.int(value, "server.event_loop_threads", range: 1...256) { server.eventLoopThreads = n }
             default: break

@@ -10,7 +10,21 @@ public struct Configuration: Sendable {
         public var bodyLimit: Int = 1 << 20
         /// Event-loop threads for HTTP (`server.event_loop_threads`); one is best on small machines.
         public var eventLoopThreads: Int = 1
+        /// `server.tls`: the listener speaks TLS (with HTTP/2 and HTTP/1.1 by ALPN) when set.
+        public var tls: TLS?
         public init() {}
+    }
+
+    /// `server.tls`: the certificate chain and its private key, as PEM text (checked when the config is read).
+    public struct TLS: Sendable, Hashable {
+        /// The certificate, then any intermediates.
+        public var certificateChainPEM: String
+        public var privateKeyPEM: String
+
+        public init(certificateChainPEM: String, privateKeyPEM: String) {
+            self.certificateChainPEM = certificateChainPEM
+            self.privateKeyPEM = privateKeyPEM
+        }
     }
 
     /// `server.unix_socket`.

@@ -173,7 +173,9 @@ public struct Template: Sendable, Hashable, CustomStringConvertible {
         for scalar in text.unicodeScalars {
             if scalar == "/" { return "contains '/'" }
             if scalar == "*" { return "contains '*'" }
-            if scalar.value < 0x21 || scalar.value == 0x7F || scalar.properties.isWhitespace { return "contains whitespace or a control character" }
+            if scalar.value < 0x21 || scalar.value == 0x7F { return "contains whitespace or a control character" }
+            // Printable ASCII needs no Unicode property lookup (a table search in the runtime, on every publish).
+            if scalar.value >= 0x80 && scalar.properties.isWhitespace { return "contains whitespace or a control character" }
         }
         return nil
     }

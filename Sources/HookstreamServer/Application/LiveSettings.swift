@@ -1,4 +1,5 @@
 import HookstreamCore
+import NIOSSL
 
 /// Everything a request reads from the configuration, compiled once: a reload swaps the whole object, and a
 /// request that started with one keeps using it to its end, so it never sees half of two configurations.
@@ -6,16 +7,30 @@ final class LiveSettings: Sendable {
     let configuration: Configuration
     let authenticator: Authenticator
     let engine: RuleEngine
+    /// The TLS context new connections get (certificate and key as of this configuration), when `server.tls` is set.
+    let tls: NIOSSLContext?
 
-    private init(configuration: Configuration, authenticator: Authenticator) {
+    private init(configuration: Configuration, authenticator: Authenticator, tls: NIOSSLContext?) {
         self.configuration = configuration
         self.authenticator = authenticator
         self.engine = RuleEngine(rules: configuration.rules)
+        self.tls = tls
     }
 
-    /// Compiles `configuration` (its JWT keys among it).
+    /// Compiles `configuration` (its JWT keys and TLS context among it).
     static func make(_ configuration: Configuration) async throws -> LiveSettings {
-        LiveSettings(configuration: configuration, authenticator: try await Authenticator.make(configuration))
+        LiveSettings(
+            configuration: configuration, authenticator: try await Authenticator.make(configuration),
+            tls: try configuration.server.tls.map(LiveSettings.tlsContext))
+    }
+
+    /// A server context offering HTTP/2 and HTTP/1.1 by ALPN.
+    static func tlsContext(_ tls: Configuration.TLS) throws -> NIOSSLContext {
+        let chain = try NIOSSLCertificate.fromPEMBytes(Array(tls.certificateChainPEM.utf8)).map { NIOSSLCertificateSource.certificate($0) }
+        let key = try NIOSSLPrivateKey(bytes: Array(tls.privateKeyPEM.utf8), format: .pem)
+        var configuration = TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(key))
+        configuration.applicationProtocols = ["h2", "http/1.1"]
+        return try NIOSSLContext(configuration: configuration)
     }
 
     /// The CORS headers for a request from `origin`: the exact origin with credentials, for configured origins

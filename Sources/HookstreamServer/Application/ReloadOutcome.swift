@@ -11,6 +11,7 @@ public struct ReloadOutcome: Sendable, Hashable {
     static func settingsNeedingRestart(from old: Configuration, to new: Configuration) -> [String] {
         var changed: [String] = []
         if old.server.listen != new.server.listen { changed.append("server.listen") }
+        if (old.server.tls == nil) != (new.server.tls == nil) { changed.append("server.tls (on or off; a new certificate applies at once)") }
         if old.server.eventLoopThreads != new.server.eventLoopThreads { changed.append("server.event_loop_threads") }
         if old.server.unixSocket?.path != new.server.unixSocket?.path { changed.append("server.unix_socket.path") }
         if old.server.unixSocket?.lineLimit != new.server.unixSocket?.lineLimit { changed.append("server.unix_socket.line_bytes") }

@@ -36,6 +36,8 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     static let maximumInFlight = 64
 
     private let server: ServerContext
+    /// HTTP/1.1 (raw bytes out) or an HTTP/2 stream (response parts out, one request per stream).
+    private let framing: StreamFraming.Kind
     private var state = State.idle
     /// Responses not yet written; `slots[0]` has the number `firstSlot`.
     private var slots: [Slot] = []
@@ -47,8 +49,9 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     /// Whether reading from the socket is paused because parts are held back.
     private var isReadPaused = false
 
-    init(server: ServerContext) {
+    init(server: ServerContext, framing: StreamFraming.Kind = .http1) {
         self.server = server
+        self.framing = framing
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -174,6 +177,14 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         while let first = slots.first, let response = first.response {
             slots.removeFirst()
             firstSlot += 1
+            if case .http2 = framing {
+                // An HTTP/2 stream carries one request: its answer ends the stream.
+                let (head, body) = response.parts(extraHeaders: first.extraHeaders)
+                context.write(NIOAny(HTTPServerResponsePart.head(head)), promise: nil)
+                if body.readableBytes > 0 { context.write(NIOAny(HTTPServerResponsePart.body(.byteBuffer(body))), promise: nil) }
+                context.writeAndFlush(NIOAny(HTTPServerResponsePart.end(nil)), promise: nil)
+                continue
+            }
             let bytes = response.encode(keepAlive: first.keepAlive, extraHeaders: first.extraHeaders, allocator: context.channel.allocator)
             if first.keepAlive {
                 context.write(wrapOutboundOut(bytes), promise: nil)
@@ -215,7 +226,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         let credential: String
         do throws(HTTPError) {
             request = try StreamRequest(head: head, target: target)
-            guard head.version.major == 1, head.version.minor >= 1 else {
+            guard head.version.major >= 2 || (head.version.major == 1 && head.version.minor >= 1) else {
                 throw HTTPError(.httpVersionNotSupported, code: "http_version", "event streams need HTTP/1.1")
             }
             if let ticket = request.ticket {
@@ -290,7 +301,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         let streams = settings.configuration.streams
         let logger = server.logger.with(metadataKey: "hookstream.token", "\(grant.name)")
         let subscriber = StreamSubscriber(
-            context: context, filter: request.filter, credential: credential, identity: grant.identity, resumingAfter: request.lastEventID,
+            context: context, framing: framing, filter: request.filter, credential: credential, identity: grant.identity, resumingAfter: request.lastEventID,
             queue: streams.queue, logger: logger)
         let hub = server.hubs.hub(for: context.eventLoop)
         guard hub.add(subscriber) else {
@@ -299,9 +310,8 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
             return
         }
         state = .streaming(subscriber)
-        // Through the subscriber, which keeps its direct sends behind these (and behind earlier answers on the
-        // connection that NIO may still hold).
-        subscriber.write(cors.isEmpty ? StreamFraming.head : StreamFraming.head(extraHeaders: cors), flush: false)
+        // Through the subscriber, behind any earlier answer on the connection that NIO may still hold.
+        subscriber.writeHead(extraHeaders: cors)
         subscriber.write(StreamFraming.greeting(retry: streams.retry), flush: true)
         if let expiresAt = grant.expiresAt {
             // At the token's expiry the stream says so and ends; the client comes back with a fresh token.
@@ -312,7 +322,12 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         }
         logger.debug(
             "Stream opened",
-            metadata: ["hookstream.topics": "\(request.filter.patterns.map(\.description))", "hookstream.last_event_id": "\(request.lastEventID.map(String.init) ?? "none")"])
+            metadata: [
+                "hookstream.topics": "\(request.filter.patterns.map(\.description))",
+                "hookstream.last_event_id": "\(request.lastEventID.map(String.init) ?? "none")",
+                // For HTTP/2 the peer is the connection's: streams that share one show the same address and port.
+                "hookstream.protocol": "\(framing.protocolName)", "hookstream.peer": "\(context.channel.remoteAddress.map { "\($0)" } ?? "unknown")",
+            ])
         if let lastEventID = request.lastEventID {
             StreamReplay(subscriber: subscriber, store: server.broker.store, eventLoop: context.eventLoop, logger: logger)
                 .start(after: lastEventID, jobs: server.jobs)

@@ -25,6 +25,15 @@ public struct HTTPResponse: Sendable {
         self.init(status: error.status, headers: [("Content-Type", "application/json")] + error.headers, body: error.body + "\n")
     }
 
+    /// The response as HTTP/2 takes it (through an HTTP/1-style codec): a head without connection headers, and the
+    /// body.
+    func parts(extraHeaders: [(String, String)] = []) -> (HTTPResponseHead, ByteBuffer) {
+        var fields = HTTPHeaders()
+        for (name, value) in headers + extraHeaders { fields.add(name: name.lowercased(), value: value) }
+        if status != .noContent { fields.add(name: "content-length", value: String(body.utf8.count)) }
+        return (HTTPResponseHead(version: .http2, status: status, headers: fields), ByteBuffer(string: body))
+    }
+
     func encode(keepAlive: Bool, extraHeaders: [(String, String)] = [], allocator: ByteBufferAllocator) -> ByteBuffer {
         // Written piece by piece: an interpolated line longer than 15 bytes would be a string allocated per response.
         var buffer = allocator.buffer(capacity: 160 + body.utf8.count)

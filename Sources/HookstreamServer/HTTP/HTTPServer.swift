@@ -2,7 +2,10 @@ import HookstreamCore
 import Logging
 import NIOCore
 import NIOHTTP1
+import NIOHTTP2
 import NIOPosix
+import NIOSSL
+import NIOTLS
 import ServiceLifecycle
 
 /// The HTTP listener: webhooks, event streams, health, metrics. Ends every stream on graceful shutdown.
@@ -29,6 +32,9 @@ final class HTTPServer: Service {
 
     func run() async throws {
         let server = context
+        // TLS is on or off for the listener's life; its certificate and key are those in force for each new
+        // connection, so a reload changes them for the connections that follow.
+        let usesTLS = context.settings.tls != nil
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 4096)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -36,11 +42,18 @@ final class HTTPServer: Service {
             .childChannelOption(.writeBufferWaterMark, value: .init(low: 32 * 1024, high: 64 * 1024))
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    // No outbound handler may go here: stream frames skip the pipeline, straight to the socket
-                    // (`StreamSocket`) or to the channel's core (`StreamSubscriber`), so anything that wrote (TLS)
-                    // would be bypassed.
-                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes)))
-                    try channel.pipeline.syncOperations.addHandler(HTTPConnectionHandler(server: server))
+                    guard usesTLS, let tls = server.settings.tls else { return try HTTPServer.configureHTTP1(channel, server: server) }
+                    try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls))
+                    try channel.pipeline.syncOperations.addHandler(
+                        ApplicationProtocolNegotiationHandler { result in
+                            channel.eventLoop.makeCompletedFuture {
+                                if case .negotiated("h2") = result {
+                                    try HTTPServer.configureHTTP2(channel, server: server)
+                                } else {
+                                    try HTTPServer.configureHTTP1(channel, server: server)
+                                }
+                            }
+                        })
                 }
             }
         let channel: any Channel
@@ -53,7 +66,7 @@ final class HTTPServer: Service {
             "HTTP server listening",
             metadata: [
                 "address": "\(local.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "?")",
-                "socket": "\(listener.isInherited ? "inherited" : "bound")",
+                "socket": "\(listener.isInherited ? "inherited" : "bound")", "tls": "\(usesTLS ? "h2, http/1.1" : "off")",
             ])
         if let local { onListening(local) }
         for hub in context.hubs.all { hub.startHeartbeat(every: context.settings.configuration.streams.heartbeat) }
@@ -68,6 +81,36 @@ final class HTTPServer: Service {
         // `streams.drain`, so that thousands of clients do not reconnect (to the next process) in the same second.
         await context.hubs.shutdown(drain: context.settings.configuration.streams.drain)
         context.logger.info("HTTP server stopped")
+    }
+}
+
+extension HTTPServer {
+    /// HTTP/1.1 (after TLS, when there is TLS): a request decoder and the connection handler, which writes
+    /// responses and stream frames as raw bytes.
+    static func configureHTTP1(_ channel: any Channel, server: ServerContext) throws {
+        try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes)))
+        try channel.pipeline.syncOperations.addHandler(HTTPConnectionHandler(server: server))
+    }
+
+    /// HTTP/2: each stream is a child channel with the HTTP/1-style codec and its own connection handler, so an
+    /// event stream is one HTTP/2 stream of the same fan-out; HTTP/2 flow control decides each stream's writability.
+    static func configureHTTP2(_ channel: any Channel, server: ServerContext) throws {
+        var connection = NIOHTTP2Handler.ConnectionConfiguration()
+        connection.initialSettings = [
+            HTTP2Setting(parameter: .maxConcurrentStreams, value: 1_000), HTTP2Setting(parameter: .maxHeaderListSize, value: 64 * 1024),
+        ]
+        var stream = NIOHTTP2Handler.StreamConfiguration()
+        stream.targetWindowSize = 1 << 20
+        stream.outboundBufferSizeHighWatermark = 64 * 1024
+        stream.outboundBufferSizeLowWatermark = 32 * 1024
+        _ = try channel.pipeline.syncOperations.configureHTTP2Pipeline(
+            mode: .server, connectionConfiguration: connection, streamConfiguration: stream
+        ) { stream in
+            stream.eventLoop.makeCompletedFuture {
+                try stream.pipeline.syncOperations.addHandler(HTTP2FramePayloadToHTTP1ServerCodec())
+                try stream.pipeline.syncOperations.addHandler(HTTPConnectionHandler(server: server, framing: .http2))
+            }
+        }
     }
 }
 

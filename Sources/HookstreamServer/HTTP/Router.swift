@@ -13,13 +13,22 @@ struct Router: Sendable {
     }
 
     struct Route: Sendable {
+        /// One segment of a pattern, parsed once so that matching compares no wildcard text.
+        enum Segment: Sendable {
+            case literal(Substring)
+            /// `*`
+            case one
+            /// A final `**`
+            case rest
+        }
+
         let methods: [HTTPMethod]
-        let pattern: [Substring]
+        let pattern: [Segment]
         let target: Target
 
         init(_ methods: [HTTPMethod], _ pattern: String, _ target: Target) {
             self.methods = methods
-            self.pattern = pattern.split(separator: "/")
+            self.pattern = pattern.split(separator: "/").map { $0 == "**" ? .rest : $0 == "*" ? .one : .literal($0) }
             self.target = target
         }
     }
@@ -47,18 +56,20 @@ struct Router: Sendable {
         return allowed.isEmpty ? .notFound : .methodNotAllowed(allowed: allowed)
     }
 
-    private static func match(_ pattern: [Substring], _ segments: [Substring]) -> [String]? {
+    private static func match(_ pattern: [Route.Segment], _ segments: [Substring]) -> [String]? {
+        // Most routes differ in their first segment: refuse them before allocating anything.
+        if case .literal(let first) = pattern.first, segments.first != first { return nil }
         var parameters: [String] = []
         for (i, part) in pattern.enumerated() {
-            if part == "**" {
+            switch part {
+            case .rest:
                 parameters.append(segments.dropFirst(i).joined(separator: "/"))
                 return parameters
-            }
-            guard i < segments.count else { return nil }
-            if part == "*" {
+            case .one:
+                guard i < segments.count else { return nil }
                 parameters.append(String(segments[i]))
-            } else if part != segments[i] {
-                return nil
+            case .literal(let literal):
+                guard i < segments.count, literal == segments[i] else { return nil }
             }
         }
         return segments.count == pattern.count ? parameters : nil

@@ -1,5 +1,6 @@
 import HookstreamCore
 import NIOCore
+import NIOHTTP1
 
 /// The bytes of an event stream on the wire, encoded once per event.
 ///
@@ -7,6 +8,52 @@ import NIOCore
 /// when the connection closes (RFC 9112 §6.3), as nchan does. An event stream only ever ends by closing, so a
 /// chunked body would add nothing but a chunk header per write, which every client must parse.
 enum StreamFraming {
+    /// How a connection's answers are handed to its pipeline.
+    enum Kind: Sendable {
+        /// HTTP/1.1, plain or under TLS: raw bytes, head and body written by hand.
+        case http1
+        /// An HTTP/2 stream: response parts, which the stream's codec turns into HEADERS and DATA frames.
+        case http2
+
+        /// The protocol's ALPN name, for logs.
+        var protocolName: String {
+            switch self {
+            case .http1: "http/1.1"
+            case .http2: "h2"
+            }
+        }
+
+        /// Body bytes as the pipeline takes them.
+        @inline(__always)
+        func body(_ bytes: ByteBuffer) -> NIOAny {
+            switch self {
+            case .http1: NIOAny(bytes)
+            case .http2: NIOAny(HTTPServerResponsePart.body(.byteBuffer(bytes)))
+            }
+        }
+
+        /// What ends a response: nothing more for HTTP/1.1 (the connection's close ends a stream's body), the end
+        /// of the stream for HTTP/2.
+        var end: NIOAny {
+            switch self {
+            case .http1: NIOAny(ByteBuffer())
+            case .http2: NIOAny(HTTPServerResponsePart.end(nil))
+            }
+        }
+    }
+
+    /// The response head of an event stream, for `kind`, with extra headers (CORS).
+    static func head(for kind: Kind, extraHeaders: [(String, String)]) -> NIOAny {
+        switch kind {
+        case .http1:
+            return NIOAny(extraHeaders.isEmpty ? head : head(extraHeaders: extraHeaders))
+        case .http2:
+            var headers = HTTPHeaders([("content-type", "text/event-stream"), ("cache-control", "no-cache"), ("x-accel-buffering", "no")])
+            for (name, value) in extraHeaders { headers.add(name: name.lowercased(), value: value) }
+            return NIOAny(HTTPServerResponsePart.head(HTTPResponseHead(version: .http2, status: .ok, headers: headers)))
+        }
+    }
+
     /// One event, as the bytes every subscriber shares.
     static func eventFrame(_ event: Event) -> ByteBuffer {
         var buffer = ByteBufferAllocator().buffer(capacity: event.data.text.utf8.count + event.type.utf8.count + 40)

@@ -8,35 +8,22 @@ final class StreamSubscriber {
     // The fields a delivery reads come first, so that they share the object's first cache lines: with sparse
     // events every subscriber is a cache miss per drain, and the fewer lines, the cheaper.
 
-    /// Where stream bytes go when they go through NIO (see ``send(_:)`` for when): the channel's core, which is
-    /// exactly where the pipeline's head would pass them, since nothing between the connection handler and the head writes (``HTTPServer`` builds the
-    /// pipeline: a request decoder, inbound only, then the connection handler). Going through the pipeline
-    /// touches four more objects per subscriber per drain, each a cache miss when events are sparse: measured,
-    /// about a tenth of the server's CPU at 100 subscribers × 200 events/s.
-    private let core: any ChannelCore
-    /// The kernel socket, while frames may be sent to it directly (see ``StreamSocket``); `nil` when it could not
-    /// be found, or once a write through NIO failed.
-    private var socket: StreamSocket?
-    /// Whether NIO may still hold bytes of this stream: from a write through NIO until a barrier behind it (an
-    /// empty write, whose promise NIO completes once everything before it has reached the kernel) completes with
-    /// nothing written after it. Meanwhile every frame goes through NIO too, behind those bytes: a direct send
-    /// would overtake them and cut into a frame. One barrier at a time, so a subscriber that stops reading
-    /// costs one promise, not one per frame.
-    private var channelHoldsBytes = false
-    /// Writes through NIO since the current barrier.
-    private var writesAfterBarrier = 0
+    /// The connection handler's context: frames are written from it, through NIO's pipeline (and any TLS handler in
+    /// it) to the socket, or to the HTTP/2 stream it belongs to.
+    let context: ChannelHandlerContext
+    /// How the stream's bytes are handed to the pipeline: as the HTTP/1.1 body's raw bytes, or as HTTP response
+    /// parts that an HTTP/2 stream's codec turns into DATA frames.
+    let framing: StreamFraming.Kind
     private(set) var isClosed = false
     /// Whether the stream was cut for falling behind (rather than closed by either side).
     private(set) var wasCut = false
     /// The channel's writability, as its handler last reported it (NIO reports a change synchronously, inside the
-    /// write that crossed a water mark): reading it here spares a call into the channel per delivery.
+    /// write that crossed a water mark; for an HTTP/2 stream, when its flow-control window closes or opens):
+    /// reading it here spares a call into the channel per delivery.
     private var isWritable: Bool
     /// Events written while the channel was over its high-water mark.
     private var backlog = 0
     var state: SubscriptionState
-    let context: ChannelHandlerContext
-    /// The context's channel, kept so a delivery does not go through the pipeline object to reach it.
-    let channel: any Channel
     let filter: TopicFilter
     /// The secret the stream was opened with: a reload checks that it still grants ``filter``.
     let credential: String
@@ -49,13 +36,11 @@ final class StreamSubscriber {
     let logger: Logger
 
     init(
-        context: ChannelHandlerContext, filter: TopicFilter, credential: String, identity: String, resumingAfter lastEventID: EventID?,
-        queue: Int, logger: Logger
+        context: ChannelHandlerContext, framing: StreamFraming.Kind = .http1, filter: TopicFilter, credential: String, identity: String,
+        resumingAfter lastEventID: EventID?, queue: Int, logger: Logger
     ) {
         self.context = context
-        self.channel = context.channel
-        self.core = context.channel._channelCore
-        self.socket = StreamSocket(channel: context.channel)
+        self.framing = framing
         self.isWritable = context.channel.isWritable
         self.filter = filter
         self.credential = credential
@@ -63,6 +48,9 @@ final class StreamSubscriber {
         self.state = SubscriptionState(resumingAfter: lastEventID, bufferLimit: queue)
         self.logger = logger
     }
+
+    /// The connection's channel (for an HTTP/2 stream, the stream's own).
+    var channel: any Channel { context.channel }
 
     /// Writes the events of one drain (already filtered for this subscriber's topics), then flushes once.
     ///
@@ -90,73 +78,29 @@ final class StreamSubscriber {
         }
     }
 
-    /// Writes `frame` and flushes it: straight to the kernel while NIO holds nothing for this channel, else, and
-    /// for whatever the kernel does not take now, through NIO.
+    /// Writes `frame` and flushes it: one write and one flush per subscriber per drain.
     private func send(_ frame: ByteBuffer) {
-        guard let socket else {
-            core.write0(NIOAny(frame), promise: nil)
-            core.flush0()
-            return
-        }
-        guard !channelHoldsBytes else {
-            writeThroughChannel(frame, promise: nil, flush: true)
-            return
-        }
-        let sent = socket.send(frame)
-        guard sent < frame.readableBytes else { return }
-        var rest = frame
-        rest.moveReaderIndex(forwardBy: sent)
-        writeThroughChannel(rest, promise: nil, flush: true)
+        context.writeAndFlush(framing.body(frame), promise: nil)
     }
 
-    /// Writes `bytes` through NIO, behind anything it still holds for the channel (the stream's head, the replay,
-    /// and frames the kernel had no room for, go this way); returns when they have reached the kernel.
+    /// Writes stream bytes (the greeting, a replay page, a last frame), behind everything written before; returns
+    /// when they have reached the socket (or the HTTP/2 stream).
     @discardableResult
     func write(_ bytes: ByteBuffer, flush: Bool) -> EventLoopFuture<Void> {
-        let promise = channel.eventLoop.makePromise(of: Void.self)
-        writeThroughChannel(bytes, promise: promise, flush: flush)
+        let promise = context.eventLoop.makePromise(of: Void.self)
+        context.write(framing.body(bytes), promise: promise)
+        if flush { context.flush() }
         return promise.futureResult
     }
 
-    private func writeThroughChannel(_ bytes: ByteBuffer, promise: EventLoopPromise<Void>?, flush: Bool) {
-        core.write0(NIOAny(bytes), promise: promise)
-        if socket != nil {
-            if channelHoldsBytes {
-                writesAfterBarrier += 1
-            } else {
-                channelHoldsBytes = true
-                writeBarrier()
-            }
-        }
-        if flush { core.flush0() }
+    /// Writes the response head of the stream (with extra headers: CORS).
+    func writeHead(extraHeaders: [(String, String)]) {
+        context.write(StreamFraming.head(for: framing, extraHeaders: extraHeaders), promise: nil)
     }
-
-    /// Writes an empty buffer behind everything NIO holds for the stream. When NIO has written up to it, frames
-    /// go directly again, unless more went through NIO meanwhile: then the next barrier goes behind those.
-    private func writeBarrier() {
-        writesAfterBarrier = 0
-        let barrier = channel.eventLoop.makePromise(of: Void.self)
-        core.write0(NIOAny(channel.allocator.buffer(capacity: 0)), promise: barrier)
-        barrier.futureResult.assumeIsolated().whenComplete { result in
-            guard case .success = result else {
-                self.socket = nil  // the channel is closing: NIO has the last word
-                return
-            }
-            if self.writesAfterBarrier > 0 {
-                self.writeBarrier()
-                self.core.flush0()
-            } else {
-                self.channelHoldsBytes = false
-            }
-        }
-    }
-
-    /// Whether the next frame would go straight to the kernel.
-    var sendsDirectly: Bool { socket != nil && !channelHoldsBytes }
 
     /// Flushes what ``write(_:flush:)`` left unflushed.
     func flush() {
-        core.flush0()
+        context.flush()
     }
 
     private func addBacklog(_ events: Int) {
@@ -198,7 +142,9 @@ final class StreamSubscriber {
         guard !isClosed else { return }
         isClosed = true
         let channel = self.channel
-        context.writeAndFlush(NIOAny(lastFrame)).whenComplete { _ in
+        if lastFrame.readableBytes > 0 { context.write(framing.body(lastFrame), promise: nil) }
+        // HTTP/1.1: the body ends when the connection closes. HTTP/2: the stream ends with END_STREAM, then closes.
+        context.writeAndFlush(framing.end).whenComplete { _ in
             channel.close(promise: nil)
         }
     }

@@ -76,8 +76,10 @@ func listeningPort(of pid: Int32) async throws -> Int? {
 }
 
 /// Runs `body` with a started daemon and always stops it afterwards.
-func withDaemon<T>(config: String? = nil, environment: [String: String] = [:], _ body: (Daemon) async throws -> T) async throws -> T {
-    let daemon = try await Daemon.start(config: config, environment: environment)
+func withDaemon<T>(
+    config: String? = nil, directory: URL? = nil, environment: [String: String] = [:], _ body: (Daemon) async throws -> T
+) async throws -> T {
+    let daemon = try await Daemon.start(config: config, directory: directory, environment: environment)
     do {
         let result = try await body(daemon)
         try await daemon.stop()

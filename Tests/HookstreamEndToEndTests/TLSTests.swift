@@ -1,0 +1,337 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+import NIOSSL
+import Testing
+
+/// hookstream terminating TLS itself, with ALPN `h2` and `http/1.1` on one listener (`server.tls`), against clients
+/// nobody here wrote: curl, AsyncHTTPClient, headless Chromium and the PyPI `h2` package. Certificates come from a
+/// throwaway CA that each test makes with `openssl`.
+@Suite(.timeLimit(.minutes(3))) struct TLSTests {
+    static let token = "page-token"
+
+    static func config(certificates: TestCertificates, pageOrigin: String = "http://127.0.0.1:1", queue: Int = 1024) -> String {
+        """
+        server:
+          unix_socket: { path: ./run/hookstream.sock }
+          tls:
+            certificate: { file: \(certificates.chain) }
+            key: { file: \(certificates.key) }
+        store: { kind: memory }
+        streams: { queue: \(queue) }
+        auth:
+          tokens: [{ name: page, secret: { value: \(token) }, subscribe: ["demo/**"] }]
+        cors: { origins: ["\(pageOrigin)"] }
+        sources:
+          demo: {}
+          local: { unix_socket: true }
+        rules:
+          - { name: demo, source: demo, publish: { topic: "demo/all", data: "{{ body }}" } }
+          - { name: local, source: local, publish: { topic: "demo/all", data: "{{ data }}" } }
+        """
+    }
+
+    /// curl over TLS: `-w` prints the protocol version it spoke and the status.
+    static func curl(_ arguments: [String], _ certificates: TestCertificates) async throws -> (status: Int32, stdout: String, stderr: String) {
+        try await ChildProcess.run("/usr/bin/curl", ["-sS", "--max-time", "10", "--cacert", certificates.ca] + arguments)
+    }
+
+    @Test func checkReportsEachCertificateProblemAtItsPosition() async throws {
+        let directory = try TestEnvironment.makeTemporaryDirectory()
+        let good = try await TestCertificates.make(in: directory.appendingPathComponent("good"))
+        let other = try await TestCertificates.make(in: directory.appendingPathComponent("other"))
+        func check(certificate: String, key: String) async throws -> (status: Int32, stderr: String) {
+            let path = directory.appendingPathComponent("hookstream.yaml").path
+            try """
+                server:
+                  tls:
+                    certificate: { file: \(certificate) }
+                    key: { file: \(key) }
+                sources: { demo: {} }
+                rules: []
+                """.write(toFile: path, atomically: true, encoding: .utf8)
+            let result = try await ChildProcess.run(TestEnvironment.binary, ["check", "--config", path])
+            return (result.status, result.stderr)
+        }
+        let column = "    certificate: { file: ".count + 1
+
+        // Bad input: a certificate path that does not exist.
+        let missing = try await check(certificate: "/nonexistent/fullchain.pem", key: good.key)
+        #expect(missing.status == 78)
+        #expect(missing.stderr.contains("hookstream.yaml:3:\(column): error: cannot read the secret file '/nonexistent/fullchain.pem' (for server.tls.certificate)"), "\(missing.stderr)")
+
+        // Bad input: a key file where the certificate should be.
+        let notACertificate = try await check(certificate: good.key, key: good.key)
+        #expect(notACertificate.status == 78)
+        #expect(notACertificate.stderr.contains("hookstream.yaml:3:\("    certificate: ".count + 1): error: server.tls.certificate holds no certificate"), "\(notACertificate.stderr)")
+
+        // Bad input: the key of another certificate; the message names the problem, never the key's bytes.
+        let mismatched = try await check(certificate: good.chain, key: other.key)
+        #expect(mismatched.status == 78)
+        #expect(mismatched.stderr.contains("hookstream.yaml:4:\("    key: ".count + 1): error: server.tls.key does not belong to the certificate"), "\(mismatched.stderr)")
+        let keyText = try String(contentsOfFile: other.key, encoding: .utf8)
+        let keyBody = try #require(keyText.split(separator: "\n").dropFirst().first)
+        #expect(!mismatched.stderr.contains(keyBody))
+
+        // And a good pair passes.
+        let fine = try await check(certificate: good.chain, key: good.key)
+        #expect(fine.status == 0, "\(fine.stderr)")
+    }
+
+    @Test func curlAndAsyncHTTPClientSpeakHTTP2AndHTTP1OverTLS() async throws {
+        let directory = try TestEnvironment.makeTemporaryDirectory()
+        let certificates = try await TestCertificates.make(in: directory.appendingPathComponent("tls"))
+        let daemon = try await Daemon.start(config: Self.config(certificates: certificates), directory: directory)
+        var curls: [ChildProcess] = []
+        defer { for curl in curls { curl.signal(SIGKILL) } }
+        do {
+            let base = "https://127.0.0.1:\(daemon.port)"
+            for (flag, version) in [("--http2", "2"), ("--http1.1", "1.1")] {
+                let health = try await Self.curl([flag, "-o", "/dev/null", "-w", "%{http_version} %{http_code}", "\(base)/healthz"], certificates)
+                #expect(health.stdout == "\(version) 200", "\(flag): \(health.stderr)")
+            }
+
+            // A stream over each protocol; webhooks over each protocol reach both.
+            let stream = "\(base)/events?topic=demo/all"
+            for flag in ["--http2", "--http1.1"] {
+                let curl = try ChildProcess(
+                    "/usr/bin/curl", ["-sS", "-N", "--cacert", certificates.ca, flag, "-H", "Authorization: Bearer \(Self.token)", stream])
+                curls.append(curl)
+            }
+            try await waitUntil(timeout: .seconds(20), "both streams") { curls.allSatisfy { $0.stdout.hasPrefix("retry: ") } }
+            for (index, flag) in ["--http2", "--http1.1"].enumerated() {
+                let posted = try await Self.curl(
+                    [flag, "-w", "\n%{http_version} %{http_code}", "-H", "Content-Type: application/json", "-d", #"{"n":\#(index + 1)}"#,
+                     "\(base)/hooks/demo"], certificates)
+                #expect(posted.stdout.hasSuffix("\(flag == "--http2" ? "2" : "1.1") 202"), "\(posted.stdout) \(posted.stderr)")
+                #expect(posted.stdout.contains(#""ids":[\#(index + 1)]"#), "\(posted.stdout)")
+            }
+            try await waitUntil(timeout: .seconds(10), "both events on both streams") {
+                curls.allSatisfy { $0.stdout.contains("id: 1\ndata: {\"n\":1}") && $0.stdout.contains("id: 2\ndata: {\"n\":2}") }
+            }
+            #expect(daemon.log.contains("hookstream.protocol=h2"))
+            #expect(daemon.log.contains("hookstream.protocol=http/1.1"))
+
+            // AsyncHTTPClient (ALPN picks h2 by itself) with the test CA as its only trust root.
+            var tls = TLSConfiguration.makeClientConfiguration()
+            tls.trustRoots = .file(certificates.ca)
+            let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(tlsConfiguration: tls))
+            do {
+                var request = HTTPClientRequest(url: "\(base)/hooks/demo")
+                request.method = .POST
+                request.headers.add(name: "Content-Type", value: "application/json")
+                request.body = .bytes(ByteBuffer(string: #"{"n":3}"#))
+                let response = try await client.execute(request, timeout: .seconds(10))
+                #expect(response.version == .http2)
+                #expect(response.status == .accepted)
+                let body = String(buffer: try await response.body.collect(upTo: 1 << 16))
+                #expect(body.contains(#""ids":[3]"#), "\(body)")
+                try await client.shutdown()
+            } catch {
+                try? await client.shutdown()
+                throw error
+            }
+
+            // Bad input: plain HTTP to the TLS listener is refused, not answered in clear text, and the server goes on.
+            let plain = try await ChildProcess.run("/usr/bin/curl", ["-sS", "--max-time", "10", "http://127.0.0.1:\(daemon.port)/healthz"])
+            #expect(plain.status != 0 && !plain.stdout.contains("ok"), "\(plain)")
+            // Bad input: a client that trusts another CA fails its handshake.
+            let stranger = try await ChildProcess.run("/usr/bin/curl", ["-sS", "--max-time", "10", "\(base)/healthz"])
+            #expect(stranger.status == 60, "curl: certificate problem: \(stranger.stderr)")
+            let again = try await Self.curl(["--http2", "-o", "/dev/null", "-w", "%{http_code}", "\(base)/healthz"], certificates)
+            #expect(again.stdout == "200")
+            try await daemon.stop()
+        } catch {
+            _ = try? await daemon.stop()
+            throw error
+        }
+    }
+
+    /// Ten `EventSource`s in one page: over TLS they share one HTTP/2 connection and all of them stream; over plain
+    /// HTTP/1.1 the browser opens six connections to the host and the other four wait.
+    @Test func tenEventSourcesInOnePageShareOneHTTP2Connection() async throws {
+        let directory = try TestEnvironment.makeTemporaryDirectory()
+        let certificates = try await TestCertificates.make(in: directory.appendingPathComponent("tls"))
+        let pagePort = try freePort()
+        let config = Self.config(certificates: certificates, pageOrigin: "http://127.0.0.1:\(pagePort)")
+        let daemon = try await Daemon.start(config: config, directory: directory)
+        do {
+            let url = "https://127.0.0.1:\(daemon.port)/events?topic=demo/all&access_token=\(Self.token)"
+            let page = try WebAppTests.page(
+                port: pagePort, cookie: nil, script: Self.tenSources(url), ready: "R.opens === 10", until: "R.ids.every(ids => ids.length >= 3)",
+                result: "{ids: R.ids, opens: R.opens, states: R.sources.map(s => s.readyState)}",
+                chromiumArguments: ["--ignore-certificate-errors-spki-list=\(certificates.spkiHash)"])
+            try await waitUntil(timeout: .seconds(40), "ten open streams in the page") {
+                if !page.isRunning { throw HarnessError("web_page ended: \(page.stderr) \(page.stdout)") }
+                return page.stdout.contains(#"{"ready": true}"#)
+            }
+            for n in 1...3 {
+                let posted = try await Self.curl(["--http2", "-H", "Content-Type: application/json", "-d", #"{"n":\#(n)}"#, "https://127.0.0.1:\(daemon.port)/hooks/demo"], certificates)
+                #expect(posted.stdout.contains(#""ids":[\#(n)]"#), "\(posted)")
+            }
+            let tab = try #require(try await WebAppTests.result(of: page).first)
+            let ids = try #require(tab["ids"] as? [[String]])
+            #expect(ids.count == 10)
+            #expect(ids.allSatisfy { $0 == ["1", "2", "3"] }, "\(ids)")
+            #expect(tab["opens"] as? Int == 10)
+
+            // One connection: every stream was opened over h2, from one client address and port.
+            let opened = daemon.log.split(separator: "\n").filter { $0.contains("Stream opened") }
+            #expect(opened.count == 10)
+            #expect(opened.allSatisfy { $0.contains("hookstream.protocol=h2") })
+            let peers = Set(opened.compactMap { $0.firstMatch(of: /hookstream\.peer=(\S+)/).map { String($0.1) } })
+            #expect(peers.count == 1, "\(peers)")
+            try await daemon.stop()
+        } catch {
+            _ = try? await daemon.stop()
+            throw error
+        }
+
+        // The same page over plain HTTP/1.1: Chromium's limit of six connections per host, as a documented fact.
+        let plainPagePort = try freePort()
+        let plainDirectory = try TestEnvironment.makeTemporaryDirectory()
+        let plainConfig = Self.config(certificates: certificates, pageOrigin: "http://127.0.0.1:\(plainPagePort)")
+            .replacingOccurrences(of: "  tls:\n    certificate: { file: \(certificates.chain) }\n    key: { file: \(certificates.key) }\n", with: "")
+        #expect(!plainConfig.contains("tls:"))
+        try await withDaemon(config: plainConfig, directory: plainDirectory) { plain in
+            let url = "http://127.0.0.1:\(plain.port)/events?topic=demo/all&access_token=\(Self.token)"
+            let page = try WebAppTests.page(
+                port: plainPagePort, cookie: nil, script: Self.tenSources(url) + "setTimeout(() => R.settled = true, 3000);",
+                ready: "R.opens === 6", until: "R.settled === true && R.ids.filter(ids => ids.length >= 1).length === 6",
+                result: "{ids: R.ids, opens: R.opens, states: R.sources.map(s => s.readyState)}")
+            try await waitUntil(timeout: .seconds(40), "six open streams in the page") {
+                if !page.isRunning { throw HarnessError("web_page ended: \(page.stderr) \(page.stdout)") }
+                return page.stdout.contains(#"{"ready": true}"#)
+            }
+            #expect(try await HTTPClient.shared.postWebhook(plain, json: #"{"n":1}"#) == [1])
+            let tab = try #require(try await WebAppTests.result(of: page).first)
+            let states = try #require(tab["states"] as? [Int])
+            #expect(tab["opens"] as? Int == 6, "\(tab)")
+            #expect(states.filter { $0 == 1 }.count == 6, "six OPEN: \(states)")
+            #expect(states.filter { $0 == 0 }.count == 4, "four still CONNECTING: \(states)")
+            #expect((tab["ids"] as? [[String]])?.filter { $0 == ["1"] }.count == 6)
+        }
+    }
+
+    /// One HTTP/2 connection with three streams, one of which never gives back its flow-control window: it is cut
+    /// (its queue of 8 events fills once the window and the stream's buffer are full), and the other two receive
+    /// every event, in order, on the same connection.
+    @Test func aStalledHTTP2StreamIsCutWithoutStallingItsNeighbours() async throws {
+        let directory = try TestEnvironment.makeTemporaryDirectory()
+        let certificates = try await TestCertificates.make(in: directory.appendingPathComponent("tls"))
+        let daemon = try await Daemon.start(config: Self.config(certificates: certificates, queue: 8), directory: directory)
+        let total = 200
+        let client = try ChildProcess(TestEnvironment.python, [
+            TestEnvironment.client("h2_streams.py"), "--port", String(daemon.port), "--cafile", certificates.ca, "--path", "/events?topic=demo/all",
+            "--token", Self.token, "--reading", "2", "--stalled", "1", "--expect", String(total), "--timeout", "60",
+        ])
+        do {
+            try await waitUntil(timeout: .seconds(20), "three streams on one connection") {
+                if !client.isRunning { throw HarnessError("h2_streams ended: \(client.stderr) \(client.stdout)") }
+                return client.stdout.contains(#""ready": true"#)
+            }
+            #expect(client.stdout.contains(#""statuses": ["200"]"#), "\(client.stdout)")
+            let socket = try UnixSocketClient(path: daemon.socketPath)
+            let padding = String(repeating: "x", count: 4096)
+            for n in 1...total {
+                let answer = try socket.request(#"{"data":{"n":\#(n),"pad":"\#(padding)"}}"#)
+                #expect(answer.contains(#""ok":true"#), "\(answer)")
+            }
+            #expect(try await client.waitForExit(timeout: .seconds(60)) == 0, "\(client.stdout) \(client.stderr)")
+            let line = try #require(client.stdoutLines.last { $0.hasPrefix(#"{"result""#) })
+            let result = try #require((try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])?["result"] as? [String: Any])
+            let reading = try #require(result["reading"] as? [String: [Int]])
+            #expect(reading.count == 2)
+            #expect(reading.values.allSatisfy { $0 == Array(1...total) }, "every event, once, in order, on both reading streams")
+            #expect((result["stalled"] as? [String: String])?.values.first == "reset", "\(result)")
+            #expect(daemon.log.contains("Subscriber cut"))
+            try await daemon.stop()
+        } catch {
+            client.signal(SIGKILL)
+            _ = try? await daemon.stop()
+            throw error
+        }
+    }
+
+    /// A renewed certificate (new files at the same paths, then SIGHUP) is what new connections get; a stream opened
+    /// under the old one keeps streaming.
+    @Test func aReloadRenewsTheCertificateForNewConnectionsAndOpenStreamsStay() async throws {
+        let directory = try TestEnvironment.makeTemporaryDirectory()
+        let old = try await TestCertificates.make(in: directory.appendingPathComponent("tls"))
+        let daemon = try await Daemon.start(config: Self.config(certificates: old), directory: directory)
+        let base = "https://127.0.0.1:\(daemon.port)"
+        let stream = try ChildProcess(
+            "/usr/bin/curl", ["-sS", "-N", "--cacert", old.ca, "--http2", "-H", "Authorization: Bearer \(Self.token)", "\(base)/events?topic=demo/all"])
+        defer { stream.signal(SIGKILL) }
+        do {
+            try await waitUntil(timeout: .seconds(20), "the stream") { stream.stdout.hasPrefix("retry: ") }
+            // The renewal: another CA's certificate and key written over the same files.
+            let renewed = try await TestCertificates.make(in: directory.appendingPathComponent("renewed"))
+            for (from, to) in [(renewed.chain, old.chain), (renewed.key, old.key)] {
+                try Data(contentsOf: URL(fileURLWithPath: from)).write(to: URL(fileURLWithPath: to))
+            }
+            daemon.child.signal(SIGHUP)
+            try await waitUntil(timeout: .seconds(10), "the reload") { daemon.log.contains("config reloaded") }
+
+            let withNewCA = try await Self.curl(["--http2", "-o", "/dev/null", "-w", "%{http_code}", "\(base)/healthz"], renewed)
+            #expect(withNewCA.stdout == "200", "\(withNewCA.stderr)")
+            let withOldCA = try await Self.curl(["--http2", "-o", "/dev/null", "\(base)/healthz"], old)
+            #expect(withOldCA.status == 60, "the old CA no longer verifies new connections: \(withOldCA.stderr)")
+
+            let posted = try await Self.curl(["--http2", "-H", "Content-Type: application/json", "-d", #"{"after":"renewal"}"#, "\(base)/hooks/demo"], renewed)
+            #expect(posted.stdout.contains(#""ids":[1]"#), "\(posted)")
+            try await waitUntil(timeout: .seconds(10), "the event on the stream opened before the renewal") {
+                stream.stdout.contains(#"id: 1"# + "\n" + #"data: {"after":"renewal"}"#)
+            }
+            #expect(stream.isRunning)
+            try await daemon.stop()
+        } catch {
+            _ = try? await daemon.stop()
+            throw error
+        }
+    }
+
+    static func tenSources(_ url: String) -> String {
+        """
+        window.R = {opens: 0, ids: [], sources: []};
+        for (let i = 0; i < 10; i++) {
+          const source = new EventSource(\(WebAppTests.json(url)));
+          R.sources.push(source); R.ids.push([]);
+          source.onopen = () => R.opens++;
+          source.onmessage = e => R.ids[i].push(e.lastEventId);
+        }
+        """
+    }
+}
+
+/// A throwaway CA and a certificate for 127.0.0.1 that it signed (ECDSA P-256), made with `openssl`.
+struct TestCertificates {
+    /// The CA's certificate: what clients trust.
+    let ca: String
+    /// The server's certificate followed by the CA's.
+    let chain: String
+    /// The server's private key.
+    let key: String
+    /// base64 SHA-256 of the server certificate's public key: Chromium's `--ignore-certificate-errors-spki-list`.
+    let spkiHash: String
+
+    static func make(in directory: URL) async throws -> TestCertificates {
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let script = """
+            set -e
+            cd '\(directory.path)'
+            openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key -out ca.pem -days 2 -subj '/CN=hookstream test CA' 2>/dev/null
+            openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout key.pem -out leaf.csr -subj '/CN=127.0.0.1' 2>/dev/null
+            printf 'subjectAltName=IP:127.0.0.1\\nbasicConstraints=CA:FALSE\\nextendedKeyUsage=serverAuth\\n' > leaf.ext
+            openssl x509 -req -in leaf.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -extfile leaf.ext -out leaf.pem 2>/dev/null
+            cat leaf.pem ca.pem > fullchain.pem
+            openssl x509 -in leaf.pem -pubkey -noout | openssl pkey -pubin -outform der | openssl dgst -sha256 -binary | base64
+            """
+        let result = try await ChildProcess.run("/bin/sh", ["-c", script])
+        guard result.status == 0 else { throw HarnessError("openssl failed: \(result.stderr)") }
+        return TestCertificates(
+            ca: directory.appendingPathComponent("ca.pem").path, chain: directory.appendingPathComponent("fullchain.pem").path,
+            key: directory.appendingPathComponent("key.pem").path, spkiHash: result.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
+    }
+}
