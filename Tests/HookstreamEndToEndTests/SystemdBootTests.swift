@@ -5,8 +5,8 @@ import Testing
 /// host's root (`Tests/Systemd/nspawn.sh`), with the binary, the units and a config installed, and everything is
 /// done as an operator would, with `systemctl`, `journalctl` and `curl` inside.
 @Suite(.timeLimit(.minutes(4))) struct SystemdBootTests {
-    /// The binary under test: `$HOOKSTREAM_SYSTEMD_BIN` (scripts/test passes the static release build), else the one
-    /// the other tests use.
+    /// The binary under test: `$HOOKSTREAM_SYSTEMD_BIN` when set (e.g. the static release build an operator installs),
+    /// else the one the other tests use.
     static var binary: String {
         ProcessInfo.processInfo.environment["HOOKSTREAM_SYSTEMD_BIN"].flatMap { $0.isEmpty ? nil : $0 } ?? TestEnvironment.binary
     }

@@ -98,15 +98,20 @@ class Server:
         self.name, self.process, self.scratch = name, process, scratch
         self.sub_url, self.pub_url, self.extra = sub_url, pub_url, extra
 
-    def stop(self) -> float:
+    def terminate(self) -> float:
+        """SIGTERM (SIGKILL after 10 s) by PID; returns how long the stop took."""
         start = time.monotonic()
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        stopped = time.monotonic() - start
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return time.monotonic() - start
+
+    def stop(self) -> float:
+        stopped = self.terminate()
         shutil.rmtree(self.scratch, ignore_errors=True)
         return stopped
 
@@ -133,8 +138,9 @@ def listening_port(pid: int):
     return None
 
 
-def start_hookstream(binary: str, config: Path) -> Server:
-    scratch = Path(tempfile.mkdtemp(prefix="bench-hookstream."))
+def start_hookstream(binary: str, config: Path, scheme: str = "http", prefix: str = "bench-hookstream.") -> Server:
+    """hookstream on `config` at a free port (found with `ss`); `scheme` is `https` when the config has `server.tls`."""
+    scratch = Path(tempfile.mkdtemp(prefix=prefix))
     (scratch / "var").mkdir()
     logfile = scratch / "server.log"
     # Logging as nchan's config does (error_log warn, access_log off): warnings and errors only, no line per request.
@@ -153,8 +159,10 @@ def start_hookstream(binary: str, config: Path) -> Server:
         else:
             time.sleep(0.02)
     if port is None:
-        raise RuntimeError("hookstream did not start")
-    base = f"http://127.0.0.1:{port}"
+        process.kill()
+        process.wait()
+        raise RuntimeError("hookstream did not start: " + logfile.read_text())
+    base = f"{scheme}://127.0.0.1:{port}"
     # Token auth on (the default config's demo token), the demo webhook as the publish URL.
     return Server("hookstream", process, scratch, f"{base}/events?topic=demo/**", f"{base}/hooks/demo",
                   ["--header", "Authorization: Bearer demo-token"])

@@ -101,8 +101,11 @@ extension HTTPServer {
         ]
         var stream = NIOHTTP2Handler.StreamConfiguration()
         stream.targetWindowSize = 1 << 20
-        stream.outboundBufferSizeHighWatermark = 64 * 1024
-        stream.outboundBufferSizeLowWatermark = 32 * 1024
+        // A stream's bytes held while its flow-control window is closed, before it counts as not keeping up (its
+        // queue, `streams.queue`, then counts events): about what a kernel's socket buffer holds for an HTTP/1.1
+        // client, so that a client lagging for a moment is not cut sooner over HTTP/2 than over HTTP/1.1.
+        stream.outboundBufferSizeHighWatermark = 256 * 1024
+        stream.outboundBufferSizeLowWatermark = 128 * 1024
         _ = try channel.pipeline.syncOperations.configureHTTP2Pipeline(
             mode: .server, connectionConfiguration: connection, streamConfiguration: stream
         ) { stream in
