@@ -165,9 +165,10 @@ import Testing
     @Test func anExpiredTokenEndsItsStreamAndATicketWorksOnce() async throws {
         let port = try freePort()
         try await withDaemon(config: Self.config(pageOrigin: "http://127.0.0.1:\(port)"), environment: Self.environment) { daemon in
-            // A token that expires in 3 s: the stream says so (hookstream.expired) and ends; the browser's own
-            // reconnect, with the same expired cookie, is refused and it gives up.
-            let shortLived = try await Self.token(sub: "42", ttl: "3s")
+            // A token that expires in 8 s (time for Chromium to start, even on a busy machine): the stream says so
+            // (hookstream.expired) and ends; the browser's own reconnect, with the same expired cookie, is refused and
+            // it gives up.
+            let shortLived = try await Self.token(sub: "42", ttl: "8s")
             let expiring = try Self.page(
                 port: port, cookie: shortLived,
                 script: Self.eventSource("\(daemon.baseURL)/events?topic=users/42/alerts", types: ["message", "hookstream.expired"]),
