@@ -136,6 +136,13 @@ import Testing
             // Bad input: plain HTTP to the TLS listener is refused, not answered in clear text, and the server goes on.
             let plain = try await ChildProcess.run("/usr/bin/curl", ["-sS", "--max-time", "10", "http://127.0.0.1:\(daemon.port)/healthz"])
             #expect(plain.status != 0 && !plain.stdout.contains("ok"), "\(plain)")
+            // Bad input: a client that offers only TLS 1.1 (OpenSSL's client, its own floor lowered so that it really
+            // offers it) is refused by the server's alert: TLS 1.2 and 1.3 only.
+            let old = try await ChildProcess.run(
+                "/bin/sh", ["-c", "openssl s_client -connect 127.0.0.1:\(daemon.port) -tls1_1 -cipher 'DEFAULT:@SECLEVEL=0' -CAfile '\(certificates.ca)' < /dev/null"])
+            #expect(old.status != 0, "TLS 1.1 handshake refused: \(old.stdout) \(old.stderr)")
+            #expect(old.stdout.contains("Cipher is (NONE)"), "no cipher agreed, so no TLS 1.1 session: \(old.stdout)")
+            #expect(old.stderr.contains("protocol version"), "the server's alert names the version: \(old.stderr)")
             // Bad input: a client that trusts another CA fails its handshake.
             let stranger = try await ChildProcess.run("/usr/bin/curl", ["-sS", "--max-time", "10", "\(base)/healthz"])
             #expect(stranger.status == 60, "curl: certificate problem: \(stranger.stderr)")
