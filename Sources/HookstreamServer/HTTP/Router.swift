@@ -58,7 +58,7 @@ struct Router: Sendable {
 
     private static func match(_ pattern: [Route.Segment], _ segments: [Substring]) -> [String]? {
         // Most routes differ in their first segment: refuse them before allocating anything.
-        if case .literal(let first) = pattern.first, segments.first != first { return nil }
+        if case .literal(let first) = pattern.first, !(segments.first.map { Router.same($0, first) } ?? false) { return nil }
         var parameters: [String] = []
         for (i, part) in pattern.enumerated() {
             switch part {
@@ -69,10 +69,16 @@ struct Router: Sendable {
                 guard i < segments.count else { return nil }
                 parameters.append(String(segments[i]))
             case .literal(let literal):
-                guard i < segments.count, literal == segments[i] else { return nil }
+                guard i < segments.count, Router.same(segments[i], literal) else { return nil }
             }
         }
         return segments.count == pattern.count ? parameters : nil
+    }
+
+    /// Path segments are compared byte for byte: a path is not Unicode text to normalize, and `==` on substrings
+    /// took the generic string comparison, the largest part of a route lookup.
+    private static func same(_ segment: Substring, _ literal: Substring) -> Bool {
+        segment.utf8.count == literal.utf8.count && segment.utf8.elementsEqual(literal.utf8)
     }
 }
 

@@ -14,7 +14,7 @@ final class ServerMetrics: Sendable {
     private let eventsPublished = Counter(label: "hookstream_events_published_total")
     private let reloadsApplied = Counter(label: "hookstream_config_reloads_total", dimensions: [("result", "applied")])
     private let reloadsRejected = Counter(label: "hookstream_config_reloads_total", dimensions: [("result", "rejected")])
-    private let webhookCounters = NIOLockedValueBox<[String: Counter]>([:])
+    private let webhookCounters = NIOLockedValueBox<[WebhookKey: Counter]>([:])
     private let ruleCounters = NIOLockedValueBox<[String: Counter]>([:])
 
     /// Streams open now.
@@ -43,7 +43,7 @@ final class ServerMetrics: Sendable {
 
     /// One webhook answered, by source and HTTP status.
     func webhook(source: String, status: UInt) {
-        let key = "\(source)\u{0}\(status)"
+        let key = WebhookKey(source: source, status: status)
         let counter = webhookCounters.withLockedValue { counters in
             if let counter = counters[key] { return counter }
             let counter = Counter(label: "hookstream_webhooks_total", dimensions: [("source", source), ("status", String(status))])
@@ -55,15 +55,23 @@ final class ServerMetrics: Sendable {
 
     /// The rules that published for one message (each counted once per message).
     func matched(_ drafts: [EventDraft]) {
+        // One rule publishing one event is the common case: no set of rules seen for it.
+        if drafts.count == 1 { return ruleCounter(drafts[0]).increment() }
         var seen: Set<String> = []
-        for draft in drafts where seen.insert(draft.rule).inserted {
-            let counter = ruleCounters.withLockedValue { counters in
-                if let counter = counters[draft.rule] { return counter }
-                let counter = Counter(label: "hookstream_rule_matches_total", dimensions: [("source", draft.source), ("rule", draft.rule)])
-                counters[draft.rule] = counter
-                return counter
-            }
-            counter.increment()
+        for draft in drafts where seen.insert(draft.rule).inserted { ruleCounter(draft).increment() }
+    }
+
+    private func ruleCounter(_ draft: EventDraft) -> Counter {
+        ruleCounters.withLockedValue { counters in
+            if let counter = counters[draft.rule] { return counter }
+            let counter = Counter(label: "hookstream_rule_matches_total", dimensions: [("source", draft.source), ("rule", draft.rule)])
+            counters[draft.rule] = counter
+            return counter
         }
+    }
+
+    private struct WebhookKey: Hashable {
+        var source: String
+        var status: UInt
     }
 }
