@@ -1,11 +1,12 @@
 import GRDBSQLite
 
-/// The connection ``SQLiteEventStore`` appends through: SQLite's C API, with its statements prepared once.
+/// The connection ``SQLiteEventStore`` writes events through (applies of its append log, `sync: full` groups):
+/// SQLite's C API, with its statements prepared once.
 ///
-/// Appends are the store's hot path: when publishes are sparse, every event is its own transaction, on an event
-/// loop. Through GRDB the same transaction took a hop through its writer's dispatch queue and, per statement,
-/// argument boxing, statement bookkeeping and observer checks, about a quarter of the commit's CPU (profiled with
-/// `perf` at 200 events/s). The schema, reads, retention and checkpoints stay with GRDB, on its own connections.
+/// When every sparse publish was its own transaction on an event loop, GRDB cost a hop through its writer's
+/// dispatch queue and, per statement, argument boxing, statement bookkeeping and observer checks: about a quarter
+/// of the commit's CPU (profiled with `perf` at 200 events/s). The schema, reads, retention and checkpoints stay
+/// with GRDB, on its own connections.
 ///
 /// Not thread-safe: every use must hold the store's writer (``SQLiteEventStore``'s `WriterState.claim()`), which is
 /// also what keeps it from writing while GRDB's writer prunes or checkpoints.

@@ -90,7 +90,8 @@ public final class SQLiteEventStore: EventStore {
     /// Appends go through their own connection (see ``SQLiteAppendConnection``); GRDB's pool does the rest.
     private let appender: SQLiteAppendConnection
     private let writerQueue = DispatchQueue(label: "hookstream.sqlite.writer")
-    /// How long each append transaction takes (`hookstream_store_commit_seconds` when metrics are enabled).
+    /// How long each SQLite transaction of events takes, an apply of the append log or a `sync: full` group
+    /// (`hookstream_store_commit_seconds` when metrics are enabled).
     private let commitDuration = Timer(label: "hookstream_store_commit_seconds")
     private let writer = NIOLockedValueBox(WriterState())
     private let catalog: NIOLockedValueBox<Catalog>
@@ -488,9 +489,8 @@ public final class SQLiteEventStore: EventStore {
     static let checkpointPages = 1_000
 
     /// Takes checkpoints off the commit path. SQLite's automatic checkpoint runs inside whichever commit takes the
-    /// WAL past the mark, with an fsync, on the committing thread: with inline commits, an event loop. A WAL hook
-    /// on the append connection replaces it: past the mark it queues a checkpoint as writer work, which runs on
-    /// the writer queue between groups, so appends that arrive meanwhile wait there instead of on their threads.
+    /// WAL past the mark, with an fsync, holding up that commit. A WAL hook on the append connection replaces it:
+    /// past the mark it queues a checkpoint as writer work, which runs on the writer queue between groups.
     /// It runs on GRDB's writer connection while no append runs, so it completes and the WAL starts over.
     private func installCheckpointHook() {
         sqlite3_wal_hook(
