@@ -195,6 +195,24 @@ import Testing
         try await store.close()
     }
 
+    @Test func closingAppliesTheLogAndRunsNoWriterWorkAfterwards() async throws {
+        let path = try temporaryPath()
+        // Nothing applied until close(): its one apply of 900 events of 8 KiB takes the WAL past the checkpoint
+        // mark, which queues a checkpoint behind the close. It must not run on the closed connections (it did, and
+        // crashed in SQLite, in a CI run).
+        let store = try SQLiteEventStore(path: path, synchronous: .normal, applyDelay: .seconds(3_600))
+        let text = String(repeating: "c", count: 8_192)
+        for i in 0..<900 { _ = try await store.append([draft("close/\(i % 3)", text)]) }
+        #expect(store.commitCount == 0)
+        try await store.close()
+        #expect(store.commitCount == 1)
+        #expect(store.checkpointCount == 0, "no checkpoint after close")
+        await #expect(throws: StoreError.self) { try await store.applyRetention(Retention(maxEventsPerTopic: 1), now: 0) }
+        let reopened = try SQLiteEventStore(path: path)
+        #expect(reopened.logBytes == 0)
+        #expect(try await reopened.events(after: 895, matching: TopicFilter([try TopicPattern("close/*")]), limit: 10).map(\.id) == [896, 897, 898, 899, 900])
+    }
+
     @Test func aTornOrCorruptEntryEndsWhatIsReadBack() throws {
         let path = try temporaryPath() + "-appendlog"
         let log = try AppendLog(path: path)

@@ -51,6 +51,9 @@ public final class SQLiteEventStore: EventStore {
         var commits = 0
         /// A checkpoint is among the jobs.
         var isCheckpointQueued = false
+        /// `close()` has started: writer work queued from now on (a checkpoint that its last apply queued, a
+        /// retention step, a late apply) must not touch the connections it closes.
+        var isClosed = false
         /// Checkpoints run, for tests.
         var checkpoints = 0
 
@@ -291,7 +294,7 @@ public final class SQLiteEventStore: EventStore {
     /// A writer job: applies the unapplied entries of the log to SQLite in one transaction, then empties the log
     /// when nothing newer came meanwhile (or, past ``logDrainBytes``, holds appends while it applies the rest).
     private func applyLog() {
-        guard let log else { return }
+        guard let log, !writer.withLockedValue({ $0.isClosed }) else { return }
         let entries = log.withLockedValue { state in
             if state.unapplied.isEmpty { state.isApplyScheduled = false }
             return state.unapplied
@@ -508,7 +511,7 @@ public final class SQLiteEventStore: EventStore {
     private func walGrew(to pages: Int) {
         guard pages >= SQLiteEventStore.checkpointPages else { return }
         writer.withLockedValue { state in
-            guard !state.isCheckpointQueued else { return }
+            guard !state.isCheckpointQueued, !state.isClosed else { return }
             state.isCheckpointQueued = true
             state.jobs.append { self.checkpoint() }
         }
@@ -516,6 +519,7 @@ public final class SQLiteEventStore: EventStore {
 
     /// A writer job.
     private func checkpoint() {
+        guard !writer.withLockedValue({ $0.isClosed }) else { return }
         // A failed checkpoint only leaves the WAL longer: the next commit past the mark queues another, and a disk
         // that cannot be written shows up on appends, where it is reported.
         _ = try? pool.writeWithoutTransaction { db in try db.checkpoint(.passive) }
@@ -644,7 +648,12 @@ public final class SQLiteEventStore: EventStore {
     private func onWriter<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { continuation in
             let mustSchedule = writer.withLockedValue { state in
-                state.jobs.append { continuation.resume(with: Result { try work() }) }
+                state.jobs.append {
+                    guard !self.writer.withLockedValue({ $0.isClosed }) else {
+                        return continuation.resume(throwing: StoreError(.unavailable, "the SQLite store '\(self.path)' is closed"))
+                    }
+                    continuation.resume(with: Result { try work() })
+                }
                 return state.claim()
             }
             if mustSchedule { writerQueue.async { self.runWriter() } }
@@ -710,6 +719,7 @@ public final class SQLiteEventStore: EventStore {
 
     public func close() async throws {
         try await onWriter {
+            self.writer.withLockedValue { $0.isClosed = true }
             if let log = self.log {
                 // Everything in SQLite, the log empty: the next start has nothing to recover.
                 try log.withLockedValue { state in
