@@ -224,9 +224,7 @@ import Testing
         }
         var sizes: [Int] = []
         for entry in entries {
-            var bytes: [UInt8] = []
-            entry.encode(into: &bytes)
-            try log.append(bytes)
+            try log.append(entry)
             sizes.append(log.size)
         }
         #expect(try log.readEntries().entries == entries)

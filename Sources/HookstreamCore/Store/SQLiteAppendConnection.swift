@@ -71,7 +71,7 @@ final class SQLiteAppendConnection: @unchecked Sendable {  // used only by the w
     deinit { close() }
 
     /// Inserts `events`, registers `newTopics` and remembers `deliveries` in one transaction; all or nothing.
-    func append(_ events: some Sequence<Event>, newTopics: [String], deliveries: [(DeliveryKey, DeliveryRecord)] = []) throws(Failure) {
+    func append(_ events: some Sequence<Event>, newTopics: [String], deliveries: [AppendLogEntry.Delivery] = []) throws(Failure) {
         try step(begin)
         do throws(Failure) {
             for event in events {
@@ -101,7 +101,8 @@ final class SQLiteAppendConnection: @unchecked Sendable {  // used only by the w
                 sqlite3_bind_text(insertTopic, 1, topic, Int32(topic.utf8.count), Self.transient)
                 try step(insertTopic)
             }
-            for (key, record) in deliveries {
+            for delivery in deliveries {
+                let (key, record) = (delivery.key, delivery.record)
                 let (ids, topics) = SQLiteEventStore.deliveryColumns(record)
                 sqlite3_bind_text(insertDelivery, 1, key.source, Int32(key.source.utf8.count), Self.transient)
                 sqlite3_bind_text(insertDelivery, 2, key.id, Int32(key.id.utf8.count), Self.transient)

@@ -83,8 +83,6 @@ public final class SQLiteEventStore: EventStore {
         var applyFailure: String?
         /// Entries written to the log, for tests.
         var appends = 0
-        /// The entry being encoded, reused.
-        var buffer: [UInt8] = []
     }
 
     /// The file.
@@ -192,9 +190,7 @@ public final class SQLiteEventStore: EventStore {
         // Applies are in log order and whole, so SQLite has a prefix of the entries: those up to its last id.
         let missing = entries.filter { ($0.events.first?.id ?? 0) > catalog.lastID }
         if !missing.isEmpty {
-            try appender.append(
-                missing.lazy.flatMap(\.events), newTopics: Array(Set(missing.flatMap(\.newTopics))),
-                deliveries: missing.flatMap { $0.deliveries.map { ($0.key, $0.record) } })
+            try appender.append(missing.lazy.flatMap(\.events), newTopics: missing.flatMap(\.newTopics), deliveries: missing.flatMap(\.deliveries))
             for entry in missing {
                 if let last = entry.events.last { catalog.lastID = max(catalog.lastID, last.id) }
                 for event in entry.events where catalog.prunedThrough[event.topic] == nil { catalog.prunedThrough[event.topic] = 0 }
@@ -255,13 +251,9 @@ public final class SQLiteEventStore: EventStore {
             }
             // Numbered under the log's lock: the log and the ids keep the same order.
             let numbered = number(batches)
-            let entry = AppendLogEntry(
-                events: Array(numbered.events.joined()), newTopics: numbered.newTopics,
-                deliveries: numbered.deliveries.map { AppendLogEntry.Delivery(key: $0.0, record: $0.1) })
-            state.buffer.removeAll(keepingCapacity: true)
-            entry.encode(into: &state.buffer)
+            let entry = numbered.entry
             do {
-                try state.file.append(state.buffer)
+                try state.file.append(entry)
             } catch {
                 return (.failure(StoreError(.writeFailed, "the SQLite store '\(path)' cannot write its append log: \(error)")), nil)
             }
@@ -271,11 +263,11 @@ public final class SQLiteEventStore: EventStore {
             state.unappliedEvents += entry.events.count
             state.appends += 1
             if before / SQLiteEventStore.applyBatch < state.unappliedEvents / SQLiteEventStore.applyBatch {
-                return (.success(numbered.events), .nanoseconds(0))
+                return (.success(numbered.batches), .nanoseconds(0))
             }
-            guard !state.isApplyScheduled else { return (.success(numbered.events), nil) }
+            guard !state.isApplyScheduled else { return (.success(numbered.batches), nil) }
             state.isApplyScheduled = true
-            return (.success(numbered.events), applyDelay)
+            return (.success(numbered.batches), applyDelay)
         }
         if let schedule { scheduleApply(after: schedule) }
         return result
@@ -335,53 +327,45 @@ public final class SQLiteEventStore: EventStore {
     private func applyToSQLite(_ entries: [AppendLogEntry]) throws {
         let started = DispatchTime.now().uptimeNanoseconds
         defer { commitDuration.recordNanoseconds(Int64(DispatchTime.now().uptimeNanoseconds &- started)) }
-        try appender.append(
-            entries.lazy.flatMap(\.events), newTopics: entries.flatMap(\.newTopics),
-            deliveries: entries.flatMap { $0.deliveries.map { ($0.key, $0.record) } })
+        try appender.append(entries.lazy.flatMap(\.events), newTopics: entries.flatMap(\.newTopics), deliveries: entries.flatMap(\.deliveries))
         writer.withLockedValue { $0.commits += 1 }
     }
 
-    /// Batches numbered from the catalog's next id, with the topics they introduce and the deliveries they answer.
+    /// Batches numbered from the catalog's next id, and the entry that stores them: their events, the topics they
+    /// introduce and the deliveries they answer.
     private struct Numbered {
-        var events: [[Event]]
-        var newTopics: [String]
-        var deliveries: [(DeliveryKey, DeliveryRecord)]
+        var batches: [[Event]]
+        var entry: AppendLogEntry
         var lastID: EventID
     }
 
     private func number(_ batches: [EventBatch]) -> Numbered {
-        numberFrom(catalog.withLockedValue { $0.lastID } + 1, batches, excludingTopics: [])
-    }
-
-    private func numberFrom(_ firstID: EventID, _ batches: [EventBatch], excludingTopics: [String]) -> Numbered {
         let timestamp = now()
-        let known = catalog.withLockedValue { $0.prunedThrough }
+        let (firstID, known) = catalog.withLockedValue { ($0.lastID + 1, $0.prunedThrough) }
         var nextID = firstID
-        var newTopics: [String] = []
-        var deliveries: [(DeliveryKey, DeliveryRecord)] = []
-        let events = batches.map { batch in
+        var entry = AppendLogEntry(events: [], newTopics: [], deliveries: [])
+        let numbered = batches.map { batch in
             var events: [Event] = []
             events.reserveCapacity(batch.drafts.count)
             for draft in batch.drafts {
                 events.append(Event(id: nextID, draft: draft, timestamp: timestamp))
                 nextID += 1
-                if known[draft.topic] == nil, !newTopics.contains(draft.topic), !excludingTopics.contains(draft.topic) {
-                    newTopics.append(draft.topic)
-                }
+                if known[draft.topic] == nil, !entry.newTopics.contains(draft.topic) { entry.newTopics.append(draft.topic) }
             }
             if let delivery = batch.delivery, !events.isEmpty {
-                deliveries.append((delivery, DeliveryRecord(events: events, time: timestamp)))
+                entry.deliveries.append(AppendLogEntry.Delivery(key: delivery, record: DeliveryRecord(events: events, time: timestamp)))
             }
+            entry.events += events
             return events
         }
-        return Numbered(events: events, newTopics: newTopics, deliveries: deliveries, lastID: nextID - 1)
+        return Numbered(batches: numbered, entry: entry, lastID: nextID - 1)
     }
 
     /// Makes numbered events count as stored: the next append numbers after them, reads know their topics.
     private func record(_ numbered: Numbered) {
         catalog.withLockedValue { catalog in
             catalog.lastID = numbered.lastID
-            for topic in numbered.newTopics where catalog.prunedThrough[topic] == nil { catalog.prunedThrough[topic] = 0 }
+            for topic in numbered.entry.newTopics where catalog.prunedThrough[topic] == nil { catalog.prunedThrough[topic] = 0 }
         }
     }
 
@@ -421,28 +405,16 @@ public final class SQLiteEventStore: EventStore {
     /// Commits one group in one transaction (`store.sync: full`), then completes each of its appends (with the
     /// error if it failed).
     private func commit(_ group: [PendingAppend]) {
-        let started = DispatchTime.now().uptimeNanoseconds
-        defer { commitDuration.recordNanoseconds(Int64(DispatchTime.now().uptimeNanoseconds &- started)) }
-        var numbered: [Numbered] = []
-        numbered.reserveCapacity(group.count)
+        // Numbered as one run of batches; the catalog moves only once they are committed.
+        let numbered = number(group.flatMap(\.batches))
         do {
-            // Numbered one append after the other; the catalog moves only once all of them are committed.
-            var all = Numbered(events: [], newTopics: [], deliveries: [], lastID: 0)
-            let firstID = catalog.withLockedValue { $0.lastID } + 1
-            var nextID = firstID
+            try applyToSQLite([numbered.entry])
+            record(numbered)
+            var rest = numbered.batches[...]
             for append in group {
-                var part = numberFrom(nextID, append.batches, excludingTopics: all.newTopics)
-                nextID = part.lastID + 1
-                all.newTopics += part.newTopics
-                all.deliveries += part.deliveries
-                all.lastID = part.lastID
-                part.deliveries = []
-                numbered.append(part)
+                append.completion(.success(Array(rest.prefix(append.batches.count))))
+                rest = rest.dropFirst(append.batches.count)
             }
-            try appender.append(numbered.lazy.flatMap { $0.events.joined() }, newTopics: all.newTopics, deliveries: all.deliveries)
-            writer.withLockedValue { $0.commits += 1 }
-            record(all)
-            for (append, part) in zip(group, numbered) { append.completion(.success(part.events)) }
         } catch {
             let failure = StoreError(.writeFailed, "the SQLite store '\(path)' cannot write: \(SQLiteEventStore.describe(error))")
             for append in group { append.completion(.failure(failure)) }

@@ -78,7 +78,7 @@ struct Router: Sendable {
     /// Path segments are compared byte for byte: a path is not Unicode text to normalize, and `==` on substrings
     /// took the generic string comparison, the largest part of a route lookup.
     private static func same(_ segment: Substring, _ literal: Substring) -> Bool {
-        segment.utf8.count == literal.utf8.count && segment.utf8.elementsEqual(literal.utf8)
+        segment.utf8.elementsEqual(literal.utf8)
     }
 }
 

@@ -49,19 +49,24 @@ final class AppendLog: @unchecked Sendable {  // used under SQLiteEventStore's l
 
     deinit { close(descriptor) }
 
-    /// Appends one entry, already encoded, with one `write`. On failure (a full disk) the file is cut back to its
-    /// size before, so that no torn entry hides the entries appended after it.
-    func append(_ payload: [UInt8]) throws(Failure) {
-        guard payload.count <= Self.maximumEntryBytes else { throw Failure(operation: "append", code: EFBIG) }
+    /// Appends `entry` with one `write`. On failure (a full disk) the file is cut back to its size before, so that
+    /// no torn entry hides the entries appended after it.
+    func append(_ entry: AppendLogEntry) throws(Failure) {
         if isTorn {
             guard ftruncate(descriptor, off_t(size)) == 0 else { throw Failure(operation: "ftruncate", code: errno) }
             isTorn = false
         }
+        // The frame's header (length, CRC-32) is filled in once the entry is encoded behind it.
         frame.removeAll(keepingCapacity: true)
-        withUnsafeBytes(of: UInt32(payload.count).littleEndian) { frame.append(contentsOf: $0) }
-        let crc = payload.withUnsafeBytes { CRC32.checksum($0) }
-        withUnsafeBytes(of: crc.littleEndian) { frame.append(contentsOf: $0) }
-        frame.append(contentsOf: payload)
+        frame.append(contentsOf: repeatElement(0, count: 8))
+        entry.encode(into: &frame)
+        let length = frame.count - 8
+        guard length <= Self.maximumEntryBytes else { throw Failure(operation: "append", code: EFBIG) }
+        let crc = frame.withUnsafeBytes { CRC32.checksum(UnsafeRawBufferPointer(rebasing: $0[8...])) }
+        frame.withUnsafeMutableBytes { header in
+            header.storeBytes(of: UInt32(length).littleEndian, toByteOffset: 0, as: UInt32.self)
+            header.storeBytes(of: crc.littleEndian, toByteOffset: 4, as: UInt32.self)
+        }
         var written = 0
         let failure: Failure? = frame.withUnsafeBytes { bytes in
             while written < bytes.count {
