@@ -208,6 +208,9 @@ import Testing
         #expect(store.commitCount == 1)
         #expect(store.checkpointCount == 0, "no checkpoint after close")
         await #expect(throws: StoreError.self) { try await store.applyRetention(Retention(maxEventsPerTopic: 1), now: 0) }
+        // Bad input: an append after close. It is refused, not left in the log of a closed store.
+        await #expect(throws: StoreError.self) { try await store.append([draft("close/0", "late")]) }
+        #expect(store.logBytes == 0)
         let reopened = try SQLiteEventStore(path: path)
         #expect(reopened.logBytes == 0)
         #expect(try await reopened.events(after: 895, matching: TopicFilter([try TopicPattern("close/*")]), limit: 10).map(\.id) == [896, 897, 898, 899, 900])

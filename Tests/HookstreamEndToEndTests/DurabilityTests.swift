@@ -54,8 +54,12 @@ import Testing
         let first = try await stream.collect { $0.count == 5 }
         let lastSeen = first.last!.id!
         #expect(lastSeen == "5")
-        try await daemon.stop()
+        #expect(try await daemon.stop().status == 0)
         #expect(try await stream.next() == nil, "the stream ended with the daemon")
+        // A clean stop closes the store: its append log was moved into SQLite and emptied, so the next start has
+        // nothing to recover (a crash would leave the log for it; killNineLosesNothingThatWasAcknowledged).
+        let log = try FileManager.default.attributesOfItem(atPath: directory.appendingPathComponent("var/hookstream.db-appendlog").path)
+        #expect((log[.size] as? NSNumber)?.intValue == 0)
 
         // While the client is away: the daemon comes back and takes more events.
         daemon = try await Daemon.start(directory: directory)

@@ -83,6 +83,8 @@ public final class SQLiteEventStore: EventStore {
         var applyFailure: String?
         /// Entries written to the log, for tests.
         var appends = 0
+        /// `close()` emptied the log: later appends are refused, not left in the log of a closed store.
+        var isClosed = false
     }
 
     /// The file.
@@ -245,6 +247,7 @@ public final class SQLiteEventStore: EventStore {
     /// Numbers `batches`, writes them to the append log and keeps them for the next apply (`store.sync: normal`).
     private func appendToLog(_ batches: [EventBatch], _ log: NIOLockedValueBox<LogState>) -> Result<[[Event]], any Error> {
         let (result, schedule): (Result<[[Event]], any Error>, DispatchTimeInterval?) = log.withLockedValue { state in
+            if state.isClosed { return (.failure(StoreError(.unavailable, "the SQLite store '\(path)' is closed")), nil) }
             if state.unappliedEvents >= SQLiteEventStore.maximumUnapplied {
                 let reason = state.applyFailure ?? "too many events wait for it"
                 return (.failure(StoreError(.writeFailed, "the SQLite store '\(path)' cannot write: \(reason)")), nil)
@@ -695,6 +698,7 @@ public final class SQLiteEventStore: EventStore {
             if let log = self.log {
                 // Everything in SQLite, the log empty: the next start has nothing to recover.
                 try log.withLockedValue { state in
+                    state.isClosed = true
                     if !state.unapplied.isEmpty { try self.applyToSQLite(state.unapplied) }
                     state.unapplied.removeAll()
                     state.unappliedEvents = 0

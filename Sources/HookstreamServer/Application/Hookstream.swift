@@ -15,7 +15,7 @@ public import ServiceLifecycle
 /// try await services.run()
 /// ```
 public final class Hookstream: Sendable {
-    /// The services to run, in start order (they stop in reverse).
+    /// The services to run, in start order (they stop in reverse: the store closes last).
     public let services: [any Service]
     public let broker: Broker
     private let context: ServerContext
@@ -54,7 +54,7 @@ public final class Hookstream: Sendable {
         let http: HTTPServer.Listener = inherited.http.map(HTTPServer.Listener.inherited) ?? .address(configuration.server.listen)
         let listenersBound = ListenerCount()
         var services: [any Service] = [
-            jobs, retention,
+            StoreCloser(store: store, logger: logger), jobs, retention,
             HTTPServer(context: context, group: group, listener: http, onListening: { address in
                 listenersBound.bound()
                 onListening(address)

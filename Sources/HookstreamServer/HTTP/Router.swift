@@ -15,7 +15,8 @@ struct Router: Sendable {
     struct Route: Sendable {
         /// One segment of a pattern, parsed once so that matching compares no wildcard text.
         enum Segment: Sendable {
-            case literal(Substring)
+            /// A literal segment's bytes.
+            case literal([UInt8])
             /// `*`
             case one
             /// A final `**`
@@ -28,7 +29,7 @@ struct Router: Sendable {
 
         init(_ methods: [HTTPMethod], _ pattern: String, _ target: Target) {
             self.methods = methods
-            self.pattern = pattern.split(separator: "/").map { $0 == "**" ? .rest : $0 == "*" ? .one : .literal($0) }
+            self.pattern = pattern.split(separator: "/").map { $0 == "**" ? .rest : $0 == "*" ? .one : .literal(Array($0.utf8)) }
             self.target = target
         }
     }
@@ -45,40 +46,55 @@ struct Router: Sendable {
 
     init(_ routes: [Route]) { self.routes = routes }
 
+    /// The route for `method` and `path`. Empty segments do not count (`/hooks//a/` is `/hooks/a`), and what `**`
+    /// matched is its segments joined by single slashes.
     func match(method: HTTPMethod, path: String) -> Match {
-        let segments = path.split(separator: "/")
-        var allowed: [HTTPMethod] = []
-        for route in routes {
-            guard let parameters = Router.match(route.pattern, segments) else { continue }
-            if route.methods.contains(method) { return .found(route.target, parameters: parameters) }
-            allowed += route.methods.filter { !allowed.contains($0) }
+        // One pass over the path's bytes per candidate route, with no array of segments: this runs on every
+        // request, and allocations and generic collection code were most of its cost.
+        var path = path
+        return path.withUTF8 { bytes in
+            var allowed: [HTTPMethod] = []
+            for index in routes.indices {
+                guard let parameters = Router.match(routes[index].pattern, bytes) else { continue }
+                if routes[index].methods.contains(method) { return .found(routes[index].target, parameters: parameters) }
+                for other in routes[index].methods where !allowed.contains(other) { allowed.append(other) }
+            }
+            return allowed.isEmpty ? .notFound : .methodNotAllowed(allowed: allowed)
         }
-        return allowed.isEmpty ? .notFound : .methodNotAllowed(allowed: allowed)
     }
 
-    private static func match(_ pattern: [Route.Segment], _ segments: [Substring]) -> [String]? {
-        // Most routes differ in their first segment: refuse them before allocating anything.
-        if case .literal(let first) = pattern.first, !(segments.first.map { Router.same($0, first) } ?? false) { return nil }
+    private static func match(_ pattern: [Route.Segment], _ path: UnsafeBufferPointer<UInt8>) -> [String]? {
+        var position = 0
         var parameters: [String] = []
-        for (i, part) in pattern.enumerated() {
+        for part in pattern {
             switch part {
             case .rest:
-                parameters.append(segments.dropFirst(i).joined(separator: "/"))
+                var rest: [UInt8] = []
+                while let segment = nextSegment(path, &position) {
+                    if !rest.isEmpty { rest.append(UInt8(ascii: "/")) }
+                    rest.append(contentsOf: path[segment])
+                }
+                parameters.append(String(decoding: rest, as: UTF8.self))
                 return parameters
             case .one:
-                guard i < segments.count else { return nil }
-                parameters.append(String(segments[i]))
+                guard let segment = nextSegment(path, &position) else { return nil }
+                parameters.append(String(decoding: path[segment], as: UTF8.self))
             case .literal(let literal):
-                guard i < segments.count, Router.same(segments[i], literal) else { return nil }
+                // Byte for byte: a path is not Unicode text to normalize.
+                guard let segment = nextSegment(path, &position), path[segment].elementsEqual(literal) else { return nil }
             }
         }
-        return segments.count == pattern.count ? parameters : nil
+        return nextSegment(path, &position) == nil ? parameters : nil
     }
 
-    /// Path segments are compared byte for byte: a path is not Unicode text to normalize, and `==` on substrings
-    /// took the generic string comparison, the largest part of a route lookup.
-    private static func same(_ segment: Substring, _ literal: Substring) -> Bool {
-        segment.utf8.elementsEqual(literal.utf8)
+    /// The next non-empty `/`-separated segment at or after `position`, which moves past it.
+    private static func nextSegment(_ path: UnsafeBufferPointer<UInt8>, _ position: inout Int) -> Range<Int>? {
+        let slash = UInt8(ascii: "/")
+        while position < path.count, path[position] == slash { position += 1 }
+        guard position < path.count else { return nil }
+        let start = position
+        while position < path.count, path[position] != slash { position += 1 }
+        return start..<position
     }
 }
 

@@ -8,6 +8,8 @@ final class ChildProcess: @unchecked Sendable {
     private let stderrPipe = Pipe()
     private let stdinPipe = Pipe()
     private let captured = NIOLockedValueBox((stdout: Data(), stderr: Data()))
+    /// How many of the two output pipes have been read to their end.
+    private let ended = NIOLockedValueBox(0)
 
     /// Starts `executable` with `arguments`.
     init(_ executable: String, _ arguments: [String], environment: [String: String]? = nil, directory: URL? = nil) throws {
@@ -18,16 +20,37 @@ final class ChildProcess: @unchecked Sendable {
         process.standardOutput = stdoutPipe
         process.standardError = stderrPipe
         process.standardInput = stdinPipe
-        let box = captured
-        stdoutPipe.fileHandleForReading.readabilityHandler = { handle in
-            let data = handle.availableData
-            box.withLockedValue { $0.stdout.append(data) }
-        }
-        stderrPipe.fileHandleForReading.readabilityHandler = { handle in
-            let data = handle.availableData
-            box.withLockedValue { $0.stderr.append(data) }
-        }
         try process.run()
+        ChildProcess.startReader(stdoutPipe, captured: captured, ended: ended) { $0.stdout.append(contentsOf: $1) }
+        ChildProcess.startReader(stderrPipe, captured: captured, ended: ended) { $0.stderr.append(contentsOf: $1) }
+    }
+
+    /// Reads `pipe` to its end on a thread of its own, appending what comes to `captured`.
+    ///
+    /// Not `FileHandle.readabilityHandler`: once the writer had exited, it sometimes stopped being called with bytes
+    /// still in the pipe (4 KiB of journalctl's output, seen with `FIONREAD`), so the end of an output went missing.
+    private static func startReader(
+        _ pipe: Pipe, captured: NIOLockedValueBox<(stdout: Data, stderr: Data)>, ended: NIOLockedValueBox<Int>,
+        append: @escaping @Sendable (inout (stdout: Data, stderr: Data), UnsafeRawBufferPointer) -> Void
+    ) {
+        // The thread holds the pipe, so that its descriptor stays open (and is not reused) while the thread reads.
+        let reading = UncheckedPipe(pipe: pipe)
+        Thread.detachNewThread {
+            let descriptor = reading.pipe.fileHandleForReading.fileDescriptor
+            let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 * 1024, alignment: 1)
+            defer { buffer.deallocate() }
+            while true {
+                let count = read(descriptor, buffer.baseAddress, buffer.count)
+                if count > 0 {
+                    captured.withLockedValue { append(&$0, UnsafeRawBufferPointer(rebasing: buffer[..<count])) }
+                } else if count < 0 && errno == EINTR {
+                    continue
+                } else {
+                    break  // the end: every writer closed the pipe
+                }
+            }
+            ended.withLockedValue { $0 += 1 }
+        }
     }
 
     var stdout: String { String(decoding: captured.withLockedValue { $0.stdout }, as: UTF8.self) }
@@ -57,18 +80,30 @@ final class ChildProcess: @unchecked Sendable {
             kill(process.processIdentifier, SIGKILL)
             throw error
         }
-        // Let the pipes deliver what the process wrote last.
-        try await waitUntil(timeout: .seconds(2), "output to drain") { self.drained() }
+        // Let the readers take what the process wrote last. A process it started may still hold the pipes open: then
+        // waiting ends once nothing is left unread in them.
+        try await waitUntil(timeout: .seconds(5), "output to drain") { self.drained() }
         return process.terminationStatus
     }
 
     private func drained() -> Bool {
+        if ended.withLockedValue({ $0 }) == 2 { return true }
         for pipe in [stdoutPipe, stderrPipe] {
-            let handle = pipe.fileHandleForReading
-            var pollFD = pollfd(fd: handle.fileDescriptor, events: Int16(POLLIN), revents: 0)
-            if poll(&pollFD, 1, 0) > 0 && (pollFD.revents & Int16(POLLIN)) != 0 && pollFD.revents & Int16(POLLHUP) == 0 { return false }
+            var unread: Int32 = 0
+            if ioctl(pipe.fileHandleForReading.fileDescriptor, UInt(FIONREAD), &unread) != 0 || unread > 0 { return false }
         }
-        return true
+        // Nothing unread. With no writer left, the readers are at the end and about to say so (one may hold its last
+        // bytes between `read` and the lock): wait for them. With a writer left, their end may never come.
+        return stillWritten()
+    }
+
+    /// Whether something other than the exited process may still write to its output (it holds a pipe's write end):
+    /// a pipe with no writer left reports POLLHUP.
+    private func stillWritten() -> Bool {
+        [stdoutPipe, stderrPipe].contains { pipe in
+            var pollFD = pollfd(fd: pipe.fileHandleForReading.fileDescriptor, events: Int16(POLLIN), revents: 0)
+            return poll(&pollFD, 1, 0) >= 0 && pollFD.revents & Int16(POLLHUP) == 0
+        }
     }
 
     /// Runs a command to its end.
@@ -80,7 +115,10 @@ final class ChildProcess: @unchecked Sendable {
 
     deinit {
         if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-        stdoutPipe.fileHandleForReading.readabilityHandler = nil
-        stderrPipe.fileHandleForReading.readabilityHandler = nil
     }
+}
+
+/// A pipe handed to a reader thread.
+private struct UncheckedPipe: @unchecked Sendable {
+    let pipe: Pipe
 }
