@@ -9,8 +9,7 @@ enum WebhookMessage {
     static func make(
         source: String, subPath: String, head: HTTPRequestHead, target: RequestTarget, body: ByteBuffer, roots: Set<String>
     ) throws(HTTPError) -> JSONValue {
-        let contentType = head.headers.first(name: "content-type")?.lowercased() ?? ""
-        let mediaType = contentType.split(separator: ";").first.map { String($0.trimmingSpaces()) } ?? ""
+        let mediaType = head.headers.first(name: "content-type").map(WebhookMessage.mediaType) ?? ""
         var parsedBody = JSONValue.null
         var form: [JSONValue.Member]?
         switch mediaType {
@@ -58,6 +57,19 @@ enum WebhookMessage {
         if roots.contains("form") { members.append(.init("form", form.map(JSONValue.object) ?? .null)) }
         if roots.contains("text") { members.append(.init("text", .string(String(decoding: body.readableBytesView, as: UTF8.self)))) }
         return .object(members)
+    }
+
+    /// A `Content-Type`'s media type, lower-cased, without parameters or surrounding spaces: `application/json` for
+    /// `Application/JSON ; charset=utf-8`. On the bytes: the separators are ASCII, and media types are (RFC 9110 §8.3.1).
+    static func mediaType(_ contentType: String) -> String {
+        var bytes: [UInt8] = []
+        for byte in contentType.utf8 {
+            if byte == UInt8(ascii: ";") { break }
+            if bytes.isEmpty && (byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t")) { continue }
+            bytes.append(byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") ? byte + 32 : byte)
+        }
+        while let last = bytes.last, last == UInt8(ascii: " ") || last == UInt8(ascii: "\t") { bytes.removeLast() }
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     private static func parseJSON(_ bytes: some Collection<UInt8>) throws(HTTPError) -> JSONValue {

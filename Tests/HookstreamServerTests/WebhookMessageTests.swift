@@ -1,0 +1,37 @@
+import HookstreamCore
+import NIOCore
+import NIOHTTP1
+import Testing
+
+@testable import HookstreamServer
+
+@Suite struct WebhookMessageTests {
+    @Test func mediaTypeIsLowerCasedWithoutParametersOrSpaces() {
+        #expect(WebhookMessage.mediaType("application/json") == "application/json")
+        #expect(WebhookMessage.mediaType("Application/JSON ; charset=UTF-8") == "application/json")
+        #expect(WebhookMessage.mediaType(" \ttext/plain\t") == "text/plain")
+        #expect(WebhookMessage.mediaType("application/vnd.github+json;x=1;y=2") == "application/vnd.github+json")
+        #expect(WebhookMessage.mediaType("") == "")
+        #expect(WebhookMessage.mediaType(";charset=utf-8") == "")
+        // Bad input: bytes outside ASCII are kept as they are (and then refused as an unknown media type).
+        #expect(WebhookMessage.mediaType("Text/Ünknown") == "text/Ünknown")
+    }
+
+    private func make(contentType: String?, body: String) throws(HTTPError) -> JSONValue {
+        var headers = HTTPHeaders()
+        if let contentType { headers.add(name: "Content-Type", value: contentType) }
+        let head = HTTPRequestHead(version: .http1_1, method: .POST, uri: "/hooks/s", headers: headers)
+        return try WebhookMessage.make(
+            source: "s", subPath: "", head: head, target: RequestTarget("/hooks/s"), body: ByteBuffer(string: body), roots: ["text"])
+    }
+
+    @Test func theMediaTypeDecidesHowTheBodyIsRead() throws {
+        let json = try make(contentType: "Application/JSON; charset=utf-8", body: #"{"a":1}"#)
+        #expect((try ValuePath("body.a")).value(in: json) == .number("1"))
+        let text = try make(contentType: "text/plain", body: "hello")
+        #expect((try ValuePath("text")).value(in: text) == .string("hello"))
+        #expect((try ValuePath("body")).value(in: text) == .null)
+        // Bad input: a media type hookstream does not read.
+        #expect(throws: HTTPError.self) { try make(contentType: "image/png", body: "x") }
+    }
+}
