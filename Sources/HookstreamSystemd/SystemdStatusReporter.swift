@@ -4,7 +4,10 @@ public import ServiceLifecycle
 /// Tells systemd how the daemon is doing: `READY=1` once it serves (listeners bound, store open), a `STATUS=` line
 /// with live figures on a period, and `STOPPING=1` as soon as shutdown begins. Run it as the group's last service,
 /// so that it is the first told to shut down.
-public struct SystemdStatusReporter<C: Clock>: Service where C.Duration == Duration {
+public struct SystemdStatusReporter<C: Clock>: Service, CustomStringConvertible where C.Duration == Duration {
+    /// The name swift-service-lifecycle logs as `sl-service` (the default would print every stored property).
+    public var description: String { "SystemdStatusReporter" }
+
     private let notifier: SystemdNotifier
     private let isReady: @Sendable () -> Bool
     private let status: @Sendable () -> String

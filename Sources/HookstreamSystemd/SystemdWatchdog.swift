@@ -12,7 +12,10 @@ import Glibc
 /// Keeps systemd's watchdog (`WatchdogSec=`) fed, but only with proof of life: every half period it runs a probe
 /// (the daemon's event loops and store must answer) and sends `WATCHDOG=1` only when the probe answered. A hung
 /// daemon stops answering, stops the pings, and systemd kills and restarts it; a timer alone would keep it alive.
-public struct SystemdWatchdog<C: Clock>: Service where C.Duration == Duration {
+public struct SystemdWatchdog<C: Clock>: Service, CustomStringConvertible where C.Duration == Duration {
+    /// The name swift-service-lifecycle logs as `sl-service` (the default would print every stored property).
+    public var description: String { "SystemdWatchdog" }
+
     private let notifier: SystemdNotifier
     /// Half of `$WATCHDOG_USEC`.
     public let interval: Duration

@@ -3,7 +3,10 @@ import Logging
 import ServiceLifecycle
 
 /// Logs `hookstream started` (with its MESSAGE_ID) once every listener is bound and the store is open.
-struct StartupAnnouncement: Service {
+struct StartupAnnouncement: Service, CustomStringConvertible {
+    /// The name swift-service-lifecycle logs as `sl-service` (the default would print every stored property).
+    var description: String { "StartupAnnouncement" }
+
     let app: Hookstream
     let logger: Logger
 

@@ -72,5 +72,10 @@ import Testing
         #expect(try await stream.next() == nil)
         #expect(try socket.readLine() == nil, "the Unix socket connection was closed too")
         #expect(!FileManager.default.fileExists(atPath: daemon.socketPath), "the socket file is removed")
+        // swift-service-lifecycle logs each service it stops by its description: a name, not every stored property
+        // (a logger's internals, the app, closures).
+        #expect(daemon.log.contains("sl-service=StoreCloser"))
+        #expect(daemon.log.contains("sl-service=StartupAnnouncement"))
+        #expect(!daemon.log.contains("Logging.Logger("))
     }
 }

@@ -6,7 +6,10 @@ import ServiceLifecycle
 /// to shut down: by then the listeners are closed and the streams ended, and nothing publishes any more. Closing
 /// the SQLite store moves what its append log still holds into SQLite and empties the log, so a clean stop leaves
 /// nothing for the next start to recover.
-struct StoreCloser: Service {
+struct StoreCloser: Service, CustomStringConvertible {
+    /// The name swift-service-lifecycle logs as `sl-service` (the default would print every stored property).
+    var description: String { "StoreCloser" }
+
     let store: any EventStore
     let logger: Logger
 
