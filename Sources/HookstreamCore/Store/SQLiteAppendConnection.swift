@@ -70,11 +70,12 @@ final class SQLiteAppendConnection: @unchecked Sendable {  // used only by the w
 
     deinit { close() }
 
-    /// Inserts `events`, registers `newTopics` and remembers `deliveries` in one transaction; all or nothing.
-    func append(_ events: some Sequence<Event>, newTopics: [String], deliveries: [AppendLogEntry.Delivery] = []) throws(Failure) {
+    /// Inserts the entries' events, registers their new topics and remembers their deliveries, in log order, in one
+    /// transaction; all or nothing.
+    func append(_ entries: [AppendLogEntry]) throws(Failure) {
         try step(begin)
         do throws(Failure) {
-            for event in events {
+            for event in entries.lazy.flatMap(\.events) {
                 // The text columns go to SQLite as pointers into one reused buffer, which SQLite reads during the
                 // step without copying (`SQLITE_STATIC`): passing Swift strings made two copies of each, both
                 // allocated, 8 of a publish's 61 allocations.
@@ -97,11 +98,11 @@ final class SQLiteAppendConnection: @unchecked Sendable {  // used only by the w
                     try step(insertEvent)
                 }
             }
-            for topic in newTopics {
+            for topic in entries.lazy.flatMap(\.newTopics) {
                 sqlite3_bind_text(insertTopic, 1, topic, Int32(topic.utf8.count), Self.transient)
                 try step(insertTopic)
             }
-            for delivery in deliveries {
+            for delivery in entries.lazy.flatMap(\.deliveries) {
                 let (key, record) = (delivery.key, delivery.record)
                 let (ids, topics) = SQLiteEventStore.deliveryColumns(record)
                 sqlite3_bind_text(insertDelivery, 1, key.source, Int32(key.source.utf8.count), Self.transient)

@@ -192,7 +192,7 @@ public final class SQLiteEventStore: EventStore {
         // Applies are in log order and whole, so SQLite has a prefix of the entries: those up to its last id.
         let missing = entries.filter { ($0.events.first?.id ?? 0) > catalog.lastID }
         if !missing.isEmpty {
-            try appender.append(missing.lazy.flatMap(\.events), newTopics: missing.flatMap(\.newTopics), deliveries: missing.flatMap(\.deliveries))
+            try appender.append(missing)
             for entry in missing {
                 if let last = entry.events.last { catalog.lastID = max(catalog.lastID, last.id) }
                 for event in entry.events where catalog.prunedThrough[event.topic] == nil { catalog.prunedThrough[event.topic] = 0 }
@@ -330,7 +330,7 @@ public final class SQLiteEventStore: EventStore {
     private func applyToSQLite(_ entries: [AppendLogEntry]) throws {
         let started = DispatchTime.now().uptimeNanoseconds
         defer { commitDuration.recordNanoseconds(Int64(DispatchTime.now().uptimeNanoseconds &- started)) }
-        try appender.append(entries.lazy.flatMap(\.events), newTopics: entries.flatMap(\.newTopics), deliveries: entries.flatMap(\.deliveries))
+        try appender.append(entries)
         writer.withLockedValue { $0.commits += 1 }
     }
 

@@ -44,42 +44,6 @@ struct AppendLogEntry: Sendable, Equatable {
         }
     }
 
-    /// Reads an entry back from exactly the bytes ``encode(into:)`` wrote.
-    init(decoding bytes: UnsafeRawBufferPointer) throws(Malformed) {
-        var reader = Reader(bytes: bytes)
-        var events: [Event] = []
-        for _ in 0..<(try reader.count()) {
-            let id = EventID(try reader.integer(UInt64.self))
-            let timestamp = Int64(bitPattern: try reader.integer(UInt64.self))
-            let isJSON = try reader.integer(UInt8.self) == 1
-            let topic = try reader.string()
-            let type = try reader.string()
-            let text = try reader.string()
-            let source = try reader.string()
-            events.append(Event(id: id, topic: topic, type: type, data: isJSON ? .json(text) : .text(text), timestamp: timestamp, source: source))
-        }
-        var topics: [String] = []
-        for _ in 0..<(try reader.count()) { topics.append(try reader.string()) }
-        var deliveries: [Delivery] = []
-        for _ in 0..<(try reader.count()) {
-            let key = DeliveryKey(source: try reader.string(), id: try reader.string())
-            let time = Int64(bitPattern: try reader.integer(UInt64.self))
-            var ids: [EventID] = []
-            for _ in 0..<(try reader.count()) { ids.append(EventID(try reader.integer(UInt64.self))) }
-            var deliveryTopics: [String] = []
-            for _ in 0..<(try reader.count()) { deliveryTopics.append(try reader.string()) }
-            deliveries.append(Delivery(key: key, record: DeliveryRecord(ids: ids, topics: deliveryTopics, time: time)))
-        }
-        guard reader.isAtEnd else { throw Malformed() }
-        self.init(events: events, newTopics: topics, deliveries: deliveries)
-    }
-
-    init(events: [Event], newTopics: [String], deliveries: [Delivery]) {
-        self.events = events
-        self.newTopics = newTopics
-        self.deliveries = deliveries
-    }
-
     private static func put<T: FixedWidthInteger>(_ value: T, _ bytes: inout [UInt8]) {
         withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) }
     }
@@ -118,5 +82,37 @@ struct AppendLogEntry: Sendable, Equatable {
             offset += length
             return text
         }
+    }
+}
+
+extension AppendLogEntry {
+    /// Reads an entry back from exactly the bytes ``encode(into:)`` wrote.
+    init(decoding bytes: UnsafeRawBufferPointer) throws(Malformed) {
+        var reader = Reader(bytes: bytes)
+        var events: [Event] = []
+        for _ in 0..<(try reader.count()) {
+            let id = EventID(try reader.integer(UInt64.self))
+            let timestamp = Int64(bitPattern: try reader.integer(UInt64.self))
+            let isJSON = try reader.integer(UInt8.self) == 1
+            let topic = try reader.string()
+            let type = try reader.string()
+            let text = try reader.string()
+            let source = try reader.string()
+            events.append(Event(id: id, topic: topic, type: type, data: isJSON ? .json(text) : .text(text), timestamp: timestamp, source: source))
+        }
+        var topics: [String] = []
+        for _ in 0..<(try reader.count()) { topics.append(try reader.string()) }
+        var deliveries: [Delivery] = []
+        for _ in 0..<(try reader.count()) {
+            let key = DeliveryKey(source: try reader.string(), id: try reader.string())
+            let time = Int64(bitPattern: try reader.integer(UInt64.self))
+            var ids: [EventID] = []
+            for _ in 0..<(try reader.count()) { ids.append(EventID(try reader.integer(UInt64.self))) }
+            var deliveryTopics: [String] = []
+            for _ in 0..<(try reader.count()) { deliveryTopics.append(try reader.string()) }
+            deliveries.append(Delivery(key: key, record: DeliveryRecord(ids: ids, topics: deliveryTopics, time: time)))
+        }
+        guard reader.isAtEnd else { throw Malformed() }
+        self.init(events: events, newTopics: topics, deliveries: deliveries)
     }
 }
