@@ -6,8 +6,10 @@ import PackageDescription
 let package = Package(
     name: "nio-floor",
     dependencies: [
-        // The same requirement as hookstream's Package.swift, so both resolve to the same release.
-        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.3")
+        // The same requirements as hookstream's Package.swift, so both resolve to the same releases.
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.3"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-nio-http2.git", from: "1.46.0"),
     ],
     targets: [
         .executableTarget(
@@ -16,6 +18,9 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOTLS", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOHTTP2", package: "swift-nio-http2"),
             ]
         )
     ]
