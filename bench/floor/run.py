@@ -104,19 +104,8 @@ def main() -> int:
     facts = fanout.run_facts("sqlite and memory")
     results: dict = {}
     for scenario in scenarios:
-        for repeat in range(repeats):
-            for name in SERVERS:
-                label = f"{scenario}-{name}-{repeat + 1}"
-                fanout.log(f"{label}: {fanout.FULL[scenario]}")
-                server = starters[name]()
-                try:
-                    summary = fanout.run_harness(server, fanout.FULL[scenario], label)
-                finally:
-                    server.stop()
-                summary["_run"] = facts
-                results.setdefault(scenario, {}).setdefault(name, []).append(summary)
-                fanout.log(f"{label}: CPU {fanout.pick(summary, 'cpu.server_cpu_us_per_delivery')} µs/delivery, "
-                           f"exit {summary['_exit']}")
+        harness = lambda server, label: fanout.run_harness(server, fanout.FULL[scenario], label)  # noqa: E731
+        run_rounds(scenario, fanout.FULL[scenario], repeats, SERVERS, starters, harness, facts, results)
     titles = {scenario: f"({scenario}) `{fanout.FULL[scenario]}`" for scenario in scenarios}
     write_report(out, results, scenarios, facts, repeats, SERVERS, titles)
     fanout.log(f"wrote {out}")
@@ -145,27 +134,34 @@ def main_tls(args) -> int:
     results: dict = {}
     cases = [f"T-e-{mode}" for mode in tls.MODES]
     for mode in tls.MODES:
-        case = f"T-e-{mode}"
         arguments = tls.FULL["T-e"].split() + tls.MODES[mode]
-        for repeat in range(repeats):
-            for name in TLS_SERVERS:
-                label = f"{case}-{name}-{repeat + 1}"
-                fanout.log(f"{label}: {' '.join(arguments)}")
-                server = starters[name]()
-                try:
-                    summary = tls.run_harness(python, server, arguments, label, certs["ca"])
-                finally:
-                    server.terminate()
-                    shutil.rmtree(server.scratch, ignore_errors=True)
-                summary["_run"] = facts
-                results.setdefault(case, {}).setdefault(name, []).append(summary)
-                fanout.log(f"{label}: CPU {fanout.pick(summary, 'cpu.server_cpu_us_per_delivery')} µs/delivery, "
-                           f"exit {summary['_exit']}")
+        harness = lambda server, label: tls.run_harness(python, server, arguments, label, certs["ca"])  # noqa: E731
+        run_rounds(f"T-e-{mode}", " ".join(arguments), repeats, TLS_SERVERS, starters, harness, facts, results)
     titles = {f"T-e-{mode}": f"(T-e, {tls.MODE_NAMES[mode]}) `{tls.FULL['T-e']}{' --sub-h2' if mode == 'h2' else ''}`"
               for mode in tls.MODES}
     write_report(out, results, cases, facts, repeats, TLS_SERVERS, titles)
     fanout.log(f"wrote {out}")
     return 0
+
+
+def run_rounds(case: str, arguments: str, repeats: int, servers: list, starters: dict, harness, facts: dict,
+               results: dict) -> None:
+    """`repeats` rounds of `case`, each running every server in turn, a fresh process each (started by
+    `starters[name]()`, measured by `harness(server, label)`, stopped by PID); summaries go to results[case][name]."""
+    for repeat in range(repeats):
+        for name in servers:
+            label = f"{case}-{name}-{repeat + 1}"
+            fanout.log(f"{label}: {arguments}")
+            server = starters[name]()
+            try:
+                summary = harness(server, label)
+            finally:
+                server.terminate()
+                shutil.rmtree(server.scratch, ignore_errors=True)
+            summary["_run"] = facts
+            results.setdefault(case, {}).setdefault(name, []).append(summary)
+            fanout.log(f"{label}: CPU {fanout.pick(summary, 'cpu.server_cpu_us_per_delivery')} µs/delivery, "
+                       f"exit {summary['_exit']}")
 
 
 def write_report(out: Path, results: dict, scenarios: list, facts: dict, repeats: int, servers: list, titles: dict) -> None:
