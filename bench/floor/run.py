@@ -107,7 +107,8 @@ def main() -> int:
         harness = lambda server, label: fanout.run_harness(server, fanout.FULL[scenario], label)  # noqa: E731
         run_rounds(scenario, fanout.FULL[scenario], repeats, SERVERS, starters, harness, facts, results)
     titles = {scenario: f"({scenario}) `{fanout.FULL[scenario]}`" for scenario in scenarios}
-    write_report(out, results, scenarios, facts, repeats, SERVERS, titles)
+    write_report(out, results, scenarios, facts, repeats, SERVERS, titles,
+                 "bench/fanout/ssebench.py with bench/fanout's arguments")
     fanout.log(f"wrote {out}")
     return 0
 
@@ -139,7 +140,8 @@ def main_tls(args) -> int:
         run_rounds(f"T-e-{mode}", " ".join(arguments), repeats, TLS_SERVERS, starters, harness, facts, results)
     titles = {f"T-e-{mode}": f"(T-e, {tls.MODE_NAMES[mode]}) `{tls.FULL['T-e']}{' --sub-h2' if mode == 'h2' else ''}`"
               for mode in tls.MODES}
-    write_report(out, results, cases, facts, repeats, TLS_SERVERS, titles)
+    write_report(out, results, cases, facts, repeats, TLS_SERVERS, titles,
+                 "bench/tls/ssebench_tls.py (bench/fanout's ssebench over TLS 1.3), certificates and nginx config as bench/tls")
     fanout.log(f"wrote {out}")
     return 0
 
@@ -164,7 +166,8 @@ def run_rounds(case: str, arguments: str, repeats: int, servers: list, starters:
                        f"exit {summary['_exit']}")
 
 
-def write_report(out: Path, results: dict, scenarios: list, facts: dict, repeats: int, servers: list, titles: dict) -> None:
+def write_report(out: Path, results: dict, scenarios: list, facts: dict, repeats: int, servers: list, titles: dict,
+                 harness: str) -> None:
     def runs(scenario, name, path):
         return [fanout.pick(s, path) for s in results[scenario].get(name, [])]
 
@@ -180,8 +183,7 @@ def write_report(out: Path, results: dict, scenarios: list, facts: dict, repeats
         f"- Date: {facts['started']} (start of the run)",
         f"- Machine: {facts['machine']}",
         f"- {repeats} runs per scenario and server, alternating {', '.join(servers)}; a fresh server per run; harness "
-        + ("bench/tls/ssebench_tls.py (bench/fanout's ssebench over TLS 1.3), certificates and nginx config as bench/tls."
-           if "T-e-h1" in scenarios else "bench/fanout/ssebench.py with bench/fanout's arguments."),
+        f"{harness}.",
         "- Figures: medians over the runs. Ratios: the median (min–max) of the ratios of the runs made in the same "
         "round, so that each ratio compares servers measured within a minute of each other.",
         "",

@@ -21,7 +21,7 @@ struct StoreCloser: Service, CustomStringConvertible {
             logger.debug("Event store closed")
         } catch {
             // What was not applied stays in the append log, which the next start applies.
-            logger.warning("The event store did not close cleanly", metadata: ["error": "\((error as? StoreError)?.message ?? "\(error)")"])
+            logger.warning("The event store did not close cleanly", metadata: ["error": "\(error)"])
         }
     }
 }

@@ -127,7 +127,8 @@ func configureHTTP1(_ channel: any Channel, streams: NIOLoopBoundBox<Streams>) t
     try channel.pipeline.syncOperations.addHandler(FloorHandler(streams: streams, isHTTP2: false))
 }
 
-/// As hookstream configures HTTP/2 (the same settings, windows and watermarks), so that the two compare.
+/// A copy of hookstream's `HTTPServer.configureHTTP2` (Sources/HookstreamServer/HTTP/HTTPServer.swift): the same
+/// settings, windows and watermarks, so that the two compare. Keep them in step.
 func configureHTTP2(_ channel: any Channel, streams: NIOLoopBoundBox<Streams>) throws {
     var connection = NIOHTTP2Handler.ConnectionConfiguration()
     connection.initialSettings = [
