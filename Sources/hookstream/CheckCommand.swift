@@ -1,8 +1,10 @@
 import ArgumentParser
 import HookstreamCore
+import HookstreamServer
 
-/// `hookstream check`: validates a config file without starting anything.
-struct CheckCommand: ParsableCommand {
+/// `hookstream check`: validates a config file without starting anything, as far as `serve` would: the file, then
+/// the JWT keys and TLS certificate it names, put in use as a start would.
+struct CheckCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "check",
         abstract: "Validate a config file; print every error as FILE:LINE:COLUMN: error: message."
@@ -11,13 +13,20 @@ struct CheckCommand: ParsableCommand {
     @Option(name: .long, help: "The config file.")
     var config: String = "config/hookstream.yaml"
 
-    func run() throws {
+    func run() async throws {
+        let loaded: Configuration
         do {
-            let loaded = try ConfigLoader.load(path: config)
-            print("\(config): ok (\(loaded.sources.count) sources, \(loaded.rules.count) rules, \(loaded.tokens.count) tokens)")
+            loaded = try ConfigLoader.load(path: config)
         } catch {
             printToStandardError(error.description)
             throw ExitCode(ExitCodes.configuration)
         }
+        do {
+            try await Hookstream.validate(loaded)
+        } catch {
+            printToStandardError("\(config): error: \(error)")
+            throw ExitCode(ExitCodes.configuration)
+        }
+        print("\(config): ok (\(loaded.sources.count) sources, \(loaded.rules.count) rules, \(loaded.tokens.count) tokens)")
     }
 }

@@ -102,6 +102,15 @@ struct ServeCommand: AsyncParsableCommand {
                 "hookstream cannot open its store", metadata: ["error": "\(error.message)", LogMessageID.metadataKey: "\(LogMessageID.storeUnavailable)"])
             printToStandardError("hookstream: \(error.message)")
             throw ExitCode(error.kind == .unavailable ? ExitCodes.configuration : ExitCodes.failure)
+        } catch let error as SettingsError {
+            logger.critical("hookstream cannot start: its config cannot be put in force", metadata: ["error": "\(error.message)"])
+            printToStandardError("\(config): error: \(error.message)")
+            printToStandardError("hookstream: refusing to start with a config that cannot be put in force")
+            throw ExitCode(ExitCodes.configuration)
+        } catch {
+            logger.critical("hookstream cannot start", metadata: ["error": "\(error)"])
+            printToStandardError("hookstream: cannot start: \(error)")
+            throw ExitCode(ExitCodes.failure)
         }
         do {
             logger.info(

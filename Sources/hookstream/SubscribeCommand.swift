@@ -17,8 +17,14 @@ struct SubscribeCommand: AsyncParsableCommand {
     @Argument(help: "The daemon's base URL (http://127.0.0.1:8080).")
     var url: String
 
-    @Option(name: .long, help: "The token (sent as Authorization: Bearer).")
+    @Option(name: .long, help: "The token (sent as Authorization: Bearer). Other local users can read it in the process list: prefer --token-env or --token-file.")
     var token: String?
+
+    @Option(name: .customLong("token-env"), help: "The environment variable that holds the token.")
+    var tokenEnv: String?
+
+    @Option(name: .customLong("token-file"), help: "A file that holds the token (a trailing newline is ignored).")
+    var tokenFile: String?
 
     @Option(name: .long, help: "A topic or pattern (repeatable).")
     var topic: [String] = []
@@ -34,10 +40,31 @@ struct SubscribeCommand: AsyncParsableCommand {
 
     func validate() throws {
         guard !topic.isEmpty else { throw ValidationError("name at least one --topic") }
+        guard [token, tokenEnv, tokenFile].compactMap({ $0 }).count <= 1 else {
+            throw ValidationError("give the token one way: --token, --token-env or --token-file")
+        }
         guard url.hasPrefix("http://") || url.hasPrefix("https://") else { throw ValidationError("the URL must start with http:// or https://") }
     }
 
+    /// The token, from wherever it was given; `nil` for none.
+    private func resolvedToken() throws -> String? {
+        if let tokenEnv {
+            guard let value = ProcessInfo.processInfo.environment[tokenEnv], !value.isEmpty else {
+                throw ValidationError("the environment variable \(tokenEnv) is not set")
+            }
+            return value
+        }
+        if let tokenFile {
+            guard let data = FileManager.default.contents(atPath: tokenFile) else { throw ValidationError("cannot read the token file \(tokenFile)") }
+            let value = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            guard !value.isEmpty else { throw ValidationError("the token file \(tokenFile) is empty") }
+            return value
+        }
+        return token
+    }
+
     func run() async throws {
+        let token = try resolvedToken()
         let base = url.hasSuffix("/") ? String(url.dropLast()) : url
         let query = topic.map { "topic=" + ($0.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed.subtracting(.init(charactersIn: "&=+"))) ?? $0) }
         let target = base + "/events?" + query.joined(separator: "&")

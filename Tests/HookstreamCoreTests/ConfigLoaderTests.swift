@@ -51,6 +51,16 @@ import Testing
         #expect(found.first?.contains(": error: YAML syntax:") == true)
     }
 
+    /// Bad input: a control character (BEL) on a secret's line, which YAML's reader refuses. Yams' own message quotes
+    /// the whole line; the diagnostic has the position and the problem only, so the secret reaches no log.
+    @Test func unreadableCharactersAreReportedAtTheirPositionWithoutTheLine() {
+        let found = errors("auth:\n  tokens:\n    - { name: a, secret: { value: s3cr3t-\u{07}-value } }\n")
+        #expect(found.count == 1)
+        #expect(found.first?.hasPrefix("test.yaml:3:42: error: YAML: ") == true, "\(found)")
+        #expect(found.first?.contains("control characters") == true, "\(found)")
+        #expect(found.first?.contains("s3cr3t") == false, "\(found)")
+    }
+
     @Test func unknownKeysAreReportedAtTheKey() {
         let found = errors("server:\n  listen: 127.0.0.1:1\n  lisen: 1\n")
         #expect(found == ["test.yaml:3:3: error: unknown key 'lisen' in server (expected one of: listen, unix_socket, limits, event_loop_threads, tls)"])

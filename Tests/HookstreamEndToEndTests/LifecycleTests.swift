@@ -45,6 +45,26 @@ import Testing
         #expect(broken.stderr.hasPrefix("\(syntax):3:1: error: YAML syntax:"), "\(broken.stderr)")
     }
 
+    /// Bad input: a JWKS that is well-formed JSON but whose RSA key has no modulus or exponent. Reading the file
+    /// cannot tell; putting the keys in use can, and `check` does that as `serve` would.
+    @Test func keysThatCannotBePutInUseAreRefusedByCheckAndServe() async throws {
+        let directory = try TestEnvironment.makeTemporaryDirectory()
+        let path = directory.appendingPathComponent("hookstream.yaml").path
+        try """
+            store: { kind: memory }
+            auth:
+              jwt:
+                jwks: { value: '{"keys":[{"kty":"RSA","kid":"k1","alg":"RS256"}]}' }
+            """.write(toFile: path, atomically: true, encoding: .utf8)
+        let check = try await ChildProcess.run(TestEnvironment.binary, ["check", "--config", path])
+        #expect(check.status == 78)
+        #expect(check.stderr.hasPrefix("\(path): error: auth.jwt: the keys cannot be put in use: "), "\(check.stderr)")
+        let serve = try await ChildProcess.run(TestEnvironment.binary, ["serve", "--config", path, "--listen", "127.0.0.1:0"])
+        #expect(serve.status == 78)
+        #expect(serve.stderr.contains("\(path): error: auth.jwt: the keys cannot be put in use: "), "\(serve.stderr)")
+        #expect(serve.stderr.contains("hookstream cannot start: its config cannot be put in force"), "logged too: \(serve.stderr)")
+    }
+
     @Test func sigintStopsTheDaemonLikeSigterm() async throws {
         let daemon = try await Daemon.start()
         let stream = try await SSEStream.open("\(daemon.baseURL)/events?topic=demo/**", headers: [("Authorization", "Bearer demo-token")])

@@ -38,6 +38,7 @@ import Testing
             .replacingOccurrences(of: "server 127.0.0.1:8080;", with: "server 127.0.0.1:\(upstream);")
             .replacingOccurrences(of: "/etc/ssl/certs/events.example.com.pem", with: tls.certificate)
             .replacingOccurrences(of: "/etc/ssl/private/events.example.com.key", with: tls.key)
+            .replacingOccurrences(of: "/var/log/nginx/access.log", with: directory.appendingPathComponent("access.log").path)
             .split(separator: "\n").filter { !$0.contains("proxy_read_timeout") && !$0.contains("proxy_send_timeout") }.joined(separator: "\n")
         // One process (no master and workers), so that stopping it stops everything.
         let config = """
@@ -47,7 +48,6 @@ import Testing
             error_log stderr warn;
             events { worker_connections 256; }
             http {
-              access_log off;
               client_body_temp_path \(directory.path)/tmp;
               proxy_temp_path \(directory.path)/tmp;
             \(server)
@@ -89,14 +89,19 @@ import Testing
         let nginx = try nginx(port: nginxPort, upstream: first.port, tls: tls, directory: directory.appendingPathComponent("nginx"))
         let caddy = try caddy(port: caddyPort, upstream: first.port, tls: tls, directory: directory.appendingPathComponent("caddy"))
         defer {
-            // SIGKILL: a child of the test process inherits its blocked SIGTERM.
-            nginx.signal(SIGKILL)
-            caddy.signal(SIGKILL)
+            // SIGKILL (a child of the test process inherits its blocked SIGTERM), to nginx's workers too.
+            nginx.killAll()
+            caddy.killAll()
         }
         try await waitUntil("nginx") { try await ChildProcess.run("/usr/bin/env", ["curl", "-sk", "https://127.0.0.1:\(nginxPort)/healthz"]).stdout.contains("ok") }
         try await waitUntil(timeout: .seconds(20), "caddy") {
             try await ChildProcess.run("/usr/bin/env", ["curl", "-sk", "https://127.0.0.1:\(caddyPort)/healthz"]).stdout.contains("ok")
         }
+        // A token in the query (as a browser's EventSource sends it) does not reach nginx's access log.
+        _ = try await ChildProcess.run("/usr/bin/env", ["curl", "-sk", "https://127.0.0.1:\(nginxPort)/healthz?access_token=web-token"])
+        let accessLog = directory.appendingPathComponent("nginx/access.log").path
+        try await waitUntil("the access log") { (try? String(contentsOfFile: accessLog, encoding: .utf8))?.contains("GET /healthz HTTP") == true }
+        #expect(try String(contentsOfFile: accessLog, encoding: .utf8).contains("web-token") == false)
         for port in [nginxPort, caddyPort] {
             let version = try await ChildProcess.run("/usr/bin/env", ["curl", "-sk", "--http2", "-o", "/dev/null", "-w", "%{http_version}", "https://127.0.0.1:\(port)/healthz"])
             #expect(version.stdout == "2", "HTTP/2 through the proxy on \(port)")

@@ -79,10 +79,27 @@ import Testing
         }
     }
 
+    /// Bad input: the token named by a variable that is not set, by a file that does not exist, and given two ways.
+    @Test func theCLISaysWhereItsTokenIsMissing() async throws {
+        let unset = try await ChildProcess.run(
+            TestEnvironment.binary, ["subscribe", "http://127.0.0.1:1", "--token-env", "HOOKSTREAM_NOT_SET_ANYWHERE", "--topic", "a"])
+        #expect(unset.status != 0)
+        #expect(unset.stderr.contains("the environment variable HOOKSTREAM_NOT_SET_ANYWHERE is not set"), "\(unset.stderr)")
+        let missing = try await ChildProcess.run(TestEnvironment.binary, ["subscribe", "http://127.0.0.1:1", "--token-file", "/nonexistent/token", "--topic", "a"])
+        #expect(missing.status != 0)
+        #expect(missing.stderr.contains("cannot read the token file /nonexistent/token"), "\(missing.stderr)")
+        let twice = try await ChildProcess.run(
+            TestEnvironment.binary, ["subscribe", "http://127.0.0.1:1", "--token", "t", "--token-file", "/nonexistent/token", "--topic", "a"])
+        #expect(twice.status != 0)
+        #expect(twice.stderr.contains("give the token one way"), "\(twice.stderr)")
+    }
+
     @Test func theCLISubscribesAndReconnectsAfterARestartWithNothingLost() async throws {
         let first = try await Daemon.start(config: Self.config, environment: WebAppTests.environment)
+        // The token from the environment, where other users cannot read it (a command line they can).
         let subscriber = try ChildProcess(
-            TestEnvironment.binary, ["subscribe", first.baseURL, "--token", "reader-token", "--topic", "users/**", "--json", "--count", "3"])
+            TestEnvironment.binary, ["subscribe", first.baseURL, "--token-env", "READER_TOKEN", "--topic", "users/**", "--json", "--count", "3"],
+            environment: ["READER_TOKEN": "reader-token"])
         do {
             try await waitUntil("the CLI's stream") { first.log.contains("Stream opened") }
             _ = try await publish(first, token: "backend-token", #"{"topic":"users/1/a","data":"one"}"#)

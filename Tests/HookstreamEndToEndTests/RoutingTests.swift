@@ -90,26 +90,30 @@ import Testing
     }
 
     @Test func theSocketKnowsItsPeerAndRefusesStrangers() async throws {
-        try await withDaemon(config: Self.config) { daemon in
+        let uid = getuid()
+        let allowingUs = Self.config.replacingOccurrences(of: "allow_uids: [0, 424242]", with: "allow_uids: [\(uid)]")
+        try await withDaemon(config: allowingUs) { daemon in
             var info = stat()
             #expect(stat(daemon.socketPath, &info) == 0)
             #expect(info.st_mode & 0o777 == 0o600, "the configured mode")
             if getuid() == 0 { #expect(info.st_gid == getgrnam("nogroup").pointee.gr_gid, "the configured group") }
             let socket = try UnixSocketClient(path: daemon.socketPath)
-            let uid = getuid()
             #expect(try socket.request(#"{"event":"ping","data":"hi"}"#) == #"{"ok":true,"ids":[1]}"#)
-            let stream = try await SSEStream.open("\(daemon.baseURL)/events?topic=peers/**&lastEventId=0", headers: [("Authorization", "Bearer reader-token")])
+            // The rule put the sender's uid in the topic: hookstream read it from the kernel, not from the line.
+            let stream = try await SSEStream.open(
+                "\(daemon.baseURL)/events?topic=peers/\(uid)&lastEventId=0", headers: [("Authorization", "Bearer reader-token")])
             let events = try await stream.collect { $0.count == 1 }
             #expect(events.first?.event == "ping")
-            // The rule put the sender's uid in the topic: hookstream read it from the kernel, not from the line.
-            #expect(uid == 0 || uid == 424242, "this test expects to run as root or as uid 424242")
-            let yaml = Self.config.replacingOccurrences(of: "allow_uids: [0, 424242]", with: "allow_uids: [424242], allow_gids: [424242]")
+            #expect(events.first?.data == "hi")
+            // Bad input, after a reload: a sender whose uid and gid the source no longer allows (another uid and gid).
+            let yaml = Self.config.replacingOccurrences(
+                of: "allow_uids: [0, 424242]", with: "allow_uids: [\(uid + 1)], allow_gids: [\(getgid() + 1)]")
             try yaml.write(to: daemon.directory.appendingPathComponent("hookstream.yaml"), atomically: true, encoding: .utf8)
             daemon.child.signal(SIGHUP)
             try await waitUntil("the reload") { daemon.log.contains("config reloaded") }
-            // Bad input: a sender whose uid and gid the source does not allow.
-            #expect(try socket.request(#"{"data":"x"}"#) == #"{"ok":false,"error":"forbidden"}"#)
-            #expect(try socket.request(#"{"data":"y"}"#) == #"{"ok":false,"error":"forbidden"}"#)
+            let refusal = #"{"ok":false,"error":"forbidden: uid \#(uid) and gid \#(getgid()) are in neither allow_uids nor allow_gids of source 'local'"}"#
+            #expect(try socket.request(#"{"data":"x"}"#) == refusal)
+            #expect(try socket.request(#"{"data":"y"}"#) == refusal)
             try await waitUntil("the refusal in the log") { daemon.log.contains("Unix socket sender refused") }
             #expect(daemon.log.components(separatedBy: "Unix socket sender refused").count == 2, "logged once per connection")
         }

@@ -27,6 +27,11 @@ import Testing
         #expect(target.value("x") == "")
     }
 
+    /// Bad input: escapes that are not `%` and two hex digits are kept as they are, with nothing after them lost.
+    @Test func malformedEscapesAreKeptWhole() {
+        #expect(RequestTarget("/e?a=%zz&b=a%4&c=%&d=%%41&e=%4g1&f=100%25").query.map(\.value) == ["%zz", "a%4", "%", "%A", "%4g1", "100%"])
+    }
+
     @Test func tokenByHeaderCookieOrQuery() throws {
         #expect(try grant("/events?topic=demo/x", headers: [("Authorization", "Bearer demo-token")])?.name == "demo")
         #expect(try grant("/events?topic=demo/x", headers: [("Cookie", "a=b; hookstream_token=demo-token")])?.name == "demo")

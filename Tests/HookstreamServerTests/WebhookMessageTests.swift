@@ -25,6 +25,20 @@ import Testing
             source: "s", subPath: "", head: head, target: RequestTarget("/hooks/s"), body: ByteBuffer(string: body), roots: ["text"])
     }
 
+    /// Bad input: a request carrying every header that holds a credential (and a token in its query); a rule reading
+    /// `header` and `query` sees the others only, so no rule can publish a secret.
+    @Test func credentialsNeverReachTheRules() throws {
+        let headers = HTTPHeaders([
+            ("Content-Type", "application/json"), ("Authorization", "Bearer t1"), ("Proxy-Authorization", "Basic t2"),
+            ("Cookie", "hookstream_token=t3"), ("X-Gitlab-Token", "t4"), ("X-Gitlab-Event", "Push Hook"),
+        ])
+        let head = HTTPRequestHead(version: .http1_1, method: .POST, uri: "/hooks/s?access_token=t5&ref=main", headers: headers)
+        let message = try WebhookMessage.make(
+            source: "s", subPath: "", head: head, target: RequestTarget(head.uri), body: ByteBuffer(string: "{}"), roots: ["header", "query"])
+        #expect((try ValuePath("header")).value(in: message) == .object([.init("content-type", "application/json"), .init("x-gitlab-event", "Push Hook")]))
+        #expect((try ValuePath("query")).value(in: message) == .object([.init("ref", "main")]))
+    }
+
     @Test func theMediaTypeDecidesHowTheBodyIsRead() throws {
         let json = try make(contentType: "Application/JSON; charset=utf-8", body: #"{"a":1}"#)
         #expect((try ValuePath("body.a")).value(in: json) == .number("1"))

@@ -62,6 +62,11 @@ public enum ConfigLoader {
             var message = "YAML syntax: \(problem)"
             if let context { message += " (\(context.text) at \(context.mark.line):\(context.mark.column))" }
             return .init(file: file, line: mark.line, column: mark.column, message: message)
+        case .reader(let problem, let offset, _, let yaml):
+            // Yams' own description of a reader error quotes the whole offending line, which may be a secret's: only
+            // the problem and its position are reported.
+            let (line, column) = offset.map { position(ofCharacter: $0, in: yaml) } ?? (1, 1)
+            return .init(file: file, line: line, column: column, message: "YAML: \(problem) (a config file is printable UTF-8 text)")
         case .duplicatedKeysInMapping(let duplicates, let context):
             return .init(
                 file: file, line: context.mark.line, column: context.mark.column,
@@ -69,5 +74,20 @@ public enum ConfigLoader {
         default:
             return .init(file: file, line: 1, column: 1, message: "YAML: \(error)")
         }
+    }
+
+    /// The 1-based line and column of the `offset`th character of `text` (past its end: the end's position).
+    static func position(ofCharacter offset: Int, in text: String) -> (line: Int, column: Int) {
+        var line = 1
+        var column = 1
+        for character in text.prefix(max(0, offset)) {
+            if character.isNewline {
+                line += 1
+                column = 1
+            } else {
+                column += 1
+            }
+        }
+        return (line, column)
     }
 }

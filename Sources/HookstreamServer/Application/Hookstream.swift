@@ -101,6 +101,13 @@ public final class Hookstream: Sendable {
     /// The configuration in force.
     public var configuration: Configuration { context.settings.configuration }
 
+    /// Compiles what starting and reloading compile beyond reading the file (JWT keys, the TLS context), without
+    /// starting anything: what `check` runs.
+    /// - Throws: ``SettingsError`` naming the part that cannot be put in use.
+    public static func validate(_ configuration: Configuration) async throws(SettingsError) {
+        _ = try await LiveSettings.make(configuration)
+    }
+
     /// Puts `configuration` in force for everything read per request or per event (sources, rules, verification,
     /// tokens, limits, heartbeat, retention): open streams stay open, except those whose token no longer grants
     /// their topics, which are ended. Settings bound at start (listeners, store, event loops) keep their old values.

@@ -18,10 +18,21 @@ final class LiveSettings: Sendable {
     }
 
     /// Compiles `configuration` (its JWT keys and TLS context among it).
-    static func make(_ configuration: Configuration) async throws -> LiveSettings {
-        LiveSettings(
-            configuration: configuration, authenticator: try await Authenticator.make(configuration),
-            tls: try configuration.server.tls.map(LiveSettings.tlsContext))
+    /// - Throws: ``SettingsError`` naming the part that cannot be put in use.
+    static func make(_ configuration: Configuration) async throws(SettingsError) -> LiveSettings {
+        let authenticator: Authenticator
+        do {
+            authenticator = try await Authenticator.make(configuration)
+        } catch {
+            throw SettingsError("auth.jwt: the keys cannot be put in use: \(error)")
+        }
+        let tls: NIOSSLContext?
+        do {
+            tls = try configuration.server.tls.map(LiveSettings.tlsContext)
+        } catch {
+            throw SettingsError("server.tls: the certificate and key cannot be put in use: \(error)")
+        }
+        return LiveSettings(configuration: configuration, authenticator: authenticator, tls: tls)
     }
 
     /// A server context offering HTTP/2 and HTTP/1.1 by ALPN.

@@ -36,21 +36,22 @@ struct RequestTarget: Sendable {
         guard text.utf8.contains(UInt8(ascii: "%")) || (plusIsSpace && text.utf8.contains(UInt8(ascii: "+"))) else {
             return String(text)
         }
+        // As WHATWG's percent-decode: a `%` not followed by two hex digits stays as it is, and so do the bytes after it.
+        let input = Array(text.utf8)
         var bytes: [UInt8] = []
-        bytes.reserveCapacity(text.utf8.count)
-        var iterator = text.utf8.makeIterator()
-        while let b = iterator.next() {
+        bytes.reserveCapacity(input.count)
+        var i = 0
+        while i < input.count {
+            let b = input[i]
             if b == UInt8(ascii: "+") && plusIsSpace {
                 bytes.append(UInt8(ascii: " "))
-            } else if b == UInt8(ascii: "%") {
-                guard let h = iterator.next(), let l = iterator.next(), let hv = hexValue(h), let lv = hexValue(l) else {
-                    bytes.append(b)
-                    continue
-                }
+            } else if b == UInt8(ascii: "%"), i + 2 < input.count, let hv = hexValue(input[i + 1]), let lv = hexValue(input[i + 2]) {
                 bytes.append(hv << 4 | lv)
+                i += 2
             } else {
                 bytes.append(b)
             }
+            i += 1
         }
         return String(decoding: bytes, as: UTF8.self)
     }

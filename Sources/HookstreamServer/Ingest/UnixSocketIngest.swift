@@ -116,8 +116,8 @@ final class UnixSocketIngest: Service {
                                 return
                             }
                             let reply = await handle(line, peer: peer, logRefusal: !wasRefused)
-                            if reply == UnixSocketIngest.forbidden { wasRefused = true }
-                            try await outbound.write(ByteBuffer(string: reply + "\n"))
+                            if reply.refused { wasRefused = true }
+                            try await outbound.write(ByteBuffer(string: reply.text + "\n"))
                         }
                     } catch is ByteToMessageDecoderError.PayloadTooLargeError {
                         try? await outbound.write(ByteBuffer(string: tooLong + "\n"))
@@ -131,21 +131,27 @@ final class UnixSocketIngest: Service {
         }
     }
 
-    /// Processes one line from `peer` into its one-line JSON answer.
-    func handle(_ line: ByteBuffer, peer: UnixSocketPeer?, logRefusal: Bool = true) async -> String {
+    /// Processes one line from `peer` into its one-line JSON answer; `refused` when the sender is not allowed.
+    func handle(_ line: ByteBuffer, peer: UnixSocketPeer?, logRefusal: Bool = true) async -> (text: String, refused: Bool) {
         let settings = server.settings
         guard let source = settings.configuration.unixSocketSource else {
-            return UnixSocketIngest.failure("no source takes the Unix socket's lines (none has unix_socket: true)")
+            return (UnixSocketIngest.failure("no source takes the Unix socket's lines (none has unix_socket: true)"), false)
         }
         let logger = self.logger.with(metadataKey: "hookstream.source", "\(source.name)")
         guard source.allowsPeer(uid: peer?.uid ?? UInt32.max, gid: peer?.gid ?? UInt32.max) else {
+            let uid = peer.map { String($0.uid) } ?? "unknown"
+            let gid = peer.map { String($0.gid) } ?? "unknown"
             if logRefusal {
                 logger.warning(
                     "Unix socket sender refused: its uid and gid are not in the source's allow_uids or allow_gids",
-                    metadata: ["uid": "\(peer.map { String($0.uid) } ?? "?")", "gid": "\(peer.map { String($0.gid) } ?? "?")"])
+                    metadata: ["uid": "\(uid)", "gid": "\(gid)"])
             }
-            return UnixSocketIngest.forbidden
+            return (UnixSocketIngest.failure("forbidden: uid \(uid) and gid \(gid) are in neither allow_uids nor allow_gids of source '\(source.name)'"), true)
         }
+        return (await publish(line, from: source, peer: peer, settings: settings, logger: logger), false)
+    }
+
+    private func publish(_ line: ByteBuffer, from source: Configuration.Source, peer: UnixSocketPeer?, settings: LiveSettings, logger: Logger) async -> String {
         let message: JSONValue
         do {
             message = try UnixSocketMessage.make(line: line.readableBytesView, source: source.name, peer: peer)
@@ -172,8 +178,6 @@ final class UnixSocketIngest: Service {
             return UnixSocketIngest.failure("the event store cannot accept events right now; retry later")
         }
     }
-
-    static let forbidden = failure("forbidden")
 
     static func failure(_ message: String) -> String {
         JSONValue.object([.init("ok", .bool(false)), .init("error", .string(message))]).jsonText

@@ -44,7 +44,7 @@ enum WebhookMessage {
             var headers: [JSONValue.Member] = []
             for (name, value) in head.headers {
                 let key = name.lowercased()
-                if key == "authorization" || key == "cookie" { continue }  // never expose credentials to templates
+                if WebhookMessage.credentialHeaders.contains(key) { continue }
                 headers.append(.init(key, .string(value)))
             }
             members.append(.init("header", .object(headers)))
@@ -61,6 +61,10 @@ enum WebhookMessage {
 
     /// A `Content-Type`'s media type, lower-cased, without parameters or surrounding spaces: `application/json` for
     /// `Application/JSON ; charset=utf-8`. On the bytes: the separators are ASCII, and media types are (RFC 9110 §8.3.1).
+    /// Request headers that carry a credential, never shown to rules (a rule could publish them to subscribers):
+    /// HTTP's own, and GitLab's token, which is the source's shared secret itself.
+    static let credentialHeaders: Set<String> = ["authorization", "proxy-authorization", "cookie", "x-gitlab-token"]
+
     static func mediaType(_ contentType: String) -> String {
         var bytes: [UInt8] = []
         for byte in contentType.utf8 {
