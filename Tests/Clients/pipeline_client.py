@@ -20,14 +20,21 @@ def main() -> int:
     sock.sendall(requests)
     data = b""
     statuses, bodies = [], []
+
+    def more() -> bytes:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise SystemExit(f"the server closed the connection after {len(statuses)} of {count} responses")
+        return chunk
+
     while len(statuses) < count:
         while b"\r\n\r\n" not in data:
-            data += sock.recv(65536)
+            data += more()
         head, _, rest = data.partition(b"\r\n\r\n")
         lines = head.decode().split("\r\n")
         length = int(next(l.split(":", 1)[1] for l in lines if l.lower().startswith("content-length:")))
         while len(rest) < length:
-            rest += sock.recv(65536)
+            rest += more()
         statuses.append(int(lines[0].split()[1]))
         bodies.append(rest[:length].decode())
         data = rest[length:]

@@ -33,27 +33,39 @@ def main() -> int:
     body = args.body.encode()
     timestamp = args.timestamp if args.timestamp is not None else int(time.time())
     headers = {"Content-Type": "application/json"}
+
+    def signature(signed: bytes) -> str:
+        """The signature (for GitLab, the token) as the scheme's header carries it, for `signed` as the body."""
+        if args.scheme == "github":
+            return hmac.new(args.secret.encode(), signed, hashlib.sha256).hexdigest()
+        if args.scheme == "stripe":
+            return hmac.new(args.secret.encode(), f"{timestamp}.".encode() + signed, hashlib.sha256).hexdigest()
+        if args.scheme == "slack":
+            return hmac.new(args.secret.encode(), f"v0:{timestamp}:".encode() + signed, hashlib.sha256).hexdigest()
+        if args.scheme == "standard-webhooks":
+            signed_at = datetime.fromtimestamp(timestamp, tz=timezone.utc).replace(tzinfo=None)
+            return Webhook(args.secret).sign(msg_id=args.id, timestamp=signed_at, data=signed.decode()).split(",", 1)[1]
+        if args.scheme == "gitlab":
+            return args.secret
+        return base64.b64encode(hmac.new(args.secret.encode(), signed, hashlib.sha512).digest()).decode()
+
     if args.scheme == "github":
-        digest = hmac.new(args.secret.encode(), body, hashlib.sha256).hexdigest()
-        headers["X-Hub-Signature-256"] = "sha256=" + digest
+        headers["X-Hub-Signature-256"] = "sha256=" + signature(body)
         headers["X-GitHub-Delivery"] = args.id
     elif args.scheme == "stripe":
-        digest = hmac.new(args.secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
-        headers["Stripe-Signature"] = f"t={timestamp},v1={digest}"
+        headers["Stripe-Signature"] = f"t={timestamp},v1={signature(body)}"
     elif args.scheme == "slack":
-        digest = hmac.new(args.secret.encode(), f"v0:{timestamp}:".encode() + body, hashlib.sha256).hexdigest()
-        headers["X-Slack-Signature"] = "v0=" + digest
+        headers["X-Slack-Signature"] = "v0=" + signature(body)
         headers["X-Slack-Request-Timestamp"] = str(timestamp)
     elif args.scheme == "standard-webhooks":
-        signed_at = datetime.fromtimestamp(timestamp, tz=timezone.utc).replace(tzinfo=None)
         headers["webhook-id"] = args.id
         headers["webhook-timestamp"] = str(timestamp)
-        headers["webhook-signature"] = Webhook(args.secret).sign(msg_id=args.id, timestamp=signed_at, data=body.decode())
+        headers["webhook-signature"] = "v1," + signature(body)
     elif args.scheme == "gitlab":
-        headers["X-Gitlab-Token"] = args.secret
+        headers["X-Gitlab-Token"] = signature(body)
         headers["X-Gitlab-Event-UUID"] = args.id
     elif args.scheme == "hmac-sha512-base64":
-        headers["X-Signature"] = base64.b64encode(hmac.new(args.secret.encode(), body, hashlib.sha512).digest()).decode()
+        headers["X-Signature"] = signature(body)
     for extra in args.header:
         name, value = extra.split(": ", 1)
         headers[name] = value
@@ -61,8 +73,8 @@ def main() -> int:
         headers = {k: v for k, v in headers.items() if k.lower() != args.omit.lower()}
     sent = body + b" " if args.tamper else body
     response = httpx.post(args.url, content=sent, headers=headers, timeout=10)
-    # What a careless server might echo: the signature that the body actually sent would have needed.
-    expected = hmac.new(args.secret.encode(), sent, hashlib.sha256).hexdigest()
+    # What a careless server might echo: the signature (for GitLab, the token) that the body actually sent needed.
+    expected = signature(sent)
     print(json.dumps({"status": response.status_code, "body": response.text, "headers": dict(response.headers), "expected": expected}))
     return 0
 

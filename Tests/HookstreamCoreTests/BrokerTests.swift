@@ -5,29 +5,33 @@ import Testing
 @testable import HookstreamCore
 
 /// A store whose appends finish in an order the test chooses, to show the broker still releases in id order.
+/// An append to a `slow…` topic is held, synchronously, until the test opens its topic (or finishes at once if it
+/// was opened before), so that nothing waits on a task the test does not control.
 private final class GatedStore: EventStore {
     private let inner = MemoryEventStore()
-    private let gates = NIOLockedValueBox<[String: CheckedContinuation<Void, Never>]>([:])
-    private let waiting = NIOLockedValueBox<Set<String>>([])
+    private let gates = NIOLockedValueBox<(held: [String: @Sendable () -> Void], opened: Set<String>)>(([:], []))
 
     func append(batches: [EventBatch], completion: @escaping @Sendable (Result<[[Event]], any Error>) -> Void) {
         let events = inner.appendNow(batches: batches)
         let topic = batches[0].drafts[0].topic
-        guard topic.hasPrefix("slow") else { return completion(.success(events)) }
-        Task {
-            await withCheckedContinuation { continuation in
-                gates.withLockedValue { $0[topic] = continuation }
-                waiting.withLockedValue { _ = $0.insert(topic) }
-            }
-            completion(.success(events))
+        let finish: @Sendable () -> Void = { completion(.success(events)) }
+        guard topic.hasPrefix("slow") else { return finish() }
+        let held = gates.withLockedValue { gates -> Bool in
+            guard !gates.opened.contains(topic) else { return false }
+            gates.held[topic] = finish
+            return true
         }
+        if !held { finish() }
     }
 
-    func isWaiting(_ topic: String) -> Bool { waiting.withLockedValue { $0.contains(topic) } }
+    func isWaiting(_ topic: String) -> Bool { gates.withLockedValue { $0.held[topic] != nil } }
 
     func open(_ topic: String) {
-        let continuation = gates.withLockedValue { $0.removeValue(forKey: topic) }
-        continuation?.resume()
+        let finish = gates.withLockedValue { gates in
+            gates.opened.insert(topic)
+            return gates.held.removeValue(forKey: topic)
+        }
+        finish?()
     }
 
     func events(after id: EventID, matching filter: TopicFilter, limit: Int) async throws -> [Event] {
@@ -57,7 +61,7 @@ private final class RecordingSink: EventSink {
         broker.addSink(sink)
 
         async let slow = broker.publish([draft("slow/1")])  // gets id 1, held in the store
-        while !store.isWaiting("slow/1") { await Task.yield() }
+        try await waitFor("the first append to reach the store") { store.isWaiting("slow/1") }
         let fast = try await broker.publish([draft("fast/2"), draft("fast/3")])  // ids 2 and 3 finish first
         #expect(fast.map(\.id) == [2, 3])
         #expect(sink.ids.withLockedValue { $0 }.isEmpty, "2 and 3 must wait for 1")

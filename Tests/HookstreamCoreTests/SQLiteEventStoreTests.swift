@@ -113,6 +113,7 @@ import Testing
         let all = TopicFilter([try TopicPattern("sparse")])
         var ids: [EventID] = []
         for _ in 0..<5 {
+            // Sparse appends, 5 ms apart: each its own write, all within one apply delay (100 ms).
             try await Task.sleep(for: .milliseconds(5))
             ids += try await store.append([draft("sparse")]).map(\.id)
             // Readable at once, applied or not.
@@ -121,7 +122,7 @@ import Testing
         #expect(ids == [1, 2, 3, 4, 5])
         #expect(store.logAppendCount == 5)
         // Applied behind (after applyDelay, 100 ms): fewer transactions than appends, then the log is emptied.
-        try await waitFor { store.logBytes == 0 && store.commitCount > 0 }
+        try await waitFor("the log applied") { store.logBytes == 0 && store.commitCount > 0 }
         #expect(store.commitCount < 5, "\(store.commitCount) transactions for 5 sparse appends")
         #expect(try await store.events(after: 2, matching: all, limit: 10).map(\.id) == [3, 4, 5])
         try await store.close()
@@ -133,7 +134,6 @@ import Testing
         let path = try temporaryPath()
         let store = try SQLiteEventStore(path: path, synchronous: .full)
         for _ in 0..<3 {
-            try await Task.sleep(for: .milliseconds(5))
             _ = try await store.append([draft("full")])
         }
         #expect(store.commitCount == 3)
@@ -241,18 +241,6 @@ import Testing
         let read = try log.readEntries()
         #expect(read.entries == [entries[0]])
         #expect(read.bytes == sizes[0])
-    }
-
-    /// Polls `condition` for up to 10 s.
-    private func waitFor(_ condition: () -> Bool) async throws {
-        let deadline = ContinuousClock.now + .seconds(10)
-        while !condition() {
-            guard ContinuousClock.now < deadline else {
-                Issue.record("condition not met within 10 s")
-                return
-            }
-            try await Task.sleep(for: .milliseconds(10))
-        }
     }
 
     @Test func checkpointsRunOffTheCommitPathAndKeepTheWALBounded() async throws {

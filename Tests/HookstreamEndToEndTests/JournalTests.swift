@@ -37,7 +37,7 @@ import Testing
         }
 
         func stop() {
-            kill(process.pid, SIGKILL)
+            process.killAll()
         }
     }
 

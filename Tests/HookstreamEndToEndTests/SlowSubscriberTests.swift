@@ -65,11 +65,10 @@ import Testing
         }
     }
 
-    /// Frames go straight to the kernel while NIO holds nothing for the stream, and through NIO behind what it
-    /// holds otherwise. A subscriber that pauses, then reads slowly, makes the daemon switch between the two,
-    /// with heartbeats every 10 ms landing in between: every frame must still arrive whole, in order, with
-    /// heartbeats only between frames, and frames flow again once the backlog has drained. (The exact moment
-    /// when a direct send could overtake NIO is timing here; `StreamSubscriberTests` pins it down.)
+    /// A subscriber that pauses, then reads slowly, makes the daemon's writes back up in NIO behind the socket, with
+    /// heartbeats every 10 ms landing in between: every frame must still arrive whole, in order, with heartbeats only
+    /// between frames, and frames flow again once the backlog has drained. (`StreamSubscriberTests` does the same
+    /// with one subscriber over a socket whose buffers are tiny.)
     @Test func aSubscriberThatPausesGetsEveryFrameWholeWithHeartbeatsOnlyBetweenThem() async throws {
         try await withDaemon(config: SlowSubscriberTests.config(streams: "{ heartbeat: 10ms }")) { daemon in
             let reader = try ChildProcess(

@@ -117,13 +117,20 @@ import Testing
               tokens: [{ name: t, secret: { value: tok }, subscribe: ["x/**"] }]
             """
         try await withDaemon(config: config) { daemon in
-            // curl reads for 1.5 s and then gives up (exit 28): 200 ms heartbeats mean about seven comments.
             let curl = try ChildProcess(
-                "/usr/bin/env", ["curl", "-sS", "-N", "--max-time", "1.5", "-H", "Authorization: Bearer tok", "\(daemon.baseURL)/events?topic=x/**"])
-            #expect(try await curl.waitForExit() == 28)
+                "/usr/bin/env", ["curl", "-sS", "-N", "--max-time", "30", "-H", "Authorization: Bearer tok", "\(daemon.baseURL)/events?topic=x/**"])
+            defer { curl.killAll() }
+            func beats() -> Int { curl.stdout.components(separatedBy: ": heartbeat\n\n").count - 1 }
+            try await waitUntil("the stream to open") { curl.stdout.contains(": hookstream stream open\n\n") }
             #expect(curl.stdout.hasPrefix("retry: 1500\n: hookstream stream open\n\n"))
-            let beats = curl.stdout.components(separatedBy: ": heartbeat\n\n").count - 1
-            #expect((4...8).contains(beats), "\(beats) heartbeats in 1.5 s")
+            // The period is the loop's, not the stream's: the first beat comes within 200 ms of the open, each next
+            // one 200 ms after the one before. So five periods separate the first beat from the sixth.
+            try await waitUntil("the first heartbeat") { beats() >= 1 }
+            let first = ContinuousClock.now
+            try await waitUntil("the sixth heartbeat") { beats() >= 6 }
+            let elapsed = ContinuousClock.now - first
+            #expect(elapsed >= .milliseconds(900) && elapsed <= .milliseconds(2500), "five heartbeat periods of 200 ms took \(elapsed)")
+            #expect(!curl.stdout.contains("data:"), "nothing but comments on an idle stream")
         }
     }
 }

@@ -29,7 +29,7 @@ start)
     fi
     sleep 0.1
   done
-  echo "boot timed out"; tail -20 "$R/boot.log"; exit 1 ;;
+  echo "boot timed out"; tail -20 "$R/boot.log"; "$0" "$R" stop > /dev/null 2>&1 || true; exit 1 ;;
 exec)
   shift; exec nsenter -t "$(leader)" -a "$@" ;;
 stop)

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Runs a real systemd-journald in a private mount and PID namespace (its own /run), until this script is killed.
+# Runs a real systemd-journald in a private mount and PID namespace (its own /run), until this script is killed:
+# `--kill-child` kills the namespace's init when unshare dies (even by SIGKILL), and with it journald.
 # Volatile storage, no rate limit, the host's kernel log hidden. Prints "ready" once its native socket exists; from
 # the host, the socket is /proc/<pid of this namespace's init>/root/run/systemd/journal/socket and the journal files
 # are under .../root/run/log/journal.
 set -euo pipefail
-exec unshare --mount --pid --fork --mount-proc bash -c '
+exec unshare --mount --pid --fork --kill-child --mount-proc bash -c '
   set -eu
   mount --make-rprivate /
   mount -t tmpfs -o mode=755 tmpfs /run

@@ -71,13 +71,38 @@ final class ChildProcess: @unchecked Sendable {
 
     func signal(_ signal: Int32) { kill(process.processIdentifier, signal) }
 
+    /// Kills the process and every process it started, however deep (the Chromium a Python client started, nginx's
+    /// workers): SIGKILL reaches one process only, and what it started would outlive the test. Each is stopped
+    /// before its children are read, so none can start another unseen.
+    func killAll() {
+        guard process.isRunning else { return }
+        var found = [process.processIdentifier]
+        var next = 0
+        while next < found.count {
+            let pid = found[next]
+            next += 1
+            kill(pid, SIGSTOP)
+            found += ChildProcess.children(of: pid)
+        }
+        for pid in found { kill(pid, SIGKILL) }
+    }
+
+    /// The processes `pid` started that are still its children, from `/proc` (every thread's list).
+    private static func children(of pid: pid_t) -> [pid_t] {
+        let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
+        return tasks.flatMap { task in
+            ((try? String(contentsOfFile: "/proc/\(pid)/task/\(task)/children", encoding: .utf8)) ?? "")
+                .split(separator: " ").compactMap { pid_t($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+        }
+    }
+
     /// Waits for the process to end; kills it and throws when it takes longer than `timeout`.
     @discardableResult
     func waitForExit(timeout: Duration = .seconds(30)) async throws -> Int32 {
         do {
             try await waitUntil(timeout: timeout, "\(process.executableURL?.lastPathComponent ?? "process") to exit") { !process.isRunning }
         } catch {
-            kill(process.processIdentifier, SIGKILL)
+            killAll()
             throw error
         }
         // Let the readers take what the process wrote last. A process it started may still hold the pipes open: then
@@ -114,7 +139,7 @@ final class ChildProcess: @unchecked Sendable {
     }
 
     deinit {
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        killAll()
     }
 }
 
