@@ -25,9 +25,13 @@ public struct InheritedSockets: Sendable {
     public init(byName: [String: [CInt]] = [:]) { self.byName = byName }
 
     /// Reads the passed sockets from `environment` (the process's by default), if they were passed to this process.
-    /// - Parameter unsetEnvironment: remove `LISTEN_*` so that child processes do not take them too.
+    /// - Parameters:
+    ///   - unsetEnvironment: remove `LISTEN_*` so that child processes do not take them too.
+    ///   - takeDescriptors: mark the descriptors close-on-exec, so that nothing this process starts inherits them
+    ///     (off only where the environment describes descriptors that are not ours: in tests).
     public static func fromEnvironment(
-        _ environment: [String: String] = ProcessInfo.processInfo.environment, processID: Int32 = getpid(), unsetEnvironment: Bool = true
+        _ environment: [String: String] = ProcessInfo.processInfo.environment, processID: Int32 = getpid(), unsetEnvironment: Bool = true,
+        takeDescriptors: Bool = true
     ) -> InheritedSockets {
         guard let countText = environment["LISTEN_FDS"], let count = Int(countText), count > 0,
             let pidText = environment["LISTEN_PID"], Int32(pidText) == processID
@@ -36,7 +40,7 @@ public struct InheritedSockets: Sendable {
         var byName: [String: [CInt]] = [:]
         for index in 0..<count {
             let descriptor = firstDescriptor + CInt(index)
-            _ = fcntl(descriptor, F_SETFD, FD_CLOEXEC)  // ours alone: not inherited by anything we start
+            if takeDescriptors { _ = fcntl(descriptor, F_SETFD, FD_CLOEXEC) }
             let name = index < names.count && !names[index].isEmpty ? names[index] : "unknown"
             byName[name, default: []].append(descriptor)
         }

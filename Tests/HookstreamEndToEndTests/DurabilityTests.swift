@@ -104,7 +104,10 @@ import Testing
         let mounted = try await ChildProcess.run("/bin/mount", ["-t", "tmpfs", "-o", "size=2m", "tmpfs", mount])
         #expect(mounted.status == 0, "mount: \(mounted.stderr)")
         guard mounted.status == 0 else { return }
-        defer { _ = try? Process.run(URL(fileURLWithPath: "/bin/umount"), arguments: ["-l", mount]) }
+        // If the test fails before its end, the daemon is killed when its process object goes, and the mount is
+        // detached here (lazily, since the daemon may still hold files in it); on success it is unmounted below.
+        var unmounted = false
+        defer { if !unmounted { _ = try? Process.run(URL(fileURLWithPath: "/bin/umount"), arguments: ["-l", mount]) } }
 
         let daemon = try await Daemon.start(directory: directory)
         var acked = try await client.postWebhook(daemon, json: #"{"before":"full"}"#)
@@ -138,6 +141,9 @@ import Testing
         let replayed = try await stream.collect { $0.count == expected.count }.map { Int($0.id!)! }
         #expect(replayed == acked, "everything acknowledged before and after the full disk is there, nothing else")
         try await daemon.stop()
+        let unmount = try await ChildProcess.run("/bin/umount", [mount])
+        #expect(unmount.status == 0, "umount: \(unmount.stderr)")
+        unmounted = unmount.status == 0
     }
 
     @Test func aMissingStoreFolderIsAConfigErrorAtStart() async throws {

@@ -55,7 +55,11 @@ import Testing
             let status = withUnsafePointer(to: &address) {
                 $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
             }
-            guard status == 0 else { throw TestFailure("connect failed: errno \(errno)") }
+            guard status == 0 else {
+                let error = errno
+                close(descriptor)
+                throw TestFailure("connect failed: errno \(error)")
+            }
         }
 
         /// Reads until `count` bytes have arrived (or the peer closed).
@@ -90,60 +94,72 @@ import Testing
         subscriber.deliver([event], firstID: event.id, lastID: event.id, coalesced: event.frame)
     }
 
-    /// A server whose one accepted connection becomes a subscriber with a queue bound of `queue` events.
-    private func serve(queue: Int) async throws -> (group: MultiThreadedEventLoopGroup, server: any Channel, client: Client, subscriber: NIOLoopBound<StreamSubscriber>) {
+    /// Runs `body` with a server whose one accepted connection becomes a subscriber with a queue bound of `queue`
+    /// events, and its client; closes both and shuts the loop down afterwards, whether `body` succeeded or not.
+    private func withServer(queue: Int, _ body: (Client, NIOLoopBound<StreamSubscriber>) async throws -> Void) async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        let accepted = group.next().makePromise(of: NIOLoopBound<StreamSubscriber>.self)
-        let server = try await ServerBootstrap(group: group)
-            .childChannelOption(.writeBufferWaterMark, value: .init(low: 32 * 1024, high: 64 * 1024))
-            .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(Capture(promise: accepted, queue: queue)) }
-            }
-            .bind(host: "127.0.0.1", port: 0).get()
-        let client = try Client(port: server.localAddress!.port!)
-        return (group, server, client, try await accepted.futureResult.get())
+        var server: (any Channel)?
+        var client: Client?
+        func tearDown() async throws {
+            client?.disconnect()
+            try await server?.close()
+            try await group.shutdownGracefully()
+        }
+        do {
+            let accepted = group.next().makePromise(of: NIOLoopBound<StreamSubscriber>.self)
+            let bound = try await ServerBootstrap(group: group)
+                .childChannelOption(.writeBufferWaterMark, value: .init(low: 32 * 1024, high: 64 * 1024))
+                .childChannelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(Capture(promise: accepted, queue: queue)) }
+                }
+                .bind(host: "127.0.0.1", port: 0).get()
+            server = bound
+            let connected = try Client(port: bound.localAddress!.port!)
+            client = connected
+            try await body(connected, try await accepted.futureResult.get())
+        } catch {
+            try? await tearDown()
+            throw error
+        }
+        try await tearDown()
     }
 
     @Test func framesStayWholeAndInOrderWhenTheClientPausesThenReads() async throws {
-        let (group, server, client, subscriber) = try await serve(queue: 100_000)
-        let loop = subscriber.eventLoop
-        // The client reads nothing while 300 frames of 16 KiB are written: the kernel's buffers fill, and NIO holds
-        // the rest, in order.
-        let count = 300
-        try await loop.submit {
-            for n in 1...count { StreamSubscriberTests.deliver(StreamSubscriberTests.frame(n), to: subscriber.value) }
-        }.get()
-        #expect(try await loop.submit { subscriber.value.channel.isWritable }.get() == false, "NIO holds bytes: the client is behind")
-        // Then the client reads everything: every frame arrives whole, in order.
-        var expected: [UInt8] = []
-        for n in 1...count { expected += Array(StreamSubscriberTests.frame(n).frame.readableBytesView) }
-        let received = client.read(exactly: expected.count)
-        let firstDifference = received.indices.first(where: { $0 >= expected.count || received[$0] != expected[$0] }) ?? min(received.count, expected.count)
-        #expect(received.count == expected.count, "bytes received")
-        #expect(firstDifference == expected.count, "every frame arrived whole and in order; first difference at byte \(firstDifference)")
-        #expect(try await loop.submit { subscriber.value.isClosed }.get() == false)
-        client.disconnect()
-        try await server.close()
-        try await group.shutdownGracefully()
+        try await withServer(queue: 100_000) { client, subscriber in
+            let loop = subscriber.eventLoop
+            // The client reads nothing while 300 frames of 16 KiB are written: the kernel's buffers fill, and NIO holds
+            // the rest, in order.
+            let count = 300
+            try await loop.submit {
+                for n in 1...count { StreamSubscriberTests.deliver(StreamSubscriberTests.frame(n), to: subscriber.value) }
+            }.get()
+            #expect(try await loop.submit { subscriber.value.channel.isWritable }.get() == false, "NIO holds bytes: the client is behind")
+            // Then the client reads everything: every frame arrives whole, in order.
+            var expected: [UInt8] = []
+            for n in 1...count { expected += Array(StreamSubscriberTests.frame(n).frame.readableBytesView) }
+            let received = client.read(exactly: expected.count)
+            let firstDifference = received.indices.first(where: { $0 >= expected.count || received[$0] != expected[$0] }) ?? min(received.count, expected.count)
+            #expect(received.count == expected.count, "bytes received")
+            #expect(firstDifference == expected.count, "every frame arrived whole and in order; first difference at byte \(firstDifference)")
+            #expect(try await loop.submit { subscriber.value.isClosed }.get() == false)
+        }
     }
 
     @Test func aSubscriberThatStopsReadingIsCutPastItsQueue() async throws {
-        let (group, server, client, subscriber) = try await serve(queue: 10)
-        let loop = subscriber.eventLoop
-        // Bad input: a client that reads nothing at all. Once the channel is over its high-water mark, each frame
-        // counts against the queue; the eleventh such frame cuts the stream.
-        let delivered = try await loop.submit { () -> Int in
-            var n = 0
-            while !subscriber.value.isClosed && n < 1_000 {
-                n += 1
-                StreamSubscriberTests.deliver(StreamSubscriberTests.frame(n), to: subscriber.value)
-            }
-            return n
-        }.get()
-        #expect(delivered < 1_000)
-        #expect(try await loop.submit { subscriber.value.wasCut }.get())
-        client.disconnect()
-        try await server.close()
-        try await group.shutdownGracefully()
+        try await withServer(queue: 10) { _, subscriber in
+            let loop = subscriber.eventLoop
+            // Bad input: a client that reads nothing at all. Once the channel is over its high-water mark, each frame
+            // counts against the queue; the eleventh such frame cuts the stream.
+            let delivered = try await loop.submit { () -> Int in
+                var n = 0
+                while !subscriber.value.isClosed && n < 1_000 {
+                    n += 1
+                    StreamSubscriberTests.deliver(StreamSubscriberTests.frame(n), to: subscriber.value)
+                }
+                return n
+            }.get()
+            #expect(delivered < 1_000)
+            #expect(try await loop.submit { subscriber.value.wasCut }.get())
+        }
     }
 }
