@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Sends N webhook requests pipelined in one write on one connection, then reads the N responses in order.
 
-usage: pipeline_client.py PORT SOURCE N
+usage: pipeline_client.py PORT SOURCE N [PAD]
+Each body is {"channel": "pipe", "n": i}, with a "pad" of PAD bytes when given (so that reads end inside bodies).
 Prints one JSON line: {"statuses": [...], "bodies": [...]} in the order the responses arrived."""
 import json
 import socket
@@ -10,9 +11,10 @@ import sys
 
 def main() -> int:
     port, source, count = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+    pad = int(sys.argv[4]) if len(sys.argv) > 4 else 0
     requests = b""
     for i in range(count):
-        body = json.dumps({"channel": "pipe", "n": i}).encode()
+        body = json.dumps({"channel": "pipe", "n": i, **({"pad": "p" * pad} if pad else {})}).encode()
         requests += (f"POST /hooks/{source} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
                      f"Content-Length: {len(body)}\r\n\r\n").encode() + body
     sock = socket.create_connection(("127.0.0.1", port))

@@ -74,6 +74,16 @@ import Testing
         ])
     }
 
+    /// Bad input: a duration and a size that a number can spell but no timer or integer can hold, and a duration
+    /// that is not a number at all. Each is refused at its value (they used to crash the daemon, on a reload too).
+    @Test func valuesPastWhatTheDaemonCanHoldAreRefused() {
+        let found = errors("streams:\n  heartbeat: 1e10\n  retry: inf\nserver: { limits: { body_bytes: 1e30KiB } }\n")
+        #expect(found.count == 3, "\(found)")
+        #expect(found.contains("test.yaml:2:14: error: streams.heartbeat must be at most 36500d (100 years), found '1e10'"), "\(found)")
+        #expect(found.contains("test.yaml:3:10: error: streams.retry must be a duration like 500ms, 15s, 2m, 1h or 7d, found 'inf'"), "\(found)")
+        #expect(found.contains { $0.hasPrefix("test.yaml:4:") && $0.contains("server.limits.body_bytes must be between") }, "\(found)")
+    }
+
     @Test func badTopicTemplatesAndDuplicateRuleNames() {
         let yaml = """
             sources:

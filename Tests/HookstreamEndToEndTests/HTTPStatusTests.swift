@@ -43,6 +43,37 @@ import Testing
         }
     }
 
+    /// 1,000 pipelined webhooks of 3 KiB in one write: far past the 64 answers owed at once, so reading pauses and
+    /// resumes, with reads ending inside bodies. Every one is answered, in order (reading once stayed paused when
+    /// the held-back requests ran out inside a body, and the connection hung).
+    @Test func aLongPipelineWithBodiesIsAnsweredToTheEnd() async throws {
+        try await withDaemon { daemon in
+            let client = try await ChildProcess.run(
+                "/usr/bin/env", ["python3", TestEnvironment.client("pipeline_client.py"), "\(daemon.port)", "demo", "1000", "3000"])
+            #expect(client.status == 0, "\(client.stderr)")
+            let result = try JSONSerialization.jsonObject(with: Data(client.stdout.utf8)) as! [String: Any]
+            #expect(result["statuses"] as? [Int] == Array(repeating: 202, count: 1000))
+            #expect((result["bodies"] as? [String])?.last == "{\"ids\":[1000],\"topics\":[\"demo/pipe\"]}\n")
+        }
+    }
+
+    /// Bad input: a CONNECT, and a request for a protocol switch, each followed by 8 MiB of another protocol's bytes.
+    /// NIO's decoder parses nothing after such a request, so the answer closes the connection, and the bytes do not
+    /// pile up in memory (they did, without bound, behind a keep-alive answer).
+    @Test func protocolSwitchesAreAnsweredAndTheConnectionClosed() async throws {
+        try await withDaemon { daemon in
+            for (mode, status) in [("connect", 404), ("upgrade", 200)] {
+                let client = try await ChildProcess.run("/usr/bin/env", ["python3", TestEnvironment.client("upgrade_client.py"), "\(daemon.port)", mode])
+                #expect(client.status == 0, "\(client.stderr)")
+                let result = try JSONSerialization.jsonObject(with: Data(client.stdout.utf8)) as! [String: Any]
+                #expect(result["status"] as? Int == status, "\(mode): \(client.stdout)")
+                #expect(result["connection"] as? String == "close", "\(mode): \(client.stdout)")
+                #expect(result["closed"] as? Bool == true, "\(mode): \(client.stdout)")
+            }
+            #expect(try await client.send(.GET, "\(daemon.baseURL)/healthz").status == 200, "the daemon serves on")
+        }
+    }
+
     @Test func noRuleMatchedAnswersEmptyIds() async throws {
         let config = """
             sources: { quiet: {} }

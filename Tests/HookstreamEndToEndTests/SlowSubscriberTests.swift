@@ -22,6 +22,34 @@ import Testing
         """
     }
 
+    /// Bad input: a client that asks for a replay of 12 MiB of history (3,000 events: more than one replay page, so
+    /// the replay waits for the first page's writes), then reads nothing, while the daemon stops. Its stream is told
+    /// to come back and closed within a second though it never takes that; the daemon exits 0 within 2 s. (The
+    /// replay used to wait for its writes for good, and the stop ended in service-lifecycle's fatal error.)
+    @Test func aReplayThatIsNotReadDoesNotHoldUpAStop() async throws {
+        let daemon = try await Daemon.start(config: SlowSubscriberTests.config(streams: "{ queue: 10000 }"))
+        let history = try await ChildProcess.run(
+            "/usr/bin/env", ["python3", TestEnvironment.client("pipeline_client.py"), "\(daemon.port)", "big", "3000", "4096"])
+        #expect(history.status == 0, "\(history.stderr)")
+        let slow = try ChildProcess(
+            TestEnvironment.python,
+            [TestEnvironment.client("slow_client.py"), "127.0.0.1", "\(daemon.port)", "/events?topic=big/**&lastEventId=0", "tok"])
+        defer { slow.killAll() }
+        try await waitUntil("the replay to begin") { slow.stdout.contains("connected") }
+        // The replay is stuck once the kernel holds bytes the client does not take: the daemon's end of the
+        // connection has a send queue (ss's second column, with one state asked for).
+        try await waitUntil("the replay to back up") {
+            let sockets = try await ChildProcess.run("/usr/bin/env", ["ss", "-tnH", "state", "established", "( sport = :\(daemon.port) )"])
+            return sockets.stdout.split(separator: "\n").contains { line in
+                let columns = line.split(separator: " ", omittingEmptySubsequences: true)
+                return columns.count > 1 && (Int(columns[1]) ?? 0) > 0
+            }
+        }
+        let (status, duration) = try await daemon.stop()
+        #expect(status == 0, "\(daemon.log.suffix(2000))")
+        #expect(duration < .seconds(2), "the stop took \(duration)")
+    }
+
     @Test func aSubscriberThatReadsNothingIsCutWhileAFastOneGetsEverything() async throws {
         try await withDaemon(config: SlowSubscriberTests.config(streams: "{ queue: 16 }")) { daemon in
             let slow = try ChildProcess(

@@ -55,6 +55,14 @@ import Testing
         #expect(grant.publish.matches("users/42/inbox"))
     }
 
+    /// Bad input: a signed token whose `exp` is centuries away (1e16 s would overflow the grant's milliseconds). It is
+    /// accepted, and its grant expires at the latest time hookstream keeps.
+    @Test func anExpiryCenturiesAwayIsCutNotACrash() async throws {
+        let token = try await sign(Claims(sub: "42", exp: 1e16))
+        let grant = try await grant(token, try settings())
+        #expect(grant.expiresAt == Int64(JWTAuthenticator.latestExpiration * 1000))
+    }
+
     @Test func refusals() async throws {
         let plain = try settings()
         func reason(_ claims: Claims, _ settings: JWTSettings, secret: String = JWTAuthenticatorTests.secret) async throws -> String? {

@@ -85,6 +85,10 @@ final class ConfigReader {
         }
     }
 
+    /// The longest duration a setting takes, in milliseconds: 100 years, well within what the timers' nanosecond
+    /// counts hold.
+    static let longestDuration: Double = 36_500 * 86_400_000
+
     /// A duration: `500ms`, `15s`, `2m`, `1h`, `7d`, or a number of seconds.
     func duration(_ node: Node, _ what: String, minimum: Duration = .zero) -> Duration? {
         guard case .scalar(let s) = node, !ConfigReader.isNull(node) else {
@@ -93,21 +97,26 @@ final class ConfigReader {
         }
         let text = String(s.string.trimmingSpaces())
         let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600), ("d", 86400)]
-        var value: Duration?
+        var milliseconds: Double?
         if let seconds = Double(text) {
-            value = .milliseconds(Int64(seconds * 1000))
+            milliseconds = seconds * 1000
         } else {
             for (suffix, scale) in units where text.hasSuffix(suffix) {
                 if let n = Double(text.dropLast(suffix.count)), n >= 0 {
-                    value = .milliseconds(Int64(n * scale * 1000))
+                    milliseconds = n * scale * 1000
                     break
                 }
             }
         }
-        guard let value else {
+        guard let milliseconds, milliseconds.isFinite else {
             error(at: node, "\(what) must be a duration like 500ms, 15s, 2m, 1h or 7d, found '\(text)'")
             return nil
         }
+        guard milliseconds <= ConfigReader.longestDuration else {
+            error(at: node, "\(what) must be at most 36500d (100 years), found '\(text)'")
+            return nil
+        }
+        let value = Duration.milliseconds(Int64(milliseconds))
         guard value >= minimum else {
             error(at: node, "\(what) must be at least \(minimum), found '\(text)'")
             return nil
@@ -132,7 +141,9 @@ final class ConfigReader {
         } else {
             for (suffix, scale) in units where text.hasSuffix(suffix) {
                 if let n = Double(text.dropLast(suffix.count).trimmingSpaces()) {
-                    value = Int(n * Double(scale))
+                    let bytes = n * Double(scale)
+                    // Past Int's range (or not a number) the range check below cannot be reached: report it as out of range.
+                    value = bytes.isFinite && abs(bytes) < 1e18 ? Int(bytes) : (bytes < 0 ? Int.min : Int.max)
                     break
                 }
             }

@@ -62,8 +62,12 @@ struct JWTAuthenticator: Sendable {
             identity: "jwt:\(claims.issuer ?? ""):\(subject)",
             subscribe: patterns(settings.subscribe, claim?.subscribe),
             publish: patterns(settings.publish, claim?.publish),
-            expiresAt: claims.expiration.map { Int64($0 * 1000) })
+            // A signed `exp` centuries away is as good as none, and must not overflow the milliseconds.
+            expiresAt: claims.expiration.map { Int64(min($0, JWTAuthenticator.latestExpiration) * 1000) })
     }
+
+    /// The latest expiry a grant keeps, in seconds since the epoch (the year 5138): later ones are cut to it.
+    static let latestExpiration: Double = 1e11
 
     /// jwt-kit's reason, without the token.
     private static func describe(_ error: any Error) -> String {

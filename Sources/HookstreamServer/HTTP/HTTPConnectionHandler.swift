@@ -45,9 +45,12 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     /// A stream request that waits for the responses before it.
     private var waitingStream: (head: HTTPRequestHead, target: RequestTarget)?
     /// Request parts held back while too much is in flight or a stream waits.
-    private var queued: [HTTPServerRequestPart] = []
+    private var queued = CircularBuffer<HTTPServerRequestPart>()
     /// Whether reading from the socket is paused because parts are held back.
     private var isReadPaused = false
+    /// Whether held-back parts are being handled: an answer written meanwhile must not start handling them again
+    /// (a long pipeline would recurse once per request).
+    private var isHandlingQueued = false
 
     init(server: ServerContext, framing: StreamFraming.Kind = .http1) {
         self.server = server
@@ -114,7 +117,9 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
 
     private func route(head: HTTPRequestHead, body: ByteBuffer, settings: LiveSettings, context: ChannelHandlerContext) {
         let target = RequestTarget(head.uri)
-        let keepAlive = head.isKeepAlive
+        // After a CONNECT or an upgrade request NIO's decoder parses nothing more on the connection (the bytes would
+        // be another protocol's): such a request gets its answer, then the connection closes.
+        let keepAlive = head.isKeepAlive && !(framing == .http1 && HTTPConnectionHandler.endsHTTP(head))
         let cors = settings.corsHeaders(origin: head.headers.first(name: "origin"))
         state = .idle
         switch Router.hookstream.match(method: head.method, path: target.path) {
@@ -204,17 +209,34 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
             waitingStream = nil
             startStream(head: waiting.head, target: waiting.target, context: context)
         }
+        guard !isHandlingQueued else { return }  // the loop below, further up the stack, goes on
+        isHandlingQueued = true
         while !queued.isEmpty, !isAtCapacity {
             switch state {
             case .idle, .receiving: handle(queued.removeFirst(), context: context)
             default: queued.removeAll()
             }
         }
-        if isReadPaused, queued.isEmpty, case .idle = state {
+        isHandlingQueued = false
+        // Reading resumes once nothing is held back, also in the middle of a request's body (the rest of it is
+        // still to be read).
+        guard isReadPaused, queued.isEmpty, !isAtCapacity else { return }
+        switch state {
+        case .idle, .receiving:
             isReadPaused = false
             context.channel.setOption(ChannelOptions.autoRead, value: true).whenFailure { _ in }
             context.read()
+        default:
+            break
         }
+    }
+
+    /// Whether NIO's decoder stops parsing after `head`'s request: a CONNECT, or an upgrade (`Connection: upgrade`
+    /// with an `Upgrade` header).
+    static func endsHTTP(_ head: HTTPRequestHead) -> Bool {
+        if head.method == .CONNECT { return true }
+        guard head.headers.contains(name: "upgrade") else { return false }
+        return head.headers[canonicalForm: "connection"].contains { $0.lowercased() == "upgrade" }
     }
 
     // MARK: Event streams

@@ -85,10 +85,16 @@ final class HTTPServer: Service {
 }
 
 extension HTTPServer {
+    /// The most bytes one connection may have received and not yet parsed into requests.
+    static let maximumUnparsedBytes = 1 << 20
+
     /// HTTP/1.1 (after TLS, when there is TLS): a request decoder and the connection handler, which writes
     /// responses and stream frames as raw bytes.
     static func configureHTTP1(_ channel: any Channel, server: ServerContext) throws {
-        try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes)))
+        // The decoder's buffer holds only what it has not parsed yet: a partial head (NIO caps heads at 80 KiB), or
+        // bytes after an upgrade request, which it never parses. The bound closes a connection that keeps sending them.
+        try channel.pipeline.syncOperations.addHandler(
+            ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes), maximumBufferSize: HTTPServer.maximumUnparsedBytes))
         try channel.pipeline.syncOperations.addHandler(HTTPConnectionHandler(server: server))
     }
 

@@ -185,7 +185,8 @@ final class StreamHub: EventSink, @unchecked Sendable {
             for subscriber in all {
                 subscriber.slot = -1
                 self.metrics.streamClosed()
-                subscriber.end(with: StreamFraming.retryFrame(milliseconds: Int.random(in: 0..<spread)))
+                // Within the second: the graceful stop allows 1.5 s, and a client that does not read must not outlast it.
+                subscriber.end(with: StreamFraming.retryFrame(milliseconds: Int.random(in: 0..<spread)), closingWithin: .seconds(1))
             }
         }
     }

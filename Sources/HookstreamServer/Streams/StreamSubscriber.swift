@@ -131,14 +131,18 @@ final class StreamSubscriber {
         context.close(promise: nil)
     }
 
-    /// Ends the stream cleanly (server shutdown): what is queued goes out, then the connection closes, which
-    /// ends the body.
+    /// How long an ended stream may take to take what is queued for it before it is closed anyway.
+    static let endGrace = TimeAmount.seconds(5)
+
+    /// Ends the stream cleanly: what is queued goes out, then the connection closes, which ends the body.
     func finish() {
         end(with: channel.allocator.buffer(capacity: 0))
     }
 
-    /// Ends the stream after a last frame (an event that tells the client why), behind what is queued.
-    func end(with lastFrame: ByteBuffer) {
+    /// Ends the stream after a last frame (an event that tells the client why), behind what is queued, and closes it
+    /// once that is written, or after `grace` at the latest: a client that stopped reading would otherwise hold the
+    /// stream, and a replay waiting for its writes (which keeps a shutdown from ending), for good.
+    func end(with lastFrame: ByteBuffer, closingWithin grace: TimeAmount = StreamSubscriber.endGrace) {
         guard !isClosed else { return }
         isClosed = true
         let channel = self.channel
@@ -147,6 +151,8 @@ final class StreamSubscriber {
         context.writeAndFlush(framing.end).whenComplete { _ in
             channel.close(promise: nil)
         }
+        let deadline = channel.eventLoop.scheduleTask(in: grace) { channel.close(promise: nil) }
+        channel.closeFuture.whenComplete { _ in deadline.cancel() }
     }
 
     func markClosed() {
