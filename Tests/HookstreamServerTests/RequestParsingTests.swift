@@ -27,6 +27,16 @@ import Testing
         #expect(target.value("x") == "")
     }
 
+    /// Bad input: a stream that names 65 topics, one more than a stream may.
+    @Test func aStreamNamesAtMost64Topics() throws {
+        func request(_ count: Int) throws(HTTPError) -> StreamRequest {
+            let uri = "/events?" + (0..<count).map { "topic=t/\($0)" }.joined(separator: "&")
+            return try StreamRequest(head: HTTPRequestHead(version: .http1_1, method: .GET, uri: uri), target: RequestTarget(uri))
+        }
+        #expect(try request(64).filter.patterns.count == 64)
+        #expect { try request(65) } throws: { ($0 as? HTTPError)?.code == "too_many_topics" }
+    }
+
     /// Bad input: escapes that are not `%` and two hex digits are kept as they are, with nothing after them lost.
     @Test func malformedEscapesAreKeptWhole() {
         #expect(RequestTarget("/e?a=%zz&b=a%4&c=%&d=%%41&e=%4g1&f=100%25").query.map(\.value) == ["%zz", "a%4", "%", "%A", "%4g1", "100%"])

@@ -15,6 +15,7 @@ struct TicketsEndpoint: HTTPEndpoint {
                     guard case .array(let list) = body["topics"] ?? .null, !list.isEmpty else {
                         throw HTTPError(.badRequest, code: "missing_topic", #"name the topics the ticket is for: {"topics": ["a/b", "c/*"]}"#)
                     }
+                    guard list.count <= StreamRequest.maximumTopics else { throw StreamRequest.tooManyTopics }
                     var patterns: [TopicPattern] = []
                     for value in list {
                         guard let text = value.stringValue else { throw HTTPError(.badRequest, code: "invalid_topic", "each topic must be a string") }

@@ -335,7 +335,8 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         // Through the subscriber, behind any earlier answer on the connection that NIO may still hold.
         subscriber.writeHead(extraHeaders: cors)
         subscriber.write(StreamFraming.greeting(retry: streams.retry), flush: true)
-        if let expiresAt = grant.expiresAt {
+        // Not when the greeting's write has already failed and closed the stream: the timer would keep it until then.
+        if let expiresAt = grant.expiresAt, !subscriber.isClosed {
             // At the token's expiry the stream says so and ends; the client comes back with a fresh token.
             subscriber.expiry = context.eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(expiresAt - now)) {
                 subscriber.logger.info("Stream ended: its token expired")

@@ -45,7 +45,8 @@ final class RetentionService<C: Clock>: Service, Sendable where C.Duration == Du
     func pruneOnce() async {
         let configuration = settings()
         var retention = configuration.store.retention
-        retention.deliveryMaxAge = configuration.deliveryRetention
+        // Publish ids (POST /publish's "id") are deliveries too, remembered for a day whatever the sources say.
+        retention.deliveryMaxAge = max(configuration.deliveryRetention ?? .zero, PublishEndpoint.idempotencyWindow)
         do {
             let removed = try await store.applyRetention(retention, now: now())
             if removed > 0 { logger.info("Retention pruned events", metadata: ["hookstream.pruned": "\(removed)"]) }

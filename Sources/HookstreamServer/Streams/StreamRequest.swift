@@ -8,12 +8,20 @@ struct StreamRequest {
     /// A one-time ticket from `POST /tickets`, when the request uses one.
     let ticket: String?
 
-    /// - Throws: ``HTTPError`` 400 for missing or malformed topics or a malformed `Last-Event-ID`.
+    /// The most topics (patterns) one stream or ticket may name: each is matched against every event published,
+    /// so the number is bounded like any other work a client can ask for.
+    static let maximumTopics = 64
+
+    static let tooManyTopics = HTTPError(
+        .badRequest, code: "too_many_topics", "name at most \(StreamRequest.maximumTopics) topics; a pattern (a/*, a/**) covers many")
+
+    /// - Throws: ``HTTPError`` 400 for missing, too many or malformed topics or a malformed `Last-Event-ID`.
     init(head: HTTPRequestHead, target: RequestTarget) throws(HTTPError) {
         let topics = target.values("topic")
         guard !topics.isEmpty else {
             throw HTTPError(.badRequest, code: "missing_topic", "name at least one topic: /events?topic=a&topic=b/*")
         }
+        guard topics.count <= StreamRequest.maximumTopics else { throw StreamRequest.tooManyTopics }
         var patterns: [TopicPattern] = []
         for text in topics {
             do {
