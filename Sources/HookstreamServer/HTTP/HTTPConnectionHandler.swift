@@ -45,7 +45,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     /// A stream request that waits for the responses before it.
     private var waitingStream: (head: HTTPRequestHead, target: RequestTarget)?
     /// Request parts held back while too much is in flight or a stream waits.
-    private var queued = CircularBuffer<HTTPServerRequestPart>()
+    private var queued: [HTTPServerRequestPart] = []  // an array: no allocation while empty, as on an idle stream
     /// Whether reading from the socket is paused because parts are held back.
     private var isReadPaused = false
     /// Whether held-back parts are being handled: an answer written meanwhile must not start handling them again
@@ -211,12 +211,19 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         }
         guard !isHandlingQueued else { return }  // the loop below, further up the stack, goes on
         isHandlingQueued = true
-        while !queued.isEmpty, !isAtCapacity {
+        var pending: [HTTPServerRequestPart] = []
+        swap(&pending, &queued)
+        var next = 0
+        while next < pending.count, !isAtCapacity {
             switch state {
-            case .idle, .receiving: handle(queued.removeFirst(), context: context)
-            default: queued.removeAll()
+            case .idle, .receiving:
+                handle(pending[next], context: context)
+                next += 1
+            default:
+                next = pending.count  // the connection closed or became a stream: the rest is dropped
             }
         }
+        if next < pending.count { queued = Array(pending[next...]) + queued }
         isHandlingQueued = false
         // Reading resumes once nothing is held back, also in the middle of a request's body (the rest of it is
         // still to be read).
