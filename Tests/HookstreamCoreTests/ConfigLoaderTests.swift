@@ -84,6 +84,21 @@ import Testing
         #expect(found.contains { $0.hasPrefix("test.yaml:4:") && $0.contains("server.limits.body_bytes must be between") }, "\(found)")
     }
 
+    /// The connection timeouts: read as durations, with their defaults; bad input: one under the once-a-second
+    /// check's resolution and one that is no duration.
+    @Test func connectionTimeouts() throws {
+        let defaults = try ConfigLoader.parse("sources: { demo: {} }\n", file: "test.yaml")
+        #expect(defaults.server.requestTimeout == .seconds(30))
+        #expect(defaults.server.idleTimeout == .seconds(60))
+        let set = try ConfigLoader.parse("server: { limits: { request_timeout: 5s, idle_timeout: 2m } }\n", file: "test.yaml")
+        #expect(set.server.requestTimeout == .seconds(5))
+        #expect(set.server.idleTimeout == .seconds(120))
+        let found = errors("server:\n  limits:\n    request_timeout: 200ms\n    idle_timeout: soon\n")
+        #expect(found.contains("test.yaml:3:22: error: server.limits.request_timeout must be at least 1s, found '200ms'"), "\(found)")
+        #expect(found.contains("test.yaml:4:19: error: server.limits.idle_timeout must be a duration like 500ms, 15s, 2m, 1h or 7d, found 'soon'"), "\(found)")
+        #expect(found.count == 2, "\(found)")
+    }
+
     @Test func badTopicTemplatesAndDuplicateRuleNames() {
         let yaml = """
             sources:

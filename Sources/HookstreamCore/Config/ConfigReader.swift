@@ -118,7 +118,7 @@ final class ConfigReader {
         }
         let value = Duration.milliseconds(Int64(milliseconds))
         guard value >= minimum else {
-            error(at: node, "\(what) must be at least \(minimum), found '\(text)'")
+            error(at: node, "\(what) must be at least \(minimum.configText), found '\(text)'")
             return nil
         }
         return value

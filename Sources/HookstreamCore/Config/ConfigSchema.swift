@@ -71,8 +71,16 @@ struct ConfigSchema {
                 server.unixSocket = socket
             case "limits":
                 guard let lm = reader.mapping(value, "server.limits") else { continue }
-                for (k, _, v) in reader.entries(lm, allowed: ["body_bytes"], in: "server.limits") where k == "body_bytes" {
-                    if let n = reader.byteSize(v, "server.limits.body_bytes", range: 1...(256 << 20)) { server.bodyLimit = n }
+                for (k, _, v) in reader.entries(lm, allowed: ["body_bytes", "request_timeout", "idle_timeout"], in: "server.limits") {
+                    switch k {
+                    case "body_bytes":
+                        if let n = reader.byteSize(v, "server.limits.body_bytes", range: 1...(256 << 20)) { server.bodyLimit = n }
+                    case "request_timeout":
+                        if let d = reader.duration(v, "server.limits.request_timeout", minimum: .seconds(1)) { server.requestTimeout = d }
+                    case "idle_timeout":
+                        if let d = reader.duration(v, "server.limits.idle_timeout", minimum: .seconds(1)) { server.idleTimeout = d }
+                    default: break
+                    }
                 }
             case "tls":
                 server.tls = readTLS(value)

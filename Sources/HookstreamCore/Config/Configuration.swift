@@ -8,6 +8,12 @@ public struct Configuration: Sendable {
         public var unixSocket: UnixSocket?
         /// Largest request body accepted (`server.limits.body_bytes`).
         public var bodyLimit: Int = 1 << 20
+        /// How long a request may take to arrive, head and body, from its first byte; a new connection's first request
+        /// (and, with TLS, its handshake) counts from the connection's start (`server.limits.request_timeout`).
+        public var requestTimeout: Duration = .seconds(30)
+        /// How long a connection may stay open with no request in progress and no answer owed; an event stream is
+        /// never idle (`server.limits.idle_timeout`).
+        public var idleTimeout: Duration = .seconds(60)
         /// Event-loop threads for HTTP (`server.event_loop_threads`); one is best on small machines.
         public var eventLoopThreads: Int = 1
         /// `server.tls`: the listener speaks TLS (with HTTP/2 and HTTP/1.1 by ALPN) when set.

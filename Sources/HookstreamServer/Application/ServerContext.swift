@@ -10,6 +10,8 @@ final class ServerContext: Sendable {
     let hubs: StreamHubs
     /// One per event loop, in the order of `hubs.all`.
     let batchers: [PublishBatcher]
+    /// One per event loop, in the order of `hubs.all`: what closes connections that keep the server waiting.
+    let sweepers: [ConnectionSweeper]
     let webhooks: WebhookIngest
     let publisher: Publisher
     let jobs: JobRunner
@@ -30,6 +32,7 @@ final class ServerContext: Sendable {
         self.broker = broker
         self.hubs = hubs
         self.batchers = hubs.all.map { PublishBatcher(eventLoop: $0.eventLoop, broker: broker) }
+        self.sweepers = hubs.all.map { ConnectionSweeper(eventLoop: $0.eventLoop) }
         self.jobs = jobs
         self.metrics = metrics
         self.registry = registry
@@ -49,6 +52,12 @@ final class ServerContext: Sendable {
     /// The batcher of `loop`.
     func batcher(for loop: any EventLoop) -> PublishBatcher {
         for batcher in batchers where batcher.eventLoop === loop { return batcher }
+        preconditionFailure("event loop \(loop) is not part of the HTTP server's group")
+    }
+
+    /// The connection sweeper of `loop`.
+    func sweeper(for loop: any EventLoop) -> ConnectionSweeper {
+        for sweeper in sweepers where sweeper.eventLoop === loop { return sweeper }
         preconditionFailure("event loop \(loop) is not part of the HTTP server's group")
     }
 

@@ -7,7 +7,7 @@ import NIOHTTP1
 /// One HTTP/1.1 connection: parses requests, answers the request/response endpoints, and turns itself into an
 /// event stream for `GET /events`. Responses are written as raw bytes (there is no response encoder in the
 /// pipeline), so stream frames go to the socket with no per-write encoding.
-final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
+final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandler, ExpiringConnection {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = ByteBuffer
 
@@ -51,10 +51,27 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     /// Whether held-back parts are being handled: an answer written meanwhile must not start handling them again
     /// (a long pipeline would recurse once per request).
     private var isHandlingQueued = false
+    /// When the client has kept the connection waiting too long (``ConnectionSweeper``): the request in progress
+    /// (or the first one) by `server.limits.request_timeout`, the next one by `server.limits.idle_timeout`.
+    private(set) var expiry = NIODeadline.distantFuture
+    var sweeperSlot = -1
+    /// `server.limits.idle_timeout` as in force when the last request started (read with its settings, not again).
+    private var idleTimeout = TimeAmount.zero
+    /// Whether any request has started on the connection (an expiry before the first one is logged).
+    private var hasStarted = false
+    private var context: ChannelHandlerContext?
 
     init(server: ServerContext, framing: StreamFraming.Kind = .http1) {
         self.server = server
         self.framing = framing
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        let limits = server.settings.configuration.server
+        expiry = .now() + TimeAmount(limits.requestTimeout)
+        idleTimeout = TimeAmount(limits.idleTimeout)
+        server.sweeper(for: context.eventLoop).add(self)
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -84,6 +101,9 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         switch (part, state) {
         case (.head(let head), .idle):
             let settings = server.settings
+            hasStarted = true
+            expiry = .now() + TimeAmount(settings.configuration.server.requestTimeout)
+            idleTimeout = TimeAmount(settings.configuration.server.idleTimeout)
             let limit = settings.configuration.server.bodyLimit
             if let length = head.headers.first(name: "content-length").flatMap(Int.init), length > limit {
                 refuseTooLarge(limit: limit, context: context)
@@ -122,6 +142,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         let keepAlive = head.isKeepAlive && !(framing == .http1 && HTTPConnectionHandler.endsHTTP(head))
         let cors = settings.corsHeaders(origin: head.headers.first(name: "origin"))
         state = .idle
+        expiry = .distantFuture  // an answer is owed: the wait is the server's
         switch Router.hookstream.match(method: head.method, path: target.path) {
         case .found(.eventStream, _):
             if slots.isEmpty {
@@ -204,6 +225,10 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
             }
         }
         if wrote { context.flush() }
+        if slots.isEmpty, waitingStream == nil, case .idle = state, framing == .http1 {
+            // Nothing owed, no request in progress: the connection idles until the next one starts.
+            expiry = .now() + idleTimeout
+        }
         guard slots.count < HTTPConnectionHandler.maximumInFlight else { return }
         if slots.isEmpty, let waiting = waitingStream {
             waitingStream = nil
@@ -283,6 +308,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         }
         // A JWT: checked off the loop (jwt-kit's keys are an actor); the connection waits, reading nothing.
         state = .authenticating
+        expiry = .distantFuture
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         let loop = context.eventLoop
         let accepted = server.jobs.submit {
@@ -339,6 +365,9 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
             return
         }
         state = .streaming(subscriber)
+        // A stream waits on the server, never on the client: no timeout, and nothing to check for it.
+        expiry = .distantFuture
+        server.sweeper(for: context.eventLoop).remove(self)
         // Through the subscriber, behind any earlier answer on the connection that NIO may still hold.
         subscriber.writeHead(extraHeaders: cors)
         subscriber.write(StreamFraming.greeting(retry: streams.retry), flush: true)
@@ -374,6 +403,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        server.sweeper(for: context.eventLoop).remove(self)
         if case .streaming(let subscriber) = state {
             subscriber.markClosed()
             server.hubs.hub(for: context.eventLoop).remove(subscriber)
@@ -386,6 +416,44 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         slots.removeAll()
         waitingStream = nil
         context.fireChannelInactive()
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        server.sweeper(for: context.eventLoop).remove(self)
+        self.context = nil
+    }
+
+    // MARK: Timeouts
+
+    func expire() {
+        guard let context else { return }
+        let peer = context.channel.remoteAddress.map { "\($0)" } ?? "unknown"
+        let limits = server.settings.configuration.server
+        switch state {
+        case .receiving:
+            // Part of a request came: say why it is refused, then close.
+            server.logger.info(
+                "Request timed out: it did not arrive whole within server.limits.request_timeout",
+                metadata: ["hookstream.peer": "\(peer)", "timeout": "\(limits.requestTimeout.configText)"])
+            state = .discarding
+            let error = HTTPError(
+                .requestTimeout, code: "request_timeout",
+                "the request did not arrive whole within \(limits.requestTimeout.configText) (server.limits.request_timeout)")
+            respond(HTTPResponse(error: error), keepAlive: false, context: context)
+        case .idle where hasStarted:
+            server.logger.debug("Idle connection closed (server.limits.idle_timeout)", metadata: ["hookstream.peer": "\(peer)"])
+            state = .closed
+            context.close(promise: nil)
+        case .idle:
+            // No request head within the time: a client that connects and says nothing (or trickles a head).
+            server.logger.info(
+                "Connection closed: no request within server.limits.request_timeout",
+                metadata: ["hookstream.peer": "\(peer)", "timeout": "\(limits.requestTimeout.configText)"])
+            state = .closed
+            context.close(promise: nil)
+        case .discarding, .authenticating, .streaming, .closed:
+            break
+        }
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {

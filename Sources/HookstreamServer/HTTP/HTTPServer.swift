@@ -44,6 +44,8 @@ final class HTTPServer: Service {
                 channel.eventLoop.makeCompletedFuture {
                     guard usesTLS, let tls = server.settings.tls else { return try HTTPServer.configureHTTP1(channel, server: server) }
                     try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls))
+                    let timeout = TimeAmount(server.settings.configuration.server.requestTimeout)
+                    try channel.pipeline.syncOperations.addHandler(TLSHandshakeDeadline(sweeper: server.sweeper(for: channel.eventLoop), timeout: timeout))
                     try channel.pipeline.syncOperations.addHandler(
                         ApplicationProtocolNegotiationHandler { result in
                             channel.eventLoop.makeCompletedFuture {
@@ -80,6 +82,7 @@ final class HTTPServer: Service {
         // The listener is closed: end the open streams, each told to come back after a different delay within
         // `streams.drain`, so that thousands of clients do not reconnect (to the next process) in the same second.
         await context.hubs.shutdown(drain: context.settings.configuration.streams.drain)
+        for sweeper in context.sweepers { sweeper.shutdown() }
         context.logger.info("HTTP server stopped")
     }
 }
@@ -112,8 +115,12 @@ extension HTTPServer {
         // client, so that a client lagging for a moment is not cut sooner over HTTP/2 than over HTTP/1.1.
         stream.outboundBufferSizeHighWatermark = 256 * 1024
         stream.outboundBufferSizeLowWatermark = 128 * 1024
+        let limits = server.settings.configuration.server
+        let idle = HTTP2IdleDeadline(
+            channel: channel, sweeper: server.sweeper(for: channel.eventLoop), requestTimeout: TimeAmount(limits.requestTimeout),
+            idleTimeout: TimeAmount(limits.idleTimeout))
         _ = try channel.pipeline.syncOperations.configureHTTP2Pipeline(
-            mode: .server, connectionConfiguration: connection, streamConfiguration: stream
+            mode: .server, connectionConfiguration: connection, streamConfiguration: stream, streamDelegate: idle
         ) { stream in
             stream.eventLoop.makeCompletedFuture {
                 try stream.pipeline.syncOperations.addHandler(HTTP2FramePayloadToHTTP1ServerCodec())
