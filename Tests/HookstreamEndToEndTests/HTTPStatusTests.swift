@@ -151,4 +151,45 @@ import Testing
             #expect(!daemon.log.contains("not-the-token"), "nor do presented ones")
         }
     }
+    /// Bad input: a token that asks for tickets without using them. It may hold 100 unused ones; the 101st request
+    /// gets `429 too_many_tickets`. Using one makes room for one more, and another token is not affected. (Before,
+    /// tickets were unbounded, and each issue walked all of them.)
+    @Test func aTokenHoldsAtMost100UnusedTickets() async throws {
+        let config = """
+            auth:
+              tokens:
+                - { name: one, secret: { value: token-one }, subscribe: ["demo/**"] }
+                - { name: two, secret: { value: token-two }, subscribe: ["demo/**"] }
+            store: { kind: memory }
+            sources: { demo: {} }
+            rules: [{ name: demo, source: demo, publish: { topic: "demo/x", data: "{{ body }}" } }]
+            """
+        try await withDaemon(config: config) { daemon in
+            func ticket(_ token: String) async throws -> (status: UInt, body: String) {
+                let answer = try await client.send(
+                    .POST, "\(daemon.baseURL)/tickets", body: #"{"topics":["demo/x"]}"#,
+                    headers: [("Authorization", "Bearer \(token)"), ("Content-Type", "application/json")])
+                return (answer.status, answer.body)
+            }
+            var issued: [String] = []
+            for _ in 1...100 {
+                let answer = try await ticket("token-one")
+                #expect(answer.status == 200, "\(answer.body)")
+                let object = try JSONSerialization.jsonObject(with: Data(answer.body.utf8)) as? [String: Any]
+                issued.append(try #require(object?["ticket"] as? String))
+            }
+            let refused = try await ticket("token-one")
+            #expect(refused.status == 429)
+            #expect(refused.body.contains(#""error":"too_many_tickets""#), "\(refused.body)")
+            #expect(refused.body.contains("holds 100 unused tickets"), "\(refused.body)")
+            #expect(try await ticket("token-two").status == 200, "another token is not affected")
+
+            // Using one makes room for one more.
+            let stream = try await SSEStream.open("\(daemon.baseURL)/events?topic=demo/x&ticket=\(issued[0])")
+            #expect(try await client.postWebhook(daemon, json: #"{"n":1}"#) == [1])
+            #expect(try await stream.collect { $0.count == 1 }.map(\.data) == [#"{"n":1}"#])
+            #expect(try await ticket("token-one").status == 200)
+            #expect(try await ticket("token-one").status == 429)
+        }
+    }
 }

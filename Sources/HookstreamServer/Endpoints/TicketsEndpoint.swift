@@ -31,8 +31,15 @@ struct TicketsEndpoint: HTTPEndpoint {
                     let lifetime = request.settings.configuration.auth.ticketLifetime
                     var expiresAt = now + lifetime.milliseconds
                     if let tokenExpiry = grant.expiresAt { expiresAt = min(expiresAt, tokenExpiry) }
-                    let ticket = server.tickets.issue(
-                        TicketStore.Ticket(grant: grant, topics: topics, credential: credential, expiresAt: expiresAt), now: now)
+                    guard
+                        let ticket = server.tickets.issue(
+                            TicketStore.Ticket(grant: grant, topics: topics, credential: credential, expiresAt: expiresAt), now: now)
+                    else {
+                        server.logger.info("Ticket refused: too many unused", metadata: ["hookstream.token": "\(grant.name)"])
+                        throw HTTPError(
+                            .tooManyRequests, code: "too_many_tickets",
+                            "this token holds \(TicketStore.maximumPerIdentity) unused tickets; open streams with them, or wait for them to expire (\(lifetime.configText))")
+                    }
                     server.logger.info("Ticket issued", metadata: ["hookstream.token": "\(grant.name)", "hookstream.topics": "\(patterns.map(\.description))"])
                     complete(
                         .json(
