@@ -22,6 +22,29 @@ import Testing
         """
     }
 
+    /// A client that asks for a replay of all of `big/**` and reads nothing, once the replay is stuck: the kernel
+    /// holds bytes the client does not take, so the daemon's end of the connection has a send queue (ss's second
+    /// column, with one state asked for).
+    static func startReplayThatIsNotRead(_ daemon: Daemon) async throws -> ChildProcess {
+        let slow = try ChildProcess(
+            TestEnvironment.python,
+            [TestEnvironment.client("slow_client.py"), "127.0.0.1", "\(daemon.port)", "/events?topic=big/**&lastEventId=0", "tok"])
+        do {
+            try await waitUntil("the replay to begin") { slow.stdout.contains("connected") }
+            try await waitUntil("the replay to back up") {
+                let sockets = try await ChildProcess.run("/usr/bin/env", ["ss", "-tnH", "state", "established", "( sport = :\(daemon.port) )"])
+                return sockets.stdout.split(separator: "\n").contains { line in
+                    let columns = line.split(separator: " ", omittingEmptySubsequences: true)
+                    return columns.count > 1 && (Int(columns[1]) ?? 0) > 0
+                }
+            }
+            return slow
+        } catch {
+            slow.killAll()
+            throw error
+        }
+    }
+
     /// Bad input: a client that asks for a replay of 12 MiB of history (3,000 events: more than one replay page, so
     /// the replay waits for the first page's writes), then reads nothing, while the daemon stops. Its stream is told
     /// to come back and closed within a second though it never takes that; the daemon exits 0 within 2 s. (The
@@ -31,20 +54,8 @@ import Testing
         let history = try await ChildProcess.run(
             "/usr/bin/env", ["python3", TestEnvironment.client("pipeline_client.py"), "\(daemon.port)", "big", "3000", "4096"])
         #expect(history.status == 0, "\(history.stderr)")
-        let slow = try ChildProcess(
-            TestEnvironment.python,
-            [TestEnvironment.client("slow_client.py"), "127.0.0.1", "\(daemon.port)", "/events?topic=big/**&lastEventId=0", "tok"])
+        let slow = try await SlowSubscriberTests.startReplayThatIsNotRead(daemon)
         defer { slow.killAll() }
-        try await waitUntil("the replay to begin") { slow.stdout.contains("connected") }
-        // The replay is stuck once the kernel holds bytes the client does not take: the daemon's end of the
-        // connection has a send queue (ss's second column, with one state asked for).
-        try await waitUntil("the replay to back up") {
-            let sockets = try await ChildProcess.run("/usr/bin/env", ["ss", "-tnH", "state", "established", "( sport = :\(daemon.port) )"])
-            return sockets.stdout.split(separator: "\n").contains { line in
-                let columns = line.split(separator: " ", omittingEmptySubsequences: true)
-                return columns.count > 1 && (Int(columns[1]) ?? 0) > 0
-            }
-        }
         let (status, duration) = try await daemon.stop()
         #expect(status == 0, "\(daemon.log.suffix(2000))")
         #expect(duration < .seconds(2), "the stop took \(duration)")
@@ -70,18 +81,8 @@ import Testing
             return try #require(Int(line.split(separator: " ", omittingEmptySubsequences: true)[1])) * 1024
         }
         let before = try memory("VmRSS")
-        let slow = try ChildProcess(
-            TestEnvironment.python,
-            [TestEnvironment.client("slow_client.py"), "127.0.0.1", "\(daemon.port)", "/events?topic=big/**&lastEventId=0", "tok"])
+        let slow = try await SlowSubscriberTests.startReplayThatIsNotRead(daemon)
         defer { slow.killAll() }
-        try await waitUntil("the replay to begin") { slow.stdout.contains("connected") }
-        try await waitUntil("the replay to back up") {
-            let sockets = try await ChildProcess.run("/usr/bin/env", ["ss", "-tnH", "state", "established", "( sport = :\(daemon.port) )"])
-            return sockets.stdout.split(separator: "\n").contains { line in
-                let columns = line.split(separator: " ", omittingEmptySubsequences: true)
-                return columns.count > 1 && (Int(columns[1]) ?? 0) > 0
-            }
-        }
         // A reader meanwhile: the whole history, in order (curl writes what it reads to a file).
         let output = daemon.directory.appendingPathComponent("reader.sse").path
         let reader = try ChildProcess(
