@@ -99,6 +99,25 @@ import Testing
         #expect(found.count == 2, "\(found)")
     }
 
+    /// `rate_limit:` in its two forms; bad input: a rate without a unit, a mapping without a rate, a zero burst, and
+    /// a limit on the Unix socket's source.
+    @Test func rateLimits() throws {
+        let parsed = try ConfigLoader.parse(
+            "sources:\n  a: { rate_limit: 20/s }\n  b: { rate_limit: { rate: 600/m, burst: 50 } }\n  c: { rate_limit: 1/h }\n  d: {}\n",
+            file: "test.yaml")
+        #expect(parsed.sources["a"]?.rateLimit == RateLimit(perSecond: 20, burst: 20, text: "20/s"))
+        #expect(parsed.sources["b"]?.rateLimit == RateLimit(perSecond: 10, burst: 50, text: "600/m"))
+        #expect(parsed.sources["c"]?.rateLimit?.burst == 1)
+        #expect(parsed.sources["d"]?.rateLimit == nil)
+        let found = errors(
+            "sources:\n  a: { rate_limit: 20 }\n  b: { rate_limit: { burst: 5 } }\n  c: { rate_limit: { rate: 5/s, burst: 0 } }\n  d: { unix_socket: true, rate_limit: 5/s }\nserver: { unix_socket: ./s.sock }\n")
+        #expect(found.contains("test.yaml:2:20: error: sources.a.rate_limit must be a rate like 20/s, 600/m or 1000/h, found '20'"), "\(found)")
+        #expect(found.contains("test.yaml:3:20: error: sources.b.rate_limit needs a rate, like { rate: 20/s, burst: 50 }"), "\(found)")
+        #expect(found.contains { $0.hasPrefix("test.yaml:4:40: error: sources.c.rate_limit.burst must be") }, "\(found)")
+        #expect(found.contains("test.yaml:5:27: error: sources.d.rate_limit applies to webhook sources"), "\(found)")
+        #expect(found.count == 4, "\(found)")
+    }
+
     @Test func badTopicTemplatesAndDuplicateRuleNames() {
         let yaml = """
             sources:

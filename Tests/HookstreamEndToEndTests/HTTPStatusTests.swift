@@ -192,4 +192,40 @@ import Testing
             #expect(try await ticket("token-one").status == 429)
         }
     }
+    /// Bad input: webhooks past their source's `rate_limit` (2/s, 3 at once). The fourth in a row gets `429
+    /// rate_limited` with `Retry-After` and publishes nothing; once the bucket has room, webhooks are taken again
+    /// and numbered on from where the accepted ones stopped. A flood is logged once, not once per webhook.
+    @Test func webhooksPastTheSourcesRateLimitGet429() async throws {
+        let config = """
+            store: { kind: memory }
+            sources: { demo: { rate_limit: { rate: 2/s, burst: 3 } } }
+            rules: [{ name: demo, source: demo, publish: { topic: "demo/x", data: "{{ body }}" } }]
+            """
+        try await withDaemon(config: config) { daemon in
+            func post(_ n: Int) async throws -> (status: UInt, headers: HTTPHeaders, body: String) {
+                try await client.send(.POST, "\(daemon.baseURL)/hooks/demo", body: #"{"n":\#(n)}"#, headers: [("Content-Type", "application/json")])
+            }
+            for n in 1...3 {
+                let accepted = try await post(n)
+                #expect(accepted.status == 202 && accepted.body.contains(#""ids":[\#(n)]"#), "\(accepted.body)")
+            }
+            let refused = try await post(4)
+            #expect(refused.status == 429)
+            #expect(refused.headers.first(name: "retry-after") == "1")
+            #expect(refused.body.contains(#""error":"rate_limited""#), "\(refused.body)")
+            #expect(refused.body.contains("source 'demo' takes at most 2/s, 3 at once (sources.demo.rate_limit); retry after 1 s"), "\(refused.body)")
+            var floodTaken = 0
+            for n in 5...20 where try await post(n).status == 202 { floodTaken += 1 }  // a flood: refused, or taken as the bucket refills
+            var taken: (status: UInt, headers: HTTPHeaders, body: String)?
+            try await waitUntil(timeout: .seconds(5), "the bucket to have room again") {
+                let answer = try await post(21)
+                if answer.status == 202 { taken = answer }
+                return answer.status == 202
+            }
+            let ids = try #require(taken).body.firstMatch(of: /"ids":\[(\d+)\]/).map { Int($0.1)! }
+            #expect(ids == 4 + floodTaken, "numbered after the accepted ones; the refused took no id")
+            try await waitUntil("the refusals in the log") { daemon.log.contains("Webhooks refused: the source's rate limit is reached") }
+            #expect(daemon.log.components(separatedBy: "Webhooks refused").count - 1 == 1, "logged once in ten seconds")
+        }
+    }
 }

@@ -26,8 +26,9 @@ extension ConfigSchema {
             var dedupe: (location: DeliveryIDLocation?, node: Node)?
             var dedupeNodes: (key: Node, value: Node)?
             var socketOnly: [(String, Node)] = []
+            var webhookOnly: [(String, Node)] = []
             if let sm = reader.mapping(value, what) {
-                let allowed = ["unix_socket", "verify", "dedupe", "allow_uids", "allow_gids"]
+                let allowed = ["unix_socket", "verify", "dedupe", "rate_limit", "allow_uids", "allow_gids"]
                 for (k, kn, v) in reader.entries(sm, allowed: allowed, in: what) {
                     switch k {
                     case "unix_socket":
@@ -36,6 +37,9 @@ extension ConfigSchema {
                         source.verifier = readVerify(v, "\(what).verify")
                     case "dedupe":
                         dedupeNodes = (kn, v)  // after verify, whose preset it may refine
+                    case "rate_limit":
+                        source.rateLimit = readRateLimit(v, "\(what).rate_limit")
+                        webhookOnly.append((k, kn))
                     case "allow_uids":
                         source.allowedUIDs = readAccountIDs(v, "\(what).allow_uids", kind: .user)
                         socketOnly.append((k, kn))
@@ -60,7 +64,9 @@ extension ConfigSchema {
                     reader.error(at: verifyKey, "\(what).verify applies to webhook sources; the Unix socket's peers are checked with allow_uids and allow_gids")
                 }
                 if let dedupe { reader.error(at: dedupe.node, "\(what).dedupe applies to webhook sources") }
+                for (key, keyNode) in webhookOnly { reader.error(at: keyNode, "\(what).\(key) applies to webhook sources") }
                 source.verifier = nil
+                source.rateLimit = nil
             }
             config.sources[name] = source
         }
@@ -68,6 +74,39 @@ extension ConfigSchema {
         if socketSources.count > 1 {
             reader.error(at: node, "only one source may have unix_socket: true (found: \(socketSources.joined(separator: ", ")))")
         }
+    }
+
+    /// `rate_limit: 20/s`, or `{ rate: 600/m, burst: 50 }` (the burst is a second's worth, at least 1, by default).
+    private func readRateLimit(_ node: Node, _ what: String) -> RateLimit? {
+        func rate(_ node: Node, _ what: String) -> (perSecond: Double, text: String)? {
+            guard let text = reader.string(node, what) else { return nil }
+            guard let rate = RateLimit.rate(parsing: text) else {
+                reader.error(at: node, "\(what) must be a rate like 20/s, 600/m or 1000/h, found '\(text)'")
+                return nil
+            }
+            return rate
+        }
+        func defaultBurst(_ perSecond: Double) -> Int { max(1, Int(min(perSecond.rounded(.up), 1_000_000))) }
+        if case .scalar = node {
+            return rate(node, what).map { RateLimit(perSecond: $0.perSecond, burst: defaultBurst($0.perSecond), text: $0.text) }
+        }
+        guard let m = reader.mapping(node, what) else { return nil }
+        var parsed: (perSecond: Double, text: String)?
+        var burst: Int?
+        var hasRate = false
+        for (k, _, v) in reader.entries(m, allowed: ["rate", "burst"], in: what) {
+            switch k {
+            case "rate":
+                hasRate = true
+                parsed = rate(v, "\(what).rate")
+            case "burst":
+                burst = reader.int(v, "\(what).burst", range: 1...1_000_000)
+            default: break
+            }
+        }
+        if !hasRate { reader.error(at: node, "\(what) needs a rate, like { rate: 20/s, burst: 50 }") }
+        guard let parsed else { return nil }
+        return RateLimit(perSecond: parsed.perSecond, burst: burst ?? defaultBurst(parsed.perSecond), text: parsed.text)
     }
 
     /// `verify: { <preset>: { secret: ..., ... } }`.

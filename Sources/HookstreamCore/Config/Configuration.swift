@@ -95,6 +95,8 @@ public struct Configuration: Sendable {
         public var deliveryID: DeliveryIDLocation?
         /// How long a delivery id is remembered (`dedupe.window`).
         public var deliveryWindow: Duration = .seconds(24 * 3600)
+        /// How many webhooks the source takes (`rate_limit:`); `nil`: no limit.
+        public var rateLimit: RateLimit?
         /// Unix-socket peers allowed by user id (`allow_uids`); with ``allowedGIDs``, `nil` for both allows any.
         public var allowedUIDs: Set<UInt32>?
         /// Unix-socket peers allowed by group id (`allow_gids`).

@@ -10,6 +10,7 @@ final class WebhookIngest: Sendable {
     static let maximumDeliveryIDLength = 512
 
     private let publisher: Publisher
+    private let limiter = WebhookRateLimiter()
     private let metrics: ServerMetrics
     private let logger: Logger
 
@@ -43,6 +44,7 @@ final class WebhookIngest: Sendable {
                     throw HTTPError(.unauthorized, code: "bad_signature", "the webhook's signature was not accepted: \(error.message)")
                 }
             }
+            if let limit = source.rateLimit { try admit(source: source.name, limit: limit) }
             let message = try WebhookMessage.make(
                 source: source.name, subPath: subPath, head: head, target: target, body: body, roots: settings.engine.roots(for: source.name))
             delivery = source.deliveryID.flatMap { deliveryKey(source: source.name, location: $0, head: head, message: message) }
@@ -53,6 +55,8 @@ final class WebhookIngest: Sendable {
             }
             metrics.matched(drafts)
         } catch {
+            // A refusal by the rate limit is logged by `admit`, at most every few seconds.
+            guard error.code != "rate_limited" else { return completion(HTTPResponse(error: error)) }
             logger.info(
                 "Webhook rejected",
                 metadata: ["hookstream.source": "\(source.name)", "status": "\(error.status.code)", "error": "\(error.message)"])
@@ -66,6 +70,20 @@ final class WebhookIngest: Sendable {
             case .failed(let response): completion(response)
             }
         }
+    }
+
+    /// Takes a verified webhook from its source's bucket, or throws `429 rate_limited` with `Retry-After`.
+    private func admit(source: String, limit: RateLimit, now: UInt64 = NIODeadline.now().uptimeNanoseconds) throws(HTTPError) {
+        guard case .refused(let retryAfter, let logged) = limiter.admit(source: source, limit: limit, now: now) else { return }
+        if let logged {
+            logger.info(
+                "Webhooks refused: the source's rate limit is reached",
+                metadata: ["hookstream.source": "\(source)", "rate_limit": "\(limit.text)", "refused": "\(logged)"])
+        }
+        throw HTTPError(
+            .tooManyRequests, code: "rate_limited",
+            "source '\(source)' takes at most \(limit.text), \(limit.burst) at once (sources.\(source).rate_limit); retry after \(retryAfter) s",
+            headers: [("Retry-After", String(retryAfter))])
     }
 
     private func deliveryKey(source: String, location: DeliveryIDLocation, head: HTTPRequestHead, message: JSONValue) -> DeliveryKey? {

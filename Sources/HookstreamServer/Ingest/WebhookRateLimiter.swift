@@ -1,0 +1,55 @@
+import HookstreamCore
+import NIOConcurrencyHelpers
+
+/// The token buckets of the webhook sources that have a `rate_limit:`, shared by every event loop.
+///
+/// A refused webhook takes nothing from its bucket. A bucket is made anew when its source's limit changes on a
+/// reload. Refusals are logged at most once per ``logInterval`` per source, with how many there were, so a flood
+/// does not flood the journal too.
+final class WebhookRateLimiter: Sendable {
+    /// What ``admit(source:limit:now:)`` decided.
+    enum Admission: Equatable {
+        case admitted
+        /// Refused; the bucket has room again in `retryAfter` seconds (at least 1: `Retry-After` counts whole
+        /// seconds). `logRefusals` is the count to log now, if it is time to.
+        case refused(retryAfter: Int, logRefusals: Int?)
+    }
+
+    private struct Bucket {
+        var limit: RateLimit
+        var tokens: Double
+        var updated: UInt64
+        var refusedSinceLog = 0
+        var loggedAt: UInt64?
+    }
+
+    /// Nanoseconds between two log lines about one source's refusals.
+    static let logInterval: UInt64 = 10_000_000_000
+
+    private let buckets = NIOLockedValueBox<[String: Bucket]>([:])
+
+    /// Takes one webhook of `source` from its bucket at `now` (monotonic nanoseconds), or refuses it.
+    func admit(source: String, limit: RateLimit, now: UInt64) -> Admission {
+        buckets.withLockedValue { buckets in
+            var bucket = buckets[source].flatMap { $0.limit == limit ? $0 : nil }
+                ?? Bucket(limit: limit, tokens: Double(limit.burst), updated: now)
+            let elapsed = Double(now &- bucket.updated) / 1e9
+            bucket.tokens = min(Double(limit.burst), bucket.tokens + max(0, elapsed) * limit.perSecond)
+            bucket.updated = now
+            defer { buckets[source] = bucket }
+            if bucket.tokens >= 1 {
+                bucket.tokens -= 1
+                return .admitted
+            }
+            bucket.refusedSinceLog += 1
+            var log: Int?
+            if bucket.loggedAt.map({ now &- $0 >= WebhookRateLimiter.logInterval }) ?? true {
+                log = bucket.refusedSinceLog
+                bucket.refusedSinceLog = 0
+                bucket.loggedAt = now
+            }
+            let wait = (1 - bucket.tokens) / limit.perSecond
+            return .refused(retryAfter: max(1, Int(wait.rounded(.up))), logRefusals: log)
+        }
+    }
+}
