@@ -16,8 +16,7 @@ import Testing
     }
 
     @Test func theContractsAuthAndCORS() throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("hookstream-jwt-\(UUID().uuidString.prefix(8))")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let directory = try TemporaryFolder.make("hookstream-jwt")
         let pem = P256.Signing.PrivateKey().publicKey.pemRepresentation
         try pem.write(to: directory.appendingPathComponent("jwt-es256.pem"), atomically: true, encoding: .utf8)
         let config = try ConfigLoader.parse(

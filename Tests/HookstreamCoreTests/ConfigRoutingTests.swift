@@ -38,8 +38,7 @@ import Testing
     }
 
     @Test func everyPresetAndSecretForm() throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("hookstream-credentials-\(UUID().uuidString.prefix(8))")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let directory = try TemporaryFolder.make("hookstream-credentials")
         try "from-credential\n".write(to: directory.appendingPathComponent("slack-secret"), atomically: true, encoding: .utf8)
         let config = try load(
             """

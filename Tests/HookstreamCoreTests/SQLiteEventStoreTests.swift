@@ -6,8 +6,7 @@ import Testing
 
 @Suite(.timeLimit(.minutes(2))) struct SQLiteEventStoreTests {
     private func temporaryPath() throws -> String {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("hookstream-sqlite-\(UUID().uuidString.prefix(8))")
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let folder = try TemporaryFolder.make("hookstream-sqlite")
         return folder.appendingPathComponent("events.db").path
     }
 

@@ -27,6 +27,9 @@ import Testing
         var body: String?
         var answers: Int
         var alpn: String?
+        var goaway: Bool
+        var stream: String?
+        var stream_elapsed: Double?
     }
 
     static func client(_ port: Int, _ mode: String, _ extra: [String] = []) throws -> ChildProcess {
@@ -109,7 +112,7 @@ import Testing
             store: { kind: memory }
             auth:
               tokens: [{ name: demo, secret: { value: demo-token }, subscribe: ["demo/**"] }]
-            sources: { local: { unix_socket: true } }
+            sources: { demo: {}, local: { unix_socket: true } }
             rules:
               - { name: local, source: local, publish: { topic: "demo/all", data: "{{ data }}" } }
             """
@@ -126,11 +129,23 @@ import Testing
             // Bad input: TCP, then nothing (no ClientHello).
             let silent = try await Self.outcome(of: try Self.client(daemon.port, "silent", ["--cafile", certificates.ca]))
             #expect(silent.closed && silent.elapsed >= 0.9 && silent.elapsed < 4, "\(silent)")
-            // Bad input: the HTTP/2 preface and SETTINGS, then no stream.
+            // Bad input: the HTTP/2 preface and SETTINGS, then no stream. Told GOAWAY, then closed.
             let h2 = try await Self.outcome(of: try Self.client(daemon.port, "h2-idle", ["--cafile", certificates.ca]))
             #expect(h2.alpn == "h2", "\(h2)")
-            #expect(h2.closed && h2.elapsed >= 0.9 && h2.elapsed < 4, "\(h2)")
-            // Both were closed by the timeouts' check; the stream's connection, open since before, was not.
+            #expect(h2.closed && h2.goaway && h2.elapsed >= 0.9 && h2.elapsed < 4, "\(h2)")
+            // Bad input: a webhook stream whose body never comes. It gets its 408 and is ended; the connection, left
+            // with no stream, goes after the idle timeout.
+            let stalled = try await Self.outcome(of: try Self.client(daemon.port, "h2-stalled-body", ["--cafile", certificates.ca]))
+            #expect(stalled.status == 408 && stalled.body?.contains(#""error":"request_timeout""#) == true, "\(stalled)")
+            #expect(stalled.stream != nil && (stalled.stream_elapsed ?? 99) < 4, "\(stalled)")
+            #expect(stalled.closed && stalled.goaway && stalled.elapsed < 9, "\(stalled)")
+            // Bad input: a client whose stream window stays shut, so the answer's body cannot go out. The stream is
+            // reset after the idle timeout, then the connection goes too (before, both stayed for good).
+            let shut = try await Self.outcome(of: try Self.client(daemon.port, "h2-no-window", ["--cafile", certificates.ca]))
+            #expect(shut.status == 200 && shut.body == nil, "\(shut)")
+            #expect(shut.stream == "reset" && (shut.stream_elapsed ?? 99) < 5, "\(shut)")
+            #expect(shut.closed && shut.goaway && shut.elapsed < 9, "\(shut)")
+            // All were closed by the timeouts' check; the event stream's connection, open since before, was not.
             let socket = try UnixSocketClient(path: daemon.socketPath)
             #expect(try socket.request(#"{"data":{"n":1}}"#).contains(#""ok":true"#))
             #expect(try await streams.waitForExit(timeout: .seconds(20)) == 0, "\(streams.stdout) \(streams.stderr)")

@@ -192,16 +192,20 @@ import Testing
             #expect(try await ticket("token-one").status == 429)
         }
     }
-    /// Bad input: webhooks past their source's `rate_limit` (2/s, 3 at once). The fourth in a row gets `429
-    /// rate_limited` with `Retry-After` and publishes nothing; once the bucket has room, webhooks are taken again
-    /// and numbered on from where the accepted ones stopped. A flood is logged once, not once per webhook.
+    /// Bad input: webhooks past their source's `rate_limit` (1/m, 3 at once: nothing refills during the test, so
+    /// a slow machine cannot make it pass or fail). The fourth in a row, and a flood after it, get `429 rate_limited`
+    /// with `Retry-After` and publish nothing; the flood is logged once, not once per webhook. A reload with another
+    /// limit starts the source with a full bucket, and the next webhook is numbered right after the accepted ones:
+    /// the refused took no id. (How the bucket refills is WebhookRateLimiterTests', with the clock given.)
     @Test func webhooksPastTheSourcesRateLimitGet429() async throws {
-        let config = """
+        func config(_ rate: String) -> String {
+            """
             store: { kind: memory }
-            sources: { demo: { rate_limit: { rate: 2/s, burst: 3 } } }
+            sources: { demo: { rate_limit: { rate: \(rate), burst: 3 } } }
             rules: [{ name: demo, source: demo, publish: { topic: "demo/x", data: "{{ body }}" } }]
             """
-        try await withDaemon(config: config) { daemon in
+        }
+        try await withDaemon(config: config("1/m")) { daemon in
             func post(_ n: Int) async throws -> (status: UInt, headers: HTTPHeaders, body: String) {
                 try await client.send(.POST, "\(daemon.baseURL)/hooks/demo", body: #"{"n":\#(n)}"#, headers: [("Content-Type", "application/json")])
             }
@@ -211,21 +215,18 @@ import Testing
             }
             let refused = try await post(4)
             #expect(refused.status == 429)
-            #expect(refused.headers.first(name: "retry-after") == "1")
+            #expect(refused.headers.first(name: "retry-after").flatMap(Int.init).map { $0 > 50 && $0 <= 60 } == true, "\(refused.headers)")
             #expect(refused.body.contains(#""error":"rate_limited""#), "\(refused.body)")
-            #expect(refused.body.contains("source 'demo' takes at most 2/s, 3 at once (sources.demo.rate_limit); retry after 1 s"), "\(refused.body)")
-            var floodTaken = 0
-            for n in 5...20 where try await post(n).status == 202 { floodTaken += 1 }  // a flood: refused, or taken as the bucket refills
-            var taken: (status: UInt, headers: HTTPHeaders, body: String)?
-            try await waitUntil(timeout: .seconds(5), "the bucket to have room again") {
-                let answer = try await post(21)
-                if answer.status == 202 { taken = answer }
-                return answer.status == 202
-            }
-            let ids = try #require(taken).body.firstMatch(of: /"ids":\[(\d+)\]/).map { Int($0.1)! }
-            #expect(ids == 4 + floodTaken, "numbered after the accepted ones; the refused took no id")
+            #expect(refused.body.contains("source 'demo' takes at most 1/m, 3 at once (sources.demo.rate_limit); retry after"), "\(refused.body)")
+            for n in 5...20 { #expect(try await post(n).status == 429) }
             try await waitUntil("the refusals in the log") { daemon.log.contains("Webhooks refused: the source's rate limit is reached") }
-            #expect(daemon.log.components(separatedBy: "Webhooks refused").count - 1 == 1, "logged once in ten seconds")
+            #expect(daemon.log.components(separatedBy: "Webhooks refused").count - 1 == 1, "a flood is logged once")
+
+            try config("2/m").write(to: daemon.directory.appendingPathComponent("hookstream.yaml"), atomically: true, encoding: .utf8)
+            daemon.child.signal(SIGHUP)
+            try await waitUntil("the reload") { daemon.log.contains("config reloaded") }
+            let taken = try await post(21)
+            #expect(taken.status == 202 && taken.body.contains(#""ids":[4]"#), "\(taken.body)")
         }
     }
 }

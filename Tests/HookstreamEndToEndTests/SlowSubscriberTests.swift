@@ -92,7 +92,12 @@ import Testing
             let text = (try? String(contentsOfFile: output, encoding: .utf8)) ?? ""
             return text.matches(of: /(?:^|\n)id: (\d+)\n/).map { Int($0.1)! }
         }
-        try await waitUntil(timeout: .seconds(60), "the reader to get all 200 events") { readIDs().count >= 200 }
+        // The file's size first (a scan of up to 100 MiB every 10 ms would compete with what it measures).
+        let historyBytes = 200 * 512 * 1024
+        try await waitUntil(timeout: .seconds(60), "the reader to get all 200 events") {
+            let size = (try? FileManager.default.attributesOfItem(atPath: output)[.size] as? Int) ?? 0
+            return size >= historyBytes && readIDs().count >= 200
+        }
         #expect(readIDs() == Array(1...200))
         let growth = try memory("VmHWM") - before
         #expect(growth < 48 << 20, "peak RSS grew by \(growth >> 20) MiB for two replays of a 100 MiB history")

@@ -24,6 +24,15 @@ import Testing
         #expect(limiter.admit(source: "s", limit: limit, now: 11 * second) == .refused(retryAfter: 1, logRefusals: 3))
     }
 
+    /// Two event loops read the clock, then take the lock in the other order: the older reading adds nothing (it
+    /// used to wrap around and fill the bucket).
+    @Test func aClockReadingOlderThanTheBucketsAddsNothing() {
+        let limiter = WebhookRateLimiter()
+        for _ in 1...3 { #expect(limiter.admit(source: "s", limit: limit, now: 5 * second) == .admitted) }
+        #expect(limiter.admit(source: "s", limit: limit, now: 5 * second - 1) == .refused(retryAfter: 1, logRefusals: 1))
+        #expect(limiter.admit(source: "s", limit: limit, now: 5 * second - 2) == .refused(retryAfter: 1, logRefusals: nil))
+    }
+
     @Test func aSlowRateAsksForALongerWaitAndANewLimitStartsAFullBucket() {
         let limiter = WebhookRateLimiter()
         let slow = RateLimit(perSecond: 1.0 / 60, burst: 1, text: "1/m")

@@ -81,7 +81,7 @@ extension ConfigSchema {
         func rate(_ node: Node, _ what: String) -> (perSecond: Double, text: String)? {
             guard let text = reader.string(node, what) else { return nil }
             guard let rate = RateLimit.rate(parsing: text) else {
-                reader.error(at: node, "\(what) must be a rate like 20/s, 600/m or 1000/h, found '\(text)'")
+                reader.error(at: node, "\(what) must be a rate like 20/s, 600/m or 1000/h (from 1 to 1000000000 per unit), found '\(text)'")
                 return nil
             }
             return rate

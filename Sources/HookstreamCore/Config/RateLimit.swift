@@ -19,10 +19,10 @@ public struct RateLimit: Sendable, Hashable {
         self.text = text
     }
 
-    /// Parses `N/s`, `N/m` or `N/h` (N a positive number); `nil` for anything else.
+    /// Parses `N/s`, `N/m` or `N/h`, N a number from 1 to 1,000,000,000 (so from one an hour); `nil` for anything else.
     public static func rate(parsing text: String) -> (perSecond: Double, text: String)? {
         let parts = text.split(separator: "/", omittingEmptySubsequences: false)
-        guard parts.count == 2, let count = Double(parts[0].trimmingSpaces()), count.isFinite, count > 0 else { return nil }
+        guard parts.count == 2, let count = Double(parts[0].trimmingSpaces()), count >= 1, count <= 1e9 else { return nil }
         let seconds: Double
         switch parts[1].trimmingSpaces() {
         case "s": seconds = 1

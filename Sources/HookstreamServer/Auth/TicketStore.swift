@@ -21,25 +21,41 @@ final class TicketStore: Sendable {
     /// Unused tickets one identity may hold: a page needs one per stream it opens.
     static let maximumPerIdentity = 100
 
+    private struct Issued {
+        var text: String
+        var identity: String
+        var expiresAt: Int64
+    }
+
     private struct State {
         var tickets: [String: Ticket] = [:]
-        /// Tickets in the order they were issued (lifetimes are alike, so about the order they expire), from `head`.
-        var issued: [(text: String, expiresAt: Int64)] = []
+        /// Each identity's tickets in issue order, some of them perhaps used or expired already.
+        var byIdentity: [String: [Issued]] = [:]
+        /// Every ticket in issue order, from `head`: lifetimes are alike, so about the order they expire.
+        var issued: [Issued] = []
         var head = 0
-        /// Unused, unexpired tickets per identity.
-        var outstanding: [String: Int] = [:]
 
-        mutating func take(_ text: String) -> Ticket? {
-            guard let ticket = tickets.removeValue(forKey: text) else { return nil }
-            let identity = ticket.grant.identity
-            if let count = outstanding[identity], count > 1 { outstanding[identity] = count - 1 } else { outstanding[identity] = nil }
-            return ticket
+        /// How many unused, unexpired tickets `identity` holds; its list keeps only those.
+        mutating func held(by identity: String, now: Int64) -> Int {
+            guard var list = byIdentity[identity] else { return 0 }
+            list.removeAll { entry in
+                guard tickets[entry.text] != nil else { return true }  // used
+                guard entry.expiresAt <= now else { return false }
+                tickets[entry.text] = nil
+                return true
+            }
+            byIdentity[identity] = list.isEmpty ? nil : list
+            return list.count
         }
 
-        /// Forgets the expired tickets at the front of the issue order (redeemed ones are already gone).
+        /// Forgets the expired tickets at the front of the issue order, and the lists of identities left with none,
+        /// so that identities that stop asking leave nothing behind. (A ticket with a longer lifetime at the front
+        /// holds the ones behind it until it expires; each identity's own count does not wait for it.)
         mutating func forgetExpired(now: Int64) {
             while head < issued.count, issued[head].expiresAt <= now {
-                _ = take(issued[head].text)
+                let entry = issued[head]
+                tickets[entry.text] = nil
+                _ = held(by: entry.identity, now: now)
                 head += 1
             }
             if head > 64 && head * 2 > issued.count {
@@ -61,18 +77,18 @@ final class TicketStore: Sendable {
         return state.withLockedValue { state in
             state.forgetExpired(now: now)
             let identity = ticket.grant.identity
-            let held = state.outstanding[identity] ?? 0
-            guard held < TicketStore.maximumPerIdentity else { return nil }
-            state.outstanding[identity] = held + 1
+            guard state.held(by: identity, now: now) < TicketStore.maximumPerIdentity else { return nil }
+            let entry = Issued(text: text, identity: identity, expiresAt: ticket.expiresAt)
             state.tickets[text] = ticket
-            state.issued.append((text, ticket.expiresAt))
+            state.byIdentity[identity, default: []].append(entry)
+            state.issued.append(entry)
             return text
         }
     }
 
     /// Takes the ticket `text` if it exists and has not expired: it is gone afterwards, whatever the answer.
     func redeem(_ text: String, now: Int64) -> Ticket? {
-        guard let ticket = state.withLockedValue({ $0.take(text) }), ticket.expiresAt > now else { return nil }
+        guard let ticket = state.withLockedValue({ $0.tickets.removeValue(forKey: text) }), ticket.expiresAt > now else { return nil }
         return ticket
     }
 }

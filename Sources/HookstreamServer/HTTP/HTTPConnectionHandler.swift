@@ -61,15 +61,19 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     private var hasStarted = false
     private var context: ChannelHandlerContext?
 
-    init(server: ServerContext, framing: StreamFraming.Kind = .http1) {
+    /// - Parameter firstRequestBy: when the connection's first request must have arrived whole: `request_timeout`
+    ///   after the connection was accepted (a TLS handshake counts against it). By default, that long from now (an
+    ///   HTTP/2 stream's request, from the stream's start).
+    init(server: ServerContext, framing: StreamFraming.Kind = .http1, firstRequestBy: NIODeadline? = nil) {
         self.server = server
         self.framing = framing
+        if let firstRequestBy { expiry = firstRequestBy }
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
         let limits = server.settings.configuration.server
-        expiry = .now() + TimeAmount(limits.requestTimeout)
+        if expiry == .distantFuture { expiry = .now() + TimeAmount(limits.requestTimeout) }
         idleTimeout = TimeAmount(limits.idleTimeout)
         server.sweeper(for: context.eventLoop).add(self)
     }
@@ -101,8 +105,11 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         switch (part, state) {
         case (.head(let head), .idle):
             let settings = server.settings
+            // The first request keeps the deadline its connection started with (a head trickled in after a slow
+            // handshake gets no more time); a later one has request_timeout from its head (its wait for the head
+            // was bounded by idle_timeout).
+            if hasStarted { expiry = .now() + TimeAmount(settings.configuration.server.requestTimeout) }
             hasStarted = true
-            expiry = .now() + TimeAmount(settings.configuration.server.requestTimeout)
             idleTimeout = TimeAmount(settings.configuration.server.idleTimeout)
             let limit = settings.configuration.server.bodyLimit
             if let length = head.headers.first(name: "content-length").flatMap(Int.init), length > limit {
@@ -208,7 +215,16 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
                 let (head, body) = response.parts(extraHeaders: first.extraHeaders)
                 context.write(NIOAny(HTTPServerResponsePart.head(head)), promise: nil)
                 if body.readableBytes > 0 { context.write(NIOAny(HTTPServerResponsePart.body(.byteBuffer(body))), promise: nil) }
-                context.writeAndFlush(NIOAny(HTTPServerResponsePart.end(nil)), promise: nil)
+                let ended = context.writeAndFlush(NIOAny(HTTPServerResponsePart.end(nil)))
+                if !first.keepAlive {
+                    // A refusal (413, 408, 400) ends the stream whatever the client still sends: reset it once the
+                    // answer is out, or by the idle timeout if it cannot go out (a client that never opens its window).
+                    state = .closed
+                    let channel = context.channel
+                    ended.whenComplete { _ in channel.close(promise: nil) }
+                    expiry = .now() + idleTimeout
+                    return
+                }
                 continue
             }
             let bytes = response.encode(keepAlive: first.keepAlive, extraHeaders: first.extraHeaders, allocator: context.channel.allocator)
@@ -221,12 +237,15 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
                 queued.removeAll()
                 let channel = context.channel
                 context.writeAndFlush(wrapOutboundOut(bytes)).whenComplete { _ in channel.close(promise: nil) }
+                expiry = .now() + idleTimeout  // closed then at the latest, if the client never takes the answer
                 return
             }
         }
         if wrote { context.flush() }
-        if slots.isEmpty, waitingStream == nil, case .idle = state, framing == .http1 {
-            // Nothing owed, no request in progress: the connection idles until the next one starts.
+        if slots.isEmpty, waitingStream == nil, case .idle = state {
+            // Nothing owed, no request in progress: the connection idles until the next one starts. (An HTTP/2
+            // stream that has its answer closes when the client ends its side too, or when this expires: a client
+            // that never ends it, or never lets the answer out, must not hold the stream and its connection.)
             expiry = .now() + idleTimeout
         }
         guard slots.count < HTTPConnectionHandler.maximumInFlight else { return }
@@ -440,7 +459,10 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
                 .requestTimeout, code: "request_timeout",
                 "the request did not arrive whole within \(limits.requestTimeout.configText) (server.limits.request_timeout)")
             respond(HTTPResponse(error: error), keepAlive: false, context: context)
-        case .idle where hasStarted:
+            // Watched again: the answer sets when the connection closes at the latest.
+            server.sweeper(for: context.eventLoop).add(self)
+        case .idle where hasStarted, .discarding, .closed:
+            // Idle past idle_timeout, or an answer that was to end the connection has not gone out by then.
             server.logger.debug("Idle connection closed (server.limits.idle_timeout)", metadata: ["hookstream.peer": "\(peer)"])
             state = .closed
             context.close(promise: nil)
@@ -451,7 +473,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
                 metadata: ["hookstream.peer": "\(peer)", "timeout": "\(limits.requestTimeout.configText)"])
             state = .closed
             context.close(promise: nil)
-        case .discarding, .authenticating, .streaming, .closed:
+        case .authenticating, .streaming:
             break
         }
     }

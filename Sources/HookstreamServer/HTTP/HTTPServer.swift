@@ -42,17 +42,20 @@ final class HTTPServer: Service {
             .childChannelOption(.writeBufferWaterMark, value: .init(low: 32 * 1024, high: 64 * 1024))
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    guard usesTLS, let tls = server.settings.tls else { return try HTTPServer.configureHTTP1(channel, server: server) }
+                    // The connection's first request must arrive whole within request_timeout of now, TLS handshake included.
+                    let settings = server.settings
+                    let firstRequestBy = NIODeadline.now() + TimeAmount(settings.configuration.server.requestTimeout)
+                    guard usesTLS, let tls = settings.tls else { return try HTTPServer.configureHTTP1(channel, server: server, firstRequestBy: firstRequestBy) }
                     try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls))
-                    let timeout = TimeAmount(server.settings.configuration.server.requestTimeout)
-                    try channel.pipeline.syncOperations.addHandler(TLSHandshakeDeadline(sweeper: server.sweeper(for: channel.eventLoop), timeout: timeout))
+                    try channel.pipeline.syncOperations.addHandler(
+                        TLSHandshakeDeadline(sweeper: server.sweeper(for: channel.eventLoop), expiry: firstRequestBy))
                     try channel.pipeline.syncOperations.addHandler(
                         ApplicationProtocolNegotiationHandler { result in
                             channel.eventLoop.makeCompletedFuture {
                                 if case .negotiated("h2") = result {
-                                    try HTTPServer.configureHTTP2(channel, server: server)
+                                    try HTTPServer.configureHTTP2(channel, server: server, firstRequestBy: firstRequestBy)
                                 } else {
-                                    try HTTPServer.configureHTTP1(channel, server: server)
+                                    try HTTPServer.configureHTTP1(channel, server: server, firstRequestBy: firstRequestBy)
                                 }
                             }
                         })
@@ -93,17 +96,17 @@ extension HTTPServer {
 
     /// HTTP/1.1 (after TLS, when there is TLS): a request decoder and the connection handler, which writes
     /// responses and stream frames as raw bytes.
-    static func configureHTTP1(_ channel: any Channel, server: ServerContext) throws {
+    static func configureHTTP1(_ channel: any Channel, server: ServerContext, firstRequestBy: NIODeadline) throws {
         // The decoder's buffer holds only what it has not parsed yet: a partial head (NIO caps heads at 80 KiB), or
         // bytes after an upgrade request, which it never parses. The bound closes a connection that keeps sending them.
         try channel.pipeline.syncOperations.addHandler(
             ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes), maximumBufferSize: HTTPServer.maximumUnparsedBytes))
-        try channel.pipeline.syncOperations.addHandler(HTTPConnectionHandler(server: server))
+        try channel.pipeline.syncOperations.addHandler(HTTPConnectionHandler(server: server, firstRequestBy: firstRequestBy))
     }
 
     /// HTTP/2: each stream is a child channel with the HTTP/1-style codec and its own connection handler, so an
     /// event stream is one HTTP/2 stream of the same fan-out; HTTP/2 flow control decides each stream's writability.
-    static func configureHTTP2(_ channel: any Channel, server: ServerContext) throws {
+    static func configureHTTP2(_ channel: any Channel, server: ServerContext, firstRequestBy: NIODeadline) throws {
         var connection = NIOHTTP2Handler.ConnectionConfiguration()
         connection.initialSettings = [
             HTTP2Setting(parameter: .maxConcurrentStreams, value: 1_000), HTTP2Setting(parameter: .maxHeaderListSize, value: 64 * 1024),
@@ -117,8 +120,7 @@ extension HTTPServer {
         stream.outboundBufferSizeLowWatermark = 128 * 1024
         let limits = server.settings.configuration.server
         let idle = HTTP2IdleDeadline(
-            channel: channel, sweeper: server.sweeper(for: channel.eventLoop), requestTimeout: TimeAmount(limits.requestTimeout),
-            idleTimeout: TimeAmount(limits.idleTimeout))
+            channel: channel, sweeper: server.sweeper(for: channel.eventLoop), firstStreamBy: firstRequestBy, idleTimeout: TimeAmount(limits.idleTimeout))
         _ = try channel.pipeline.syncOperations.configureHTTP2Pipeline(
             mode: .server, connectionConfiguration: connection, streamConfiguration: stream, streamDelegate: idle
         ) { stream in

@@ -33,9 +33,10 @@ final class WebhookRateLimiter: Sendable {
         buckets.withLockedValue { buckets in
             var bucket = buckets[source].flatMap { $0.limit == limit ? $0 : nil }
                 ?? Bucket(limit: limit, tokens: Double(limit.burst), updated: now)
-            let elapsed = Double(now &- bucket.updated) / 1e9
-            bucket.tokens = min(Double(limit.burst), bucket.tokens + max(0, elapsed) * limit.perSecond)
-            bucket.updated = now
+            // Loops read the clock before taking the lock: a reading older than the bucket's adds nothing.
+            let elapsed = now > bucket.updated ? Double(now - bucket.updated) / 1e9 : 0
+            bucket.tokens = min(Double(limit.burst), bucket.tokens + elapsed * limit.perSecond)
+            bucket.updated = max(bucket.updated, now)
             defer { buckets[source] = bucket }
             if bucket.tokens >= 1 {
                 bucket.tokens -= 1
@@ -43,12 +44,13 @@ final class WebhookRateLimiter: Sendable {
             }
             bucket.refusedSinceLog += 1
             var log: Int?
-            if bucket.loggedAt.map({ now &- $0 >= WebhookRateLimiter.logInterval }) ?? true {
+            if bucket.loggedAt.map({ now > $0 && now - $0 >= WebhookRateLimiter.logInterval }) ?? true {
                 log = bucket.refusedSinceLog
                 bucket.refusedSinceLog = 0
                 bucket.loggedAt = now
             }
-            let wait = (1 - bucket.tokens) / limit.perSecond
+            // The config takes no rate under 1/h: the wait is at most an hour.
+            let wait = min(3600, (1 - bucket.tokens) / limit.perSecond)
             return .refused(retryAfter: max(1, Int(wait.rounded(.up))), logRefusals: log)
         }
     }

@@ -1,9 +1,10 @@
 import NIOCore
 import NIOHTTP2
 
-/// Closes an HTTP/2 connection that carries no stream: after its first request does not come within
-/// `server.limits.request_timeout`, or after `server.limits.idle_timeout` without any. Each stream's own handler
-/// watches its request; an open event stream keeps the connection.
+/// Closes an HTTP/2 connection that carries no stream, with a GOAWAY first: when its first stream has not come by
+/// the first request's deadline (`server.limits.request_timeout` after the connection was accepted), or after
+/// `server.limits.idle_timeout` without any. Each stream's own handler watches its request and, once answered, its
+/// end; an open event stream keeps the connection.
 ///
 /// swift-nio-http2 calls the delegate on the connection's event loop, the only place it is touched.
 final class HTTP2IdleDeadline: NIOHTTP2StreamDelegate, ExpiringConnection, @unchecked Sendable {  // loop-confined
@@ -11,21 +12,24 @@ final class HTTP2IdleDeadline: NIOHTTP2StreamDelegate, ExpiringConnection, @unch
     private let sweeper: ConnectionSweeper
     private let idleTimeout: TimeAmount
     private var openStreams = 0
+    /// The last stream the client opened, which the GOAWAY names.
+    private var lastStreamID = HTTP2StreamID.rootStream
     private(set) var expiry: NIODeadline
     var sweeperSlot = -1
 
-    /// Starts watching `channel` (the connection, on its loop) for a first request within `requestTimeout`.
-    init(channel: any Channel, sweeper: ConnectionSweeper, requestTimeout: TimeAmount, idleTimeout: TimeAmount) {
+    /// Starts watching `channel` (the connection, on its loop) for a first stream by `firstStreamBy`.
+    init(channel: any Channel, sweeper: ConnectionSweeper, firstStreamBy: NIODeadline, idleTimeout: TimeAmount) {
         self.channel = channel
         self.sweeper = sweeper
         self.idleTimeout = idleTimeout
-        self.expiry = .now() + requestTimeout
+        self.expiry = firstStreamBy
         sweeper.add(self)
         channel.closeFuture.whenComplete { _ in sweeper.remove(self) }
     }
 
     func streamCreated(_ id: HTTP2StreamID, channel: any Channel) {
         openStreams += 1
+        lastStreamID = max(lastStreamID, id)
         expiry = .distantFuture
     }
 
@@ -34,7 +38,11 @@ final class HTTP2IdleDeadline: NIOHTTP2StreamDelegate, ExpiringConnection, @unch
         if openStreams == 0 { expiry = .now() + idleTimeout }
     }
 
+    /// Says GOAWAY (no error, naming the last stream taken, so a client knows nothing after it was processed),
+    /// then closes.
     func expire() {
-        channel.close(promise: nil)
+        let channel = self.channel
+        let goAway = HTTP2Frame(streamID: .rootStream, payload: .goAway(lastStreamID: lastStreamID, errorCode: .noError, opaqueData: nil))
+        channel.writeAndFlush(goAway).whenComplete { _ in channel.close(promise: nil) }
     }
 }

@@ -1,26 +1,25 @@
 import NIOCore
 import NIOTLS
 
-/// Closes a TLS connection whose handshake does not finish within `server.limits.request_timeout` of its start:
+/// Closes a TLS connection whose handshake does not finish by its first request's deadline (`server.limits.request_timeout`
+/// after the connection was accepted):
 /// until then no HTTP handler is in its pipeline to watch it, and a client that connects and says nothing would
 /// hold its socket for good. Removes itself once the handshake is done.
 final class TLSHandshakeDeadline: ChannelInboundHandler, RemovableChannelHandler, ExpiringConnection {
     typealias InboundIn = ByteBuffer
 
     private let sweeper: ConnectionSweeper
-    private let timeout: TimeAmount
     private var context: ChannelHandlerContext?
-    private(set) var expiry = NIODeadline.distantFuture
+    let expiry: NIODeadline
     var sweeperSlot = -1
 
-    init(sweeper: ConnectionSweeper, timeout: TimeAmount) {
+    init(sweeper: ConnectionSweeper, expiry: NIODeadline) {
         self.sweeper = sweeper
-        self.timeout = timeout
+        self.expiry = expiry
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
-        expiry = .now() + timeout
         sweeper.add(self)
     }
 

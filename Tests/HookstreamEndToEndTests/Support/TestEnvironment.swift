@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// Where the end-to-end tests find the built daemon, the repository's files and the Python clients.
 enum TestEnvironment {
@@ -25,12 +26,22 @@ enum TestEnvironment {
         packageRoot.appendingPathComponent("config/hookstream.yaml").path
     }
 
-    /// A fresh temporary folder.
+    /// A fresh temporary folder, removed when the test process exits (with whatever the daemons and clients left in
+    /// it), so that a plain `swift test` leaves nothing in /tmp.
     static func makeTemporaryDirectory() throws -> URL {
+        _ = removalAtExit
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("hookstream-e2e-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        temporaryDirectories.withLock { $0.append(url) }
         return url
     }
+
+    private static let temporaryDirectories = Mutex<[URL]>([])
+    private static let removalAtExit: Void = {
+        atexit {
+            for url in TestEnvironment.temporaryDirectories.withLock({ $0 }) { try? FileManager.default.removeItem(at: url) }
+        }
+    }()
 }
 
 /// A failure of the test harness itself (a client that did not start, a deadline passed).
