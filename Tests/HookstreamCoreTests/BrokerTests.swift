@@ -34,8 +34,8 @@ private final class GatedStore: EventStore {
         finish?()
     }
 
-    func events(after id: EventID, matching filter: TopicFilter, limit: Int) async throws -> [Event] {
-        try await inner.events(after: id, matching: filter, limit: limit)
+    func events(after id: EventID, matching filter: TopicFilter, limit: Int, maxBytes: Int) async throws -> [Event] {
+        try await inner.events(after: id, matching: filter, limit: limit, maxBytes: maxBytes)
     }
 
     func lastEventID() async throws -> EventID { try await inner.lastEventID() }

@@ -7,6 +7,18 @@ import Testing
         EventDraft(topic: topic, type: "message", data: .text(text), source: "test", rule: "r")
     }
 
+    /// Pages bounded by bytes as well as by count: every event once, in order, no page past its budget by more than
+    /// its last event.
+    @Test func pagesStopAtTheirByteBudgetAndSkipNothing() async throws {
+        let store = MemoryEventStore()
+        let appended = try await appendMixedSizes(to: store)
+        for (filter, topics) in try mixedSizeFilters() {
+            let expected = appended.filter { topics.contains($0.topic) }.map(\.id)
+            #expect(try await readInPages(store, filter, limit: 1000, maxBytes: 1 << 20) == expected, "\(filter.patterns.count) patterns")
+            #expect(try await readInPages(store, filter, limit: 7, maxBytes: 1 << 20) == expected, "\(filter.patterns.count) patterns, 7 a page")
+        }
+    }
+
     @Test func idsAreConsecutiveAndIncreasing() async throws {
         let store = MemoryEventStore()
         let first = try await store.append([draft("a"), draft("b")])

@@ -21,6 +21,21 @@ import Testing
         func advance(by ms: Int64) { millis.withLockedValue { $0 += ms } }
     }
 
+    /// Pages bounded by bytes as well as by count, read the three ways the store reads (every topic, a few by
+    /// their index, many by a walk of the log), from the append log before it is applied and from SQLite after:
+    /// every event comes once, in order, and no page passes its budget by more than its last event. (A replay that
+    /// met 100-byte events, then 1 MiB ones, used to read 2,000 of the large ones at once.)
+    @Test(arguments: [false, true]) func pagesStopAtTheirByteBudgetAndSkipNothing(applied: Bool) async throws {
+        let store = try SQLiteEventStore(path: try temporaryPath(), synchronous: .normal, applyDelay: applied ? .milliseconds(1) : .seconds(3600))
+        let appended = try await appendMixedSizes(to: store)
+        if applied { try await waitFor("the log applied") { store.logBytes == 0 } } else { #expect(store.logBytes > 0) }
+        for (filter, topics) in try mixedSizeFilters() {
+            let expected = appended.filter { topics.contains($0.topic) }.map(\.id)
+            #expect(try await readInPages(store, filter, limit: 1000, maxBytes: 1 << 20) == expected, "\(filter.patterns.count) patterns")
+            #expect(try await readInPages(store, filter, limit: 7, maxBytes: 1 << 20) == expected, "\(filter.patterns.count) patterns, 7 a page")
+        }
+    }
+
     @Test func eventsRoundTripWithTheirFields() async throws {
         let store = try SQLiteEventStore(path: try temporaryPath())
         let stored = try await store.append([

@@ -3,19 +3,18 @@ import Testing
 
 @testable import HookstreamServer
 
-/// How many events a replay page may hold: about ``StreamReplay/pageBytes`` of them, by the size of the last page's.
+/// When a replay has caught up: a page that the store stopped neither at its count nor at its bytes.
 @Suite struct StreamReplayTests {
     private func page(_ count: Int, dataBytes: Int) -> [Event] {
         let data = String(repeating: "x", count: dataBytes)
-        return (1...count).map { Event(id: EventID($0), topic: "t/x", type: "message", data: .text(data), timestamp: 0, source: "s") }
+        return (0..<count).map { Event(id: EventID($0 + 1), topic: "t/x", type: "message", data: .text(data), timestamp: 0, source: "s") }
     }
 
-    @Test func smallEventsGetFullPagesAndLargeOnesFewPerPage() {
-        #expect(StreamReplay.pageLimit(after: []) == StreamReplay.firstPageSize)
-        #expect(StreamReplay.pageLimit(after: page(16, dataBytes: 100)) == StreamReplay.pageSize)
-        // 512 KiB events: 2 MiB holds 3 of them with their topic, type and framing.
-        #expect(StreamReplay.pageLimit(after: page(16, dataBytes: 512 * 1024)) == 3)
-        // One event larger than a page's budget still makes a page of one.
-        #expect(StreamReplay.pageLimit(after: page(2, dataBytes: 8 << 20)) == 1)
+    @Test func aPageIsTheLastOnlyWhenUnderBothBounds() {
+        #expect(StreamReplay.isLastPage([]))
+        #expect(StreamReplay.isLastPage(page(10, dataBytes: 100)))
+        #expect(!StreamReplay.isLastPage(page(StreamReplay.pageSize, dataBytes: 10)), "stopped at the count")
+        #expect(!StreamReplay.isLastPage(page(4, dataBytes: 512 * 1024)), "stopped at the bytes: 4 events of 512 KiB reach 2 MiB")
+        #expect(StreamReplay.isLastPage(page(3, dataBytes: 512 * 1024)))
     }
 }

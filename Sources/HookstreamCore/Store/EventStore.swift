@@ -22,8 +22,11 @@ public protocol EventStore: Sendable {
     /// The delivery stored for `key` at or after `since` (ms since the epoch), if any.
     func delivery(_ key: DeliveryKey, since: Int64) async throws -> DeliveryRecord?
 
-    /// Events with an id greater than `id` on topics matched by `filter`, in id order, at most `limit`.
-    func events(after id: EventID, matching filter: TopicFilter, limit: Int) async throws -> [Event]
+    /// Events with an id greater than `id` on topics matched by `filter`, in id order: at most `limit`, and none after
+    /// the one at which the total of their ``Event/pageBytes`` reaches `maxBytes` (so that a page of large events
+    /// costs about `maxBytes` of memory, however many there are). A page with fewer than `limit` events whose total
+    /// is under `maxBytes` holds every such event there is.
+    func events(after id: EventID, matching filter: TopicFilter, limit: Int, maxBytes: Int) async throws -> [Event]
 
     /// The highest id handed out so far, `0` if none.
     func lastEventID() async throws -> EventID
@@ -45,6 +48,12 @@ public protocol EventStore: Sendable {
 
 extension EventStore {
     public func close() async throws {}
+
+    /// Events with an id greater than `id` on topics matched by `filter`, in id order, at most `limit`, whatever
+    /// their size.
+    public func events(after id: EventID, matching filter: TopicFilter, limit: Int) async throws -> [Event] {
+        try await events(after: id, matching: filter, limit: limit, maxBytes: .max)
+    }
 
     public func probe() async throws { _ = try await lastEventID() }
 

@@ -105,8 +105,8 @@ public final class MemoryEventStore: EventStore {
         state.withLockedValue { state in state.deliveries[key].flatMap { $0.time >= since ? $0 : nil } }
     }
 
-    public func events(after id: EventID, matching filter: TopicFilter, limit: Int) async throws -> [Event] {
-        guard limit > 0 else { return [] }
+    public func events(after id: EventID, matching filter: TopicFilter, limit: Int, maxBytes: Int) async throws -> [Event] {
+        guard limit > 0, maxBytes > 0 else { return [] }
         return state.withLockedValue { state in
             var found: [Event] = []
             for (topic, log) in state.topics where filter.matches(topic) {
@@ -114,7 +114,8 @@ public final class MemoryEventStore: EventStore {
             }
             found.sort { $0.id < $1.id }
             if found.count > limit { found.removeSubrange(limit...) }
-            return found
+            // The events share the store's storage; the budget bounds what a caller makes of them (a replay's page).
+            return found.prefix(bytes: maxBytes)
         }
     }
 

@@ -506,8 +506,8 @@ public final class SQLiteEventStore: EventStore {
 
     // MARK: Reading
 
-    public func events(after id: EventID, matching filter: TopicFilter, limit: Int) async throws -> [Event] {
-        guard limit > 0 else { return [] }
+    public func events(after id: EventID, matching filter: TopicFilter, limit: Int, maxBytes: Int) async throws -> [Event] {
+        guard limit > 0, maxBytes > 0 else { return [] }
         let (matching, all) = catalog.withLockedValue { catalog in
             (catalog.prunedThrough.keys.filter { filter.matches($0) }, catalog.prunedThrough.count)
         }
@@ -516,54 +516,61 @@ public final class SQLiteEventStore: EventStore {
         let recent = log?.withLockedValue { state in
             state.unapplied.flatMap { $0.events.filter { $0.id > id && filter.matches($0.topic) } }
         } ?? []
-        let stored = try await storedEvents(after: id, matching: matching, all: all, filter: filter, limit: limit)
-        guard !recent.isEmpty, stored.count < limit else { return stored }
+        let stored = try await storedEvents(after: id, matching: matching, all: all, filter: filter, limit: limit, maxBytes: maxBytes)
+        guard !recent.isEmpty, stored.count < limit, stored.pageBytes < maxBytes else { return stored }
         // Applies go in id order, so SQLite has every event up to its newest: the recent ones past it are the rest.
         let newest = stored.last?.id ?? id
-        return Array((stored + recent.lazy.filter { $0.id > newest }).prefix(limit))
+        return Array((stored + recent.lazy.filter { $0.id > newest }).prefix(limit)).prefix(bytes: maxBytes)
     }
 
-    private func storedEvents(after id: EventID, matching: [String], all: Int, filter: TopicFilter, limit: Int) async throws -> [Event] {
+    private func storedEvents(
+        after id: EventID, matching: [String], all: Int, filter: TopicFilter, limit: Int, maxBytes: Int
+    ) async throws -> [Event] {
         do {
             return try await pool.read { db in
-                if matching.count == all {
-                    return try SQLiteEventStore.fetch(db, "WHERE id > ? ORDER BY id LIMIT ?", [Int64(id), limit])
-                }
-                if matching.count <= SQLiteEventStore.seekTopicLimit {
-                    // One index seek per topic, then merge: cost follows the page, not the log.
-                    var found: [Event] = []
-                    for topic in matching {
-                        found += try SQLiteEventStore.fetch(db, "WHERE topic = ? AND id > ? ORDER BY id LIMIT ?", [topic, Int64(id), limit])
+                if matching.count == all || matching.count > SQLiteEventStore.seekTopicLimit {
+                    // Every topic, or many: one walk of the log by id, keeping the matching events.
+                    let everyTopic = matching.count == all
+                    return try SQLiteEventStore.fetch(db, "WHERE id > ?", [Int64(id)], limit: limit, maxBytes: maxBytes) {
+                        everyTopic || filter.matches($0)
                     }
-                    found.sort { $0.id < $1.id }
-                    return Array(found.prefix(limit))
                 }
-                // Many topics: walk the log by id and keep the matching ones.
+                // A few topics: one index seek per topic, then merge: cost follows the page, not the log. A topic whose
+                // read stopped at the limit or the budget may have more after its last event; the merged page cannot
+                // pass that event, since up to it the page holds all of that topic's read events, which alone reach
+                // the limit or the budget. So nothing is skipped.
                 var found: [Event] = []
-                var cursor = id
-                while found.count < limit {
-                    let chunk = try SQLiteEventStore.fetch(db, "WHERE id > ? ORDER BY id LIMIT ?", [Int64(cursor), 4 * limit])
-                    found += chunk.lazy.filter { filter.matches($0.topic) }
-                    guard let last = chunk.last, chunk.count == 4 * limit else { break }
-                    cursor = last.id
+                for topic in matching {
+                    found += try SQLiteEventStore.fetch(db, "WHERE topic = ? AND id > ?", [topic, Int64(id)], limit: limit, maxBytes: maxBytes)
                 }
-                return Array(found.prefix(limit))
+                found.sort { $0.id < $1.id }
+                return Array(found.prefix(limit)).prefix(bytes: maxBytes)
             }
         } catch {
             throw StoreError(.readFailed, "the SQLite store '\(path)' cannot be read: \(SQLiteEventStore.describe(error))")
         }
     }
 
-    private static func fetch(_ db: Database, _ clause: String, _ arguments: StatementArguments) throws -> [Event] {
-        let statement = try db.cachedStatement(sql: "SELECT \(selectColumns) FROM events \(clause)")
+    /// The events `clause` selects, in id order, whose topic `includes`: at most `limit`, and none after the one at
+    /// which their ``Event/pageBytes`` reach `maxBytes`. Rows are read one at a time, and a row whose topic is not
+    /// included is not decoded further, so a page costs what it returns.
+    private static func fetch(
+        _ db: Database, _ clause: String, _ arguments: StatementArguments, limit: Int, maxBytes: Int,
+        including includes: (String) -> Bool = { _ in true }
+    ) throws -> [Event] {
+        let statement = try db.cachedStatement(sql: "SELECT \(selectColumns) FROM events \(clause) ORDER BY id")
         let rows = try Row.fetchCursor(statement, arguments: arguments)
         var events: [Event] = []
+        var bytes = 0
         while let row = try rows.next() {
+            let topic: String = row[1]
+            guard includes(topic) else { continue }
             let text: String = row[3]
-            events.append(
-                Event(
-                    id: row[0], topic: row[1], type: row[2], data: (row[4] as Bool) ? .json(text) : .text(text),
-                    timestamp: row[5], source: row[6]))
+            let event = Event(
+                id: row[0], topic: topic, type: row[2], data: (row[4] as Bool) ? .json(text) : .text(text), timestamp: row[5], source: row[6])
+            events.append(event)
+            bytes += event.pageBytes
+            if events.count >= limit || bytes >= maxBytes { return events }
         }
         return events
     }

@@ -7,20 +7,14 @@ import NIOCore
 struct StreamReplay: Sendable {
     /// Most events read from the store at once.
     static let pageSize = 2_000
-    /// Events of the first page, before their size is known.
-    static let firstPageSize = 4
-    /// About how many bytes of events a page holds: a replay holds at most two pages (one being written, the next
-    /// read), so each resuming subscriber costs at most a few MiB, however large its events and its backlog.
+    /// About how many bytes of events a page holds (the store stops at the event that reaches it): a replay holds
+    /// at most two pages (one being written, the next read), so each resuming subscriber costs a few MiB, however
+    /// large its events and its backlog.
     static let pageBytes = 2 << 20
 
-    /// How many events the page after `page` may hold: ``pageBytes`` over `page`'s mean event size, within
-    /// 1...``pageSize``.
-    static func pageLimit(after page: [Event]) -> Int {
-        guard !page.isEmpty else { return firstPageSize }
-        var bytes = 0
-        for event in page { bytes += event.data.text.utf8.count + event.topic.utf8.count + event.type.utf8.count + 32 }
-        let mean = max(1, bytes / page.count)
-        return min(pageSize, max(1, pageBytes / mean))
+    /// Whether `page` was the store's last: it stopped neither at ``pageSize`` nor at ``pageBytes``.
+    static func isLastPage(_ page: [Event]) -> Bool {
+        page.count < pageSize && page.pageBytes < pageBytes
     }
 
     private enum Step: Sendable {
@@ -65,18 +59,15 @@ struct StreamReplay: Sendable {
             }.get()
             try await sendResetIfPruned(after: cursor)
             var replayed = 0
-            var limit = StreamReplay.firstPageSize
-            var page = try await store.events(after: cursor, matching: filter, limit: limit)
+            var page = try await store.events(after: cursor, matching: filter, limit: StreamReplay.pageSize, maxBytes: StreamReplay.pageBytes)
             while true {
                 replayed += page.count
-                let (current, currentLimit) = (page, limit)
-                let delivery = try await eventLoop.flatSubmit { self.deliver(current, limit: currentLimit) }.get()
+                let current = page
+                let delivery = try await eventLoop.flatSubmit { self.deliver(current) }.get()
                 guard case .more(let cursor) = delivery.step else { break }
                 // Read the next page while this one drains to the client; wait for both, so a slow client
                 // holds at most two pages in memory.
-                let nextLimit = StreamReplay.pageLimit(after: current)
-                limit = nextLimit
-                async let next = store.events(after: cursor, matching: filter, limit: nextLimit)
+                async let next = store.events(after: cursor, matching: filter, limit: StreamReplay.pageSize, maxBytes: StreamReplay.pageBytes)
                 let stillOpen = (try? await delivery.written.get()) != nil
                 page = try await next
                 if !stillOpen { break }
@@ -104,7 +95,7 @@ struct StreamReplay: Sendable {
     }
 
     /// On the loop: writes one page as a single write, and goes live when the page shows the replay caught up.
-    private func deliver(_ page: [Event], limit: Int) -> EventLoopFuture<Delivery> {
+    private func deliver(_ page: [Event]) -> EventLoopFuture<Delivery> {
         let subscriber = self.subscriber.value
         let done = eventLoop.makeSucceededVoidFuture()
         guard !subscriber.isClosed else { return eventLoop.makeSucceededFuture(Delivery(step: .done, written: done)) }
@@ -115,7 +106,7 @@ struct StreamReplay: Sendable {
             for event in fresh { SSEEncoder.writeEvent(event, into: &payload) }
             written = subscriber.write(payload, flush: false)
         }
-        if page.count < limit {
+        if StreamReplay.isLastPage(page) {
             guard let buffered = subscriber.state.finishReplay() else {
                 // Live events were dropped while buffering: read the store again from where the client is.
                 subscriber.flush()
