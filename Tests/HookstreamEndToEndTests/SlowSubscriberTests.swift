@@ -62,9 +62,9 @@ import Testing
     }
 
     /// A resuming client whose history is large events costs the daemon a few MiB, not its history: the replay
-    /// reads pages of about 2 MiB (the store stops at the event that reaches it) and waits for each to be written. 200 events of 512 KiB
-    /// (100 MiB) are stored, the daemon restarted on the same store, and a client asks for all of them and reads
-    /// nothing, while a second client reads them all. The daemon's peak resident memory grows by less than 48 MiB
+    /// reads pages of about 2 MiB (the store stops at the event that reaches it) and waits for each to be written.
+    /// 200 events of 512 KiB (100 MiB) are stored, the daemon restarted on the same store, and a client asks for all
+    /// of them and reads nothing, while a second client reads them all. The daemon's peak resident memory grows by less than 48 MiB
     /// (18–21 MiB measured; with pages of 2,000 events, as before, 303 MiB), and the reader gets every event, in order.
     @Test func aReplayOfLargeEventsHoldsAFewPagesNotTheHistory() async throws {
         let config = SlowSubscriberTests.config(streams: "{ queue: 10000 }").replacingOccurrences(of: "256KiB", with: "1MiB")
