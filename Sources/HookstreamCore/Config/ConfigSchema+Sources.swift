@@ -80,11 +80,11 @@ extension ConfigSchema {
     private func readRateLimit(_ node: Node, _ what: String) -> RateLimit? {
         func rate(_ node: Node, _ what: String) -> (perSecond: Double, text: String)? {
             guard let text = reader.string(node, what) else { return nil }
-            guard let rate = RateLimit.rate(parsing: text) else {
+            guard let perSecond = RateLimit.perSecond(parsing: text) else {
                 reader.error(at: node, "\(what) must be a rate like 20/s, 600/m or 1000/h (from 1 to 1000000000 per unit), found '\(text)'")
                 return nil
             }
-            return rate
+            return (perSecond, text)
         }
         func defaultBurst(_ perSecond: Double) -> Int { max(1, Int(min(perSecond.rounded(.up), 1_000_000))) }
         if case .scalar = node {

@@ -19,8 +19,9 @@ public struct RateLimit: Sendable, Hashable {
         self.text = text
     }
 
-    /// Parses `N/s`, `N/m` or `N/h`, N a number from 1 to 1,000,000,000 (so from one an hour); `nil` for anything else.
-    public static func rate(parsing text: String) -> (perSecond: Double, text: String)? {
+    /// Webhooks a second for `N/s`, `N/m` or `N/h`, N a number from 1 to 1,000,000,000 (so from one an hour); `nil`
+    /// for anything else.
+    public static func perSecond(parsing text: String) -> Double? {
         let parts = text.split(separator: "/", omittingEmptySubsequences: false)
         guard parts.count == 2, let count = Double(parts[0].trimmingSpaces()), count >= 1, count <= 1e9 else { return nil }
         let seconds: Double
@@ -30,6 +31,6 @@ public struct RateLimit: Sendable, Hashable {
         case "h": seconds = 3600
         default: return nil
         }
-        return (count / seconds, text)
+        return count / seconds
     }
 }

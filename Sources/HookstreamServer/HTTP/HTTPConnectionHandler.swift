@@ -216,15 +216,8 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
                 context.write(NIOAny(HTTPServerResponsePart.head(head)), promise: nil)
                 if body.readableBytes > 0 { context.write(NIOAny(HTTPServerResponsePart.body(.byteBuffer(body))), promise: nil) }
                 let ended = context.writeAndFlush(NIOAny(HTTPServerResponsePart.end(nil)))
-                if !first.keepAlive {
-                    // A refusal (413, 408, 400) ends the stream whatever the client still sends: reset it once the
-                    // answer is out, or by the idle timeout if it cannot go out (a client that never opens its window).
-                    state = .closed
-                    let channel = context.channel
-                    ended.whenComplete { _ in channel.close(promise: nil) }
-                    expiry = .now() + idleTimeout
-                    return
-                }
+                // A refusal (413, 408, 400) ends the stream whatever the client still sends: it is reset.
+                if !first.keepAlive { return close(after: ended, context: context) }
                 continue
             }
             let bytes = response.encode(keepAlive: first.keepAlive, extraHeaders: first.extraHeaders, allocator: context.channel.allocator)
@@ -232,13 +225,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
                 context.write(wrapOutboundOut(bytes), promise: nil)
                 wrote = true
             } else {
-                state = .closed
-                slots.removeAll()
-                queued.removeAll()
-                let channel = context.channel
-                context.writeAndFlush(wrapOutboundOut(bytes)).whenComplete { _ in channel.close(promise: nil) }
-                expiry = .now() + idleTimeout  // closed then at the latest, if the client never takes the answer
-                return
+                return close(after: context.writeAndFlush(wrapOutboundOut(bytes)), context: context)
             }
         }
         if wrote { context.flush() }
@@ -280,6 +267,17 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         default:
             break
         }
+    }
+
+    /// Closes the connection (for HTTP/2, the stream) once `answer` is written, dropping whatever the client still
+    /// sends; by `idle_timeout` at the latest, if the answer never goes out (a client that stopped reading).
+    private func close(after answer: EventLoopFuture<Void>, context: ChannelHandlerContext) {
+        state = .closed
+        slots.removeAll()
+        queued.removeAll()
+        let channel = context.channel
+        answer.whenComplete { _ in channel.close(promise: nil) }
+        expiry = .now() + idleTimeout
     }
 
     /// Whether NIO's decoder stops parsing after `head`'s request: a CONNECT, or an upgrade (`Connection: upgrade`

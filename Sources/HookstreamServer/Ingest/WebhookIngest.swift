@@ -44,7 +44,8 @@ final class WebhookIngest: Sendable {
                     throw HTTPError(.unauthorized, code: "bad_signature", "the webhook's signature was not accepted: \(error.message)")
                 }
             }
-            if let limit = source.rateLimit { try admit(source: source.name, limit: limit) }
+            // A refusal by the rate limit is logged by `refusal`, at most every few seconds, not as a rejection each.
+            if let limit = source.rateLimit, let refused = refusal(source: source.name, limit: limit) { return completion(refused) }
             let message = try WebhookMessage.make(
                 source: source.name, subPath: subPath, head: head, target: target, body: body, roots: settings.engine.roots(for: source.name))
             delivery = source.deliveryID.flatMap { deliveryKey(source: source.name, location: $0, head: head, message: message) }
@@ -55,8 +56,6 @@ final class WebhookIngest: Sendable {
             }
             metrics.matched(drafts)
         } catch {
-            // A refusal by the rate limit is logged by `admit`, at most every few seconds.
-            guard error.code != "rate_limited" else { return completion(HTTPResponse(error: error)) }
             logger.info(
                 "Webhook rejected",
                 metadata: ["hookstream.source": "\(source.name)", "status": "\(error.status.code)", "error": "\(error.message)"])
@@ -72,18 +71,19 @@ final class WebhookIngest: Sendable {
         }
     }
 
-    /// Takes a verified webhook from its source's bucket, or throws `429 rate_limited` with `Retry-After`.
-    private func admit(source: String, limit: RateLimit, now: UInt64 = NIODeadline.now().uptimeNanoseconds) throws(HTTPError) {
-        guard case .refused(let retryAfter, let logged) = limiter.admit(source: source, limit: limit, now: now) else { return }
+    /// Takes a verified webhook from its source's bucket (`nil`), or answers `429 rate_limited` with `Retry-After`.
+    private func refusal(source: String, limit: RateLimit, now: UInt64 = NIODeadline.now().uptimeNanoseconds) -> HTTPResponse? {
+        guard case .refused(let retryAfter, let logged) = limiter.admit(source: source, limit: limit, now: now) else { return nil }
         if let logged {
             logger.info(
                 "Webhooks refused: the source's rate limit is reached",
                 metadata: ["hookstream.source": "\(source)", "rate_limit": "\(limit.text)", "refused": "\(logged)"])
         }
-        throw HTTPError(
-            .tooManyRequests, code: "rate_limited",
-            "source '\(source)' takes at most \(limit.text), \(limit.burst) at once (sources.\(source).rate_limit); retry after \(retryAfter) s",
-            headers: [("Retry-After", String(retryAfter))])
+        return HTTPResponse(
+            error: HTTPError(
+                .tooManyRequests, code: "rate_limited",
+                "source '\(source)' takes at most \(limit.text), \(limit.burst) at once (sources.\(source).rate_limit); retry after \(retryAfter) s",
+                headers: [("Retry-After", String(retryAfter))]))
     }
 
     private func deliveryKey(source: String, location: DeliveryIDLocation, head: HTTPRequestHead, message: JSONValue) -> DeliveryKey? {
