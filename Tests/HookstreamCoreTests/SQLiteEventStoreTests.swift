@@ -36,6 +36,44 @@ import Testing
         }
     }
 
+    /// Unapplied events are held in memory for reads, so an apply starts at once past a batch of bytes as well as
+    /// of events: a few large events no longer wait for 1,000 of them (1,000 events of 1 MiB waited in 1 GiB).
+    @Test func anApplyStartsAtOnceWhenTheUnappliedEventsReachABatchOfBytes() async throws {
+        let limits = SQLiteEventStore.ApplyLimits(batchEvents: 1_000, batchBytes: 64 * 1024, maximumEvents: 100_000, maximumBytes: 1 << 30)
+        let store = try SQLiteEventStore(path: try temporaryPath(), synchronous: .normal, applyDelay: .seconds(3_600), applyLimits: limits)
+        // 8 KiB of data makes an event of 8,234 page bytes: 7 stay under 64 KiB, the 8th crosses it.
+        let text = String(repeating: "b", count: 8 * 1024)
+        for _ in 0..<7 { _ = try await store.append([draft("big", text)]) }
+        #expect(store.commitCount == 0, "under the batch, nothing is applied before the delay (an hour)")
+        _ = try await store.append([draft("big", text)])
+        try await waitFor("the log applied and emptied") { store.commitCount == 1 && store.logBytes == 0 }
+        #expect(try await store.events(after: 0, matching: TopicFilter([try TopicPattern("big")]), limit: 100).map(\.id) == Array(1...8))
+        try await store.close()
+    }
+
+    /// Bad input for the store: appends faster than SQLite takes them (here it takes nothing, its apply an hour
+    /// away). Past the bytes the store may hold in memory, an append is refused with a store error that says why,
+    /// and nothing accepted before is lost: it is applied at close and there after a reopen.
+    @Test func appendsAreRefusedPastTheUnappliedBytesAndNothingAcceptedIsLost() async throws {
+        let path = try temporaryPath()
+        let limits = SQLiteEventStore.ApplyLimits(batchEvents: 1_000, batchBytes: 1 << 30, maximumEvents: 100_000, maximumBytes: 64 * 1024)
+        let store = try SQLiteEventStore(path: path, synchronous: .normal, applyDelay: .seconds(3_600), applyLimits: limits)
+        let text = String(repeating: "r", count: 8 * 1024)
+        var accepted: [EventID] = []
+        for _ in 0..<8 { accepted += try await store.append([draft("held", text)]).map(\.id) }
+        let refusal = await #expect(throws: StoreError.self, "the 9th append, with 65,872 bytes held") {
+            _ = try await store.append([draft("held", text)])
+        }
+        #expect(refusal?.kind == .writeFailed)
+        #expect(refusal?.message.contains("8 events (0 MiB) wait in memory for SQLite to take them") == true, "\(refusal?.message ?? "")")
+        #expect(store.commitCount == 0)
+        try await store.close()
+        let reopened = try SQLiteEventStore(path: path)
+        #expect(try await reopened.events(after: 0, matching: TopicFilter([try TopicPattern("held")]), limit: 100).map(\.id) == accepted)
+        #expect(accepted == Array(1...8))
+        try await reopened.close()
+    }
+
     @Test func eventsRoundTripWithTheirFields() async throws {
         let store = try SQLiteEventStore(path: try temporaryPath())
         let stored = try await store.append([

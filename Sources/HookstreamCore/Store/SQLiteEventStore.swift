@@ -10,10 +10,11 @@ import NIOConcurrencyHelpers
 /// With `store.sync: normal` (the default) an append is one `write(2)` to an ``AppendLog`` beside the database
 /// (`<path>-appendlog`), on the caller's thread, and returns then: the events are in the OS, as a commit to SQLite's
 /// WAL would have them with `synchronous = NORMAL`, and survive a crash of the process. A writer queue applies the
-/// log to SQLite behind it, many appends per transaction (after ``applyDelay``, or at once past ``applyBatch``
-/// events), and empties the log once it holds nothing SQLite lacks. Reads see both: events not yet applied are
-/// kept in memory. Opening the store applies whatever a crash left in the log. One write instead of a SQLite
-/// commit per publish: a commit made 4 `pwrite`s and 6 `fcntl`s, and ran SQLite's code cold at every event.
+/// log to SQLite behind it, many appends per transaction (after ``applyDelay``, or at once past a batch of events,
+/// by count or by bytes: ``ApplyLimits``), and empties the log once it holds nothing SQLite lacks. Reads see both:
+/// events not yet applied are kept in memory. Opening the store applies whatever a crash left in the log. One write
+/// instead of a SQLite commit per publish: a commit made 4 `pwrite`s and 6 `fcntl`s, and ran SQLite's code cold at
+/// every event.
 ///
 /// With `store.sync: full` every append is a SQLite transaction, fsynced, and appends are grouped: while one
 /// transaction commits, new appends queue up and the next transaction takes them all (group commit).
@@ -77,9 +78,11 @@ public final class SQLiteEventStore: EventStore {
         /// Entries written to the log and not yet applied to SQLite, in log order.
         var unapplied: [AppendLogEntry] = []
         var unappliedEvents = 0
+        /// The unapplied events' ``Event/pageBytes``: what holding them in memory costs.
+        var unappliedBytes = 0
         /// An apply is due (scheduled after ``SQLiteEventStore/applyDelay``, or queued for the writer).
         var isApplyScheduled = false
-        /// Why the last apply failed, while applies keep failing: appends are refused past ``maximumUnapplied``.
+        /// Why the last apply failed, while applies keep failing: appends are refused past ``ApplyLimits``.
         var applyFailure: String?
         /// Entries written to the log, for tests.
         var appends = 0
@@ -104,10 +107,8 @@ public final class SQLiteEventStore: EventStore {
     /// How long appended events wait in the log before the writer applies them to SQLite: the longer, the more
     /// share one transaction (at 200 events/s, 20 per transaction instead of 1).
     let applyDelay: DispatchTimeInterval
-    /// Unapplied events past which an apply starts at once.
-    static let applyBatch = 1_000
-    /// Unapplied events past which appends are refused (SQLite keeps failing: a full disk).
-    static let maximumUnapplied = 100_000
+    /// When unapplied events make an apply start at once, and when they make appends be refused.
+    let applyLimits: ApplyLimits
     /// Log bytes past which the log is emptied even under constant load (an apply then holds appends for its
     /// transaction); below, it is emptied only when an apply finds nothing newer.
     static let logDrainBytes = 64 << 20
@@ -131,9 +132,9 @@ public final class SQLiteEventStore: EventStore {
     }
 
     /// Opens the store with `applyDelay` as the append log's delay (tests use a long one to look at a log that was
-    /// not applied, as after a crash).
+    /// not applied, as after a crash) and `applyLimits` (tests use small ones).
     init(
-        path: String, synchronous: Synchronous, applyDelay: DispatchTimeInterval,
+        path: String, synchronous: Synchronous, applyDelay: DispatchTimeInterval, applyLimits: ApplyLimits = ApplyLimits(),
         now: @escaping @Sendable () -> Int64 = WallClock.milliseconds
     ) throws(StoreError) {
         let folder = (path as NSString).deletingLastPathComponent.isEmpty ? "." : (path as NSString).deletingLastPathComponent
@@ -147,6 +148,7 @@ public final class SQLiteEventStore: EventStore {
         self.path = path
         self.now = now
         self.applyDelay = applyDelay
+        self.applyLimits = applyLimits
         var configuration = GRDB.Configuration()
         configuration.busyMode = .timeout(5)
         configuration.label = "hookstream"
@@ -248,8 +250,10 @@ public final class SQLiteEventStore: EventStore {
     private func appendToLog(_ batches: [EventBatch], _ log: NIOLockedValueBox<LogState>) -> Result<[[Event]], any Error> {
         let (result, schedule): (Result<[[Event]], any Error>, DispatchTimeInterval?) = log.withLockedValue { state in
             if state.isClosed { return (.failure(StoreError(.unavailable, "the SQLite store '\(path)' is closed")), nil) }
-            if state.unappliedEvents >= SQLiteEventStore.maximumUnapplied {
-                let reason = state.applyFailure ?? "too many events wait for it"
+            if state.unappliedEvents >= applyLimits.maximumEvents || state.unappliedBytes >= applyLimits.maximumBytes {
+                let reason =
+                    state.applyFailure
+                    ?? "\(state.unappliedEvents) events (\(state.unappliedBytes >> 20) MiB) wait in memory for SQLite to take them"
                 return (.failure(StoreError(.writeFailed, "the SQLite store '\(path)' cannot write: \(reason)")), nil)
             }
             // Numbered under the log's lock: the log and the ids keep the same order.
@@ -262,10 +266,14 @@ public final class SQLiteEventStore: EventStore {
             }
             record(numbered)
             state.unapplied.append(entry)
-            let before = state.unappliedEvents
+            let (events, bytes) = (state.unappliedEvents, state.unappliedBytes)
             state.unappliedEvents += entry.events.count
+            state.unappliedBytes += entry.events.pageBytes
             state.appends += 1
-            if before / SQLiteEventStore.applyBatch < state.unappliedEvents / SQLiteEventStore.applyBatch {
+            // Each time the unapplied events cross a multiple of a batch, by count or by bytes, an apply starts now.
+            if events / applyLimits.batchEvents < state.unappliedEvents / applyLimits.batchEvents
+                || bytes / applyLimits.batchBytes < state.unappliedBytes / applyLimits.batchBytes
+            {
                 return (.success(numbered.batches), .nanoseconds(0))
             }
             guard !state.isApplyScheduled else { return (.success(numbered.batches), nil) }
@@ -304,19 +312,23 @@ public final class SQLiteEventStore: EventStore {
         let retry: DispatchTimeInterval? = log.withLockedValue { state in
             guard failure == nil else {
                 // Kept in the log and in memory: the next try may succeed (space came back). Appends go on until
-                // maximumUnapplied events wait.
+                // the unapplied events reach applyLimits' maximum.
                 state.applyFailure = failure
                 state.isApplyScheduled = true
                 return .seconds(1)
             }
             state.applyFailure = nil
             state.unapplied.removeFirst(entries.count)
-            state.unappliedEvents -= entries.reduce(0) { $0 + $1.events.count }
+            for entry in entries {
+                state.unappliedEvents -= entry.events.count
+                state.unappliedBytes -= entry.events.pageBytes
+            }
             if !state.unapplied.isEmpty, state.file.size >= SQLiteEventStore.logDrainBytes {
                 // Appends never paused long enough to empty the log: apply the rest now, holding them meanwhile.
                 if (try? applyToSQLite(state.unapplied)) != nil {
                     state.unapplied.removeAll()
                     state.unappliedEvents = 0
+                    state.unappliedBytes = 0
                 }
             }
             // A failed truncation leaves entries SQLite has: opening the store skips them.
@@ -709,6 +721,7 @@ public final class SQLiteEventStore: EventStore {
                     if !state.unapplied.isEmpty { try self.applyToSQLite(state.unapplied) }
                     state.unapplied.removeAll()
                     state.unappliedEvents = 0
+                    state.unappliedBytes = 0
                     try state.file.truncate()
                 }
             }
