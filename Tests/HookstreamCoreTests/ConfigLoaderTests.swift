@@ -99,6 +99,21 @@ import Testing
         #expect(found.count == 2, "\(found)")
     }
 
+    /// `server.limits.buffered_bodies`; bad input: a size that is no size, and a budget smaller than one body of
+    /// the largest size (which could then never be accepted).
+    @Test func bufferedBodies() throws {
+        #expect(try ConfigLoader.parse("sources: { demo: {} }\n", file: "test.yaml").server.bufferedBodiesLimit == 256 << 20)
+        let set = try ConfigLoader.parse("server: { limits: { body_bytes: 2MiB, buffered_bodies: 1GiB } }\n", file: "test.yaml")
+        #expect(set.server.bufferedBodiesLimit == 1 << 30)
+        #expect(errors("server:\n  limits:\n    buffered_bodies: lots\n") == [
+            "test.yaml:3:22: error: server.limits.buffered_bodies must be a size like 64KiB or 1MiB, found 'lots'"
+        ])
+        let small = errors("server:\n  limits:\n    body_bytes: 1MiB\n    buffered_bodies: 512KiB\n")
+        #expect(small == [
+            "test.yaml:4:22: error: server.limits.buffered_bodies (524288 bytes) is less than server.limits.body_bytes (1048576 bytes): a body of the largest size could never be accepted"
+        ], "\(small)")
+    }
+
     /// `rate_limit:` in its two forms; bad input: a rate without a unit, a mapping without a rate, a zero burst, a
     /// limit on the Unix socket's source, and a rate so slow that its wait would not fit a `Retry-After`.
     @Test func rateLimits() throws {

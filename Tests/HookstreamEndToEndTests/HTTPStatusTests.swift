@@ -229,4 +229,48 @@ import Testing
             #expect(taken.status == 202 && taken.body.contains(#""ids":[4]"#), "\(taken.body)")
         }
     }
+
+    /// Bad input: request bodies sent part way on several connections at once, more than
+    /// `server.limits.buffered_bodies` holds. (Before, only `body_bytes` bounded a body, so 1,000 HTTP/2 streams or
+    /// thousands of connections could each hold that much.) The request that does not fit gets `503 server_busy`
+    /// with `Retry-After`; the one that fits goes on; the refused one, sent again, is taken; and the bytes of a body
+    /// whose client goes away come back to the budget (a leak would refuse every later request).
+    @Test func requestBodiesPastTheBufferedBudgetGet503AndTheBudgetComesBack() async throws {
+        let config = """
+            server: { limits: { body_bytes: 32KiB, buffered_bodies: 48KiB } }
+            store: { kind: memory }
+            sources: { demo: {} }
+            rules: [{ name: demo, source: demo, publish: { topic: "demo/x", data: "{{ body }}" } }]
+            """
+        struct Outcome: Decodable {
+            struct Answer: Decodable {
+                var status: Int
+                var head: [String]
+                var body: String
+            }
+            var first: [Int?]
+            var refusal: Answer?
+            var completed: Int?
+            var retried: Int?
+            var held_by_partial: Int?
+            var after_close: Int?
+            var after_close_tries: Int
+        }
+        try await withDaemon(config: config) { daemon in
+            let client = try ChildProcess(TestEnvironment.python, [TestEnvironment.client("body_budget_client.py"), String(daemon.port), "32768", "30000"])
+            #expect(try await client.waitForExit(timeout: .seconds(60)) == 0, "\(client.stderr)")
+            let line = try #require(client.stdoutLines.last, "no result: \(client.stderr)")
+            let outcome = try JSONDecoder().decode(Outcome.self, from: Data(line.utf8))
+            #expect(outcome.first.compactMap { $0 } == [503], "one of two partial bodies refused, the other waiting: \(outcome.first)")
+            let refusal = try #require(outcome.refusal)
+            #expect(refusal.head.contains { $0.lowercased() == "retry-after: 1" }, "\(refusal.head)")
+            #expect(refusal.body.contains(#""error":"server_busy""#), "\(refusal.body)")
+            #expect(refusal.body.contains("server.limits.buffered_bodies, 49152 bytes"), "\(refusal.body)")
+            #expect(outcome.completed == 202, "the body that fit was taken")
+            #expect(outcome.retried == 202, "the refused request, sent again, was taken")
+            #expect(outcome.held_by_partial == 503, "a partial body held the budget")
+            #expect(outcome.after_close == 202, "its bytes came back once its client went (\(outcome.after_close_tries) tries)")
+            try await waitUntil("the refusal in the log") { daemon.log.contains("the request bodies held at once reached server.limits.buffered_bodies") }
+        }
+    }
 }

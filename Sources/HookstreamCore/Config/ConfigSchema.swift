@@ -71,16 +71,26 @@ struct ConfigSchema {
                 server.unixSocket = socket
             case "limits":
                 guard let lm = reader.mapping(value, "server.limits") else { continue }
-                for (k, _, v) in reader.entries(lm, allowed: ["body_bytes", "request_timeout", "idle_timeout"], in: "server.limits") {
+                var bufferedNode: Node?
+                for (k, _, v) in reader.entries(lm, allowed: ["body_bytes", "buffered_bodies", "request_timeout", "idle_timeout"], in: "server.limits") {
                     switch k {
                     case "body_bytes":
                         if let n = reader.byteSize(v, "server.limits.body_bytes", range: 1...(256 << 20)) { server.bodyLimit = n }
+                    case "buffered_bodies":
+                        bufferedNode = v
+                        if let n = reader.byteSize(v, "server.limits.buffered_bodies", range: 1...(64 << 30)) { server.bufferedBodiesLimit = n }
                     case "request_timeout":
                         if let d = reader.duration(v, "server.limits.request_timeout", minimum: .seconds(1)) { server.requestTimeout = d }
                     case "idle_timeout":
                         if let d = reader.duration(v, "server.limits.idle_timeout", minimum: .seconds(1)) { server.idleTimeout = d }
                     default: break
                     }
+                }
+                if server.bufferedBodiesLimit < server.bodyLimit {
+                    reader.error(
+                        at: bufferedNode ?? value,
+                        "server.limits.buffered_bodies (\(server.bufferedBodiesLimit) bytes) is less than server.limits.body_bytes (\(server.bodyLimit) bytes): a body of the largest size could never be accepted"
+                    )
                 }
             case "tls":
                 server.tls = readTLS(value)

@@ -8,6 +8,9 @@ public struct Configuration: Sendable {
         public var unixSocket: UnixSocket?
         /// Largest request body accepted (`server.limits.body_bytes`).
         public var bodyLimit: Int = 1 << 20
+        /// Request body bytes held at once across every connection, before their requests are answered
+        /// (`server.limits.buffered_bodies`): past it a request is refused with `503 server_busy`.
+        public var bufferedBodiesLimit: Int = 256 << 20
         /// How long a request may take to arrive, head and body, from its first byte; a new connection's first request
         /// (and, with TLS, its handshake) counts from the connection's start (`server.limits.request_timeout`).
         public var requestTimeout: Duration = .seconds(30)

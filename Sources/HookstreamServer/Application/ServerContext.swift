@@ -17,6 +17,7 @@ final class ServerContext: Sendable {
     let jobs: JobRunner
     let tickets = TicketStore()
     let streamCounts = StreamCounts()
+    let bodyBudget = BodyBudget()
     let metrics: ServerMetrics
     /// What `GET /metrics` emits, when the process bootstrapped swift-metrics with it.
     let registry: PrometheusCollectorRegistry?

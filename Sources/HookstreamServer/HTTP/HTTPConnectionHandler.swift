@@ -60,6 +60,9 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     /// Whether any request has started on the connection (an expiry before the first one is logged).
     private var hasStarted = false
     private var context: ChannelHandlerContext?
+    /// Bytes of the request being received that are taken from the server's ``BodyBudget``; given back when the
+    /// request is routed or refused, or the connection ends.
+    private var heldBodyBytes = 0
 
     /// - Parameter firstRequestBy: when the connection's first request must have arrived whole: `request_timeout`
     ///   after the connection was accepted (a TLS handshake counts against it). By default, that long from now (an
@@ -119,14 +122,20 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
             state = .receiving(head, context.channel.allocator.buffer(capacity: 0), settings)
         case (.body(var chunk), .receiving(let head, var body, let settings)):
             state = .idle  // let `body` be uniquely referenced while appending
-            let limit = settings.configuration.server.bodyLimit
-            if body.readableBytes + chunk.readableBytes > limit {
-                refuseTooLarge(limit: limit, context: context)
+            let limits = settings.configuration.server
+            if body.readableBytes + chunk.readableBytes > limits.bodyLimit {
+                refuseTooLarge(limit: limits.bodyLimit, context: context)
                 return
             }
+            guard server.bodyBudget.reserve(chunk.readableBytes, limit: limits.bufferedBodiesLimit) else {
+                refuseBusy(limit: limits.bufferedBodiesLimit, context: context)
+                return
+            }
+            heldBodyBytes += chunk.readableBytes
             body.writeBuffer(&chunk)
             state = .receiving(head, body, settings)
         case (.end, .receiving(let head, let body, let settings)):
+            releaseBody()
             route(head: head, body: body, settings: settings, context: context)
         default:
             break
@@ -134,10 +143,34 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     }
 
     private func refuseTooLarge(limit: Int, context: ChannelHandlerContext) {
+        releaseBody()
         state = .discarding
         server.logger.info("Request refused: body too large", metadata: ["limit": "\(limit)"])
         let error = HTTPError(.payloadTooLarge, code: "body_too_large", "the request body is larger than the limit of \(limit) bytes")
         respond(HTTPResponse(error: error), keepAlive: false, context: context)
+    }
+
+    /// Refuses a request whose body does not fit in what the server holds of all bodies at once; the client may
+    /// retry in a moment, once other requests are answered.
+    private func refuseBusy(limit: Int, context: ChannelHandlerContext) {
+        releaseBody()
+        state = .discarding
+        if let refused = server.bodyBudget.refusalToLog(now: NIODeadline.now().uptimeNanoseconds) {
+            server.logger.warning(
+                "Requests refused: the request bodies held at once reached server.limits.buffered_bodies",
+                metadata: ["limit": "\(limit)", "refused": "\(refused)"])
+        }
+        let error = HTTPError(
+            .serviceUnavailable, code: "server_busy",
+            "the server holds as many request bodies as it may at once (server.limits.buffered_bodies, \(limit) bytes); retry in a moment",
+            headers: [("Retry-After", "1")])
+        respond(HTTPResponse(error: error), keepAlive: false, context: context)
+    }
+
+    /// Gives the request's body bytes back to the server's budget (idempotent).
+    private func releaseBody() {
+        server.bodyBudget.release(heldBodyBytes)
+        heldBodyBytes = 0
     }
 
     // MARK: Routing
@@ -421,6 +454,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
 
     func channelInactive(context: ChannelHandlerContext) {
         server.sweeper(for: context.eventLoop).remove(self)
+        releaseBody()
         if case .streaming(let subscriber) = state {
             subscriber.markClosed()
             server.hubs.hub(for: context.eventLoop).remove(subscriber)
@@ -437,6 +471,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
 
     func handlerRemoved(context: ChannelHandlerContext) {
         server.sweeper(for: context.eventLoop).remove(self)
+        releaseBody()
         self.context = nil
     }
 
@@ -452,6 +487,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
             server.logger.info(
                 "Request timed out: it did not arrive whole within server.limits.request_timeout",
                 metadata: ["hookstream.peer": "\(peer)", "timeout": "\(limits.requestTimeout.configText)"])
+            releaseBody()
             state = .discarding
             let error = HTTPError(
                 .requestTimeout, code: "request_timeout",

@@ -1,0 +1,50 @@
+import NIOConcurrencyHelpers
+import Synchronization
+
+/// Request body bytes held at once across every connection, from their first byte until their request is routed
+/// (`server.limits.buffered_bodies`).
+///
+/// `body_bytes` bounds one request, but not how many arrive at once: 1,000 HTTP/2 streams of one connection, or
+/// thousands of HTTP/1.1 connections, each part way through a large body, would hold that many times `body_bytes`.
+/// Past the budget a request is refused with `503 server_busy` and `Retry-After`, and the daemon's memory stays
+/// bounded. Shared by every event loop: one atomic add per body part.
+final class BodyBudget: Sendable {
+    private let held = Atomic<Int>(0)
+    private let refusals = NIOLockedValueBox(Refusals())
+
+    private struct Refusals {
+        var sinceLog = 0
+        var loggedAt: UInt64?
+    }
+
+    /// Nanoseconds between two log lines about refusals.
+    static let logInterval: UInt64 = 10_000_000_000
+
+    /// Takes `bytes` out of a budget of `limit` bytes; `false`, with nothing taken, when they do not fit.
+    func reserve(_ bytes: Int, limit: Int) -> Bool {
+        if held.add(bytes, ordering: .relaxed).newValue <= limit { return true }
+        held.subtract(bytes, ordering: .relaxed)
+        return false
+    }
+
+    /// Gives back bytes that ``reserve(_:limit:)`` took.
+    func release(_ bytes: Int) {
+        guard bytes > 0 else { return }
+        held.subtract(bytes, ordering: .relaxed)
+    }
+
+    /// Bytes held now.
+    var heldBytes: Int { held.load(ordering: .relaxed) }
+
+    /// Counts a refusal; returns how many there were since the last log line when it is time for another (at most
+    /// one per ``logInterval``), so that a flood is logged as a count.
+    func refusalToLog(now: UInt64) -> Int? {
+        refusals.withLockedValue { state in
+            state.sinceLog += 1
+            guard state.loggedAt.map({ now > $0 && now - $0 >= BodyBudget.logInterval }) ?? true else { return nil }
+            defer { state.sinceLog = 0 }
+            state.loggedAt = now
+            return state.sinceLog
+        }
+    }
+}
