@@ -237,7 +237,7 @@ import Testing
     /// whose client goes away come back to the budget (a leak would refuse every later request).
     @Test func requestBodiesPastTheBufferedBudgetGet503AndTheBudgetComesBack() async throws {
         let config = """
-            server: { limits: { body_bytes: 32KiB, buffered_bodies: 48KiB } }
+            server: { event_loop_threads: 1, limits: { body_bytes: 32KiB, buffered_bodies: 48KiB } }
             store: { kind: memory }
             sources: { demo: {} }
             rules: [{ name: demo, source: demo, publish: { topic: "demo/x", data: "{{ body }}" } }]
@@ -252,15 +252,17 @@ import Testing
             var refusal: Answer?
             var completed: Int?
             var retried: Int?
-            var held_by_partial: Int?
-            var after_close: Int?
-            var after_close_tries: Int
+            var heldByPartial: Int?
+            var afterClose: Int?
+            var afterCloseTries: Int
         }
         try await withDaemon(config: config) { daemon in
             let client = try ChildProcess(TestEnvironment.python, [TestEnvironment.client("body_budget_client.py"), String(daemon.port), "32768", "30000"])
             #expect(try await client.waitForExit(timeout: .seconds(60)) == 0, "\(client.stderr)")
             let line = try #require(client.stdoutLines.last, "no result: \(client.stderr)")
-            let outcome = try JSONDecoder().decode(Outcome.self, from: Data(line.utf8))
+            let decoder = JSONDecoder()
+            decoder.keyDecodingStrategy = .convertFromSnakeCase
+            let outcome = try decoder.decode(Outcome.self, from: Data(line.utf8))
             #expect(outcome.first.compactMap { $0 } == [503], "one of two partial bodies refused, the other waiting: \(outcome.first)")
             let refusal = try #require(outcome.refusal)
             #expect(refusal.head.contains { $0.lowercased() == "retry-after: 1" }, "\(refusal.head)")
@@ -268,8 +270,8 @@ import Testing
             #expect(refusal.body.contains("server.limits.buffered_bodies, 49152 bytes"), "\(refusal.body)")
             #expect(outcome.completed == 202, "the body that fit was taken")
             #expect(outcome.retried == 202, "the refused request, sent again, was taken")
-            #expect(outcome.held_by_partial == 503, "a partial body held the budget")
-            #expect(outcome.after_close == 202, "its bytes came back once its client went (\(outcome.after_close_tries) tries)")
+            #expect(outcome.heldByPartial == 503, "a partial body held the budget")
+            #expect(outcome.afterClose == 202, "its bytes came back once its client went (\(outcome.afterCloseTries) tries)")
             try await waitUntil("the refusal in the log") { daemon.log.contains("the request bodies held at once reached server.limits.buffered_bodies") }
         }
     }

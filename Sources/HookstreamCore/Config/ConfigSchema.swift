@@ -72,10 +72,11 @@ struct ConfigSchema {
             case "limits":
                 guard let lm = reader.mapping(value, "server.limits") else { continue }
                 var bufferedNode: Node?
+                var bodyBytesRead = true
                 for (k, _, v) in reader.entries(lm, allowed: ["body_bytes", "buffered_bodies", "request_timeout", "idle_timeout"], in: "server.limits") {
                     switch k {
                     case "body_bytes":
-                        if let n = reader.byteSize(v, "server.limits.body_bytes", range: 1...(256 << 20)) { server.bodyLimit = n }
+                        if let n = reader.byteSize(v, "server.limits.body_bytes", range: 1...(256 << 20)) { server.bodyLimit = n } else { bodyBytesRead = false }
                     case "buffered_bodies":
                         bufferedNode = v
                         if let n = reader.byteSize(v, "server.limits.buffered_bodies", range: 1...(64 << 30)) { server.bufferedBodiesLimit = n }
@@ -86,9 +87,9 @@ struct ConfigSchema {
                     default: break
                     }
                 }
-                if server.bufferedBodiesLimit < server.bodyLimit {
+                if let bufferedNode, bodyBytesRead, server.bufferedBodiesLimit < server.bodyLimit {
                     reader.error(
-                        at: bufferedNode ?? value,
+                        at: bufferedNode,
                         "server.limits.buffered_bodies (\(server.bufferedBodiesLimit) bytes) is less than server.limits.body_bytes (\(server.bodyLimit) bytes): a body of the largest size could never be accepted"
                     )
                 }

@@ -1,13 +1,14 @@
 import NIOConcurrencyHelpers
 import Synchronization
 
-/// Request body bytes held at once across every connection, from their first byte until their request is routed
+/// Request body bytes held at once across every connection, from their first byte until their request is answered
 /// (`server.limits.buffered_bodies`).
 ///
 /// `body_bytes` bounds one request, but not how many arrive at once: 1,000 HTTP/2 streams of one connection, or
 /// thousands of HTTP/1.1 connections, each part way through a large body, would hold that many times `body_bytes`.
 /// Past the budget a request is refused with `503 server_busy` and `Retry-After`, and the daemon's memory stays
-/// bounded. Shared by every event loop: one atomic add per body part.
+/// bounded. Shared by every event loop: one atomic exchange per body part. Parts a connection queues while its
+/// reading is paused are not counted: that is one read's worth per connection.
 final class BodyBudget: Sendable {
     private let held = Atomic<Int>(0)
     private let refusals = NIOLockedValueBox(Refusals())
@@ -22,9 +23,14 @@ final class BodyBudget: Sendable {
 
     /// Takes `bytes` out of a budget of `limit` bytes; `false`, with nothing taken, when they do not fit.
     func reserve(_ bytes: Int, limit: Int) -> Bool {
-        if held.add(bytes, ordering: .relaxed).newValue <= limit { return true }
-        held.subtract(bytes, ordering: .relaxed)
-        return false
+        // Compare and exchange rather than add then take back: two loops near the limit would both be refused.
+        var current = held.load(ordering: .relaxed)
+        while true {
+            guard current + bytes <= limit else { return false }
+            let (exchanged, original) = held.compareExchange(expected: current, desired: current + bytes, ordering: .relaxed)
+            if exchanged { return true }
+            current = original
+        }
     }
 
     /// Gives back bytes that ``reserve(_:limit:)`` took.

@@ -29,6 +29,9 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         var keepAlive: Bool
         /// Headers every answer to this request gets (CORS).
         var extraHeaders: [(String, String)] = []
+        /// The request's body bytes, held in the server's ``BodyBudget`` until the answer is written (a webhook
+        /// keeps its body while its events are stored).
+        var bodyBytes = 0
     }
 
     /// Pipelined requests answered concurrently (their publishes share group commits and fan-out drains);
@@ -60,8 +63,8 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     /// Whether any request has started on the connection (an expiry before the first one is logged).
     private var hasStarted = false
     private var context: ChannelHandlerContext?
-    /// Bytes of the request being received that are taken from the server's ``BodyBudget``; given back when the
-    /// request is routed or refused, or the connection ends.
+    /// Bytes of the request being received that are taken from the server's ``BodyBudget``: its answer's slot holds
+    /// them once it is routed; given back at once when it is refused, or the connection ends.
     private var heldBodyBytes = 0
 
     /// - Parameter firstRequestBy: when the connection's first request must have arrived whole: `request_timeout`
@@ -135,8 +138,8 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
             body.writeBuffer(&chunk)
             state = .receiving(head, body, settings)
         case (.end, .receiving(let head, let body, let settings)):
-            releaseBody()
             route(head: head, body: body, settings: settings, context: context)
+            releaseBody()  // a request that owes no answer (an event stream) holds nothing past here
         default:
             break
         }
@@ -169,8 +172,19 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
 
     /// Gives the request's body bytes back to the server's budget (idempotent).
     private func releaseBody() {
-        server.bodyBudget.release(heldBodyBytes)
-        heldBodyBytes = 0
+        server.bodyBudget.release(takeBody())
+    }
+
+    /// The request's body bytes, now to be held by its answer's slot.
+    private func takeBody() -> Int {
+        defer { heldBodyBytes = 0 }
+        return heldBodyBytes
+    }
+
+    /// Drops the answers owed, giving their bodies' bytes back to the server's budget.
+    private func dropSlots() {
+        server.bodyBudget.release(slots.reduce(0) { $0 + $1.bodyBytes })
+        slots.removeAll()
     }
 
     // MARK: Routing
@@ -212,7 +226,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     /// meanwhile (their publishes share group commits and drains); answers are written in request order.
     private func answerLater(keepAlive: Bool, extraHeaders: [(String, String)], context: ChannelHandlerContext) -> @Sendable (HTTPResponse) -> Void {
         let number = firstSlot + slots.count
-        slots.append(Slot(response: nil, keepAlive: keepAlive, extraHeaders: extraHeaders))
+        slots.append(Slot(response: nil, keepAlive: keepAlive, extraHeaders: extraHeaders, bodyBytes: takeBody()))
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         let loop = context.eventLoop
         return { response in
@@ -226,7 +240,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     }
 
     private func respond(_ response: HTTPResponse, keepAlive: Bool, extraHeaders: [(String, String)] = [], context: ChannelHandlerContext) {
-        slots.append(Slot(response: response, keepAlive: keepAlive, extraHeaders: extraHeaders))
+        slots.append(Slot(response: response, keepAlive: keepAlive, extraHeaders: extraHeaders, bodyBytes: takeBody()))
         writeReadyResponses(context: context)
     }
 
@@ -242,6 +256,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         var wrote = false
         while let first = slots.first, let response = first.response {
             slots.removeFirst()
+            server.bodyBudget.release(first.bodyBytes)
             firstSlot += 1
             if case .http2 = framing {
                 // An HTTP/2 stream carries one request: its answer ends the stream.
@@ -306,7 +321,8 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     /// sends; by `idle_timeout` at the latest, if the answer never goes out (a client that stopped reading).
     private func close(after answer: EventLoopFuture<Void>, context: ChannelHandlerContext) {
         state = .closed
-        slots.removeAll()
+        releaseBody()
+        dropSlots()
         queued.removeAll()
         let channel = context.channel
         answer.whenComplete { _ in channel.close(promise: nil) }
@@ -464,7 +480,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         }
         state = .closed
         queued.removeAll()
-        slots.removeAll()
+        dropSlots()
         waitingStream = nil
         context.fireChannelInactive()
     }
