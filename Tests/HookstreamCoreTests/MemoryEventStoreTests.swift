@@ -19,6 +19,25 @@ import Testing
         }
     }
 
+    /// A topic left with no event by retention is forgotten (one topic per user would otherwise be kept for good);
+    /// its mark becomes the store's forgotten mark, so a resume from before it still gets its reset, and the topic
+    /// comes back with its next event.
+    @Test func aTopicWithNoEventLeftIsForgottenAndItsMarkKept() async throws {
+        let clock = SQLiteEventStoreTests.TestClock()
+        let store = MemoryEventStore(now: clock.now)
+        for _ in 0..<3 { _ = try await store.append([draft("users/1")]) }
+        clock.advance(by: 10_000)
+        for _ in 0..<2 { _ = try await store.append([draft("users/2")]) }
+        #expect(try await store.applyRetention(Retention(maxEventsPerTopic: 100, maxAge: .seconds(5)), now: clock.now()) == 3)
+        #expect(store.topicCount == 1, "users/1 forgotten")
+        let one = TopicFilter([try TopicPattern("users/1")])
+        #expect(try await store.prunedThrough(matching: one) == 3)
+        #expect(try await store.prunedThrough(matching: TopicFilter([try TopicPattern("users/2")])) == 3, "a forgotten name may be any")
+        #expect(try await store.append([draft("users/1")]).map(\.id) == [6])
+        #expect(store.topicCount == 2)
+        #expect(try await store.events(after: 0, matching: one, limit: 10).map(\.id) == [6])
+    }
+
     @Test func idsAreConsecutiveAndIncreasing() async throws {
         let store = MemoryEventStore()
         let first = try await store.append([draft("a"), draft("b")])

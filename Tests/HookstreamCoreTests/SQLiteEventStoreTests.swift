@@ -61,11 +61,11 @@ import Testing
         let text = String(repeating: "r", count: 8 * 1024)
         var accepted: [EventID] = []
         for _ in 0..<8 { accepted += try await store.append([draft("held", text)]).map(\.id) }
-        let refusal = await #expect(throws: StoreError.self, "the 9th append, with 65,872 bytes held") {
+        let refusal = await #expect(throws: StoreError.self, "the 9th append, with 65,880 bytes held") {
             _ = try await store.append([draft("held", text)])
         }
         #expect(refusal?.kind == .writeFailed)
-        #expect(refusal?.message.contains("8 events (0 MiB) wait in memory for SQLite to take them") == true, "\(refusal?.message ?? "")")
+        #expect(refusal?.message.contains("8 events (65880 bytes) wait in memory for SQLite to take them") == true, "\(refusal?.message ?? "")")
         #expect(store.commitCount == 0)
         try await store.close()
         let reopened = try SQLiteEventStore(path: path)
@@ -103,6 +103,71 @@ import Testing
         #expect(try await reopened.lastEventID() == 10)
         #expect(try await reopened.prunedThrough(matching: TopicFilter([try TopicPattern("t")])) == 10)
         #expect(try await reopened.append([draft("t")]).map(\.id) == [11])
+    }
+
+    /// A topic whose events retention removed, all of them, is forgotten: its name would otherwise be kept, and
+    /// walked by every retention pass and every read by pattern, for good (one topic per user, say). Its mark is
+    /// kept as the store's forgotten mark, so a resume from before it still gets its reset (after a reopen too),
+    /// and the topic comes back, readable, with its next event.
+    @Test func aTopicWithNoEventLeftIsForgottenAndItsMarkKept() async throws {
+        let path = try temporaryPath()
+        let clock = TestClock()
+        let store = try SQLiteEventStore(path: path, now: clock.now)
+        for _ in 0..<3 { _ = try await store.append([draft("users/1")]) }
+        clock.advance(by: 10_000)
+        for _ in 0..<2 { _ = try await store.append([draft("users/2")]) }
+        #expect(store.topicCount == 2)
+        #expect(try await store.applyRetention(Retention(maxEventsPerTopic: 100, maxAge: .seconds(5)), now: clock.now()) == 3)
+        #expect(store.topicCount == 1, "users/1 forgotten")
+        let one = TopicFilter([try TopicPattern("users/1")])
+        #expect(try await store.prunedThrough(matching: one) == 3)
+        #expect(try await store.prunedThrough(matching: TopicFilter([try TopicPattern("users/2")])) == 3, "a forgotten name may be any")
+        try await store.close()
+
+        let reopened = try SQLiteEventStore(path: path, now: clock.now)
+        #expect(reopened.topicCount == 1)
+        #expect(try await reopened.prunedThrough(matching: one) == 3, "the forgotten mark survives a reopen")
+        #expect(try await reopened.append([draft("users/1")]).map(\.id) == [6])
+        #expect(reopened.topicCount == 2)
+        #expect(try await reopened.events(after: 0, matching: one, limit: 10).map(\.id) == [6])
+        try await reopened.close()
+        let again = try SQLiteEventStore(path: path, now: clock.now)
+        #expect(try await again.events(after: 0, matching: one, limit: 10).map(\.id) == [6], "registered again in SQLite")
+        try await again.close()
+    }
+
+    /// An event appended to a topic while retention forgets that topic (its stored events all aged out): the
+    /// event stays readable by its topic, while the store runs and after a reopen. Appended when the retention
+    /// step starts, the topic is not forgotten at all; appended once the step has removed the topic from SQLite
+    /// (the event was numbered while the topic was still known, so it does not register it as new), the topic
+    /// stays in the catalog and the event's apply registers it again.
+    @Test(arguments: [SQLiteEventStore.PruneStage.started, .committed])
+    func anEventAppendedWhileRetentionForgetsItsTopicStaysReadable(at stage: SQLiteEventStore.PruneStage) async throws {
+        let path = try temporaryPath()
+        let clock = TestClock()
+        let store = try SQLiteEventStore(path: path, synchronous: .normal, applyDelay: .seconds(3_600), now: clock.now)
+        _ = try await store.append([draft("users/1")])
+        _ = try await store.append([draft("users/1")])
+        clock.advance(by: 10_000)
+        let late = NIOLockedValueBox<[EventID]>([])
+        store.onPruneStage.withLockedValue { hook in
+            hook = { at in
+                guard at == stage, late.withLockedValue({ $0.isEmpty }) else { return }
+                store.append(batches: [EventBatch([EventDraft(topic: "users/1", type: "message", data: .text("late"), source: "test", rule: "r")])]) {
+                    result in late.withLockedValue { $0 = (try? result.get())?.first?.map(\.id) ?? [0] }
+                }
+            }
+        }
+        #expect(try await store.applyRetention(Retention(maxEventsPerTopic: 100, maxAge: .seconds(5)), now: clock.now()) == 2)
+        #expect(late.withLockedValue { $0 } == [3])
+        let one = TopicFilter([try TopicPattern("users/1")])
+        #expect(store.topicCount == 1)
+        #expect(try await store.events(after: 0, matching: one, limit: 10).map(\.id) == [3], "while it runs")
+        try await store.close()
+        let reopened = try SQLiteEventStore(path: path, now: clock.now)
+        #expect(reopened.topicCount == 1)
+        #expect(try await reopened.events(after: 0, matching: one, limit: 10).map(\.id) == [3], "after a reopen")
+        try await reopened.close()
     }
 
     @Test func retentionByCountKeepsTheNewestPerTopic() async throws {

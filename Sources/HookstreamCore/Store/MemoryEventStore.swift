@@ -11,6 +11,8 @@ public final class MemoryEventStore: EventStore {
         var lastID: EventID = 0
         var topics: [String: TopicLog] = [:]
         var deliveries: [DeliveryKey: DeliveryRecord] = [:]
+        /// The highest id dropped from a topic that retention forgot (it had no event left).
+        var forgottenThrough: EventID = 0
     }
 
     /// One topic's events in id order; the oldest are dropped past the bound.
@@ -119,13 +121,18 @@ public final class MemoryEventStore: EventStore {
         }
     }
 
+    /// Topics the store holds events of, for tests.
+    var topicCount: Int { state.withLockedValue { $0.topics.count } }
+
     public func lastEventID() async throws -> EventID {
         state.withLockedValue { $0.lastID }
     }
 
+    /// The highest id dropped from a topic `filter` matches, or from a topic retention forgot (its name is not kept,
+    /// so any filter may have matched it).
     public func prunedThrough(matching filter: TopicFilter) async throws -> EventID {
         state.withLockedValue { state in
-            var highest: EventID = 0
+            var highest = state.forgottenThrough
             for (topic, log) in state.topics where filter.matches(topic) { highest = max(highest, log.prunedThrough) }
             return highest
         }
@@ -138,6 +145,7 @@ public final class MemoryEventStore: EventStore {
         return state.withLockedValue { state in
             if let deliveryCutoff { state.deliveries = state.deliveries.filter { $0.value.time >= deliveryCutoff } }
             var removed = 0
+            var emptied: [String] = []
             for topic in state.topics.keys {
                 if let cutoff { removed += state.topics[topic]!.drop(olderThan: cutoff) }
                 let excess = state.topics[topic]!.count - retention.maxEventsPerTopic
@@ -145,6 +153,13 @@ public final class MemoryEventStore: EventStore {
                     state.topics[topic]!.drop(excess)
                     removed += excess
                 }
+                if state.topics[topic]!.count == 0 { emptied.append(topic) }
+            }
+            // A topic with no event left is forgotten (one topic per user would otherwise be kept, and walked by
+            // every read and every pass, for good); its mark goes into the store's forgotten mark.
+            for topic in emptied {
+                state.forgottenThrough = max(state.forgottenThrough, state.topics[topic]!.prunedThrough)
+                state.topics[topic] = nil
             }
             return removed
         }

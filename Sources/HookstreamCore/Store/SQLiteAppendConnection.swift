@@ -70,7 +70,7 @@ final class SQLiteAppendConnection: @unchecked Sendable {  // used only by the w
 
     deinit { close() }
 
-    /// Inserts the entries' events, registers their new topics and remembers their deliveries, in log order, in one
+    /// Inserts the entries' events, registers their topics and remembers their deliveries, in log order, in one
     /// transaction; all or nothing.
     func append(_ entries: [AppendLogEntry]) throws(Failure) {
         try step(begin)
@@ -98,8 +98,11 @@ final class SQLiteAppendConnection: @unchecked Sendable {  // used only by the w
                     try step(insertEvent)
                 }
             }
-            for topic in entries.lazy.flatMap(\.newTopics) {
-                sqlite3_bind_text(insertTopic, 1, topic, Int32(topic.utf8.count), Self.transient)
+            // Every event's topic is registered, not only those that were new when it was numbered: retention may
+            // have forgotten a topic (it had no event left) between an event's numbering and this apply.
+            var registered = Set<String>()
+            for event in entries.lazy.flatMap(\.events) where registered.insert(event.topic).inserted {
+                sqlite3_bind_text(insertTopic, 1, event.topic, Int32(event.topic.utf8.count), Self.transient)
                 try step(insertTopic)
             }
             for delivery in entries.lazy.flatMap(\.deliveries) {

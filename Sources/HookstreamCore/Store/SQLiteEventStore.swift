@@ -66,10 +66,12 @@ public final class SQLiteEventStore: EventStore {
         }
     }
 
-    /// What the store knows without reading the file: the last id and every topic with its pruning mark.
+    /// What the store knows without reading the file: the last id, every topic that has events with its pruning
+    /// mark, and the highest mark of the topics retention forgot (they had no event left).
     private struct Catalog {
         var lastID: EventID
         var prunedThrough: [String: EventID]
+        var forgottenThrough: EventID = 0
     }
 
     /// The append log and what of it SQLite does not have yet (`store.sync: normal`).
@@ -148,6 +150,7 @@ public final class SQLiteEventStore: EventStore {
         self.path = path
         self.now = now
         self.applyDelay = applyDelay
+        precondition(applyLimits.batchEvents > 0 && applyLimits.batchBytes > 0)
         self.applyLimits = applyLimits
         var configuration = GRDB.Configuration()
         configuration.busyMode = .timeout(5)
@@ -165,7 +168,8 @@ public final class SQLiteEventStore: EventStore {
                 var topics: [String: EventID] = [:]
                 let rows = try Row.fetchCursor(db, sql: "SELECT name, pruned_through FROM topics")
                 while let row = try rows.next() { topics[row[0]] = row[1] }
-                return Catalog(lastID: lastID, prunedThrough: topics)
+                let forgotten = try EventID.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'forgotten_through'") ?? 0
+                return Catalog(lastID: lastID, prunedThrough: topics, forgottenThrough: forgotten)
             }
             appender = try SQLiteAppendConnection(path: path, synchronousFull: synchronous == .full)
             let logPath = path + "-appendlog"
@@ -231,6 +235,7 @@ public final class SQLiteEventStore: EventStore {
                 ) WITHOUT ROWID;
                 CREATE INDEX IF NOT EXISTS deliveries_by_time ON deliveries(time);
                 INSERT OR IGNORE INTO meta(key, value) VALUES ('last_id', 0);
+                INSERT OR IGNORE INTO meta(key, value) VALUES ('forgotten_through', 0);
                 """)
     }
 
@@ -253,7 +258,7 @@ public final class SQLiteEventStore: EventStore {
             if state.unappliedEvents >= applyLimits.maximumEvents || state.unappliedBytes >= applyLimits.maximumBytes {
                 let reason =
                     state.applyFailure
-                    ?? "\(state.unappliedEvents) events (\(state.unappliedBytes >> 20) MiB) wait in memory for SQLite to take them"
+                    ?? "\(state.unappliedEvents) events (\(state.unappliedBytes) bytes) wait in memory for SQLite to take them"
                 return (.failure(StoreError(.writeFailed, "the SQLite store '\(path)' cannot write: \(reason)")), nil)
             }
             // Numbered under the log's lock: the log and the ids keep the same order.
@@ -608,11 +613,23 @@ public final class SQLiteEventStore: EventStore {
     /// WAL checkpoints run (off the commit path) since the store was opened.
     var checkpointCount: Int { writer.withLockedValue { $0.checkpoints } }
 
+    /// The highest id retention removed from a topic `filter` matches, or from a topic it forgot: a forgotten
+    /// topic's name is not kept, so any filter may have matched it.
     public func prunedThrough(matching filter: TopicFilter) async throws -> EventID {
         catalog.withLockedValue { catalog in
-            catalog.prunedThrough.reduce(0) { filter.matches($1.key) ? max($0, $1.value) : $0 }
+            catalog.prunedThrough.reduce(catalog.forgottenThrough) { filter.matches($1.key) ? max($0, $1.value) : $0 }
         }
     }
+
+    /// Topics the store knows (those with events, or with events waiting to be applied), for tests.
+    var topicCount: Int { catalog.withLockedValue { $0.prunedThrough.count } }
+
+    /// Where a retention step is, for tests that append at that moment: when it starts, and when its transaction
+    /// (which may have forgotten topics) is committed but the catalog not yet told.
+    enum PruneStage: Sendable { case started, committed }
+
+    /// Called on the writer at each ``PruneStage`` (tests only).
+    let onPruneStage = NIOLockedValueBox<(@Sendable (PruneStage) -> Void)?>(nil)
 
     // MARK: Retention
 
@@ -656,8 +673,12 @@ public final class SQLiteEventStore: EventStore {
 
     /// Deletes at most ``pruneChunk`` rows that retention no longer keeps; returns how many.
     private func pruneStep(_ retention: Retention, now: Int64) throws -> Int {
+        onPruneStage.withLockedValue { $0 }?(.started)
         let topics = catalog.withLockedValue { Array($0.prunedThrough.keys) }
+        // Topics with events still to be applied are never forgotten: SQLite does not have their events yet.
+        let pendingTopics = unappliedTopics()
         var marks: [String: EventID] = [:]
+        var forgotten: [String] = []
         var removed = 0
         do {
             try pool.writeWithoutTransaction { db in
@@ -699,6 +720,19 @@ public final class SQLiteEventStore: EventStore {
                     }
                     let mark = try db.cachedStatement(sql: "UPDATE topics SET pruned_through = max(pruned_through, ?) WHERE name = ?")
                     for (topic, id) in marks { try mark.execute(arguments: [Int64(id), topic]) }
+                    // A topic left with no event is forgotten: its name would otherwise be kept, and walked by every
+                    // retention pass and every read by pattern, for good (one topic per user, say). Its mark goes
+                    // into the store's forgotten mark, so a resume from before it still gets its reset.
+                    let exists = try db.cachedStatement(sql: "SELECT EXISTS(SELECT 1 FROM events WHERE topic = ?)")
+                    let emptied = try marks.keys.filter { try Bool.fetchOne(exists, arguments: [$0]) == false }
+                    forgotten = emptied.filter { !pendingTopics.contains($0) }
+                    if !forgotten.isEmpty {
+                        let forget = try db.cachedStatement(sql: "DELETE FROM topics WHERE name = ?")
+                        for topic in forgotten { try forget.execute(arguments: [topic]) }
+                        let highest = forgotten.reduce(EventID(0)) { max($0, marks[$1] ?? 0) }
+                        try db.execute(
+                            sql: "UPDATE meta SET value = max(value, ?) WHERE key = 'forgotten_through'", arguments: [Int64(highest)])
+                    }
                     return .commit
                 }
             }
@@ -708,7 +742,34 @@ public final class SQLiteEventStore: EventStore {
         catalog.withLockedValue { catalog in
             for (topic, id) in marks { catalog.prunedThrough[topic] = max(catalog.prunedThrough[topic] ?? 0, id) }
         }
+        onPruneStage.withLockedValue { $0 }?(.committed)
+        if !forgotten.isEmpty { forget(forgotten, marks: marks) }
         return removed
+    }
+
+    /// The topics of the events in the append log that SQLite does not have yet.
+    private func unappliedTopics() -> Set<String> {
+        log?.withLockedValue { state in Set(state.unapplied.lazy.flatMap { $0.events.lazy.map(\.topic) }) } ?? []
+    }
+
+    /// Takes topics whose rows retention removed out of the catalog, after the transaction that forgot them.
+    ///
+    /// An append may have numbered an event of one of them meanwhile (it still knew the topic, so its entry does
+    /// not register it as new): such a topic stays. Appends number their events under the log's lock, so checking
+    /// the unapplied events and taking the topics out under it leaves no gap; the apply of that event registers
+    /// the topic again, since every apply registers every event's topic.
+    private func forget(_ topics: [String], marks: [String: EventID]) {
+        let take = { (pending: Set<String>) in
+            self.catalog.withLockedValue { catalog in
+                for topic in topics where !pending.contains(topic) {
+                    catalog.prunedThrough[topic] = nil
+                    catalog.forgottenThrough = max(catalog.forgottenThrough, marks[topic] ?? 0)
+                }
+            }
+        }
+        // With `sync: full` appends are numbered and committed on this writer, so none is in between.
+        guard let log else { return take([]) }
+        log.withLockedValue { state in take(Set(state.unapplied.lazy.flatMap { $0.events.lazy.map(\.topic) })) }
     }
 
     public func close() async throws {
