@@ -19,9 +19,9 @@ import Testing
         }
     }
 
-    /// A topic left with no event by retention is forgotten (one topic per user would otherwise be kept for good);
-    /// its mark becomes the store's forgotten mark, so a resume from before it still gets its reset, and the topic
-    /// comes back with its next event.
+    /// A topic left with no event by retention is forgotten (one topic per user would otherwise be walked by every
+    /// read and retention pass, for good); its mark is kept apart, its own: a resume from before it gets its reset,
+    /// other topics are not affected, and the topic comes back with its next event, and its mark.
     @Test func aTopicWithNoEventLeftIsForgottenAndItsMarkKept() async throws {
         let clock = SQLiteEventStoreTests.TestClock()
         let store = MemoryEventStore(now: clock.now)
@@ -32,10 +32,12 @@ import Testing
         #expect(store.topicCount == 1, "users/1 forgotten")
         let one = TopicFilter([try TopicPattern("users/1")])
         #expect(try await store.prunedThrough(matching: one) == 3)
-        #expect(try await store.prunedThrough(matching: TopicFilter([try TopicPattern("users/2")])) == 3, "a forgotten name may be any")
+        #expect(try await store.prunedThrough(matching: TopicFilter([try TopicPattern("users/2")])) == 0, "its own mark only")
+        #expect(try await store.prunedThrough(matching: TopicFilter([try TopicPattern("users/*")])) == 3)
         #expect(try await store.append([draft("users/1")]).map(\.id) == [6])
         #expect(store.topicCount == 2)
         #expect(try await store.events(after: 0, matching: one, limit: 10).map(\.id) == [6])
+        #expect(try await store.prunedThrough(matching: one) == 3, "back, with its mark")
     }
 
     @Test func idsAreConsecutiveAndIncreasing() async throws {

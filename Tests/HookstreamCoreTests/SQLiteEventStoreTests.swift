@@ -105,10 +105,11 @@ import Testing
         #expect(try await reopened.append([draft("t")]).map(\.id) == [11])
     }
 
-    /// A topic whose events retention removed, all of them, is forgotten: its name would otherwise be kept, and
-    /// walked by every retention pass and every read by pattern, for good (one topic per user, say). Its mark is
-    /// kept as the store's forgotten mark, so a resume from before it still gets its reset (after a reopen too),
-    /// and the topic comes back, readable, with its next event.
+    /// A topic whose events retention removed, all of them, is forgotten: its name would otherwise be held, and
+    /// walked by every retention pass and every read by pattern, for good (one topic per user, say). Its mark stays
+    /// its own, in SQLite: a resume from before it gets its reset (after a reopen too), one from its last event
+    /// does not, and another topic's mark counts for nobody else (a store-wide mark reset every quiet client on
+    /// each reconnect). The topic comes back, readable, with its next event, and keeps its mark.
     @Test func aTopicWithNoEventLeftIsForgottenAndItsMarkKept() async throws {
         let path = try temporaryPath()
         let clock = TestClock()
@@ -121,7 +122,12 @@ import Testing
         #expect(store.topicCount == 1, "users/1 forgotten")
         let one = TopicFilter([try TopicPattern("users/1")])
         #expect(try await store.prunedThrough(matching: one) == 3)
-        #expect(try await store.prunedThrough(matching: TopicFilter([try TopicPattern("users/2")])) == 3, "a forgotten name may be any")
+        #expect(try await store.prunedThrough(matching: TopicFilter([try TopicPattern("users/2")])) == 0, "its own mark only")
+        #expect(try await store.prunedThrough(matching: TopicFilter([try TopicPattern("users/*")])) == 3)
+        #expect(try await store.prunedThrough(matching: TopicFilter([try TopicPattern("users/**")])) == 3)
+        #expect(try await store.prunedThrough(matching: TopicFilter([try TopicPattern("**")])) == 3)
+        #expect(try await store.prunedThrough(matching: TopicFilter([try TopicPattern("*/1")])) == 3)
+        #expect(try await store.prunedThrough(matching: TopicFilter([try TopicPattern("user/*"), try TopicPattern("users/1/x")])) == 0)
         try await store.close()
 
         let reopened = try SQLiteEventStore(path: path, now: clock.now)
@@ -130,6 +136,7 @@ import Testing
         #expect(try await reopened.append([draft("users/1")]).map(\.id) == [6])
         #expect(reopened.topicCount == 2)
         #expect(try await reopened.events(after: 0, matching: one, limit: 10).map(\.id) == [6])
+        #expect(try await reopened.prunedThrough(matching: one) == 3, "back, with its mark")
         try await reopened.close()
         let again = try SQLiteEventStore(path: path, now: clock.now)
         #expect(try await again.events(after: 0, matching: one, limit: 10).map(\.id) == [6], "registered again in SQLite")

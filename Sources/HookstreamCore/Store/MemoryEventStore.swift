@@ -11,8 +11,9 @@ public final class MemoryEventStore: EventStore {
         var lastID: EventID = 0
         var topics: [String: TopicLog] = [:]
         var deliveries: [DeliveryKey: DeliveryRecord] = [:]
-        /// The highest id dropped from a topic that retention forgot (it had no event left).
-        var forgottenThrough: EventID = 0
+        /// The marks of topics retention forgot (they had no event left), kept apart from ``topics`` so that reads and
+        /// retention passes do not walk them; a topic that comes back takes its mark again.
+        var forgotten: [String: EventID] = [:]
     }
 
     /// One topic's events in id order; the oldest are dropped past the bound.
@@ -92,7 +93,10 @@ public final class MemoryEventStore: EventStore {
                 for draft in batch.drafts {
                     state.lastID += 1
                     let event = Event(id: state.lastID, draft: draft, timestamp: timestamp)
-                    state.topics[draft.topic, default: TopicLog()].append(event, bound: bound)
+                    if state.topics[draft.topic] == nil {
+                        state.topics[draft.topic] = TopicLog(prunedThrough: state.forgotten.removeValue(forKey: draft.topic) ?? 0)
+                    }
+                    state.topics[draft.topic]!.append(event, bound: bound)
                     stored.append(event)
                 }
                 if let delivery = batch.delivery, !stored.isEmpty {
@@ -128,11 +132,10 @@ public final class MemoryEventStore: EventStore {
         state.withLockedValue { $0.lastID }
     }
 
-    /// The highest id dropped from a topic `filter` matches, or from a topic retention forgot (its name is not kept,
-    /// so any filter may have matched it).
+    /// The highest id dropped from a topic `filter` matches, forgotten topics included.
     public func prunedThrough(matching filter: TopicFilter) async throws -> EventID {
         state.withLockedValue { state in
-            var highest = state.forgottenThrough
+            var highest = state.forgotten.reduce(EventID(0)) { filter.matches($1.key) ? max($0, $1.value) : $0 }
             for (topic, log) in state.topics where filter.matches(topic) { highest = max(highest, log.prunedThrough) }
             return highest
         }
@@ -155,10 +158,10 @@ public final class MemoryEventStore: EventStore {
                 }
                 if state.topics[topic]!.count == 0 { emptied.append(topic) }
             }
-            // A topic with no event left is forgotten (one topic per user would otherwise be kept, and walked by
-            // every read and every pass, for good); its mark goes into the store's forgotten mark.
+            // A topic with no event left is forgotten (one topic per user would otherwise be walked by every read and
+            // every pass, for good); only its mark is kept, for resumes.
             for topic in emptied {
-                state.forgottenThrough = max(state.forgottenThrough, state.topics[topic]!.prunedThrough)
+                state.forgotten[topic] = state.topics[topic]!.prunedThrough
                 state.topics[topic] = nil
             }
             return removed

@@ -66,12 +66,12 @@ public final class SQLiteEventStore: EventStore {
         }
     }
 
-    /// What the store knows without reading the file: the last id, every topic that has events with its pruning
-    /// mark, and the highest mark of the topics retention forgot (they had no event left).
+    /// What the store knows without reading the file: the last id, and every topic that has events (stored, or
+    /// waiting in the append log) with its pruning mark. A topic retention left with no event is not in it (it
+    /// is forgotten); its row in SQLite keeps its mark.
     private struct Catalog {
         var lastID: EventID
         var prunedThrough: [String: EventID]
-        var forgottenThrough: EventID = 0
     }
 
     /// The append log and what of it SQLite does not have yet (`store.sync: normal`).
@@ -166,10 +166,11 @@ public final class SQLiteEventStore: EventStore {
                 let newest = try EventID.fetchOne(db, sql: "SELECT max(id) FROM events") ?? 0
                 let lastID = max(recorded, newest)
                 var topics: [String: EventID] = [:]
-                let rows = try Row.fetchCursor(db, sql: "SELECT name, pruned_through FROM topics")
+                // Topics with events only: the others were forgotten (or emptied before the store forgot topics).
+                let rows = try Row.fetchCursor(
+                    db, sql: "SELECT name, pruned_through FROM topics WHERE EXISTS (SELECT 1 FROM events WHERE events.topic = topics.name)")
                 while let row = try rows.next() { topics[row[0]] = row[1] }
-                let forgotten = try EventID.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'forgotten_through'") ?? 0
-                return Catalog(lastID: lastID, prunedThrough: topics, forgottenThrough: forgotten)
+                return Catalog(lastID: lastID, prunedThrough: topics)
             }
             appender = try SQLiteAppendConnection(path: path, synchronousFull: synchronous == .full)
             let logPath = path + "-appendlog"
@@ -235,7 +236,6 @@ public final class SQLiteEventStore: EventStore {
                 ) WITHOUT ROWID;
                 CREATE INDEX IF NOT EXISTS deliveries_by_time ON deliveries(time);
                 INSERT OR IGNORE INTO meta(key, value) VALUES ('last_id', 0);
-                INSERT OR IGNORE INTO meta(key, value) VALUES ('forgotten_through', 0);
                 """)
     }
 
@@ -613,11 +613,38 @@ public final class SQLiteEventStore: EventStore {
     /// WAL checkpoints run (off the commit path) since the store was opened.
     var checkpointCount: Int { writer.withLockedValue { $0.checkpoints } }
 
-    /// The highest id retention removed from a topic `filter` matches, or from a topic it forgot: a forgotten
-    /// topic's name is not kept, so any filter may have matched it.
+    /// The highest id retention removed from a topic `filter` matches, forgotten topics included: their marks are
+    /// read from SQLite, where each topic keeps its row (by name for a pattern without wildcards, else by the range
+    /// of names its literal prefix starts).
     public func prunedThrough(matching filter: TopicFilter) async throws -> EventID {
-        catalog.withLockedValue { catalog in
-            catalog.prunedThrough.reduce(catalog.forgottenThrough) { filter.matches($1.key) ? max($0, $1.value) : $0 }
+        let known = catalog.withLockedValue { catalog in
+            catalog.prunedThrough.reduce(0) { filter.matches($1.key) ? max($0, $1.value) : $0 }
+        }
+        do {
+            let stored = try await pool.read { db -> EventID in
+                var highest: EventID = 0
+                for pattern in filter.patterns {
+                    let (prefix, isWhole) = pattern.literalPrefix
+                    let exact = try EventID.fetchOne(db, sql: "SELECT pruned_through FROM topics WHERE name = ?", arguments: [prefix])
+                    highest = max(highest, exact ?? 0)
+                    if isWhole { continue }
+                    // '0' follows '/' in byte order: the names that start with the prefix and a '/'.
+                    let rows =
+                        prefix.isEmpty
+                        ? try Row.fetchCursor(db, sql: "SELECT name, pruned_through FROM topics WHERE pruned_through > ?", arguments: [Int64(highest)])
+                        : try Row.fetchCursor(
+                            db, sql: "SELECT name, pruned_through FROM topics WHERE name >= ? AND name < ? AND pruned_through > ?",
+                            arguments: [prefix + "/", prefix + "0", Int64(highest)])
+                    while let row = try rows.next() {
+                        let mark: EventID = row[1]
+                        if mark > highest, pattern.matches(row[0] as String) { highest = mark }
+                    }
+                }
+                return highest
+            }
+            return max(known, stored)
+        } catch {
+            throw StoreError(.readFailed, "reading the SQLite store '\(path)' failed: \(SQLiteEventStore.describe(error))")
         }
     }
 
@@ -720,19 +747,12 @@ public final class SQLiteEventStore: EventStore {
                     }
                     let mark = try db.cachedStatement(sql: "UPDATE topics SET pruned_through = max(pruned_through, ?) WHERE name = ?")
                     for (topic, id) in marks { try mark.execute(arguments: [Int64(id), topic]) }
-                    // A topic left with no event is forgotten: its name would otherwise be kept, and walked by every
-                    // retention pass and every read by pattern, for good (one topic per user, say). Its mark goes
-                    // into the store's forgotten mark, so a resume from before it still gets its reset.
+                    // A topic left with no event is forgotten: the catalog lets it go (its name would otherwise be
+                    // held, and walked by every retention pass and every read by pattern, for good: one topic per
+                    // user, say). Its row stays, with its mark, for resumes (``prunedThrough(matching:)``).
                     let exists = try db.cachedStatement(sql: "SELECT EXISTS(SELECT 1 FROM events WHERE topic = ?)")
                     let emptied = try marks.keys.filter { try Bool.fetchOne(exists, arguments: [$0]) == false }
                     forgotten = emptied.filter { !pendingTopics.contains($0) }
-                    if !forgotten.isEmpty {
-                        let forget = try db.cachedStatement(sql: "DELETE FROM topics WHERE name = ?")
-                        for topic in forgotten { try forget.execute(arguments: [topic]) }
-                        let highest = forgotten.reduce(EventID(0)) { max($0, marks[$1] ?? 0) }
-                        try db.execute(
-                            sql: "UPDATE meta SET value = max(value, ?) WHERE key = 'forgotten_through'", arguments: [Int64(highest)])
-                    }
                     return .commit
                 }
             }
@@ -743,7 +763,7 @@ public final class SQLiteEventStore: EventStore {
             for (topic, id) in marks { catalog.prunedThrough[topic] = max(catalog.prunedThrough[topic] ?? 0, id) }
         }
         onPruneStage.withLockedValue { $0 }?(.committed)
-        if !forgotten.isEmpty { forget(forgotten, marks: marks) }
+        if !forgotten.isEmpty { forget(forgotten) }
         return removed
     }
 
@@ -752,19 +772,15 @@ public final class SQLiteEventStore: EventStore {
         log?.withLockedValue { state in Set(state.unapplied.lazy.flatMap { $0.events.lazy.map(\.topic) }) } ?? []
     }
 
-    /// Takes topics whose rows retention removed out of the catalog, after the transaction that forgot them.
+    /// Takes topics that retention left with no event out of the catalog, after the transaction that pruned them.
     ///
-    /// An append may have numbered an event of one of them meanwhile (it still knew the topic, so its entry does
-    /// not register it as new): such a topic stays. Appends number their events under the log's lock, so checking
-    /// the unapplied events and taking the topics out under it leaves no gap; the apply of that event registers
-    /// the topic again, since every apply registers every event's topic.
-    private func forget(_ topics: [String], marks: [String: EventID]) {
+    /// An append may have numbered an event of one of them meanwhile (it still knew the topic): such a topic stays,
+    /// or reads by topic would not find that event. Appends number their events under the log's lock, so checking
+    /// the unapplied events and taking the topics out under it leaves no gap.
+    private func forget(_ topics: [String]) {
         let take = { (pending: Set<String>) in
             self.catalog.withLockedValue { catalog in
-                for topic in topics where !pending.contains(topic) {
-                    catalog.prunedThrough[topic] = nil
-                    catalog.forgottenThrough = max(catalog.forgottenThrough, marks[topic] ?? 0)
-                }
+                for topic in topics where !pending.contains(topic) { catalog.prunedThrough[topic] = nil }
             }
         }
         // With `sync: full` appends are numbered and committed on this writer, so none is in between.

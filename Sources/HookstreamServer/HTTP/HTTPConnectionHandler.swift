@@ -29,8 +29,8 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         var keepAlive: Bool
         /// Headers every answer to this request gets (CORS).
         var extraHeaders: [(String, String)] = []
-        /// The request's body bytes, held in the server's ``BodyBudget`` until the answer is written (a webhook
-        /// keeps its body while its events are stored).
+        /// The request's body bytes, held in the server's ``BodyBudget`` until this answer is written (an answer
+        /// made later gives them back itself, when its work is done).
         var bodyBytes = 0
     }
 
@@ -63,7 +63,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     /// Whether any request has started on the connection (an expiry before the first one is logged).
     private var hasStarted = false
     private var context: ChannelHandlerContext?
-    /// Bytes of the request being received that are taken from the server's ``BodyBudget``: its answer's slot holds
+    /// Bytes of the request being received that are taken from the server's ``BodyBudget``: what answers it holds
     /// them once it is routed; given back at once when it is refused, or the connection ends.
     private var heldBodyBytes = 0
 
@@ -138,8 +138,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
             body.writeBuffer(&chunk)
             state = .receiving(head, body, settings)
         case (.end, .receiving(let head, let body, let settings)):
-            route(head: head, body: body, settings: settings, context: context)
-            releaseBody()  // a request that owes no answer (an event stream) holds nothing past here
+            route(head: head, body: body, bodyBytes: takeBody(), settings: settings, context: context)
         default:
             break
         }
@@ -175,7 +174,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         server.bodyBudget.release(takeBody())
     }
 
-    /// The request's body bytes, now to be held by its answer's slot.
+    /// The request's body bytes, now to be held by whatever answers it.
     private func takeBody() -> Int {
         defer { heldBodyBytes = 0 }
         return heldBodyBytes
@@ -189,7 +188,9 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
 
     // MARK: Routing
 
-    private func route(head: HTTPRequestHead, body: ByteBuffer, settings: LiveSettings, context: ChannelHandlerContext) {
+    /// Routes a whole request; `bodyBytes`, taken from the server's ``BodyBudget`` for its body, are given back once
+    /// nothing holds the body: when its answer is written, or when the work that answers later is done.
+    private func route(head: HTTPRequestHead, body: ByteBuffer, bodyBytes: Int, settings: LiveSettings, context: ChannelHandlerContext) {
         let target = RequestTarget(head.uri)
         // After a CONNECT or an upgrade request NIO's decoder parses nothing more on the connection (the bytes would
         // be another protocol's): such a request gets its answer, then the connection closes.
@@ -199,6 +200,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         expiry = .distantFuture  // an answer is owed: the wait is the server's
         switch Router.hookstream.match(method: head.method, path: target.path) {
         case .found(.eventStream, _):
+            server.bodyBudget.release(bodyBytes)
             if slots.isEmpty {
                 startStream(head: head, target: target, context: context)
             } else {
@@ -207,29 +209,37 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         case .found(.endpoint(let endpoint), let parameters):
             let request = HTTPRequest(head: head, target: target, body: body, settings: settings, parameters: parameters, eventLoop: context.eventLoop)
             switch endpoint.answer(request, server: server) {
-            case .response(let response): respond(response, keepAlive: keepAlive, extraHeaders: cors, context: context)
-            case .deferred(let produce): produce(answerLater(keepAlive: keepAlive, extraHeaders: cors, context: context))
+            case .response(let response): respond(response, keepAlive: keepAlive, extraHeaders: cors, bodyBytes: bodyBytes, context: context)
+            case .deferred(let produce):
+                produce(answerLater(keepAlive: keepAlive, extraHeaders: cors, bodyBytes: bodyBytes, context: context))
             }
         case .methodNotAllowed(let allowed):
             let list = allowed.map(\.rawValue).joined(separator: ", ")
             respond(
                 HTTPResponse(error: HTTPError(.methodNotAllowed, code: "method_not_allowed", "use \(list) for \(target.path)", headers: [("Allow", list)])),
-                keepAlive: keepAlive, extraHeaders: cors, context: context)
+                keepAlive: keepAlive, extraHeaders: cors, bodyBytes: bodyBytes, context: context)
         case .notFound:
             respond(
                 HTTPResponse(error: HTTPError(.notFound, code: "not_found", "no route for \(head.method) \(target.path)")), keepAlive: keepAlive,
-                extraHeaders: cors, context: context)
+                extraHeaders: cors, bodyBytes: bodyBytes, context: context)
         }
     }
 
     /// Reserves the next answer's place and returns what fills it, from any thread. Later pipelined requests go on
     /// meanwhile (their publishes share group commits and drains); answers are written in request order.
-    private func answerLater(keepAlive: Bool, extraHeaders: [(String, String)], context: ChannelHandlerContext) -> @Sendable (HTTPResponse) -> Void {
+    /// The body's `bodyBytes` are given back when the answer comes (the endpoint calls what this returns exactly
+    /// once, when its work is done with the body), not when the slot goes: a connection that closes meanwhile
+    /// does not stop that work.
+    private func answerLater(
+        keepAlive: Bool, extraHeaders: [(String, String)], bodyBytes: Int, context: ChannelHandlerContext
+    ) -> @Sendable (HTTPResponse) -> Void {
         let number = firstSlot + slots.count
-        slots.append(Slot(response: nil, keepAlive: keepAlive, extraHeaders: extraHeaders, bodyBytes: takeBody()))
+        slots.append(Slot(response: nil, keepAlive: keepAlive, extraHeaders: extraHeaders))
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         let loop = context.eventLoop
+        let budget = server.bodyBudget
         return { response in
+            budget.release(bodyBytes)
             // Always queued, even on the loop: a publish that committed inline has just queued its fan-out on
             // this loop, and subscribers should have the event before the publisher has its answer.
             loop.execute {
@@ -239,8 +249,10 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         }
     }
 
-    private func respond(_ response: HTTPResponse, keepAlive: Bool, extraHeaders: [(String, String)] = [], context: ChannelHandlerContext) {
-        slots.append(Slot(response: response, keepAlive: keepAlive, extraHeaders: extraHeaders, bodyBytes: takeBody()))
+    private func respond(
+        _ response: HTTPResponse, keepAlive: Bool, extraHeaders: [(String, String)] = [], bodyBytes: Int = 0, context: ChannelHandlerContext
+    ) {
+        slots.append(Slot(response: response, keepAlive: keepAlive, extraHeaders: extraHeaders, bodyBytes: bodyBytes))
         writeReadyResponses(context: context)
     }
 
