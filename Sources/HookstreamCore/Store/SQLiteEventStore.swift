@@ -625,8 +625,12 @@ public final class SQLiteEventStore: EventStore {
                 var highest: EventID = 0
                 for pattern in filter.patterns {
                     let (prefix, isWhole) = pattern.literalPrefix
-                    let exact = try EventID.fetchOne(db, sql: "SELECT pruned_through FROM topics WHERE name = ?", arguments: [prefix])
-                    highest = max(highest, exact ?? 0)
+                    // The prefix itself is a topic the pattern may match (`a` for `a/**`, not for `a/*`).
+                    if !prefix.isEmpty, isWhole || pattern.matches(prefix),
+                        let exact = try EventID.fetchOne(db, sql: "SELECT pruned_through FROM topics WHERE name = ?", arguments: [prefix])
+                    {
+                        highest = max(highest, exact)
+                    }
                     if isWhole { continue }
                     // '0' follows '/' in byte order: the names that start with the prefix and a '/'.
                     let rows =
