@@ -184,6 +184,30 @@ import Testing
         try await reopened.close()
     }
 
+    /// Bad input: one topic spelled composed (`café`) by one publisher and decomposed (`cafe` and U+0301, as macOS
+    /// spells file names) by another. Swift calls the two strings equal, SQLite's bytes do not: a read by topic
+    /// found only one spelling's events. Topics and patterns are taken in their composed form, so both are one
+    /// topic everywhere.
+    @Test func aTopicSpelledComposedOrDecomposedIsOneTopic() async throws {
+        let path = try temporaryPath()
+        let store = try SQLiteEventStore(path: path)
+        _ = try await store.append([draft("other")])
+        _ = try await store.append([draft("cafe\u{301}/menu")])
+        _ = try await store.append([draft("caf\u{e9}/menu")])
+        let composed = TopicFilter([try TopicPattern("caf\u{e9}/menu")])
+        let decomposed = TopicFilter([try TopicPattern("cafe\u{301}/*")])
+        #expect(store.topicCount == 2)
+        #expect(try await store.events(after: 0, matching: composed, limit: 10).map(\.id) == [2, 3])
+        try await store.close()
+        let reopened = try SQLiteEventStore(path: path)
+        #expect(reopened.topicCount == 2)
+        let read = try await reopened.events(after: 0, matching: composed, limit: 10)
+        #expect(read.map(\.id) == [2, 3], "from SQLite, by topic")
+        #expect(read.allSatisfy { Array($0.topic.utf8) == Array("caf\u{e9}/menu".utf8) }, "stored composed")
+        #expect(try await reopened.events(after: 0, matching: decomposed, limit: 10).map(\.id) == [2, 3])
+        try await reopened.close()
+    }
+
     @Test func retentionByCountKeepsTheNewestPerTopic() async throws {
         let store = try SQLiteEventStore(path: try temporaryPath())
         for i in 0..<30 { _ = try await store.append([draft(i.isMultiple(of: 3) ? "rare" : "busy")]) }

@@ -9,8 +9,9 @@ public struct EventDraft: Sendable, Hashable {
     /// The rule that produced it.
     public var rule: String
 
+    /// - Parameter topic: taken in its composed form (``Topic/canonical(_:)``).
     public init(topic: String, type: String, data: EventData, source: String, rule: String) {
-        self.topic = topic
+        self.topic = Topic.canonical(topic)
         self.type = type
         self.data = data
         self.source = source

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Rules for topic names: `/`-separated, non-empty segments, no wildcards, no whitespace or control characters,
 /// and no `.` or `..` segment (topics often become paths and keys elsewhere, where those mean something).
 public enum Topic {
@@ -44,4 +46,13 @@ public enum Topic {
 
     /// Whether `name` is a valid topic.
     public static func isValid(_ name: String) -> Bool { validationError(name) == nil }
+
+    /// `name` in Unicode's composed form (NFC), the one form topics are stored and matched in. Swift compares
+    /// strings by canonical equivalence and SQLite by bytes, so `café` typed composed by one publisher and
+    /// decomposed by another (as macOS spells file names) was one topic to the store's catalog and two in its
+    /// table, and a read by topic found only one spelling's events. ASCII, the usual case, is returned as is.
+    public static func canonical(_ name: String) -> String {
+        if name.utf8.allSatisfy({ $0 < 0x80 }) { return name }
+        return name.precomposedStringWithCanonicalMapping
+    }
 }

@@ -19,6 +19,7 @@ public struct TopicPattern: Sendable, Hashable, CustomStringConvertible {
 
     /// Parses a pattern, or throws ``TopicPatternError`` with a message a user can act on.
     public init(_ text: String) throws(TopicPatternError) {
+        let text = Topic.canonical(text)  // matched against topics in the form they are stored in
         guard !text.isEmpty else { throw TopicPatternError(pattern: text, message: "a topic pattern must not be empty") }
         guard text.utf8.count <= Topic.maximumLength else {
             throw TopicPatternError(pattern: text, message: "a topic pattern is at most \(Topic.maximumLength) bytes")
