@@ -34,6 +34,6 @@ import Testing
         let budget = BodyBudget()
         #expect(budget.refusalToLog(now: 1_000) == 1)
         for i in 0..<5 { #expect(budget.refusalToLog(now: 2_000 + UInt64(i)) == nil) }
-        #expect(budget.refusalToLog(now: 1_000 + BodyBudget.logInterval) == 6)
+        #expect(budget.refusalToLog(now: 1_000 + RefusalLog.interval) == 6)
     }
 }

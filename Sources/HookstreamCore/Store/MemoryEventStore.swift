@@ -93,10 +93,11 @@ public final class MemoryEventStore: EventStore {
                 for draft in batch.drafts {
                     state.lastID += 1
                     let event = Event(id: state.lastID, draft: draft, timestamp: timestamp)
-                    if state.topics[draft.topic] == nil {
-                        state.topics[draft.topic] = TopicLog(prunedThrough: state.forgotten.removeValue(forKey: draft.topic) ?? 0)
+                    // A forgotten topic comes back with its mark (one lookup per event while none is forgotten).
+                    if !state.forgotten.isEmpty, state.topics[draft.topic] == nil, let mark = state.forgotten.removeValue(forKey: draft.topic) {
+                        state.topics[draft.topic] = TopicLog(prunedThrough: mark)
                     }
-                    state.topics[draft.topic]!.append(event, bound: bound)
+                    state.topics[draft.topic, default: TopicLog()].append(event, bound: bound)
                     stored.append(event)
                 }
                 if let delivery = batch.delivery, !stored.isEmpty {

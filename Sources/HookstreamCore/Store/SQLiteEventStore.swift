@@ -67,11 +67,11 @@ public final class SQLiteEventStore: EventStore {
     }
 
     /// What the store knows without reading the file: the last id, and every topic that has events (stored, or
-    /// waiting in the append log) with its pruning mark. A topic retention left with no event is not in it (it
-    /// is forgotten); its row in SQLite keeps its mark.
+    /// waiting in the append log). A topic retention left with no event is not in it (it is forgotten). Pruning
+    /// marks are read from SQLite (``prunedThrough(matching:)``), where every topic keeps its row.
     private struct Catalog {
         var lastID: EventID
-        var prunedThrough: [String: EventID]
+        var topics: Set<String>
     }
 
     /// The append log and what of it SQLite does not have yet (`store.sync: normal`).
@@ -165,12 +165,10 @@ public final class SQLiteEventStore: EventStore {
                 let recorded = try EventID.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'last_id'") ?? 0
                 let newest = try EventID.fetchOne(db, sql: "SELECT max(id) FROM events") ?? 0
                 let lastID = max(recorded, newest)
-                var topics: [String: EventID] = [:]
                 // Topics with events only: the others were forgotten (or emptied before the store forgot topics).
-                let rows = try Row.fetchCursor(
-                    db, sql: "SELECT name, pruned_through FROM topics WHERE EXISTS (SELECT 1 FROM events WHERE events.topic = topics.name)")
-                while let row = try rows.next() { topics[row[0]] = row[1] }
-                return Catalog(lastID: lastID, prunedThrough: topics)
+                let topics = try String.fetchSet(
+                    db, sql: "SELECT name FROM topics WHERE EXISTS (SELECT 1 FROM events WHERE events.topic = topics.name)")
+                return Catalog(lastID: lastID, topics: topics)
             }
             appender = try SQLiteAppendConnection(path: path, synchronousFull: synchronous == .full)
             let logPath = path + "-appendlog"
@@ -202,7 +200,7 @@ public final class SQLiteEventStore: EventStore {
             try appender.append(missing)
             for entry in missing {
                 if let last = entry.events.last { catalog.lastID = max(catalog.lastID, last.id) }
-                for event in entry.events where catalog.prunedThrough[event.topic] == nil { catalog.prunedThrough[event.topic] = 0 }
+                for event in entry.events { catalog.topics.insert(event.topic) }
             }
         }
         try file.truncate()
@@ -361,7 +359,7 @@ public final class SQLiteEventStore: EventStore {
 
     private func number(_ batches: [EventBatch]) -> Numbered {
         let timestamp = now()
-        let (firstID, known) = catalog.withLockedValue { ($0.lastID + 1, $0.prunedThrough) }
+        let (firstID, known) = catalog.withLockedValue { ($0.lastID + 1, $0.topics) }
         var nextID = firstID
         var entry = AppendLogEntry(events: [], newTopics: [], deliveries: [])
         let numbered = batches.map { batch in
@@ -370,7 +368,7 @@ public final class SQLiteEventStore: EventStore {
             for draft in batch.drafts {
                 events.append(Event(id: nextID, draft: draft, timestamp: timestamp))
                 nextID += 1
-                if known[draft.topic] == nil, !entry.newTopics.contains(draft.topic) { entry.newTopics.append(draft.topic) }
+                if !known.contains(draft.topic), !entry.newTopics.contains(draft.topic) { entry.newTopics.append(draft.topic) }
             }
             if let delivery = batch.delivery, !events.isEmpty {
                 entry.deliveries.append(AppendLogEntry.Delivery(key: delivery, record: DeliveryRecord(events: events, time: timestamp)))
@@ -385,7 +383,7 @@ public final class SQLiteEventStore: EventStore {
     private func record(_ numbered: Numbered) {
         catalog.withLockedValue { catalog in
             catalog.lastID = numbered.lastID
-            for topic in numbered.entry.newTopics where catalog.prunedThrough[topic] == nil { catalog.prunedThrough[topic] = 0 }
+            catalog.topics.formUnion(numbered.entry.newTopics)
         }
     }
 
@@ -526,7 +524,7 @@ public final class SQLiteEventStore: EventStore {
     public func events(after id: EventID, matching filter: TopicFilter, limit: Int, maxBytes: Int) async throws -> [Event] {
         guard limit > 0, maxBytes > 0 else { return [] }
         let (matching, all) = catalog.withLockedValue { catalog in
-            (catalog.prunedThrough.keys.filter { filter.matches($0) }, catalog.prunedThrough.count)
+            (Array(catalog.topics.filter { filter.matches($0) }), catalog.topics.count)
         }
         guard !matching.isEmpty else { return [] }
         // Taken before SQLite is read: an entry applied meanwhile is in both, and only once in the result.
@@ -617,11 +615,8 @@ public final class SQLiteEventStore: EventStore {
     /// read from SQLite, where each topic keeps its row (by name for a pattern without wildcards, else by the range
     /// of names its literal prefix starts).
     public func prunedThrough(matching filter: TopicFilter) async throws -> EventID {
-        let known = catalog.withLockedValue { catalog in
-            catalog.prunedThrough.reduce(0) { filter.matches($1.key) ? max($0, $1.value) : $0 }
-        }
         do {
-            let stored = try await pool.read { db -> EventID in
+            return try await pool.read { db -> EventID in
                 var highest: EventID = 0
                 for pattern in filter.patterns {
                     let (prefix, isWhole) = pattern.literalPrefix
@@ -646,14 +641,13 @@ public final class SQLiteEventStore: EventStore {
                 }
                 return highest
             }
-            return max(known, stored)
         } catch {
             throw StoreError(.readFailed, "reading the SQLite store '\(path)' failed: \(SQLiteEventStore.describe(error))")
         }
     }
 
     /// Topics the store knows (those with events, or with events waiting to be applied), for tests.
-    var topicCount: Int { catalog.withLockedValue { $0.prunedThrough.count } }
+    var topicCount: Int { catalog.withLockedValue { $0.topics.count } }
 
     /// Where a retention step is, for tests that append at that moment: when it starts, and when its transaction
     /// (which may have forgotten topics) is committed but the catalog not yet told.
@@ -705,9 +699,7 @@ public final class SQLiteEventStore: EventStore {
     /// Deletes at most ``pruneChunk`` rows that retention no longer keeps; returns how many.
     private func pruneStep(_ retention: Retention, now: Int64) throws -> Int {
         onPruneStage.withLockedValue { $0 }?(.started)
-        let topics = catalog.withLockedValue { Array($0.prunedThrough.keys) }
-        // Topics with events still to be applied are never forgotten: SQLite does not have their events yet.
-        let pendingTopics = unappliedTopics()
+        let topics = catalog.withLockedValue { Array($0.topics) }
         var marks: [String: EventID] = [:]
         var forgotten: [String] = []
         var removed = 0
@@ -755,36 +747,27 @@ public final class SQLiteEventStore: EventStore {
                     // held, and walked by every retention pass and every read by pattern, for good: one topic per
                     // user, say). Its row stays, with its mark, for resumes (``prunedThrough(matching:)``).
                     let exists = try db.cachedStatement(sql: "SELECT EXISTS(SELECT 1 FROM events WHERE topic = ?)")
-                    let emptied = try marks.keys.filter { try Bool.fetchOne(exists, arguments: [$0]) == false }
-                    forgotten = emptied.filter { !pendingTopics.contains($0) }
+                    forgotten = try marks.keys.filter { try Bool.fetchOne(exists, arguments: [$0]) == false }
                     return .commit
                 }
             }
         } catch {
             throw StoreError(.writeFailed, "pruning the SQLite store '\(path)' failed: \(SQLiteEventStore.describe(error))")
         }
-        catalog.withLockedValue { catalog in
-            for (topic, id) in marks { catalog.prunedThrough[topic] = max(catalog.prunedThrough[topic] ?? 0, id) }
-        }
         onPruneStage.withLockedValue { $0 }?(.committed)
         if !forgotten.isEmpty { forget(forgotten) }
         return removed
     }
 
-    /// The topics of the events in the append log that SQLite does not have yet.
-    private func unappliedTopics() -> Set<String> {
-        log?.withLockedValue { state in Set(state.unapplied.lazy.flatMap { $0.events.lazy.map(\.topic) }) } ?? []
-    }
-
     /// Takes topics that retention left with no event out of the catalog, after the transaction that pruned them.
     ///
-    /// An append may have numbered an event of one of them meanwhile (it still knew the topic): such a topic stays,
-    /// or reads by topic would not find that event. Appends number their events under the log's lock, so checking
-    /// the unapplied events and taking the topics out under it leaves no gap.
+    /// A topic with events still in the append log stays, or reads by topic would not find them (an append may
+    /// have numbered one meanwhile: it still knew the topic). Appends number their events under the log's lock, so
+    /// checking the unapplied events and taking the topics out under it leaves no gap.
     private func forget(_ topics: [String]) {
         let take = { (pending: Set<String>) in
             self.catalog.withLockedValue { catalog in
-                for topic in topics where !pending.contains(topic) { catalog.prunedThrough[topic] = nil }
+                for topic in topics where !pending.contains(topic) { catalog.topics.remove(topic) }
             }
         }
         // With `sync: full` appends are numbered and committed on this writer, so none is in between.

@@ -11,15 +11,7 @@ import Synchronization
 /// reading is paused are not counted: that is one read's worth per connection.
 final class BodyBudget: Sendable {
     private let held = Atomic<Int>(0)
-    private let refusals = NIOLockedValueBox(Refusals())
-
-    private struct Refusals {
-        var sinceLog = 0
-        var loggedAt: UInt64?
-    }
-
-    /// Nanoseconds between two log lines about refusals.
-    static let logInterval: UInt64 = 10_000_000_000
+    private let refusals = NIOLockedValueBox(RefusalLog())
 
     /// Takes `bytes` out of a budget of `limit` bytes; `false`, with nothing taken, when they do not fit.
     func reserve(_ bytes: Int, limit: Int) -> Bool {
@@ -43,14 +35,8 @@ final class BodyBudget: Sendable {
     var heldBytes: Int { held.load(ordering: .relaxed) }
 
     /// Counts a refusal; returns how many there were since the last log line when it is time for another (at most
-    /// one per ``logInterval``), so that a flood is logged as a count.
+    /// one per ``RefusalLog/interval``), so that a flood is logged as a count.
     func refusalToLog(now: UInt64) -> Int? {
-        refusals.withLockedValue { state in
-            state.sinceLog += 1
-            guard state.loggedAt.map({ now > $0 && now - $0 >= BodyBudget.logInterval }) ?? true else { return nil }
-            defer { state.sinceLog = 0 }
-            state.loggedAt = now
-            return state.sinceLog
-        }
+        refusals.withLockedValue { $0.count(now: now) }
     }
 }

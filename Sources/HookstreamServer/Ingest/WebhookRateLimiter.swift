@@ -4,8 +4,8 @@ import NIOConcurrencyHelpers
 /// The token buckets of the webhook sources that have a `rate_limit:`, shared by every event loop.
 ///
 /// A refused webhook takes nothing from its bucket. A bucket is made anew when its source's limit changes on a
-/// reload. Refusals are logged at most once per ``logInterval`` per source, with how many there were, so a flood
-/// does not flood the journal too.
+/// reload. Refusals are logged at most once per ``RefusalLog/interval`` per source, with how many there were, so a
+/// flood does not flood the journal too.
 final class WebhookRateLimiter: Sendable {
     /// What ``admit(source:limit:now:)`` decided.
     enum Admission: Equatable {
@@ -19,12 +19,8 @@ final class WebhookRateLimiter: Sendable {
         var limit: RateLimit
         var tokens: Double
         var updated: UInt64
-        var refusedSinceLog = 0
-        var loggedAt: UInt64?
+        var refusals = RefusalLog()
     }
-
-    /// Nanoseconds between two log lines about one source's refusals.
-    static let logInterval: UInt64 = 10_000_000_000
 
     private let buckets = NIOLockedValueBox<[String: Bucket]>([:])
 
@@ -42,13 +38,7 @@ final class WebhookRateLimiter: Sendable {
                 bucket.tokens -= 1
                 return .admitted
             }
-            bucket.refusedSinceLog += 1
-            var log: Int?
-            if bucket.loggedAt.map({ now > $0 && now - $0 >= WebhookRateLimiter.logInterval }) ?? true {
-                log = bucket.refusedSinceLog
-                bucket.refusedSinceLog = 0
-                bucket.loggedAt = now
-            }
+            let log = bucket.refusals.count(now: now)
             // The config takes no rate under 1/h: the wait is at most an hour.
             let wait = min(3600, (1 - bucket.tokens) / limit.perSecond)
             return .refused(retryAfter: max(1, Int(wait.rounded(.up))), logRefusals: log)
