@@ -398,17 +398,44 @@ import Testing
         #expect(read.bytes == sizes[0])
     }
 
+    @Test func anApplyTakesOneBatchPerTransactionHoweverMuchWaits() async throws {
+        // Bad input for the writer: appends far faster than it applies them, in one tight loop (each append is
+        // written to the log and answered at once). Every transaction still takes one batch at most, by count and
+        // by bytes, and what waits beyond it goes on at once, not after the hour of the apply delay.
+        for limits in [SQLiteEventStore.ApplyLimits(batchEvents: 100), SQLiteEventStore.ApplyLimits(batchEvents: 100_000, batchBytes: 64 << 10)] {
+            let path = try temporaryPath()
+            let store = try SQLiteEventStore(path: path, synchronous: .normal, applyDelay: .seconds(3_600), applyLimits: limits)
+            let text = String(repeating: "b", count: 2_048)
+            for i in 0..<3_000 {
+                store.append(batches: [EventBatch([draft("batch/\(i % 5)", text)])]) { result in
+                    if case .failure(let error) = result { Issue.record("append \(i) failed: \(error)") }
+                }
+            }
+            try await waitFor("every event applied") { store.logBytes == 0 }
+            // An event takes more than 2 KiB of page bytes: 32 of them pass 64 KiB.
+            let perTransaction = min(limits.batchEvents, (limits.batchBytes + 2_047) / 2_048)
+            #expect(store.largestCommitEvents <= perTransaction, "\(store.largestCommitEvents) events in one transaction")
+            #expect(store.commitCount >= 3_000 / perTransaction)
+            try await store.close()
+            let reopened = try SQLiteEventStore(path: path)
+            #expect(try await reopened.events(after: 2_990, matching: TopicFilter([try TopicPattern("batch/*")]), limit: 100).map(\.id) == Array(2_991...3_000))
+            try await reopened.close()
+        }
+    }
+
     @Test func checkpointsRunOffTheCommitPathAndKeepTheWALBounded() async throws {
         let path = try temporaryPath()
         let store = try SQLiteEventStore(path: path)
-        // 6,000 events of 2 KiB: a WAL of more than 12 MiB without checkpoints.
+        // 6,000 events of 2 KiB: a WAL of more than 12 MiB without checkpoints, and up to 11 MiB with them when an
+        // apply took everything that waited in one transaction.
         let text = String(repeating: "w", count: 2_048)
         for i in 0..<6_000 { _ = try await store.append([draft("wal/\(i % 4)", text)]) }
         let deadline = ContinuousClock.now + .seconds(10)
         while store.checkpointCount == 0, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
         #expect(store.checkpointCount >= 1)
         let walBytes = try FileManager.default.attributesOfItem(atPath: path + "-wal")[.size] as? Int ?? 0
-        #expect(walBytes < 12 * 1024 * 1024, "WAL is \(walBytes) bytes")
+        // One checkpoint's mark (1,000 pages) and one apply's batch (1,000 events): about 6.5 MiB at most.
+        #expect(walBytes < 8 * 1024 * 1024, "WAL is \(walBytes) bytes")
         #expect(try await store.events(after: 5_990, matching: TopicFilter([try TopicPattern("wal/*")]), limit: 100).map(\.id) == Array(5_991...6_000))
         try await store.close()
         #expect(try await SQLiteEventStore(path: path).lastEventID() == 6_000)

@@ -57,6 +57,8 @@ public final class SQLiteEventStore: EventStore {
         var isClosed = false
         /// Checkpoints run, for tests.
         var checkpoints = 0
+        /// The most events one transaction has taken, for tests.
+        var largestCommit = 0
 
         /// Takes the writer when nobody holds it; `false` when its holder will also take what was just queued.
         mutating func claim() -> Bool {
@@ -297,13 +299,16 @@ public final class SQLiteEventStore: EventStore {
         }
     }
 
-    /// A writer job: applies the unapplied entries of the log to SQLite in one transaction, then empties the log
-    /// when nothing newer came meanwhile (or, past ``logDrainBytes``, holds appends while it applies the rest).
+    /// A writer job: applies the oldest unapplied entries of the log to SQLite in one transaction, as many as make
+    /// an apply batch (``ApplyLimits``), then empties the log when nothing newer came meanwhile (or, past
+    /// ``logDrainBytes``, holds appends while it applies the rest). More than a batch waiting goes on at once, in
+    /// further transactions: one transaction per batch keeps the WAL bounded (a checkpoint can run between two),
+    /// and the SQLite writer lock is held for one batch at a time.
     private func applyLog() {
         guard let log, !writer.withLockedValue({ $0.isClosed }) else { return }
         let entries = log.withLockedValue { state in
             if state.unapplied.isEmpty { state.isApplyScheduled = false }
-            return state.unapplied
+            return Array(state.unapplied.prefix(applyLimits.entriesInBatch(state.unapplied)))
         }
         guard !entries.isEmpty else { return }
         var failure: String?
@@ -337,7 +342,8 @@ public final class SQLiteEventStore: EventStore {
             // A failed truncation leaves entries SQLite has: opening the store skips them.
             if state.unapplied.isEmpty { try? state.file.truncate() }
             state.isApplyScheduled = !state.unapplied.isEmpty
-            return state.unapplied.isEmpty ? nil : applyDelay
+            if state.unapplied.isEmpty { return nil }
+            return state.unappliedEvents >= applyLimits.batchEvents || state.unappliedBytes >= applyLimits.batchBytes ? .nanoseconds(0) : applyDelay
         }
         if let retry { scheduleApply(after: retry) }
     }
@@ -346,7 +352,11 @@ public final class SQLiteEventStore: EventStore {
         let started = DispatchTime.now().uptimeNanoseconds
         defer { commitDuration.recordNanoseconds(Int64(DispatchTime.now().uptimeNanoseconds &- started)) }
         try appender.append(entries)
-        writer.withLockedValue { $0.commits += 1 }
+        let events = entries.reduce(0) { $0 + $1.events.count }
+        writer.withLockedValue { state in
+            state.commits += 1
+            state.largestCommit = max(state.largestCommit, events)
+        }
     }
 
     /// Batches numbered from the catalog's next id, and the entry that stores them: their events, the topics they
@@ -387,18 +397,17 @@ public final class SQLiteEventStore: EventStore {
         }
     }
 
-    /// On the writer queue, holding the writer: commits groups and runs jobs until nothing is left. Appends
-    /// already waiting go before jobs, so a `close()` never fails an append that was made before it.
+    /// On the writer queue, holding the writer: commits groups and runs jobs, one at a time, until nothing is left.
+    /// Appends already waiting go before each job, so a `close()` never fails an append that was made before it;
+    /// a checkpoint goes before the jobs queued ahead of it (see ``walGrew(to:)``).
     private func runWriter() {
         while true {
             let group = takePending()
             if !group.isEmpty { commit(group) }
-            let jobs = writer.withLockedValue { state in
-                let jobs = state.jobs
-                state.jobs.removeAll()
-                return jobs
+            if let job = writer.withLockedValue({ $0.jobs.isEmpty ? nil : $0.jobs.removeFirst() }) {
+                job()
+                continue
             }
-            for job in jobs { job() }
             if releaseWriterIfIdle() { return }
         }
     }
@@ -497,13 +506,15 @@ public final class SQLiteEventStore: EventStore {
             Unmanaged.passUnretained(self).toOpaque())
     }
 
-    /// On the committing thread, inside the commit: only queues work.
+    /// On the committing thread, inside the commit: only queues work. The checkpoint goes first among the jobs: an
+    /// apply of the log queued meanwhile then writes to a WAL that starts over, rather than growing it by a whole
+    /// transaction more (under load, two applies behind one another took the WAL past 12 MiB).
     private func walGrew(to pages: Int) {
         guard pages >= SQLiteEventStore.checkpointPages else { return }
         writer.withLockedValue { state in
             guard !state.isCheckpointQueued, !state.isClosed else { return }
             state.isCheckpointQueued = true
-            state.jobs.append { self.checkpoint() }
+            state.jobs.insert({ self.checkpoint() }, at: 0)
         }
     }
 
@@ -601,6 +612,8 @@ public final class SQLiteEventStore: EventStore {
 
     /// Append transactions committed since the store was opened.
     var commitCount: Int { writer.withLockedValue { $0.commits } }
+    /// The most events one transaction has taken so far.
+    var largestCommitEvents: Int { writer.withLockedValue { $0.largestCommit } }
 
     /// Appends written to the append log (`store.sync: normal`) since the store was opened.
     var logAppendCount: Int { log?.withLockedValue { $0.appends } ?? 0 }
