@@ -292,6 +292,20 @@ import Testing
                 stream.stdout.contains(#"id: 1"# + "\n" + #"data: {"after":"renewal"}"#)
             }
             #expect(stream.isRunning)
+
+            // Bad input for a reload: `server.tls` taken out. TLS on or off takes a restart: the port goes on speaking
+            // TLS with the renewed certificate (it answered cleartext HTTP before), and the log says so.
+            let plain = Self.config(certificates: old).replacingOccurrences(
+                of: "  tls:\n    certificate: { file: \(old.chain) }\n    key: { file: \(old.key) }\n", with: "")
+            #expect(!plain.contains("tls:"))
+            try plain.write(toFile: directory.appendingPathComponent("hookstream.yaml").path, atomically: true, encoding: .utf8)
+            daemon.child.signal(SIGHUP)
+            try await waitUntil(timeout: .seconds(10), "the second reload") { daemon.log.contains("server.tls (on or off") }
+            let afterDrop = try await Self.curl(["--http1.1", "-o", "/dev/null", "-w", "%{http_code}", "\(base)/healthz"], renewed)
+            #expect(afterDrop.stdout == "200", "\(afterDrop.stderr)")
+            let cleartext = try await ChildProcess.run("/usr/bin/curl", ["-sS", "--max-time", "5", "-o", "/dev/null", "-w", "%{http_code}", "http://127.0.0.1:\(daemon.port)/healthz"])
+            #expect(cleartext.stdout != "200", "no cleartext HTTP on the TLS port")
+            #expect(stream.isRunning)
             try await daemon.stop()
         } catch {
             _ = try? await daemon.stop()

@@ -117,7 +117,8 @@ public final class Hookstream: Sendable {
     @discardableResult
     public func apply(_ configuration: Configuration) async throws -> ReloadOutcome {
         let previous = context.settings.configuration
-        let settings = try await LiveSettings.make(configuration)
+        var settings = try await LiveSettings.make(configuration)
+        if settings.tls == nil, let inForce = context.settings.tls { settings = settings.keepingTLS(inForce) }
         context.replaceSettings(settings)
         var ended = 0
         for hub in context.hubs.all {

@@ -17,6 +17,13 @@ final class LiveSettings: Sendable {
         self.tls = tls
     }
 
+    /// These settings with `tls` as the context for new connections. TLS on or off takes a restart: a reload that
+    /// drops `server.tls` keeps the listener's TLS with the context it had (else its port would answer cleartext
+    /// HTTP to HTTPS clients, and take bearer tokens in the clear).
+    func keepingTLS(_ tls: NIOSSLContext) -> LiveSettings {
+        LiveSettings(configuration: configuration, authenticator: authenticator, tls: tls)
+    }
+
     /// Compiles `configuration` (its JWT keys and TLS context among it).
     /// - Throws: ``SettingsError`` naming the part that cannot be put in use.
     static func make(_ configuration: Configuration) async throws(SettingsError) -> LiveSettings {
