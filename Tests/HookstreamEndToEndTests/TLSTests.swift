@@ -261,6 +261,65 @@ import Testing
         }
     }
 
+    /// Bad input: an HTTP/2 client that stops reading its socket altogether, its HTTP/2 windows wide open, so that
+    /// only TCP holds the server back. Its streams are cut for falling behind; their RST_STREAM frames cannot go
+    /// out either, so the connection is closed within the grace, and the token's stream quota comes back (it stayed
+    /// taken until the client went away).
+    @Test func streamsCutOnAConnectionThatTakesNothingAreClosedWithIt() async throws {
+        let directory = try TestEnvironment.makeTemporaryDirectory()
+        let certificates = try await TestCertificates.make(in: directory.appendingPathComponent("tls"))
+        let config = Self.config(certificates: certificates, queue: 8).replacingOccurrences(
+            of: "  tokens: [", with: "  max_streams_per_token: 2\n  tokens: [")
+        #expect(config.contains("max_streams_per_token: 2"))
+        let daemon = try await Daemon.start(config: config, directory: directory)
+        let client = try ChildProcess(TestEnvironment.python, [
+            TestEnvironment.client("h2_frozen.py"), "--port", String(daemon.port), "--cafile", certificates.ca, "--path", "/events?topic=demo/all",
+            "--token", Self.token, "--streams", "2",
+        ])
+        defer { client.signal(SIGKILL) }
+        do {
+            try await waitUntil(timeout: .seconds(20), "two streams on one connection") {
+                if !client.isRunning { throw HarnessError("h2_frozen ended: \(client.stderr) \(client.stdout)") }
+                return client.stdout.contains(#""ready": true"#)
+            }
+            #expect(client.stdout.contains(#""statuses": ["200"]"#), "\(client.stdout)")
+            let quotaTaken = try await Self.curl(["--http2", "-o", "/dev/null", "-w", "%{http_code}", "-H", "Authorization: Bearer \(Self.token)", "\(daemon.baseURL.replacingOccurrences(of: "http:", with: "https:"))/events?topic=demo/all"], certificates)
+            #expect(quotaTaken.stdout == "429", "both streams of the token are open: \(quotaTaken)")
+
+            // 8 KiB events until both streams are cut: the kernel's buffers first, then NIO's, then 8 events each.
+            let socket = try UnixSocketClient(path: daemon.socketPath)
+            let padding = String(repeating: "x", count: 8 * 1024)
+            var published = 0
+            while daemon.log.components(separatedBy: "Subscriber cut").count - 1 < 2, published < 3_000 {
+                published += 1
+                let answer = try socket.request(#"{"data":{"n":\#(published),"pad":"\#(padding)"}}"#)
+                #expect(answer.contains(#""ok":true"#), "\(answer)")
+            }
+            try await waitUntil(timeout: .seconds(10), "both streams cut (after \(published) events)") {
+                daemon.log.components(separatedBy: "Subscriber cut").count - 1 == 2
+            }
+            // A stream that opens runs until curl's --max-time, its status 200; while the quota is taken, 429 at once.
+            var last = ""
+            let quotaBy = ContinuousClock.now + .seconds(20)
+            while !last.hasPrefix("200"), ContinuousClock.now < quotaBy {
+                if !last.isEmpty { try await Task.sleep(for: .milliseconds(200)) }  // polled, not a tight loop of processes
+                let result = try await ChildProcess.run("/usr/bin/curl", [
+                    "-sS", "--max-time", "1", "--cacert", certificates.ca, "--http2", "-o", "/dev/null", "-w", "%{http_code}",
+                    "-H", "Authorization: Bearer \(Self.token)", "\(daemon.baseURL.replacingOccurrences(of: "http:", with: "https:"))/events?topic=demo/all",
+                ])
+                last = "\(result.stdout) \(result.stderr)"
+            }
+            #expect(last.hasPrefix("200"), "the token's stream quota came back: \(last)")
+            let closedByTheServer = daemon.log.contains("HTTP/2 connection closed")
+            #expect(closedByTheServer)
+            #expect(client.isRunning, "the client is still there, reading nothing: the server closed the connection")
+            try await daemon.stop()
+        } catch {
+            _ = try? await daemon.stop()
+            throw error
+        }
+    }
+
     /// A renewed certificate (new files at the same paths, then SIGHUP) is what new connections get; a stream opened
     /// under the old one keeps streaming.
     @Test func aReloadRenewsTheCertificateForNewConnectionsAndOpenStreamsStay() async throws {

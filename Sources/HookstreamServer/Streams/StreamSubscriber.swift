@@ -129,6 +129,22 @@ final class StreamSubscriber {
         isClosed = true
         wasCut = true
         context.close(promise: nil)
+        closeConnectionIfStuck(after: StreamSubscriber.endGrace)
+    }
+
+    /// HTTP/2 only: closes the stream's whole connection if the stream is still open after `grace`. A stream's
+    /// close is a RST_STREAM frame, and it waits behind the bytes the connection has not sent: a client that stopped
+    /// reading its socket altogether would keep a cut stream (its place in the hub, its token's stream count, what
+    /// is queued for it) as long as it liked. Such a connection takes nothing for any of its streams either.
+    private func closeConnectionIfStuck(after grace: TimeAmount) {
+        guard case .http2 = framing, let connection = channel.parent else { return }
+        let stream = channel
+        let logger = self.logger
+        let deadline = stream.eventLoop.scheduleTask(in: grace) {
+            logger.info("HTTP/2 connection closed: one of its streams was ended, and the connection took no bytes for it within \(grace.nanoseconds / 1_000_000_000) s")
+            connection.close(promise: nil)
+        }
+        stream.closeFuture.whenComplete { _ in deadline.cancel() }
     }
 
     /// How long an ended stream may take to take what is queued for it before it is closed anyway.
@@ -153,6 +169,7 @@ final class StreamSubscriber {
         }
         let deadline = channel.eventLoop.scheduleTask(in: grace) { channel.close(promise: nil) }
         channel.closeFuture.whenComplete { _ in deadline.cancel() }
+        closeConnectionIfStuck(after: grace + grace)
     }
 
     func markClosed() {

@@ -1,0 +1,82 @@
+#!/usr/bin/env python3
+"""An HTTP/2 client over TLS that opens event streams on one connection and then stops reading its socket
+altogether, with hyper-h2 (the PyPI `h2` package) doing the protocol: the check that streams cut for falling
+behind are closed even when the connection itself takes no more bytes (a stream's close, RST_STREAM, waits
+behind what the connection has not sent).
+
+usage: h2_frozen.py --port P --cafile CA --path PATH [--token T] [--streams N] [--hold S]
+
+Its receive buffer is made small before it connects, and its HTTP/2 windows (each stream's and the connection's)
+are opened as wide as the protocol allows, so that only TCP holds the server back. Opens N streams of `GET PATH`,
+reads until every stream has its response head, prints {"ready": true, "statuses": [...]}, then reads nothing
+more for S seconds and exits 0 (the test kills it sooner, once it has seen what it waits for).
+"""
+import argparse
+import json
+import socket
+import ssl
+import sys
+import time
+
+import h2.config
+import h2.connection
+import h2.events
+import h2.settings
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--port", type=int, required=True)
+parser.add_argument("--cafile", required=True)
+parser.add_argument("--path", required=True)
+parser.add_argument("--token")
+parser.add_argument("--streams", type=int, default=1)
+parser.add_argument("--hold", type=float, default=120)
+args = parser.parse_args()
+
+context = ssl.create_default_context(cafile=args.cafile)
+context.set_alpn_protocols(["h2"])
+raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+raw.connect(("127.0.0.1", args.port))
+tls = context.wrap_socket(raw, server_hostname="127.0.0.1")
+if tls.selected_alpn_protocol() != "h2":
+    print(json.dumps({"error": f"ALPN chose {tls.selected_alpn_protocol()!r}, not h2"}), flush=True)
+    sys.exit(1)
+
+connection = h2.connection.H2Connection(config=h2.config.H2Configuration(client_side=True, header_encoding="utf-8"))
+connection.initiate_connection()
+largest = 2**31 - 1
+connection.update_settings({h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: largest})
+connection.increment_flow_control_window(largest - 65535)
+headers = [(":method", "GET"), (":scheme", "https"), (":authority", f"127.0.0.1:{args.port}"), (":path", args.path),
+           ("accept", "text/event-stream")]
+if args.token:
+    headers.append(("authorization", f"Bearer {args.token}"))
+streams = []
+for _ in range(args.streams):
+    stream = connection.get_next_available_stream_id()
+    connection.send_headers(stream, headers, end_stream=True)
+    streams.append(stream)
+tls.sendall(connection.data_to_send())
+
+statuses = {}
+deadline = time.time() + 20
+tls.settimeout(0.5)
+while len(statuses) < len(streams) and time.time() < deadline:
+    try:
+        data = tls.recv(65536)
+    except socket.timeout:
+        continue
+    if data == b"":
+        print(json.dumps({"error": "the server closed the connection"}), flush=True)
+        sys.exit(1)
+    for event in connection.receive_data(data):
+        if isinstance(event, h2.events.ResponseReceived):
+            statuses[event.stream_id] = dict(event.headers).get(":status")
+    outgoing = connection.data_to_send()
+    if outgoing:
+        tls.sendall(outgoing)
+if len(statuses) < len(streams):
+    print(json.dumps({"error": "no response head", "statuses": statuses}), flush=True)
+    sys.exit(1)
+print(json.dumps({"ready": True, "statuses": sorted(set(statuses.values()))}), flush=True)
+time.sleep(args.hold)
