@@ -47,7 +47,10 @@ final class UnixSocketIngest: Service {
 
     /// Binds the socket (or adopts the inherited one) and, for a socket it made itself, sets its mode and owner.
     func bind() async throws -> NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never> {
-        let bootstrap = ServerBootstrap(group: group)
+        // A sender that shuts down its side after its last line (`nc -N`, `socat`, a script's `shutdown(SHUT_WR)`)
+        // still gets every answer: without half-closure NIO closed the connection at once, dropping the lines it
+        // had read but not handled, and the answers.
+        let bootstrap = ServerBootstrap(group: group).childChannelOption(.allowRemoteHalfClosure, value: true)
         let initializer: @Sendable (any Channel) -> EventLoopFuture<NIOAsyncChannel<ByteBuffer, ByteBuffer>> = { channel in
             channel.eventLoop.makeCompletedFuture {
                 try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
@@ -108,7 +111,7 @@ final class UnixSocketIngest: Service {
                 try await withGracefulShutdownHandler {
                     let tooLong = UnixSocketIngest.failure("line longer than \(socket.lineLimit) bytes; closing the connection")
                     do {
-                        for try await line in inbound.decode(using: NewlineFrameDecoder(), maximumBufferSize: socket.lineLimit) {
+                        for try await line in inbound.decode(using: NewlineFrameDecoder(lineLimit: socket.lineLimit)) {
                             // The decoder refuses a line only while it waits for its end: one that arrived whole in a
                             // single read can be longer, and is refused here the same way.
                             guard line.readableBytes <= socket.lineLimit else {
@@ -119,7 +122,7 @@ final class UnixSocketIngest: Service {
                             if reply.refused { wasRefused = true }
                             try await outbound.write(ByteBuffer(string: reply.text + "\n"))
                         }
-                    } catch is ByteToMessageDecoderError.PayloadTooLargeError {
+                    } catch is NewlineFrameDecoder.LineTooLong {
                         try? await outbound.write(ByteBuffer(string: tooLong + "\n"))
                     }
                 } onGracefulShutdown: {

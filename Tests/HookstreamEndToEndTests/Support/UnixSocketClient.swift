@@ -53,6 +53,12 @@ final class UnixSocketClient {
         }
     }
 
+    /// Shuts down the sending side (`shutdown(SHUT_WR)`, as `nc -N` does after its input): the server sees the end
+    /// of what it sends, and answers can still be read.
+    func shutdownWrite() throws {
+        guard shutdown(fd, Int32(SHUT_WR)) == 0 else { throw HarnessError("shutdown failed: errno \(errno)") }
+    }
+
     /// Sends one line and returns the one-line answer.
     func request(_ line: String) throws -> String {
         try send(line + "\n")

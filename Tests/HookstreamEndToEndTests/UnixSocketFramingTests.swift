@@ -1,0 +1,54 @@
+import Foundation
+import Testing
+
+/// How the Unix socket cuts its byte stream into lines, against the real daemon: a sender that shuts down its side
+/// after its last line gets every answer, and the line limit counts a line, not what one read brought.
+@Suite struct UnixSocketFramingTests {
+    static let config = """
+        store: { kind: memory }
+        server:
+          unix_socket: { path: ./run/hookstream.sock, line_bytes: 4KiB }
+        sources: { local: { unix_socket: true } }
+        rules:
+          - { name: lines, source: local, publish: { topic: "local/{{ topic }}", data: "{{ data }}" } }
+        """
+
+    /// Three lines, the last without its newline, then `shutdown(SHUT_WR)`, as `nc -N` or a script does: three
+    /// answers, then the end of the connection. (The connection used to close at once: one line stored but not
+    /// answered, the others dropped.)
+    @Test func aSenderThatShutsDownItsSideGetsEveryAnswer() async throws {
+        try await withDaemon(config: Self.config) { daemon in
+            let client = try UnixSocketClient(path: daemon.socketPath)
+            try client.send(#"{"topic":"a","data":1}"# + "\n" + #"{"topic":"b","data":2}"# + "\n" + #"{"topic":"c","data":3}"#)
+            try client.shutdownWrite()
+            var answers: [String] = []
+            while let line = try client.readLine() { answers.append(line) }
+            #expect(answers == [#"{"ok":true,"ids":[1]}"#, #"{"ok":true,"ids":[2]}"#, #"{"ok":true,"ids":[3]}"#])
+        }
+    }
+
+    /// Forty lines of about 1,000 bytes in one write, 40,000 bytes against a 4 KiB line limit: forty answers. Each
+    /// line is under the limit; NIO's buffer limit, used before, counted what one read brought (reads grow from 2 KiB
+    /// to 64 KiB as they come back full) and refused the lot. A line past the limit is still refused, and closes its
+    /// connection only.
+    @Test func theLineLimitCountsALineNotARead() async throws {
+        try await withDaemon(config: Self.config) { daemon in
+            let client = try UnixSocketClient(path: daemon.socketPath)
+            let filler = String(repeating: "x", count: 980)
+            let lines = (1...40).map { #"{"topic":"t","data":"\#(filler)\#($0)"}"# }
+            #expect(lines.allSatisfy { $0.utf8.count < 1_024 })
+            try client.send(lines.joined(separator: "\n") + "\n")
+            var answers: [String] = []
+            for _ in 1...40 { answers.append(try client.readLine() ?? "(closed)") }
+            #expect(answers == (1...40).map { #"{"ok":true,"ids":[\#($0)]}"# })
+
+            // Bad input: 5,000 bytes without a newline. Refused with the limit in the answer; the connection closes.
+            try client.send(String(repeating: "y", count: 5_000))
+            let refusal = try client.readLine()
+            #expect(refusal?.contains("line longer than 4096 bytes") == true, "\(refusal ?? "(closed)")")
+            #expect(try client.readLine() == nil)
+            // Another connection is served as before.
+            #expect(try UnixSocketClient(path: daemon.socketPath).request(#"{"topic":"after","data":0}"#) == #"{"ok":true,"ids":[41]}"#)
+        }
+    }
+}
