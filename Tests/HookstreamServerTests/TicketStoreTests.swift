@@ -5,9 +5,15 @@ import Testing
 
 /// The per-identity cap of unused tickets, with the clock given.
 @Suite struct TicketStoreTests {
+    private let settings: LiveSettings
+
+    init() async throws {
+        settings = try await LiveSettings.make(Configuration())
+    }
+
     private func ticket(_ identity: String, expiresAt: Int64) -> TicketStore.Ticket {
         let grant = Grant(name: identity, identity: identity, subscribe: TopicFilter([]), publish: TopicFilter([]), expiresAt: nil)
-        return TicketStore.Ticket(grant: grant, topics: TopicFilter([]), credential: "secret", expiresAt: expiresAt)
+        return TicketStore.Ticket(grant: grant, topics: TopicFilter([]), credential: "secret", expiresAt: expiresAt, settings: settings)
     }
 
     @Test func usedAndExpiredTicketsMakeRoomAndOtherIdentitiesAreApart() {

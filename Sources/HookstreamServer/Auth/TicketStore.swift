@@ -16,6 +16,9 @@ final class TicketStore: Sendable {
         /// The credential it was issued for: a stream opened with it is checked again with this on reload.
         var credential: String
         var expiresAt: Int64
+        /// The settings its grant was decided under: redeemed after a reload, its credential is checked again under
+        /// the settings in force (the reload's own check of open streams has come and gone by then).
+        var settings: LiveSettings
     }
 
     /// Unused tickets one identity may hold: a page needs one per stream it opens.

@@ -33,7 +33,8 @@ struct TicketsEndpoint: HTTPEndpoint {
                     if let tokenExpiry = grant.expiresAt { expiresAt = min(expiresAt, tokenExpiry) }
                     guard
                         let ticket = server.tickets.issue(
-                            TicketStore.Ticket(grant: grant, topics: topics, credential: credential, expiresAt: expiresAt), now: now)
+                            TicketStore.Ticket(grant: grant, topics: topics, credential: credential, expiresAt: expiresAt, settings: request.settings),
+                            now: now)
                     else {
                         server.logger.info("Ticket refused: too many unused", metadata: ["hookstream.token": "\(grant.name)"])
                         throw HTTPError(

@@ -369,15 +369,29 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
                 guard request.filter.patterns.allSatisfy({ redeemed.topics.covers($0) }) else {
                     throw HTTPError(.forbidden, code: "forbidden", "the ticket was not issued for these topics")
                 }
-                return openStream(request, grant: redeemed.grant, credential: redeemed.credential, settings: settings, cors: cors, head: head, context: context)
+                if redeemed.settings === settings {
+                    return openStream(request, grant: redeemed.grant, credential: redeemed.credential, settings: settings, cors: cors, head: head, context: context)
+                }
+                // Issued before a reload: its credential must still grant the topics under the settings in force.
+                credential = redeemed.credential
+            } else {
+                guard let secret = try RequestCredentials.secret(headers: head.headers, target: target, cookie: settings.configuration.auth.cookie) else {
+                    throw RequestCredentials.missing(cookie: settings.configuration.auth.cookie)
+                }
+                credential = secret
             }
-            guard let secret = try RequestCredentials.secret(headers: head.headers, target: target, cookie: settings.configuration.auth.cookie) else {
-                throw RequestCredentials.missing(cookie: settings.configuration.auth.cookie)
-            }
-            credential = secret
         } catch {
             return refuseStream(error, head: head, cors: cors, context: context)
         }
+        authorizeStream(request, credential: credential, settings: settings, cors: cors, head: head, context: context)
+    }
+
+    /// Opens the stream if `credential` grants its topics under `settings`: at once for a static token, after an
+    /// asynchronous check for a JWT. A reload during that check means checking again under the new settings: the
+    /// reload's own check of open streams may have run before this stream was open.
+    private func authorizeStream(
+        _ request: StreamRequest, credential: String, settings: LiveSettings, cors: [(String, String)], head: HTTPRequestHead, context: ChannelHandlerContext
+    ) {
         if let grant = settings.authenticator.staticGrant(for: credential) {
             return openStream(request, grant: grant, credential: credential, settings: settings, cors: cors, head: head, context: context)
         }
@@ -395,6 +409,10 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
                 let (handler, context) = loopBound.value
                 guard case .authenticating = handler.state else { return }  // the client went away meanwhile
                 handler.state = .idle
+                let current = handler.server.settings
+                if current !== settings {
+                    return handler.authorizeStream(request, credential: credential, settings: current, cors: cors, head: head, context: context)
+                }
                 switch result {
                 case .success(let grant):
                     handler.openStream(request, grant: grant, credential: credential, settings: settings, cors: cors, head: head, context: context)
