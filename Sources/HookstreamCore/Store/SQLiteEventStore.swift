@@ -303,14 +303,15 @@ public final class SQLiteEventStore: EventStore {
     /// an apply batch (``ApplyLimits``), then empties the log when nothing newer came meanwhile (or, past
     /// ``logDrainBytes``, holds appends while it applies the rest). More than a batch waiting goes on at once, in
     /// further transactions: one transaction per batch keeps the WAL bounded (a checkpoint can run between two),
-    /// and the SQLite writer lock is held for one batch at a time.
-    private func applyLog() {
-        guard let log, !writer.withLockedValue({ $0.isClosed }) else { return }
+    /// and the SQLite writer lock is held for one batch at a time. Returns whether it applied a batch and more waits.
+    @discardableResult
+    private func applyLog() -> Bool {
+        guard let log, !writer.withLockedValue({ $0.isClosed }) else { return false }
         let entries = log.withLockedValue { state in
             if state.unapplied.isEmpty { state.isApplyScheduled = false }
             return Array(state.unapplied.prefix(applyLimits.entriesInBatch(state.unapplied)))
         }
-        guard !entries.isEmpty else { return }
+        guard !entries.isEmpty else { return false }
         var failure: String?
         do {
             try applyToSQLite(entries)
@@ -346,6 +347,7 @@ public final class SQLiteEventStore: EventStore {
             return state.unappliedEvents >= applyLimits.batchEvents || state.unappliedBytes >= applyLimits.batchBytes ? .nanoseconds(0) : applyDelay
         }
         if let retry { scheduleApply(after: retry) }
+        return failure == nil && retry != nil
     }
 
     private func applyToSQLite(_ entries: [AppendLogEntry]) throws {
@@ -673,8 +675,14 @@ public final class SQLiteEventStore: EventStore {
 
     @discardableResult
     public func applyRetention(_ retention: Retention, now: Int64) async throws -> Int {
-        // Retention counts and ages every stored event: the log's too.
-        if log != nil { try await onWriter { self.applyLog() } }
+        // Retention counts and ages every stored event: the log's too, every entry appended before it, a batch
+        // per transaction (each apply takes at least one entry, so this ends however fast appends come).
+        if let log {
+            try await onWriter {
+                var entries = log.withLockedValue { $0.unapplied.count }
+                while entries > 0, self.applyLog() { entries -= 1 }
+            }
+        }
         if let cutoff = retention.deliveryCutoff(now: now) {
             try await onWriter {
                 do {
