@@ -19,16 +19,19 @@ import Testing
         typealias InboundIn = ByteBuffer
         let promise: EventLoopPromise<NIOLoopBound<StreamSubscriber>>
         let queue: Int
+        let resumingAfter: EventID?
         var subscriber: StreamSubscriber?
 
-        init(promise: EventLoopPromise<NIOLoopBound<StreamSubscriber>>, queue: Int) {
+        init(promise: EventLoopPromise<NIOLoopBound<StreamSubscriber>>, queue: Int, resumingAfter: EventID?) {
             self.promise = promise
             self.queue = queue
+            self.resumingAfter = resumingAfter
         }
 
         func channelActive(context: ChannelHandlerContext) {
             let subscriber = StreamSubscriber(
-                context: context, filter: TopicFilter([]), credential: "test", identity: "test", resumingAfter: nil, queue: queue, logger: Logger(label: "test"))
+                context: context, filter: TopicFilter([]), credential: "test", identity: "test", resumingAfter: resumingAfter, queue: queue,
+                logger: Logger(label: "test"))
             self.subscriber = subscriber
             promise.succeed(NIOLoopBound(subscriber, eventLoop: context.eventLoop))
         }
@@ -96,7 +99,9 @@ import Testing
 
     /// Runs `body` with a server whose one accepted connection becomes a subscriber with a queue bound of `queue`
     /// events, and its client; closes both and shuts the loop down afterwards, whether `body` succeeded or not.
-    private func withServer(queue: Int, _ body: (Client, NIOLoopBound<StreamSubscriber>) async throws -> Void) async throws {
+    private func withServer(
+        queue: Int, resumingAfter: EventID? = nil, _ body: (Client, NIOLoopBound<StreamSubscriber>) async throws -> Void
+    ) async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         var server: (any Channel)?
         var client: Client?
@@ -110,7 +115,7 @@ import Testing
             let bound = try await ServerBootstrap(group: group)
                 .childChannelOption(.writeBufferWaterMark, value: .init(low: 32 * 1024, high: 64 * 1024))
                 .childChannelInitializer { channel in
-                    channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(Capture(promise: accepted, queue: queue)) }
+                    channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(Capture(promise: accepted, queue: queue, resumingAfter: resumingAfter)) }
                 }
                 .bind(host: "127.0.0.1", port: 0).get()
             server = bound
@@ -160,6 +165,37 @@ import Testing
             }.get()
             #expect(delivered < 1_000)
             #expect(try await loop.submit { subscriber.value.wasCut }.get())
+        }
+    }
+
+    /// Bad input: a client that resumes (so its replay runs) and reads nothing. The replay's page sits unwritten, and
+    /// the live events meanwhile are held for the hand-off, not written; they count against the queue all the same
+    /// while the client takes nothing, and the eleventh cuts it. (It was never cut: the replay waited for its page
+    /// for good, holding it, and the live events were dropped to be read again.)
+    @Test func aResumingSubscriberThatStopsReadingIsCutPastItsQueue() async throws {
+        try await withServer(queue: 10, resumingAfter: 0) { _, subscriber in
+            let loop = subscriber.eventLoop
+            let (pageWritten, delivered) = try await loop.submit { () -> (EventLoopFuture<Void>, Int) in
+                // Replay pages of 64 KiB until the socket and NIO's high-water mark take no more (kernel buffers vary).
+                var page = subscriber.value.write(ByteBuffer(repeating: UInt8(ascii: "r"), count: 1 << 16), flush: true)
+                var pages = 1
+                while subscriber.value.channel.isWritable && pages < 1_000 {
+                    page = subscriber.value.write(ByteBuffer(repeating: UInt8(ascii: "r"), count: 1 << 16), flush: true)
+                    pages += 1
+                }
+                var n = 0
+                while !subscriber.value.isClosed && n < 1_000 {
+                    n += 1
+                    StreamSubscriberTests.deliver(StreamSubscriberTests.frame(n), to: subscriber.value)
+                }
+                return (page, n)
+            }.get()
+            #expect(delivered == 11, "cut at the eleventh live event past the queue")
+            let cut = try await loop.submit { subscriber.value.wasCut }.get()
+            #expect(cut)
+            // The replay waiting on its page is released: the write fails with the closed channel. (Not waited for
+            // when the stream was not cut: it would wait for good.)
+            if cut { await #expect(throws: (any Error).self) { try await pageWritten.get() } }
         }
     }
 }

@@ -69,7 +69,15 @@ final class StreamSubscriber {
             return
         }
         for event in events {
-            guard state.offerLive(event) else { continue }
+            guard state.offerLive(event) else {
+                // Held for the replay's hand-off (or dropped, to be read again): a client that takes nothing meanwhile
+                // is behind by it all the same, and its replay waits on a page it does not read.
+                if !isWritable, !state.isLive {
+                    addBacklog(1)
+                    if isClosed { return }
+                }
+                continue
+            }
             send(event.frame)
             if !isWritable {
                 addBacklog(1)
