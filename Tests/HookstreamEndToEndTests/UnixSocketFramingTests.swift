@@ -27,6 +27,31 @@ import Testing
         }
     }
 
+    /// Bad input: more connections than the socket serves at once (1,024), as a local user could open to hold the
+    /// daemon's memory (each may hold a line of up to `line_bytes` while it arrives). The one past the bound is
+    /// answered and closed; once one closes, a new one is served.
+    @Test func connectionsPastTheBoundAreAnsweredAndClosed() async throws {
+        try await withDaemon(config: Self.config) { daemon in
+            var open: [UnixSocketClient] = []
+            for _ in 0..<1_024 { open.append(try UnixSocketClient(path: daemon.socketPath)) }
+            // Each is served: the last one's request is answered (the daemon accepts in order).
+            #expect(try open[1_023].request(#"{"topic":"last","data":0}"#) == #"{"ok":true,"ids":[1]}"#)
+            let extra = try UnixSocketClient(path: daemon.socketPath)
+            let refusal = try extra.readLine()
+            #expect(refusal?.contains("serves 1024 connections at once") == true, "\(refusal ?? "(closed)")")
+            #expect(try extra.readLine() == nil)
+            try await waitUntil("the refusal in the log") { daemon.log.contains("Unix socket connections refused") }
+
+            open.removeLast()  // closes it
+            var answer: String?
+            try await waitUntil("a new connection served") {
+                answer = try? UnixSocketClient(path: daemon.socketPath).request(#"{"topic":"again","data":0}"#)
+                return answer?.hasPrefix(#"{"ok":true"#) == true
+            }
+            #expect(try open[0].request(#"{"topic":"first","data":0}"#).hasPrefix(#"{"ok":true"#))
+        }
+    }
+
     /// Forty lines of about 1,000 bytes in one write, 40,000 bytes against a 4 KiB line limit: forty answers. Each
     /// line is under the limit; NIO's buffer limit, used before, counted what one read brought (reads grow from 2 KiB
     /// to 64 KiB as they come back full) and refused the lot. A line past the limit is still refused, and closes its

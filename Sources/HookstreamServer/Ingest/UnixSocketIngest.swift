@@ -1,6 +1,7 @@
 import Foundation
 import HookstreamCore
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import ServiceLifecycle
@@ -29,6 +30,7 @@ final class UnixSocketIngest: Service {
     private let group: any EventLoopGroup
     private let logger: Logger
     private let onListening: @Sendable () -> Void
+    private let peerRefusals = NIOLockedValueBox(RefusalLog())
 
     init(
         socket: Configuration.UnixSocket, listener: Listener, server: ServerContext, group: any EventLoopGroup, logger: Logger,
@@ -85,15 +87,38 @@ final class UnixSocketIngest: Service {
         }
     }
 
+    /// Connections served at once; past it a new one is answered `{"ok":false,...}` and closed. Each may hold a
+    /// line of up to `line_bytes` while it arrives, so this bounds what senders can make the daemon hold.
+    static let maximumConnections = 1_024
+
     func run() async throws {
         let server = try await bind()
         logger.info("Unix socket listening")
         onListening()
+        let open = NIOLockedValueBox(0)
+        let refusals = NIOLockedValueBox(RefusalLog())
         try await withGracefulShutdownHandler {
             try await server.executeThenClose { clients in
                 try await withThrowingDiscardingTaskGroup { group in
                     for try await client in clients {
-                        group.addTask { await self.serve(client) }
+                        let admitted = open.withLockedValue { count in
+                            guard count < UnixSocketIngest.maximumConnections else { return false }
+                            count += 1
+                            return true
+                        }
+                        guard admitted else {
+                            if let count = refusals.withLockedValue({ $0.count(now: NIODeadline.now().uptimeNanoseconds) }) {
+                                logger.warning(
+                                    "Unix socket connections refused: \(UnixSocketIngest.maximumConnections) are open",
+                                    metadata: ["refused": "\(count)"])
+                            }
+                            group.addTask { await UnixSocketIngest.refuse(client, UnixSocketIngest.tooManyConnections) }
+                            continue
+                        }
+                        group.addTask {
+                            await self.serve(client)
+                            open.withLockedValue { $0 -= 1 }
+                        }
                     }
                 }
             }
@@ -103,9 +128,16 @@ final class UnixSocketIngest: Service {
         logger.info("Unix socket closed")
     }
 
+    static let tooManyConnections = failure(
+        "the Unix socket serves \(maximumConnections) connections at once; close one, or retry later")
+
+    /// Answers `text` and closes the connection, reading nothing.
+    private static func refuse(_ client: NIOAsyncChannel<ByteBuffer, ByteBuffer>, _ text: String) async {
+        try? await client.executeThenClose { _, outbound in try await outbound.write(ByteBuffer(string: text + "\n")) }
+    }
+
     private func serve(_ client: NIOAsyncChannel<ByteBuffer, ByteBuffer>) async {
         let peer = await UnixSocketPeer.of(client.channel)
-        var wasRefused = false
         do {
             try await client.executeThenClose { inbound, outbound in
                 try await withGracefulShutdownHandler {
@@ -118,9 +150,10 @@ final class UnixSocketIngest: Service {
                                 try await outbound.write(ByteBuffer(string: tooLong + "\n"))
                                 return
                             }
-                            let reply = await handle(line, peer: peer, logRefusal: !wasRefused)
-                            if reply.refused { wasRefused = true }
+                            let reply = await handle(line, peer: peer)
                             try await outbound.write(ByteBuffer(string: reply.text + "\n"))
+                            // A sender the source does not allow has no use for the connection: it is not kept open.
+                            if reply.refused { return }
                         }
                     } catch is NewlineFrameDecoder.LineTooLong {
                         try? await outbound.write(ByteBuffer(string: tooLong + "\n"))
@@ -135,7 +168,7 @@ final class UnixSocketIngest: Service {
     }
 
     /// Processes one line from `peer` into its one-line JSON answer; `refused` when the sender is not allowed.
-    func handle(_ line: ByteBuffer, peer: UnixSocketPeer?, logRefusal: Bool = true) async -> (text: String, refused: Bool) {
+    func handle(_ line: ByteBuffer, peer: UnixSocketPeer?) async -> (text: String, refused: Bool) {
         let settings = server.settings
         guard let source = settings.configuration.unixSocketSource else {
             return (UnixSocketIngest.failure("no source takes the Unix socket's lines (none has unix_socket: true)"), false)
@@ -144,10 +177,11 @@ final class UnixSocketIngest: Service {
         guard source.allowsPeer(uid: peer?.uid ?? UInt32.max, gid: peer?.gid ?? UInt32.max) else {
             let uid = peer.map { String($0.uid) } ?? "unknown"
             let gid = peer.map { String($0.gid) } ?? "unknown"
-            if logRefusal {
+            // A refused sender's connection closes; one that reconnects in a loop is logged every 10 s, with a count.
+            if let count = peerRefusals.withLockedValue({ $0.count(now: NIODeadline.now().uptimeNanoseconds) }) {
                 logger.warning(
                     "Unix socket sender refused: its uid and gid are not in the source's allow_uids or allow_gids",
-                    metadata: ["uid": "\(uid)", "gid": "\(gid)"])
+                    metadata: ["uid": "\(uid)", "gid": "\(gid)", "refused": "\(count)"])
             }
             return (UnixSocketIngest.failure("forbidden: uid \(uid) and gid \(gid) are in neither allow_uids nor allow_gids of source '\(source.name)'"), true)
         }
