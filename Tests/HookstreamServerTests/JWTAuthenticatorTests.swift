@@ -103,6 +103,30 @@ import Testing
         }
     }
 
+    /// A key rotation's first step: the new key configured beside the old one. Tokens signed with either are
+    /// accepted, whichever comes first in the list and whatever `kid` the token names; one signed with neither is
+    /// refused. (Only the last configured key verified anything: jwt-kit kept one key without a key id.)
+    @Test func everyConfiguredKeyVerifiesNotOnlyTheLast() async throws {
+        let old = "the-old-hs256-secret-that-is-32-bytes-long"
+        let new = "the-new-hs256-secret-that-is-32-bytes-long"
+        let privateKey = P256.Signing.PrivateKey()
+        let keys = [
+            try JWTVerificationKey(algorithm: "HS256", material: old),
+            try JWTVerificationKey(algorithm: "ES256", material: privateKey.publicKey.pemRepresentation),
+            try JWTVerificationKey(algorithm: "HS256", material: new),
+        ]
+        let configured = try settings { $0.keys = keys }
+        let claims = Claims(sub: "42", exp: later)
+        #expect(try await grant(try await sign(claims, secret: old), configured).name == "jwt:42")
+        #expect(try await grant(try await sign(claims, secret: new), configured).name == "jwt:42")
+        let es = JWTKeyCollection()
+        await es.add(ecdsa: try ES256PrivateKey(pem: privateKey.pemRepresentation), kid: "the-backends-own-kid")
+        #expect(try await grant(try await es.sign(claims), configured).name == "jwt:42")
+        // Bad input: a token signed with a key that is not configured.
+        let stranger = try await sign(claims, secret: "another-hs256-secret-that-is-32-bytes")
+        await #expect(throws: AuthFailure.self) { try await grant(stranger, configured) }
+    }
+
     @Test func es256KeysFromPEM() async throws {
         let privateKey = P256.Signing.PrivateKey()
         var settings = JWTSettings()

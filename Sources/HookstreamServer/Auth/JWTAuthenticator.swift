@@ -8,16 +8,22 @@ struct JWTAuthenticator: Sendable {
     private let settings: JWTSettings
 
     /// Builds the key collection from the configuration's keys.
+    ///
+    /// Each configured key gets a key id of its own (`hookstream.keys[N]`): jwt-kit keeps one key without an id,
+    /// so each replaced the one before and only the last verified anything, which broke a key rotation (the new key
+    /// beside the old) at its first step. A token is checked with the key its `kid` names, else the first, then
+    /// with each of the others (``grant(for:now:)``).
     init(settings: JWTSettings) async throws {
         let keys = JWTKeyCollection()
-        for key in settings.keys {
+        for (index, key) in settings.keys.enumerated() {
+            let kid = JWKIdentifier(string: "hookstream.keys[\(index)]")
             switch key {
-            case .hmac(let secret, let digest): await keys.add(hmac: secret, digestAlgorithm: digest)
-            case .es256(let key): await keys.add(ecdsa: key)
-            case .es384(let key): await keys.add(ecdsa: key)
-            case .es512(let key): await keys.add(ecdsa: key)
-            case .rsa(let key, let digest): await keys.add(rsa: key, digestAlgorithm: digest)
-            case .eddsa(let key): await keys.add(eddsa: key)
+            case .hmac(let secret, let digest): await keys.add(hmac: secret, digestAlgorithm: digest, kid: kid)
+            case .es256(let key): await keys.add(ecdsa: key, kid: kid)
+            case .es384(let key): await keys.add(ecdsa: key, kid: kid)
+            case .es512(let key): await keys.add(ecdsa: key, kid: kid)
+            case .rsa(let key, let digest): await keys.add(rsa: key, digestAlgorithm: digest, kid: kid)
+            case .eddsa(let key): await keys.add(eddsa: key, kid: kid)
             }
         }
         if let jwks = settings.jwks { try await keys.add(jwks: jwks) }
@@ -35,7 +41,7 @@ struct JWTAuthenticator: Sendable {
     func grant(for token: String, now: Int64) async throws(AuthFailure) -> Grant {
         let claims: JWTClaims
         do {
-            claims = try await keys.verify(token, as: JWTClaims.self)
+            claims = try await keys.verify(token, as: JWTClaims.self, iteratingKeys: true)
         } catch {
             throw AuthFailure("the JWT was not accepted: \(JWTAuthenticator.describe(error))")
         }
