@@ -57,6 +57,35 @@ import Testing
         }
     }
 
+    /// Bad input: requests that change something, made the way another site's page can make them with a visitor's
+    /// cookie and no CORS preflight (a form, or a `text/plain` fetch): `415`, nothing published, no ticket issued.
+    /// With `Content-Type: application/json` (which a browser sends cross-origin only after a preflight that
+    /// `cors.origins` allows) the cookie is taken; a bearer token needs no such care.
+    @Test func aCookieAloneChangesNothingWithoutAJSONBody() async throws {
+        try await withDaemon(config: Self.config, environment: WebAppTests.environment) { daemon in
+            let body = #"{"topic":"users/42/alerts","data":"forged"}"#
+            for contentType in ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"] {
+                let forged = try await client.send(
+                    .POST, "\(daemon.baseURL)/publish", body: body,
+                    headers: [("Cookie", "hookstream_token=backend-token"), ("Content-Type", contentType), ("Origin", "https://evil.example")])
+                #expect(forged.status == 415, "\(contentType): \(forged.body)")
+                #expect(forged.body.contains(#""error":"unsupported_media_type""#), "\(forged.body)")
+                let ticket = try await client.send(
+                    .POST, "\(daemon.baseURL)/tickets", body: #"{"topics":["users/42/alerts"]}"#,
+                    headers: [("Cookie", "hookstream_token=backend-token"), ("Content-Type", contentType)])
+                #expect(ticket.status == 415, "\(contentType): \(ticket.body)")
+            }
+            let stream = try await SSEStream.open("\(daemon.baseURL)/events?topic=users/42/alerts&lastEventId=0", headers: [("Authorization", "Bearer reader-token")])
+            let json = try await client.send(
+                .POST, "\(daemon.baseURL)/publish", body: #"{"topic":"users/42/alerts","data":"by cookie, as JSON"}"#,
+                headers: [("Cookie", "hookstream_token=backend-token"), ("Content-Type", "application/json")])
+            #expect(json.status == 202, "\(json.body)")
+            #expect(try await publish(daemon, token: "backend-token", #"{"topic":"users/42/alerts","data":"by bearer"}"#).status == 202)
+            // Nothing forged was stored: the stream, from the first id, has the two accepted events only.
+            #expect(try await stream.collect { $0.count == 2 }.map(\.data) == ["by cookie, as JSON", "by bearer"])
+        }
+    }
+
     @Test func aTokenHoldsAtMostItsCapOfStreams() async throws {
         try await withDaemon(config: Self.config, environment: WebAppTests.environment) { daemon in
             let url = "\(daemon.baseURL)/events?topic=users/1/x&access_token=reader-token"

@@ -6,10 +6,22 @@ import NIOHTTP1
 enum RequestCredentials {
     static let queryName = "access_token"
 
+    /// Where a presented secret came from.
+    enum Source: Sendable {
+        case header, cookie, query
+    }
+
     /// The presented secret, or `nil` when the request carries none.
     /// - Parameter cookie: the cookie's name (`auth.cookie`).
     /// - Throws: ``HTTPError`` 401 for an `Authorization` header that is not a bearer token.
     static func secret(headers: HTTPHeaders, target: RequestTarget, cookie cookieName: String) throws(HTTPError) -> String? {
+        try presented(headers: headers, target: target, cookie: cookieName)?.secret
+    }
+
+    /// The presented secret and where it came from, or `nil` when the request carries none.
+    static func presented(
+        headers: HTTPHeaders, target: RequestTarget, cookie cookieName: String
+    ) throws(HTTPError) -> (secret: String, source: Source)? {
         if let authorization = headers.first(name: "authorization") {
             let parts = authorization.split(separator: " ", maxSplits: 1)
             guard parts.count == 2, parts[0].lowercased() == "bearer", !parts[1].isEmpty else {
@@ -17,19 +29,28 @@ enum RequestCredentials {
                     .unauthorized, code: "unauthorized", "the Authorization header must be 'Bearer <token>'",
                     headers: [("WWW-Authenticate", "Bearer")])
             }
-            return String(parts[1].trimmingSpaces())
+            return (String(parts[1].trimmingSpaces()), .header)
         }
         for header in headers[canonicalForm: "cookie"] {
             for cookie in header.split(separator: ";") {
                 let pair = cookie.split(separator: "=", maxSplits: 1)
                 if pair.count == 2, pair[0].trimmingSpaces() == cookieName {
-                    return RequestTarget.percentDecode(Substring(pair[1].trimmingSpaces()), plusIsSpace: false)
+                    return (RequestTarget.percentDecode(Substring(pair[1].trimmingSpaces()), plusIsSpace: false), .cookie)
                 }
             }
         }
-        if let value = target.value(queryName) { return value }
+        if let value = target.value(queryName) { return (value, .query) }
         return nil
     }
+
+    /// The 415 for a request that changes something (`POST /publish`, `POST /tickets`) with the cookie as its only
+    /// credential and a body that is not `application/json`. A browser sends the cookie with any page's form or
+    /// `text/plain` fetch, without asking first; a JSON body from another origin it sends only after a CORS preflight
+    /// that `cors.origins` allows. So another site (or a sibling subdomain the cookie is shared with) cannot publish,
+    /// or use up tickets, with a visitor's cookie.
+    static let cookieNeedsJSON = HTTPError(
+        .unsupportedMediaType, code: "unsupported_media_type",
+        "a request authenticated by the cookie must send Content-Type: application/json (so that browsers ask first, by CORS, whether its page may)")
 
     /// The 401 for a request without a credential.
     static func missing(cookie: String) -> HTTPError {

@@ -5,7 +5,8 @@ import NIOHTTP1
 extension HTTPRequest {
     /// Authenticates the request like any other (Bearer header, cookie, `access_token`), then runs `body` on the
     /// request's event loop with the grant and the credential; a request without a valid credential is answered
-    /// `401` through `complete`.
+    /// `401` through `complete`, one with the cookie alone and a body that is not JSON `415`
+    /// (``RequestCredentials/cookieNeedsJSON``: every caller changes something).
     func withGrant(
         server: ServerContext, complete: @escaping @Sendable (HTTPResponse) -> Void,
         _ body: @escaping @Sendable (_ grant: Grant, _ credential: String) -> Void
@@ -13,10 +14,15 @@ extension HTTPRequest {
         let cookie = settings.configuration.auth.cookie
         let credential: String
         do {
-            guard let secret = try RequestCredentials.secret(headers: head.headers, target: target, cookie: cookie) else {
+            guard let presented = try RequestCredentials.presented(headers: head.headers, target: target, cookie: cookie) else {
                 return complete(HTTPResponse(error: RequestCredentials.missing(cookie: cookie)))
             }
-            credential = secret
+            if case .cookie = presented.source,
+                head.headers.first(name: "content-type").map(WebhookMessage.mediaType) != "application/json"
+            {
+                return complete(HTTPResponse(error: RequestCredentials.cookieNeedsJSON))
+            }
+            credential = presented.secret
         } catch {
             return complete(HTTPResponse(error: error))
         }
