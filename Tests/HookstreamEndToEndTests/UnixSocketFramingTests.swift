@@ -52,6 +52,24 @@ import Testing
         }
     }
 
+    /// Bad input: a local user the source does not allow opens more connections than the socket serves at once,
+    /// and sends nothing. Each is refused as it connects, and none counts against the bound (their silent
+    /// connections held every place, and allowed senders got "serves 1024 connections at once").
+    @Test func refusedSendersDoNotTakeThePlacesOfAllowedOnes() async throws {
+        let config = Self.config.replacingOccurrences(of: "local: { unix_socket: true }", with: "local: { unix_socket: true, allow_uids: [\(getuid() + 1)] }")
+        #expect(config.contains("allow_uids"))
+        try await withDaemon(config: config) { daemon in
+            var open: [UnixSocketClient] = []
+            for _ in 0..<1_100 { open.append(try UnixSocketClient(path: daemon.socketPath)) }
+            for client in [open[0], open[1_023], open[1_024], open[1_099]] {
+                let answer = try client.readLine()
+                #expect(answer?.contains("forbidden: uid \(getuid())") == true, "\(answer ?? "(closed)")")
+                #expect(try client.readLine() == nil)
+            }
+            #expect(!daemon.log.contains("Unix socket connections refused"))
+        }
+    }
+
     /// Forty lines of about 1,000 bytes in one write, 40,000 bytes against a 4 KiB line limit: forty answers. Each
     /// line is under the limit; NIO's buffer limit, used before, counted what one read brought (reads grow from 2 KiB
     /// to 64 KiB as they come back full) and refused the lot. A line past the limit is still refused, and closes its

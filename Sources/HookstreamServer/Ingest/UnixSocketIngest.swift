@@ -101,22 +101,25 @@ final class UnixSocketIngest: Service {
             try await server.executeThenClose { clients in
                 try await withThrowingDiscardingTaskGroup { group in
                     for try await client in clients {
-                        let admitted = open.withLockedValue { count in
-                            guard count < UnixSocketIngest.maximumConnections else { return false }
-                            count += 1
-                            return true
-                        }
-                        guard admitted else {
-                            if let count = refusals.withLockedValue({ $0.count(now: NIODeadline.now().uptimeNanoseconds) }) {
-                                logger.warning(
-                                    "Unix socket connections refused: \(UnixSocketIngest.maximumConnections) are open",
-                                    metadata: ["refused": "\(count)"])
-                            }
-                            group.addTask { await UnixSocketIngest.refuse(client, UnixSocketIngest.tooManyConnections) }
-                            continue
-                        }
                         group.addTask {
-                            await self.serve(client)
+                            let peer = await UnixSocketPeer.of(client.channel)
+                            // A sender the source does not allow is answered at once, before it counts: silent
+                            // connections of a refused user must not take the places of allowed senders.
+                            if let refusal = self.refusal(of: peer) { return await UnixSocketIngest.refuse(client, refusal) }
+                            let admitted = open.withLockedValue { count in
+                                guard count < UnixSocketIngest.maximumConnections else { return false }
+                                count += 1
+                                return true
+                            }
+                            guard admitted else {
+                                if let count = refusals.withLockedValue({ $0.count(now: NIODeadline.now().uptimeNanoseconds) }) {
+                                    self.logger.warning(
+                                        "Unix socket connections refused: \(UnixSocketIngest.maximumConnections) are open",
+                                        metadata: ["refused": "\(count)"])
+                                }
+                                return await UnixSocketIngest.refuse(client, UnixSocketIngest.tooManyConnections)
+                            }
+                            await self.serve(client, peer: peer)
                             open.withLockedValue { $0 -= 1 }
                         }
                     }
@@ -136,8 +139,7 @@ final class UnixSocketIngest: Service {
         try? await client.executeThenClose { _, outbound in try await outbound.write(ByteBuffer(string: text + "\n")) }
     }
 
-    private func serve(_ client: NIOAsyncChannel<ByteBuffer, ByteBuffer>) async {
-        let peer = await UnixSocketPeer.of(client.channel)
+    private func serve(_ client: NIOAsyncChannel<ByteBuffer, ByteBuffer>, peer: UnixSocketPeer?) async {
         do {
             try await client.executeThenClose { inbound, outbound in
                 try await withGracefulShutdownHandler {
@@ -167,24 +169,31 @@ final class UnixSocketIngest: Service {
         }
     }
 
+    /// The answer for a sender the socket's source does not allow (logged every 10 s, with a count), or `nil`.
+    /// Checked when it connects and again for each line, under the settings in force then (a reload may change them).
+    private func refusal(of peer: UnixSocketPeer?) -> String? {
+        guard let source = server.settings.configuration.unixSocketSource,
+            !source.allowsPeer(uid: peer?.uid ?? UInt32.max, gid: peer?.gid ?? UInt32.max)
+        else { return nil }
+        let uid = peer.map { String($0.uid) } ?? "unknown"
+        let gid = peer.map { String($0.gid) } ?? "unknown"
+        // A refused sender's connection closes; one that reconnects in a loop is logged every 10 s, with a count.
+        if let count = peerRefusals.withLockedValue({ $0.count(now: NIODeadline.now().uptimeNanoseconds) }) {
+            logger.with(metadataKey: "hookstream.source", "\(source.name)").warning(
+                "Unix socket sender refused: its uid and gid are not in the source's allow_uids or allow_gids",
+                metadata: ["uid": "\(uid)", "gid": "\(gid)", "refused": "\(count)"])
+        }
+        return UnixSocketIngest.failure("forbidden: uid \(uid) and gid \(gid) are in neither allow_uids nor allow_gids of source '\(source.name)'")
+    }
+
     /// Processes one line from `peer` into its one-line JSON answer; `refused` when the sender is not allowed.
     func handle(_ line: ByteBuffer, peer: UnixSocketPeer?) async -> (text: String, refused: Bool) {
+        if let refusal = refusal(of: peer) { return (refusal, true) }
         let settings = server.settings
         guard let source = settings.configuration.unixSocketSource else {
             return (UnixSocketIngest.failure("no source takes the Unix socket's lines (none has unix_socket: true)"), false)
         }
         let logger = self.logger.with(metadataKey: "hookstream.source", "\(source.name)")
-        guard source.allowsPeer(uid: peer?.uid ?? UInt32.max, gid: peer?.gid ?? UInt32.max) else {
-            let uid = peer.map { String($0.uid) } ?? "unknown"
-            let gid = peer.map { String($0.gid) } ?? "unknown"
-            // A refused sender's connection closes; one that reconnects in a loop is logged every 10 s, with a count.
-            if let count = peerRefusals.withLockedValue({ $0.count(now: NIODeadline.now().uptimeNanoseconds) }) {
-                logger.warning(
-                    "Unix socket sender refused: its uid and gid are not in the source's allow_uids or allow_gids",
-                    metadata: ["uid": "\(uid)", "gid": "\(gid)", "refused": "\(count)"])
-            }
-            return (UnixSocketIngest.failure("forbidden: uid \(uid) and gid \(gid) are in neither allow_uids nor allow_gids of source '\(source.name)'"), true)
-        }
         return (await publish(line, from: source, peer: peer, settings: settings, logger: logger), false)
     }
 
