@@ -20,18 +20,20 @@ import Testing
         let promise: EventLoopPromise<NIOLoopBound<StreamSubscriber>>
         let queue: Int
         let resumingAfter: EventID?
+        let replayStallGrace: TimeAmount
         var subscriber: StreamSubscriber?
 
-        init(promise: EventLoopPromise<NIOLoopBound<StreamSubscriber>>, queue: Int, resumingAfter: EventID?) {
+        init(promise: EventLoopPromise<NIOLoopBound<StreamSubscriber>>, queue: Int, resumingAfter: EventID?, replayStallGrace: TimeAmount) {
             self.promise = promise
             self.queue = queue
             self.resumingAfter = resumingAfter
+            self.replayStallGrace = replayStallGrace
         }
 
         func channelActive(context: ChannelHandlerContext) {
             let subscriber = StreamSubscriber(
                 context: context, filter: TopicFilter([]), credential: "test", identity: "test", resumingAfter: resumingAfter, queue: queue,
-                logger: Logger(label: "test"))
+                logger: Logger(label: "test"), replayStallGrace: replayStallGrace)
             self.subscriber = subscriber
             promise.succeed(NIOLoopBound(subscriber, eventLoop: context.eventLoop))
         }
@@ -100,7 +102,8 @@ import Testing
     /// Runs `body` with a server whose one accepted connection becomes a subscriber with a queue bound of `queue`
     /// events, and its client; closes both and shuts the loop down afterwards, whether `body` succeeded or not.
     private func withServer(
-        queue: Int, resumingAfter: EventID? = nil, _ body: (Client, NIOLoopBound<StreamSubscriber>) async throws -> Void
+        queue: Int, resumingAfter: EventID? = nil, replayStallGrace: TimeAmount = .seconds(5),
+        _ body: (Client, NIOLoopBound<StreamSubscriber>) async throws -> Void
     ) async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         var server: (any Channel)?
@@ -115,7 +118,9 @@ import Testing
             let bound = try await ServerBootstrap(group: group)
                 .childChannelOption(.writeBufferWaterMark, value: .init(low: 32 * 1024, high: 64 * 1024))
                 .childChannelInitializer { channel in
-                    channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(Capture(promise: accepted, queue: queue, resumingAfter: resumingAfter)) }
+                    channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(
+                            Capture(promise: accepted, queue: queue, resumingAfter: resumingAfter, replayStallGrace: replayStallGrace))
+                    }
                 }
                 .bind(host: "127.0.0.1", port: 0).get()
             server = bound
@@ -168,27 +173,35 @@ import Testing
         }
     }
 
+    /// Replay pages of 64 KiB written (not flushed out by a client that reads nothing) until the channel is over
+    /// its high-water mark (kernel buffers vary); returns the last page's write.
+    private static func fillWithPages(_ subscriber: StreamSubscriber) -> EventLoopFuture<Void> {
+        var page = subscriber.write(ByteBuffer(repeating: UInt8(ascii: "r"), count: 1 << 16), flush: true)
+        var pages = 1
+        while subscriber.channel.isWritable && pages < 1_000 {
+            page = subscriber.write(ByteBuffer(repeating: UInt8(ascii: "r"), count: 1 << 16), flush: true)
+            pages += 1
+        }
+        return page
+    }
+
     /// Bad input: a client that resumes (so its replay runs) and reads nothing. The replay's page sits unwritten, and
-    /// the live events meanwhile are held for the hand-off, not written; they count against the queue all the same
-    /// while the client takes nothing, and the eleventh cuts it. (It was never cut: the replay waited for its page
-    /// for good, holding it, and the live events were dropped to be read again.)
+    /// the live events meanwhile are held for the hand-off, not written; once the client has taken nothing for the
+    /// grace, they count against the queue, and the eleventh cuts it. (It was never cut: the replay waited for its
+    /// page for good, holding it, and the live events were dropped to be read again.)
     @Test func aResumingSubscriberThatStopsReadingIsCutPastItsQueue() async throws {
-        try await withServer(queue: 10, resumingAfter: 0) { _, subscriber in
+        try await withServer(queue: 10, resumingAfter: 0, replayStallGrace: .milliseconds(100)) { _, subscriber in
             let loop = subscriber.eventLoop
-            let (pageWritten, delivered) = try await loop.submit { () -> (EventLoopFuture<Void>, Int) in
-                // Replay pages of 64 KiB until the socket and NIO's high-water mark take no more (kernel buffers vary).
-                var page = subscriber.value.write(ByteBuffer(repeating: UInt8(ascii: "r"), count: 1 << 16), flush: true)
-                var pages = 1
-                while subscriber.value.channel.isWritable && pages < 1_000 {
-                    page = subscriber.value.write(ByteBuffer(repeating: UInt8(ascii: "r"), count: 1 << 16), flush: true)
-                    pages += 1
-                }
+            let pageWritten = try await loop.submit { StreamSubscriberTests.fillWithPages(subscriber.value) }.get()
+            // Past the grace, measured from when the channel went over its mark.
+            try await Task.sleep(for: .milliseconds(150))
+            let delivered = try await loop.submit { () -> Int in
                 var n = 0
                 while !subscriber.value.isClosed && n < 1_000 {
                     n += 1
                     StreamSubscriberTests.deliver(StreamSubscriberTests.frame(n), to: subscriber.value)
                 }
-                return (page, n)
+                return n
             }.get()
             #expect(delivered == 11, "cut at the eleventh live event past the queue")
             let cut = try await loop.submit { subscriber.value.wasCut }.get()
@@ -196,6 +209,21 @@ import Testing
             // The replay waiting on its page is released: the write fails with the closed channel. (Not waited for
             // when the stream was not cut: it would wait for good.)
             if cut { await #expect(throws: (any Error).self) { try await pageWritten.get() } }
+        }
+    }
+
+    /// A resuming client whose replay page keeps the channel over its mark, as a page of up to 2 MiB does while a
+    /// client that reads takes it: live events past the queue, within the grace, do not cut it (they are held, or
+    /// dropped and read again from the store).
+    @Test func aResumingSubscriberTakingItsReplayIsNotCutWithinTheGrace() async throws {
+        try await withServer(queue: 10, resumingAfter: 0, replayStallGrace: .seconds(30)) { _, subscriber in
+            let loop = subscriber.eventLoop
+            let stillOpen = try await loop.submit { () -> Bool in
+                _ = StreamSubscriberTests.fillWithPages(subscriber.value)
+                for n in 1...100 { StreamSubscriberTests.deliver(StreamSubscriberTests.frame(n), to: subscriber.value) }
+                return !subscriber.value.isClosed && !subscriber.value.channel.isWritable
+            }.get()
+            #expect(stillOpen, "over its mark, and not cut")
         }
     }
 }

@@ -23,6 +23,12 @@ final class StreamSubscriber {
     private var isWritable: Bool
     /// Events written while the channel was over its high-water mark.
     private var backlog = 0
+    /// When the channel last went over its high-water mark (`nil` while under it).
+    private var unwritableSince: NIODeadline?
+    /// How long a replaying subscriber's channel may stay over its high-water mark before the live events held for
+    /// its hand-off count against its queue: a replay page (up to 2 MiB) keeps it there while a reading client
+    /// takes it, and only one that takes nothing for this long is behind.
+    private let replayStallGrace: TimeAmount
     var state: SubscriptionState
     let filter: TopicFilter
     /// The secret the stream was opened with: a reload checks that it still grants ``filter``.
@@ -37,11 +43,13 @@ final class StreamSubscriber {
 
     init(
         context: ChannelHandlerContext, framing: StreamFraming.Kind = .http1, filter: TopicFilter, credential: String, identity: String,
-        resumingAfter lastEventID: EventID?, queue: Int, logger: Logger
+        resumingAfter lastEventID: EventID?, queue: Int, logger: Logger, replayStallGrace: TimeAmount = StreamSubscriber.endGrace
     ) {
         self.context = context
         self.framing = framing
         self.isWritable = context.channel.isWritable
+        self.unwritableSince = isWritable ? nil : .now()
+        self.replayStallGrace = replayStallGrace
         self.filter = filter
         self.credential = credential
         self.identity = identity
@@ -70,9 +78,9 @@ final class StreamSubscriber {
         }
         for event in events {
             guard state.offerLive(event) else {
-                // Held for the replay's hand-off (or dropped, to be read again): a client that takes nothing meanwhile
-                // is behind by it all the same, and its replay waits on a page it does not read.
-                if !isWritable, !state.isLive {
+                // Held for the replay's hand-off (or dropped, to be read again): a client that has taken nothing for
+                // the grace is behind by it all the same, and its replay waits on a page it does not read.
+                if !isWritable, !state.isLive, let since = unwritableSince, NIODeadline.now() - since >= replayStallGrace {
                     addBacklog(1)
                     if isClosed { return }
                 }
@@ -126,7 +134,12 @@ final class StreamSubscriber {
     /// keeping up; below the low one it is reading again.
     func writabilityChanged(_ writable: Bool) {
         isWritable = writable
-        if writable { backlog = 0 }
+        if writable {
+            backlog = 0
+            unwritableSince = nil
+        } else if unwritableSince == nil {
+            unwritableSince = .now()
+        }
     }
 
     /// Closes a subscriber that fell too far behind; it resumes by `Last-Event-ID` with nothing lost.
