@@ -401,10 +401,10 @@ import Testing
     @Test func anApplyTakesOneBatchPerTransactionHoweverMuchWaits() async throws {
         // Bad input for the writer: appends far faster than it applies them, in one tight loop (each append is
         // written to the log and answered at once). Every transaction still takes one batch at most, by count and
-        // by bytes, and what waits beyond it goes on at once, not after the hour of the apply delay.
+        // by bytes. (A remainder under one batch waits for the apply delay: 50 ms here.)
         for limits in [SQLiteEventStore.ApplyLimits(batchEvents: 100), SQLiteEventStore.ApplyLimits(batchEvents: 100_000, batchBytes: 64 << 10)] {
             let path = try temporaryPath()
-            let store = try SQLiteEventStore(path: path, synchronous: .normal, applyDelay: .seconds(3_600), applyLimits: limits)
+            let store = try SQLiteEventStore(path: path, synchronous: .normal, applyDelay: .milliseconds(50), applyLimits: limits)
             let text = String(repeating: "b", count: 2_048)
             for i in 0..<3_000 {
                 store.append(batches: [EventBatch([draft("batch/\(i % 5)", text)])]) { result in

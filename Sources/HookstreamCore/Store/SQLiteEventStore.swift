@@ -676,12 +676,11 @@ public final class SQLiteEventStore: EventStore {
     @discardableResult
     public func applyRetention(_ retention: Retention, now: Int64) async throws -> Int {
         // Retention counts and ages every stored event: the log's too, every entry appended before it, a batch
-        // per transaction (each apply takes at least one entry, so this ends however fast appends come).
+        // per transaction and per writer job (so a checkpoint can run between two), each taking at least one
+        // entry, so this ends however fast appends come.
         if let log {
-            try await onWriter {
-                var entries = log.withLockedValue { $0.unapplied.count }
-                while entries > 0, self.applyLog() { entries -= 1 }
-            }
+            var entries = log.withLockedValue { $0.unapplied.count }
+            while entries > 0, try await onWriter({ self.applyLog() }) { entries -= 1 }
         }
         if let cutoff = retention.deliveryCutoff(now: now) {
             try await onWriter {
