@@ -365,6 +365,15 @@ import Testing
             let cleartext = try await ChildProcess.run("/usr/bin/curl", ["-sS", "--max-time", "5", "-o", "/dev/null", "-w", "%{http_code}", "http://127.0.0.1:\(daemon.port)/healthz"])
             #expect(cleartext.stdout != "200", "no cleartext HTTP on the TLS port")
             #expect(stream.isRunning)
+            // `server.tls` put back: nothing to restart for (the listener never stopped speaking TLS).
+            try Self.config(certificates: old).write(toFile: directory.appendingPathComponent("hookstream.yaml").path, atomically: true, encoding: .utf8)
+            daemon.child.signal(SIGHUP)
+            try await waitUntil(timeout: .seconds(10), "the third reload") { daemon.log.components(separatedBy: "config reloaded").count - 1 >= 4 }
+            // A line logged after the reload's own (a stream refused for want of a token): the log is read through a
+            // pipe, in order, so once it is in, so is anything the reload logged.
+            _ = try await Self.curl(["--http1.1", "-o", "/dev/null", "\(base)/events?topic=demo/all"], renewed)
+            try await waitUntil(timeout: .seconds(10), "the refusal after the reload") { daemon.log.contains("Stream refused") }
+            #expect(daemon.log.components(separatedBy: "server.tls (on or off").count - 1 == 1, "only the reload that dropped it needs a restart")
             try await daemon.stop()
         } catch {
             _ = try? await daemon.stop()

@@ -118,7 +118,9 @@ public final class Hookstream: Sendable {
     public func apply(_ configuration: Configuration) async throws -> ReloadOutcome {
         let previous = context.settings.configuration
         var settings = try await LiveSettings.make(configuration)
-        if settings.tls == nil, let inForce = context.settings.tls { settings = settings.keepingTLS(inForce) }
+        if settings.tls == nil, let inForce = context.settings.tls, let configured = previous.server.tls {
+            settings = settings.keepingTLS(inForce, configured: configured)
+        }
         context.replaceSettings(settings)
         var ended = 0
         for hub in context.hubs.all {

@@ -17,11 +17,14 @@ final class LiveSettings: Sendable {
         self.tls = tls
     }
 
-    /// These settings with `tls` as the context for new connections. TLS on or off takes a restart: a reload that
-    /// drops `server.tls` keeps the listener's TLS with the context it had (else its port would answer cleartext
-    /// HTTP to HTTPS clients, and take bearer tokens in the clear).
-    func keepingTLS(_ tls: NIOSSLContext) -> LiveSettings {
-        LiveSettings(configuration: configuration, authenticator: authenticator, tls: tls)
+    /// These settings with `tls` (configured as `configured`) for new connections. TLS on or off takes a restart: a
+    /// reload that drops `server.tls` keeps the listener's TLS with the context it had (else its port would answer
+    /// cleartext HTTP to HTTPS clients, and take bearer tokens in the clear), and the configuration in force keeps
+    /// saying so (so that a later reload that puts `server.tls` back is not a change that takes a restart).
+    func keepingTLS(_ tls: NIOSSLContext, configured: Configuration.TLS) -> LiveSettings {
+        var configuration = self.configuration
+        configuration.server.tls = configured
+        return LiveSettings(configuration: configuration, authenticator: authenticator, tls: tls)
     }
 
     /// Compiles `configuration` (its JWT keys and TLS context among it).
