@@ -212,6 +212,44 @@ import Testing
         }
     }
 
+    /// Bad input: a client that resumes on a quiet topic (no live event to count) and reads nothing. Its replay page
+    /// waits; at the second heartbeat NIO still holds as many bytes for it, and it is cut. One that reads some of the
+    /// page between the heartbeats is not.
+    @Test(arguments: [false, true])
+    func aResumingSubscriberThatTakesNothingForAHeartbeatPeriodIsCut(readsBetween: Bool) async throws {
+        try await withServer(queue: 10, resumingAfter: 0, replayStallGrace: .seconds(30)) { client, subscriber in
+            let loop = subscriber.eventLoop
+            let heartbeat = ByteBuffer(string: ": heartbeat\n\n")
+            let held = try await loop.submit { () -> Int in
+                _ = StreamSubscriberTests.fillWithPages(subscriber.value)
+                subscriber.value.writeHeartbeat(heartbeat)
+                return try subscriber.value.channel.syncOptions!.getOption(.bufferedWritableBytes)
+            }.get()
+            #expect(try await loop.submit { subscriber.value.isClosed }.get() == false, "one heartbeat only marks where it stands")
+            if readsBetween {
+                // Reads until the kernel wants more and NIO hands it some (how much that takes depends on its buffers).
+                try await waitUntilTrue("NIO hands the socket more") {
+                    _ = client.read(exactly: 64 * 1024)
+                    return try await loop.submit { try subscriber.value.channel.syncOptions!.getOption(.bufferedWritableBytes) < held }.get()
+                }
+            }
+            let cut = try await loop.submit { () -> Bool in
+                subscriber.value.writeHeartbeat(heartbeat)
+                return subscriber.value.wasCut
+            }.get()
+            #expect(cut == !readsBetween)
+        }
+    }
+
+    private func waitUntilTrue(_ what: String, _ condition: () async throws -> Bool) async throws {
+        let deadline = ContinuousClock.now + .seconds(10)
+        while ContinuousClock.now < deadline {
+            if try await condition() { return }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        throw TestFailure("timed out waiting for \(what)")
+    }
+
     /// A resuming client whose replay page keeps the channel over its mark, as a page of up to 2 MiB does while a
     /// client that reads takes it: live events past the queue, within the grace, do not cut it (they are held, or
     /// dropped and read again from the store).

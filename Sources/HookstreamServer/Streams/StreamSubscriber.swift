@@ -25,6 +25,8 @@ final class StreamSubscriber {
     private var backlog = 0
     /// When the channel last went over its high-water mark (`nil` while under it).
     private var unwritableSince: NIODeadline?
+    /// Bytes NIO held for a replaying subscriber at the last heartbeat, while it was over its high-water mark.
+    private var heldAtHeartbeat: Int?
     /// How long a replaying subscriber's channel may stay over its high-water mark before the live events held for
     /// its hand-off count against its queue: a replay page (up to 2 MiB) keeps it there while a reading client
     /// takes it, and only one that takes nothing for this long is behind.
@@ -125,8 +127,22 @@ final class StreamSubscriber {
     }
 
     /// Writes a shared, pre-encoded comment frame (heartbeat); skipped while the client is not reading.
+    ///
+    /// A replaying subscriber whose client took nothing since the last heartbeat (NIO holds as many bytes for it as
+    /// then) is cut: on a quiet topic no live event counts against its queue, and its replay would hold its pages
+    /// for as long as the client stays. Known for connections only (an HTTP/2 stream does not say what it holds).
     func writeHeartbeat(_ frame: ByteBuffer) {
-        guard !isClosed, isWritable else { return }
+        guard !isClosed else { return }
+        guard isWritable else {
+            guard !state.isLive, let held = try? channel.syncOptions?.getOption(.bufferedWritableBytes) else { return }
+            if let before = heldAtHeartbeat, held >= before {
+                logger.info("Replay stopped: its client took nothing for a heartbeat period")
+                return cut()
+            }
+            heldAtHeartbeat = held
+            return
+        }
+        heldAtHeartbeat = nil
         send(frame)
     }
 
@@ -137,6 +153,7 @@ final class StreamSubscriber {
         if writable {
             backlog = 0
             unwritableSince = nil
+            heldAtHeartbeat = nil
         } else if unwritableSince == nil {
             unwritableSince = .now()
         }
