@@ -127,6 +127,31 @@ import Testing
         await #expect(throws: AuthFailure.self) { try await grant(stranger, configured) }
     }
 
+    /// A JWKS document beside a configured key: a token naming a JWKS key's `kid` is checked by that key alone; any
+    /// other token by the configured keys. Bad input: a token naming the JWKS key but signed with the configured one.
+    @Test func aJWKSKeyIsReachedOnlyByItsKeyID() async throws {
+        let privateKey = P256.Signing.PrivateKey()
+        let point = privateKey.publicKey.x963Representation
+        func base64URL(_ bytes: some Sequence<UInt8>) -> String {
+            Data(bytes).base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+                .replacingOccurrences(of: "=", with: "")
+        }
+        let document = #"{"keys":[{"kty":"EC","crv":"P-256","kid":"k1","alg":"ES256","x":"\#(base64URL(point.dropFirst().prefix(32)))","y":"\#(base64URL(point.suffix(32)))"}]}"#
+        let configured = try settings { $0.jwks = try? JSONDecoder().decode(JWKS.self, from: Data(document.utf8)) }
+        #expect(configured.jwks != nil)
+        let claims = Claims(sub: "42", exp: later)
+        let es = JWTKeyCollection()
+        await es.add(ecdsa: try ES256PrivateKey(pem: privateKey.pemRepresentation), kid: "k1")
+        #expect(try await grant(try await es.sign(claims, kid: "k1"), configured).name == "jwt:42")
+        #expect(try await grant(try await sign(claims), configured).name == "jwt:42", "the configured key, no kid")
+        let hs = JWTKeyCollection()
+        await hs.add(hmac: HMACKey(from: Self.secret), digestAlgorithm: .sha256, kid: "k1")
+        let misnamed = try await hs.sign(claims, kid: "k1")
+        await #expect(throws: AuthFailure.self) { try await grant(misnamed, configured) }
+        #expect(JWTAuthenticator.keyID(of: misnamed) == "k1")
+        #expect(JWTAuthenticator.keyID(of: "not a token") == nil)
+    }
+
     @Test func es256KeysFromPEM() async throws {
         let privateKey = P256.Signing.PrivateKey()
         var settings = JWTSettings()

@@ -1,34 +1,72 @@
+import Foundation
 import HookstreamCore
 import JWTKit
 
 /// Verifies JWTs (jwt-kit) and turns them into grants: the signature against the configured keys, then `exp`,
 /// `nbf`, `iss` and `aud`, then the grants of the configured claim plus those every valid token gets.
 struct JWTAuthenticator: Sendable {
-    private let keys: JWTKeyCollection
+    /// One collection per configured key, each its only key: jwt-kit keeps one key without a key id, so in a single
+    /// collection each replaced the one before, and only the last verified anything (a key rotation, the new key
+    /// beside the old, logged out every user of the old one at its first step).
+    private let configured: [JWTKeyCollection]
+    /// The JWKS document's keys, reached only by a token whose `kid` names one of them.
+    private let jwks: JWTKeyCollection?
+    private let jwksKeyIDs: Set<String>
     private let settings: JWTSettings
 
-    /// Builds the key collection from the configuration's keys.
-    ///
-    /// Each configured key gets a key id of its own (`hookstream.keys[N]`): jwt-kit keeps one key without an id,
-    /// so each replaced the one before and only the last verified anything, which broke a key rotation (the new key
-    /// beside the old) at its first step. A token is checked with the key its `kid` names, else the first, then
-    /// with each of the others (``grant(for:now:)``).
+    /// Builds the key collections from the configuration's keys.
     init(settings: JWTSettings) async throws {
-        let keys = JWTKeyCollection()
-        for (index, key) in settings.keys.enumerated() {
-            let kid = JWKIdentifier(string: "hookstream.keys[\(index)]")
+        var configured: [JWTKeyCollection] = []
+        for key in settings.keys {
+            let keys = JWTKeyCollection()
             switch key {
-            case .hmac(let secret, let digest): await keys.add(hmac: secret, digestAlgorithm: digest, kid: kid)
-            case .es256(let key): await keys.add(ecdsa: key, kid: kid)
-            case .es384(let key): await keys.add(ecdsa: key, kid: kid)
-            case .es512(let key): await keys.add(ecdsa: key, kid: kid)
-            case .rsa(let key, let digest): await keys.add(rsa: key, digestAlgorithm: digest, kid: kid)
-            case .eddsa(let key): await keys.add(eddsa: key, kid: kid)
+            case .hmac(let secret, let digest): await keys.add(hmac: secret, digestAlgorithm: digest)
+            case .es256(let key): await keys.add(ecdsa: key)
+            case .es384(let key): await keys.add(ecdsa: key)
+            case .es512(let key): await keys.add(ecdsa: key)
+            case .rsa(let key, let digest): await keys.add(rsa: key, digestAlgorithm: digest)
+            case .eddsa(let key): await keys.add(eddsa: key)
+            }
+            configured.append(keys)
+        }
+        if let document = settings.jwks {
+            let keys = JWTKeyCollection()
+            try await keys.add(jwks: document)
+            self.jwks = keys
+            self.jwksKeyIDs = Set(document.keys.compactMap { $0.keyIdentifier?.string })
+        } else {
+            self.jwks = nil
+            self.jwksKeyIDs = []
+        }
+        self.configured = configured
+        self.settings = settings
+    }
+
+    /// The token's claims, verified: by the JWKS key its `kid` names, if it names one; else by each configured key in
+    /// turn. A JWKS key is never tried for a token that does not name it (jwt-kit fixes the algorithm of a JWKS key
+    /// without one at the first token that reaches it, so trying every key would let any token fix them all).
+    private func verify(_ token: String) async throws -> JWTClaims {
+        if let jwks, let kid = JWTAuthenticator.keyID(of: token), jwksKeyIDs.contains(kid) {
+            return try await jwks.verify(token, as: JWTClaims.self)
+        }
+        var failure: (any Error)?
+        for keys in configured {
+            do {
+                return try await keys.verify(token, as: JWTClaims.self)
+            } catch {
+                failure = failure ?? error
             }
         }
-        if let jwks = settings.jwks { try await keys.add(jwks: jwks) }
-        self.keys = keys
-        self.settings = settings
+        throw failure ?? JWTError.noKeyProvided
+    }
+
+    /// The `kid` of a token's header, if it has one (the header is base64url JSON).
+    static func keyID(of token: String) -> String? {
+        guard let header = token.split(separator: ".", maxSplits: 1).first else { return nil }
+        var text = header.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        while text.count % 4 != 0 { text += "=" }
+        guard let bytes = Data(base64Encoded: text), let header = try? JSONParser.parse(bytes) else { return nil }
+        return header["kid"]?.stringValue
     }
 
     /// Whether `text` has the shape of a JWT (three base64url parts), so that static tokens are never sent to jwt-kit.
@@ -41,7 +79,7 @@ struct JWTAuthenticator: Sendable {
     func grant(for token: String, now: Int64) async throws(AuthFailure) -> Grant {
         let claims: JWTClaims
         do {
-            claims = try await keys.verify(token, as: JWTClaims.self, iteratingKeys: true)
+            claims = try await verify(token)
         } catch {
             throw AuthFailure("the JWT was not accepted: \(JWTAuthenticator.describe(error))")
         }
