@@ -160,17 +160,20 @@ import Testing
             let loop = subscriber.eventLoop
             // Bad input: a client that reads nothing at all. Once the channel is over its high-water mark, each frame
             // counts against the queue; the eleventh such frame cuts the stream.
-            let delivered = try await loop.submit { () -> Int in
-                var n = 0
-                while !subscriber.value.isClosed && n < 1_000 {
-                    n += 1
-                    StreamSubscriberTests.deliver(StreamSubscriberTests.frame(n), to: subscriber.value)
-                }
-                return n
-            }.get()
+            let delivered = try await loop.submit { StreamSubscriberTests.deliverUntilClosed(subscriber.value) }.get()
             #expect(delivered < 1_000)
             #expect(try await loop.submit { subscriber.value.wasCut }.get())
         }
+    }
+
+    /// Delivers frames 1, 2, … one at a time until the subscriber closes (at most 1,000); returns how many.
+    private static func deliverUntilClosed(_ subscriber: StreamSubscriber) -> Int {
+        var n = 0
+        while !subscriber.isClosed && n < 1_000 {
+            n += 1
+            deliver(frame(n), to: subscriber)
+        }
+        return n
     }
 
     /// Replay pages of 64 KiB written (not flushed out by a client that reads nothing) until the channel is over
@@ -195,14 +198,7 @@ import Testing
             let pageWritten = try await loop.submit { StreamSubscriberTests.fillWithPages(subscriber.value) }.get()
             // Past the grace, measured from when the channel went over its mark.
             try await Task.sleep(for: .milliseconds(150))
-            let delivered = try await loop.submit { () -> Int in
-                var n = 0
-                while !subscriber.value.isClosed && n < 1_000 {
-                    n += 1
-                    StreamSubscriberTests.deliver(StreamSubscriberTests.frame(n), to: subscriber.value)
-                }
-                return n
-            }.get()
+            let delivered = try await loop.submit { StreamSubscriberTests.deliverUntilClosed(subscriber.value) }.get()
             #expect(delivered == 11, "cut at the eleventh live event past the queue")
             let cut = try await loop.submit { subscriber.value.wasCut }.get()
             #expect(cut)

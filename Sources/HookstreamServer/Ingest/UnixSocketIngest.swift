@@ -30,7 +30,11 @@ final class UnixSocketIngest: Service {
     private let group: any EventLoopGroup
     private let logger: Logger
     private let onListening: @Sendable () -> Void
+    /// Refusals of senders the source does not allow, and of connections past ``maximumConnections``, for their logs.
     private let peerRefusals = NIOLockedValueBox(RefusalLog())
+    private let connectionRefusals = NIOLockedValueBox(RefusalLog())
+    /// Connections being served.
+    private let openConnections = NIOLockedValueBox(0)
 
     init(
         socket: Configuration.UnixSocket, listener: Listener, server: ServerContext, group: any EventLoopGroup, logger: Logger,
@@ -95,33 +99,11 @@ final class UnixSocketIngest: Service {
         let server = try await bind()
         logger.info("Unix socket listening")
         onListening()
-        let open = NIOLockedValueBox(0)
-        let refusals = NIOLockedValueBox(RefusalLog())
         try await withGracefulShutdownHandler {
             try await server.executeThenClose { clients in
                 try await withThrowingDiscardingTaskGroup { group in
                     for try await client in clients {
-                        group.addTask {
-                            let peer = await UnixSocketPeer.of(client.channel)
-                            // A sender the source does not allow is answered at once, before it counts: silent
-                            // connections of a refused user must not take the places of allowed senders.
-                            if let refusal = self.refusal(of: peer) { return await UnixSocketIngest.refuse(client, refusal) }
-                            let admitted = open.withLockedValue { count in
-                                guard count < UnixSocketIngest.maximumConnections else { return false }
-                                count += 1
-                                return true
-                            }
-                            guard admitted else {
-                                if let count = refusals.withLockedValue({ $0.count(now: NIODeadline.now().uptimeNanoseconds) }) {
-                                    self.logger.warning(
-                                        "Unix socket connections refused: \(UnixSocketIngest.maximumConnections) are open",
-                                        metadata: ["refused": "\(count)"])
-                                }
-                                return await UnixSocketIngest.refuse(client, UnixSocketIngest.tooManyConnections)
-                            }
-                            await self.serve(client, peer: peer)
-                            open.withLockedValue { $0 -= 1 }
-                        }
+                        group.addTask { await self.accept(client) }
                     }
                 }
             }
@@ -129,6 +111,26 @@ final class UnixSocketIngest: Service {
             server.channel.close(promise: nil)
         }
         logger.info("Unix socket closed")
+    }
+
+    /// Serves `client` unless its sender is not allowed (checked first: silent connections of a refused user must not
+    /// take the places of allowed senders) or ``maximumConnections`` are open; those are answered and closed.
+    private func accept(_ client: NIOAsyncChannel<ByteBuffer, ByteBuffer>) async {
+        let peer = await UnixSocketPeer.of(client.channel)
+        if let refusal = refusal(of: peer) { return await UnixSocketIngest.refuse(client, refusal) }
+        let admitted = openConnections.withLockedValue { count in
+            guard count < UnixSocketIngest.maximumConnections else { return false }
+            count += 1
+            return true
+        }
+        guard admitted else {
+            if let count = connectionRefusals.withLockedValue({ $0.count(now: NIODeadline.now().uptimeNanoseconds) }) {
+                logger.warning("Unix socket connections refused: \(UnixSocketIngest.maximumConnections) are open", metadata: ["refused": "\(count)"])
+            }
+            return await UnixSocketIngest.refuse(client, UnixSocketIngest.tooManyConnections)
+        }
+        await serve(client, peer: peer)
+        openConnections.withLockedValue { $0 -= 1 }
     }
 
     static let tooManyConnections = failure(

@@ -142,7 +142,6 @@ final class StreamSubscriber {
             heldAtHeartbeat = held
             return
         }
-        heldAtHeartbeat = nil
         send(frame)
     }
 
