@@ -46,13 +46,16 @@ final class HTTPServer: Service {
                     let settings = server.settings
                     let firstRequestBy = NIODeadline.now() + TimeAmount(settings.configuration.server.requestTimeout)
                     guard usesTLS, let tls = settings.tls else { return try HTTPServer.configureHTTP1(channel, server: server, firstRequestBy: firstRequestBy) }
-                    try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls))
+                    let tlsHandler = NIOSSLServerHandler(context: tls)
+                    try channel.pipeline.syncOperations.addHandler(tlsHandler)
                     try channel.pipeline.syncOperations.addHandler(
                         TLSHandshakeDeadline(sweeper: server.sweeper(for: channel.eventLoop), expiry: firstRequestBy))
                     try channel.pipeline.syncOperations.addHandler(
                         ApplicationProtocolNegotiationHandler { result in
                             channel.eventLoop.makeCompletedFuture {
                                 if case .negotiated("h2") = result {
+                                    // HTTP/2 writes each DATA frame as two buffers, which TLS would make two records.
+                                    try channel.pipeline.syncOperations.addHandler(TLSRecordCoalescer(), position: .after(tlsHandler))
                                     try HTTPServer.configureHTTP2(channel, server: server, firstRequestBy: firstRequestBy)
                                 } else {
                                     try HTTPServer.configureHTTP1(channel, server: server, firstRequestBy: firstRequestBy)

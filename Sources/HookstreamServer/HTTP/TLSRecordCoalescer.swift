@@ -1,0 +1,80 @@
+import NIOCore
+
+/// Joins the writes that reach TLS between two flushes into as few buffers as fit a TLS record, so that each
+/// becomes one record instead of one per write.
+///
+/// swift-nio-http2 writes every DATA frame as two buffers, its 9-byte header and its payload, and swift-nio-ssl
+/// makes each buffer a TLS record of its own: two encryptions, two record headers and two authentication tags per
+/// event on an HTTP/2 stream, where nginx sends one. Placed between the HTTP/2 handler and the TLS handler, this
+/// copies the small writes (an event's frame is a few hundred bytes) into one buffer of up to a record's 16 KiB;
+/// a write too big to join is passed on by itself, in order.
+///
+/// Writes are held only until the next flush, which is when the TLS handler would have encrypted them anyway.
+final class TLSRecordCoalescer: ChannelOutboundHandler, RemovableChannelHandler {
+    typealias OutboundIn = IOData
+    typealias OutboundOut = IOData
+
+    /// The most plaintext one TLS record carries (RFC 8446, section 5.1).
+    static let recordBytes = 16 * 1024
+
+    /// Bytes joined and not yet passed on; kept between flushes so that its storage is reused.
+    private var joined = ByteBuffer()
+    /// The promises of the writes in `joined`, in order.
+    private var promises: [EventLoopPromise<Void>] = []
+    private var holdsBytes = false
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        guard case .byteBuffer(var buffer) = unwrapOutboundIn(data) else {
+            passJoined(context: context)
+            context.write(data, promise: promise)
+            return
+        }
+        let size = buffer.readableBytes
+        if joined.readableBytes + size > Self.recordBytes {
+            passJoined(context: context)
+            guard size < Self.recordBytes else {
+                context.write(data, promise: promise)
+                return
+            }
+        }
+        joined.writeBuffer(&buffer)
+        holdsBytes = true
+        if let promise { promises.append(promise) }
+    }
+
+    func flush(context: ChannelHandlerContext) {
+        passJoined(context: context)
+        context.flush()
+        // The TLS handler has encrypted what it could by now and let go of the buffer, so clearing it keeps its
+        // storage; a buffer grown by a burst is let go rather than held for an idle connection.
+        if joined.capacity > 4 * 1024 { joined = ByteBuffer() } else { joined.clear() }
+    }
+
+    func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
+        passJoined(context: context)
+        context.close(mode: mode, promise: promise)
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        passJoined(context: context)
+    }
+
+    private func passJoined(context: ChannelHandlerContext) {
+        guard holdsBytes else { return }
+        holdsBytes = false
+        let promise: EventLoopPromise<Void>?
+        switch promises.count {
+        case 0: promise = nil
+        case 1: promise = promises[0]
+        default:
+            let all = context.eventLoop.makePromise(of: Void.self)
+            for each in promises { all.futureResult.cascade(to: each) }
+            promise = all
+        }
+        promises.removeAll(keepingCapacity: true)
+        context.write(wrapOutboundOut(.byteBuffer(joined)), promise: promise)
+        // The next bytes go after these in a buffer of their own; the one just written belongs to the TLS handler
+        // until it has encrypted it.
+        joined.moveReaderIndex(to: joined.writerIndex)
+    }
+}
