@@ -38,6 +38,15 @@ struct RouteCommand: ParsableCommand {
     @Option(name: .long, help: "The path below /hooks/<source>/.")
     var path: String = ""
 
+    @Option(name: .long, help: "For the Unix socket's source: the sender's user id, as the kernel tells the daemon (peer.uid; default: yours).")
+    var peerUID: UInt32?
+
+    @Option(name: .long, help: "For the Unix socket's source: the sender's group id (peer.gid; default: yours).")
+    var peerGID: UInt32?
+
+    @Option(name: .long, help: "For the Unix socket's source: the sender's process id (peer.pid; default: this command's).")
+    var peerPID: Int32?
+
     @Flag(name: .long, help: "Check the signature headers as the daemon would (for sources with verify:).")
     var verify = false
 
@@ -55,6 +64,8 @@ struct RouteCommand: ParsableCommand {
         var request = DryRun.Request(source: source)
         request.method = method.uppercased()
         request.subPath = path.hasPrefix("/") ? String(path.dropFirst()) : path
+        // The daemon always knows who sent a socket line; so does the dry run, as the sender you say (or you).
+        request.peer = (uid: peerUID ?? getuid(), gid: peerGID ?? getgid(), pid: peerPID ?? getpid())
         for text in header {
             guard let colon = text.firstIndex(of: ":"), colon != text.startIndex else {
                 throw ValidationError("--header must be 'Name: value', found '\(text)'")

@@ -177,4 +177,104 @@ import Testing
         #expect(found.contains { $0.hasPrefix("test.yaml:13:23: error: rules[1].publish.topic: topic 'x/*' contains a wildcard") }, "\(found)")
         #expect(found.contains { $0.hasPrefix("test.yaml:16:14: error: rules[2].publish must name at least one event") }, "\(found)")
     }
+
+    /// Rules may come before the sources they name: the file's order of sections does not matter.
+    @Test func rulesMayPrecedeTheSourcesTheyName() throws {
+        let config = try load(
+            """
+            rules:
+              - { name: r, source: demo, publish: { topic: "demo/x" } }
+            sources:
+              demo: {}
+            """)
+        #expect(config.rules.map(\.name) == ["r"])
+    }
+
+    /// Bad input: conditions that are empty (null) inside `not`, `any`, `all` and a `when` list. Each would have
+    /// been dropped, and an empty `not` took every message.
+    @Test func emptyConditionsAreErrorsWhereTheyAre() {
+        let found = errors(
+            """
+            sources: { demo: {} }
+            rules:
+              - name: a
+                source: demo
+                when: { not: ~ }
+                publish: { topic: x }
+              - name: b
+                source: demo
+                when: { any: [ ~ ], all: [ { body.x: 1 }, ~ ] }
+                publish: { topic: x }
+              - name: c
+                source: demo
+                when: [ ~ ]
+                publish: { topic: x }
+            """)
+        #expect(found.contains { $0 == "test.yaml:5:18: error: rules[0].when.not is empty: write the condition that must not hold" }, "\(found)")
+        #expect(found.contains { $0.hasPrefix("test.yaml:9:20: error: rules[1].when.any[0] is empty") }, "\(found)")
+        #expect(found.contains { $0.hasPrefix("test.yaml:9:47: error: rules[1].when.all[1] is empty") }, "\(found)")
+        #expect(found.contains { $0.hasPrefix("test.yaml:13:13: error: rules[2].when[0] is empty") }, "\(found)")
+        #expect(found.count == 4, "\(found)")
+    }
+
+    /// Bad input: topic templates whose literal text no message can make valid (a '..' segment, a control
+    /// character), one that `allow_topics` never allows, and reserved event types.
+    @Test func templatesThatFailEveryMessageAreErrors() {
+        let found = errors(
+            """
+            sources: { demo: {} }
+            rules:
+              - name: a
+                source: demo
+                publish:
+                  - { topic: "demo/../{{ body.x }}" }
+                  - { topic: "demo/{{ body.x }}/.." }
+                  - { topic: "demo/\\x01/{{ body.x }}" }
+              - name: b
+                source: demo
+                allow_topics: ["other/**"]
+                publish: { topic: "demo/{{ body.x }}" }
+              - name: c
+                source: demo
+                publish:
+                  - { topic: x, event: hookstream.expired }
+                  - { topic: x, event: "hookstream.{{ body.kind }}" }
+            """)
+        #expect(found.contains { $0.hasPrefix("test.yaml:6:18: error: rules[0].publish[0].topic: every topic it renders is refused: topic 'demo/../x' has a '.' or '..' segment") }, "\(found)")
+        #expect(found.contains { $0.hasPrefix("test.yaml:7:18: error: rules[0].publish[1].topic: every topic it renders is refused") }, "\(found)")
+        #expect(found.contains { $0.hasPrefix("test.yaml:8:18: error: rules[0].publish[2].topic: every topic it renders is refused") }, "\(found)")
+        #expect(found.contains { $0 == "test.yaml:11:19: error: rule 'b' publishes to 'demo/{{ body.x }}', which allow_topics (other/**) never allows" }, "\(found)")
+        #expect(found.contains { $0.hasPrefix("test.yaml:16:28: error: rules[2].publish[0].event: event type 'hookstream.expired' starts with 'hookstream.'") }, "\(found)")
+        #expect(found.contains { $0.hasPrefix("test.yaml:17:28: error: rules[2].publish[1].event: event type 'hookstream.{{ body.kind }}' starts with") }, "\(found)")
+        #expect(found.count == 6, "\(found)")
+    }
+
+    /// Topics that allow_topics can reach are not refused: a placeholder may fill a `*` or a literal segment.
+    @Test func templatesThatCanReachTheirAllowListPass() throws {
+        let config = try load(
+            """
+            sources: { demo: {} }
+            rules:
+              - name: a
+                source: demo
+                allow_topics: ["demo/*/x", "ops/alpha/**"]
+                publish:
+                  - { topic: "demo/{{ body.a }}/x" }
+                  - { topic: "ops/{{ body.b }}/deep/{{ body.c }}" }
+                  - { topic: "{{ body.any }}" }
+                  - { topic: "demo/pre-{{ body.a }}/x" }
+            """)
+        #expect(config.rules.count == 1)
+    }
+
+    /// A `dedupe: { path: ... }` outside the body is checked like a rule's path (bad input: a root webhooks do not
+    /// have).
+    @Test func aDedupePathIsCheckedAgainstTheMessage() {
+        let found = errors(
+            """
+            sources:
+              demo: { dedupe: { path: nope.x } }
+            """)
+        #expect(found.contains { $0.hasPrefix("test.yaml:2:27: error: 'nope.x' starts at 'nope', which a webhook message does not have") }, "\(found)")
+    }
 }

@@ -32,4 +32,29 @@ import Testing
     @Test func controlCharactersAreEscapedOnOutput() {
         #expect(JSONValue.string("a\u{1}b\tc").jsonText == #""a\u0001b\tc""#)
     }
+
+    /// Bad input: a key twice in one object, in a small object and in one past the size where keys are kept in a
+    /// set. Rules would read the first value and a browser the last. The same key in two objects is fine.
+    @Test func aKeyTwiceInOneObjectIsRefused() throws {
+        #expect(throws: JSONParseError.self) { try JSONParser.parse(#"{"channel":"x","channel":"y"}"#) }
+        let many = (0..<20).map { "\"k\($0)\":\($0)" }.joined(separator: ",")
+        do {
+            _ = try JSONParser.parse("{\(many),\"k3\":0}")
+            Issue.record("a repeated key in a large object was accepted")
+        } catch {
+            #expect(error.message.contains(#""k3" appears twice"#), "\(error)")
+        }
+        #expect(try JSONParser.parse(#"{"a":{"k":1},"b":{"k":2},"k":3}"#).jsonText == #"{"a":{"k":1},"b":{"k":2},"k":3}"#)
+    }
+
+    /// Bad input: a body starting with an escape byte. The error names the byte by value, so that no control byte
+    /// reaches a log line or a terminal.
+    @Test func anUnexpectedByteIsShownByItsValue() {
+        do {
+            _ = try JSONParser.parse([0x1B, 0x5B, 0x32, 0x4A])
+            Issue.record("accepted")
+        } catch {
+            #expect(error.message == "unexpected byte 0x1b")
+        }
+    }
 }

@@ -94,4 +94,25 @@ import Testing
         #expect(throws: RoutingError.self) { try rule.drafts(for: try JSONParser.parse(#"{"topic":"local/*"}"#)) }
         #expect(throws: RoutingError.self) { try rule.drafts(for: try JSONParser.parse(#"{"topic":"local/../x"}"#)) }
     }
+
+    /// A quoted filter value may hold '|': the placeholder is split into filters outside quotes only.
+    @Test func aQuotedFilterValueMayHoldABar() throws {
+        let message = try JSONParser.parse(#"{"body":{}}"#)
+        #expect(try Template("{{ body.s | default: 'a|b' }}").renderText(in: message) == "a|b")
+        #expect(try Template(#"{{ body.s | default: "x | y" | upper }}"#).renderText(in: message) == "X | Y")
+    }
+
+    /// Bad input: payloads that name the server's own event types (which pages answer by closing or reloading),
+    /// a type with a line break, and one past 256 bytes. The message fails; nothing is published.
+    @Test func aRuleRefusesReservedAndMalformedEventTypes() throws {
+        let rule = Rule(
+            name: "demo", source: "demo",
+            events: [EventTemplate(topic: try Template("demo/x"), type: try Template("{{ body.type }}"), data: .literal(.null))])
+        for type in ["hookstream.expired", "hookstream.reset", "a\nb", String(repeating: "t", count: 257)] {
+            let message = JSONValue.object([.init("body", .object([.init("type", .string(type))]))])
+            #expect(throws: RoutingError.self, "\(type.prefix(20))") { try rule.drafts(for: message) }
+        }
+        let ok = JSONValue.object([.init("body", .object([.init("type", .string("hookstream-deploy"))]))])
+        #expect(try rule.drafts(for: ok).map(\.type) == ["hookstream-deploy"])
+    }
 }

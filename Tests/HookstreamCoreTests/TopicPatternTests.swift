@@ -67,4 +67,16 @@ import Testing
         #expect(filter.matches("local/x"))
         #expect(!filter.matches("local/y"))
     }
+
+    /// Bad input: a combining mark right after a '/' (which Swift's character split does not split at, so a
+    /// three-segment topic looked like two to `local/*`), C1 control characters and invisible formatting
+    /// characters (bidirectional overrides, zero-width space). An emoji sequence with a zero-width joiner is kept.
+    @Test func topicsAndPatternsRefuseJoinedSlashesAndInvisibleCharacters() throws {
+        for bad in ["local/a/\u{301}b", "a\u{9B}b", "a\u{202E}b", "a\u{200B}b"] {
+            #expect(Topic.validationError(bad) != nil, "\(bad.unicodeScalars.map { String($0.value, radix: 16) })")
+            #expect(throws: TopicPatternError.self) { try TopicPattern(bad) }
+        }
+        #expect(Topic.validationError("family/\u{1F468}\u{200D}\u{1F469}") == nil)
+        #expect(Topic.validationError("caf\u{E9}/men\u{FC}") == nil)
+    }
 }

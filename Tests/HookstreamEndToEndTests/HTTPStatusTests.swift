@@ -119,6 +119,19 @@ import Testing
             let binary = try await client.send(.POST, url, body: "hello", headers: [("Content-Type", "application/octet-stream")])
             #expect(binary.status == 415)
             #expect(binary.body.contains(#""error":"unsupported_media_type""#))
+            // A key twice in one object: rules would read the first, a browser the last.
+            let twice = try await client.send(.POST, url, body: #"{"channel":"x","channel":"y"}"#, headers: json)
+            #expect(twice.status == 400)
+            #expect(twice.body.contains("appears twice"), "\(twice.body)")
+            // A payload naming one of the server's own event types, which pages answer by closing or reloading.
+            let reserved = try await client.send(.POST, url, body: #"{"type":"hookstream.expired"}"#, headers: json)
+            #expect(reserved.status == 422)
+            #expect(reserved.body.contains(#""error":"routing_failed""#) && reserved.body.contains("kept for the server's own events"), "\(reserved.body)")
+            // A form whose payload is not UTF-8 once percent-decoded.
+            let form = try await client.send(
+                .POST, url, body: "payload=%7B%22channel%22%3A%22%FF%22%7D", headers: [("Content-Type", "application/x-www-form-urlencoded")])
+            #expect(form.status == 400)
+            #expect(form.body.contains(#""error":"malformed_body""#), "\(form.body)")
             // Wrong method, unknown path.
             #expect(try await client.send(.GET, url).status == 405)
             #expect(try await client.send(.GET, "\(daemon.baseURL)/nothing-here").status == 404)

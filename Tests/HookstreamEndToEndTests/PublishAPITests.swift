@@ -46,6 +46,10 @@ import Testing
             let again = try await publish(daemon, token: "backend-token", #"{"topic":"users/42/alerts","data":"x","id":"req-7"}"#)
             #expect(once.object["ids"] as? [Int] == [3])
             #expect(again.object["ids"] as? [Int] == [3] && again.object["duplicate"] as? Bool == true)
+            // Bad input: one of the server's own event types (pages answer it by closing), and a type with a line break.
+            let reserved = try await publish(daemon, token: "backend-token", #"{"topic":"users/42/alerts","event":"hookstream.reset","data":1}"#)
+            #expect(reserved.status == 400 && reserved.object["error"] as? String == "invalid_event", "\(reserved.object)")
+            #expect(try await publish(daemon, token: "backend-token", #"{"topic":"users/42/alerts","event":"a\nb","data":1}"#).status == 400)
             // Bad input: a token without a publish grant, a JWT (grants no publish), no topic, a wildcard topic, no data.
             #expect(try await publish(daemon, token: "reader-token", #"{"topic":"users/42/alerts","data":1}"#).status == 403)
             #expect(try await publish(daemon, token: alice, #"{"topic":"users/42/alerts","data":1}"#).status == 403)

@@ -89,4 +89,33 @@ import Testing
         #expect(unknown.status == 64)
         #expect(unknown.stderr.contains("no source named 'nope'"))
     }
+
+    /// A rule on the socket sender's credentials can be tried: the dry run gives `peer` as the daemon would, as
+    /// the sender named by --peer-uid/--peer-gid, or as the one running the command. A webhook by a method the
+    /// daemon refuses is reported as its 405 (bad input: GET).
+    @Test func peerRulesAndMethodsAreTriedAsTheDaemonWould() async throws {
+        let config = """
+            sources:
+              local: { unix_socket: true }
+              demo: {}
+            server: { unix_socket: ./run/x.sock }
+            rules:
+              - name: root-only
+                source: local
+                when: { peer.uid: 0, peer.gid: 42 }
+                publish: { topic: ops/root }
+              - name: anyone
+                source: demo
+                publish: { topic: demo/x }
+            """
+        let asRoot = try await route(["--source", "local", "--peer-uid", "0", "--peer-gid", "42", "--json"], body: "{}", config: config)
+        #expect(asRoot.status == 0, "\(asRoot.stdout)")
+        #expect(asRoot.stdout.contains(#""topic":"ops/root""#), "\(asRoot.stdout)")
+        let asOther = try await route(["--source", "local", "--peer-uid", "1000", "--peer-gid", "42", "--json"], body: "{}", config: config)
+        #expect(asOther.status == 1)
+        #expect(asOther.stdout.contains("peer.uid is 1000"), "\(asOther.stdout)")
+        let get = try await route(["--source", "demo", "--method", "GET", "--json"], body: "{}", config: config)
+        #expect(get.status == 1, "\(get.stdout)")
+        #expect(get.stdout.contains("405"), "\(get.stdout)")
+    }
 }

@@ -144,4 +144,20 @@ import Testing
         #expect(fresh.ids == [4] && !fresh.isDuplicate, "\(fresh.body)")
         try await restarted.stop()
     }
+
+    /// A delivery id found by `dedupe: { path: ... }` outside the body (here the query), which no rule reads: the
+    /// message is built with it all the same, so the redelivery is recognised.
+    @Test func aDeliveryIDInTheQueryIsFoundThoughNoRuleReadsIt() async throws {
+        let config = """
+            sources: { app: { dedupe: { path: query.delivery } } }
+            rules: [ { name: r, source: app, publish: { topic: "app/x" } } ]
+            """
+        try await withDaemon(config: config) { daemon in
+            let url = "\(daemon.baseURL)/hooks/app?delivery=abc"
+            let first = try await client.send(.POST, url, body: "{}", headers: [("Content-Type", "application/json")])
+            let again = try await client.send(.POST, url, body: "{}", headers: [("Content-Type", "application/json")])
+            #expect(first.body == "{\"ids\":[1],\"topics\":[\"app/x\"]}\n", "\(first.body)")
+            #expect(again.body == "{\"ids\":[1],\"topics\":[\"app/x\"],\"duplicate\":true}\n", "\(again.body)")
+        }
+    }
 }

@@ -29,6 +29,7 @@ extension ConfigSchema {
             var sourceNode: Node?
             var condition: RuleCondition?
             var allowed: TopicFilter?
+            var allowedNode: Node?
             var events: [EventTemplate]?
             var continues = false
             var paths: [(ValuePath, Node)] = []
@@ -48,7 +49,9 @@ extension ConfigSchema {
                     source = reader.string(v, "\(what).source")
                     sourceNode = v
                 case "when": condition = readCondition(v, "\(what).when", paths: &paths)
-                case "allow_topics": allowed = TopicFilter(readPatterns(v, "\(what).allow_topics"))
+                case "allow_topics":
+                    allowed = TopicFilter(readPatterns(v, "\(what).allow_topics"))
+                    allowedNode = v
                 case "continue": continues = reader.bool(v, "\(what).continue") ?? false
                 case "publish": events = readPublishList(v, "\(what).publish", paths: &paths)
                 default: break
@@ -64,6 +67,13 @@ extension ConfigSchema {
             }
             if let source {
                 for (path, pathNode) in paths { reader.pathUses.append((source, path, pathNode)) }
+            }
+            if let allowed, let events {
+                for event in events where !ConfigSchema.canPublish(event.topic, within: allowed) {
+                    reader.error(
+                        at: allowedNode,
+                        "\(label) publishes to '\(event.topic)', which allow_topics (\(allowed.patterns.map(\.description).joined(separator: ", "))) never allows")
+                }
             }
             if let name, let source, let events {
                 config.rules.append(
@@ -83,6 +93,10 @@ extension ConfigSchema {
         case .sequence(let list):
             var conditions: [RuleCondition] = []
             for (i, element) in list.enumerated() {
+                if ConfigReader.isNull(element) {
+                    reader.error(at: element, "\(what)[\(i)] is empty: write a condition, or remove the entry")
+                    continue
+                }
                 if let c = readCondition(element, "\(what)[\(i)]", paths: &paths) { conditions.append(c) }
             }
             return .all(conditions)
@@ -97,6 +111,10 @@ extension ConfigSchema {
                     }
                     var members: [RuleCondition] = []
                     for (i, element) in list.enumerated() {
+                        if ConfigReader.isNull(element) {
+                            reader.error(at: element, "\(what).\(key)[\(i)] is empty: write a condition, or remove the entry")
+                            continue
+                        }
                         if let c = readCondition(element, "\(what).\(key)[\(i)]", paths: &paths) { members.append(c) }
                     }
                     if key == "any" && members.isEmpty && list.isEmpty {
@@ -104,6 +122,11 @@ extension ConfigSchema {
                     }
                     conditions.append(key == "all" ? .all(members) : .any(members))
                 case "not":
+                    // An empty `not` would be dropped, and the rule would take every message.
+                    if ConfigReader.isNull(value) {
+                        reader.error(at: value, "\(what).not is empty: write the condition that must not hold")
+                        continue
+                    }
                     if let c = readCondition(value, "\(what).not", paths: &paths) { conditions.append(.not(c)) }
                 default:
                     let path: ValuePath
@@ -203,7 +226,9 @@ extension ConfigSchema {
             case "topic":
                 topic = readTemplate(v, "\(what).topic", paths: &paths)
                 if let t = topic { checkTopicTemplate(t, at: v, what: "\(what).topic") }
-            case "event": type = readTemplate(v, "\(what).event", paths: &paths)
+            case "event":
+                type = readTemplate(v, "\(what).event", paths: &paths)
+                if let type { checkEventTemplate(type, at: v, what: "\(what).event") }
             case "data":
                 data = readDataTemplate(v, "\(what).data", paths: &paths)
                 dataNode = v
@@ -238,14 +263,77 @@ extension ConfigSchema {
         for part in template.parts {
             guard case .literal(let text) = part else { continue }
             if text.contains("*") {
-                reader.error(at: node, "\(what): a topic cannot contain '*' (wildcards belong in subscriptions)")
+                return reader.error(at: node, "\(what): a topic cannot contain '*' (wildcards belong in subscriptions)")
             } else if text.contains("//") || (text.hasPrefix("/") && part == template.parts.first)
                 || (text.hasSuffix("/") && part == template.parts.last)
             {
-                reader.error(at: node, "\(what): a topic cannot have an empty segment")
+                return reader.error(at: node, "\(what): a topic cannot have an empty segment")
             } else if text.unicodeScalars.contains(where: { $0.properties.isWhitespace }) {
-                reader.error(at: node, "\(what): a topic cannot contain whitespace")
+                return reader.error(at: node, "\(what): a topic cannot contain whitespace")
             }
+        }
+        // A placeholder beside literal text renders one segment part, so the template's literal text must make a
+        // valid topic whatever it holds (no '..' segment, no control character): else every message would fail.
+        guard template.singleExpression == nil else { return }
+        let sample = template.parts.map { part in
+            if case .literal(let text) = part { text } else { "x" }
+        }.joined()
+        if let problem = Topic.validationError(sample) {
+            reader.error(at: node, "\(what): every topic it renders is refused: \(problem)")
+        }
+    }
+
+    /// An event type's literal text must be usable: a type under the server's own prefix would be refused for
+    /// every message.
+    private func checkEventTemplate(_ template: Template, at node: Node, what: String) {
+        var literalStart = ""
+        for part in template.parts {
+            guard case .literal(let text) = part else { break }
+            literalStart += text
+        }
+        if template.isLiteral, let problem = EventType.validationError(literalStart) {
+            reader.error(at: node, "\(what): \(problem)")
+        } else if literalStart.hasPrefix(EventType.reservedPrefix) {
+            reader.error(
+                at: node, "\(what): event type '\(template)' starts with '\(EventType.reservedPrefix)', which is kept for the server's own events")
+        }
+    }
+
+    /// Whether some topic that `template` renders is in `allowed`; a template that is one placeholder may render
+    /// any topic.
+    static func canPublish(_ template: Template, within allowed: TopicFilter) -> Bool {
+        if template.singleExpression != nil { return true }
+        // Each segment's text, or nil where a placeholder makes it whatever one segment the message gives.
+        var segments: [Substring?] = []
+        var current = ""
+        var rendered = false
+        for part in template.parts {
+            switch part {
+            case .literal(let text):
+                let pieces = text.split(separator: "/", omittingEmptySubsequences: false)
+                current += pieces[0]
+                for piece in pieces.dropFirst() {
+                    segments.append(rendered ? nil : Substring(Topic.canonical(current)))
+                    current = String(piece)
+                    rendered = false
+                }
+            case .expression:
+                rendered = true
+            }
+        }
+        segments.append(rendered ? nil : Substring(Topic.canonical(current)))
+        return allowed.patterns.contains { pattern in
+            var i = 0
+            for segment in pattern.segments {
+                switch segment {
+                case .rest: return true
+                case .one: guard i < segments.count else { return false }
+                case .literal(let literal):
+                    guard i < segments.count, segments[i] == nil || segments[i] == literal else { return false }
+                }
+                i += 1
+            }
+            return i == segments.count
         }
     }
 

@@ -216,7 +216,10 @@ extension ConfigSchema {
             case "path":
                 guard let text = reader.string(v, "\(what).path") else { continue }
                 do {
-                    location = .path(try ValuePath(text))
+                    let path = try ValuePath(text)
+                    location = .path(path)
+                    // Checked against what a webhook message has, with the rules' paths.
+                    reader.pathUses.append((source.name, path, v))
                 } catch {
                     reader.error(at: v, "\(what).path: \(error)")
                 }

@@ -12,6 +12,7 @@ struct ConfigSchema {
 
     func read(_ root: Node, into config: inout Configuration) {
         guard let top = reader.mapping(root, "the config file") else { return }
+        var rules: Node?
         for (key, _, value) in reader.entries(top, allowed: ["server", "streams", "store", "auth", "cors", "sources", "rules"], in: "the config file") {
             switch key {
             case "server": readServer(value, into: &config.server)
@@ -20,10 +21,12 @@ struct ConfigSchema {
             case "auth": readAuth(value, into: &config)
             case "cors": readCORS(value, into: &config.cors)
             case "sources": readSources(value, into: &config)
-            case "rules": readRules(value, into: &config)
+            case "rules": rules = value
             default: break
             }
         }
+        // Rules name sources, which the file may declare after them.
+        if let rules { readRules(rules, into: &config) }
         crossCheck(&config, root: top)
     }
 

@@ -47,7 +47,11 @@ public struct JSONParser {
         case UInt8(ascii: "f"): try expectLiteral("false"); return .bool(false)
         case UInt8(ascii: "n"): try expectLiteral("null"); return .null
         case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return try parseNumber()
-        default: throw error("unexpected character '\(Character(Unicode.Scalar(bytes[index])))'")
+        default:
+            // Printable ASCII is shown as itself; any other byte by its value, so that no control byte reaches a log.
+            let byte = bytes[index]
+            let shown = (0x21..<0x7F).contains(byte) ? "'\(Character(Unicode.Scalar(byte)))'" : "byte 0x\(String(byte, radix: 16, uppercase: false).leftPadded(to: 2))"
+            throw error("unexpected \(shown)")
         }
     }
 
@@ -74,10 +78,18 @@ public struct JSONParser {
             index += 1
             return .object(members)
         }
+        // A repeated key is refused: rules read a name's first value and browsers' JSON.parse its last, so the two
+        // would disagree about the same event. Small objects are searched; larger ones keep a set.
+        var keys: Set<String>?
         while true {
             skipWhitespace()
             guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw error("expected a string key") }
+            let keyOffset = index
             let key = try parseString()
+            if keys == nil, members.count == 8 { keys = Set(members.map(\.key)) }
+            let repeated: Bool
+            if keys != nil { repeated = !keys!.insert(key).inserted } else { repeated = members.contains { $0.key == key } }
+            if repeated { throw JSONParseError(message: "the key \(JSONValue.string(key).jsonText) appears twice in one object", offset: keyOffset) }
             skipWhitespace()
             guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw error("expected ':'") }
             index += 1
@@ -227,5 +239,11 @@ public struct JSONParser {
             index += 1
         }
         return value
+    }
+}
+
+extension String {
+    fileprivate func leftPadded(to width: Int) -> String {
+        count >= width ? self : String(repeating: "0", count: width - count) + self
     }
 }

@@ -3,6 +3,7 @@ public struct RoutingError: Error, Sendable, CustomStringConvertible {
     public enum Reason: Sendable, Hashable {
         case template(String)
         case invalidTopic(String)
+        case invalidEventType(String)
         case topicNotAllowed(topic: String, allowed: [String])
     }
 
@@ -13,6 +14,7 @@ public struct RoutingError: Error, Sendable, CustomStringConvertible {
         switch reason {
         case .template(let message): return "rule '\(rule)': \(message)"
         case .invalidTopic(let message): return "rule '\(rule)': \(message)"
+        case .invalidEventType(let message): return "rule '\(rule)': \(message)"
         case .topicNotAllowed(let topic, let allowed):
             return "topic '\(topic)' not allowed: rule '\(rule)' may publish only to \(allowed.joined(separator: ", "))"
         }

@@ -48,6 +48,9 @@ public struct Rule: Sendable {
         } catch {
             throw RoutingError(rule: name, reason: .template(error.message))
         }
+        if let problem = EventType.validationError(type) {
+            throw RoutingError(rule: name, reason: .invalidEventType(problem))
+        }
         if let problem = Topic.validationError(topic) {
             throw RoutingError(rule: name, reason: .invalidTopic(problem))
         }

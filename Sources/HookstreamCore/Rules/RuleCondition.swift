@@ -19,7 +19,12 @@ public indirect enum RuleCondition: Sendable, CustomStringConvertible {
 
     /// Whether `message` satisfies the condition.
     public func isSatisfied(by message: JSONValue) -> Bool {
-        failure(in: message) == nil
+        switch self {
+        case .test(let path, let test): test.holds(path.value(in: message))
+        case .all(let conditions): conditions.allSatisfy { $0.isSatisfied(by: message) }
+        case .any(let conditions): conditions.contains { $0.isSatisfied(by: message) }
+        case .not(let condition): !condition.isSatisfied(by: message)
+        }
     }
 
     /// Why `message` does not satisfy the condition (the first test that failed), or `nil` when it does.

@@ -60,7 +60,7 @@ public struct Template: Sendable, Hashable, CustomStringConvertible {
     }
 
     private static func parseExpression(_ inner: Substring, in text: String) throws(TemplateError) -> Expression {
-        let pieces = inner.split(separator: "|", omittingEmptySubsequences: false)
+        let pieces = Template.splitFilters(inner)
         let pathText = pieces[0].trimmingSpaces()
         guard !pathText.isEmpty else { throw TemplateError(template: text, message: "empty '{{ }}'") }
         let path: ValuePath
@@ -74,6 +74,28 @@ public struct Template: Sendable, Hashable, CustomStringConvertible {
             filters.append(try parseFilter(piece.trimmingSpaces(), in: text))
         }
         return Expression(path: path, filters: filters, text: String(inner.trimmingSpaces()))
+    }
+
+    /// `inner` split at each `|` that is not inside a quoted value (`default: 'a|b'` is one filter).
+    private static func splitFilters(_ inner: Substring) -> [Substring] {
+        var pieces: [Substring] = []
+        var start = inner.startIndex
+        var quote: Character?
+        var i = inner.startIndex
+        while i < inner.endIndex {
+            let c = inner[i]
+            if let open = quote {
+                if c == open { quote = nil }
+            } else if c == "'" || c == "\"" {
+                quote = c
+            } else if c == "|" {
+                pieces.append(inner[start..<i])
+                start = inner.index(after: i)
+            }
+            i = inner.index(after: i)
+        }
+        pieces.append(inner[start...])
+        return pieces
     }
 
     private static func parseFilter(_ text: Substring, in template: String) throws(TemplateError) -> TemplateFilter {

@@ -41,34 +41,41 @@ public enum ValueTest: Sendable, CustomStringConvertible {
         }
     }
 
+    /// Whether `value` (`nil` when absent) passes this test. Routing asks only this; the reason a test failed
+    /// (``failure(_:at:)``) is built for `hookstream route` alone, since it shows the value, which may be large.
+    func holds(_ value: JSONValue?) -> Bool {
+        let present = value.flatMap { $0 == .null ? nil : $0 }
+        if case .exists(let expected) = self { return (present != nil) == expected }
+        guard let value = present else { return false }
+        switch self {
+        case .exists: return true  // handled above
+        case .equals(let expected): return value.templateText == expected
+        case .oneOf(let candidates): return candidates.contains(value.templateText)
+        case .regex(let regex): return regex.matches(value.templateText)
+        case .prefix(let prefix): return value.templateText.hasPrefix(prefix)
+        case .suffix(let suffix): return value.templateText.hasSuffix(suffix)
+        case .contains(let needle):
+            switch value {
+            case .array(let elements): return elements.contains { $0.templateText == needle }
+            case .object(let members): return members.contains { $0.key == needle }
+            default: return value.templateText.contains(needle)
+            }
+        case .compare(let comparison, let bound):
+            guard let number = ValueTest.number(value) else { return false }
+            return comparison.holds(number, bound)
+        }
+    }
+
     /// Why `value` (found at `path`; `nil` when absent) fails this test, or `nil` when it passes.
     func failure(_ value: JSONValue?, at path: ValuePath) -> String? {
+        if holds(value) { return nil }
         let present = value.flatMap { $0 == .null ? nil : $0 }
         if case .exists(let expected) = self {
-            if (present != nil) == expected { return nil }
             return expected ? "\(path) is missing" : "\(path) exists (\(ValueTest.show(present!)))"
         }
         guard let value = present else { return "\(path) is missing" }
-        let text = value.templateText
-        let holds: Bool
-        switch self {
-        case .exists: holds = true  // handled above
-        case .equals(let expected): holds = text == expected
-        case .oneOf(let candidates): holds = candidates.contains(text)
-        case .regex(let regex): holds = regex.matches(text)
-        case .prefix(let prefix): holds = text.hasPrefix(prefix)
-        case .suffix(let suffix): holds = text.hasSuffix(suffix)
-        case .contains(let needle):
-            switch value {
-            case .array(let elements): holds = elements.contains { $0.templateText == needle }
-            case .object(let members): holds = members.contains { $0.key == needle }
-            default: holds = text.contains(needle)
-            }
-        case .compare(let comparison, let bound):
-            guard let number = ValueTest.number(value) else { return "\(path) is \(ValueTest.show(value)), not a number" }
-            holds = comparison.holds(number, bound)
-        }
-        return holds ? nil : "\(path) is \(ValueTest.show(value)), \(expectation)"
+        if case .compare = self, ValueTest.number(value) == nil { return "\(path) is \(ValueTest.show(value)), not a number" }
+        return "\(path) is \(ValueTest.show(value)), \(expectation)"
     }
 
     /// What the test wanted, for messages ("expected push").

@@ -38,8 +38,28 @@ public enum Topic {
         }
         if segmentLength == 0 { return "topic '\(name)' has an empty segment" }
         if segmentDots == segmentLength && segmentLength <= 2 { return "topic '\(name)' has a '.' or '..' segment" }
-        if !isASCII, name.unicodeScalars.contains(where: { $0.properties.isWhitespace }) {
-            return "topic '\(name)' contains whitespace or a control character"
+        if !isASCII { return nonASCIIProblem(name) }
+        return nil
+    }
+
+    /// What the byte scan cannot see: Unicode whitespace and invisible characters, and a '/' that Swift would
+    /// not split at.
+    static func nonASCIIProblem(_ name: String) -> String? {
+        for scalar in name.unicodeScalars {
+            let properties = scalar.properties
+            // Format characters (bidirectional overrides, zero-width spaces) make a topic read otherwise than it
+            // is matched; the zero-width joiner is kept for emoji sequences.
+            if properties.isWhitespace || properties.generalCategory == .control
+                || (properties.generalCategory == .format && scalar != "\u{200D}")
+            {
+                return "topic '\(name)' contains whitespace, a control or an invisible formatting character"
+            }
+        }
+        // Patterns and filters split topics into characters; a '/' joined to a combining mark beside it is no
+        // separator there, although it is one in the bytes the checks above read.
+        let slashes = name.utf8.reduce(0) { $0 + ($1 == UInt8(ascii: "/") ? 1 : 0) }
+        if name.split(separator: "/", omittingEmptySubsequences: false).count != slashes + 1 {
+            return "topic '\(name)' has a '/' joined to the character beside it (a combining mark after '/' belongs in a segment)"
         }
         return nil
     }

@@ -24,6 +24,9 @@ public struct TopicPattern: Sendable, Hashable, CustomStringConvertible {
         guard text.utf8.count <= Topic.maximumLength else {
             throw TopicPatternError(pattern: text, message: "a topic pattern is at most \(Topic.maximumLength) bytes")
         }
+        if !text.utf8.allSatisfy({ $0 < 0x80 }), let problem = Topic.nonASCIIProblem(text) {
+            throw TopicPatternError(pattern: text, message: problem)
+        }
         let parts = text.split(separator: "/", omittingEmptySubsequences: false)
         var segments: [Segment] = []
         segments.reserveCapacity(parts.count)

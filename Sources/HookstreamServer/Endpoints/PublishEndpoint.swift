@@ -31,6 +31,7 @@ struct PublishEndpoint: HTTPEndpoint {
                     case .string(let name)?: type = name
                     default: throw HTTPError(.badRequest, code: "invalid_event", "\"event\" must be a string")
                     }
+                    if let problem = EventType.validationError(type) { throw HTTPError(.badRequest, code: "invalid_event", problem) }
                     guard let data = body["data"] else { throw HTTPError(.badRequest, code: "missing_data", #"give the event's "data""#) }
                     switch body["id"] {
                     case nil, .null?: key = nil

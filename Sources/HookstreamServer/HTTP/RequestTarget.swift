@@ -2,6 +2,8 @@
 struct RequestTarget: Sendable {
     var path: String
     var query: [(name: String, value: String)]
+    /// Whether some percent-encoded bytes were not UTF-8 (they were decoded as U+FFFD).
+    private(set) var hasInvalidUTF8 = false
 
     init(_ uri: String) {
         let pathPart: Substring
@@ -14,13 +16,13 @@ struct RequestTarget: Sendable {
             pathPart = Substring(uri)
             queryPart = nil
         }
-        path = RequestTarget.percentDecode(pathPart, plusIsSpace: false)
+        path = RequestTarget.percentDecode(pathPart, plusIsSpace: false, invalid: &hasInvalidUTF8)
         query = []
         if let queryPart {
             for pair in queryPart.split(separator: "&", omittingEmptySubsequences: true) {
                 let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-                let name = RequestTarget.percentDecode(parts[0], plusIsSpace: true)
-                let value = parts.count > 1 ? RequestTarget.percentDecode(parts[1], plusIsSpace: true) : ""
+                let name = RequestTarget.percentDecode(parts[0], plusIsSpace: true, invalid: &hasInvalidUTF8)
+                let value = parts.count > 1 ? RequestTarget.percentDecode(parts[1], plusIsSpace: true, invalid: &hasInvalidUTF8) : ""
                 query.append((name, value))
             }
         }
@@ -33,6 +35,12 @@ struct RequestTarget: Sendable {
     func value(_ name: String) -> String? { query.first { $0.name == name }?.value }
 
     static func percentDecode(_ text: Substring, plusIsSpace: Bool) -> String {
+        var invalid = false
+        return percentDecode(text, plusIsSpace: plusIsSpace, invalid: &invalid)
+    }
+
+    /// Percent-decodes `text`; sets `invalid` when the decoded bytes are not UTF-8 (they become U+FFFD).
+    static func percentDecode(_ text: Substring, plusIsSpace: Bool, invalid: inout Bool) -> String {
         guard text.utf8.contains(UInt8(ascii: "%")) || (plusIsSpace && text.utf8.contains(UInt8(ascii: "+"))) else {
             return String(text)
         }
@@ -53,6 +61,8 @@ struct RequestTarget: Sendable {
             }
             i += 1
         }
+        if let valid = String(validating: bytes, as: UTF8.self) { return valid }
+        invalid = true
         return String(decoding: bytes, as: UTF8.self)
     }
 

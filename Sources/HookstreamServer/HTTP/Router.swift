@@ -99,10 +99,13 @@ struct Router: Sendable {
 }
 
 extension Router {
+    /// The methods a webhook may use.
+    static let webhookMethods: [HTTPMethod] = [.POST, .PUT, .PATCH]
+
     /// hookstream's endpoints.
     static let hookstream = Router([
         Route([.GET], "events", .eventStream),
-        Route([.POST, .PUT, .PATCH], "hooks/*/**", .endpoint(WebhookEndpoint())),
+        Route(Router.webhookMethods, "hooks/*/**", .endpoint(WebhookEndpoint())),
         Route([.POST], "publish", .endpoint(PublishEndpoint())),
         Route([.POST], "tickets", .endpoint(TicketsEndpoint())),
         Route([.OPTIONS], "events", .endpoint(PreflightEndpoint())),

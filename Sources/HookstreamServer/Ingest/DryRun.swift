@@ -16,6 +16,9 @@ public enum DryRun {
         public var body: [UInt8] = []
         /// Whether to check the signature as the daemon does (for sources with `verify:`).
         public var verify: Bool = false
+        /// The Unix socket sender's credentials (`peer.uid`, `peer.gid`, `peer.pid`), which the daemon takes from the
+        /// kernel.
+        public var peer: (uid: UInt32, gid: UInt32, pid: Int32)?
 
         public init(source: String) { self.source = source }
     }
@@ -55,12 +58,17 @@ public enum DryRun {
         switch source.kind {
         case .unixSocket:
             do {
-                message = try UnixSocketMessage.make(line: request.body, source: source.name, peer: nil)
+                let peer = request.peer.map { UnixSocketPeer(pid: $0.pid, uid: $0.uid, gid: $0.gid) }
+                message = try UnixSocketMessage.make(line: request.body, source: source.name, peer: peer)
             } catch {
                 result.refused = (400, error.message)
                 return result
             }
         case .webhook:
+            guard Router.webhookMethods.contains(HTTPMethod(rawValue: request.method)) else {
+                result.refused = (405, "use \(Router.webhookMethods.map(\.rawValue).joined(separator: ", ")) for a webhook")
+                return result
+            }
             var headers = HTTPHeaders()
             for (name, value) in request.headers { headers.add(name: name, value: value) }
             if !request.body.isEmpty, !headers.contains(name: "content-type") { headers.add(name: "Content-Type", value: "application/json") }

@@ -46,8 +46,11 @@ final class WebhookIngest: Sendable {
             }
             // A refusal by the rate limit is logged by `refusal`, at most every few seconds, not as a rejection each.
             if let limit = source.rateLimit, let refused = refusal(source: source.name, limit: limit) { return completion(refused) }
+            var roots = settings.engine.roots(for: source.name)
+            // The message has only the parts something reads: the rules, and the delivery id when it is in the message.
+            if case .path(let path)? = source.deliveryID { roots.insert(String(path.root)) }
             let message = try WebhookMessage.make(
-                source: source.name, subPath: subPath, head: head, target: target, body: body, roots: settings.engine.roots(for: source.name))
+                source: source.name, subPath: subPath, head: head, target: target, body: body, roots: roots)
             delivery = source.deliveryID.flatMap { deliveryKey(source: source.name, location: $0, head: head, message: message) }
             do {
                 drafts = try settings.engine.route(source: source.name, message: message)

@@ -22,7 +22,14 @@ enum WebhookMessage {
         case _ where mediaType.hasPrefix("application/") && mediaType.hasSuffix("+json"):
             parsedBody = try parseJSON(body.readableBytesView)
         case "application/x-www-form-urlencoded":
-            let fields = RequestTarget("?" + String(buffer: body)).query
+            guard let text = String(validating: body.readableBytesView, as: UTF8.self) else {
+                throw HTTPError(.badRequest, code: "malformed_body", "the form body is not valid UTF-8")
+            }
+            let decoded = RequestTarget("?" + text)
+            if decoded.hasInvalidUTF8 {
+                throw HTTPError(.badRequest, code: "malformed_body", "a form field is not valid UTF-8 once percent-decoded")
+            }
+            let fields = decoded.query
             form = fields.map { JSONValue.Member($0.name, .string($0.value)) }
             // GitHub and others can send the JSON payload as a form field named `payload`.
             if let payload = fields.first(where: { $0.name == "payload" })?.value {
