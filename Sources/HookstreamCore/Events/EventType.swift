@@ -16,7 +16,13 @@ public enum EventType {
         }
         // One line: the field ends at a line break, and a type the wire showed otherwise than the store would
         // match no listener.
-        if type.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
+        // Checked on every event: bytes first, Unicode properties only for a type with non-ASCII characters.
+        var isASCII = true
+        for byte in type.utf8 {
+            if byte < 0x20 || byte == 0x7F { return "an event type must not contain a line break or a control character" }
+            if byte >= 0x80 { isASCII = false }
+        }
+        if !isASCII, type.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
             return "an event type must not contain a line break or a control character"
         }
         return nil
