@@ -103,4 +103,15 @@ import Testing
         #expect(report.events.isEmpty)
         #expect(report.error?.rule == "bad")
     }
+
+    /// Integers past 2^53 are compared exactly when the bound is written as an integer; as doubles the two below
+    /// were equal.
+    @Test func largeIntegersCompareExactly() throws {
+        let message = try JSONParser.parse(#"{"body":{"n":9007199254740993,"s":"9007199254740993","f":1.5}}"#)
+        #expect(try test("body.n", .compareInteger(.greaterThan, 9_007_199_254_740_992)).isSatisfied(by: message))
+        #expect(try test("body.s", .compareInteger(.greaterThan, 9_007_199_254_740_992)).isSatisfied(by: message))
+        #expect(!(try test("body.n", .compareInteger(.lessThanOrEqual, 9_007_199_254_740_992)).isSatisfied(by: message)))
+        #expect(try test("body.f", .compareInteger(.greaterThan, 1)).isSatisfied(by: message))
+        #expect(!(try test("body.f", .compareInteger(.greaterThan, 2)).isSatisfied(by: message)))
+    }
 }

@@ -187,7 +187,11 @@ extension ConfigSchema {
                         reader.error(at: v, "\(label) must be a number")
                         continue
                     }
-                    tests.append(.test(path, .compare(comparison, bound)))
+                    if let integer = Int64(s.string) {
+                        tests.append(.test(path, .compareInteger(comparison, integer)))
+                    } else {
+                        tests.append(.test(path, .compare(comparison, bound)))
+                    }
                 }
             }
             if m.count == 0 { reader.error(at: node, "\(what) names no test (use one of: \(ConfigSchema.operators.joined(separator: ", ")))") }

@@ -14,6 +14,9 @@ public enum ValueTest: Sendable, CustomStringConvertible {
     case contains(String)
     /// A number (or a string holding one) compared with this one.
     case compare(Comparison, Double)
+    /// As `compare`, with a bound written as an integer: an integer value is compared exactly (as a double,
+    /// 9007199254740993 would equal 9007199254740992).
+    case compareInteger(Comparison, Int64)
 
     /// A numeric comparison.
     public enum Comparison: String, Sendable, CaseIterable {
@@ -31,7 +34,7 @@ public enum ValueTest: Sendable, CustomStringConvertible {
             }
         }
 
-        func holds(_ value: Double, _ bound: Double) -> Bool {
+        func holds<Number: Comparable>(_ value: Number, _ bound: Number) -> Bool {
             switch self {
             case .greaterThan: value > bound
             case .greaterThanOrEqual: value >= bound
@@ -63,6 +66,14 @@ public enum ValueTest: Sendable, CustomStringConvertible {
         case .compare(let comparison, let bound):
             guard let number = ValueTest.number(value) else { return false }
             return comparison.holds(number, bound)
+        case .compareInteger(let comparison, let bound):
+            switch value {
+            case .number(let text), .string(let text):
+                if let integer = Int64(text) { return comparison.holds(integer, bound) }
+            default: break
+            }
+            guard let number = ValueTest.number(value) else { return false }
+            return comparison.holds(number, Double(bound))
         }
     }
 
@@ -74,7 +85,11 @@ public enum ValueTest: Sendable, CustomStringConvertible {
             return expected ? "\(path) is missing" : "\(path) exists (\(ValueTest.show(present!)))"
         }
         guard let value = present else { return "\(path) is missing" }
-        if case .compare = self, ValueTest.number(value) == nil { return "\(path) is \(ValueTest.show(value)), not a number" }
+        switch self {
+        case .compare, .compareInteger:
+            if ValueTest.number(value) == nil { return "\(path) is \(ValueTest.show(value)), not a number" }
+        default: break
+        }
         return "\(path) is \(ValueTest.show(value)), \(expectation)"
     }
 
@@ -89,6 +104,7 @@ public enum ValueTest: Sendable, CustomStringConvertible {
         case .suffix(let suffix): "which does not end with \(ValueTest.quote(suffix))"
         case .contains(let needle): "which does not contain \(ValueTest.quote(needle))"
         case .compare(let comparison, let bound): "not \(comparison.symbol) \(ValueTest.format(bound))"
+        case .compareInteger(let comparison, let bound): "not \(comparison.symbol) \(bound)"
         }
     }
 
@@ -102,6 +118,7 @@ public enum ValueTest: Sendable, CustomStringConvertible {
         case .suffix(let suffix): "ends with \(ValueTest.quote(suffix))"
         case .contains(let needle): "contains \(ValueTest.quote(needle))"
         case .compare(let comparison, let bound): "\(comparison.symbol) \(ValueTest.format(bound))"
+        case .compareInteger(let comparison, let bound): "\(comparison.symbol) \(bound)"
         }
     }
 
