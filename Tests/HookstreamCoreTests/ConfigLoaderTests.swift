@@ -44,6 +44,17 @@ import Testing
         #expect(bare.map(\.type) == ["message"])
     }
 
+    /// Bad input: a folder named as the config file. The message says so, not Foundation's error number.
+    @Test func aFolderGivenAsTheConfigFileIsNamedAsSuch() throws {
+        let folder = try TemporaryFolder.make("hookstream-config-folder")
+        #expect(throws: ConfigError.self) { try ConfigLoader.load(path: folder.path) }
+        do {
+            _ = try ConfigLoader.load(path: folder.path)
+        } catch {
+            #expect(error.description.contains("it is a folder; name the config file in it"), "\(error)")
+        }
+    }
+
     @Test func syntaxErrorsHaveTheirPosition() {
         let found = errors("server:\n  listen: [1, 2\nstreams: {}\n")
         #expect(found.count == 1)

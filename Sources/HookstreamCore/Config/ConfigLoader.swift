@@ -24,7 +24,13 @@ public enum ConfigLoader {
         } catch let error as ConfigError {
             throw error
         } catch {
-            throw ConfigError(diagnostics: [.init(file: path, line: 1, column: 1, message: "cannot read the config file: \(error.localizedDescription)")])
+            // Foundation's own message for a folder is "The operation could not be completed" with an error number.
+            var isDirectory: ObjCBool = false
+            let problem =
+                FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) && isDirectory.boolValue
+                ? "it is a folder; name the config file in it (like \((path as NSString).appendingPathComponent("hookstream.yaml")))"
+                : error.localizedDescription
+            throw ConfigError(diagnostics: [.init(file: path, line: 1, column: 1, message: "cannot read the config file: \(problem)")])
         }
         return try parse(text, file: path, environment: environment)
     }
