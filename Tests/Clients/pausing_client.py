@@ -10,7 +10,10 @@ report:
 reads nothing, so the server's writes back up: first into the kernel's buffers, then into the server's queue.
 
 The parser is strict: every line of a frame must be a field the stream uses (id, event, data, retry) or a
-comment, and a frame with data must have an id; anything else is reported as malformed.
+comment, and a frame with data must have an id, but for the server's `hookstream.reset` (reported under "resets",
+with the position in "events" it came at); anything else is reported as malformed.
+
+usage: pausing_client.py HOST PORT PATH TOKEN [LAST_EVENT_ID]
 """
 import json
 import socket
@@ -22,7 +25,7 @@ from stream_socket import open_stream
 
 def main() -> int:
     host, port, path, token = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
-    sock = open_stream(host, port, path, token)
+    sock = open_stream(host, port, path, token, sys.argv[5] if len(sys.argv) > 5 else None)
     sock.settimeout(30)
     print(json.dumps({"connected": True}), flush=True)
 
@@ -32,7 +35,7 @@ def main() -> int:
     for command in sys.stdin:
         mode, wanted = command.split()[0], int(command.split()[1])
         size, pause = (4096, 0.001) if mode == "slowread" else (1 << 16, 0)
-        report = {"events": [], "comments": [], "malformed": [], "eof": False}
+        report = {"events": [], "comments": [], "malformed": [], "resets": [], "eof": False}
         seen = 0
         while seen < wanted and not eof:
             try:
@@ -53,7 +56,7 @@ def main() -> int:
                 in_body = True
             while (end := pending.find(b"\n\n")) >= 0:
                 frame, pending = pending[:end], pending[end + 2:]
-                event_id, data = None, []
+                event_id, event_type, data = None, None, []
                 for line in frame.decode("utf-8", "replace").split("\n"):
                     if line.startswith(":"):
                         report["comments"].append(line)
@@ -61,11 +64,15 @@ def main() -> int:
                         event_id = line[4:]
                     elif line.startswith("data: "):
                         data.append(line[6:])
-                    elif line.startswith("event: ") or line.startswith("retry: "):
+                    elif line.startswith("event: "):
+                        event_type = line[7:]
+                    elif line.startswith("retry: "):
                         pass
                     else:
                         report["malformed"].append(line[:200])
-                if data:
+                if event_type == "hookstream.reset" and event_id is None:
+                    report["resets"].append({"at": len(report["events"]), "data": "\n".join(data)})
+                elif data:
                     if event_id is None or not event_id.isdigit():
                         report["malformed"].append("a frame with data and no numeric id")
                         continue

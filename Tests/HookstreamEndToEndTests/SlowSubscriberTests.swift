@@ -198,4 +198,44 @@ import Testing
             reader.signal(SIGTERM)
         }
     }
+
+    /// Retention deleting what a replay has not read yet: a client resumes at id 1 of 10,000 stored events (the
+    /// per-topic cap) and reads nothing while 12,000 more arrive, so the store drops ids up to 12,000 while the
+    /// replay is still on its first pages. The replay used to go on from the next stored event and the client never
+    /// knew what it had missed; now a `hookstream.reset` comes before the gap. (The queue is large so that the
+    /// client is not cut, which would reset it on reconnect.)
+    @Test func eventsDeletedDuringAReplayAreAnnouncedByAReset() async throws {
+        let config = SlowSubscriberTests.config(streams: "{ queue: 50000 }")
+            + "\nstore: { kind: memory, retention: { max_events_per_topic: 10000 } }\n"
+        try await withDaemon(config: config) { daemon in
+            // In pipelines of 2,000: the client reads no answer before it has written every request.
+            func publish(_ count: Int) async throws {
+                for _ in 0..<(count / 2_000) {
+                    let sent = try await ChildProcess.run(
+                        "/usr/bin/env", ["python3", TestEnvironment.client("pipeline_client.py"), "\(daemon.port)", "big", "2000", "1000"])
+                    #expect(sent.status == 0, "\(sent.stderr)")
+                }
+            }
+            try await publish(10_000)
+            let reader = try ChildProcess(
+                TestEnvironment.python, [TestEnvironment.client("pausing_client.py"), "127.0.0.1", "\(daemon.port)", "/events?topic=big/**", "tok", "1"])
+            defer { reader.signal(SIGTERM) }
+            try await waitUntil("the resuming client to be subscribed") { reader.stdout.contains("connected") }
+            try await publish(12_000)
+            reader.writeLine("read 22000")
+            try await waitUntil(timeout: .seconds(90), "the client's report") { reader.stdoutLines.count > 1 }
+            let report = try JSONSerialization.jsonObject(with: Data(reader.stdoutLines[1].utf8)) as! [String: Any]
+            let ids = (report["events"] as! [[Any]]).map { $0[0] as! Int }
+            let resets = (report["resets"] as! [[String: Any]]).map { $0["at"] as! Int }
+            #expect((report["malformed"] as! [String]).isEmpty)
+            #expect(ids.first == 2 && ids.last == 22_000, "\(ids.prefix(3)) ... \(ids.suffix(3))")
+            #expect(zip(ids, ids.dropFirst()).allSatisfy { $0 < $1 }, "in order, none twice")
+            let gaps = ids.indices.dropFirst().filter { ids[$0] != ids[$0 - 1] + 1 }
+            #expect(!gaps.isEmpty, "retention deleted events the replay had not read")
+            // One reset, before the first gap: at it, or up to a page before it (the mark is read after each page,
+            // so a delete racing the read of the page before the gap is announced then).
+            #expect(resets.count == 1, "\(resets)")
+            #expect((resets.first ?? .max) <= (gaps.first ?? 0), "gaps at \(gaps.map { ids[$0] }), resets at \(resets)")
+        }
+    }
 }

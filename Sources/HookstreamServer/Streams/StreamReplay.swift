@@ -57,10 +57,15 @@ struct StreamReplay: Sendable {
                 subscriber.state.clampResumePoint(toAtMost: lastStored)
                 return subscriber.state.lastDeliveredID
             }.get()
-            try await sendResetIfPruned(after: cursor)
             var replayed = 0
+            var pageStart = cursor
             var page = try await store.events(after: cursor, matching: filter, limit: StreamReplay.pageSize, maxBytes: StreamReplay.pageBytes)
+            var resetSent = false
             while true {
+                // Retention may delete events after the resume point before the replay reads them, and a page would
+                // then just start later. Its mark (which only rises, with the delete) is read after the page, so a
+                // delete racing the read is not missed: the reset comes at the gap, or up to a page before it.
+                if !resetSent { resetSent = try await sendResetIfPruned(after: pageStart) }
                 replayed += page.count
                 let current = page
                 let delivery = try await eventLoop.flatSubmit { self.deliver(current) }.get()
@@ -70,6 +75,7 @@ struct StreamReplay: Sendable {
                 async let next = store.events(after: cursor, matching: filter, limit: StreamReplay.pageSize, maxBytes: StreamReplay.pageBytes)
                 let stillOpen = (try? await delivery.written.get()) != nil
                 page = try await next
+                pageStart = cursor
                 if !stillOpen { break }
             }
             logger.debug("Replay done", metadata: ["hookstream.replayed": "\(replayed)", "hookstream.after": "\(requested)"])
@@ -80,9 +86,10 @@ struct StreamReplay: Sendable {
     }
 
     /// Tells the client, in band, when retention removed events after its resume point: it should refetch.
-    private func sendResetIfPruned(after cursor: EventID) async throws {
+    /// Returns whether it did.
+    private func sendResetIfPruned(after cursor: EventID) async throws -> Bool {
         let prunedThrough = try await store.prunedThrough(matching: filter)
-        guard cursor < prunedThrough else { return }
+        guard cursor < prunedThrough else { return false }
         let oldest = try await store.events(after: prunedThrough, matching: filter, limit: 1).first?.id
         logger.info(
             "Resume point older than retention: sending hookstream.reset",
@@ -92,6 +99,7 @@ struct StreamReplay: Sendable {
             guard !subscriber.isClosed else { return }
             subscriber.write(StreamFraming.resetFrame(lastEventID: cursor, oldestID: oldest), flush: true)
         }.get()
+        return true
     }
 
     /// On the loop: writes one page as a single write, and goes live when the page shows the replay caught up.
