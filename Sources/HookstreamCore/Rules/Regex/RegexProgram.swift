@@ -6,7 +6,7 @@
 struct RegexProgram: Sendable {
     /// The most instructions a pattern may compile to. Counted repetitions copy their contents (`(ab){500}` is a
     /// thousand instructions), so this is what refuses `(x{1000}){1000}` and the like.
-    static let maximumSize = 20_000
+    static let maximumSize = 5_000
 
     let instructions: [RegexInstruction]
     /// Whether any instruction compares case-insensitively, so the matcher computes a scalar's case mappings only
