@@ -100,7 +100,10 @@ let package = Package(
         ),
         .testTarget(
             name: "HookstreamCoreTests",
-            dependencies: ["HookstreamCore", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: [
+                "HookstreamCore", .product(name: "Crypto", package: "swift-crypto"), .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -101,7 +101,9 @@ struct ServeCommand: AsyncParsableCommand {
             logger.critical(
                 "hookstream cannot open its store", metadata: ["error": "\(error.message)", LogMessageID.metadataKey: "\(LogMessageID.storeUnavailable)"])
             printToStandardError("hookstream: \(error.message)")
-            throw ExitCode(error.kind == .unavailable ? ExitCodes.configuration : ExitCodes.failure)
+            // A store that cannot be used as configured will not start on a retry either (78: systemd does not
+            // restart); one that failed to open (a full disk, an I/O error) may, once that is fixed (70: it does).
+            throw ExitCode(error.kind == .unavailable || error.kind == .inUse ? ExitCodes.configuration : ExitCodes.failure)
         } catch let error as SettingsError {
             logger.critical("hookstream cannot start: its config cannot be put in force", metadata: ["error": "\(error.message)"])
             printToStandardError("\(config): error: \(error.message)")

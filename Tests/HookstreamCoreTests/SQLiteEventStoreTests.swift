@@ -1,4 +1,6 @@
 import Foundation
+import GRDB
+import Logging
 import NIOConcurrencyHelpers
 import Testing
 
@@ -479,5 +481,67 @@ import Testing
         } throws: { error in
             (error as? StoreError)?.kind == .unavailable && "\(error)".contains("does not exist")
         }
+    }
+
+    /// Bad input: a second open of a store another opener holds (another process, in production). Both would number
+    /// ids from their own memory and empty each other's append log; the second is refused until the first closes.
+    @Test func aStoreIsOpenedByOneOpenerAtATime() async throws {
+        let path = try temporaryPath()
+        let first = try SQLiteEventStore(path: path)
+        _ = try await first.append([draft("lock")])
+        let refusal = #expect(throws: StoreError.self) { try SQLiteEventStore(path: path) }
+        #expect(refusal?.kind == .inUse)
+        #expect(refusal?.message.contains("in use by another hookstream process") == true, "\(String(describing: refusal))")
+        try await first.close()
+        let second = try SQLiteEventStore(path: path)
+        #expect(try await second.lastEventID() == 1)
+        try await second.close()
+    }
+
+    /// Bad input: an append after close with `store.sync: full` (a keep-alive connection publishing during a
+    /// stop). It is refused; it used to run on finalized statements and crash the process.
+    @Test func anAppendAfterCloseIsRefusedWithSyncFull() async throws {
+        let store = try SQLiteEventStore(path: try temporaryPath(), synchronous: .full)
+        _ = try await store.append([draft("full")])
+        try await store.close()
+        let refusal = await #expect(throws: StoreError.self) { try await store.append([draft("full", "late")]) }
+        #expect(refusal?.kind == .unavailable)
+    }
+
+    /// Log lines a test reads.
+    final class CapturedLog: LogHandler, @unchecked Sendable {
+        private let lines = NIOLockedValueBox<[String]>([])
+        var logLevel: Logger.Level = .trace
+        var metadata: Logger.Metadata = [:]
+        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+            get { metadata[key] }
+            set { metadata[key] = newValue }
+        }
+        func log(event: LogEvent) {
+            lines.withLockedValue { $0.append("\(event.level): \(event.message)") }
+        }
+        var all: [String] { lines.withLockedValue { $0 } }
+    }
+
+    /// Applies of the append log that fail (here a trigger refuses every insert, as a full disk would) are logged
+    /// once, while publishes are still acknowledged from the log, and so is their recovery; nothing is lost.
+    @Test func aFailingApplyIsLoggedAndSoIsItsRecovery() async throws {
+        let path = try temporaryPath()
+        let captured = CapturedLog()
+        let store = try SQLiteEventStore(
+            path: path, synchronous: .normal, applyDelay: .milliseconds(10), logger: Logger(label: "test") { _ in captured })
+        let side = try DatabaseQueue(path: path)
+        try await side.write { db in
+            try db.execute(sql: "CREATE TRIGGER refuse BEFORE INSERT ON events BEGIN SELECT RAISE(FAIL, 'refused by the test'); END")
+        }
+        for i in 0..<3 { _ = try await store.append([draft("apply/\(i)")]) }
+        try await waitFor("the failure logged") { captured.all.contains { $0.contains("cannot apply its append log") } }
+        #expect(captured.all.filter { $0.contains("cannot apply its append log") }.count == 1, "once, not at every retry: \(captured.all)")
+        try await side.write { db in try db.execute(sql: "DROP TRIGGER refuse") }
+        try await waitFor("the recovery logged", timeout: .seconds(10)) { captured.all.contains { $0.contains("applies its append log again") } }
+        let stored = try await side.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM events") }
+        #expect(stored == 3)
+        try side.close()
+        try await store.close()
     }
 }

@@ -156,6 +156,39 @@ import Testing
     }
 }
 
+extension DurabilityTests {
+    /// Bad input: a second daemon on the store a running one holds. It used to open it anyway: both numbered ids from
+    /// their own memory and emptied each other's append log, so acknowledged events were lost. It now exits 78 (a
+    /// setup error: systemd does not restart it) before touching the store, and the first goes on as before.
+    @Test func aSecondDaemonOnTheSameStoreIsRefused() async throws {
+        let directory = try TestEnvironment.makeTemporaryDirectory()
+        let store = directory.appendingPathComponent("var/hookstream.db").path
+        let config = "store: { kind: sqlite, path: \(store) }\nsources: { demo: {} }\nrules: [ { name: r, source: demo, publish: { topic: demo/x } } ]\n"
+        try await withDaemon(config: config, directory: directory) { daemon in
+            #expect(try await HTTPClient.shared.postWebhook(daemon, json: "{}") == [1])
+            let second = try await ChildProcess.run(
+                TestEnvironment.binary, ["serve", "--config", daemon.directory.appendingPathComponent("hookstream.yaml").path, "--listen", "127.0.0.1:0"])
+            #expect(second.status == 78)
+            #expect(second.stderr.contains("is in use by another hookstream process"), "\(second.stderr)")
+            #expect(try await HTTPClient.shared.postWebhook(daemon, json: "{}") == [2])
+        }
+    }
+
+    /// Bad input: a store file that is not a database. Opening fails on the way, which a restart after a fix may
+    /// cure: exit 70, which systemd restarts (78 would have left the service down for good, as after a crash
+    /// on a full disk).
+    @Test func aStoreThatFailsToOpenExits70() async throws {
+        let directory = try TestEnvironment.makeTemporaryDirectory()
+        let store = directory.appendingPathComponent("events.db").path
+        try String(repeating: "not a database ", count: 512).write(toFile: store, atomically: true, encoding: .utf8)
+        let config = directory.appendingPathComponent("c.yaml").path
+        try "store: { kind: sqlite, path: \(store) }\n".write(toFile: config, atomically: true, encoding: .utf8)
+        let result = try await ChildProcess.run(TestEnvironment.binary, ["serve", "--config", config, "--listen", "127.0.0.1:0"])
+        #expect(result.status == 70)
+        #expect(result.stderr.contains("cannot open the SQLite store"), "\(result.stderr)")
+    }
+}
+
 extension ChildProcess {
     /// Free bytes on the file system holding `path`.
     static func freeBytes(_ path: String) throws -> Int {

@@ -78,21 +78,23 @@ public struct Template: Sendable, Hashable, CustomStringConvertible {
 
     /// `inner` split at each `|` that is not inside a quoted value (`default: 'a|b'` is one filter).
     private static func splitFilters(_ inner: Substring) -> [Substring] {
+        // Bytes: '|' and the quotes are ASCII, which never occurs inside another character's UTF-8.
         var pieces: [Substring] = []
         var start = inner.startIndex
-        var quote: Character?
-        var i = inner.startIndex
-        while i < inner.endIndex {
-            let c = inner[i]
+        var quote: UInt8?
+        let bytes = inner.utf8
+        var i = bytes.startIndex
+        while i < bytes.endIndex {
+            let byte = bytes[i]
             if let open = quote {
-                if c == open { quote = nil }
-            } else if c == "'" || c == "\"" {
-                quote = c
-            } else if c == "|" {
+                if byte == open { quote = nil }
+            } else if byte == UInt8(ascii: "'") || byte == UInt8(ascii: "\"") {
+                quote = byte
+            } else if byte == UInt8(ascii: "|") {
                 pieces.append(inner[start..<i])
-                start = inner.index(after: i)
+                start = bytes.index(after: i)
             }
-            i = inner.index(after: i)
+            i = bytes.index(after: i)
         }
         pieces.append(inner[start...])
         return pieces

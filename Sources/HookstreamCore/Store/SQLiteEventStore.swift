@@ -2,6 +2,10 @@ import Dispatch
 import Foundation
 import GRDB
 import GRDBSQLite
+#if canImport(Glibc)
+import Glibc
+#endif
+import Logging
 import Metrics
 import NIOConcurrencyHelpers
 
@@ -96,6 +100,9 @@ public final class SQLiteEventStore: EventStore {
 
     /// The file.
     public let path: String
+    /// Held, locked, for the store's life (`<path>-lock`): one process at a time.
+    private let lockDescriptor: CInt
+    private let logger: Logger
     private let pool: DatabasePool
     /// Appends go through their own connection (see ``SQLiteAppendConnection``); GRDB's pool does the rest.
     private let appender: SQLiteAppendConnection
@@ -128,18 +135,19 @@ public final class SQLiteEventStore: EventStore {
     ///   - synchronous: ``Synchronous/normal`` or ``Synchronous/full``.
     ///   - now: the wall clock in ms since the epoch (a seam for tests).
     /// - Throws: ``StoreError`` (`.unavailable`) when the folder is missing or not writable, or the file is unusable.
+    ///   - logger: where failures of the writer thread are told (an apply that fails, and its recovery).
     public convenience init(
-        path: String, synchronous: Synchronous = .normal,
+        path: String, synchronous: Synchronous = .normal, logger: Logger = Logger(label: "hookstream.store"),
         now: @escaping @Sendable () -> Int64 = WallClock.milliseconds
     ) throws(StoreError) {
-        try self.init(path: path, synchronous: synchronous, applyDelay: .milliseconds(100), now: now)
+        try self.init(path: path, synchronous: synchronous, applyDelay: .milliseconds(100), logger: logger, now: now)
     }
 
     /// Opens the store with `applyDelay` as the append log's delay (tests use a long one to look at a log that was
     /// not applied, as after a crash) and `applyLimits` (tests use small ones).
     init(
         path: String, synchronous: Synchronous, applyDelay: DispatchTimeInterval, applyLimits: ApplyLimits = ApplyLimits(),
-        now: @escaping @Sendable () -> Int64 = WallClock.milliseconds
+        logger: Logger = Logger(label: "hookstream.store"), now: @escaping @Sendable () -> Int64 = WallClock.milliseconds
     ) throws(StoreError) {
         let folder = (path as NSString).deletingLastPathComponent.isEmpty ? "." : (path as NSString).deletingLastPathComponent
         var isDirectory: ObjCBool = false
@@ -149,6 +157,22 @@ public final class SQLiteEventStore: EventStore {
         guard access(folder, W_OK) == 0 else {
             throw StoreError(.unavailable, "the store folder '\(folder)' is not writable by this user: fix its permissions, or point store.path elsewhere")
         }
+        // Two processes on one store would each number ids from their own memory, and each would apply and empty the
+        // other's append log: duplicate ids and acknowledged events lost. The lock goes with the process.
+        let lockPath = path + "-lock"
+        let lockDescriptor = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard lockDescriptor >= 0 else {
+            throw StoreError(.unavailable, "cannot create the store's lock file '\(lockPath)': \(String(cString: strerror(errno)))")
+        }
+        guard flock(lockDescriptor, LOCK_EX | LOCK_NB) == 0 else {
+            let reason = errno == EWOULDBLOCK ? "" : " (\(String(cString: strerror(errno))))"
+            Glibc.close(lockDescriptor)
+            throw StoreError(
+                .inUse,
+                "the SQLite store '\(path)' is in use by another hookstream process\(reason): stop it, or give this one another store.path")
+        }
+        self.lockDescriptor = lockDescriptor
+        self.logger = logger
         self.path = path
         self.now = now
         self.applyDelay = applyDelay
@@ -188,7 +212,8 @@ public final class SQLiteEventStore: EventStore {
             }
             catalog = NIOLockedValueBox(loaded)
         } catch {
-            throw StoreError(.unavailable, "cannot open the SQLite store '\(path)': \(SQLiteEventStore.describe(error))")
+            Glibc.close(lockDescriptor)
+            throw StoreError(.openFailed, "cannot open the SQLite store '\(path)': \(SQLiteEventStore.describe(error))")
         }
         installCheckpointHook()
     }
@@ -318,14 +343,18 @@ public final class SQLiteEventStore: EventStore {
         } catch {
             failure = SQLiteEventStore.describe(error)
         }
+        var recovered = false
+        var firstFailure = false
         let retry: DispatchTimeInterval? = log.withLockedValue { state in
             guard failure == nil else {
                 // Kept in the log and in memory: the next try may succeed (space came back). Appends go on until
                 // the unapplied events reach applyLimits' maximum.
+                firstFailure = state.applyFailure == nil
                 state.applyFailure = failure
                 state.isApplyScheduled = true
                 return .seconds(1)
             }
+            recovered = state.applyFailure != nil
             state.applyFailure = nil
             state.unapplied.removeFirst(entries.count)
             for entry in entries {
@@ -346,6 +375,13 @@ public final class SQLiteEventStore: EventStore {
             if state.unapplied.isEmpty { return nil }
             return state.unappliedEvents >= applyLimits.batchEvents || state.unappliedBytes >= applyLimits.batchBytes ? .nanoseconds(0) : applyDelay
         }
+        // Publishes are still acknowledged meanwhile (the log has them), so the operator learns of it here first.
+        if firstFailure, let failure {
+            logger.error(
+                "The SQLite store cannot apply its append log; retrying every second, and events wait in memory until it can",
+                metadata: ["store.path": "\(path)", "error": "\(failure)"])
+        }
+        if recovered { logger.notice("The SQLite store applies its append log again", metadata: ["store.path": "\(path)"]) }
         if let retry { scheduleApply(after: retry) }
         return failure == nil && retry != nil
     }
@@ -434,6 +470,12 @@ public final class SQLiteEventStore: EventStore {
     /// Commits one group in one transaction (`store.sync: full`), then completes each of its appends (with the
     /// error if it failed).
     private func commit(_ group: [PendingAppend]) {
+        // An append after close() would run on finalized statements.
+        if writer.withLockedValue({ $0.isClosed }) {
+            let closed = StoreError(.unavailable, "the SQLite store '\(path)' is closed")
+            for append in group { append.completion(.failure(closed)) }
+            return
+        }
         // Numbered as one run of batches; the catalog moves only once they are committed.
         let numbered = number(group.flatMap(\.batches))
         do {
@@ -811,6 +853,8 @@ public final class SQLiteEventStore: EventStore {
             }
             self.appender.close()
             try self.pool.close()
+            // The store may be opened again, by this process or another.
+            Glibc.close(self.lockDescriptor)
         }
     }
 

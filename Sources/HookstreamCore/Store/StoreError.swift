@@ -1,8 +1,13 @@
 /// A store that cannot do what was asked: a message a user (or an operator reading the log) can act on.
 public struct StoreError: Error, Sendable, CustomStringConvertible {
     public enum Kind: Sendable, Hashable {
-        /// The store cannot be opened at all (a missing or unwritable folder, a corrupt file).
+        /// The store cannot be used as configured (a missing or unwritable folder), or is closed.
         case unavailable
+        /// Another process has the store open: two writers would number the same ids and empty each other's log.
+        case inUse
+        /// Opening the store failed on the way (a full disk, an I/O error, a damaged file): trying again later may
+        /// succeed.
+        case openFailed
         /// Writing failed (disk full, read-only file system, locked); nothing of the batch was stored.
         case writeFailed
         /// Reading failed.

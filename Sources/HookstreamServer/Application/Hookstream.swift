@@ -39,7 +39,7 @@ public final class Hookstream: Sendable {
         case .memory:
             store = MemoryEventStore(maximumEventsPerTopic: configuration.store.retention.maxEventsPerTopic)
         case .sqlite:
-            store = try SQLiteEventStore(path: configuration.store.path, synchronous: configuration.store.synchronous)
+            store = try SQLiteEventStore(path: configuration.store.path, synchronous: configuration.store.synchronous, logger: logger)
         }
         let broker = try await Broker(store: store, encode: StreamFraming.eventFrame)
         let serverMetrics = ServerMetrics()
