@@ -332,10 +332,34 @@ import Testing
         #expect(reopened.logBytes == 0, "recovered into SQLite, the log emptied (torn tail included)")
         #expect(try await reopened.append([draft("crash/a")]).map(\.id) == [4])
         try await reopened.close()
-        // Opened again: recovered once, not twice (ids are primary keys: a second apply would fail to open).
+        // Opened again after a clean close (aLogWhoseEntriesSQLiteHasIsSkippedOnOpen covers a log that still holds
+        // applied entries).
         let again = try SQLiteEventStore(path: crashed)
         #expect(try await again.events(after: 0, matching: all, limit: 10).map(\.id) == [1, 2, 3, 4])
         try await store.close()
+    }
+
+    /// A crash between an apply and the log's truncation leaves entries SQLite already has. Opening the store
+    /// skips them: no id twice, no failure to open, and numbering goes on after them.
+    @Test func aLogWhoseEntriesSQLiteHasIsSkippedOnOpen() async throws {
+        let path = try temporaryPath()
+        let store = try SQLiteEventStore(path: path, synchronous: .normal, applyDelay: .seconds(3_600))
+        _ = try await store.append([draft("twice/a", "one"), draft("twice/b", "two")])
+        _ = try await store.append([draft("twice/a", "three")])
+        let saved = try temporaryPath() + "-appendlog"
+        try FileManager.default.copyItem(atPath: path + "-appendlog", toPath: saved)
+        try await store.close()  // applies the log to SQLite and empties it
+        #expect(store.commitCount == 1)
+        // The crash: the log as it was before the apply, beside a database that has its entries.
+        try FileManager.default.removeItem(atPath: path + "-appendlog")
+        try FileManager.default.copyItem(atPath: saved, toPath: path + "-appendlog")
+        let reopened = try SQLiteEventStore(path: path)
+        let all = TopicFilter([try TopicPattern("twice/*")])
+        #expect(try await reopened.events(after: 0, matching: all, limit: 10).map(\.id) == [1, 2, 3])
+        #expect(try await reopened.lastEventID() == 3)
+        #expect(reopened.logBytes == 0)
+        #expect(try await reopened.append([draft("twice/a")]).map(\.id) == [4])
+        try await reopened.close()
     }
 
     @Test func aLogLeftByACrashIsAppliedWhenTheStoreOpensWithSyncFull() async throws {

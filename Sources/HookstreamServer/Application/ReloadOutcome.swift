@@ -18,6 +18,10 @@ public struct ReloadOutcome: Sendable, Hashable {
         if old.store.kind != new.store.kind { changed.append("store.kind") }
         if old.store.path != new.store.path { changed.append("store.path") }
         if old.store.synchronous != new.store.synchronous { changed.append("store.sync") }
+        // The memory store drops past its per-topic bound as it appends, with the bound it was made with.
+        if new.store.kind == .memory, old.store.retention.maxEventsPerTopic != new.store.retention.maxEventsPerTopic {
+            changed.append("store.retention.max_events_per_topic (the memory store's bound)")
+        }
         if old.streams.queue != new.streams.queue { changed.append("streams.queue (open streams keep theirs)") }
         return changed
     }

@@ -1,0 +1,23 @@
+import HookstreamCore
+import Testing
+
+@testable import HookstreamServer
+
+@Suite struct ReloadOutcomeTests {
+    private func config(_ store: String) throws -> Configuration {
+        try ConfigLoader.parse("store: \(store)\n", file: "test.yaml")
+    }
+
+    /// The memory store keeps the per-topic bound it was made with, so a reload that changes it says it needs a
+    /// restart; SQLite's retention runs with the bound in force, so there it does not.
+    @Test func theMemoryStoresBoundNeedsARestartAndSQLitesDoesNot() throws {
+        let memory = ReloadOutcome.settingsNeedingRestart(
+            from: try config("{ kind: memory, retention: { max_events_per_topic: 100 } }"),
+            to: try config("{ kind: memory, retention: { max_events_per_topic: 200 } }"))
+        #expect(memory == ["store.retention.max_events_per_topic (the memory store's bound)"])
+        let sqlite = ReloadOutcome.settingsNeedingRestart(
+            from: try config("{ kind: sqlite, retention: { max_events_per_topic: 100 } }"),
+            to: try config("{ kind: sqlite, retention: { max_events_per_topic: 200 } }"))
+        #expect(sqlite.isEmpty)
+    }
+}
