@@ -209,12 +209,25 @@ import Testing
                 source: demo
                 when: [ ~ ]
                 publish: { topic: x }
+              - name: d
+                source: demo
+                when: { all: [], not: {}, any: [ {} ] }
+                publish: { topic: x }
+              - name: e
+                source: demo
+                when: [ {} ]
+                publish: { topic: x }
             """)
         #expect(found.contains { $0 == "test.yaml:5:18: error: rules[0].when.not is empty: write the condition that must not hold" }, "\(found)")
         #expect(found.contains { $0.hasPrefix("test.yaml:9:20: error: rules[1].when.any[0] is empty") }, "\(found)")
         #expect(found.contains { $0.hasPrefix("test.yaml:9:47: error: rules[1].when.all[1] is empty") }, "\(found)")
         #expect(found.contains { $0.hasPrefix("test.yaml:13:13: error: rules[2].when[0] is empty") }, "\(found)")
-        #expect(found.count == 4, "\(found)")
+        // Bad input: empty lists and mappings where a condition goes (an empty `all` held for every message).
+        #expect(found.contains { $0.hasPrefix("test.yaml:17:18: error: rules[3].when.all is an empty list") }, "\(found)")
+        #expect(found.contains { $0.hasPrefix("test.yaml:17:27: error: rules[3].when.not is empty") }, "\(found)")
+        #expect(found.contains { $0.hasPrefix("test.yaml:17:38: error: rules[3].when.any[0] is empty") }, "\(found)")
+        #expect(found.contains { $0.hasPrefix("test.yaml:21:13: error: rules[4].when[0] is empty") }, "\(found)")
+        #expect(found.count == 8, "\(found)")
     }
 
     /// Bad input: topic templates whose literal text no message can make valid (a '..' segment, a control

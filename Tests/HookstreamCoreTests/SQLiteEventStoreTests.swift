@@ -336,6 +336,7 @@ import Testing
         // applied entries).
         let again = try SQLiteEventStore(path: crashed)
         #expect(try await again.events(after: 0, matching: all, limit: 10).map(\.id) == [1, 2, 3, 4])
+        try await again.close()
         try await store.close()
     }
 

@@ -77,6 +77,11 @@ import Testing
             #expect(throws: TopicPatternError.self) { try TopicPattern(bad) }
         }
         #expect(Topic.validationError("family/\u{1F468}\u{200D}\u{1F469}") == nil)
+        // Format characters of ordinary text and emoji stay: a zero-width non-joiner (Persian), a soft hyphen, the
+        // tags of Scotland's flag.
+        for good in ["fa/\u{645}\u{6CC}\u{200C}\u{62E}\u{648}\u{627}\u{647}\u{645}", "de/Silben\u{AD}trennung", "flags/\u{1F3F4}\u{E0067}\u{E0062}\u{E0073}\u{E0063}\u{E0074}\u{E007F}"] {
+            #expect(Topic.validationError(good) == nil, "\(good)")
+        }
         #expect(Topic.validationError("caf\u{E9}/men\u{FC}") == nil)
     }
 }

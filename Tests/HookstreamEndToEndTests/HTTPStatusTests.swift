@@ -132,11 +132,17 @@ import Testing
                 .POST, url, body: "payload=%7B%22channel%22%3A%22%FF%22%7D", headers: [("Content-Type", "application/x-www-form-urlencoded")])
             #expect(form.status == 400)
             #expect(form.body.contains(#""error":"malformed_body""#), "\(form.body)")
+            // The same bytes in a form that says it is Windows-1252 (as older senders post) are its text.
+            let legacy = try await client.send(
+                .POST, url, body: "payload=%7B%22channel%22%3A%22caf%E9%22%7D",
+                headers: [("Content-Type", "application/x-www-form-urlencoded; charset=windows-1252")])
+            #expect(legacy.status == 202, "\(legacy.body)")
+            #expect(legacy.body.contains(#""topics":["demo/café"]"#), "\(legacy.body)")
             // Wrong method, unknown path.
             #expect(try await client.send(.GET, url).status == 405)
             #expect(try await client.send(.GET, "\(daemon.baseURL)/nothing-here").status == 404)
-            // Nothing above was published: the next event is id 1.
-            #expect(try await client.postWebhook(daemon, json: "{}") == [1])
+            // Nothing above was published but the Windows-1252 form: the next event is id 2.
+            #expect(try await client.postWebhook(daemon, json: "{}") == [2])
             try await waitUntil("the rejections in the log") { daemon.log.contains("Webhook rejected") }
         }
     }

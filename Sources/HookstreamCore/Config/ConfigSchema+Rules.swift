@@ -89,6 +89,16 @@ extension ConfigSchema {
 
     /// A `when`: a mapping of paths to tests (all must hold) with `all`, `any` and `not` as keys, or a list of them.
     func readCondition(_ node: Node, _ what: String, paths: inout [(ValuePath, Node)]) -> RuleCondition? {
+        // An empty list or mapping would hold for every message (an empty `all`), or never under `not`.
+        switch node {
+        case .sequence(let list) where list.isEmpty:
+            reader.error(at: node, "\(what) is an empty list: write a condition, or remove it")
+            return nil
+        case .mapping(let m) where m.count == 0:
+            reader.error(at: node, "\(what) is empty: write a condition, or remove it")
+            return nil
+        default: break
+        }
         switch node {
         case .sequence(let list):
             var conditions: [RuleCondition] = []
@@ -109,6 +119,10 @@ extension ConfigSchema {
                         reader.error(at: value, "\(what).\(key) must be a list of conditions")
                         continue
                     }
+                    if list.isEmpty {
+                        reader.error(at: value, "\(what).\(key) is an empty list: write a condition, or remove it")
+                        continue
+                    }
                     var members: [RuleCondition] = []
                     for (i, element) in list.enumerated() {
                         if ConfigReader.isNull(element) {
@@ -116,9 +130,6 @@ extension ConfigSchema {
                             continue
                         }
                         if let c = readCondition(element, "\(what).\(key)[\(i)]", paths: &paths) { members.append(c) }
-                    }
-                    if key == "any" && members.isEmpty && list.isEmpty {
-                        reader.error(at: value, "\(what).any needs at least one condition")
                     }
                     conditions.append(key == "all" ? .all(members) : .any(members))
                 case "not":

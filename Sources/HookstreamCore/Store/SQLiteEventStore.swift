@@ -4,6 +4,8 @@ import GRDB
 import GRDBSQLite
 #if canImport(Glibc)
 import Glibc
+#elseif canImport(Musl)
+import Musl
 #endif
 import Logging
 import Metrics
@@ -100,8 +102,9 @@ public final class SQLiteEventStore: EventStore {
 
     /// The file.
     public let path: String
-    /// Held, locked, for the store's life (`<path>-lock`): one process at a time.
-    private let lockDescriptor: CInt
+    /// Held, locked, for the store's life (`<path>-lock`): one process at a time. Released (and set to -1) once, by
+    /// `close()` or when the store goes away unclosed.
+    private let lockDescriptor: NIOLockedValueBox<CInt>
     private let logger: Logger
     private let pool: DatabasePool
     /// Appends go through their own connection (see ``SQLiteAppendConnection``); GRDB's pool does the rest.
@@ -162,16 +165,20 @@ public final class SQLiteEventStore: EventStore {
         let lockPath = path + "-lock"
         let lockDescriptor = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard lockDescriptor >= 0 else {
-            throw StoreError(.unavailable, "cannot create the store's lock file '\(lockPath)': \(String(cString: strerror(errno)))")
+            let code = errno
+            // Permissions and a read-only file system are the setup's; anything else (a full disk, no inodes, I/O)
+            // may pass.
+            let kind: StoreError.Kind = code == EACCES || code == EROFS || code == ENOENT || code == EPERM ? .unavailable : .openFailed
+            throw StoreError(kind, "cannot create the store's lock file '\(lockPath)': \(String(cString: strerror(code)))")
         }
         guard flock(lockDescriptor, LOCK_EX | LOCK_NB) == 0 else {
             let reason = errno == EWOULDBLOCK ? "" : " (\(String(cString: strerror(errno))))"
-            Glibc.close(lockDescriptor)
+            closeDescriptor(lockDescriptor)
             throw StoreError(
                 .inUse,
                 "the SQLite store '\(path)' is in use by another hookstream process\(reason): stop it, or give this one another store.path")
         }
-        self.lockDescriptor = lockDescriptor
+        self.lockDescriptor = NIOLockedValueBox(lockDescriptor)
         self.logger = logger
         self.path = path
         self.now = now
@@ -212,7 +219,7 @@ public final class SQLiteEventStore: EventStore {
             }
             catalog = NIOLockedValueBox(loaded)
         } catch {
-            Glibc.close(lockDescriptor)
+            closeDescriptor(lockDescriptor)  // no deinit runs for a store that never finished opening
             throw StoreError(.openFailed, "cannot open the SQLite store '\(path)': \(SQLiteEventStore.describe(error))")
         }
         installCheckpointHook()
@@ -837,7 +844,22 @@ public final class SQLiteEventStore: EventStore {
         log.withLockedValue { state in take(Set(state.unapplied.lazy.flatMap { $0.events.lazy.map(\.topic) })) }
     }
 
+    deinit {
+        releaseLock()
+    }
+
+    /// Closes the lock file, which releases the lock, once.
+    private func releaseLock() {
+        lockDescriptor.withLockedValue { descriptor in
+            guard descriptor >= 0 else { return }
+            closeDescriptor(descriptor)
+            descriptor = -1
+        }
+    }
+
     public func close() async throws {
+        // Whatever the last apply does (a full disk at shutdown), the store is given up.
+        defer { releaseLock() }
         try await onWriter {
             self.writer.withLockedValue { $0.isClosed = true }
             if let log = self.log {
@@ -853,8 +875,6 @@ public final class SQLiteEventStore: EventStore {
             }
             self.appender.close()
             try self.pool.close()
-            // The store may be opened again, by this process or another.
-            Glibc.close(self.lockDescriptor)
         }
     }
 
@@ -867,4 +887,9 @@ public final class SQLiteEventStore: EventStore {
         if let error = error as? AppendLog.Failure { return "its append log: \(error.description)" }
         return "\(error)"
     }
+}
+
+/// `close(2)`, out of the reach of the store's own `close()`.
+private func closeDescriptor(_ descriptor: CInt) {
+    _ = close(descriptor)
 }

@@ -47,12 +47,11 @@ public enum Topic {
     static func nonASCIIProblem(_ name: String) -> String? {
         for scalar in name.unicodeScalars {
             let properties = scalar.properties
-            // Format characters (bidirectional overrides, zero-width spaces) make a topic read otherwise than it
-            // is matched; the zero-width joiner is kept for emoji sequences.
-            if properties.isWhitespace || properties.generalCategory == .control
-                || (properties.generalCategory == .format && scalar != "\u{200D}")
-            {
-                return "topic '\(name)' contains whitespace, a control or an invisible formatting character"
+            // Bidirectional controls and invisible characters make a topic read otherwise than it is matched. Other
+            // format characters stay: the zero-width non-joiner of Persian and Indic text, the soft hyphen, the
+            // joiner and tags of emoji sequences.
+            if properties.isWhitespace || properties.generalCategory == .control || Topic.isInvisible(scalar) {
+                return "topic '\(name)' contains whitespace, a control character, a bidirectional control or an invisible character"
             }
         }
         // Patterns and filters split topics into characters; a '/' joined to a combining mark beside it is no
@@ -62,6 +61,14 @@ public enum Topic {
             return "topic '\(name)' has a '/' joined to the character beside it (a combining mark after '/' belongs in a segment)"
         }
         return nil
+    }
+
+    /// Bidirectional overrides, embeddings, isolates and marks, zero-width spaces and invisible operators.
+    static func isInvisible(_ scalar: Unicode.Scalar) -> Bool {
+        switch scalar.value {
+        case 0x061C, 0x200B, 0x200E, 0x200F, 0x202A...0x202E, 0x2060...0x2064, 0x2066...0x2069, 0xFEFF: true
+        default: false
+        }
     }
 
     /// Whether `name` is a valid topic.

@@ -2,8 +2,6 @@
 struct RequestTarget: Sendable {
     var path: String
     var query: [(name: String, value: String)]
-    /// Whether some percent-encoded bytes were not UTF-8 (they were decoded as U+FFFD).
-    private(set) var hasInvalidUTF8 = false
 
     init(_ uri: String) {
         let pathPart: Substring
@@ -16,13 +14,13 @@ struct RequestTarget: Sendable {
             pathPart = Substring(uri)
             queryPart = nil
         }
-        path = RequestTarget.percentDecode(pathPart, plusIsSpace: false, invalid: &hasInvalidUTF8)
+        path = RequestTarget.percentDecode(pathPart, plusIsSpace: false)
         query = []
         if let queryPart {
             for pair in queryPart.split(separator: "&", omittingEmptySubsequences: true) {
                 let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-                let name = RequestTarget.percentDecode(parts[0], plusIsSpace: true, invalid: &hasInvalidUTF8)
-                let value = parts.count > 1 ? RequestTarget.percentDecode(parts[1], plusIsSpace: true, invalid: &hasInvalidUTF8) : ""
+                let name = RequestTarget.percentDecode(parts[0], plusIsSpace: true)
+                let value = parts.count > 1 ? RequestTarget.percentDecode(parts[1], plusIsSpace: true) : ""
                 query.append((name, value))
             }
         }
@@ -35,25 +33,24 @@ struct RequestTarget: Sendable {
     func value(_ name: String) -> String? { query.first { $0.name == name }?.value }
 
     static func percentDecode(_ text: Substring, plusIsSpace: Bool) -> String {
-        var invalid = false
-        return percentDecode(text, plusIsSpace: plusIsSpace, invalid: &invalid)
-    }
-
-    /// Percent-decodes `text`; sets `invalid` when the decoded bytes are not UTF-8 (they become U+FFFD).
-    static func percentDecode(_ text: Substring, plusIsSpace: Bool, invalid: inout Bool) -> String {
         guard text.utf8.contains(UInt8(ascii: "%")) || (plusIsSpace && text.utf8.contains(UInt8(ascii: "+"))) else {
             return String(text)
         }
-        // As WHATWG's percent-decode: a `%` not followed by two hex digits stays as it is, and so do the bytes after it.
-        let input = Array(text.utf8)
+        let bytes = percentDecodedBytes(Array(text.utf8)[...], plusIsSpace: plusIsSpace)
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// The bytes `input` stands for. As WHATWG's percent-decode: a `%` not followed by two hex digits stays as it is,
+    /// and so do the bytes after it.
+    static func percentDecodedBytes(_ input: ArraySlice<UInt8>, plusIsSpace: Bool) -> [UInt8] {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(input.count)
-        var i = 0
-        while i < input.count {
+        var i = input.startIndex
+        while i < input.endIndex {
             let b = input[i]
             if b == UInt8(ascii: "+") && plusIsSpace {
                 bytes.append(UInt8(ascii: " "))
-            } else if b == UInt8(ascii: "%"), i + 2 < input.count, let hv = hexValue(input[i + 1]), let lv = hexValue(input[i + 2]) {
+            } else if b == UInt8(ascii: "%"), i + 2 < input.endIndex, let hv = hexValue(input[i + 1]), let lv = hexValue(input[i + 2]) {
                 bytes.append(hv << 4 | lv)
                 i += 2
             } else {
@@ -61,9 +58,7 @@ struct RequestTarget: Sendable {
             }
             i += 1
         }
-        if let valid = String(validating: bytes, as: UTF8.self) { return valid }
-        invalid = true
-        return String(decoding: bytes, as: UTF8.self)
+        return bytes
     }
 
     private static func hexValue(_ b: UInt8) -> UInt8? {

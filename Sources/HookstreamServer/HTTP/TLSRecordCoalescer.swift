@@ -45,6 +45,8 @@ final class TLSRecordCoalescer: ChannelOutboundHandler, RemovableChannelHandler 
     func flush(context: ChannelHandlerContext) {
         passJoined(context: context)
         context.flush()
+        // A write made from inside the flush (a callback run by it) is held for the next one: keep its bytes.
+        guard !holdsBytes else { return }
         // The TLS handler has encrypted what it could by now and let go of the buffer, so clearing it keeps its
         // storage; a buffer grown by a burst is let go rather than held for an idle connection.
         if joined.capacity > 4 * 1024 { joined = ByteBuffer() } else { joined.clear() }
@@ -72,9 +74,11 @@ final class TLSRecordCoalescer: ChannelOutboundHandler, RemovableChannelHandler 
             promise = all
         }
         promises.removeAll(keepingCapacity: true)
-        context.write(wrapOutboundOut(.byteBuffer(joined)), promise: promise)
-        // The next bytes go after these in a buffer of their own; the one just written belongs to the TLS handler
-        // until it has encrypted it.
+        // Taken before the write, which may call back into this handler (a failed promise, say): bytes written then
+        // go after these, in a buffer of their own, since the one passed on belongs to the TLS handler until it has
+        // encrypted it.
+        let bytes = joined
         joined.moveReaderIndex(to: joined.writerIndex)
+        context.write(wrapOutboundOut(.byteBuffer(bytes)), promise: promise)
     }
 }

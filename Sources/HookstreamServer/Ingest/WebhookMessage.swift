@@ -1,3 +1,4 @@
+import Foundation
 import HookstreamCore
 import NIOCore
 import NIOHTTP1
@@ -22,14 +23,8 @@ enum WebhookMessage {
         case _ where mediaType.hasPrefix("application/") && mediaType.hasSuffix("+json"):
             parsedBody = try parseJSON(body.readableBytesView)
         case "application/x-www-form-urlencoded":
-            guard let text = String(validating: body.readableBytesView, as: UTF8.self) else {
-                throw HTTPError(.badRequest, code: "malformed_body", "the form body is not valid UTF-8")
-            }
-            let decoded = RequestTarget("?" + text)
-            if decoded.hasInvalidUTF8 {
-                throw HTTPError(.badRequest, code: "malformed_body", "a form field is not valid UTF-8 once percent-decoded")
-            }
-            let fields = decoded.query
+            let fields = try formFields(
+                Array(body.readableBytesView), windows1252: WebhookMessage.isWindows1252(head.headers.first(name: "content-type") ?? ""))
             form = fields.map { JSONValue.Member($0.name, .string($0.value)) }
             // GitHub and others can send the JSON payload as a form field named `payload`.
             if let payload = fields.first(where: { $0.name == "payload" })?.value {
@@ -71,6 +66,36 @@ enum WebhookMessage {
     /// Request headers that carry a credential, never shown to rules (a rule could publish them to subscribers):
     /// HTTP's own, and GitLab's token, which is the source's shared secret itself.
     static let credentialHeaders: Set<String> = ["authorization", "proxy-authorization", "cookie", "x-gitlab-token"]
+
+    /// A form's fields, percent-decoded: UTF-8 text, or Windows-1252 when the form says `charset=` ISO-8859-1 or
+    /// Windows-1252 (as older senders post; browsers read ISO-8859-1 as Windows-1252 too).
+    /// - Throws: `400 malformed_body` for a UTF-8 form whose bytes are not UTF-8 once decoded.
+    static func formFields(_ body: [UInt8], windows1252: Bool) throws(HTTPError) -> [(name: String, value: String)] {
+        func text(_ part: ArraySlice<UInt8>) throws(HTTPError) -> String {
+            let bytes = RequestTarget.percentDecodedBytes(part, plusIsSpace: true)
+            if windows1252, let decoded = String(bytes: bytes, encoding: .windowsCP1252) { return decoded }
+            guard let decoded = String(validating: bytes, as: UTF8.self) else {
+                throw HTTPError(
+                    .badRequest, code: "malformed_body",
+                    "a form field is not UTF-8 once percent-decoded (a form in another encoding says so: charset=windows-1252)")
+            }
+            return decoded
+        }
+        var fields: [(name: String, value: String)] = []
+        for pair in body.split(separator: UInt8(ascii: "&"), omittingEmptySubsequences: true) {
+            let parts = pair.split(separator: UInt8(ascii: "="), maxSplits: 1, omittingEmptySubsequences: false)
+            fields.append((try text(parts[0]), parts.count > 1 ? try text(parts[1]) : ""))
+        }
+        return fields
+    }
+
+    /// Whether a `Content-Type` names ISO-8859-1 or Windows-1252 as its charset.
+    static func isWindows1252(_ contentType: String) -> Bool {
+        let lowered = contentType.lowercased()
+        guard let range = lowered.range(of: "charset=") else { return false }
+        let charset = lowered[range.upperBound...].prefix { $0 != ";" && $0 != " " }.trimmingCharacters(in: CharacterSet(charactersIn: "\""))
+        return ["iso-8859-1", "latin1", "iso_8859-1", "windows-1252", "cp1252"].contains(charset)
+    }
 
     static func mediaType(_ contentType: String) -> String {
         var bytes: [UInt8] = []

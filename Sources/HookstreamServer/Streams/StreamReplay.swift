@@ -60,12 +60,13 @@ struct StreamReplay: Sendable {
             var replayed = 0
             var pageStart = cursor
             var page = try await store.events(after: cursor, matching: filter, limit: StreamReplay.pageSize, maxBytes: StreamReplay.pageBytes)
-            var resetSent = false
+            var announced: EventID = 0
             while true {
                 // Retention may delete events after the resume point before the replay reads them, and a page would
                 // then just start later. Its mark (which only rises, with the delete) is read after the page, so a
-                // delete racing the read is not missed: the reset comes at the gap, or up to a page before it.
-                if !resetSent { resetSent = try await sendResetIfPruned(after: pageStart) }
+                // delete racing the read is not missed: a reset comes at each gap, or up to a page before it (or, when
+                // the delete took only events the page already holds, for nothing: the client refetches once more).
+                announced = try await sendResetIfPruned(after: max(pageStart, announced))
                 replayed += page.count
                 let current = page
                 let delivery = try await eventLoop.flatSubmit { self.deliver(current) }.get()
@@ -85,11 +86,11 @@ struct StreamReplay: Sendable {
         }
     }
 
-    /// Tells the client, in band, when retention removed events after its resume point: it should refetch.
-    /// Returns whether it did.
-    private func sendResetIfPruned(after cursor: EventID) async throws -> Bool {
+    /// Tells the client, in band, when retention removed events after `cursor` (its resume point, or the last gap
+    /// told): it should refetch. Returns the mark told of, or `cursor` when there was nothing to tell.
+    private func sendResetIfPruned(after cursor: EventID) async throws -> EventID {
         let prunedThrough = try await store.prunedThrough(matching: filter)
-        guard cursor < prunedThrough else { return false }
+        guard cursor < prunedThrough else { return cursor }
         let oldest = try await store.events(after: prunedThrough, matching: filter, limit: 1).first?.id
         logger.info(
             "Resume point older than retention: sending hookstream.reset",
@@ -99,7 +100,7 @@ struct StreamReplay: Sendable {
             guard !subscriber.isClosed else { return }
             subscriber.write(StreamFraming.resetFrame(lastEventID: cursor, oldestID: oldest), flush: true)
         }.get()
-        return true
+        return prunedThrough
     }
 
     /// On the loop: writes one page as a single write, and goes live when the page shows the replay caught up.
