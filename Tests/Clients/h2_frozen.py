@@ -4,12 +4,13 @@ altogether, with hyper-h2 (the PyPI `h2` package) doing the protocol: the check 
 behind are closed even when the connection itself takes no more bytes (a stream's close, RST_STREAM, waits
 behind what the connection has not sent).
 
-usage: h2_frozen.py --port P --cafile CA --path PATH [--token T] [--streams N] [--hold S]
+usage: h2_frozen.py --port P --cafile CA --path PATH [--token T] [--streams N] [--hold S] [--last-event-id ID]
 
 Its receive buffer is made small before it connects, and its HTTP/2 windows (each stream's and the connection's)
 are opened as wide as the protocol allows, so that only TCP holds the server back. Opens N streams of `GET PATH`,
 reads until every stream has its response head, prints {"ready": true, "statuses": [...]}, then reads nothing
-more for S seconds and exits 0 (the test kills it sooner, once it has seen what it waits for).
+more for S seconds and exits 0 (the test kills it sooner, once it has seen what it waits for). With
+--last-event-id, every stream resumes after ID (a replay that fills what the connection can hold).
 """
 import argparse
 import json
@@ -30,6 +31,7 @@ parser.add_argument("--path", required=True)
 parser.add_argument("--token")
 parser.add_argument("--streams", type=int, default=1)
 parser.add_argument("--hold", type=float, default=120)
+parser.add_argument("--last-event-id")
 args = parser.parse_args()
 
 context = ssl.create_default_context(cafile=args.cafile)
@@ -51,6 +53,8 @@ headers = [(":method", "GET"), (":scheme", "https"), (":authority", f"127.0.0.1:
            ("accept", "text/event-stream")]
 if args.token:
     headers.append(("authorization", f"Bearer {args.token}"))
+if args.last_event_id is not None:
+    headers.append(("last-event-id", args.last_event_id))
 streams = []
 for _ in range(args.streams):
     stream = connection.get_next_available_stream_id()

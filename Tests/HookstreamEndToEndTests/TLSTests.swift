@@ -320,6 +320,48 @@ import Testing
         }
     }
 
+    /// Bad input: an HTTP/2 client that resumes on a quiet topic and reads nothing. No live event counts against its
+    /// queue; its replay fills what the connection holds and waits. Over HTTP/2 the stream does not say how many
+    /// bytes it holds, so the server counts the writes that complete: none between two heartbeats, and the stream
+    /// is cut (then its connection closed, since the connection takes nothing for it either).
+    @Test func aResumingHTTP2StreamThatTakesNothingOnAQuietTopicIsCut() async throws {
+        let directory = try TestEnvironment.makeTemporaryDirectory()
+        let certificates = try await TestCertificates.make(in: directory.appendingPathComponent("tls"))
+        let config = Self.config(certificates: certificates).replacingOccurrences(
+            of: "streams: { queue: 1024 }", with: "streams: { queue: 1024, heartbeat: 500ms }")
+        #expect(config.contains("heartbeat: 500ms"))
+        let daemon = try await Daemon.start(config: config, directory: directory)
+        // 12 MiB stored before the client comes: more than the kernel's buffers and a replay page (2 MiB) hold.
+        let socket = try UnixSocketClient(path: daemon.socketPath)
+        let padding = String(repeating: "x", count: 8 * 1024)
+        for n in 1...1_500 {
+            let answer = try socket.request(#"{"data":{"n":\#(n),"pad":"\#(padding)"}}"#)
+            if !answer.contains(#""ok":true"#) { throw HarnessError("event \(n) refused: \(answer)") }
+        }
+        let client = try ChildProcess(TestEnvironment.python, [
+            TestEnvironment.client("h2_frozen.py"), "--port", String(daemon.port), "--cafile", certificates.ca, "--path", "/events?topic=demo/all",
+            "--token", Self.token, "--last-event-id", "0",
+        ])
+        defer { client.signal(SIGKILL) }
+        do {
+            try await waitUntil(timeout: .seconds(20), "the resuming stream opened") {
+                if !client.isRunning { throw HarnessError("h2_frozen ended: \(client.stderr) \(client.stdout)") }
+                return client.stdout.contains(#""ready": true"#)
+            }
+            #expect(client.stdout.contains(#""statuses": ["200"]"#), "\(client.stdout)")
+            try await waitUntil(timeout: .seconds(20), "the replay stopped") {
+                daemon.log.contains("Replay stopped: its client took nothing for a heartbeat period")
+            }
+            #expect(daemon.log.contains("Subscriber cut"))
+            try await waitUntil(timeout: .seconds(20), "its connection closed") { daemon.log.contains("HTTP/2 connection closed") }
+            #expect(client.isRunning, "the client is still there, reading nothing: the server ended the stream")
+            try await daemon.stop()
+        } catch {
+            _ = try? await daemon.stop()
+            throw error
+        }
+    }
+
     /// A renewed certificate (new files at the same paths, then SIGHUP) is what new connections get; a stream opened
     /// under the old one keeps streaming.
     @Test func aReloadRenewsTheCertificateForNewConnectionsAndOpenStreamsStay() async throws {

@@ -25,8 +25,12 @@ final class StreamSubscriber {
     private var backlog = 0
     /// When the channel last went over its high-water mark (`nil` while under it).
     private var unwritableSince: NIODeadline?
-    /// Bytes NIO held for a replaying subscriber at the last heartbeat, while it was over its high-water mark.
-    private var heldAtHeartbeat: Int?
+    /// Where a replaying subscriber stood at the last heartbeat while it was over its high-water mark (see
+    /// ``replayProgress``).
+    private var progressAtHeartbeat: Int?
+    /// HTTP/2 only: bytes of stream writes that the stream has passed on to the connection and the connection to the
+    /// socket (their writes completed).
+    private var bytesTaken = 0
     /// How long a replaying subscriber's channel may stay over its high-water mark before the live events held for
     /// its hand-off count against its queue: a replay page (up to 2 MiB) keeps it there while a reading client
     /// takes it, and only one that takes nothing for this long is behind.
@@ -106,9 +110,36 @@ final class StreamSubscriber {
     @discardableResult
     func write(_ bytes: ByteBuffer, flush: Bool) -> EventLoopFuture<Void> {
         let promise = context.eventLoop.makePromise(of: Void.self)
-        context.write(framing.body(bytes), promise: promise)
+        guard case .http2 = framing else {
+            context.write(framing.body(bytes), promise: promise)
+            if flush { context.flush() }
+            return promise.futureResult
+        }
+        // An HTTP/2 stream does not say how many bytes it holds: it is known from the writes that complete, in
+        // slices small enough that a client reading a page slowly is seen taking it (a page is up to 2 MiB).
+        var rest = bytes
+        repeat {
+            let slice = rest.readSlice(length: min(rest.readableBytes, StreamSubscriber.progressSlice))!
+            let sliceWritten = rest.readableBytes == 0 ? promise : context.eventLoop.makePromise(of: Void.self)
+            let count = slice.readableBytes
+            sliceWritten.futureResult.assumeIsolated().whenSuccess { self.bytesTaken += count }
+            context.write(framing.body(slice), promise: sliceWritten)
+        } while rest.readableBytes > 0
         if flush { context.flush() }
         return promise.futureResult
+    }
+
+    /// The size of the pieces an HTTP/2 stream's replay pages are written in (four DATA frames of the default size).
+    static let progressSlice = 64 * 1024
+
+    /// How far a replaying subscriber's client has got, as a number that grows only when it takes bytes: over
+    /// HTTP/1.1 the bytes NIO holds for the connection, negated (more written without being taken lowers it); over
+    /// HTTP/2 the bytes its stream has passed on. `nil` when the channel cannot say.
+    private func replayProgress() -> Int? {
+        switch framing {
+        case .http1: (try? channel.syncOptions?.getOption(.bufferedWritableBytes)).map { -$0 }
+        case .http2: bytesTaken
+        }
     }
 
     /// Writes the response head of the stream (with extra headers: CORS).
@@ -128,18 +159,18 @@ final class StreamSubscriber {
 
     /// Writes a shared, pre-encoded comment frame (heartbeat); skipped while the client is not reading.
     ///
-    /// A replaying subscriber whose client took nothing since the last heartbeat (NIO holds as many bytes for it as
-    /// then) is cut: on a quiet topic no live event counts against its queue, and its replay would hold its pages
-    /// for as long as the client stays. Known for connections only (an HTTP/2 stream does not say what it holds).
+    /// A replaying subscriber whose client took nothing since the last heartbeat (over HTTP/1.1 NIO holds as many
+    /// bytes for it as then; over HTTP/2 none of its stream's writes completed) is cut: on a quiet topic no live
+    /// event counts against its queue, and its replay would hold its pages for as long as the client stays.
     func writeHeartbeat(_ frame: ByteBuffer) {
         guard !isClosed else { return }
         guard isWritable else {
-            guard !state.isLive, let held = try? channel.syncOptions?.getOption(.bufferedWritableBytes) else { return }
-            if let before = heldAtHeartbeat, held >= before {
+            guard !state.isLive, let progress = replayProgress() else { return }
+            if let before = progressAtHeartbeat, progress <= before {
                 logger.info("Replay stopped: its client took nothing for a heartbeat period")
                 return cut()
             }
-            heldAtHeartbeat = held
+            progressAtHeartbeat = progress
             return
         }
         send(frame)
@@ -152,7 +183,7 @@ final class StreamSubscriber {
         if writable {
             backlog = 0
             unwritableSince = nil
-            heldAtHeartbeat = nil
+            progressAtHeartbeat = nil
         } else if unwritableSince == nil {
             unwritableSince = .now()
         }
