@@ -559,13 +559,43 @@ import Testing
         try await side.write { db in
             try db.execute(sql: "CREATE TRIGGER refuse BEFORE INSERT ON events BEGIN SELECT RAISE(FAIL, 'refused by the test'); END")
         }
+        #expect(store.condition == .healthy)
         for i in 0..<3 { _ = try await store.append([draft("apply/\(i)")]) }
         try await waitFor("the failure logged") { captured.all.contains { $0.contains("cannot apply its append log") } }
         #expect(captured.all.filter { $0.contains("cannot apply its append log") }.count == 1, "once, not at every retry: \(captured.all)")
+        #expect(store.condition == .degraded("the event store cannot write its database; 3 accepted events wait in its append log"))
         try await side.write { db in try db.execute(sql: "DROP TRIGGER refuse") }
         try await waitFor("the recovery logged", timeout: .seconds(10)) { captured.all.contains { $0.contains("applies its append log again") } }
+        #expect(store.condition == .healthy)
         let stored = try await side.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM events") }
         #expect(stored == 3)
+        try side.close()
+        try await store.close()
+    }
+
+    /// Bad input: SQLite refuses every insert until the events waiting for it reach the limit. The store is degraded
+    /// first, then refusing, and appends then fail; once SQLite takes writes again it is healthy.
+    @Test func aStoreWhoseWaitingEventsReachTheLimitSaysItRefuses() async throws {
+        let path = try temporaryPath()
+        let limits = SQLiteEventStore.ApplyLimits(batchEvents: 1_000, batchBytes: 1 << 30, maximumEvents: 5, maximumBytes: 1 << 30)
+        let store = try SQLiteEventStore(path: path, synchronous: .normal, applyDelay: .milliseconds(10), applyLimits: limits)
+        let side = try DatabaseQueue(path: path)
+        try await side.write { db in
+            try db.execute(sql: "CREATE TRIGGER refuse BEFORE INSERT ON events BEGIN SELECT RAISE(FAIL, 'refused by the test'); END")
+        }
+        _ = try await store.append([draft("limit/0")])
+        try await waitFor("degraded") { if case .degraded = store.condition { true } else { false } }
+        for i in 1..<5 { _ = try await store.append([draft("limit/\(i)")]) }
+        let condition = store.condition
+        guard case .refusing(let reason) = condition else {
+            Issue.record("not refusing: \(condition)")
+            return
+        }
+        #expect(reason.contains("publishes are refused") && !reason.contains(path))
+        await #expect(throws: StoreError.self) { try await store.append([draft("limit/5")]) }
+        try await side.write { db in try db.execute(sql: "DROP TRIGGER refuse") }
+        try await waitFor("healthy again", timeout: .seconds(10)) { store.condition == .healthy }
+        #expect(try await side.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM events") } == 5)
         try side.close()
         try await store.close()
     }

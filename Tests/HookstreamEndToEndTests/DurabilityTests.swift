@@ -146,6 +146,48 @@ import Testing
         unmounted = unmount.status == 0
     }
 
+    /// Bad input for the store: its database refuses every insert (a trigger that another process adds, as a broken
+    /// file or a read-only remount would). Webhooks are still accepted (the append log has them); `/readyz` says
+    /// `degraded` with a reason that names no path and no SQLite error; once the database takes writes again it says
+    /// `ready`, and every accepted event is in the database.
+    @Test func readinessIsDegradedWhileTheDatabaseRefusesWrites() async throws {
+        let directory = try TestEnvironment.makeTemporaryDirectory()
+        let daemon = try await Daemon.start(directory: directory)
+        let database = directory.appendingPathComponent("var/hookstream.db").path
+        func sql(_ statement: String) async throws -> String {
+            let result = try await ChildProcess.run(TestEnvironment.python, [
+                "-c", "import sqlite3, sys; c = sqlite3.connect(sys.argv[1], timeout=10); print(c.execute(sys.argv[2]).fetchall()); c.commit()",
+                database, statement,
+            ])
+            if result.status != 0 { throw HarnessError("sqlite3: \(result.stderr)") }
+            return result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        var acked = try await client.postWebhook(daemon, json: #"{"before":"refusal"}"#)
+        let ready = try await client.send(.GET, "\(daemon.baseURL)/readyz")
+        #expect(ready.status == 200 && ready.body.contains(#""status":"ready""#), "\(ready)")
+
+        _ = try await sql("CREATE TRIGGER refuse BEFORE INSERT ON events BEGIN SELECT RAISE(FAIL, 'refused by the test'); END")
+        acked += try await client.postWebhook(daemon, json: #"{"during":"refusal"}"#)
+        var degraded = ""
+        try await waitUntil(timeout: .seconds(10), "/readyz says degraded") {
+            let answer = try await client.send(.GET, "\(daemon.baseURL)/readyz")
+            degraded = "\(answer.status) \(answer.body)"
+            return answer.body.contains(#""status":"degraded""#)
+        }
+        #expect(degraded.hasPrefix("200 "), "still taking events: \(degraded)")
+        #expect(degraded.contains("cannot write its database"), "\(degraded)")
+        #expect(!degraded.contains("refused by the test") && !degraded.contains(directory.path), "no SQLite error, no path: \(degraded)")
+        #expect(daemon.log.contains("cannot apply its append log"))
+        acked += try await client.postWebhook(daemon, json: #"{"still":"refusal"}"#)
+
+        _ = try await sql("DROP TRIGGER refuse")
+        try await waitUntil(timeout: .seconds(10), "/readyz says ready again") {
+            try await client.send(.GET, "\(daemon.baseURL)/readyz").body.contains(#""status":"ready""#)
+        }
+        #expect(try await sql("SELECT id FROM events ORDER BY id") == "[" + acked.map { "(\($0),)" }.joined(separator: ", ") + "]")
+        try await daemon.stop()
+    }
+
     @Test func aMissingStoreFolderIsAConfigErrorAtStart() async throws {
         let directory = try TestEnvironment.makeTemporaryDirectory()
         let config = directory.appendingPathComponent("c.yaml").path

@@ -42,6 +42,10 @@ public protocol EventStore: Sendable {
     /// Answers once the store can serve a read: a health probe (the watchdog's). A hung store never answers.
     func probe() async throws
 
+    /// Whether the store works as it should, takes events while something is wrong, or refuses them; read without
+    /// waiting for the store's work (a readiness probe asks it).
+    var condition: StoreCondition { get }
+
     /// Releases the store's resources; no call may follow.
     func close() async throws
 }
@@ -56,6 +60,8 @@ extension EventStore {
     }
 
     public func probe() async throws { _ = try await lastEventID() }
+
+    public var condition: StoreCondition { .healthy }
 
     /// Stores several batches of drafts together, remembering no delivery.
     public func append(batches: [[EventDraft]], completion: @escaping @Sendable (Result<[[Event]], any Error>) -> Void) {

@@ -283,6 +283,20 @@ public final class SQLiteEventStore: EventStore {
         if mustSchedule { writerQueue.async { self.runWriter() } }
     }
 
+    /// Degraded while applies of the append log fail (the events wait in the log and in memory), refusing once the
+    /// events waiting reach ``ApplyLimits``' maximum. With `sync: full` each publish is its own commit, and one that
+    /// fails is answered `503` at once.
+    public var condition: StoreCondition {
+        guard let log else { return .healthy }
+        return log.withLockedValue { state in
+            if state.unappliedEvents >= applyLimits.maximumEvents || state.unappliedBytes >= applyLimits.maximumBytes {
+                return .refusing("the event store cannot write its database, and the events waiting for it fill its memory; publishes are refused")
+            }
+            guard state.applyFailure != nil else { return .healthy }
+            return .degraded("the event store cannot write its database; \(state.unappliedEvents) accepted events wait in its append log")
+        }
+    }
+
     /// Numbers `batches`, writes them to the append log and keeps them for the next apply (`store.sync: normal`).
     private func appendToLog(_ batches: [EventBatch], _ log: NIOLockedValueBox<LogState>) -> Result<[[Event]], any Error> {
         let (result, schedule): (Result<[[Event]], any Error>, DispatchTimeInterval?) = log.withLockedValue { state in
