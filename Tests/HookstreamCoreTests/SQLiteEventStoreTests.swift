@@ -599,4 +599,30 @@ import Testing
         try side.close()
         try await store.close()
     }
+
+    /// A page and its retention mark are read at one moment: while appends and retention run beside it, no page
+    /// holds an event at or below its own mark (read one after the other, a delete between the two reads gave a page
+    /// whose events the mark said were gone, and the replay told its client of a gap that was not there).
+    @Test func aPageAndItsMarkAreReadAtOneMoment() async throws {
+        let store = try SQLiteEventStore(path: try temporaryPath(), synchronous: .normal, applyDelay: .milliseconds(1))
+        let filter = TopicFilter([try TopicPattern("moment")])
+        let done = NIOLockedValueBox(false)
+        let drafts = (0..<5).map { _ in draft("moment") }
+        let writing = Task {
+            defer { done.withLockedValue { $0 = true } }
+            for _ in 0..<300 {
+                _ = try await store.append(drafts)
+                try await store.applyRetention(Retention(maxEventsPerTopic: 10), now: 0)
+            }
+        }
+        var marked = 0
+        while !done.withLockedValue({ $0 }) {
+            let page = try await store.page(after: 0, matching: filter, limit: 100, maxBytes: .max)
+            #expect(page.events.allSatisfy { $0.id > page.prunedThrough }, "mark \(page.prunedThrough), page \(page.events.map(\.id))")
+            if page.prunedThrough > 0 { marked += 1 }
+        }
+        try await writing.value
+        #expect(marked > 0, "retention ran while pages were read")
+        try await store.close()
+    }
 }

@@ -35,6 +35,11 @@ public protocol EventStore: Sendable {
     /// from below it has missed events that are gone.
     func prunedThrough(matching filter: TopicFilter) async throws -> EventID
 
+    /// ``events(after:matching:limit:maxBytes:)`` with ``prunedThrough(matching:)`` read at the same moment: a mark
+    /// above `id` then means that events after `id` were gone when the page was read, and a replay tells its client
+    /// (`hookstream.reset`) exactly when it missed some.
+    func page(after id: EventID, matching filter: TopicFilter, limit: Int, maxBytes: Int) async throws -> ReplayPage
+
     /// Removes what `retention` no longer keeps, as of `now` (ms since the epoch); returns how many events went.
     @discardableResult
     func applyRetention(_ retention: Retention, now: Int64) async throws -> Int
@@ -62,6 +67,13 @@ extension EventStore {
     public func probe() async throws { _ = try await lastEventID() }
 
     public var condition: StoreCondition { .healthy }
+
+    /// The page, then the mark: for a store that cannot read both at one moment. A delete between the two is seen (a
+    /// reset is never missed), though it may have taken only events the page already holds (a reset for nothing).
+    public func page(after id: EventID, matching filter: TopicFilter, limit: Int, maxBytes: Int) async throws -> ReplayPage {
+        let events = try await events(after: id, matching: filter, limit: limit, maxBytes: maxBytes)
+        return ReplayPage(events: events, prunedThrough: try await prunedThrough(matching: filter))
+    }
 
     /// Stores several batches of drafts together, remembering no delivery.
     public func append(batches: [[EventDraft]], completion: @escaping @Sendable (Result<[[Event]], any Error>) -> Void) {

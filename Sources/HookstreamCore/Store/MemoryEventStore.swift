@@ -113,17 +113,28 @@ public final class MemoryEventStore: EventStore {
     }
 
     public func events(after id: EventID, matching filter: TopicFilter, limit: Int, maxBytes: Int) async throws -> [Event] {
-        guard limit > 0, maxBytes > 0 else { return [] }
-        return state.withLockedValue { state in
-            var found: [Event] = []
-            for (topic, log) in state.topics where filter.matches(topic) {
-                found.append(contentsOf: log.events(after: id, limit: limit))
-            }
-            found.sort { $0.id < $1.id }
-            if found.count > limit { found.removeSubrange(limit...) }
-            // The events share the store's storage; the budget bounds what a caller makes of them (a replay's page).
-            return found.prefix(bytes: maxBytes)
+        state.withLockedValue { MemoryEventStore.events(in: $0, after: id, matching: filter, limit: limit, maxBytes: maxBytes) }
+    }
+
+    /// The page and the mark under one hold of the lock: the mark is the one the page was read with.
+    public func page(after id: EventID, matching filter: TopicFilter, limit: Int, maxBytes: Int) async throws -> ReplayPage {
+        state.withLockedValue { state in
+            ReplayPage(
+                events: MemoryEventStore.events(in: state, after: id, matching: filter, limit: limit, maxBytes: maxBytes),
+                prunedThrough: MemoryEventStore.prunedThrough(in: state, matching: filter))
         }
+    }
+
+    private static func events(in state: State, after id: EventID, matching filter: TopicFilter, limit: Int, maxBytes: Int) -> [Event] {
+        guard limit > 0, maxBytes > 0 else { return [] }
+        var found: [Event] = []
+        for (topic, log) in state.topics where filter.matches(topic) {
+            found.append(contentsOf: log.events(after: id, limit: limit))
+        }
+        found.sort { $0.id < $1.id }
+        if found.count > limit { found.removeSubrange(limit...) }
+        // The events share the store's storage; the budget bounds what a caller makes of them (a replay's page).
+        return found.prefix(bytes: maxBytes)
     }
 
     /// Topics the store holds events of, for tests.
@@ -135,11 +146,13 @@ public final class MemoryEventStore: EventStore {
 
     /// The highest id dropped from a topic `filter` matches, forgotten topics included.
     public func prunedThrough(matching filter: TopicFilter) async throws -> EventID {
-        state.withLockedValue { state in
-            var highest = state.forgotten.reduce(EventID(0)) { filter.matches($1.key) ? max($0, $1.value) : $0 }
-            for (topic, log) in state.topics where filter.matches(topic) { highest = max(highest, log.prunedThrough) }
-            return highest
-        }
+        state.withLockedValue { MemoryEventStore.prunedThrough(in: $0, matching: filter) }
+    }
+
+    private static func prunedThrough(in state: State, matching filter: TopicFilter) -> EventID {
+        var highest = state.forgotten.reduce(EventID(0)) { filter.matches($1.key) ? max($0, $1.value) : $0 }
+        for (topic, log) in state.topics where filter.matches(topic) { highest = max(highest, log.prunedThrough) }
+        return highest
     }
 
     @discardableResult

@@ -598,48 +598,62 @@ public final class SQLiteEventStore: EventStore {
     // MARK: Reading
 
     public func events(after id: EventID, matching filter: TopicFilter, limit: Int, maxBytes: Int) async throws -> [Event] {
-        guard limit > 0, maxBytes > 0 else { return [] }
+        try await read(after: id, matching: filter, limit: limit, maxBytes: maxBytes, withMark: false).events
+    }
+
+    /// The page and the mark from one read transaction of SQLite (retention deletes and raises the mark in one
+    /// transaction of its own, and it applies the append log before it prunes).
+    public func page(after id: EventID, matching filter: TopicFilter, limit: Int, maxBytes: Int) async throws -> ReplayPage {
+        try await read(after: id, matching: filter, limit: limit, maxBytes: maxBytes, withMark: true)
+    }
+
+    /// Events after `id` (SQLite's, then those still waiting in the append log), and the mark when `withMark`.
+    private func read(after id: EventID, matching filter: TopicFilter, limit: Int, maxBytes: Int, withMark: Bool) async throws -> ReplayPage {
         let (matching, all) = catalog.withLockedValue { catalog in
             (Array(catalog.topics.filter { filter.matches($0) }), catalog.topics.count)
         }
-        guard !matching.isEmpty else { return [] }
+        guard limit > 0, maxBytes > 0, !matching.isEmpty || withMark else { return ReplayPage(events: [], prunedThrough: 0) }
         // Taken before SQLite is read: an entry applied meanwhile is in both, and only once in the result.
         let recent = log?.withLockedValue { state in
             state.unapplied.flatMap { $0.events.filter { $0.id > id && filter.matches($0.topic) } }
         } ?? []
-        let stored = try await storedEvents(after: id, matching: matching, all: all, filter: filter, limit: limit, maxBytes: maxBytes)
-        guard !recent.isEmpty, stored.count < limit, stored.pageBytes < maxBytes else { return stored }
-        // Applies go in id order, so SQLite has every event up to its newest: the recent ones past it are the rest.
-        let newest = stored.last?.id ?? id
-        return Array((stored + recent.lazy.filter { $0.id > newest }).prefix(limit)).prefix(bytes: maxBytes)
-    }
-
-    private func storedEvents(
-        after id: EventID, matching: [String], all: Int, filter: TopicFilter, limit: Int, maxBytes: Int
-    ) async throws -> [Event] {
         do {
-            return try await pool.read { db in
-                if matching.count == all || matching.count > SQLiteEventStore.seekTopicLimit {
-                    // Every topic, or many: one walk of the log by id, keeping the matching events.
-                    let everyTopic = matching.count == all
-                    return try SQLiteEventStore.fetch(db, "WHERE id > ?", [Int64(id)], limit: limit, maxBytes: maxBytes) {
-                        everyTopic || filter.matches($0)
-                    }
-                }
-                // A few topics: one index seek per topic, then merge: cost follows the page, not the log. A topic whose
-                // read stopped at the limit or the budget may have more after its last event; the merged page cannot
-                // pass that event, since up to it the page holds all of that topic's read events, which alone reach
-                // the limit or the budget. So nothing is skipped.
-                var found: [Event] = []
-                for topic in matching {
-                    found += try SQLiteEventStore.fetch(db, "WHERE topic = ? AND id > ?", [topic, Int64(id)], limit: limit, maxBytes: maxBytes)
-                }
-                found.sort { $0.id < $1.id }
-                return Array(found.prefix(limit)).prefix(bytes: maxBytes)
+            let stored = try await pool.read { db -> ReplayPage in
+                let events =
+                    matching.isEmpty
+                    ? [] : try SQLiteEventStore.storedEvents(db, after: id, matching: matching, all: all, filter: filter, limit: limit, maxBytes: maxBytes)
+                return ReplayPage(events: events, prunedThrough: withMark ? try SQLiteEventStore.prunedThrough(db, matching: filter) : 0)
             }
+            guard !recent.isEmpty, stored.events.count < limit, stored.events.pageBytes < maxBytes else { return stored }
+            // Applies go in id order, so SQLite has every event up to its newest: the recent ones past it are the rest.
+            let newest = stored.events.last?.id ?? id
+            let events = Array((stored.events + recent.lazy.filter { $0.id > newest }).prefix(limit)).prefix(bytes: maxBytes)
+            return ReplayPage(events: events, prunedThrough: stored.prunedThrough)
         } catch {
             throw StoreError(.readFailed, "the SQLite store '\(path)' cannot be read: \(SQLiteEventStore.describe(error))")
         }
+    }
+
+    private static func storedEvents(
+        _ db: Database, after id: EventID, matching: [String], all: Int, filter: TopicFilter, limit: Int, maxBytes: Int
+    ) throws -> [Event] {
+        if matching.count == all || matching.count > SQLiteEventStore.seekTopicLimit {
+            // Every topic, or many: one walk of the log by id, keeping the matching events.
+            let everyTopic = matching.count == all
+            return try SQLiteEventStore.fetch(db, "WHERE id > ?", [Int64(id)], limit: limit, maxBytes: maxBytes) {
+                everyTopic || filter.matches($0)
+            }
+        }
+        // A few topics: one index seek per topic, then merge: cost follows the page, not the log. A topic whose
+        // read stopped at the limit or the budget may have more after its last event; the merged page cannot
+        // pass that event, since up to it the page holds all of that topic's read events, which alone reach
+        // the limit or the budget. So nothing is skipped.
+        var found: [Event] = []
+        for topic in matching {
+            found += try SQLiteEventStore.fetch(db, "WHERE topic = ? AND id > ?", [topic, Int64(id)], limit: limit, maxBytes: maxBytes)
+        }
+        found.sort { $0.id < $1.id }
+        return Array(found.prefix(limit)).prefix(bytes: maxBytes)
     }
 
     /// The events `clause` selects, in id order, whose topic `includes`: at most `limit`, and none after the one at
@@ -694,34 +708,36 @@ public final class SQLiteEventStore: EventStore {
     /// of names its literal prefix starts).
     public func prunedThrough(matching filter: TopicFilter) async throws -> EventID {
         do {
-            return try await pool.read { db -> EventID in
-                var highest: EventID = 0
-                for pattern in filter.patterns {
-                    let (prefix, isWhole) = pattern.literalPrefix
-                    // The prefix itself is a topic the pattern may match (`a` for `a/**`, not for `a/*`).
-                    if !prefix.isEmpty, isWhole || pattern.matches(prefix),
-                        let exact = try EventID.fetchOne(db, sql: "SELECT pruned_through FROM topics WHERE name = ?", arguments: [prefix])
-                    {
-                        highest = max(highest, exact)
-                    }
-                    if isWhole { continue }
-                    // '0' follows '/' in byte order: the names that start with the prefix and a '/'.
-                    let rows =
-                        prefix.isEmpty
-                        ? try Row.fetchCursor(db, sql: "SELECT name, pruned_through FROM topics WHERE pruned_through > ?", arguments: [Int64(highest)])
-                        : try Row.fetchCursor(
-                            db, sql: "SELECT name, pruned_through FROM topics WHERE name >= ? AND name < ? AND pruned_through > ?",
-                            arguments: [prefix + "/", prefix + "0", Int64(highest)])
-                    while let row = try rows.next() {
-                        let mark: EventID = row[1]
-                        if mark > highest, pattern.matches(row[0] as String) { highest = mark }
-                    }
-                }
-                return highest
-            }
+            return try await pool.read { db in try SQLiteEventStore.prunedThrough(db, matching: filter) }
         } catch {
             throw StoreError(.readFailed, "reading the SQLite store '\(path)' failed: \(SQLiteEventStore.describe(error))")
         }
+    }
+
+    private static func prunedThrough(_ db: Database, matching filter: TopicFilter) throws -> EventID {
+        var highest: EventID = 0
+        for pattern in filter.patterns {
+            let (prefix, isWhole) = pattern.literalPrefix
+            // The prefix itself is a topic the pattern may match (`a` for `a/**`, not for `a/*`).
+            if !prefix.isEmpty, isWhole || pattern.matches(prefix),
+                let exact = try EventID.fetchOne(db, sql: "SELECT pruned_through FROM topics WHERE name = ?", arguments: [prefix])
+            {
+                highest = max(highest, exact)
+            }
+            if isWhole { continue }
+            // '0' follows '/' in byte order: the names that start with the prefix and a '/'.
+            let rows =
+                prefix.isEmpty
+                ? try Row.fetchCursor(db, sql: "SELECT name, pruned_through FROM topics WHERE pruned_through > ?", arguments: [Int64(highest)])
+                : try Row.fetchCursor(
+                    db, sql: "SELECT name, pruned_through FROM topics WHERE name >= ? AND name < ? AND pruned_through > ?",
+                    arguments: [prefix + "/", prefix + "0", Int64(highest)])
+            while let row = try rows.next() {
+                let mark: EventID = row[1]
+                if mark > highest, pattern.matches(row[0] as String) { highest = mark }
+            }
+        }
+        return highest
     }
 
     /// Topics the store knows (those with events, or with events waiting to be applied), for tests.

@@ -59,21 +59,21 @@ struct StreamReplay: Sendable {
             }.get()
             var replayed = 0
             var pageStart = cursor
-            var page = try await store.events(after: cursor, matching: filter, limit: StreamReplay.pageSize, maxBytes: StreamReplay.pageBytes)
+            var page = try await store.page(after: cursor, matching: filter, limit: StreamReplay.pageSize, maxBytes: StreamReplay.pageBytes)
             var announced: EventID = 0
             while true {
                 // Retention may delete events after the resume point before the replay reads them, and a page would
-                // then just start later. Its mark (which only rises, with the delete) is read after the page, so a
-                // delete racing the read is not missed: a reset comes at each gap, or up to a page before it (or, when
-                // the delete took only events the page already holds, for nothing: the client refetches once more).
-                announced = try await sendResetIfPruned(after: max(pageStart, announced))
-                replayed += page.count
-                let current = page
+                // then just start later. The page comes with the retention mark of the moment it was read (the mark
+                // rises with the delete): above the cursor, events the client never got were gone, and it is told,
+                // before the page.
+                announced = try await sendResetIfPruned(after: max(pageStart, announced), mark: page.prunedThrough)
+                replayed += page.events.count
+                let current = page.events
                 let delivery = try await eventLoop.flatSubmit { self.deliver(current) }.get()
                 guard case .more(let cursor) = delivery.step else { break }
                 // Read the next page while this one drains to the client; wait for both, so a slow client
                 // holds at most two pages in memory.
-                async let next = store.events(after: cursor, matching: filter, limit: StreamReplay.pageSize, maxBytes: StreamReplay.pageBytes)
+                async let next = store.page(after: cursor, matching: filter, limit: StreamReplay.pageSize, maxBytes: StreamReplay.pageBytes)
                 let stillOpen = (try? await delivery.written.get()) != nil
                 page = try await next
                 pageStart = cursor
@@ -87,9 +87,9 @@ struct StreamReplay: Sendable {
     }
 
     /// Tells the client, in band, when retention removed events after `cursor` (its resume point, or the last gap
-    /// told): it should refetch. Returns the mark told of, or `cursor` when there was nothing to tell.
-    private func sendResetIfPruned(after cursor: EventID) async throws -> EventID {
-        let prunedThrough = try await store.prunedThrough(matching: filter)
+    /// told), as `prunedThrough` (the page's mark) says: it should refetch. Returns the mark told of, or `cursor` when
+    /// there was nothing to tell.
+    private func sendResetIfPruned(after cursor: EventID, mark prunedThrough: EventID) async throws -> EventID {
         guard cursor < prunedThrough else { return cursor }
         let oldest = try await store.events(after: prunedThrough, matching: filter, limit: 1).first?.id
         logger.info(
