@@ -625,4 +625,25 @@ import Testing
         #expect(marked > 0, "retention ran while pages were read")
         try await store.close()
     }
+
+    /// Retention counts only the topics that got events since it last found them within the bound (a count walks up
+    /// to `max_events_per_topic` index entries, and a store may hold many quiet topics), every topic on its first
+    /// pass and again when the bound is lowered.
+    @Test func retentionCountsOnlyTopicsThatGrewAndAllWhenTheBoundIsLowered() async throws {
+        let store = try SQLiteEventStore(path: try temporaryPath(), synchronous: .normal, applyDelay: .milliseconds(1))
+        for topic in 0..<20 { _ = try await store.append((0..<6).map { _ in draft("quiet/\(topic)") }) }
+        #expect(try await store.applyRetention(Retention(maxEventsPerTopic: 6), now: 0) == 0)
+        #expect(store.lastCountedTopics == 20, "the first pass counts every topic")
+        #expect(try await store.applyRetention(Retention(maxEventsPerTopic: 6), now: 0) == 0)
+        #expect(store.lastCountedTopics == 0, "nothing grew")
+        _ = try await store.append((0..<3).map { _ in draft("quiet/7") })
+        #expect(try await store.applyRetention(Retention(maxEventsPerTopic: 6), now: 0) == 3)
+        #expect(store.lastCountedTopics == 1, "only the topic that grew")
+        #expect(try await store.events(after: 0, matching: TopicFilter([try TopicPattern("quiet/7")]), limit: 100).count == 6)
+        // A reload lowers the bound: every topic is over it, none grew.
+        #expect(try await store.applyRetention(Retention(maxEventsPerTopic: 4), now: 0) == 40)
+        #expect(store.lastCountedTopics == 20)
+        #expect(try await store.events(after: 0, matching: TopicFilter([try TopicPattern("quiet/*")]), limit: 1_000).count == 80)
+        try await store.close()
+    }
 }

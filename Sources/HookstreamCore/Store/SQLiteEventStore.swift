@@ -65,6 +65,14 @@ public final class SQLiteEventStore: EventStore {
         var checkpoints = 0
         /// The most events one transaction has taken, for tests.
         var largestCommit = 0
+        /// Topics that got events since retention last found them within its bound: only these can be over it, so a
+        /// pass counts these, not every topic (a count walks up to `max_events_per_topic` index entries).
+        var grownTopics: Set<String> = []
+        /// The `max_events_per_topic` retention last counted against; `Int.max` before the first pass. A lower one
+        /// (a reload) has every topic counted again.
+        var countedBound = Int.max
+        /// Topics the last retention step counted, for tests.
+        var lastCountedTopics = 0
 
         /// Takes the writer when nobody holds it; `false` when its holder will also take what was just queued.
         mutating func claim() -> Bool {
@@ -415,6 +423,13 @@ public final class SQLiteEventStore: EventStore {
         writer.withLockedValue { state in
             state.commits += 1
             state.largestCommit = max(state.largestCommit, events)
+            for entry in entries {
+                var previous: String?
+                for event in entry.events where event.topic != previous {
+                    state.grownTopics.insert(event.topic)
+                    previous = event.topic
+                }
+            }
         }
     }
 
@@ -694,6 +709,9 @@ public final class SQLiteEventStore: EventStore {
     /// The most events one transaction has taken so far.
     var largestCommitEvents: Int { writer.withLockedValue { $0.largestCommit } }
 
+    /// Topics the last retention step counted (tests).
+    var lastCountedTopics: Int { writer.withLockedValue { $0.lastCountedTopics } }
+
     /// Appends written to the append log (`store.sync: normal`) since the store was opened.
     var logAppendCount: Int { log?.withLockedValue { $0.appends } ?? 0 }
 
@@ -798,7 +816,14 @@ public final class SQLiteEventStore: EventStore {
     /// Deletes at most ``pruneChunk`` rows that retention no longer keeps; returns how many.
     private func pruneStep(_ retention: Retention, now: Int64) throws -> Int {
         onPruneStage.withLockedValue { $0 }?(.started)
-        let topics = catalog.withLockedValue { Array($0.topics) }
+        // Taken from the writer's state (appends applied from now on grow it anew); what this step does not finish
+        // goes back. Every topic is counted on the first pass and when the bound was lowered.
+        let (grown, countAll) = writer.withLockedValue { state in
+            defer { state.grownTopics.removeAll() }
+            return (state.grownTopics, retention.maxEventsPerTopic < state.countedBound)
+        }
+        let topics = countAll ? catalog.withLockedValue { Array($0.topics) } : Array(grown)
+        var unfinished: [String] = []
         var marks: [String: EventID] = [:]
         var forgotten: [String] = []
         var removed = 0
@@ -825,7 +850,12 @@ public final class SQLiteEventStore: EventStore {
                             removed += old.count
                         }
                     }
-                    for topic in topics where budget > 0 {
+                    unfinished = []
+                    for topic in topics {
+                        guard budget > 0 else {
+                            unfinished.append(topic)
+                            continue
+                        }
                         guard
                             let newestDropped = try EventID.fetchOne(
                                 db, sql: "SELECT id FROM events WHERE topic = ? ORDER BY id DESC LIMIT 1 OFFSET ?",
@@ -837,6 +867,7 @@ public final class SQLiteEventStore: EventStore {
                         guard let last = victims.last else { continue }
                         try db.execute(sql: "DELETE FROM events WHERE topic = ? AND id <= ?", arguments: [topic, Int64(last)])
                         marks[topic] = max(marks[topic] ?? 0, last)
+                        if last < newestDropped { unfinished.append(topic) }  // the budget ran out inside it
                         budget -= victims.count
                         removed += victims.count
                     }
@@ -851,7 +882,13 @@ public final class SQLiteEventStore: EventStore {
                 }
             }
         } catch {
+            writer.withLockedValue { $0.grownTopics.formUnion(topics) }
             throw StoreError(.writeFailed, "pruning the SQLite store '\(path)' failed: \(SQLiteEventStore.describe(error))")
+        }
+        writer.withLockedValue { state in
+            state.grownTopics.formUnion(unfinished)
+            state.countedBound = retention.maxEventsPerTopic
+            state.lastCountedTopics = topics.count
         }
         onPruneStage.withLockedValue { $0 }?(.committed)
         if !forgotten.isEmpty { forget(forgotten) }
