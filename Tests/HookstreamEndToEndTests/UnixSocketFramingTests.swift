@@ -27,24 +27,72 @@ import Testing
         }
     }
 
-    /// Bad input: more connections than the socket serves at once (1,024), as a local user could open to hold the
-    /// daemon's memory (each may hold a line of up to `line_bytes` while it arrives). The one past the bound is
-    /// answered and closed; once one closes, a new one is served.
-    @Test func connectionsPastTheBoundAreAnsweredAndClosed() async throws {
-        try await withDaemon(config: Self.config) { daemon in
-            var open: [UnixSocketClient] = []
-            for _ in 0..<1_024 { open.append(try UnixSocketClient(path: daemon.socketPath)) }
-            // Each is served: the last one's request is answered (the daemon accepts in order).
-            #expect(try open[1_023].request(#"{"topic":"last","data":0}"#) == #"{"ok":true,"ids":[1]}"#)
-            let extra = try UnixSocketClient(path: daemon.socketPath)
-            let refusal = try extra.readLine()
-            #expect(refusal?.contains("serves 1024 connections at once") == true, "\(refusal ?? "(closed)")")
-            #expect(try extra.readLine() == nil)
+    /// Bad input: more connections than the socket serves at once, as local senders could open to hold the daemon's
+    /// memory (each may hold a line of up to `line_bytes` while it arrives). One user (uid) is served 512 at once, all
+    /// users together 1,024: a sender that leaks connections leaves the others their places. The connection past a
+    /// bound is answered and closed; once one closes, a new one is served. Senders of other uids are run with
+    /// `setpriv` (the tests run as root).
+    @Test func connectionsPastTheBoundsAreAnsweredAndClosed() async throws {
+        let config = Self.config.replacingOccurrences(of: "path: ./run/hookstream.sock,", with: #"path: ./run/hookstream.sock, mode: "0666","#)
+        #expect(config.contains("0666"))
+        try await withDaemon(config: config) { daemon in
+            func asUser(_ uid: Int, _ arguments: [String]) throws -> ChildProcess {
+                try ChildProcess("/usr/bin/setpriv", [
+                    "--reuid=\(uid)", "--regid=\(uid)", "--clear-groups", "/usr/bin/python3", TestEnvironment.client("socket_holder.py"), daemon.socketPath,
+                ] + arguments)
+            }
+            func line(_ key: String, of process: ChildProcess) async throws -> String {
+                var found = ""
+                func find() -> String? {
+                    for line in process.stdout.split(separator: "\n") {
+                        if let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], let value = object[key] {
+                            return "\(value)"
+                        }
+                    }
+                    return nil
+                }
+                try await waitUntil(timeout: .seconds(30), "\(key) from socket_holder") {
+                    if let value = find() {
+                        found = value
+                        return true
+                    }
+                    guard !process.isRunning else { return false }
+                    _ = try await process.waitForExit()  // and its output read to the end
+                    guard let value = find() else { throw HarnessError("socket_holder ended: \(process.stderr) \(process.stdout)") }
+                    found = value
+                    return true
+                }
+                return found
+            }
+
+            // One user leaks connections: it is served 512, and its next one is refused.
+            let other = try asUser(65534, ["512", "--probe-extra"])
+            defer { other.signal(SIGKILL) }
+            #expect(try await line("answer", of: other).hasPrefix(#"{"ok":true"#))
+            #expect(try await line("extra", of: other).contains("serves 512 connections of one user at once"))
+            _ = try await line("holding", of: other)
             try await waitUntil("the refusal in the log") { daemon.log.contains("Unix socket connections refused") }
 
-            open.removeLast()  // closes it
+            // This user is served all the same, up to its own 512: then the socket is full for everyone.
+            var open: [UnixSocketClient] = []
+            for _ in 0..<512 { open.append(try UnixSocketClient(path: daemon.socketPath)) }
+            // Each is served: the last one's request is answered (the daemon accepts in order).
+            #expect(try open[511].request(#"{"topic":"last","data":0}"#).hasPrefix(#"{"ok":true"#))
+            let mine = try UnixSocketClient(path: daemon.socketPath)
+            let refusal = try mine.readLine()
+            #expect(refusal?.contains("serves 1024 connections at once") == true, "\(refusal ?? "(closed)")")
+            #expect(try mine.readLine() == nil)
+            let third = try asUser(65533, ["1", "--hold", "0"])
+            #expect(try await line("answer", of: third).contains("serves 1024 connections at once"))
+
+            other.signal(SIGKILL)  // its 512 close
+            try await waitUntil("a third user served") {
+                let retry = try asUser(65533, ["1", "--hold", "0"])
+                return try await line("answer", of: retry).hasPrefix(#"{"ok":true"#)
+            }
+            open.removeLast()  // closes it: this user is under its bound again
             var answer: String?
-            try await waitUntil("a new connection served") {
+            try await waitUntil("a new connection of this user served") {
                 answer = try? UnixSocketClient(path: daemon.socketPath).request(#"{"topic":"again","data":0}"#)
                 return answer?.hasPrefix(#"{"ok":true"#) == true
             }
@@ -53,7 +101,7 @@ import Testing
     }
 
     /// Bad input: a local user the source does not allow opens more connections than the socket serves at once,
-    /// and sends nothing. Each is refused as it connects, and none counts against the bound (their silent
+    /// and sends nothing. Each is refused as it connects, and none counts against the bounds (their silent
     /// connections held every place, and allowed senders got "serves 1024 connections at once").
     @Test func refusedSendersDoNotTakeThePlacesOfAllowedOnes() async throws {
         let config = Self.config.replacingOccurrences(of: "local: { unix_socket: true }", with: "local: { unix_socket: true, allow_uids: [\(getuid() + 1)] }")

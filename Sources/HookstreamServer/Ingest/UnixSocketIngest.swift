@@ -33,8 +33,9 @@ final class UnixSocketIngest: Service {
     /// Refusals of senders the source does not allow, and of connections past ``maximumConnections``, for their logs.
     private let peerRefusals = NIOLockedValueBox(RefusalLog())
     private let connectionRefusals = NIOLockedValueBox(RefusalLog())
-    /// Connections being served.
-    private let openConnections = NIOLockedValueBox(0)
+    /// Connections being served: in all, and per sender's uid (`nil` for a peer whose credentials the kernel did not
+    /// give).
+    private let openConnections = NIOLockedValueBox((total: 0, byUser: [UInt32?: Int]()))
 
     init(
         socket: Configuration.UnixSocket, listener: Listener, server: ServerContext, group: any EventLoopGroup, logger: Logger,
@@ -94,6 +95,9 @@ final class UnixSocketIngest: Service {
     /// Connections served at once; past it a new one is answered `{"ok":false,...}` and closed. Each may hold a
     /// line of up to `line_bytes` while it arrives, so this bounds what senders can make the daemon hold.
     static let maximumConnections = 1_024
+    /// Connections one user (uid) may hold at once: an allowed sender that leaks connections (a pool that never
+    /// closes, a loop) leaves the other half of the places to the other senders.
+    static let maximumConnectionsPerUser = maximumConnections / 2
 
     func run() async throws {
         let server = try await bind()
@@ -118,23 +122,34 @@ final class UnixSocketIngest: Service {
     private func accept(_ client: NIOAsyncChannel<ByteBuffer, ByteBuffer>) async {
         let peer = await UnixSocketPeer.of(client.channel)
         if let refusal = refusal(of: peer) { return await UnixSocketIngest.refuse(client, refusal) }
-        let admitted = openConnections.withLockedValue { count in
-            guard count < UnixSocketIngest.maximumConnections else { return false }
-            count += 1
-            return true
+        let user = peer?.uid
+        let overBound = openConnections.withLockedValue { open -> String? in
+            guard open.total < UnixSocketIngest.maximumConnections else { return UnixSocketIngest.tooManyConnections }
+            guard open.byUser[user, default: 0] < UnixSocketIngest.maximumConnectionsPerUser else { return UnixSocketIngest.tooManyConnectionsOfOneUser }
+            open.total += 1
+            open.byUser[user, default: 0] += 1
+            return nil
         }
-        guard admitted else {
+        if let overBound {
             if let count = connectionRefusals.withLockedValue({ $0.count(now: NIODeadline.now().uptimeNanoseconds) }) {
-                logger.warning("Unix socket connections refused: \(UnixSocketIngest.maximumConnections) are open", metadata: ["refused": "\(count)"])
+                logger.warning(
+                    "Unix socket connections refused: \(UnixSocketIngest.maximumConnections) are open, or \(UnixSocketIngest.maximumConnectionsPerUser) of one user",
+                    metadata: ["refused": "\(count)", "uid": "\(user.map(String.init) ?? "unknown")"])
             }
-            return await UnixSocketIngest.refuse(client, UnixSocketIngest.tooManyConnections)
+            return await UnixSocketIngest.refuse(client, overBound)
         }
         await serve(client, peer: peer)
-        openConnections.withLockedValue { $0 -= 1 }
+        openConnections.withLockedValue { open in
+            open.total -= 1
+            open.byUser[user, default: 1] -= 1
+            if open.byUser[user] == 0 { open.byUser[user] = nil }
+        }
     }
 
     static let tooManyConnections = failure(
         "the Unix socket serves \(maximumConnections) connections at once; close one, or retry later")
+    static let tooManyConnectionsOfOneUser = failure(
+        "the Unix socket serves \(maximumConnectionsPerUser) connections of one user at once; close one, or retry later")
 
     /// Answers `text` and closes the connection, reading nothing.
     private static func refuse(_ client: NIOAsyncChannel<ByteBuffer, ByteBuffer>, _ text: String) async {
