@@ -5,12 +5,16 @@ behind are closed even when the connection itself takes no more bytes (a stream'
 behind what the connection has not sent).
 
 usage: h2_frozen.py --port P --cafile CA --path PATH [--token T] [--streams N] [--hold S] [--last-event-id ID]
+                    [--read-rate BYTES_PER_S --until-id ID]
 
 Its receive buffer is made small before it connects, and its HTTP/2 windows (each stream's and the connection's)
 are opened as wide as the protocol allows, so that only TCP holds the server back. Opens N streams of `GET PATH`,
 reads until every stream has its response head, prints {"ready": true, "statuses": [...]}, then reads nothing
 more for S seconds and exits 0 (the test kills it sooner, once it has seen what it waits for). With
---last-event-id, every stream resumes after ID (a replay that fills what the connection can hold).
+--last-event-id, every stream resumes after ID (a replay that fills what the connection can hold). With
+--read-rate, it does not freeze: it reads its socket at about that rate (4 KiB at a time) until the first stream
+has delivered the event with id --until-id, then prints {"last_id": ..., "events": ...}; or, if the stream or
+connection ends first, {"ended": why, "last_id": ...}. Either way it exits 0.
 """
 import argparse
 import json
@@ -32,6 +36,8 @@ parser.add_argument("--token")
 parser.add_argument("--streams", type=int, default=1)
 parser.add_argument("--hold", type=float, default=120)
 parser.add_argument("--last-event-id")
+parser.add_argument("--read-rate", type=float, default=0)
+parser.add_argument("--until-id", type=int, default=0)
 args = parser.parse_args()
 
 context = ssl.create_default_context(cafile=args.cafile)
@@ -63,19 +69,42 @@ for _ in range(args.streams):
 tls.sendall(connection.data_to_send())
 
 statuses = {}
+partial = b""  # the first stream's last line, while it is incomplete
+seen = {"last_id": None, "events": 0}
+ended = None
 deadline = time.time() + 20
 tls.settimeout(0.5)
+
+
+def take(events):
+    global ended, partial
+    for event in events:
+        if isinstance(event, h2.events.ResponseReceived):
+            statuses[event.stream_id] = dict(event.headers).get(":status")
+        elif isinstance(event, h2.events.DataReceived) and event.stream_id == streams[0]:
+            lines = (partial + event.data).split(b"\n")
+            partial = lines.pop()
+            for line in lines:
+                if line.startswith(b"id: "):
+                    seen["last_id"] = int(line[4:])
+                    seen["events"] += 1
+        elif isinstance(event, h2.events.StreamReset) and event.stream_id == streams[0]:
+            ended = "reset"
+        elif isinstance(event, h2.events.StreamEnded) and event.stream_id == streams[0]:
+            ended = "ended"
+        elif isinstance(event, h2.events.ConnectionTerminated):
+            ended = "goaway"
+
+
 while len(statuses) < len(streams) and time.time() < deadline:
     try:
-        data = tls.recv(65536)
+        data = tls.recv(65536 if args.read_rate == 0 else 4096)
     except socket.timeout:
         continue
     if data == b"":
         print(json.dumps({"error": "the server closed the connection"}), flush=True)
         sys.exit(1)
-    for event in connection.receive_data(data):
-        if isinstance(event, h2.events.ResponseReceived):
-            statuses[event.stream_id] = dict(event.headers).get(":status")
+    take(connection.receive_data(data))
     outgoing = connection.data_to_send()
     if outgoing:
         tls.sendall(outgoing)
@@ -83,4 +112,30 @@ if len(statuses) < len(streams):
     print(json.dumps({"error": "no response head", "statuses": statuses}), flush=True)
     sys.exit(1)
 print(json.dumps({"ready": True, "statuses": sorted(set(statuses.values()))}), flush=True)
-time.sleep(args.hold)
+if args.read_rate <= 0:
+    time.sleep(args.hold)
+    sys.exit(0)
+deadline = time.time() + args.hold
+while time.time() < deadline:
+    if (seen["last_id"] or 0) >= args.until_id:
+        print(json.dumps(seen), flush=True)
+        sys.exit(0)
+    if ended is not None:
+        print(json.dumps({"ended": ended, "last_id": seen["last_id"]}), flush=True)
+        sys.exit(0)
+    time.sleep(4096 / args.read_rate)
+    try:
+        data = tls.recv(4096)
+    except socket.timeout:
+        continue
+    except OSError as error:
+        data = b""
+    if data == b"":
+        print(json.dumps({"ended": "closed", "last_id": seen["last_id"]}), flush=True)
+        sys.exit(0)
+    take(connection.receive_data(data))
+    outgoing = connection.data_to_send()
+    if outgoing:
+        tls.sendall(outgoing)
+print(json.dumps({"error": "timed out", "last_id": seen["last_id"]}), flush=True)
+sys.exit(1)

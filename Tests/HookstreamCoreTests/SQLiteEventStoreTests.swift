@@ -563,7 +563,7 @@ import Testing
         for i in 0..<3 { _ = try await store.append([draft("apply/\(i)")]) }
         try await waitFor("the failure logged") { captured.all.contains { $0.contains("cannot apply its append log") } }
         #expect(captured.all.filter { $0.contains("cannot apply its append log") }.count == 1, "once, not at every retry: \(captured.all)")
-        #expect(store.condition == .degraded("the event store cannot write its database; 3 accepted events wait in its append log"))
+        #expect(store.condition == .degraded("the event store cannot write its database; accepted events wait in its append log"))
         try await side.write { db in try db.execute(sql: "DROP TRIGGER refuse") }
         try await waitFor("the recovery logged", timeout: .seconds(10)) { captured.all.contains { $0.contains("applies its append log again") } }
         #expect(store.condition == .healthy)
@@ -574,7 +574,7 @@ import Testing
     }
 
     /// Bad input: SQLite refuses every insert until the events waiting for it reach the limit. The store is degraded
-    /// first, then refusing, and appends then fail; once SQLite takes writes again it is healthy.
+    /// first; appends past the limit fail, and it is refusing; once SQLite takes writes again it is healthy.
     @Test func aStoreWhoseWaitingEventsReachTheLimitSaysItRefuses() async throws {
         let path = try temporaryPath()
         let limits = SQLiteEventStore.ApplyLimits(batchEvents: 1_000, batchBytes: 1 << 30, maximumEvents: 5, maximumBytes: 1 << 30)
@@ -586,13 +586,13 @@ import Testing
         _ = try await store.append([draft("limit/0")])
         try await waitFor("degraded") { if case .degraded = store.condition { true } else { false } }
         for i in 1..<5 { _ = try await store.append([draft("limit/\(i)")]) }
+        await #expect(throws: StoreError.self) { try await store.append([draft("limit/5")]) }
         let condition = store.condition
         guard case .refusing(let reason) = condition else {
             Issue.record("not refusing: \(condition)")
             return
         }
         #expect(reason.contains("publishes are refused") && !reason.contains(path))
-        await #expect(throws: StoreError.self) { try await store.append([draft("limit/5")]) }
         try await side.write { db in try db.execute(sql: "DROP TRIGGER refuse") }
         try await waitFor("healthy again", timeout: .seconds(10)) { store.condition == .healthy }
         #expect(try await side.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM events") } == 5)
@@ -644,6 +644,49 @@ import Testing
         #expect(try await store.applyRetention(Retention(maxEventsPerTopic: 4), now: 0) == 40)
         #expect(store.lastCountedTopics == 20)
         #expect(try await store.events(after: 0, matching: TopicFilter([try TopicPattern("quiet/*")]), limit: 1_000).count == 80)
+        try await store.close()
+    }
+
+    /// Bad input: with `sync: full` the database refuses an insert. That publish fails, and the store says it refuses
+    /// until a commit succeeds again.
+    @Test func aFailedCommitWithSyncFullMakesTheStoreRefusingUntilOneSucceeds() async throws {
+        let path = try temporaryPath()
+        let store = try SQLiteEventStore(path: path, synchronous: .full)
+        let side = try DatabaseQueue(path: path)
+        _ = try await store.append([draft("full/0")])
+        #expect(store.condition == .healthy)
+        try await side.write { db in
+            try db.execute(sql: "CREATE TRIGGER refuse BEFORE INSERT ON events BEGIN SELECT RAISE(FAIL, 'refused by the test'); END")
+        }
+        await #expect(throws: StoreError.self) { try await store.append([draft("full/1")]) }
+        #expect(store.condition == .refusing("the event store cannot write; publishes are refused until it can"))
+        try await side.write { db in try db.execute(sql: "DROP TRIGGER refuse") }
+        _ = try await store.append([draft("full/2")])
+        #expect(store.condition == .healthy)
+        try side.close()
+        try await store.close()
+    }
+
+    /// A read takes its topics first: an event of a topic new to it, published and applied before it reads SQLite,
+    /// and a newer one of a topic it knows, must not give a page that holds the newer one and skips the other (the
+    /// next page starts after the newer one). The page ends at the last id its topics account for; a replay takes
+    /// the rest from live delivery.
+    @Test func aPageDoesNotSkipAnEventOfATopicNewToItsRead() async throws {
+        let store = try SQLiteEventStore(path: try temporaryPath(), synchronous: .normal, applyDelay: .milliseconds(1))
+        _ = try await store.append([draft("x/a"), draft("y")])
+        store.onReadTopics.withLockedValue {
+            $0 = {
+                store.onReadTopics.withLockedValue { $0 = nil }
+                let commits = store.commitCount
+                store.append([draft("x/b")]) { _ in }
+                store.append([draft("x/a")]) { _ in }
+                let deadline = ContinuousClock.now + .seconds(10)
+                while store.commitCount == commits, ContinuousClock.now < deadline { usleep(1_000) }
+            }
+        }
+        let page = try await store.page(after: 0, matching: TopicFilter([try TopicPattern("x/**")]), limit: 100, maxBytes: .max)
+        #expect(page.events.map(\.id) == [1], "ids 3 (x/b) and 4 (x/a) are past what the read's topics account for")
+        #expect(try await store.events(after: 1, matching: TopicFilter([try TopicPattern("x/**")]), limit: 100).map(\.id) == [3, 4])
         try await store.close()
     }
 }

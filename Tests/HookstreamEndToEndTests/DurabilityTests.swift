@@ -132,10 +132,16 @@ import Testing
         #expect(failure.body.contains(#""error":"store_unavailable""#))
         // The log is read through a pipe: wait for the line rather than assume it is there already.
         try await waitUntil("the store error in the log") { daemon.log.contains("cannot write") }
+        let refusing = try await client.send(.GET, "\(daemon.baseURL)/readyz")
+        #expect(refusing.status == 503 && refusing.body.contains(#""error":"store_unavailable""#), "\(refusing)")
+        #expect(!refusing.body.contains(mount), "no path in the answer: \(refusing.body)")
 
         // Space comes back: the next webhook is stored, with no restart.
         try FileManager.default.removeItem(atPath: filler)
         acked += try await client.postWebhook(daemon, json: #"{"after":"recovery"}"#)
+        try await waitUntil("/readyz says ready again") {
+            try await client.send(.GET, "\(daemon.baseURL)/readyz").body.contains(#""status":"ready""#)
+        }
         let stream = try await SSEStream.open("\(daemon.baseURL)/events?topic=demo/**", headers: [("Authorization", "Bearer demo-token"), ("Last-Event-ID", "0")])
         let expected = acked
         let replayed = try await stream.collect { $0.count == expected.count }.map { Int($0.id!)! }

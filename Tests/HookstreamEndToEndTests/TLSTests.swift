@@ -362,6 +362,38 @@ import Testing
         }
     }
 
+    /// The other side of the cut above: an HTTP/2 client that resumes and reads its replay slowly (64 KiB a second,
+    /// 32 KiB per heartbeat period of 500 ms, with its stream over its mark all along) is seen taking it, and gets
+    /// every event.
+    @Test func aResumingHTTP2StreamThatReadsSlowlyIsNotCut() async throws {
+        let directory = try TestEnvironment.makeTemporaryDirectory()
+        let certificates = try await TestCertificates.make(in: directory.appendingPathComponent("tls"))
+        let config = Self.config(certificates: certificates).replacingOccurrences(
+            of: "streams: { queue: 1024 }", with: "streams: { queue: 1024, heartbeat: 500ms }")
+        let daemon = try await Daemon.start(config: config, directory: directory)
+        let socket = try UnixSocketClient(path: daemon.socketPath)
+        let padding = String(repeating: "x", count: 8 * 1024)
+        for n in 1...150 {
+            let answer = try socket.request(#"{"data":{"n":\#(n),"pad":"\#(padding)"}}"#)
+            if !answer.contains(#""ok":true"#) { throw HarnessError("event \(n) refused: \(answer)") }
+        }
+        let client = try ChildProcess(TestEnvironment.python, [
+            TestEnvironment.client("h2_frozen.py"), "--port", String(daemon.port), "--cafile", certificates.ca, "--path", "/events?topic=demo/all",
+            "--token", Self.token, "--last-event-id", "0", "--read-rate", "65536", "--until-id", "150", "--hold", "90",
+        ])
+        defer { client.signal(SIGKILL) }
+        do {
+            let status = try await client.waitForExit(timeout: .seconds(100))
+            #expect(status == 0, "\(client.stdout) \(client.stderr)")
+            #expect(client.stdout.contains(#"{"last_id": 150, "events": 150}"#), "\(client.stdout)")
+            #expect(!daemon.log.contains("Replay stopped"))
+            try await daemon.stop()
+        } catch {
+            _ = try? await daemon.stop()
+            throw error
+        }
+    }
+
     /// A renewed certificate (new files at the same paths, then SIGHUP) is what new connections get; a stream opened
     /// under the old one keeps streaming.
     @Test func aReloadRenewsTheCertificateForNewConnectionsAndOpenStreamsStay() async throws {

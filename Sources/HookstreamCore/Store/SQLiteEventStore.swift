@@ -82,6 +82,19 @@ public final class SQLiteEventStore: EventStore {
         }
     }
 
+    /// What ``condition`` reports: set where a failure starts or ends, under a lock of its own (the log's lock is held
+    /// across a `write(2)`, the writer across a transaction: a readiness probe must not wait behind a stalled disk).
+    private struct Health {
+        /// `sync: normal`: applies of the append log to SQLite fail.
+        var applyFailing = false
+        /// `sync: normal`: the append log's own write fails (every publish is refused).
+        var appendFailing = false
+        /// `sync: normal`: the events waiting for SQLite reached ``ApplyLimits``' maximum (publishes are refused).
+        var waitingFull = false
+        /// `sync: full`: the last commit failed (its publishes were refused).
+        var commitFailing = false
+    }
+
     /// What the store knows without reading the file: the last id, and every topic that has events (stored, or
     /// waiting in the append log). A topic retention left with no event is not in it (it is forgotten). Pruning
     /// marks are read from SQLite (``prunedThrough(matching:)``), where every topic keeps its row.
@@ -102,6 +115,10 @@ public final class SQLiteEventStore: EventStore {
         var isApplyScheduled = false
         /// Why the last apply failed, while applies keep failing: appends are refused past ``ApplyLimits``.
         var applyFailure: String?
+        /// The last append's write to the log failed (mirrors ``Health/appendFailing``, read without its lock).
+        var appendFailed = false
+        /// Appends are refused for the events waiting (mirrors ``Health/waitingFull``).
+        var waitingFull = false
         /// Entries written to the log, for tests.
         var appends = 0
         /// `close()` emptied the log: later appends are refused, not left in the log of a closed store.
@@ -123,6 +140,7 @@ public final class SQLiteEventStore: EventStore {
     private let commitDuration = Timer(label: "hookstream_store_commit_seconds")
     private let writer = NIOLockedValueBox(WriterState())
     private let catalog: NIOLockedValueBox<Catalog>
+    private let health = NIOLockedValueBox(Health())
     private let now: @Sendable () -> Int64
     /// The append log, with `store.sync: normal`; `nil` with `full`, where every append commits to SQLite.
     private let log: NIOLockedValueBox<LogState>?
@@ -291,18 +309,22 @@ public final class SQLiteEventStore: EventStore {
         if mustSchedule { writerQueue.async { self.runWriter() } }
     }
 
-    /// Degraded while applies of the append log fail (the events wait in the log and in memory), refusing once the
-    /// events waiting reach ``ApplyLimits``' maximum. With `sync: full` each publish is its own commit, and one that
-    /// fails is answered `503` at once.
+    /// Refusing while publishes are refused (the append log cannot be written, the events waiting for SQLite fill
+    /// their bound, or with `sync: full` the last commit failed); degraded while applies of the append log fail and
+    /// accepted events wait in it.
     public var condition: StoreCondition {
-        guard let log else { return .healthy }
-        return log.withLockedValue { state in
-            if state.unappliedEvents >= applyLimits.maximumEvents || state.unappliedBytes >= applyLimits.maximumBytes {
-                return .refusing("the event store cannot write its database, and the events waiting for it fill its memory; publishes are refused")
-            }
-            guard state.applyFailure != nil else { return .healthy }
-            return .degraded("the event store cannot write its database; \(state.unappliedEvents) accepted events wait in its append log")
+        let health = self.health.withLockedValue { $0 }
+        if health.appendFailing || health.commitFailing {
+            return .refusing("the event store cannot write; publishes are refused until it can")
         }
+        if health.waitingFull {
+            return .refusing(
+                health.applyFailing
+                    ? "the event store cannot write its database, and the events waiting for it fill its memory; publishes are refused"
+                    : "the event store's database takes events more slowly than they come; publishes are refused until it catches up")
+        }
+        if health.applyFailing { return .degraded("the event store cannot write its database; accepted events wait in its append log") }
+        return .healthy
     }
 
     /// Numbers `batches`, writes them to the append log and keeps them for the next apply (`store.sync: normal`).
@@ -310,6 +332,10 @@ public final class SQLiteEventStore: EventStore {
         let (result, schedule): (Result<[[Event]], any Error>, DispatchTimeInterval?) = log.withLockedValue { state in
             if state.isClosed { return (.failure(StoreError(.unavailable, "the SQLite store '\(path)' is closed")), nil) }
             if state.unappliedEvents >= applyLimits.maximumEvents || state.unappliedBytes >= applyLimits.maximumBytes {
+                if !state.waitingFull {
+                    state.waitingFull = true
+                    health.withLockedValue { $0.waitingFull = true }
+                }
                 let reason =
                     state.applyFailure
                     ?? "\(state.unappliedEvents) events (\(state.unappliedBytes) bytes) wait in memory for SQLite to take them"
@@ -321,7 +347,15 @@ public final class SQLiteEventStore: EventStore {
             do {
                 try state.file.append(entry)
             } catch {
+                if !state.appendFailed {
+                    state.appendFailed = true
+                    health.withLockedValue { $0.appendFailing = true }
+                }
                 return (.failure(StoreError(.writeFailed, "the SQLite store '\(path)' cannot write its append log: \(error)")), nil)
+            }
+            if state.appendFailed {
+                state.appendFailed = false
+                health.withLockedValue { $0.appendFailing = false }
             }
             record(numbered)
             state.unapplied.append(entry)
@@ -398,12 +432,18 @@ public final class SQLiteEventStore: EventStore {
                     state.unappliedBytes = 0
                 }
             }
+            if state.waitingFull, state.unappliedEvents < applyLimits.maximumEvents, state.unappliedBytes < applyLimits.maximumBytes {
+                state.waitingFull = false
+                health.withLockedValue { $0.waitingFull = false }
+            }
             // A failed truncation leaves entries SQLite has: opening the store skips them.
             if state.unapplied.isEmpty { try? state.file.truncate() }
             state.isApplyScheduled = !state.unapplied.isEmpty
             if state.unapplied.isEmpty { return nil }
             return state.unappliedEvents >= applyLimits.batchEvents || state.unappliedBytes >= applyLimits.batchBytes ? .nanoseconds(0) : applyDelay
         }
+        if firstFailure { health.withLockedValue { $0.applyFailing = true } }
+        if recovered { health.withLockedValue { $0.applyFailing = false } }
         // Publishes are still acknowledged meanwhile (the log has them), so the operator learns of it here first.
         if firstFailure, let failure {
             logger.error(
@@ -517,12 +557,14 @@ public final class SQLiteEventStore: EventStore {
         do {
             try applyToSQLite([numbered.entry])
             record(numbered)
+            health.withLockedValue { $0.commitFailing = false }
             var rest = numbered.batches[...]
             for append in group {
                 append.completion(.success(Array(rest.prefix(append.batches.count))))
                 rest = rest.dropFirst(append.batches.count)
             }
         } catch {
+            health.withLockedValue { $0.commitFailing = true }
             let failure = StoreError(.writeFailed, "the SQLite store '\(path)' cannot write: \(SQLiteEventStore.describe(error))")
             for append in group { append.completion(.failure(failure)) }
         }
@@ -624,25 +666,38 @@ public final class SQLiteEventStore: EventStore {
 
     /// Events after `id` (SQLite's, then those still waiting in the append log), and the mark when `withMark`.
     private func read(after id: EventID, matching filter: TopicFilter, limit: Int, maxBytes: Int, withMark: Bool) async throws -> ReplayPage {
-        let (matching, all) = catalog.withLockedValue { catalog in
-            (Array(catalog.topics.filter { filter.matches($0) }), catalog.topics.count)
+        // The topics, and the last id whose topic they include: events past it may be of a topic this read does not
+        // know, and are left out (a page that ends there is the last; a replay takes what follows from live delivery,
+        // which has every event published after it started).
+        let (matching, all, horizon) = catalog.withLockedValue { catalog in
+            (Array(catalog.topics.filter { filter.matches($0) }), catalog.topics.count, catalog.lastID)
         }
         guard limit > 0, maxBytes > 0, !matching.isEmpty || withMark else { return ReplayPage(events: [], prunedThrough: 0) }
+        onReadTopics.withLockedValue { $0 }?()
         // Taken before SQLite is read: an entry applied meanwhile is in both, and only once in the result.
         let recent = log?.withLockedValue { state in
-            state.unapplied.flatMap { $0.events.filter { $0.id > id && filter.matches($0.topic) } }
+            state.unapplied.flatMap { $0.events.filter { $0.id > id && $0.id <= horizon && filter.matches($0.topic) } }
         } ?? []
         do {
-            let stored = try await pool.read { db -> ReplayPage in
+            let (stored, recentMarks) = try await pool.read { db -> (ReplayPage, [String: EventID]) in
                 let events =
                     matching.isEmpty
-                    ? [] : try SQLiteEventStore.storedEvents(db, after: id, matching: matching, all: all, filter: filter, limit: limit, maxBytes: maxBytes)
-                return ReplayPage(events: events, prunedThrough: withMark ? try SQLiteEventStore.prunedThrough(db, matching: filter) : 0)
+                    ? [] : try SQLiteEventStore.storedEvents(
+                        db, after: id, through: horizon, matching: matching, all: all, filter: filter, limit: limit, maxBytes: maxBytes)
+                guard withMark else { return (ReplayPage(events: events, prunedThrough: 0), [:]) }
+                // The recent events were taken before this read: an apply and a retention pass in between may have
+                // stored and removed some of them, which the page must not hold beside a mark that says so.
+                var marks: [String: EventID] = [:]
+                for topic in Set(recent.lazy.map(\.topic)) {
+                    marks[topic] = try EventID.fetchOne(db, sql: "SELECT pruned_through FROM topics WHERE name = ?", arguments: [topic]) ?? 0
+                }
+                return (ReplayPage(events: events, prunedThrough: try SQLiteEventStore.prunedThrough(db, matching: filter)), marks)
             }
             guard !recent.isEmpty, stored.events.count < limit, stored.events.pageBytes < maxBytes else { return stored }
             // Applies go in id order, so SQLite has every event up to its newest: the recent ones past it are the rest.
             let newest = stored.events.last?.id ?? id
-            let events = Array((stored.events + recent.lazy.filter { $0.id > newest }).prefix(limit)).prefix(bytes: maxBytes)
+            let rest = recent.lazy.filter { $0.id > newest && $0.id > recentMarks[$0.topic, default: 0] }
+            let events = Array((stored.events + rest).prefix(limit)).prefix(bytes: maxBytes)
             return ReplayPage(events: events, prunedThrough: stored.prunedThrough)
         } catch {
             throw StoreError(.readFailed, "the SQLite store '\(path)' cannot be read: \(SQLiteEventStore.describe(error))")
@@ -650,12 +705,12 @@ public final class SQLiteEventStore: EventStore {
     }
 
     private static func storedEvents(
-        _ db: Database, after id: EventID, matching: [String], all: Int, filter: TopicFilter, limit: Int, maxBytes: Int
+        _ db: Database, after id: EventID, through horizon: EventID, matching: [String], all: Int, filter: TopicFilter, limit: Int, maxBytes: Int
     ) throws -> [Event] {
         if matching.count == all || matching.count > SQLiteEventStore.seekTopicLimit {
             // Every topic, or many: one walk of the log by id, keeping the matching events.
             let everyTopic = matching.count == all
-            return try SQLiteEventStore.fetch(db, "WHERE id > ?", [Int64(id)], limit: limit, maxBytes: maxBytes) {
+            return try SQLiteEventStore.fetch(db, "WHERE id > ? AND id <= ?", [Int64(id), Int64(horizon)], limit: limit, maxBytes: maxBytes) {
                 everyTopic || filter.matches($0)
             }
         }
@@ -665,7 +720,8 @@ public final class SQLiteEventStore: EventStore {
         // the limit or the budget. So nothing is skipped.
         var found: [Event] = []
         for topic in matching {
-            found += try SQLiteEventStore.fetch(db, "WHERE topic = ? AND id > ?", [topic, Int64(id)], limit: limit, maxBytes: maxBytes)
+            found += try SQLiteEventStore.fetch(
+                db, "WHERE topic = ? AND id > ? AND id <= ?", [topic, Int64(id), Int64(horizon)], limit: limit, maxBytes: maxBytes)
         }
         found.sort { $0.id < $1.id }
         return Array(found.prefix(limit)).prefix(bytes: maxBytes)
@@ -764,6 +820,9 @@ public final class SQLiteEventStore: EventStore {
     /// Where a retention step is, for tests that append at that moment: when it starts, and when its transaction
     /// (which may have forgotten topics) is committed but the catalog not yet told.
     enum PruneStage: Sendable { case started, committed }
+
+    /// Called by a read once it has taken the topics it reads, before it reads anything (tests only).
+    let onReadTopics = NIOLockedValueBox<(@Sendable () -> Void)?>(nil)
 
     /// Called on the writer at each ``PruneStage`` (tests only).
     let onPruneStage = NIOLockedValueBox<(@Sendable (PruneStage) -> Void)?>(nil)

@@ -28,8 +28,9 @@ final class StreamSubscriber {
     /// Where a replaying subscriber stood at the last heartbeat while it was over its high-water mark (see
     /// ``replayProgress``).
     private var progressAtHeartbeat: Int?
-    /// HTTP/2 only: bytes of stream writes that the stream has passed on to the connection and the connection to the
-    /// socket (their writes completed).
+    /// HTTP/2 only: bytes of replay writes made, and of those whose writes completed (the stream passed them on to
+    /// the connection, and the connection to the socket).
+    private var bytesWritten = 0
     private var bytesTaken = 0
     /// How long a replaying subscriber's channel may stay over its high-water mark before the live events held for
     /// its hand-off count against its queue: a replay page (up to 2 MiB) keeps it there while a reading client
@@ -122,6 +123,7 @@ final class StreamSubscriber {
             let slice = rest.readSlice(length: min(rest.readableBytes, StreamSubscriber.progressSlice))!
             let sliceWritten = rest.readableBytes == 0 ? promise : context.eventLoop.makePromise(of: Void.self)
             let count = slice.readableBytes
+            bytesWritten += count
             sliceWritten.futureResult.assumeIsolated().whenSuccess { self.bytesTaken += count }
             context.write(framing.body(slice), promise: sliceWritten)
         } while rest.readableBytes > 0
@@ -129,16 +131,18 @@ final class StreamSubscriber {
         return promise.futureResult
     }
 
-    /// The size of the pieces an HTTP/2 stream's replay pages are written in (four DATA frames of the default size).
-    static let progressSlice = 64 * 1024
+    /// The size of the pieces an HTTP/2 stream's replay pages are written in: one DATA frame of the default size.
+    static let progressSlice = 16 * 1024
 
     /// How far a replaying subscriber's client has got, as a number that grows only when it takes bytes: over
     /// HTTP/1.1 the bytes NIO holds for the connection, negated (more written without being taken lowers it); over
-    /// HTTP/2 the bytes its stream has passed on. `nil` when the channel cannot say.
+    /// HTTP/2 the bytes its stream has passed on. `nil` when the channel cannot say, or when an HTTP/2 stream holds
+    /// nothing of the replay (the next page is being read: nothing to take).
     private func replayProgress() -> Int? {
         switch framing {
+        // Only the connection's own channel: an HTTP/2 stream's channel stops the process on an option it lacks.
         case .http1: (try? channel.syncOptions?.getOption(.bufferedWritableBytes)).map { -$0 }
-        case .http2: bytesTaken
+        case .http2: bytesWritten > bytesTaken ? bytesTaken : nil
         }
     }
 
@@ -165,7 +169,10 @@ final class StreamSubscriber {
     func writeHeartbeat(_ frame: ByteBuffer) {
         guard !isClosed else { return }
         guard isWritable else {
-            guard !state.isLive, let progress = replayProgress() else { return }
+            guard !state.isLive, let progress = replayProgress() else {
+                progressAtHeartbeat = nil
+                return
+            }
             if let before = progressAtHeartbeat, progress <= before {
                 logger.info("Replay stopped: its client took nothing for a heartbeat period")
                 return cut()
