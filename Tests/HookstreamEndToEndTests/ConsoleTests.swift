@@ -12,6 +12,7 @@ import Testing
             let page = try await client.send(.GET, "\(daemon.baseURL)/console")
             #expect(page.status == 200)
             #expect(page.headers.first(name: "content-type") == "text/html; charset=utf-8")
+            #expect(page.headers.first(name: "content-security-policy")?.contains("frame-ancestors 'none'") == true, "no other page frames it")
             #expect(!page.body.contains("http://") && !page.body.contains("https://"), "nothing loaded from elsewhere")
             let console = try ChildProcess(TestEnvironment.python, [TestEnvironment.client("console_check.py"), daemon.baseURL, "demo-token", "demo/**", "2"])
             try await waitUntil(timeout: .seconds(30), "the console's stream") { daemon.log.contains("Stream opened") || !console.isRunning }

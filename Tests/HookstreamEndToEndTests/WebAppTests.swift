@@ -114,6 +114,19 @@ import Testing
             let refused = try #require(try await Self.result(of: foreign).first)
             #expect((refused["events"] as? [Any])?.isEmpty == true)
             #expect((refused["opens"] as? Int) == 0)
+            // Bad input: the cookie sent by another origin's page. The stream is refused before it is opened (CORS
+            // alone kept the page from reading it, but it took one of the user's places); this server's own origin
+            // and the configured one are served.
+            let fromEvil = try await client.send(
+                .GET, "\(daemon.baseURL)/events?topic=users/42/alerts", headers: [("Cookie", "hookstream_token=\(alice)"), ("Origin", "http://evil.example")])
+            #expect(fromEvil.status == 403 && fromEvil.body.contains(#""error":"origin_not_allowed""#), "\(fromEvil)")
+            for pageOrigin in [origin, daemon.baseURL] {
+                let served = try await ChildProcess.run("/usr/bin/curl", [
+                    "-sS", "--max-time", "1", "-o", "/dev/null", "-w", "%{http_code}", "-H", "Cookie: hookstream_token=\(alice)", "-H", "Origin: \(pageOrigin)",
+                    "\(daemon.baseURL)/events?topic=users/42/alerts",
+                ])
+                #expect(served.stdout == "200", "from \(pageOrigin): \(served.stdout) \(served.stderr)")
+            }
 
             // The CORS headers themselves: the exact origin with credentials for a configured one, nothing otherwise.
             let allowed = try await client.send(.OPTIONS, "\(daemon.baseURL)/tickets", headers: [("Origin", origin), ("Access-Control-Request-Method", "POST")])

@@ -95,6 +95,74 @@ import Testing
         }
     }
 
+    /// A payload of any JSON values, for claims of the wrong type.
+    struct RawClaims: JWTPayload {
+        enum Value: Encodable {
+            case string(String), number(Double), null
+            func encode(to encoder: any Encoder) throws {
+                var container = encoder.singleValueContainer()
+                switch self {
+                case .string(let text): try container.encode(text)
+                case .number(let number): try container.encode(number)
+                case .null: try container.encodeNil()
+                }
+            }
+        }
+        var fields: [String: Value]
+        struct Key: CodingKey {
+            var stringValue: String
+            var intValue: Int? { nil }
+            init(stringValue: String) { self.stringValue = stringValue }
+            init?(intValue: Int) { nil }
+        }
+        init(_ fields: [String: Value]) { self.fields = fields }
+        init(from decoder: any Decoder) throws { fields = [:] }
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: Key.self)
+            for (key, value) in fields { try container.encode(value, forKey: Key(stringValue: key)) }
+        }
+        func verify(using algorithm: some JWTAlgorithm) async throws {}
+    }
+
+    /// Bad input: registered claims of the wrong type were read as absent: a string `exp` never expired (with
+    /// `require_exp: false`), a string `nbf` was no bound, and every numeric `sub` shared one stream count. They are
+    /// refused; a `null` claim counts as absent. So is a subject with control characters (it went into log lines).
+    @Test func claimsOfTheWrongTypeAndSubjectsWithControlCharactersAreRefused() async throws {
+        let keys = JWTKeyCollection()
+        await keys.add(hmac: HMACKey(from: Self.secret), digestAlgorithm: .sha256)
+        let lenient = try settings { $0.requiresExpiration = false }
+        func reason(_ fields: [String: RawClaims.Value]) async throws -> String? {
+            let token = try await keys.sign(RawClaims(fields))
+            do {
+                _ = try await grant(token, lenient)
+                return nil
+            } catch {
+                return error.reason
+            }
+        }
+        #expect(try await reason(["sub": .string("42"), "exp": .string("1")])?.contains("the JWT's exp claim has the wrong type") == true)
+        #expect(try await reason(["sub": .number(42), "exp": .number(later)])?.contains("the JWT's sub claim has the wrong type") == true)
+        #expect(try await reason(["sub": .string("42"), "nbf": .string("99999999999")])?.contains("nbf") == true)
+        #expect(try await reason(["sub": .string("42"), "iss": .number(1)])?.contains("iss") == true)
+        #expect(try await reason(["sub": .string("42"), "aud": .number(1)])?.contains("aud") == true)
+        #expect(try await reason(["sub": .string("42"), "exp": .null, "nbf": .null]) == nil, "null is absent")
+        #expect(try await reason(["sub": .string("x\n2026-11-30T10:00:00+0000 critical hookstream: forged")]) == "the JWT's sub has control characters")
+    }
+
+    /// Tokens without a subject each count on their own against `max_streams_per_token` (they shared one count), by
+    /// an identity that does not hold the token (it may be stored, as a publish's delivery key).
+    @Test func tokensWithoutASubjectEachHaveTheirOwnIdentity() async throws {
+        let first = try await sign(Claims(exp: later, hookstream: .init(subscribe: ["a/**"])))
+        let second = try await sign(Claims(exp: later + 1, hookstream: .init(subscribe: ["a/**"])))
+        let one = try await grant(first, try settings())
+        let other = try await grant(second, try settings())
+        #expect(one.identity != other.identity)
+        #expect(try await grant(first, try settings()).identity == one.identity, "the same token, the same identity")
+        #expect(!one.identity.contains(first) && !one.identity.contains(String(first.split(separator: ".")[2])))
+        let withSubject = try await grant(try await sign(Claims(sub: "42", exp: later)), try settings())
+        #expect(withSubject.identity == "jwt::42")
+    }
+
     @Test func aSubjectCannotWidenItsGrant() async throws {
         for subject in ["*", "**", "42/../43", "", "a b", ".."] {
             let token = try await sign(Claims(sub: subject, exp: later))

@@ -33,6 +33,8 @@ public struct TopicPattern: Sendable, Hashable, CustomStringConvertible {
         for (i, part) in parts.enumerated() {
             switch part {
             case "": throw TopicPatternError(pattern: text, message: "empty segment")
+            // No topic has one (``Topic``): such a pattern matches nothing, and `a/42/../43` reads like a path.
+            case ".", "..": throw TopicPatternError(pattern: text, message: "'.' and '..' segments match no topic")
             case "*": segments.append(.one)
             case "**":
                 guard i == parts.count - 1 else {

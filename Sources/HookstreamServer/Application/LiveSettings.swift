@@ -58,6 +58,15 @@ final class LiveSettings: Sendable {
 
     /// The CORS headers for a request from `origin`: the exact origin with credentials, for configured origins
     /// only; nothing for others, so their pages cannot read the answer.
+    /// Whether a request that `origin` (its `Origin` header) sent may be authenticated by the cookie: the origin is
+    /// in `cors.origins`, or it is this server's own (`http` or `https` and the request's `Host`). Browsers send no
+    /// `Origin` on a page's same-origin `GET`, so its own pages rarely reach this check.
+    func acceptsCookie(from origin: String, host: String?) -> Bool {
+        if configuration.cors.origins.contains(origin) { return true }
+        guard let host, !host.isEmpty else { return false }
+        return origin == "http://\(host)" || origin == "https://\(host)"
+    }
+
     func corsHeaders(origin: String?) -> [(String, String)] {
         guard let origin, configuration.cors.origins.contains(origin) else { return [] }
         return [("Access-Control-Allow-Origin", origin), ("Access-Control-Allow-Credentials", "true"), ("Vary", "Origin")]

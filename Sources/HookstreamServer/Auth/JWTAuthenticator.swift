@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import HookstreamCore
 import JWTKit
@@ -83,6 +84,13 @@ struct JWTAuthenticator: Sendable {
         } catch {
             throw AuthFailure("the JWT was not accepted: \(JWTAuthenticator.describe(error))")
         }
+        if !claims.mistyped.isEmpty {
+            throw AuthFailure(
+                "the JWT's \(claims.mistyped.joined(separator: ", ")) claim has the wrong type (sub and iss are strings, exp and nbf numbers, aud a string or a list of strings)")
+        }
+        if let subject = claims.subject, subject.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
+            throw AuthFailure("the JWT's sub has control characters")
+        }
         let nowSeconds = Double(now) / 1000
         if let expiration = claims.expiration {
             guard nowSeconds < expiration else { throw AuthFailure("the JWT has expired", isExpired: true) }
@@ -103,7 +111,11 @@ struct JWTAuthenticator: Sendable {
         let subject = claims.subject ?? ""
         return Grant(
             name: "jwt:\(subject.isEmpty ? "(no subject)" : String(subject.prefix(64)))",
-            identity: "jwt:\(claims.issuer ?? ""):\(subject)",
+            // Limits count per subject; a token without one counts on its own (tokens without a subject must not
+            // share one count), by a digest: the identity may be stored (a publish's delivery key), the token not.
+            identity: subject.isEmpty
+                ? "jwt:\(claims.issuer ?? "")#\(SHA256.hash(data: Array(token.utf8)).prefix(16).map { String(format: "%02x", $0) }.joined())"
+                : "jwt:\(claims.issuer ?? ""):\(subject)",
             subscribe: patterns(settings.subscribe, claim?.subscribe),
             publish: patterns(settings.publish, claim?.publish),
             // A signed `exp` centuries away is as good as none, and must not overflow the milliseconds.

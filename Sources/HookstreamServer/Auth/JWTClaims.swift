@@ -9,6 +9,9 @@ struct JWTClaims: JWTPayload {
     var issuer: String?
     var audience: [String]?
     var grants: [String: GrantClaim] = [:]
+    /// Registered claims present with a type the standard does not give them (`"exp": "1"`, `"sub": 42`): the token
+    /// is refused rather than read as if they were absent (a string `exp` would otherwise never expire).
+    var mistyped: [String] = []
 
     /// A claim of grants.
     struct GrantClaim: Decodable {
@@ -27,20 +30,31 @@ struct JWTClaims: JWTPayload {
         let container = try decoder.container(keyedBy: Key.self)
         for key in container.allKeys {
             switch key.stringValue {
-            case "sub": subject = try? container.decode(String.self, forKey: key)
-            case "exp": expiration = try? container.decode(Double.self, forKey: key)
-            case "nbf": notBefore = try? container.decode(Double.self, forKey: key)
-            case "iss": issuer = try? container.decode(String.self, forKey: key)
+            case "sub": subject = decode(String.self, key, in: container)
+            case "exp": expiration = decode(Double.self, key, in: container)
+            case "nbf": notBefore = decode(Double.self, key, in: container)
+            case "iss": issuer = decode(String.self, key, in: container)
             case "aud":
                 if let one = try? container.decode(String.self, forKey: key) {
                     audience = [one]
                 } else {
-                    audience = try? container.decode([String].self, forKey: key)
+                    audience = decode([String].self, key, in: container)
                 }
             default:
                 if let grant = try? container.decode(GrantClaim.self, forKey: key) { grants[key.stringValue] = grant }
             }
         }
+    }
+
+    /// The claim as `type`, or `nil` (and the claim noted as mistyped) when it is there with another type. A JSON
+    /// `null` counts as absent.
+    private mutating func decode<T: Decodable>(_ type: T.Type, _ key: Key, in container: KeyedDecodingContainer<Key>) -> T? {
+        if (try? container.decodeNil(forKey: key)) == true { return nil }
+        guard let value = try? container.decode(type, forKey: key) else {
+            mistyped.append(key.stringValue)
+            return nil
+        }
+        return value
     }
 
     func encode(to encoder: any Encoder) throws {

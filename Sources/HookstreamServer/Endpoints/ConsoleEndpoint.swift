@@ -9,7 +9,7 @@ struct ConsoleEndpoint: HTTPEndpoint {
                 status: .ok,
                 headers: [
                     ("Content-Type", "text/html; charset=utf-8"), ("Cache-Control", "no-cache"),
-                    ("Content-Security-Policy", "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'"),
+                    ("Content-Security-Policy", "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; frame-ancestors 'none'"),
                 ],
                 body: ConsolePage.html))
     }

@@ -375,10 +375,15 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
                 // Issued before a reload: its credential must still grant the topics under the settings in force.
                 credential = redeemed.credential
             } else {
-                guard let secret = try RequestCredentials.secret(headers: head.headers, target: target, cookie: settings.configuration.auth.cookie) else {
+                guard let presented = try RequestCredentials.presented(headers: head.headers, target: target, cookie: settings.configuration.auth.cookie) else {
                     throw RequestCredentials.missing(cookie: settings.configuration.auth.cookie)
                 }
-                credential = secret
+                if presented.source == .cookie, let origin = head.headers.first(name: "origin"),
+                    !settings.acceptsCookie(from: origin, host: head.headers.first(name: "host"))
+                {
+                    throw RequestCredentials.foreignOrigin(origin)
+                }
+                credential = presented.secret
             }
         } catch {
             return refuseStream(error, head: head, cors: cors, context: context)
