@@ -648,10 +648,10 @@ import Testing
     }
 
     /// Bad input: with `sync: full` the database refuses an insert. That publish fails, and the store says it refuses
-    /// until a commit succeeds again.
+    /// for the lapse, then that it is degraded, until a commit succeeds again.
     @Test func aFailedCommitWithSyncFullMakesTheStoreRefusingUntilOneSucceeds() async throws {
         let path = try temporaryPath()
-        let store = try SQLiteEventStore(path: path, synchronous: .full)
+        let store = try SQLiteEventStore(path: path, synchronous: .full, applyDelay: .milliseconds(100), refusalLapse: .milliseconds(300))
         let side = try DatabaseQueue(path: path)
         _ = try await store.append([draft("full/0")])
         #expect(store.condition == .healthy)
@@ -660,6 +660,8 @@ import Testing
         }
         await #expect(throws: StoreError.self) { try await store.append([draft("full/1")]) }
         #expect(store.condition == .refusing("the event store cannot write; publishes are refused until it can"))
+        // No publish comes (a balancer took the daemon out of rotation on the 503): past the lapse it is degraded.
+        try await waitFor("degraded after the lapse") { if case .degraded = store.condition { true } else { false } }
         try await side.write { db in try db.execute(sql: "DROP TRIGGER refuse") }
         _ = try await store.append([draft("full/2")])
         #expect(store.condition == .healthy)

@@ -120,12 +120,15 @@ import Testing
             let fromEvil = try await client.send(
                 .GET, "\(daemon.baseURL)/events?topic=users/42/alerts", headers: [("Cookie", "hookstream_token=\(alice)"), ("Origin", "http://evil.example")])
             #expect(fromEvil.status == 403 && fromEvil.body.contains(#""error":"origin_not_allowed""#), "\(fromEvil)")
-            for pageOrigin in [origin, daemon.baseURL] {
+            // An <img> or <iframe> of another site sends no Origin; the browser says where it comes from anyway.
+            let fromImage = try await client.send(
+                .GET, "\(daemon.baseURL)/events?topic=users/42/alerts", headers: [("Cookie", "hookstream_token=\(alice)"), ("Sec-Fetch-Site", "same-site"), ("Sec-Fetch-Mode", "no-cors")])
+            #expect(fromImage.status == 403 && fromImage.body.contains(#""error":"origin_not_allowed""#), "\(fromImage)")
+            for headers in [["Origin: \(origin)"], ["Origin: \(daemon.baseURL)"], ["Sec-Fetch-Site: same-origin"], ["Sec-Fetch-Site: none"], []] {
                 let served = try await ChildProcess.run("/usr/bin/curl", [
-                    "-sS", "--max-time", "1", "-o", "/dev/null", "-w", "%{http_code}", "-H", "Cookie: hookstream_token=\(alice)", "-H", "Origin: \(pageOrigin)",
-                    "\(daemon.baseURL)/events?topic=users/42/alerts",
-                ])
-                #expect(served.stdout == "200", "from \(pageOrigin): \(served.stdout) \(served.stderr)")
+                    "-sS", "--max-time", "1", "-o", "/dev/null", "-w", "%{http_code}", "-H", "Cookie: hookstream_token=\(alice)",
+                ] + headers.flatMap { ["-H", $0] } + ["\(daemon.baseURL)/events?topic=users/42/alerts"])
+                #expect(served.stdout == "200", "with \(headers): \(served.stdout) \(served.stderr)")
             }
 
             // The CORS headers themselves: the exact origin with credentials for a configured one, nothing otherwise.

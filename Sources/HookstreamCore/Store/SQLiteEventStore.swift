@@ -87,13 +87,17 @@ public final class SQLiteEventStore: EventStore {
     private struct Health {
         /// `sync: normal`: applies of the append log to SQLite fail.
         var applyFailing = false
-        /// `sync: normal`: the append log's own write fails (every publish is refused).
-        var appendFailing = false
         /// `sync: normal`: the events waiting for SQLite reached ``ApplyLimits``' maximum (publishes are refused).
         var waitingFull = false
-        /// `sync: full`: the last commit failed (its publishes were refused).
-        var commitFailing = false
+        /// When the last publish was refused because its write failed (the append log's, or with `sync: full` the
+        /// commit), in uptime nanoseconds, until a write succeeds again. Nothing else tries a write meanwhile, so it
+        /// counts as refusing for ``refusalLapse`` only: a balancer that takes the daemon out of rotation on `503`
+        /// would otherwise send it no publish that could show the disk is back.
+        var lastWriteFailure: UInt64?
     }
+
+    /// How long a failed write keeps ``condition`` refusing (then degraded until a write succeeds), in nanoseconds.
+    let refusalLapse: UInt64
 
     /// What the store knows without reading the file: the last id, and every topic that has events (stored, or
     /// waiting in the append log). A topic retention left with no event is not in it (it is forgotten). Pruning
@@ -115,7 +119,7 @@ public final class SQLiteEventStore: EventStore {
         var isApplyScheduled = false
         /// Why the last apply failed, while applies keep failing: appends are refused past ``ApplyLimits``.
         var applyFailure: String?
-        /// The last append's write to the log failed (mirrors ``Health/appendFailing``, read without its lock).
+        /// The last append's write to the log failed (``Health/lastWriteFailure`` is set; read without its lock).
         var appendFailed = false
         /// Appends are refused for the events waiting (mirrors ``Health/waitingFull``).
         var waitingFull = false
@@ -173,11 +177,13 @@ public final class SQLiteEventStore: EventStore {
     }
 
     /// Opens the store with `applyDelay` as the append log's delay (tests use a long one to look at a log that was
-    /// not applied, as after a crash) and `applyLimits` (tests use small ones).
+    /// not applied, as after a crash), `applyLimits` and `refusalLapse` (tests use small ones).
     init(
         path: String, synchronous: Synchronous, applyDelay: DispatchTimeInterval, applyLimits: ApplyLimits = ApplyLimits(),
-        logger: Logger = Logger(label: "hookstream.store"), now: @escaping @Sendable () -> Int64 = WallClock.milliseconds
+        refusalLapse: Duration = .seconds(10), logger: Logger = Logger(label: "hookstream.store"),
+        now: @escaping @Sendable () -> Int64 = WallClock.milliseconds
     ) throws(StoreError) {
+        self.refusalLapse = UInt64(refusalLapse.nanoseconds)
         let folder = (path as NSString).deletingLastPathComponent.isEmpty ? "." : (path as NSString).deletingLastPathComponent
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: folder, isDirectory: &isDirectory), isDirectory.boolValue else {
@@ -309,13 +315,15 @@ public final class SQLiteEventStore: EventStore {
         if mustSchedule { writerQueue.async { self.runWriter() } }
     }
 
-    /// Refusing while publishes are refused (the append log cannot be written, the events waiting for SQLite fill
-    /// their bound, or with `sync: full` the last commit failed); degraded while applies of the append log fail and
-    /// accepted events wait in it.
+    /// Refusing while publishes are refused: the events waiting for SQLite fill their bound, or the last publish's
+    /// write failed (the append log's, or with `sync: full` the commit) within ``refusalLapse`` (degraded after it,
+    /// until a write succeeds). Degraded while applies of the append log fail and accepted events wait in it.
     public var condition: StoreCondition {
         let health = self.health.withLockedValue { $0 }
-        if health.appendFailing || health.commitFailing {
-            return .refusing("the event store cannot write; publishes are refused until it can")
+        if let failed = health.lastWriteFailure {
+            let since = DispatchTime.now().uptimeNanoseconds &- failed
+            if since < refusalLapse { return .refusing("the event store cannot write; publishes are refused until it can") }
+            return .degraded("the event store's last write failed \(since / 1_000_000_000) s ago, and none was tried since")
         }
         if health.waitingFull {
             return .refusing(
@@ -347,15 +355,13 @@ public final class SQLiteEventStore: EventStore {
             do {
                 try state.file.append(entry)
             } catch {
-                if !state.appendFailed {
-                    state.appendFailed = true
-                    health.withLockedValue { $0.appendFailing = true }
-                }
+                state.appendFailed = true
+                health.withLockedValue { $0.lastWriteFailure = DispatchTime.now().uptimeNanoseconds }
                 return (.failure(StoreError(.writeFailed, "the SQLite store '\(path)' cannot write its append log: \(error)")), nil)
             }
             if state.appendFailed {
                 state.appendFailed = false
-                health.withLockedValue { $0.appendFailing = false }
+                health.withLockedValue { $0.lastWriteFailure = nil }
             }
             record(numbered)
             state.unapplied.append(entry)
@@ -363,6 +369,10 @@ public final class SQLiteEventStore: EventStore {
             state.unappliedEvents += entry.events.count
             state.unappliedBytes += entry.events.pageBytes
             state.appends += 1
+            if !state.waitingFull, state.unappliedEvents >= applyLimits.maximumEvents || state.unappliedBytes >= applyLimits.maximumBytes {
+                state.waitingFull = true  // the next append is refused: say so now
+                health.withLockedValue { $0.waitingFull = true }
+            }
             // Each time the unapplied events cross a multiple of a batch, by count or by bytes, an apply starts now.
             if events / applyLimits.batchEvents < state.unappliedEvents / applyLimits.batchEvents
                 || bytes / applyLimits.batchBytes < state.unappliedBytes / applyLimits.batchBytes
@@ -557,14 +567,14 @@ public final class SQLiteEventStore: EventStore {
         do {
             try applyToSQLite([numbered.entry])
             record(numbered)
-            health.withLockedValue { $0.commitFailing = false }
+            health.withLockedValue { $0.lastWriteFailure = nil }
             var rest = numbered.batches[...]
             for append in group {
                 append.completion(.success(Array(rest.prefix(append.batches.count))))
                 rest = rest.dropFirst(append.batches.count)
             }
         } catch {
-            health.withLockedValue { $0.commitFailing = true }
+            health.withLockedValue { $0.lastWriteFailure = DispatchTime.now().uptimeNanoseconds }
             let failure = StoreError(.writeFailed, "the SQLite store '\(path)' cannot write: \(SQLiteEventStore.describe(error))")
             for append in group { append.completion(.failure(failure)) }
         }

@@ -1,4 +1,5 @@
 import HookstreamCore
+import NIOHTTP1
 import NIOSSL
 
 /// Everything a request reads from the configuration, compiled once: a reload swaps the whole object, and a
@@ -56,17 +57,23 @@ final class LiveSettings: Sendable {
         return try NIOSSLContext(configuration: configuration)
     }
 
-    /// The CORS headers for a request from `origin`: the exact origin with credentials, for configured origins
-    /// only; nothing for others, so their pages cannot read the answer.
-    /// Whether a request that `origin` (its `Origin` header) sent may be authenticated by the cookie: the origin is
-    /// in `cors.origins`, or it is this server's own (`http` or `https` and the request's `Host`). Browsers send no
-    /// `Origin` on a page's same-origin `GET`, so its own pages rarely reach this check.
-    func acceptsCookie(from origin: String, host: String?) -> Bool {
+    /// Whether a request with `headers` may be authenticated by the cookie. Its `Origin`, when it has one, must be in
+    /// `cors.origins` or be this server's own (`http` or `https` and the request's `Host`). One without an `Origin`
+    /// (browsers send none on a page's same-origin `GET`, nor on an `<img>` or `<iframe>` of another site) must not
+    /// say, by `Sec-Fetch-Site`, that another origin's page made it: those headers are the browser's, scripts
+    /// cannot set them, and a client that sends neither (curl, an old browser) is not a page.
+    func acceptsCookie(headers: HTTPHeaders) -> Bool {
+        guard let origin = headers.first(name: "origin") else {
+            guard let site = headers.first(name: "sec-fetch-site") else { return true }
+            return site == "same-origin" || site == "none"
+        }
         if configuration.cors.origins.contains(origin) { return true }
-        guard let host, !host.isEmpty else { return false }
+        guard let host = headers.first(name: "host"), !host.isEmpty else { return false }
         return origin == "http://\(host)" || origin == "https://\(host)"
     }
 
+    /// The CORS headers for a request from `origin`: the exact origin with credentials, for configured origins
+    /// only; nothing for others, so their pages cannot read the answer.
     func corsHeaders(origin: String?) -> [(String, String)] {
         guard let origin, configuration.cors.origins.contains(origin) else { return [] }
         return [("Access-Control-Allow-Origin", origin), ("Access-Control-Allow-Credentials", "true"), ("Vary", "Origin")]

@@ -112,14 +112,22 @@ struct JWTAuthenticator: Sendable {
         return Grant(
             name: "jwt:\(subject.isEmpty ? "(no subject)" : String(subject.prefix(64)))",
             // Limits count per subject; a token without one counts on its own (tokens without a subject must not
-            // share one count), by a digest: the identity may be stored (a publish's delivery key), the token not.
+            // share one count), by a digest of what its signature signs (a signature has more than one spelling that
+            // verifies: its holder could make several tokens of one) and not the token (the identity may be stored,
+            // as a publish's delivery key).
             identity: subject.isEmpty
-                ? "jwt:\(claims.issuer ?? "")#\(SHA256.hash(data: Array(token.utf8)).prefix(16).map { String(format: "%02x", $0) }.joined())"
+                ? "jwt:\(claims.issuer ?? "")#\(JWTAuthenticator.signedPartDigest(of: token))"
                 : "jwt:\(claims.issuer ?? ""):\(subject)",
             subscribe: patterns(settings.subscribe, claim?.subscribe),
             publish: patterns(settings.publish, claim?.publish),
             // A signed `exp` centuries away is as good as none, and must not overflow the milliseconds.
             expiresAt: claims.expiration.map { Int64(min($0, JWTAuthenticator.latestExpiration) * 1000) })
+    }
+
+    /// A hex digest of a token's header and payload (all before its last `.`): what its signature signs.
+    static func signedPartDigest(of token: String) -> String {
+        let signed = token.utf8.lastIndex(of: UInt8(ascii: ".")).map { token.utf8[..<$0] } ?? token.utf8[...]
+        return SHA256.hash(data: Array(signed)).prefix(16).map { String(format: "%02x", $0) }.joined()
     }
 
     /// The latest expiry a grant keeps, in seconds since the epoch (the year 5138): later ones are cut to it.

@@ -52,17 +52,17 @@ enum RequestCredentials {
         .unsupportedMediaType, code: "unsupported_media_type",
         "a request authenticated by the cookie must send Content-Type: application/json (so that browsers ask first, by CORS, whether its page may)")
 
-    /// The 401 for a request without a credential.
     /// The 403 for a stream authenticated by the cookie from a page of another origin that `cors.origins` does not
     /// list. The browser sends the cookie (from a sibling subdomain it is shared with, or anywhere when it is
     /// `SameSite=None`) and CORS keeps that page from reading the stream, but the stream would still be opened and
     /// count against the user's `max_streams_per_token`: another site could use up the real app's places.
-    static func foreignOrigin(_ origin: String) -> HTTPError {
+    static func foreignOrigin(_ origin: String?) -> HTTPError {
         HTTPError(
             .forbidden, code: "origin_not_allowed",
-            "the cookie is accepted from this server's own pages and the origins in cors.origins; \(origin) is neither")
+            "the cookie is accepted from this server's own pages and the origins in cors.origins; \(origin.map { "\($0) is" } ?? "this request's page is") neither")
     }
 
+    /// The 401 for a request without a credential.
     static func missing(cookie: String) -> HTTPError {
         HTTPError(
             .unauthorized, code: "unauthorized",

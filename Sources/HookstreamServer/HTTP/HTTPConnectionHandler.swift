@@ -378,10 +378,8 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
                 guard let presented = try RequestCredentials.presented(headers: head.headers, target: target, cookie: settings.configuration.auth.cookie) else {
                     throw RequestCredentials.missing(cookie: settings.configuration.auth.cookie)
                 }
-                if presented.source == .cookie, let origin = head.headers.first(name: "origin"),
-                    !settings.acceptsCookie(from: origin, host: head.headers.first(name: "host"))
-                {
-                    throw RequestCredentials.foreignOrigin(origin)
+                if presented.source == .cookie, !settings.acceptsCookie(headers: head.headers) {
+                    throw RequestCredentials.foreignOrigin(head.headers.first(name: "origin"))
                 }
                 credential = presented.secret
             }
