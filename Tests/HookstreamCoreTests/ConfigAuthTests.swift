@@ -33,6 +33,7 @@ import Testing
                 claim: hookstream
                 subscribe: ["users/{sub}/**"]
                 publish: []
+                leeway: 30s
             cors:
               origins: ["http://localhost:5173"]
             """, file: directory.appendingPathComponent("hookstream.yaml").path,
@@ -45,6 +46,7 @@ import Testing
         #expect(jwt.audience == "hookstream")
         #expect(jwt.subscribe.map(\.description) == ["users/{sub}/**"])
         #expect(jwt.requiresExpiration)
+        #expect(jwt.leeway == .seconds(30))
         #expect(config.cors.origins == ["http://localhost:5173"])
         #expect(jwt.subscribe[0].pattern(subject: "42")?.description == "users/42/**")
         #expect(jwt.subscribe[0].pattern(subject: "4/2") == nil)
@@ -67,6 +69,11 @@ import Testing
             cors:
               origins: ["https://app.example/path", "*"]
             """)
+        // Bad input: a leeway past its bound, and one that is no duration.
+        for (leeway, message) in [("10m", "auth.jwt.leeway is at most 5m"), ("soon", "auth.jwt.leeway must be a duration")] {
+            let found = errors("auth:\n  jwt:\n    keys: [{ alg: HS256, secret: \(String(repeating: "s", count: 32)) }]\n    leeway: \(leeway)\n")
+            #expect(found.contains { $0.hasPrefix("test.yaml:4:13: error: \(message)") }, "\(found)")
+        }
         #expect(found.contains { $0.hasPrefix("test.yaml:2:11: error: auth.cookie must be a cookie name") }, "\(found)")
         #expect(found.contains { $0.hasPrefix("test.yaml:5:31: error: auth.jwt.keys[0].secret: an HS256 secret must be at least 32 bytes long") }, "\(found)")
         #expect(found.contains { $0.hasPrefix("test.yaml:6:35: error: auth.jwt.keys[1]: HS512 takes a secret, not a public_key") }, "\(found)")

@@ -163,6 +163,21 @@ import Testing
         #expect(withSubject.identity == "jwt::42")
     }
 
+    /// `leeway` allows for clocks that differ: a token just past its `exp`, or just before its `nbf`, is accepted
+    /// within it, and its grant ends at `exp` + leeway; past the leeway it is refused as without one.
+    @Test func theLeewayAllowsForClocksThatDiffer() async throws {
+        let nowSeconds = Double(Self.now / 1000)
+        let lenient = try settings { $0.leeway = .seconds(30) }
+        let justExpired = try await sign(Claims(sub: "42", exp: nowSeconds - 10))
+        #expect(try await grant(justExpired, lenient).expiresAt == Int64((nowSeconds + 20) * 1000))
+        let notYet = try await sign(Claims(sub: "42", exp: nowSeconds + 600, nbf: nowSeconds + 10))
+        #expect(try await grant(notYet, lenient).name == "jwt:42")
+        for token in [try await sign(Claims(sub: "42", exp: nowSeconds - 31)), try await sign(Claims(sub: "42", exp: nowSeconds + 600, nbf: nowSeconds + 31))] {
+            await #expect(throws: AuthFailure.self) { try await grant(token, lenient) }
+        }
+        await #expect(throws: AuthFailure.self) { try await grant(justExpired, try settings()) }
+    }
+
     @Test func aSubjectCannotWidenItsGrant() async throws {
         for subject in ["*", "**", "42/../43", "", "a b", ".."] {
             let token = try await sign(Claims(sub: subject, exp: later))

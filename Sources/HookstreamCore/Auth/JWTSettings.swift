@@ -16,6 +16,12 @@ public struct JWTSettings: Sendable {
     public var publish: [GrantTemplate] = []
     /// Whether a token must carry `exp` (`require_exp`).
     public var requiresExpiration: Bool = true
+    /// How far the clocks of the token's issuer and of this host may differ (`leeway`): a token is accepted from
+    /// `nbf - leeway` to `exp + leeway`, and its streams end at `exp + leeway`.
+    public var leeway: Duration = .zero
+
+    /// The most `leeway` may be: more would keep expired tokens good for longer than clocks ever differ.
+    public static let maximumLeeway: Duration = .seconds(300)
 
     public init() {}
 }

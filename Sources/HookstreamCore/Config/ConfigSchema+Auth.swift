@@ -73,7 +73,7 @@ extension ConfigSchema {
     private func readJWT(_ node: Node) -> JWTSettings? {
         guard let m = reader.mapping(node, "auth.jwt") else { return nil }
         var settings = JWTSettings()
-        let allowed = ["keys", "jwks", "issuer", "audience", "claim", "subscribe", "publish", "require_exp"]
+        let allowed = ["keys", "jwks", "issuer", "audience", "claim", "subscribe", "publish", "require_exp", "leeway"]
         for (key, _, value) in reader.entries(m, allowed: allowed, in: "auth.jwt") {
             switch key {
             case "keys":
@@ -97,6 +97,13 @@ extension ConfigSchema {
             case "subscribe": settings.subscribe = readGrantTemplates(value, "auth.jwt.subscribe")
             case "publish": settings.publish = readGrantTemplates(value, "auth.jwt.publish")
             case "require_exp": settings.requiresExpiration = reader.bool(value, "auth.jwt.require_exp") ?? true
+            case "leeway":
+                guard let leeway = reader.duration(value, "auth.jwt.leeway") else { continue }
+                if leeway > JWTSettings.maximumLeeway {
+                    reader.error(at: value, "auth.jwt.leeway is at most 5m (it allows for clocks that differ, not for expired tokens)")
+                } else {
+                    settings.leeway = leeway
+                }
             default: break
             }
         }

@@ -92,12 +92,15 @@ struct JWTAuthenticator: Sendable {
             throw AuthFailure("the JWT's sub has control characters")
         }
         let nowSeconds = Double(now) / 1000
-        if let expiration = claims.expiration {
+        let leeway = Double(settings.leeway.nanoseconds) / 1e9
+        // The end of the token's life on this host's clock: its exp, plus what the clocks may differ by.
+        let expiration = claims.expiration.map { $0 + leeway }
+        if let expiration {
             guard nowSeconds < expiration else { throw AuthFailure("the JWT has expired", isExpired: true) }
         } else if settings.requiresExpiration {
             throw AuthFailure("the JWT has no exp claim (tokens must expire)")
         }
-        if let notBefore = claims.notBefore, nowSeconds < notBefore { throw AuthFailure("the JWT is not valid yet (nbf)") }
+        if let notBefore = claims.notBefore, nowSeconds + leeway < notBefore { throw AuthFailure("the JWT is not valid yet (nbf)") }
         if let issuer = settings.issuer, claims.issuer != issuer { throw AuthFailure("the JWT's issuer (iss) is not the expected one") }
         if let audience = settings.audience, !(claims.audience ?? []).contains(audience) {
             throw AuthFailure("the JWT's audience (aud) does not include the expected one")
@@ -121,7 +124,7 @@ struct JWTAuthenticator: Sendable {
             subscribe: patterns(settings.subscribe, claim?.subscribe),
             publish: patterns(settings.publish, claim?.publish),
             // A signed `exp` centuries away is as good as none, and must not overflow the milliseconds.
-            expiresAt: claims.expiration.map { Int64(min($0, JWTAuthenticator.latestExpiration) * 1000) })
+            expiresAt: expiration.map { Int64(min($0, JWTAuthenticator.latestExpiration) * 1000) })
     }
 
     /// A hex digest of a token's header and payload (all before its last `.`): what its signature signs.
