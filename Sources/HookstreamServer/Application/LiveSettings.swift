@@ -73,9 +73,11 @@ final class LiveSettings: Sendable {
     }
 
     /// The CORS headers for a request from `origin`: the exact origin with credentials, for configured origins
-    /// only; nothing for others, so their pages cannot read the answer.
+    /// only, so other pages cannot read the answer. With origins configured every answer says `Vary: Origin`: it
+    /// depends on it, and a cache must not give one origin's answer (with or without the headers) to another.
     func corsHeaders(origin: String?) -> [(String, String)] {
-        guard let origin, configuration.cors.origins.contains(origin) else { return [] }
+        guard !configuration.cors.origins.isEmpty else { return [] }
+        guard let origin, configuration.cors.origins.contains(origin) else { return [("Vary", "Origin")] }
         return [("Access-Control-Allow-Origin", origin), ("Access-Control-Allow-Credentials", "true"), ("Vary", "Origin")]
     }
 }
