@@ -11,7 +11,7 @@ import Testing
 @Suite(.timeLimit(.minutes(3))) struct TLSTests {
     static let token = "page-token"
 
-    static func config(certificates: TestCertificates, pageOrigin: String = "http://127.0.0.1:1", queue: Int = 1024) -> String {
+    static func config(certificates: TestCertificates, pageOrigin: String = "http://127.0.0.1:1", queue: Int = 1024, heartbeat: String = "15s") -> String {
         """
         server:
           unix_socket: { path: ./run/hookstream.sock }
@@ -19,7 +19,7 @@ import Testing
             certificate: { file: \(certificates.chain) }
             key: { file: \(certificates.key) }
         store: { kind: memory }
-        streams: { queue: \(queue) }
+        streams: { queue: \(queue), heartbeat: \(heartbeat) }
         auth:
           tokens: [{ name: page, secret: { value: \(token) }, subscribe: ["demo/**"] }]
         cors: { origins: ["\(pageOrigin)"] }
@@ -30,6 +30,16 @@ import Testing
           - { name: demo, source: demo, publish: { topic: "demo/all", data: "{{ body }}" } }
           - { name: local, source: local, publish: { topic: "demo/all", data: "{{ data }}" } }
         """
+    }
+
+    /// Publishes `count` events of 8 KiB (`{"n": 1...count, "pad": ...}`) through the daemon's Unix socket.
+    static func storePaddedEvents(_ count: Int, in daemon: Daemon) throws {
+        let socket = try UnixSocketClient(path: daemon.socketPath)
+        let padding = String(repeating: "x", count: 8 * 1024)
+        for n in 1...count {
+            let answer = try socket.request(#"{"data":{"n":\#(n),"pad":"\#(padding)"}}"#)
+            if !answer.contains(#""ok":true"#) { throw HarnessError("event \(n) refused: \(answer)") }
+        }
     }
 
     /// curl over TLS: `-w` prints the protocol version it spoke and the status.
@@ -327,17 +337,9 @@ import Testing
     @Test func aResumingHTTP2StreamThatTakesNothingOnAQuietTopicIsCut() async throws {
         let directory = try TestEnvironment.makeTemporaryDirectory()
         let certificates = try await TestCertificates.make(in: directory.appendingPathComponent("tls"))
-        let config = Self.config(certificates: certificates).replacingOccurrences(
-            of: "streams: { queue: 1024 }", with: "streams: { queue: 1024, heartbeat: 500ms }")
-        #expect(config.contains("heartbeat: 500ms"))
-        let daemon = try await Daemon.start(config: config, directory: directory)
+        let daemon = try await Daemon.start(config: Self.config(certificates: certificates, heartbeat: "500ms"), directory: directory)
         // 12 MiB stored before the client comes: more than the kernel's buffers and a replay page (2 MiB) hold.
-        let socket = try UnixSocketClient(path: daemon.socketPath)
-        let padding = String(repeating: "x", count: 8 * 1024)
-        for n in 1...1_500 {
-            let answer = try socket.request(#"{"data":{"n":\#(n),"pad":"\#(padding)"}}"#)
-            if !answer.contains(#""ok":true"#) { throw HarnessError("event \(n) refused: \(answer)") }
-        }
+        try Self.storePaddedEvents(1_500, in: daemon)
         let client = try ChildProcess(TestEnvironment.python, [
             TestEnvironment.client("h2_frozen.py"), "--port", String(daemon.port), "--cafile", certificates.ca, "--path", "/events?topic=demo/all",
             "--token", Self.token, "--last-event-id", "0",
@@ -368,15 +370,8 @@ import Testing
     @Test func aResumingHTTP2StreamThatReadsSlowlyIsNotCut() async throws {
         let directory = try TestEnvironment.makeTemporaryDirectory()
         let certificates = try await TestCertificates.make(in: directory.appendingPathComponent("tls"))
-        let config = Self.config(certificates: certificates).replacingOccurrences(
-            of: "streams: { queue: 1024 }", with: "streams: { queue: 1024, heartbeat: 500ms }")
-        let daemon = try await Daemon.start(config: config, directory: directory)
-        let socket = try UnixSocketClient(path: daemon.socketPath)
-        let padding = String(repeating: "x", count: 8 * 1024)
-        for n in 1...150 {
-            let answer = try socket.request(#"{"data":{"n":\#(n),"pad":"\#(padding)"}}"#)
-            if !answer.contains(#""ok":true"#) { throw HarnessError("event \(n) refused: \(answer)") }
-        }
+        let daemon = try await Daemon.start(config: Self.config(certificates: certificates, heartbeat: "500ms"), directory: directory)
+        try Self.storePaddedEvents(150, in: daemon)
         let client = try ChildProcess(TestEnvironment.python, [
             TestEnvironment.client("h2_frozen.py"), "--port", String(daemon.port), "--cafile", certificates.ca, "--path", "/events?topic=demo/all",
             "--token", Self.token, "--last-event-id", "0", "--read-rate", "65536", "--until-id", "150", "--hold", "90",

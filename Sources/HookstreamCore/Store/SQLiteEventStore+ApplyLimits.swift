@@ -14,6 +14,11 @@ extension SQLiteEventStore {
         /// Bytes of unapplied events past which appends are refused, for the same reason.
         var maximumBytes = 256 << 20
 
+        /// Whether `events` waiting, of `bytes`, reach the bound past which appends are refused.
+        func areReached(events: Int, bytes: Int) -> Bool {
+            events >= maximumEvents || bytes >= maximumBytes
+        }
+
         /// How many of `entries`, from the first, one apply takes: those up to and including the entry at which
         /// their events reach ``batchEvents`` or their bytes ``batchBytes`` (the batch whose crossing started an
         /// apply at once is applied whole).

@@ -121,7 +121,7 @@ public final class SQLiteEventStore: EventStore {
         var applyFailure: String?
         /// The last append's write to the log failed (``Health/lastWriteFailure`` is set; read without its lock).
         var appendFailed = false
-        /// Appends are refused for the events waiting (mirrors ``Health/waitingFull``).
+        /// Appends are refused for the events waiting (mirrors ``Health/waitingFull``; see ``setWaitingFull(_:_:)``).
         var waitingFull = false
         /// Entries written to the log, for tests.
         var appends = 0
@@ -335,15 +335,19 @@ public final class SQLiteEventStore: EventStore {
         return .healthy
     }
 
+    /// Records whether the waiting events fill their bound: in the log's state, and in ``health`` when that changes.
+    private func setWaitingFull(_ full: Bool, _ state: inout LogState) {
+        guard state.waitingFull != full else { return }
+        state.waitingFull = full
+        health.withLockedValue { $0.waitingFull = full }
+    }
+
     /// Numbers `batches`, writes them to the append log and keeps them for the next apply (`store.sync: normal`).
     private func appendToLog(_ batches: [EventBatch], _ log: NIOLockedValueBox<LogState>) -> Result<[[Event]], any Error> {
         let (result, schedule): (Result<[[Event]], any Error>, DispatchTimeInterval?) = log.withLockedValue { state in
             if state.isClosed { return (.failure(StoreError(.unavailable, "the SQLite store '\(path)' is closed")), nil) }
-            if state.unappliedEvents >= applyLimits.maximumEvents || state.unappliedBytes >= applyLimits.maximumBytes {
-                if !state.waitingFull {
-                    state.waitingFull = true
-                    health.withLockedValue { $0.waitingFull = true }
-                }
+            if applyLimits.areReached(events: state.unappliedEvents, bytes: state.unappliedBytes) {
+                setWaitingFull(true, &state)
                 let reason =
                     state.applyFailure
                     ?? "\(state.unappliedEvents) events (\(state.unappliedBytes) bytes) wait in memory for SQLite to take them"
@@ -369,10 +373,8 @@ public final class SQLiteEventStore: EventStore {
             state.unappliedEvents += entry.events.count
             state.unappliedBytes += entry.events.pageBytes
             state.appends += 1
-            if !state.waitingFull, state.unappliedEvents >= applyLimits.maximumEvents || state.unappliedBytes >= applyLimits.maximumBytes {
-                state.waitingFull = true  // the next append is refused: say so now
-                health.withLockedValue { $0.waitingFull = true }
-            }
+            // The next append is refused: say so now.
+            if applyLimits.areReached(events: state.unappliedEvents, bytes: state.unappliedBytes) { setWaitingFull(true, &state) }
             // Each time the unapplied events cross a multiple of a batch, by count or by bytes, an apply starts now.
             if events / applyLimits.batchEvents < state.unappliedEvents / applyLimits.batchEvents
                 || bytes / applyLimits.batchBytes < state.unappliedBytes / applyLimits.batchBytes
@@ -442,10 +444,7 @@ public final class SQLiteEventStore: EventStore {
                     state.unappliedBytes = 0
                 }
             }
-            if state.waitingFull, state.unappliedEvents < applyLimits.maximumEvents, state.unappliedBytes < applyLimits.maximumBytes {
-                state.waitingFull = false
-                health.withLockedValue { $0.waitingFull = false }
-            }
+            if !applyLimits.areReached(events: state.unappliedEvents, bytes: state.unappliedBytes) { setWaitingFull(false, &state) }
             // A failed truncation leaves entries SQLite has: opening the store skips them.
             if state.unapplied.isEmpty { try? state.file.truncate() }
             state.isApplyScheduled = !state.unapplied.isEmpty
@@ -698,9 +697,7 @@ public final class SQLiteEventStore: EventStore {
                 // The recent events were taken before this read: an apply and a retention pass in between may have
                 // stored and removed some of them, which the page must not hold beside a mark that says so.
                 var marks: [String: EventID] = [:]
-                for topic in Set(recent.lazy.map(\.topic)) {
-                    marks[topic] = try EventID.fetchOne(db, sql: "SELECT pruned_through FROM topics WHERE name = ?", arguments: [topic]) ?? 0
-                }
+                for topic in Set(recent.lazy.map(\.topic)) { marks[topic] = try SQLiteEventStore.mark(of: topic, in: db) ?? 0 }
                 return (ReplayPage(events: events, prunedThrough: try SQLiteEventStore.prunedThrough(db, matching: filter)), marks)
             }
             guard !recent.isEmpty, stored.events.count < limit, stored.events.pageBytes < maxBytes else { return stored }
@@ -798,14 +795,17 @@ public final class SQLiteEventStore: EventStore {
         }
     }
 
+    /// The retention mark of one topic; `nil` for a topic the store never had.
+    private static func mark(of topic: String, in db: Database) throws -> EventID? {
+        try EventID.fetchOne(db, sql: "SELECT pruned_through FROM topics WHERE name = ?", arguments: [topic])
+    }
+
     private static func prunedThrough(_ db: Database, matching filter: TopicFilter) throws -> EventID {
         var highest: EventID = 0
         for pattern in filter.patterns {
             let (prefix, isWhole) = pattern.literalPrefix
             // The prefix itself is a topic the pattern may match (`a` for `a/**`, not for `a/*`).
-            if !prefix.isEmpty, isWhole || pattern.matches(prefix),
-                let exact = try EventID.fetchOne(db, sql: "SELECT pruned_through FROM topics WHERE name = ?", arguments: [prefix])
-            {
+            if !prefix.isEmpty, isWhole || pattern.matches(prefix), let exact = try mark(of: prefix, in: db) {
                 highest = max(highest, exact)
             }
             if isWhole { continue }

@@ -57,6 +57,11 @@ final class LiveSettings: Sendable {
         return try NIOSSLContext(configuration: configuration)
     }
 
+    /// Whether `origin` is one of `cors.origins`: its pages may read answers and call the API with credentials.
+    func allows(origin: String?) -> Bool {
+        origin.map { configuration.cors.origins.contains($0) } ?? false
+    }
+
     /// Whether a request with `headers` may be authenticated by the cookie. Its `Origin`, when it has one, must be in
     /// `cors.origins` or be this server's own (`http` or `https` and the request's `Host`). One without an `Origin`
     /// (browsers send none on a page's same-origin `GET`, nor on an `<img>` or `<iframe>` of another site) must not
@@ -67,7 +72,7 @@ final class LiveSettings: Sendable {
             guard let site = headers.first(name: "sec-fetch-site") else { return true }
             return site == "same-origin" || site == "none"
         }
-        if configuration.cors.origins.contains(origin) { return true }
+        if allows(origin: origin) { return true }
         guard let host = headers.first(name: "host"), !host.isEmpty else { return false }
         return origin == "http://\(host)" || origin == "https://\(host)"
     }
@@ -77,7 +82,7 @@ final class LiveSettings: Sendable {
     /// depends on it, and a cache must not give one origin's answer (with or without the headers) to another.
     func corsHeaders(origin: String?) -> [(String, String)] {
         guard !configuration.cors.origins.isEmpty else { return [] }
-        guard let origin, configuration.cors.origins.contains(origin) else { return [("Vary", "Origin")] }
+        guard let origin, allows(origin: origin) else { return [("Vary", "Origin")] }
         return [("Access-Control-Allow-Origin", origin), ("Access-Control-Allow-Credentials", "true"), ("Vary", "Origin")]
     }
 }

@@ -130,7 +130,7 @@ struct JWTAuthenticator: Sendable {
     /// A hex digest of a token's header and payload (all before its last `.`): what its signature signs.
     static func signedPartDigest(of token: String) -> String {
         let signed = token.utf8.lastIndex(of: UInt8(ascii: ".")).map { token.utf8[..<$0] } ?? token.utf8[...]
-        return SHA256.hash(data: Array(signed)).prefix(16).map { String(format: "%02x", $0) }.joined()
+        return BinaryText.hexString(SHA256.hash(data: Array(signed)).prefix(16))
     }
 
     /// The latest expiry a grant keeps, in seconds since the epoch (the year 5138): later ones are cut to it.

@@ -6,7 +6,7 @@ import NIOHTTP1
 /// browser does not send the request.
 struct PreflightEndpoint: HTTPEndpoint {
     func answer(_ request: HTTPRequest, server: ServerContext) -> HTTPAnswer {
-        let allowed = request.head.headers.first(name: "origin").map { request.settings.configuration.cors.origins.contains($0) } ?? false
+        let allowed = request.settings.allows(origin: request.head.headers.first(name: "origin"))
         let headers: [(String, String)] =
             allowed
             ? [
