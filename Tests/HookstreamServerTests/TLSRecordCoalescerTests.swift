@@ -86,10 +86,71 @@ import Testing
             context.write(data, promise: promise)
         }
 
+        func flush(context: ChannelHandlerContext) {
+            seen.append("flush")
+            context.flush()
+        }
+
         func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
             seen.append("close")
             context.close(mode: mode, promise: promise)
         }
+    }
+
+    private func recordedChannel(_ held: HeldFlushes) throws -> (EmbeddedChannel, Recorder) {
+        let recorder = Recorder()
+        let channel = EmbeddedChannel()
+        try channel.pipeline.syncOperations.addHandler(recorder)
+        try channel.pipeline.syncOperations.addHandler(TLSRecordCoalescer(heldFlushes: held))
+        return (channel, recorder)
+    }
+
+    /// In a drain, a connection's first flush goes at once (a connection with one stream is flushed as it was
+    /// before); its further flushes, one per other stream of the connection the drain writes, are one flush when the
+    /// drain ends, with their bytes joined in one record. In its next drains such a connection holds its first flush
+    /// too: one flush per drain. Outside a drain every flush goes at once.
+    @Test func aConnectionWithSeveralStreamsFlushesOncePerDrain() throws {
+        let held = HeldFlushes()
+        let (many, manyRecorder) = try recordedChannel(held)
+        let (single, singleRecorder) = try recordedChannel(held)
+        held.holding {
+            for stream in 1...3 { many.writeAndFlush(bytes(100, UInt8(stream)), promise: nil) }
+            single.writeAndFlush(bytes(50, 9), promise: nil)
+            #expect(manyRecorder.seen == ["write 100", "flush"], "the second and third flush wait")
+            #expect(singleRecorder.seen == ["write 50", "flush"])
+        }
+        #expect(manyRecorder.seen == ["write 100", "flush", "write 200", "flush"])
+        #expect(singleRecorder.seen == ["write 50", "flush"], "a connection flushed once in the drain is not flushed again")
+        var expected = bytes(100, 2)
+        var third = bytes(100, 3)
+        expected.writeBuffer(&third)
+        #expect(try passedOn(many) == [bytes(100, 1), expected])
+        manyRecorder.seen.removeAll()
+        singleRecorder.seen.removeAll()
+        held.holding {
+            for stream in 4...5 { many.writeAndFlush(bytes(10, UInt8(stream)), promise: nil) }
+            single.writeAndFlush(bytes(50, 9), promise: nil)
+            #expect(manyRecorder.seen.isEmpty, "a connection flushed more than once in its last drain waits from the first")
+            #expect(singleRecorder.seen == ["write 50", "flush"])
+        }
+        #expect(manyRecorder.seen == ["write 20", "flush"])
+        manyRecorder.seen.removeAll()
+        many.writeAndFlush(bytes(10, 6), promise: nil)
+        many.writeAndFlush(bytes(10, 7), promise: nil)
+        #expect(manyRecorder.seen == ["write 10", "flush", "write 10", "flush"], "outside a drain nothing waits")
+    }
+
+    /// A connection closed in a drain (a cut stream's connection) first sends the bytes whose flush it held, and is
+    /// not flushed again when the drain ends.
+    @Test func aCloseInADrainSendsTheHeldBytesFirst() throws {
+        let held = HeldFlushes()
+        let (channel, recorder) = try recordedChannel(held)
+        held.holding {
+            channel.writeAndFlush(bytes(30, 1), promise: nil)
+            channel.writeAndFlush(bytes(40, 2), promise: nil)
+            channel.close(promise: nil)
+        }
+        #expect(recorder.seen == ["write 30", "flush", "write 40", "flush", "close"])
     }
 
     /// A close passes on what was joined before it, so that the TLS handler still has every byte written before

@@ -54,8 +54,11 @@ final class HTTPServer: Service {
                         ApplicationProtocolNegotiationHandler { result in
                             channel.eventLoop.makeCompletedFuture {
                                 if case .negotiated("h2") = result {
-                                    // HTTP/2 writes each DATA frame as two buffers, which TLS would make two records.
-                                    try channel.pipeline.syncOperations.addHandler(TLSRecordCoalescer(), position: .after(tlsHandler))
+                                    // HTTP/2 writes each DATA frame as two buffers, which TLS would make two records;
+                                    // and each stream's flush flushes the connection (held during a drain).
+                                    let held = server.hubs.hub(for: channel.eventLoop).heldFlushes
+                                    try channel.pipeline.syncOperations.addHandler(
+                                        TLSRecordCoalescer(heldFlushes: held), position: .after(tlsHandler))
                                     try HTTPServer.configureHTTP2(channel, server: server, firstRequestBy: firstRequestBy)
                                 } else {
                                     try HTTPServer.configureHTTP1(channel, server: server, firstRequestBy: firstRequestBy)

@@ -9,7 +9,9 @@ import NIOCore
 /// copies the small writes (an event's frame is a few hundred bytes) into one buffer of up to a record's 16 KiB;
 /// a write too big to join is passed on by itself, in order.
 ///
-/// Writes are held only until the next flush, which is when the TLS handler would have encrypted them anyway.
+/// Writes are held only until the next flush, which is when the TLS handler would have encrypted them anyway. During
+/// a hub's drain a connection's second flush is held too, until the drain ends (``HeldFlushes``), and in its later
+/// drains its first as well: the streams of one connection that a drain writes then share one record and one `write`.
 final class TLSRecordCoalescer: ChannelOutboundHandler, RemovableChannelHandler {
     typealias OutboundIn = IOData
     typealias OutboundOut = IOData
@@ -22,6 +24,20 @@ final class TLSRecordCoalescer: ChannelOutboundHandler, RemovableChannelHandler 
     /// The promises of the writes in `joined`, in order.
     private var promises: [EventLoopPromise<Void>] = []
     private var holdsBytes = false
+    /// The drains of the connection's event loop, when the connection carries streams of its hub.
+    private let heldFlushes: HeldFlushes?
+    /// The drain (its ``HeldFlushes/generation``) in which this connection was last flushed, and how many times.
+    private var drain = -1
+    private var flushesInDrain = 0
+    /// Whether the connection's last drain flushed it more than once (it carries several of the drain's streams):
+    /// then even its first flush in a drain waits, for one flush per drain.
+    private var sharesDrains = false
+    /// Whether a flush waits for the end of the drain.
+    private var isFlushHeld = false
+
+    init(heldFlushes: HeldFlushes? = nil) {
+        self.heldFlushes = heldFlushes
+    }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         guard case .byteBuffer(var buffer) = unwrapOutboundIn(data) else {
@@ -43,6 +59,29 @@ final class TLSRecordCoalescer: ChannelOutboundHandler, RemovableChannelHandler 
     }
 
     func flush(context: ChannelHandlerContext) {
+        guard let held = heldFlushes, held.isHolding else { return flushNow(context: context) }
+        if drain != held.generation {
+            sharesDrains = flushesInDrain > 1
+            drain = held.generation
+            flushesInDrain = 0
+        }
+        flushesInDrain += 1
+        // A connection with one stream in the drain is flushed at once, as outside a drain.
+        if flushesInDrain == 1, !sharesDrains { return flushNow(context: context) }
+        if !isFlushHeld {
+            isFlushHeld = true
+            held.hold(self, context: context)
+        }
+    }
+
+    /// The flush held during a drain, when the drain has ended (unless the connection flushed or went meanwhile).
+    func releaseHeldFlush(context: ChannelHandlerContext) {
+        guard isFlushHeld else { return }
+        flushNow(context: context)
+    }
+
+    private func flushNow(context: ChannelHandlerContext) {
+        isFlushHeld = false
         passJoined(context: context)
         context.flush()
         // A write made from inside the flush (a callback run by it) is held for the next one: keep its bytes.
@@ -53,11 +92,13 @@ final class TLSRecordCoalescer: ChannelOutboundHandler, RemovableChannelHandler 
     }
 
     func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
-        passJoined(context: context)
+        // Bytes whose flush was held were asked to go out before the close.
+        if isFlushHeld { flushNow(context: context) } else { passJoined(context: context) }
         context.close(mode: mode, promise: promise)
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
+        isFlushHeld = false
         passJoined(context: context)
     }
 

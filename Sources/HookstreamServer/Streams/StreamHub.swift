@@ -19,6 +19,8 @@ final class StreamHub: EventSink, @unchecked Sendable {
     private var heartbeatTask: RepeatedTask?  // on loop
     private var heartbeatPeriod: Duration?  // on loop
     private var isShutDown = false  // on loop
+    /// HTTP/2 connections' flushes held during a drain or heartbeat, so that streams sharing a connection share a flush.
+    let heldFlushes = HeldFlushes()  // on loop
     private let metrics: ServerMetrics
 
     init(eventLoop: any EventLoop, metrics: ServerMetrics) {
@@ -45,18 +47,20 @@ final class StreamHub: EventSink, @unchecked Sendable {
         }
         var matching: [EncodedEvent] = []
         var deliveries = 0
-        for group in groups.values {
-            matching.removeAll(keepingCapacity: true)
-            for event in batch where group.filter.matches(segments: event.topicSegments) { matching.append(event) }
-            guard !matching.isEmpty else { continue }
-            // One buffer for the whole drain, shared by the group: one write per subscriber per drain.
-            let coalesced = StreamHub.coalesce(matching)
-            let firstID = matching[0].id
-            let lastID = matching[matching.count - 1].id
-            for subscriber in group.members {
-                subscriber.deliver(matching, firstID: firstID, lastID: lastID, coalesced: coalesced)
+        heldFlushes.holding {
+            for group in groups.values {
+                matching.removeAll(keepingCapacity: true)
+                for event in batch where group.filter.matches(segments: event.topicSegments) { matching.append(event) }
+                guard !matching.isEmpty else { continue }
+                // One buffer for the whole drain, shared by the group: one write per subscriber per drain.
+                let coalesced = StreamHub.coalesce(matching)
+                let firstID = matching[0].id
+                let lastID = matching[matching.count - 1].id
+                for subscriber in group.members {
+                    subscriber.deliver(matching, firstID: firstID, lastID: lastID, coalesced: coalesced)
+                }
+                deliveries += matching.count * group.members.count
             }
-            deliveries += matching.count * group.members.count
         }
         batch.removeAll(keepingCapacity: true)
         if deliveries > 0 { metrics.eventsDelivered.increment(by: Int64(deliveries)) }
@@ -114,8 +118,10 @@ final class StreamHub: EventSink, @unchecked Sendable {
             let frame = StreamFraming.commentFrame("heartbeat")
             let interval = TimeAmount.nanoseconds(period.nanoseconds)
             self.heartbeatTask = self.eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { _ in
-                for group in self.groups.values {
-                    for subscriber in group.members { subscriber.writeHeartbeat(frame) }
+                self.heldFlushes.holding {
+                    for group in self.groups.values {
+                        for subscriber in group.members { subscriber.writeHeartbeat(frame) }
+                    }
                 }
             }
         }
