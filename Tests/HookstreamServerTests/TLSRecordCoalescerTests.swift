@@ -1,3 +1,5 @@
+import HookstreamCore
+import Logging
 import NIOCore
 import NIOEmbedded
 import Testing
@@ -138,6 +140,83 @@ import Testing
         many.writeAndFlush(bytes(10, 6), promise: nil)
         many.writeAndFlush(bytes(10, 7), promise: nil)
         #expect(manyRecorder.seen == ["write 10", "flush", "write 10", "flush"], "outside a drain nothing waits")
+    }
+
+    /// Makes a stream subscriber from its own context, as each HTTP/2 stream's connection handler does.
+    private final class Stream: ChannelInboundHandler {
+        typealias InboundIn = ByteBuffer
+        let topics: String
+        var subscriber: StreamSubscriber?
+
+        init(_ topics: String) { self.topics = topics }
+
+        func handlerAdded(context: ChannelHandlerContext) {
+            subscriber = StreamSubscriber(
+                context: context, filter: TopicFilter([try! TopicPattern(topics)]), credential: "test", identity: "test",
+                resumingAfter: nil, queue: 16, logger: Logger(label: "test"))
+        }
+    }
+
+    /// What reaches the socket of several connections, in one list, in order.
+    private final class SocketLog: ChannelOutboundHandler {
+        typealias OutboundIn = ByteBuffer
+        final class Lines { var all: [String] = [] }
+        let name: String
+        let lines: Lines
+
+        init(_ name: String, _ lines: Lines) {
+            self.name = name
+            self.lines = lines
+        }
+
+        func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+            lines.all.append("\(name) write \(unwrapOutboundIn(data).readableBytes)")
+            context.write(data, promise: promise)
+        }
+
+        func flush(context: ChannelHandlerContext) {
+            lines.all.append("\(name) flush")
+            context.flush()
+        }
+    }
+
+    /// The hub's drains hold flushes, through the wiring the server has. Connection a has two streams of the
+    /// drains' topic (each its own handler, as each HTTP/2 stream is its own channel); connection b has one, and
+    /// one of another topic. a is flushed once more at the end of its first drain, and only then in each after;
+    /// b is flushed at once, also after a heartbeat (which writes both of its streams).
+    @Test func aHubDrainFlushesAConnectionWithTwoOfItsStreamsOnce() throws {
+        let loop = EmbeddedEventLoop()
+        let hub = StreamHub(eventLoop: loop, metrics: ServerMetrics())
+        let log = SocketLog.Lines()
+        var channels: [EmbeddedChannel] = []
+        for (name, topics) in [("a", ["demo/**", "demo/**"]), ("b", ["demo/**", "other/**"])] {
+            let channel = EmbeddedChannel(loop: loop)
+            try channel.pipeline.syncOperations.addHandler(SocketLog(name, log))
+            try channel.pipeline.syncOperations.addHandler(TLSRecordCoalescer(heldFlushes: hub.heldFlushes))
+            for pattern in topics {
+                let stream = Stream(pattern)
+                try channel.pipeline.syncOperations.addHandler(stream)
+                #expect(hub.add(try #require(stream.subscriber)))
+            }
+            channels.append(channel)
+        }
+        // "data: N\n\n": 9 bytes.
+        func publish(_ id: EventID) -> [String] {
+            log.all.removeAll()
+            hub.enqueue([EncodedEvent(id: id, topic: "demo/x", frame: ByteBuffer(string: "data: \(id)\n\n"))])
+            loop.run()
+            return log.all
+        }
+        #expect(publish(1) == ["a write 9", "a flush", "b write 9", "b flush", "a write 9", "a flush"])
+        #expect(publish(2) == ["b write 9", "b flush", "a write 18", "a flush"], "a: one flush for both streams")
+        log.all.removeAll()
+        hub.startHeartbeat(every: .seconds(15))
+        loop.run()
+        loop.advanceTime(by: .seconds(15))
+        #expect(log.all.filter { $0 == "a flush" }.count == 1, "the heartbeat: one flush for a's two streams")
+        #expect(log.all.filter { $0 == "b flush" }.count == 2, "b's two streams: the first at once, the second at the end")
+        #expect(publish(3) == ["b write 9", "b flush", "a write 18", "a flush"], "b still flushes at once")
+        for channel in channels { _ = try channel.finish(acceptAlreadyClosed: true) }
     }
 
     /// A connection closed in a drain (a cut stream's connection) first sends the bytes whose flush it held, and is

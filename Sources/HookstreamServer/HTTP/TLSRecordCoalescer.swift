@@ -29,8 +29,9 @@ final class TLSRecordCoalescer: ChannelOutboundHandler, RemovableChannelHandler 
     /// The drain (its ``HeldFlushes/generation``) in which this connection was last flushed, and how many times.
     private var drain = -1
     private var flushesInDrain = 0
-    /// Whether the connection's last drain flushed it more than once (it carries several of the drain's streams):
-    /// then even its first flush in a drain waits, for one flush per drain.
+    private var drainWroteEvents = false
+    /// Whether the connection's last drain of events flushed it more than once (it carries several of the drain's
+    /// streams): then even its first flush in a drain waits, for one flush per drain.
     private var sharesDrains = false
     /// Whether a flush waits for the end of the drain.
     private var isFlushHeld = false
@@ -61,8 +62,9 @@ final class TLSRecordCoalescer: ChannelOutboundHandler, RemovableChannelHandler 
     func flush(context: ChannelHandlerContext) {
         guard let held = heldFlushes, held.isHolding else { return flushNow(context: context) }
         if drain != held.generation {
-            sharesDrains = flushesInDrain > 1
+            if drainWroteEvents { sharesDrains = flushesInDrain > 1 }
             drain = held.generation
+            drainWroteEvents = held.isEventDrain
             flushesInDrain = 0
         }
         flushesInDrain += 1
@@ -98,8 +100,11 @@ final class TLSRecordCoalescer: ChannelOutboundHandler, RemovableChannelHandler 
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
-        isFlushHeld = false
         passJoined(context: context)
+        if isFlushHeld {
+            isFlushHeld = false
+            context.flush()
+        }
     }
 
     private func passJoined(context: ChannelHandlerContext) {

@@ -13,21 +13,28 @@ import NIOCore
 final class HeldFlushes {
     /// Whether a drain is running; each drain has its own ``generation``.
     private(set) var isHolding = false
+    /// Whether the running drain writes events (not heartbeats, which write every stream): only an event drain
+    /// tells a connection whether it carries several streams of the hub's drains.
+    private(set) var isEventDrain = false
     /// Counts the drains, so that a coalescer knows whether it has flushed in this one.
     private(set) var generation = 0
     private var waiting: [(coalescer: TLSRecordCoalescer, context: ChannelHandlerContext)] = []
+    /// The list being released, kept to reuse its storage.
+    private var releasing: [(coalescer: TLSRecordCoalescer, context: ChannelHandlerContext)] = []
 
-    /// Runs `body` (a drain) with flushes held, then flushes each connection that asked for a flush meanwhile.
-    func holding(_ body: () -> Void) {
+    /// Runs `body` (a drain of events, or a heartbeat when `events` is `false`) with flushes held, then flushes each
+    /// connection that asked for a flush meanwhile.
+    func holding(events: Bool = true, _ body: () -> Void) {
         guard !isHolding else { return body() }
         isHolding = true
+        isEventDrain = events
         generation &+= 1
         body()
         isHolding = false
         guard !waiting.isEmpty else { return }
-        let due = waiting
-        waiting.removeAll(keepingCapacity: true)
-        for (coalescer, context) in due { coalescer.releaseHeldFlush(context: context) }
+        swap(&waiting, &releasing)
+        for held in releasing { held.coalescer.releaseHeldFlush(context: held.context) }
+        releasing.removeAll(keepingCapacity: true)
     }
 
     /// Notes a flush that `coalescer` holds until the drain ends (once per drain: it keeps a flag).

@@ -118,7 +118,7 @@ final class StreamHub: EventSink, @unchecked Sendable {
             let frame = StreamFraming.commentFrame("heartbeat")
             let interval = TimeAmount.nanoseconds(period.nanoseconds)
             self.heartbeatTask = self.eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { _ in
-                self.heldFlushes.holding {
+                self.heldFlushes.holding(events: false) {
                     for group in self.groups.values {
                         for subscriber in group.members { subscriber.writeHeartbeat(frame) }
                     }
