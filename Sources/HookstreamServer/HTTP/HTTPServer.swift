@@ -59,6 +59,8 @@ final class HTTPServer: Service {
                                     let held = server.hubs.hub(for: channel.eventLoop).heldFlushes
                                     try channel.pipeline.syncOperations.addHandler(
                                         TLSRecordCoalescer(heldFlushes: held), position: .after(tlsHandler))
+                                    // Its frame decoder keeps the last read: let it keep a copy, not TLS's buffer.
+                                    try channel.pipeline.syncOperations.addHandler(TLSReadCopier(), position: .after(tlsHandler))
                                     try HTTPServer.configureHTTP2(channel, server: server, firstRequestBy: firstRequestBy)
                                 } else {
                                     try HTTPServer.configureHTTP1(channel, server: server, firstRequestBy: firstRequestBy)
