@@ -159,7 +159,7 @@ import Testing
                 // Swift's simple word boundaries count digits as non-word characters (unlike its `\w`, and PCRE).
                 if (ours.contains(#"\b"#) || ours.contains(#"\B"#)) && text.contains("1") { continue }
                 compared += 1
-                #expect(compiled.matches(text) == text.contains(reference), "/\(ours)/ on \(text.debugDescription)")
+                #expect(try compiled.matches(text) == text.contains(reference), "/\(ours)/ on \(text.debugDescription)")
             }
         }
         #expect(compared > 1000)
@@ -205,14 +205,14 @@ import Testing
         #expect(steps < 20)
     }
 
-    @Test func mutatedPatternsCompileOrAreRefusedWithoutCrashing() {
+    @Test func mutatedPatternsCompileOrAreRefusedWithoutCrashing() throws {
         var random = FuzzInput(seed: FuzzInput.seed)
         let seeds = ["^(fix|feat)!?:", #"[a-z\d_-]+\.(json|ya?ml)$"#, #"(?i)\bdeploy(ed)?\b.*\bfail"#, #"\x{41}[^\s]{2,5}?$"#]
         for _ in 0..<500 {
             let bytes = random.mutate(Array(random.pick(seeds).utf8))
             let pattern = String(decoding: bytes, as: UTF8.self)
             guard let regex = try? CompiledRegex(pattern) else { continue }
-            _ = regex.matches("deployed api: fix! a-b_1.yaml\n")
+            _ = try regex.matches("deployed api: fix! a-b_1.yaml\n")
         }
     }
 }

@@ -2,10 +2,12 @@
 ///
 /// Matching runs on the event loop that routes the webhook, so its cost must be bounded by the size of the value
 /// it reads: the pattern is compiled to an automaton (`RegexProgram`) that `PikeVM` runs in one pass, in time
-/// O(pattern × text) and without backtracking. Swift's `Regex` backtracks, so a single value could hold every
-/// stream of the daemon for minutes (`^(a+)+$` on 22 `a`s and a `b`: 409 s). The price is a PCRE-like subset:
-/// constructs that need backtracking (backreferences, lookaround, atomic groups, conditionals, recursion) are
-/// refused when the pattern is compiled, with a message that says so.
+/// O(pattern × text) and without backtracking. That product can still be large (`[a-z]{1,100}x` on a 1 MiB body
+/// is 400 million steps, two seconds of the loop), so a search also stops after ``stepLimit`` steps and throws.
+/// Swift's `Regex` backtracks, so a single value could hold every stream of the daemon for minutes (`^(a+)+$` on
+/// 22 `a`s and a `b`: 409 s). The price is a PCRE-like subset: constructs that need backtracking (backreferences,
+/// lookaround, atomic groups, conditionals, recursion) are refused when the pattern is compiled, with a message
+/// that says so.
 ///
 /// Text is matched as Unicode scalars, not as `Character`s: `.` consumes one scalar, so `é` written as `e` and a
 /// combining accent is two. `\d` and `\w` (and `\b`) are ASCII; `\s` is Unicode whitespace; `(?i)` compares simple
@@ -13,40 +15,75 @@
 ///
 /// ```swift
 /// let failed = try CompiledRegex(#"^deploy(ment)? \w+ failed$"#)
-/// failed.matches("deploy api failed")  // true
+/// try failed.matches("deploy api failed")  // true
 /// ```
 public final class CompiledRegex: Sendable {
     /// The pattern as written.
     public let pattern: String
     let program: RegexProgram
+    /// The most steps (instructions visited) one search may take: ``defaultStepLimit`` outside tests.
+    public let stepLimit: Int
+
+    /// 50 million steps, about a quarter of a second of an event loop (a step took 3.5–5 ns on the 2-core machine
+    /// the benchmarks ran on): a pattern of 20-odd instructions searches a 1 MiB value within it (about ten steps a
+    /// character), and a search that would hold the loop longer stops there.
+    public static let defaultStepLimit = 50_000_000
 
     /// Compiles `pattern`.
     ///
     /// - Parameters:
     ///   - pattern: A PCRE-like regular expression (see the README for the subset).
+    ///   - stepLimit: The most steps one search may take (tests make it small).
     /// - Throws: `SyntaxError` when the pattern is malformed, uses a construct that needs backtracking, or would
     ///   compile to too large a program.
-    public init(_ pattern: String) throws(CompiledRegex.SyntaxError) {
+    public init(_ pattern: String, stepLimit: Int = CompiledRegex.defaultStepLimit) throws(CompiledRegex.SyntaxError) {
         var parser = RegexParser(pattern)
         program = try RegexProgram(try parser.parse(), pattern: pattern)
         self.pattern = pattern
+        self.stepLimit = stepLimit
     }
 
     /// Whether the expression matches somewhere in `text` (it is anchored only where it says `^`, `$`, `\A`...).
     ///
     /// - Parameters:
     ///   - text: The value to search, read as Unicode scalars.
-    public func matches(_ text: String) -> Bool {
-        var machine = PikeVM(program)
-        return machine.matches(text.unicodeScalars)
+    /// - Throws: ``SearchLimitExceeded`` when the search would take more than ``stepLimit`` steps.
+    public func matches(_ text: String) throws(SearchLimitExceeded) -> Bool {
+        var machine = PikeVM(program, stepLimit: stepLimit)
+        guard let matches = machine.matches(text.unicodeScalars) else {
+            throw SearchLimitExceeded(pattern: pattern, characters: text.unicodeScalars.count, stepLimit: stepLimit)
+        }
+        return matches
     }
 
-    /// Whether the expression matches in `text`, and how many instructions the search visited: a seam for tests
-    /// that check the cost stays proportional to the program's size times the text's length.
+    /// Whether the expression matches in `text`, and how many instructions the search visited, with no step limit:
+    /// a seam for tests that check the cost stays proportional to the program's size times the text's length.
     func matchesCountingSteps(_ text: String) -> (matches: Bool, steps: Int) {
         var machine = PikeVM(program)
-        let matches = machine.matches(text.unicodeScalars)
+        let matches = machine.matches(text.unicodeScalars) ?? false
         return (matches, machine.steps)
+    }
+
+    /// A search that stopped at its step limit, unanswered: the value is too long for the pattern.
+    public struct SearchLimitExceeded: Error, Sendable, CustomStringConvertible {
+        public var pattern: String
+        /// The length of the value, in Unicode scalars.
+        public var characters: Int
+        public var stepLimit: Int
+        /// Where the value was read (`body.message`), when a rule's condition knows it.
+        public var path: String?
+
+        /// The same, saying where the value was read.
+        func reading(_ path: ValuePath) -> SearchLimitExceeded {
+            var located = self
+            located.path = path.description
+            return located
+        }
+
+        public var description: String {
+            "searching \(path ?? "a value") (\(characters) characters) for /\(pattern)/ took more than \(stepLimit) "
+                + "steps, so the search was given up: shorten the value, or anchor or simplify the pattern"
+        }
     }
 
     /// A pattern that does not compile.

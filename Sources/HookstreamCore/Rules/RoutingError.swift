@@ -5,6 +5,8 @@ public struct RoutingError: Error, Sendable, CustomStringConvertible {
         case invalidTopic(String)
         case invalidEventType(String)
         case topicNotAllowed(topic: String, allowed: [String])
+        /// A regex search of the rule's condition took more than its step limit.
+        case regexSearchGivenUp(String)
     }
 
     public var rule: String
@@ -15,6 +17,7 @@ public struct RoutingError: Error, Sendable, CustomStringConvertible {
         case .template(let message): return "rule '\(rule)': \(message)"
         case .invalidTopic(let message): return "rule '\(rule)': \(message)"
         case .invalidEventType(let message): return "rule '\(rule)': \(message)"
+        case .regexSearchGivenUp(let message): return "rule '\(rule)': \(message)"
         case .topicNotAllowed(let topic, let allowed):
             return "topic '\(topic)' not allowed: rule '\(rule)' may publish only to \(allowed.joined(separator: ", "))"
         }

@@ -24,8 +24,13 @@ public struct Rule: Sendable {
     }
 
     /// Whether `message` satisfies the rule's condition.
-    public func matches(_ message: JSONValue) -> Bool {
-        condition?.isSatisfied(by: message) ?? true
+    /// - Throws: ``RoutingError`` when a regex search of the condition is given up (the value is too long for it).
+    public func matches(_ message: JSONValue) throws(RoutingError) -> Bool {
+        do {
+            return try condition?.isSatisfied(by: message) ?? true
+        } catch {
+            throw RoutingError(rule: name, reason: .regexSearchGivenUp(error.description))
+        }
     }
 
     /// The events this rule publishes for `message`.

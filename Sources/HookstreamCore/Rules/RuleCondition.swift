@@ -18,34 +18,50 @@ public indirect enum RuleCondition: Sendable, CustomStringConvertible {
     case not(RuleCondition)
 
     /// Whether `message` satisfies the condition.
-    public func isSatisfied(by message: JSONValue) -> Bool {
+    /// - Throws: ``CompiledRegex/SearchLimitExceeded`` (with the path it read) when a regex search is given up.
+    public func isSatisfied(by message: JSONValue) throws(CompiledRegex.SearchLimitExceeded) -> Bool {
         switch self {
-        case .test(let path, let test): test.holds(path.value(in: message))
-        case .all(let conditions): conditions.allSatisfy { $0.isSatisfied(by: message) }
-        case .any(let conditions): conditions.contains { $0.isSatisfied(by: message) }
-        case .not(let condition): !condition.isSatisfied(by: message)
+        case .test(let path, let test):
+            do {
+                return try test.holds(path.value(in: message))
+            } catch {
+                throw error.reading(path)
+            }
+        case .all(let conditions):
+            for condition in conditions where !(try condition.isSatisfied(by: message)) { return false }
+            return true
+        case .any(let conditions):
+            for condition in conditions where try condition.isSatisfied(by: message) { return true }
+            return false
+        case .not(let condition):
+            return !(try condition.isSatisfied(by: message))
         }
     }
 
     /// Why `message` does not satisfy the condition (the first test that failed), or `nil` when it does.
-    public func failure(in message: JSONValue) -> String? {
+    /// - Throws: ``CompiledRegex/SearchLimitExceeded`` when a regex search is given up.
+    public func failure(in message: JSONValue) throws(CompiledRegex.SearchLimitExceeded) -> String? {
         switch self {
         case .test(let path, let test):
-            return test.failure(path.value(in: message), at: path)
+            do {
+                return try test.failure(path.value(in: message), at: path)
+            } catch {
+                throw error.reading(path)
+            }
         case .all(let conditions):
             for condition in conditions {
-                if let failure = condition.failure(in: message) { return failure }
+                if let failure = try condition.failure(in: message) { return failure }
             }
             return nil
         case .any(let conditions):
             var failures: [String] = []
             for condition in conditions {
-                guard let failure = condition.failure(in: message) else { return nil }
+                guard let failure = try condition.failure(in: message) else { return nil }
                 failures.append(failure)
             }
             return "none of any held: \(failures.joined(separator: "; "))"
         case .not(let condition):
-            return condition.isSatisfied(by: message) ? "not: \(condition) holds" : nil
+            return try condition.isSatisfied(by: message) ? "not: \(condition) holds" : nil
         }
     }
 

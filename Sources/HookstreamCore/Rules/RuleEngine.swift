@@ -17,10 +17,11 @@ public struct RuleEngine: Sendable {
     /// - Parameters:
     ///   - source: the source the message came in by.
     ///   - message: the message as a JSON object (`body`, `header`, ... for webhooks; the line's fields for the socket).
-    /// - Throws: ``RoutingError`` from the first matching rule that cannot produce its events; then nothing is published.
+    /// - Throws: ``RoutingError`` from the first matching rule that cannot produce its events, or from a rule whose
+    ///   regex search was given up; then nothing is published.
     public func route(source: String, message: JSONValue) throws(RoutingError) -> [EventDraft] {
         var drafts: [EventDraft] = []
-        for rule in rulesBySource[source] ?? [] where rule.matches(message) {
+        for rule in rulesBySource[source] ?? [] where try rule.matches(message) {
             drafts.append(contentsOf: try rule.drafts(for: message))
             if !rule.continues { break }
         }
@@ -31,13 +32,24 @@ public struct RuleEngine: Sendable {
     /// and, when it did not, why: for trying rules before deploying them (`hookstream route`).
     public func explain(source: String, message: JSONValue) -> RouteReport {
         var report = RouteReport()
-        var stoppedBy: String?
+        var notTried: String?  // why the rules after the one that stopped routing are not tried
         for rule in rulesBySource[source] ?? [] {
-            if let stoppedBy {
-                report.rules.append(.init(name: rule.name, matched: false, reason: "not tried: rule '\(stoppedBy)' matched before it and does not continue"))
+            if let notTried {
+                report.rules.append(.init(name: rule.name, matched: false, reason: notTried))
                 continue
             }
-            if let failure = rule.condition?.failure(in: message) {
+            let failure: String?
+            do {
+                failure = try rule.condition?.failure(in: message)
+            } catch {
+                // As in `route`: the message fails there, and no later rule is tried.
+                let routing = RoutingError(rule: rule.name, reason: .regexSearchGivenUp(error.description))
+                report.rules.append(.init(name: rule.name, matched: false, reason: routing.description))
+                if report.error == nil { report.error = routing }
+                notTried = "not tried: routing stopped at rule '\(rule.name)', whose regex search was given up"
+                continue
+            }
+            if let failure {
                 report.rules.append(.init(name: rule.name, matched: false, reason: failure))
                 continue
             }
@@ -49,7 +61,7 @@ public struct RuleEngine: Sendable {
                 report.rules.append(.init(name: rule.name, matched: true, reason: error.description))
                 if report.error == nil { report.error = error }
             }
-            if !rule.continues { stoppedBy = rule.name }
+            if !rule.continues { notTried = "not tried: rule '\(rule.name)' matched before it and does not continue" }
         }
         // As in `route`: a rule that cannot build its events fails the whole message.
         if report.error != nil { report.events = [] }

@@ -13,13 +13,16 @@ struct PikeVM {
     /// Instructions visited, for tests that check the cost of a search is proportional to
     /// instructions × scalars.
     private(set) var steps = 0
+    /// The most steps the search may take; past them it stops, unanswered.
+    private let stepLimit: Int
 
-    init(_ program: RegexProgram) {
+    init(_ program: RegexProgram, stepLimit: Int = .max) {
         self.program = program
+        self.stepLimit = stepLimit
     }
 
-    /// Whether the program matches somewhere in `text`.
-    mutating func matches(_ text: String.UnicodeScalarView) -> Bool {
+    /// Whether the program matches somewhere in `text`; `nil` when the search would take more than its step limit.
+    mutating func matches(_ text: String.UnicodeScalarView) -> Bool? {
         let instructions = program.instructions
         var current = RegexThreadList(capacity: instructions.count)
         var next = RegexThreadList(capacity: instructions.count)
@@ -31,6 +34,9 @@ struct PikeVM {
         if add(0, to: &current, previous: previous, current: scalar, following: following) { return true }
         while let consumed = scalar {
             if current.isEmpty && program.isAnchoredAtStart { return false }
+            // Checked once per scalar: a scalar costs at most a visit of each instruction, so the search stops within
+            // a program's size of the limit.
+            if steps > stepLimit { return nil }
             let value = consumed.value
             let lower = program.isCaseInsensitive ? ScalarSet.lowercase(consumed) : value
             let upper = program.isCaseInsensitive ? ScalarSet.uppercase(consumed) : value
