@@ -104,32 +104,46 @@ import Testing
         #expect(report.error?.rule == "bad")
     }
 
-    /// A regex search that takes more than its step limit fails the message, as a rule that cannot build its event
-    /// does: route throws, naming the rule, the path, the value's length and the pattern, and explain reports it and
-    /// tries no later rule. Bad input tried: a 5,000-character body.text for a pattern of 200 instructions, with a
-    /// limit of 100,000 steps (`[a-z]{1,100}x` takes about 400 a character on it).
-    @Test func aRegexSearchPastItsStepLimitFailsTheMessage() throws {
-        let message = try JSONParser.parse(#"{"text":"\#(String(repeating: "a", count: 5_000))"}"#)
-        let costly = try CompiledRegex("[a-z]{1,100}x", stepLimit: 100_000)
-        let engine = RuleEngine(rules: [
-            try rule("short", when: try test("text", .regex(try CompiledRegex("^b", stepLimit: 100_000))), topic: "b"),
-            try rule("costly", when: try test("text", .regex(costly)), topic: "x"),
-            try rule("fallback", topic: "other"),
-        ])
+    /// Regex searches that take more steps than a message may spend fail the message, as a rule that cannot build
+    /// its event does: route throws, naming the rule, the path, the value's length and the pattern, and explain
+    /// reports it and tries no later rule. The steps are the message's, not each search's: two searches that fit
+    /// one by one do not fit together. Bad input tried: a 5,000-character `text` for a pattern of 200 instructions
+    /// (`[a-z]{1,100}x` takes about 400 steps a character on it), with 1,500,000 steps per message.
+    @Test func regexSearchesPastTheMessagesStepsFailTheMessage() throws {
+        let (long, short) = (String(repeating: "a", count: 5_000), String(repeating: "a", count: 2_000))
+        let message = try JSONParser.parse(#"{"text":"\#(long)","short":"\#(short)"}"#)
+        let costly = try CompiledRegex("[a-z]{1,100}x")
+        let engine = RuleEngine(
+            rules: [
+                try rule("short", when: try test("text", .regex(try CompiledRegex("^b"))), topic: "b"),
+                try rule("costly", when: try test("text", .regex(costly)), topic: "x"),
+                try rule("fallback", topic: "other"),
+            ], regexSteps: 1_500_000)
         let error = try #require(throws: RoutingError.self) { try engine.route(source: "github", message: message) }
         #expect(error.rule == "costly")
         #expect(
             error.description
-                == "rule 'costly': searching text (5000 characters) for /[a-z]{1,100}x/ took more than 100000 steps, "
-                + "so the search was given up: shorten the value, or anchor or simplify the pattern")
+                == "rule 'costly': searching text (5000 characters) for /[a-z]{1,100}x/ took the message's regex searches "
+                + "past 1500000 steps, so the search was given up: shorten the value, or simplify the pattern or anchor "
+                + "it at the start")
         let report = engine.explain(source: "github", message: message)
         #expect(report.rules.map(\.matched) == [false, false, false])
         #expect(report.rules[1].reason == error.description)
         #expect(report.rules[2].reason == "not tried: routing stopped at rule 'costly', whose regex search was given up")
         #expect(report.error?.rule == "costly")
         #expect(report.events.isEmpty)
-        // The same search on a shorter value is answered.
-        #expect(try !costly.matches(String(repeating: "a", count: 100)))
+        // 2,000 characters take about 800,000 steps: one such search fits, two do not.
+        let once = RuleEngine(
+            rules: [try rule("one", when: try test("short", .regex(costly)), topic: "x"), try rule("rest", topic: "y")],
+            regexSteps: 1_500_000)
+        #expect(try once.route(source: "github", message: message).map(\.topic) == ["y"])
+        let twice = RuleEngine(
+            rules: [
+                try rule("one", when: try test("short", .regex(costly)), topic: "x"),
+                try rule("two", when: try test("short", .regex(costly)), topic: "x"),
+                try rule("rest", topic: "y"),
+            ], regexSteps: 1_500_000)
+        #expect(throws: RoutingError.self) { try twice.route(source: "github", message: message) }
     }
 
     /// Integers past 2^53 are compared exactly when the bound is written as an integer; as doubles the two below

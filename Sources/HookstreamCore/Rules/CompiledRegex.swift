@@ -3,7 +3,8 @@
 /// Matching runs on the event loop that routes the webhook, so its cost must be bounded by the size of the value
 /// it reads: the pattern is compiled to an automaton (`RegexProgram`) that `PikeVM` runs in one pass, in time
 /// O(pattern × text) and without backtracking. That product can still be large (`[a-z]{1,100}x` on a 1 MiB body
-/// is 400 million steps, two seconds of the loop), so a search also stops after ``stepLimit`` steps and throws.
+/// is 400 million steps, two seconds of the loop), so a search also stops when it would take more than its
+/// message's ``RegexBudget`` has left, and throws.
 /// Swift's `Regex` backtracks, so a single value could hold every stream of the daemon for minutes (`^(a+)+$` on
 /// 22 `a`s and a `b`: 409 s). The price is a PCRE-like subset: constructs that need backtracking (backreferences,
 /// lookaround, atomic groups, conditionals, recursion) are refused when the pattern is compiled, with a message
@@ -21,39 +22,39 @@ public final class CompiledRegex: Sendable {
     /// The pattern as written.
     public let pattern: String
     let program: RegexProgram
-    /// The most steps (instructions visited) one search may take: ``defaultStepLimit`` outside tests.
-    public let stepLimit: Int
-
-    /// 50 million steps, about a quarter of a second of an event loop (a step took 3.5–5 ns on the 2-core machine
-    /// the benchmarks ran on): a pattern of 20-odd instructions searches a 1 MiB value within it (about ten steps a
-    /// character), and a search that would hold the loop longer stops there.
-    public static let defaultStepLimit = 50_000_000
 
     /// Compiles `pattern`.
     ///
     /// - Parameters:
     ///   - pattern: A PCRE-like regular expression (see the README for the subset).
-    ///   - stepLimit: The most steps one search may take (tests make it small).
     /// - Throws: `SyntaxError` when the pattern is malformed, uses a construct that needs backtracking, or would
     ///   compile to too large a program.
-    public init(_ pattern: String, stepLimit: Int = CompiledRegex.defaultStepLimit) throws(CompiledRegex.SyntaxError) {
+    public init(_ pattern: String) throws(CompiledRegex.SyntaxError) {
         var parser = RegexParser(pattern)
         program = try RegexProgram(try parser.parse(), pattern: pattern)
         self.pattern = pattern
-        self.stepLimit = stepLimit
     }
 
     /// Whether the expression matches somewhere in `text` (it is anchored only where it says `^`, `$`, `\A`...).
     ///
     /// - Parameters:
     ///   - text: The value to search, read as Unicode scalars.
-    /// - Throws: ``SearchLimitExceeded`` when the search would take more than ``stepLimit`` steps.
-    public func matches(_ text: String) throws(SearchLimitExceeded) -> Bool {
-        var machine = PikeVM(program, stepLimit: stepLimit)
-        guard let matches = machine.matches(text.unicodeScalars) else {
-            throw SearchLimitExceeded(pattern: pattern, characters: text.unicodeScalars.count, stepLimit: stepLimit)
+    ///   - budget: The steps the message's searches have left; this search's are taken from it.
+    /// - Throws: ``SearchLimitExceeded`` when the search would take more steps than `budget` has left.
+    public func matches(_ text: String, budget: inout RegexBudget) throws(SearchLimitExceeded) -> Bool {
+        var machine = PikeVM(program, stepLimit: budget.left)
+        let matches = machine.matches(text.unicodeScalars)
+        budget.left = max(0, budget.left - machine.steps)
+        guard let matches else {
+            throw SearchLimitExceeded(pattern: pattern, characters: text.unicodeScalars.count, stepLimit: budget.limit)
         }
         return matches
+    }
+
+    /// Whether the expression matches somewhere in `text`, within a budget of its own.
+    public func matches(_ text: String) throws(SearchLimitExceeded) -> Bool {
+        var budget = RegexBudget()
+        return try matches(text, budget: &budget)
     }
 
     /// Whether the expression matches in `text`, and how many instructions the search visited, with no step limit:
@@ -64,11 +65,12 @@ public final class CompiledRegex: Sendable {
         return (matches, machine.steps)
     }
 
-    /// A search that stopped at its step limit, unanswered: the value is too long for the pattern.
+    /// A search that stopped at its message's step limit, unanswered: the value is too long for the pattern.
     public struct SearchLimitExceeded: Error, Sendable, CustomStringConvertible {
         public var pattern: String
         /// The length of the value, in Unicode scalars.
         public var characters: Int
+        /// The steps the message's searches could take (``RegexBudget/limit``).
         public var stepLimit: Int
         /// Where the value was read (`body.message`), when a rule's condition knows it.
         public var path: String?
@@ -81,8 +83,9 @@ public final class CompiledRegex: Sendable {
         }
 
         public var description: String {
-            "searching \(path ?? "a value") (\(characters) characters) for /\(pattern)/ took more than \(stepLimit) "
-                + "steps, so the search was given up: shorten the value, or anchor or simplify the pattern"
+            "searching \(path ?? "a value") (\(characters) characters) for /\(pattern)/ took the message's regex "
+                + "searches past \(stepLimit) steps, so the search was given up: shorten the value, or simplify the "
+                + "pattern or anchor it at the start"
         }
     }
 

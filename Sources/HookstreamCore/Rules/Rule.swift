@@ -24,10 +24,12 @@ public struct Rule: Sendable {
     }
 
     /// Whether `message` satisfies the rule's condition.
-    /// - Throws: ``RoutingError`` when a regex search of the condition is given up (the value is too long for it).
-    public func matches(_ message: JSONValue) throws(RoutingError) -> Bool {
+    /// - Throws: ``RoutingError`` when a regex search of the condition is given up: `budget`, the steps the
+    ///   message's searches have left, has run out.
+    public func matches(_ message: JSONValue, budget: inout RegexBudget) throws(RoutingError) -> Bool {
+        guard let condition else { return true }
         do {
-            return try condition?.isSatisfied(by: message) ?? true
+            return try condition.isSatisfied(by: message, budget: &budget)
         } catch {
             throw RoutingError(rule: name, reason: .regexSearchGivenUp(error.description))
         }

@@ -18,51 +18,68 @@ public indirect enum RuleCondition: Sendable, CustomStringConvertible {
     case not(RuleCondition)
 
     /// Whether `message` satisfies the condition.
-    /// - Throws: ``CompiledRegex/SearchLimitExceeded`` (with the path it read) when a regex search is given up.
-    public func isSatisfied(by message: JSONValue) throws(CompiledRegex.SearchLimitExceeded) -> Bool {
+    /// - Throws: ``CompiledRegex/SearchLimitExceeded`` (with the path it read) when a regex search is given up:
+    ///   `budget`, the steps the message's searches have left, has run out.
+    public func isSatisfied(
+        by message: JSONValue, budget: inout RegexBudget
+    ) throws(CompiledRegex.SearchLimitExceeded) -> Bool {
         switch self {
         case .test(let path, let test):
             do {
-                return try test.holds(path.value(in: message))
+                return try test.holds(path.value(in: message), budget: &budget)
             } catch {
                 throw error.reading(path)
             }
         case .all(let conditions):
-            for condition in conditions where !(try condition.isSatisfied(by: message)) { return false }
+            for condition in conditions where !(try condition.isSatisfied(by: message, budget: &budget)) { return false }
             return true
         case .any(let conditions):
-            for condition in conditions where try condition.isSatisfied(by: message) { return true }
+            for condition in conditions where try condition.isSatisfied(by: message, budget: &budget) { return true }
             return false
         case .not(let condition):
-            return !(try condition.isSatisfied(by: message))
+            return !(try condition.isSatisfied(by: message, budget: &budget))
         }
     }
 
+    /// Whether `message` satisfies the condition, within a budget of its own.
+    public func isSatisfied(by message: JSONValue) throws(CompiledRegex.SearchLimitExceeded) -> Bool {
+        var budget = RegexBudget()
+        return try isSatisfied(by: message, budget: &budget)
+    }
+
     /// Why `message` does not satisfy the condition (the first test that failed), or `nil` when it does.
-    /// - Throws: ``CompiledRegex/SearchLimitExceeded`` when a regex search is given up.
-    public func failure(in message: JSONValue) throws(CompiledRegex.SearchLimitExceeded) -> String? {
+    /// - Throws: ``CompiledRegex/SearchLimitExceeded`` when a regex search is given up (`budget` has run out).
+    public func failure(
+        in message: JSONValue, budget: inout RegexBudget
+    ) throws(CompiledRegex.SearchLimitExceeded) -> String? {
         switch self {
         case .test(let path, let test):
             do {
-                return try test.failure(path.value(in: message), at: path)
+                return try test.failure(path.value(in: message), at: path, budget: &budget)
             } catch {
                 throw error.reading(path)
             }
         case .all(let conditions):
             for condition in conditions {
-                if let failure = try condition.failure(in: message) { return failure }
+                if let failure = try condition.failure(in: message, budget: &budget) { return failure }
             }
             return nil
         case .any(let conditions):
             var failures: [String] = []
             for condition in conditions {
-                guard let failure = try condition.failure(in: message) else { return nil }
+                guard let failure = try condition.failure(in: message, budget: &budget) else { return nil }
                 failures.append(failure)
             }
             return "none of any held: \(failures.joined(separator: "; "))"
         case .not(let condition):
-            return try condition.isSatisfied(by: message) ? "not: \(condition) holds" : nil
+            return try condition.isSatisfied(by: message, budget: &budget) ? "not: \(condition) holds" : nil
         }
+    }
+
+    /// Why `message` does not satisfy the condition, within a budget of its own.
+    public func failure(in message: JSONValue) throws(CompiledRegex.SearchLimitExceeded) -> String? {
+        var budget = RegexBudget()
+        return try failure(in: message, budget: &budget)
     }
 
     /// The paths the condition reads.

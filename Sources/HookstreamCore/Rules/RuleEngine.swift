@@ -3,9 +3,15 @@
 public struct RuleEngine: Sendable {
     private let rulesBySource: [String: [Rule]]
     private let rootsBySource: [String: Set<String>]
+    /// The steps one message's regex searches may take together (``RegexBudget``).
+    private let regexSteps: Int
 
     /// Creates an engine; rules keep their order within a source.
-    public init(rules: [Rule]) {
+    /// - Parameters:
+    ///   - rules: The rules, in the config's order.
+    ///   - regexSteps: The steps one message's regex searches may take together (tests make it small).
+    public init(rules: [Rule], regexSteps: Int = RegexBudget.defaultLimit) {
+        self.regexSteps = regexSteps
         var bySource: [String: [Rule]] = [:]
         for rule in rules { bySource[rule.source, default: []].append(rule) }
         self.rulesBySource = bySource
@@ -21,7 +27,8 @@ public struct RuleEngine: Sendable {
     ///   regex search was given up; then nothing is published.
     public func route(source: String, message: JSONValue) throws(RoutingError) -> [EventDraft] {
         var drafts: [EventDraft] = []
-        for rule in rulesBySource[source] ?? [] where try rule.matches(message) {
+        var budget = RegexBudget(limit: regexSteps)
+        for rule in rulesBySource[source] ?? [] where try rule.matches(message, budget: &budget) {
             drafts.append(contentsOf: try rule.drafts(for: message))
             if !rule.continues { break }
         }
@@ -33,6 +40,7 @@ public struct RuleEngine: Sendable {
     public func explain(source: String, message: JSONValue) -> RouteReport {
         var report = RouteReport()
         var notTried: String?  // why the rules after the one that stopped routing are not tried
+        var budget = RegexBudget(limit: regexSteps)
         for rule in rulesBySource[source] ?? [] {
             if let notTried {
                 report.rules.append(.init(name: rule.name, matched: false, reason: notTried))
@@ -40,7 +48,7 @@ public struct RuleEngine: Sendable {
             }
             let failure: String?
             do {
-                failure = try rule.condition?.failure(in: message)
+                failure = try rule.condition?.failure(in: message, budget: &budget)
             } catch {
                 // As in `route`: the message fails there, and no later rule is tried.
                 let routing = RoutingError(rule: rule.name, reason: .regexSearchGivenUp(error.description))

@@ -46,8 +46,8 @@ public enum ValueTest: Sendable, CustomStringConvertible {
 
     /// Whether `value` (`nil` when absent) passes this test. Routing asks only this; the reason a test failed
     /// (``failure(_:at:)``) is built for `hookstream route` alone, since it shows the value, which may be large.
-    /// - Throws: ``CompiledRegex/SearchLimitExceeded`` when a regex search is given up.
-    func holds(_ value: JSONValue?) throws(CompiledRegex.SearchLimitExceeded) -> Bool {
+    /// - Throws: ``CompiledRegex/SearchLimitExceeded`` when a regex search is given up (`budget` has run out).
+    func holds(_ value: JSONValue?, budget: inout RegexBudget) throws(CompiledRegex.SearchLimitExceeded) -> Bool {
         let present = value.flatMap { $0 == .null ? nil : $0 }
         if case .exists(let expected) = self { return (present != nil) == expected }
         guard let value = present else { return false }
@@ -55,7 +55,7 @@ public enum ValueTest: Sendable, CustomStringConvertible {
         case .exists: return true  // handled above
         case .equals(let expected): return value.templateText == expected
         case .oneOf(let candidates): return candidates.contains(value.templateText)
-        case .regex(let regex): return try regex.matches(value.templateText)
+        case .regex(let regex): return try regex.matches(value.templateText, budget: &budget)
         case .prefix(let prefix): return value.templateText.hasPrefix(prefix)
         case .suffix(let suffix): return value.templateText.hasSuffix(suffix)
         case .contains(let needle):
@@ -79,8 +79,10 @@ public enum ValueTest: Sendable, CustomStringConvertible {
     }
 
     /// Why `value` (found at `path`; `nil` when absent) fails this test, or `nil` when it passes.
-    func failure(_ value: JSONValue?, at path: ValuePath) throws(CompiledRegex.SearchLimitExceeded) -> String? {
-        if try holds(value) { return nil }
+    func failure(
+        _ value: JSONValue?, at path: ValuePath, budget: inout RegexBudget
+    ) throws(CompiledRegex.SearchLimitExceeded) -> String? {
+        if try holds(value, budget: &budget) { return nil }
         let present = value.flatMap { $0 == .null ? nil : $0 }
         if case .exists(let expected) = self {
             return expected ? "\(path) is missing" : "\(path) exists (\(ValueTest.show(present!)))"

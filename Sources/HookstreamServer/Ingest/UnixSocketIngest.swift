@@ -227,7 +227,13 @@ final class UnixSocketIngest: Service {
             drafts = try settings.engine.route(source: source.name, message: message)
             server.metrics.matched(drafts)
         } catch {
-            logger.info("Unix socket line rejected", metadata: ["error": "\(error)"])
+            if case .regexSearchGivenUp = error.reason {
+                logger.warning(
+                    "A rule's regex search was given up",
+                    metadata: ["hookstream.source": "\(source.name)", "error": "\(error)"])
+            } else {
+                logger.info("Unix socket line rejected", metadata: ["error": "\(error)"])
+            }
             return UnixSocketIngest.failure(error.description)
         }
         do {

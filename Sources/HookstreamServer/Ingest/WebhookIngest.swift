@@ -55,6 +55,12 @@ final class WebhookIngest: Sendable {
             do {
                 drafts = try settings.engine.route(source: source.name, message: message)
             } catch {
+                // A sender's mistake is `info`; a rule too costly for the values it reads is the operator's to fix.
+                if case .regexSearchGivenUp = error.reason {
+                    logger.warning(
+                        "A rule's regex search was given up",
+                        metadata: ["hookstream.source": "\(source.name)", "error": "\(error)"])
+                }
                 throw HTTPError(.unprocessableEntity, code: "routing_failed", error.description)
             }
             metrics.matched(drafts)
