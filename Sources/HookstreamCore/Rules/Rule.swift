@@ -31,8 +31,23 @@ public struct Rule: Sendable {
         do {
             return try condition.isSatisfied(by: message, budget: &budget)
         } catch {
-            throw RoutingError(rule: name, reason: .regexSearchGivenUp(error.description))
+            throw givenUp(error)
         }
+    }
+
+    /// Why `message` does not satisfy the rule's condition, or `nil` when it does (``RuleCondition/failure(in:budget:)``).
+    /// - Throws: ``RoutingError`` as ``matches(_:budget:)`` does.
+    public func failure(in message: JSONValue, budget: inout RegexBudget) throws(RoutingError) -> String? {
+        guard let condition else { return nil }
+        do {
+            return try condition.failure(in: message, budget: &budget)
+        } catch {
+            throw givenUp(error)
+        }
+    }
+
+    private func givenUp(_ search: CompiledRegex.SearchLimitExceeded) -> RoutingError {
+        RoutingError(rule: name, reason: .regexSearchGivenUp(search.description))
     }
 
     /// The events this rule publishes for `message`.

@@ -41,12 +41,6 @@ public indirect enum RuleCondition: Sendable, CustomStringConvertible {
         }
     }
 
-    /// Whether `message` satisfies the condition, within a budget of its own.
-    public func isSatisfied(by message: JSONValue) throws(CompiledRegex.SearchLimitExceeded) -> Bool {
-        var budget = RegexBudget()
-        return try isSatisfied(by: message, budget: &budget)
-    }
-
     /// Why `message` does not satisfy the condition (the first test that failed), or `nil` when it does.
     /// - Throws: ``CompiledRegex/SearchLimitExceeded`` when a regex search is given up (`budget` has run out).
     public func failure(
@@ -74,12 +68,6 @@ public indirect enum RuleCondition: Sendable, CustomStringConvertible {
         case .not(let condition):
             return try condition.isSatisfied(by: message, budget: &budget) ? "not: \(condition) holds" : nil
         }
-    }
-
-    /// Why `message` does not satisfy the condition, within a budget of its own.
-    public func failure(in message: JSONValue) throws(CompiledRegex.SearchLimitExceeded) -> String? {
-        var budget = RegexBudget()
-        return try failure(in: message, budget: &budget)
     }
 
     /// The paths the condition reads.

@@ -48,12 +48,11 @@ public struct RuleEngine: Sendable {
             }
             let failure: String?
             do {
-                failure = try rule.condition?.failure(in: message, budget: &budget)
+                failure = try rule.failure(in: message, budget: &budget)
             } catch {
                 // As in `route`: the message fails there, and no later rule is tried.
-                let routing = RoutingError(rule: rule.name, reason: .regexSearchGivenUp(error.description))
-                report.rules.append(.init(name: rule.name, matched: false, reason: routing.description))
-                if report.error == nil { report.error = routing }
+                report.rules.append(.init(name: rule.name, matched: false, reason: error.description))
+                if report.error == nil { report.error = error }
                 notTried = "not tried: routing stopped at rule '\(rule.name)', whose regex search was given up"
                 continue
             }

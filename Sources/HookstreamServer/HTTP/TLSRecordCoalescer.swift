@@ -100,11 +100,7 @@ final class TLSRecordCoalescer: ChannelOutboundHandler, RemovableChannelHandler 
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
-        passJoined(context: context)
-        if isFlushHeld {
-            isFlushHeld = false
-            context.flush()
-        }
+        if isFlushHeld { flushNow(context: context) } else { passJoined(context: context) }
     }
 
     private func passJoined(context: ChannelHandlerContext) {

@@ -227,13 +227,7 @@ final class UnixSocketIngest: Service {
             drafts = try settings.engine.route(source: source.name, message: message)
             server.metrics.matched(drafts)
         } catch {
-            if case .regexSearchGivenUp = error.reason {
-                logger.warning(
-                    "A rule's regex search was given up",
-                    metadata: ["hookstream.source": "\(source.name)", "error": "\(error)"])
-            } else {
-                logger.info("Unix socket line rejected", metadata: ["error": "\(error)"])
-            }
+            logger.log(level: error.logLevel, "Unix socket line rejected", metadata: ["error": "\(error)"])
             return UnixSocketIngest.failure(error.description)
         }
         do {

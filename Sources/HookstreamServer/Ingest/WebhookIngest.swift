@@ -34,6 +34,7 @@ final class WebhookIngest: Sendable {
         }
         let drafts: [EventDraft]
         let delivery: DeliveryKey?
+        var rejection = Logger.Level.info
         do throws(HTTPError) {
             if let verifier = source.verifier {
                 do throws(SignatureFailure) {
@@ -55,18 +56,13 @@ final class WebhookIngest: Sendable {
             do {
                 drafts = try settings.engine.route(source: source.name, message: message)
             } catch {
-                // A sender's mistake is `info`; a rule too costly for the values it reads is the operator's to fix.
-                if case .regexSearchGivenUp = error.reason {
-                    logger.warning(
-                        "A rule's regex search was given up",
-                        metadata: ["hookstream.source": "\(source.name)", "error": "\(error)"])
-                }
+                rejection = error.logLevel
                 throw HTTPError(.unprocessableEntity, code: "routing_failed", error.description)
             }
             metrics.matched(drafts)
         } catch {
-            logger.info(
-                "Webhook rejected",
+            logger.log(
+                level: rejection, "Webhook rejected",
                 metadata: ["hookstream.source": "\(source.name)", "status": "\(error.status.code)", "error": "\(error.message)"])
             return completion(HTTPResponse(error: error))
         }
