@@ -109,10 +109,10 @@ struct RouteCommand: ParsableCommand {
         }
         if result.report.rules.isEmpty { print("  no rule takes messages from this source") }
         for rule in result.report.rules {
-            if rule.matched && rule.reason == nil {
-                print("  matched  \(rule.name)")
-            } else if rule.matched {
+            if rule.failed {
                 print("  FAILED   \(rule.name): \(rule.reason ?? "")")
+            } else if rule.matched {
+                print("  matched  \(rule.name)")
             } else {
                 print("  no match \(rule.name): \(rule.reason ?? "")")
             }
@@ -134,7 +134,10 @@ struct RouteCommand: ParsableCommand {
             return .object([.init("rule", .string(event.rule)), .init("topic", .string(event.topic)), .init("event", .string(event.type)), .init("data", data)])
         }
         let rules = result.report.rules.map { rule -> JSONValue in
-            .object([.init("name", .string(rule.name)), .init("matched", .bool(rule.matched)), .init("reason", rule.reason.map(JSONValue.string) ?? .null)])
+            .object([
+                .init("name", .string(rule.name)), .init("matched", .bool(rule.matched)), .init("failed", .bool(rule.failed)),
+                .init("reason", rule.reason.map(JSONValue.string) ?? .null),
+            ])
         }
         var members: [JSONValue.Member] = [.init("events", .array(events)), .init("rules", .array(rules))]
         if let error = result.report.error { members.append(.init("error", .string(error.description))) }

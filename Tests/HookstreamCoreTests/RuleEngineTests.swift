@@ -102,6 +102,8 @@ import Testing
         let report = engine.explain(source: "github", message: push)
         #expect(report.events.isEmpty)
         #expect(report.error?.rule == "bad")
+        #expect(report.rules.map(\.matched) == [true, false])
+        #expect(report.rules.map(\.failed) == [true, false])
     }
 
     /// Regex searches that take more steps than a message may spend fail the message, as a rule that cannot build
@@ -128,6 +130,7 @@ import Testing
                 + "it at the start")
         let report = engine.explain(source: "github", message: message)
         #expect(report.rules.map(\.matched) == [false, false, false])
+        #expect(report.rules.map(\.failed) == [false, true, false])
         #expect(report.rules[1].reason == error.description)
         #expect(report.rules[2].reason == "not tried: routing stopped at rule 'costly', whose regex search was given up")
         #expect(report.error?.rule == "costly")

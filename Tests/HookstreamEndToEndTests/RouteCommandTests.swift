@@ -54,6 +54,7 @@ import Testing
         let rules = try #require(report["rules"] as? [[String: Any]])
         #expect(rules.map { $0["name"] as? String } == ["tags", "pushes", "never"])
         #expect(rules.map { $0["matched"] as? Bool } == [false, true, false])
+        #expect(rules.map { $0["failed"] as? Bool } == [false, false, false])
         #expect(rules[0]["reason"] as? String == #"body.ref is "refs/heads/main", which does not start with "refs/tags/""#)
         #expect(rules[1]["reason"] is NSNull)
         #expect(rules[2]["reason"] as? String == "not tried: rule 'pushes' matched before it and does not continue")
@@ -71,6 +72,10 @@ import Testing
         #expect(refused.status == 1)
         #expect(refused.stdout.contains(#""events":[]"#))
         #expect(refused.stdout.contains("topic 'other/x' not allowed"))
+        #expect(refused.stdout.contains(#"{"name":"lines","matched":true,"failed":true,"#), "\(refused.stdout)")
+        let refusedText = try await route(["--source", "local"], body: #"{"topic":"other/x"}"#)
+        #expect(refusedText.status == 1)
+        #expect(refusedText.stdout.contains("  FAILED   lines: "), "\(refusedText.stdout)")
         // 78: an invalid config, reported with its position.
         let bad = try await route(["--source", "github"], config: "sources: { github: {} }\nrules: [ { name: x, source: github, publish: { topic: \"a/{{ b\" } } ]\n")
         #expect(bad.status == 78)

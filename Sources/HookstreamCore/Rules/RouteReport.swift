@@ -5,9 +5,12 @@ public struct RouteReport: Sendable {
         public var name: String
         /// Whether the rule's condition held.
         public var matched: Bool
-        /// Why it did not match (the first condition that failed), or why a matching rule could not build its
-        /// events; `nil` for a rule that matched and published.
+        /// Why it did not match (the first condition that failed), or why it failed the message; `nil` for a rule
+        /// that matched and published.
         public var reason: String?
+        /// Whether this rule failed the whole message: it matched and could not build its events, or its regex
+        /// search was given up (then ``matched`` is `false`: whether the condition held is not known).
+        public var failed: Bool = false
     }
 
     /// The source's rules in order.

@@ -51,7 +51,7 @@ public struct RuleEngine: Sendable {
                 failure = try rule.failure(in: message, budget: &budget)
             } catch {
                 // As in `route`: the message fails there, and no later rule is tried.
-                report.rules.append(.init(name: rule.name, matched: false, reason: error.description))
+                report.rules.append(.init(name: rule.name, matched: false, reason: error.description, failed: true))
                 if report.error == nil { report.error = error }
                 notTried = "not tried: routing stopped at rule '\(rule.name)', whose regex search was given up"
                 continue
@@ -65,7 +65,7 @@ public struct RuleEngine: Sendable {
                 report.rules.append(.init(name: rule.name, matched: true, reason: nil))
                 if report.error == nil { report.events += drafts }
             } catch {
-                report.rules.append(.init(name: rule.name, matched: true, reason: error.description))
+                report.rules.append(.init(name: rule.name, matched: true, reason: error.description, failed: true))
                 if report.error == nil { report.error = error }
             }
             if !rule.continues { notTried = "not tried: rule '\(rule.name)' matched before it and does not continue" }
