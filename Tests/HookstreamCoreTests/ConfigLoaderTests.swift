@@ -125,6 +125,18 @@ import Testing
         ], "\(small)")
     }
 
+    /// `server.limits.regex_steps`; bad input: a word, a float, and a limit below 10,000 steps.
+    @Test func regexSteps() throws {
+        #expect(try ConfigLoader.parse("sources: { demo: {} }\n", file: "test.yaml").server.regexSteps == 50_000_000)
+        #expect(try ConfigLoader.parse("server: { limits: { regex_steps: 200_000_000 } }\n", file: "test.yaml").server.regexSteps == 200_000_000)
+        let found = errors("server:\n  limits:\n    regex_steps: lots\n")
+        #expect(found == ["test.yaml:3:18: error: server.limits.regex_steps must be an integer, found 'lots'"], "\(found)")
+        #expect(errors("server: { limits: { regex_steps: 1.5e8 } }\n") == ["test.yaml:1:34: error: server.limits.regex_steps must be an integer, found '1.5e8'"])
+        #expect(errors("server: { limits: { regex_steps: 500 } }\n") == [
+            "test.yaml:1:34: error: server.limits.regex_steps must be between 10000 and 1000000000000, found 500"
+        ])
+    }
+
     /// `rate_limit:` in its two forms; bad input: a rate without a unit, a mapping without a rate, a zero burst, a
     /// limit on the Unix socket's source, and a rate so slow that its wait would not fit a `Retry-After`.
     @Test func rateLimits() throws {

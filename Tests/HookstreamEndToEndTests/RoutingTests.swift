@@ -123,4 +123,52 @@ import Testing
             #expect(daemon.log.components(separatedBy: "Unix socket sender refused").count == 2, "logged once within 10 s, with a count")
         }
     }
+
+    /// `server.limits.regex_steps` bounds a message's regex searches in the daemon: bad input, a 5,000-character
+    /// value for `[a-z]{1,100}x` (about 400 steps a character, two million in all) with 100,000 steps per message,
+    /// by webhook and by socket line, is refused naming the rule, and nothing is published; a short value goes
+    /// through; a reload that raises the limit lets the long value through too.
+    @Test func aMessagesRegexSearchesStopAtServerLimitsRegexSteps() async throws {
+        func config(steps: Int) -> String {
+            """
+            store: { kind: memory }
+            server:
+              unix_socket: { path: ./run/hookstream.sock }
+              limits: { regex_steps: \(steps) }
+            auth:
+              tokens: [{ name: t, secret: { value: reader-token }, subscribe: ["**"] }]
+            sources:
+              app: {}
+              local: { unix_socket: true }
+            rules:
+              - { name: costly, source: app, when: { body.text: { regex: "[a-z]{1,100}x" } }, publish: { topic: matched/app } }
+              - { name: rest, source: app, publish: { topic: other/app } }
+              - { name: costly-line, source: local, when: { text: { regex: "[a-z]{1,100}x" } }, publish: { topic: matched/local } }
+            """
+        }
+        try await withDaemon(config: config(steps: 100_000)) { daemon in
+            let stream = try await SSEStream.open("\(daemon.baseURL)/events?topic=**", headers: [("Authorization", "Bearer reader-token")])
+            let json = [("Content-Type", "application/json")]
+            let long = String(repeating: "a", count: 5_000)
+            let refused = try await post(daemon, "app", body: #"{"text":"\#(long)"}"#, headers: json)
+            #expect(refused.status == 422, "\(refused.body)")
+            #expect(refused.body.contains(#""error":"routing_failed""#), "\(refused.body)")
+            #expect(refused.body.contains("rule 'costly': searching body.text (5000 characters)") && refused.body.contains("past 100000 steps"), "\(refused.body)")
+            let socket = try UnixSocketClient(path: daemon.socketPath)
+            let line = try socket.request(#"{"text":"\#(long)"}"#)
+            #expect(line.hasPrefix(#"{"ok":false,"error":"#) && line.contains("rule 'costly-line'") && line.contains("past 100000 steps"), "\(line)")
+            // Short values take a few hundred steps: the first rule matches one, the second takes the other.
+            #expect(try await post(daemon, "app", body: #"{"text":"abx"}"#, headers: json).body == "{\"ids\":[1],\"topics\":[\"matched/app\"]}\n")
+            #expect(try await post(daemon, "app", body: #"{"text":"abc"}"#, headers: json).body == "{\"ids\":[2],\"topics\":[\"other/app\"]}\n")
+            #expect(daemon.log.components(separatedBy: "so the search was given up").count == 3, "both refusals are logged: \(daemon.log)")
+            // Raised by a reload: the long value is searched to its end (it has no x), and the fallback takes it.
+            try config(steps: 10_000_000).write(to: daemon.directory.appendingPathComponent("hookstream.yaml"), atomically: true, encoding: .utf8)
+            daemon.child.signal(SIGHUP)
+            try await waitUntil("the reload") { daemon.log.contains("config reloaded") }
+            let accepted = try await post(daemon, "app", body: #"{"text":"\#(long)"}"#, headers: json)
+            #expect(accepted.body == "{\"ids\":[3],\"topics\":[\"other/app\"]}\n", "\(accepted.body)")
+            let events = try await stream.collect { $0.count == 3 }
+            #expect(events.map(\.id) == ["1", "2", "3"], "nothing was published for the refused messages")
+        }
+    }
 }

@@ -17,6 +17,8 @@ public struct Configuration: Sendable {
         /// How long a connection may stay open with no request in progress and no answer owed; an event stream is
         /// never idle (`server.limits.idle_timeout`).
         public var idleTimeout: Duration = .seconds(60)
+        /// The steps one message's regex searches may take together (`server.limits.regex_steps`, ``RegexBudget``).
+        public var regexSteps: Int = RegexBudget.defaultLimit
         /// Event-loop threads for HTTP (`server.event_loop_threads`); one is best on small machines.
         public var eventLoopThreads: Int = 1
         /// `server.tls`: the listener speaks TLS (with HTTP/2 and HTTP/1.1 by ALPN) when set.

@@ -14,7 +14,7 @@ final class LiveSettings: Sendable {
     private init(configuration: Configuration, authenticator: Authenticator, tls: NIOSSLContext?) {
         self.configuration = configuration
         self.authenticator = authenticator
-        self.engine = RuleEngine(rules: configuration.rules)
+        self.engine = RuleEngine(rules: configuration.rules, regexSteps: configuration.server.regexSteps)
         self.tls = tls
     }
 

@@ -52,7 +52,7 @@ public enum DryRun {
             let known = configuration.sources.keys.sorted().joined(separator: ", ")
             throw Failure(description: "no source named '\(request.source)' in the config (declared: \(known.isEmpty ? "none" : known))")
         }
-        let engine = RuleEngine(rules: configuration.rules)
+        let engine = RuleEngine(rules: configuration.rules, regexSteps: configuration.server.regexSteps)
         var result = Result(kind: source.kind, signature: nil, refused: nil, report: RouteReport())
         let message: JSONValue
         switch source.kind {
