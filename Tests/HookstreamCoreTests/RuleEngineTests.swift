@@ -149,6 +149,33 @@ import Testing
         #expect(throws: RoutingError.self) { try twice.route(source: "github", message: message) }
     }
 
+    /// A given-up search leaves its test undecided, and a condition that the rest decides is decided without it.
+    /// Bad input: the 5,000-character value of the test above, for `[a-z]{1,100}x`, with 100,000 steps.
+    @Test func aGivenUpSearchFailsTheMessageOnlyWhereItDecidesTheCondition() throws {
+        let message = try JSONParser.parse(#"{"text":"\#(String(repeating: "a", count: 5_000))","kind":"push"}"#)
+        let costly = try test("text", .regex(try CompiledRegex("[a-z]{1,100}x")))
+        let (push, ping) = (try test("kind", .equals("push")), try test("kind", .equals("ping")))
+        func topics(_ condition: RuleCondition) throws(RoutingError) -> [String] {
+            let engine = RuleEngine(rules: [try! rule("costly", when: condition, topic: "x"), try! rule("rest", topic: "y")], regexSteps: 100_000)
+            return try engine.route(source: "github", message: message).map(\.topic)
+        }
+        #expect(try topics(.any([costly, push])) == ["x"], "an any with another test that holds holds")
+        #expect(try topics(.any([push, costly])) == ["x"])
+        #expect(try topics(.all([costly, ping])) == ["y"], "an all with another test that fails does not hold")
+        #expect(try topics(.not(.any([costly, push]))) == ["y"])
+        for undecided in [RuleCondition.all([costly, push]), .any([costly, ping]), .not(costly), costly, .all([.any([costly, ping]), push])] {
+            let error = #expect(throws: RoutingError.self, "\(undecided)") { try topics(undecided) }
+            #expect(error?.rule == "costly")
+        }
+        // explain decides as route does, and says why.
+        var budget = RegexBudget(limit: 100_000)
+        #expect(try RuleCondition.all([costly, ping]).failure(in: message, budget: &budget) == #"kind is "push", expected "ping""#)
+        budget = RegexBudget(limit: 100_000)
+        #expect(try RuleCondition.any([costly, push]).failure(in: message, budget: &budget) == nil)
+        budget = RegexBudget(limit: 100_000)
+        #expect(throws: CompiledRegex.SearchLimitExceeded.self) { try RuleCondition.any([costly, ping]).failure(in: message, budget: &budget) }
+    }
+
     /// Integers past 2^53 are compared exactly when the bound is written as an integer; as doubles the two below
     /// were equal.
     @Test func largeIntegersCompareExactly() throws {

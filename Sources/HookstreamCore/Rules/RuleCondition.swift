@@ -18,8 +18,11 @@ public indirect enum RuleCondition: Sendable, CustomStringConvertible {
     case not(RuleCondition)
 
     /// Whether `message` satisfies the condition.
-    /// - Throws: ``CompiledRegex/SearchLimitExceeded`` (with the path it read) when a regex search is given up:
-    ///   `budget`, the steps the message's searches have left, has run out.
+    ///
+    /// A regex search given up leaves its test undecided, and the condition is decided without it where it can be:
+    /// an `all` with another test that fails is false, an `any` with another that holds is true.
+    /// - Throws: ``CompiledRegex/SearchLimitExceeded`` (with the path it read) when a regex search was given up
+    ///   (`budget`, the steps the message's searches have left, ran out) and the condition depends on its test.
     public func isSatisfied(
         by message: JSONValue, budget: inout RegexBudget
     ) throws(CompiledRegex.SearchLimitExceeded) -> Bool {
@@ -31,18 +34,38 @@ public indirect enum RuleCondition: Sendable, CustomStringConvertible {
                 throw error.reading(path)
             }
         case .all(let conditions):
-            for condition in conditions where !(try condition.isSatisfied(by: message, budget: &budget)) { return false }
+            // A given-up search leaves its test undecided: the `all` is still false if another test fails.
+            var undecided: CompiledRegex.SearchLimitExceeded?
+            for condition in conditions {
+                do {
+                    if !(try condition.isSatisfied(by: message, budget: &budget)) { return false }
+                } catch {
+                    undecided = undecided ?? error
+                }
+            }
+            if let undecided { throw undecided }
             return true
         case .any(let conditions):
-            for condition in conditions where try condition.isSatisfied(by: message, budget: &budget) { return true }
+            // Likewise, the `any` still holds if another test holds.
+            var undecided: CompiledRegex.SearchLimitExceeded?
+            for condition in conditions {
+                do {
+                    if try condition.isSatisfied(by: message, budget: &budget) { return true }
+                } catch {
+                    undecided = undecided ?? error
+                }
+            }
+            if let undecided { throw undecided }
             return false
         case .not(let condition):
             return !(try condition.isSatisfied(by: message, budget: &budget))
         }
     }
 
-    /// Why `message` does not satisfy the condition (the first test that failed), or `nil` when it does.
-    /// - Throws: ``CompiledRegex/SearchLimitExceeded`` when a regex search is given up (`budget` has run out).
+    /// Why `message` does not satisfy the condition (the first test that failed), or `nil` when it does; decided
+    /// as ``isSatisfied(by:budget:)`` decides.
+    /// - Throws: ``CompiledRegex/SearchLimitExceeded`` when a regex search was given up and the condition depends
+    ///   on its test.
     public func failure(
         in message: JSONValue, budget: inout RegexBudget
     ) throws(CompiledRegex.SearchLimitExceeded) -> String? {
@@ -54,16 +77,28 @@ public indirect enum RuleCondition: Sendable, CustomStringConvertible {
                 throw error.reading(path)
             }
         case .all(let conditions):
+            var undecided: CompiledRegex.SearchLimitExceeded?
             for condition in conditions {
-                if let failure = try condition.failure(in: message, budget: &budget) { return failure }
+                do {
+                    if let failure = try condition.failure(in: message, budget: &budget) { return failure }
+                } catch {
+                    undecided = undecided ?? error
+                }
             }
+            if let undecided { throw undecided }
             return nil
         case .any(let conditions):
             var failures: [String] = []
+            var undecided: CompiledRegex.SearchLimitExceeded?
             for condition in conditions {
-                guard let failure = try condition.failure(in: message, budget: &budget) else { return nil }
-                failures.append(failure)
+                do {
+                    guard let failure = try condition.failure(in: message, budget: &budget) else { return nil }
+                    failures.append(failure)
+                } catch {
+                    undecided = undecided ?? error
+                }
             }
+            if let undecided { throw undecided }
             return "none of any held: \(failures.joined(separator: "; "))"
         case .not(let condition):
             return try condition.isSatisfied(by: message, budget: &budget) ? "not: \(condition) holds" : nil
