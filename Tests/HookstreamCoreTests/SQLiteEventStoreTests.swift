@@ -270,7 +270,7 @@ import Testing
         let all = TopicFilter([try TopicPattern("sparse")])
         var ids: [EventID] = []
         for _ in 0..<5 {
-            // Sparse appends, 5 ms apart: each its own write, all within one apply delay (100 ms).
+            // Sparse appends, 5 ms apart: each its own write, all within one apply delay (a second).
             try await Task.sleep(for: .milliseconds(5))
             ids += try await store.append([draft("sparse")]).map(\.id)
             // Readable at once, applied or not.
@@ -278,7 +278,7 @@ import Testing
         }
         #expect(ids == [1, 2, 3, 4, 5])
         #expect(store.logAppendCount == 5)
-        // Applied behind (after applyDelay, 100 ms): fewer transactions than appends, then the log is emptied.
+        // Applied behind (after applyDelay, a second): fewer transactions than appends, then the log is emptied.
         try await waitFor("the log applied") { store.logBytes == 0 && store.commitCount > 0 }
         #expect(store.commitCount < 5, "\(store.commitCount) transactions for 5 sparse appends")
         #expect(try await store.events(after: 2, matching: all, limit: 10).map(\.id) == [3, 4, 5])
