@@ -174,6 +174,33 @@ import Testing
         #expect(try RuleCondition.any([costly, push]).failure(in: message, budget: &budget) == nil)
         budget = RegexBudget(limit: 100_000)
         #expect(throws: CompiledRegex.SearchLimitExceeded.self) { try RuleCondition.any([costly, ping]).failure(in: message, budget: &budget) }
+
+        // The budget keeps the search given up, and which rule made it, for a warning: the message went through.
+        let engine = RuleEngine(rules: [try rule("either", when: .any([costly, push]), topic: "x")], regexSteps: 100_000)
+        budget = engine.makeBudget()
+        #expect(try engine.route(source: "github", message: message, budget: &budget).map(\.topic) == ["x"])
+        #expect(budget.firstGivenUp?.rule == "either")
+        #expect(budget.firstGivenUp?.path == "text")
+        // A later rule's search finds no steps left: its error names the search that used them up.
+        let short = try test("kind", .regex(try CompiledRegex("^p")))
+        let blamed = RuleEngine(
+            rules: [try rule("hidden", when: .all([costly, ping]), topic: "x"), try rule("cheap", when: short, topic: "y")], regexSteps: 100_000)
+        let error = try #require(throws: RoutingError.self) { try blamed.route(source: "github", message: message) }
+        #expect(error.rule == "cheap")
+        #expect(error.description.hasSuffix(
+            "; the steps were used up by an earlier search: rule 'hidden' searching text (5000 characters) for /[a-z]{1,100}x/"), "\(error)")
+    }
+
+    /// explain stops where route does: after a matching rule that cannot build its events, even one that continues.
+    @Test func explainStopsWhereRouteStops() throws {
+        let engine = RuleEngine(rules: [
+            try rule("bad", topic: "x/{{ body.missing }}", continues: true), try rule("next", topic: "y"),
+        ])
+        #expect(throws: RoutingError.self) { try engine.route(source: "github", message: push) }
+        let report = engine.explain(source: "github", message: push)
+        #expect(report.rules.map(\.failed) == [true, false])
+        #expect(report.rules[1].matched == false)
+        #expect(report.rules[1].reason == "not tried: routing stopped at rule 'bad', which could not build its events")
     }
 
     /// Integers past 2^53 are compared exactly when the bound is written as an integer; as doubles the two below

@@ -127,7 +127,8 @@ import Testing
     /// `server.limits.regex_steps` bounds a message's regex searches in the daemon: bad input, a 5,000-character
     /// value for `[a-z]{1,100}x` (about 400 steps a character, two million in all) with 100,000 steps per message,
     /// by webhook and by socket line, is refused naming the rule, and nothing is published; a short value goes
-    /// through; a reload that raises the limit lets the long value through too.
+    /// through, and so does a long value whose rule holds by the other test of its `any` (with a warning); a reload
+    /// that raises the limit lets the long value through too.
     @Test func aMessagesRegexSearchesStopAtServerLimitsRegexSteps() async throws {
         func config(steps: Int) -> String {
             """
@@ -141,6 +142,10 @@ import Testing
               app: {}
               local: { unix_socket: true }
             rules:
+              - name: either
+                source: app
+                when: { any: [{ body.other: { regex: "[a-z]{1,100}x" } }, { body.kind: push }] }
+                publish: { topic: either/app }
               - { name: costly, source: app, when: { body.text: { regex: "[a-z]{1,100}x" } }, publish: { topic: matched/app } }
               - { name: rest, source: app, publish: { topic: other/app } }
               - { name: costly-line, source: local, when: { text: { regex: "[a-z]{1,100}x" } }, publish: { topic: matched/local } }
@@ -161,14 +166,19 @@ import Testing
             #expect(try await post(daemon, "app", body: #"{"text":"abx"}"#, headers: json).body == "{\"ids\":[1],\"topics\":[\"matched/app\"]}\n")
             #expect(try await post(daemon, "app", body: #"{"text":"abc"}"#, headers: json).body == "{\"ids\":[2],\"topics\":[\"other/app\"]}\n")
             #expect(daemon.log.components(separatedBy: "so the search was given up").count == 3, "both refusals are logged: \(daemon.log)")
+            // A search given up in an any that holds by its other test: the message goes through, with a warning.
+            let decided = try await post(daemon, "app", body: #"{"other":"\#(long)","kind":"push"}"#, headers: json)
+            #expect(decided.body == "{\"ids\":[3],\"topics\":[\"either/app\"]}\n", "\(decided.body)")
+            try await waitUntil("the warning") { daemon.log.contains("the message was routed without it") }
+            #expect(daemon.log.contains("searching body.other (5000 characters)"), "\(daemon.log)")
             // Raised by a reload: the long value is searched to its end (it has no x), and the fallback takes it.
             try config(steps: 10_000_000).write(to: daemon.directory.appendingPathComponent("hookstream.yaml"), atomically: true, encoding: .utf8)
             daemon.child.signal(SIGHUP)
             try await waitUntil("the reload") { daemon.log.contains("config reloaded") }
             let accepted = try await post(daemon, "app", body: #"{"text":"\#(long)"}"#, headers: json)
-            #expect(accepted.body == "{\"ids\":[3],\"topics\":[\"other/app\"]}\n", "\(accepted.body)")
-            let events = try await stream.collect { $0.count == 3 }
-            #expect(events.map(\.id) == ["1", "2", "3"], "nothing was published for the refused messages")
+            #expect(accepted.body == "{\"ids\":[4],\"topics\":[\"other/app\"]}\n", "\(accepted.body)")
+            let events = try await stream.collect { $0.count == 4 }
+            #expect(events.map(\.id) == ["1", "2", "3", "4"], "nothing was published for the refused messages")
         }
     }
 }

@@ -149,7 +149,13 @@ import Testing
         #expect(parsed["hookstream_streams_open"] == 1)
         #expect(parsed["hookstream_webhooks_total{source=app,status=202}"] == 2)
         #expect(parsed["hookstream_config_reloads_total{result=applied}"] == 1)
-        #expect((parsed["hookstream_store_commit_seconds_count"] ?? 0) >= 3)
+        // The writer applies the append log to SQLite behind the publishes, once a second: a commit follows them.
+        try await waitUntil(timeout: .seconds(10), "a commit to SQLite in /metrics") {
+            let text = try await container.run("curl", "-sf", "http://127.0.0.1:8080/metrics").stdout
+            return text.split(separator: "\n").contains { line in
+                line.hasPrefix("hookstream_store_commit_seconds_count ") && (line.split(separator: " ").last.flatMap { Double($0) } ?? 0) >= 1
+            }
+        }
 
         // A hung daemon (SIGSTOP) is killed by the watchdog and restarted, within WatchdogSec + RestartSec + 10 s.
         let hung = try await show(container, "MainPID")

@@ -69,6 +69,7 @@ def ensure_perf() -> None:
         return
     fanout.log("installing linux-perf (apt-get)")
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    subprocess.run(["apt-get", "-o", "DPkg::Lock::Timeout=120", "update", "-qq"], check=True, env=env)
     subprocess.run(["apt-get", "-o", "DPkg::Lock::Timeout=120", "install", "-y", "-qq", "--no-install-recommends", "linux-perf"],
                    check=True, env=env, stdout=subprocess.DEVNULL)
 
@@ -140,7 +141,10 @@ def counted_run(server_name: str, binaries: dict, floor, publishes: int) -> dict
         _, err = perf.communicate(timeout=20)
     finally:
         server.stop()
-    summary = json.loads([line for line in result.stdout.splitlines() if line.startswith("{")][-1])
+    lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
+    if not lines:
+        raise RuntimeError(f"ssebench printed no summary for {server_name}: {result.stderr[-2000:]}")
+    summary = json.loads(lines[-1])
     if summary.get("verdict", {}).get("ok") is False or summary.get("errors"):
         fanout.log(f"warning: harness reported problems for {server_name}: {str(summary)[:300]}")
     counts = {}
@@ -172,6 +176,8 @@ def profiled_run(server_name: str, binaries: dict, floor, publishes: int, data: 
         server.stop()
     script = subprocess.run(f"perf script -i {data} -F ip,sym 2>/dev/null | swift demangle --simplified", shell=True,
                             capture_output=True, text=True).stdout
+    if not script.strip():
+        raise RuntimeError(f"perf recorded nothing for {server_name} (perf_event_paranoid, or perf missing?)")
     compiled = [(name, re.compile(pattern)) for name, pattern in STAGES]
     counts, total, frames = collections.Counter(), 0, []
 
@@ -202,13 +208,15 @@ def profiled_run(server_name: str, binaries: dict, floor, publishes: int, data: 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=3, help="at least 1")
     parser.add_argument("--publishes", type=int, default=2000, help="per counted run, at 200/s")
     parser.add_argument("--bin", help="hookstream release binary (default: build it)")
     parser.add_argument("--floor-bin", help="nio-floor binary (default: build it)")
     parser.add_argument("--out", default=str(HERE / "PUBLISH-SPLIT.md"))
     parser.add_argument("--profile-only", action="store_true", help="part 2 only, printed (for A/B runs of two builds)")
     args = parser.parse_args()
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
     fanout.raise_nofile()
     ensure_perf()
     fanout.ensure_nchan()

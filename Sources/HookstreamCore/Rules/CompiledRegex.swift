@@ -74,6 +74,8 @@ public final class CompiledRegex: Sendable {
         public var stepLimit: Int
         /// Where the value was read (`body.message`), when a rule's condition knows it.
         public var path: String?
+        /// The rule whose condition searched, once the rule knows it.
+        public var rule: String?
 
         /// The same, saying where the value was read.
         func reading(_ path: ValuePath) -> SearchLimitExceeded {

@@ -9,6 +9,9 @@ public struct RegexBudget: Sendable {
     public let limit: Int
     /// The steps not used yet.
     public internal(set) var left: Int
+    /// The message's first search given up, with its path and rule. Every later search finds no steps left because
+    /// of it, and one that a condition was decided without (in an `any` that held by another test) is known only here.
+    public internal(set) var firstGivenUp: CompiledRegex.SearchLimitExceeded?
 
     /// 50 million steps.
     public static let defaultLimit = 50_000_000
@@ -16,5 +19,15 @@ public struct RegexBudget: Sendable {
     public init(limit: Int = RegexBudget.defaultLimit) {
         self.limit = limit
         self.left = limit
+    }
+
+    /// Notes `search`, given up, if it is the message's first.
+    mutating func noteGivenUp(_ search: CompiledRegex.SearchLimitExceeded) {
+        if firstGivenUp == nil { firstGivenUp = search }
+    }
+
+    /// Names `rule` as the one whose condition gave up the first search, if that happened while it was tried.
+    mutating func noteRule(_ rule: String) {
+        if firstGivenUp != nil, firstGivenUp?.rule == nil { firstGivenUp?.rule = rule }
     }
 }

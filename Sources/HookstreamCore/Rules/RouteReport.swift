@@ -17,7 +17,8 @@ public struct RouteReport: Sendable {
     public var rules: [RuleOutcome] = []
     /// The events that would be published (none when ``error`` is set).
     public var events: [EventDraft] = []
-    /// The error that fails the whole message: a matching rule that could not build its events.
+    /// The error that fails the whole message: a matching rule that could not build its events, or a regex search
+    /// given up where the rule's condition depends on it.
     public var error: RoutingError?
 
     public init() {}

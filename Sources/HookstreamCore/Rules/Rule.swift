@@ -24,14 +24,15 @@ public struct Rule: Sendable {
     }
 
     /// Whether `message` satisfies the rule's condition.
-    /// - Throws: ``RoutingError`` when a regex search of the condition is given up: `budget`, the steps the
-    ///   message's searches have left, has run out.
+    /// - Throws: ``RoutingError`` when a regex search was given up (`budget`, the steps the message's searches have
+    ///   left, ran out) and the condition depends on its test.
     public func matches(_ message: JSONValue, budget: inout RegexBudget) throws(RoutingError) -> Bool {
         guard let condition else { return true }
+        defer { budget.noteRule(name) }
         do {
             return try condition.isSatisfied(by: message, budget: &budget)
         } catch {
-            throw givenUp(error)
+            throw givenUp(error, first: budget.firstGivenUp)
         }
     }
 
@@ -39,15 +40,23 @@ public struct Rule: Sendable {
     /// - Throws: ``RoutingError`` as ``matches(_:budget:)`` does.
     public func failure(in message: JSONValue, budget: inout RegexBudget) throws(RoutingError) -> String? {
         guard let condition else { return nil }
+        defer { budget.noteRule(name) }
         do {
             return try condition.failure(in: message, budget: &budget)
         } catch {
-            throw givenUp(error)
+            throw givenUp(error, first: budget.firstGivenUp)
         }
     }
 
-    private func givenUp(_ search: CompiledRegex.SearchLimitExceeded) -> RoutingError {
-        RoutingError(rule: name, reason: .regexSearchGivenUp(search.description))
+    /// The error for `search`, given up; when an earlier search of the message, one that its condition was decided
+    /// without, used the steps up, the error names that one too: it is the one to fix.
+    private func givenUp(_ search: CompiledRegex.SearchLimitExceeded, first: CompiledRegex.SearchLimitExceeded?) -> RoutingError {
+        var reason = search.description
+        if let first, first.rule != nil || first.path != search.path || first.pattern != search.pattern || first.characters != search.characters {
+            reason += "; the steps were used up by an earlier search: rule '\(first.rule ?? name)' searching \(first.path ?? "a value") "
+                + "(\(first.characters) characters) for /\(first.pattern)/"
+        }
+        return RoutingError(rule: name, reason: .regexSearchGivenUp(reason))
     }
 
     /// The events this rule publishes for `message`.

@@ -31,7 +31,9 @@ public indirect enum RuleCondition: Sendable, CustomStringConvertible {
             do {
                 return try test.holds(path.value(in: message), budget: &budget)
             } catch {
-                throw error.reading(path)
+                let located = error.reading(path)
+                budget.noteGivenUp(located)
+                throw located
             }
         case .all(let conditions):
             // A given-up search leaves its test undecided: the `all` is still false if another test fails.
@@ -74,7 +76,9 @@ public indirect enum RuleCondition: Sendable, CustomStringConvertible {
             do {
                 return try test.failure(path.value(in: message), at: path, budget: &budget)
             } catch {
-                throw error.reading(path)
+                let located = error.reading(path)
+                budget.noteGivenUp(located)
+                throw located
             }
         case .all(let conditions):
             var undecided: CompiledRegex.SearchLimitExceeded?

@@ -26,8 +26,14 @@ public struct RuleEngine: Sendable {
     /// - Throws: ``RoutingError`` from the first matching rule that cannot produce its events, or from a rule whose
     ///   regex search was given up; then nothing is published.
     public func route(source: String, message: JSONValue) throws(RoutingError) -> [EventDraft] {
+        var budget = makeBudget()
+        return try route(source: source, message: message, budget: &budget)
+    }
+
+    /// Routes as ``route(source:message:)`` does, with the message's regex steps in `budget`: afterwards its
+    /// ``RegexBudget/firstGivenUp`` tells of a search given up that the conditions were decided without.
+    public func route(source: String, message: JSONValue, budget: inout RegexBudget) throws(RoutingError) -> [EventDraft] {
         var drafts: [EventDraft] = []
-        var budget = RegexBudget(limit: regexSteps)
         for rule in rulesBySource[source] ?? [] where try rule.matches(message, budget: &budget) {
             drafts.append(contentsOf: try rule.drafts(for: message))
             if !rule.continues { break }
@@ -40,7 +46,7 @@ public struct RuleEngine: Sendable {
     public func explain(source: String, message: JSONValue) -> RouteReport {
         var report = RouteReport()
         var notTried: String?  // why the rules after the one that stopped routing are not tried
-        var budget = RegexBudget(limit: regexSteps)
+        var budget = makeBudget()
         for rule in rulesBySource[source] ?? [] {
             if let notTried {
                 report.rules.append(.init(name: rule.name, matched: false, reason: notTried))
@@ -67,6 +73,9 @@ public struct RuleEngine: Sendable {
             } catch {
                 report.rules.append(.init(name: rule.name, matched: true, reason: error.description, failed: true))
                 if report.error == nil { report.error = error }
+                // As in `route`, which stops there even when the rule continues.
+                notTried = "not tried: routing stopped at rule '\(rule.name)', which could not build its events"
+                continue
             }
             if !rule.continues { notTried = "not tried: rule '\(rule.name)' matched before it and does not continue" }
         }
@@ -74,6 +83,9 @@ public struct RuleEngine: Sendable {
         if report.error != nil { report.events = [] }
         return report
     }
+
+    /// A message's regex steps: ``RegexBudget`` with this engine's limit.
+    public func makeBudget() -> RegexBudget { RegexBudget(limit: regexSteps) }
 
     /// Whether any rule takes messages from `source`.
     public func hasRules(for source: String) -> Bool { rulesBySource[source] != nil }

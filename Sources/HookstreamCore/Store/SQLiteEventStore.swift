@@ -153,7 +153,7 @@ public final class SQLiteEventStore: EventStore {
     let applyDelay: DispatchTimeInterval
     /// ``applyDelay`` outside tests: one second. Each apply has a cost of its own, whatever it carries (a timer and
     /// two thread wake-ups, a transaction, the log's truncation and its regrowth), and at a few hundred publishes a
-    /// second that cost is a publish's: with 100 ms a publish at 200/s cost 30–55 µs of CPU more (bench/fanout/README.md).
+    /// second that cost is a publish's: with 100 ms a publish at 200/s cost 15–50 µs of CPU more (bench/fanout/README.md).
     /// The wait costs nothing else: replays read unapplied events from memory, a batch's worth (``ApplyLimits``)
     /// is applied at once, and a crash or a stop applies the log.
     static let defaultApplyDelay: DispatchTimeInterval = .seconds(1)

@@ -224,7 +224,7 @@ final class UnixSocketIngest: Service {
         }
         let drafts: [EventDraft]
         do {
-            drafts = try settings.engine.route(source: source.name, message: message)
+            drafts = try settings.engine.route(source: source.name, message: message, logger: logger)
             server.metrics.matched(drafts)
         } catch {
             logger.log(level: error.logLevel, "Unix socket line rejected", metadata: ["error": "\(error)"])

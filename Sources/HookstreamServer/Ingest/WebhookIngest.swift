@@ -54,7 +54,7 @@ final class WebhookIngest: Sendable {
                 source: source.name, subPath: subPath, head: head, target: target, body: body, roots: roots)
             delivery = source.deliveryID.flatMap { deliveryKey(source: source.name, location: $0, head: head, message: message) }
             do {
-                drafts = try settings.engine.route(source: source.name, message: message)
+                drafts = try settings.engine.route(source: source.name, message: message, logger: logger)
             } catch {
                 rejection = error.logLevel
                 throw HTTPError(.unprocessableEntity, code: "routing_failed", error.description)
