@@ -121,6 +121,9 @@ struct RouteCommand: ParsableCommand {
             print("nothing would be published: \(error)")
             return
         }
+        if let search = result.report.givenUp {
+            print("warning: rule '\(search.rule ?? "")' decided without a regex search it gave up (the daemon logs this): \(search)")
+        }
         print(result.report.events.isEmpty ? "no events would be published" : "events that would be published:")
         for event in result.report.events {
             print("  topic: \(event.topic)  event: \(event.type)  (rule \(event.rule))")
@@ -141,6 +144,9 @@ struct RouteCommand: ParsableCommand {
         }
         var members: [JSONValue.Member] = [.init("events", .array(events)), .init("rules", .array(rules))]
         if let error = result.report.error { members.append(.init("error", .string(error.description))) }
+        if let search = result.report.givenUp {
+            members.append(.init("given_up", .object([.init("rule", .string(search.rule ?? "")), .init("reason", .string(search.description))])))
+        }
         if let signature = result.signature {
             members.append(.init("signature", .object([.init("accepted", .bool(signature.accepted)), .init("reason", signature.reason.map(JSONValue.string) ?? .null)])))
         }

@@ -189,6 +189,16 @@ import Testing
         #expect(error.rule == "cheap")
         #expect(error.description.hasSuffix(
             "; the steps were used up by an earlier search: rule 'hidden' searching text (5000 characters) for /[a-z]{1,100}x/"), "\(error)")
+        #expect(blamed.explain(source: "github", message: message).error?.description == error.description, "explain says what route says")
+        // The same within one rule: its own earlier search, decided without, spent the steps.
+        let alone = RuleEngine(rules: [try rule("alone", when: .all([.any([costly, push]), short]), topic: "x")], regexSteps: 100_000)
+        let own = try #require(throws: RoutingError.self) { try alone.route(source: "github", message: message) }
+        #expect(own.description.hasPrefix("rule 'alone': searching kind (4 characters) for /^p/"), "\(own)")
+        #expect(own.description.hasSuffix("; the steps were used up by an earlier search: rule 'alone' searching text (5000 characters) for /[a-z]{1,100}x/"), "\(own)")
+        // explain reports a search that the message was routed without.
+        let report = engine.explain(source: "github", message: message)
+        #expect(report.error == nil && report.events.map(\.topic) == ["x"])
+        #expect(report.givenUp?.rule == "either" && report.givenUp?.path == "text")
     }
 
     /// explain stops where route does: after a matching rule that cannot build its events, even one that continues.

@@ -66,6 +66,30 @@ import Testing
         #expect(unmatched.stdout.contains("matched  never"))
     }
 
+    /// A regex search given up (bad input: 200 characters for `[a-z]{1,100}x` with 10,000 steps) in an `any` that
+    /// holds by its other test: the message would be published, and the report warns of the search, as the daemon does.
+    @Test func aSearchGivenUpThatTheConditionWasDecidedWithoutIsReported() async throws {
+        let config = """
+            sources: { app: {} }
+            server: { limits: { regex_steps: 10000 } }
+            rules:
+              - { name: either, source: app, when: { any: [{ body.text: { regex: "[a-z]{1,100}x" } }, { body.kind: push }] }, publish: { topic: x } }
+            """
+        let body = #"{"text":"\#(String(repeating: "a", count: 200))","kind":"push"}"#
+        let text = try await route(["--source", "app"], body: body, config: config)
+        #expect(text.status == 0, "\(text.stdout)")
+        #expect(text.stdout.contains("  matched  either"), "\(text.stdout)")
+        #expect(text.stdout.contains("warning: rule 'either' decided without a regex search it gave up (the daemon logs this): searching body.text (200 characters)"), "\(text.stdout)")
+        let json = try await route(["--source", "app", "--json"], body: body, config: config)
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
+        let givenUp = try #require(report["given_up"] as? [String: Any], "\(json.stdout)")
+        #expect(givenUp["rule"] as? String == "either")
+        #expect((givenUp["reason"] as? String)?.contains("past 10000 steps") == true, "\(givenUp)")
+        // Without a give-up there is no such key.
+        let plain = try await route(["--source", "app", "--json"], body: #"{"text":"abx"}"#, config: config)
+        #expect(!plain.stdout.contains("given_up"), "\(plain.stdout)")
+    }
+
     @Test func exitCodesAndSignatures() async throws {
         // 1: nothing would be published (here a socket line for a topic its rule does not allow).
         let refused = try await route(["--source", "local", "--json"], body: #"{"topic":"other/x"}"#)

@@ -20,6 +20,9 @@ public struct RouteReport: Sendable {
     /// The error that fails the whole message: a matching rule that could not build its events, or a regex search
     /// given up where the rule's condition depends on it.
     public var error: RoutingError?
+    /// A regex search given up that the message was routed without (its condition held or failed by another
+    /// test): the daemon routes such a message and logs a warning.
+    public var givenUp: CompiledRegex.SearchLimitExceeded?
 
     public init() {}
 }

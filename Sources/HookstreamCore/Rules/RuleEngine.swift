@@ -80,7 +80,7 @@ public struct RuleEngine: Sendable {
             if !rule.continues { notTried = "not tried: rule '\(rule.name)' matched before it and does not continue" }
         }
         // As in `route`: a rule that cannot build its events fails the whole message.
-        if report.error != nil { report.events = [] }
+        if report.error != nil { report.events = [] } else { report.givenUp = budget.firstGivenUp }
         return report
     }
 
