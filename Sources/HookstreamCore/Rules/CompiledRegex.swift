@@ -66,7 +66,7 @@ public final class CompiledRegex: Sendable {
     }
 
     /// A search that stopped at its message's step limit, unanswered: the value is too long for the pattern.
-    public struct SearchLimitExceeded: Error, Sendable, CustomStringConvertible {
+    public struct SearchLimitExceeded: Error, Sendable, Hashable, CustomStringConvertible {
         public var pattern: String
         /// The length of the value, in Unicode scalars.
         public var characters: Int

@@ -21,9 +21,11 @@ public struct RegexBudget: Sendable {
         self.left = limit
     }
 
-    /// Notes `search`, given up, if it is the message's first.
-    mutating func noteGivenUp(_ search: CompiledRegex.SearchLimitExceeded) {
-        if firstGivenUp == nil { firstGivenUp = search }
+    /// `search`, given up reading `path`, noted if it is the message's first.
+    mutating func gaveUp(_ search: CompiledRegex.SearchLimitExceeded, reading path: ValuePath) -> CompiledRegex.SearchLimitExceeded {
+        let located = search.reading(path)
+        if firstGivenUp == nil { firstGivenUp = located }
+        return located
     }
 
     /// Names `rule` as the one whose condition gave up the first search, if that happened while it was tried.

@@ -14,10 +14,8 @@ public struct RoutingError: Error, Sendable, CustomStringConvertible {
 
     public var description: String {
         switch reason {
-        case .template(let message): return "rule '\(rule)': \(message)"
-        case .invalidTopic(let message): return "rule '\(rule)': \(message)"
-        case .invalidEventType(let message): return "rule '\(rule)': \(message)"
-        case .regexSearchGivenUp(let message): return "rule '\(rule)': \(message)"
+        case .template(let message), .invalidTopic(let message), .invalidEventType(let message), .regexSearchGivenUp(let message):
+            return "rule '\(rule)': \(message)"
         case .topicNotAllowed(let topic, let allowed):
             return "topic '\(topic)' not allowed: rule '\(rule)' may publish only to \(allowed.joined(separator: ", "))"
         }

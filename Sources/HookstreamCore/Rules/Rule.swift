@@ -28,11 +28,8 @@ public struct Rule: Sendable {
     ///   left, ran out) and the condition depends on its test.
     public func matches(_ message: JSONValue, budget: inout RegexBudget) throws(RoutingError) -> Bool {
         guard let condition else { return true }
-        defer { budget.noteRule(name) }
-        do {
-            return try condition.isSatisfied(by: message, budget: &budget)
-        } catch {
-            throw givenUp(error, first: budget.firstGivenUp)
+        return try deciding(&budget) { (budget) throws(CompiledRegex.SearchLimitExceeded) in
+            try condition.isSatisfied(by: message, budget: &budget)
         }
     }
 
@@ -40,9 +37,19 @@ public struct Rule: Sendable {
     /// - Throws: ``RoutingError`` as ``matches(_:budget:)`` does.
     public func failure(in message: JSONValue, budget: inout RegexBudget) throws(RoutingError) -> String? {
         guard let condition else { return nil }
+        return try deciding(&budget) { (budget) throws(CompiledRegex.SearchLimitExceeded) in
+            try condition.failure(in: message, budget: &budget)
+        }
+    }
+
+    /// Runs `decide` on the rule's condition: a search given up meanwhile is the rule's (its error names the rule, and
+    /// the budget's first one, if it was that, is stamped with it).
+    private func deciding<Answer>(
+        _ budget: inout RegexBudget, _ decide: (inout RegexBudget) throws(CompiledRegex.SearchLimitExceeded) -> Answer
+    ) throws(RoutingError) -> Answer {
         defer { budget.noteRule(name) }
         do {
-            return try condition.failure(in: message, budget: &budget)
+            return try decide(&budget)
         } catch {
             throw givenUp(error, first: budget.firstGivenUp)
         }
@@ -52,7 +59,8 @@ public struct Rule: Sendable {
     /// without, used the steps up, the error names that one too: it is the one to fix.
     private func givenUp(_ search: CompiledRegex.SearchLimitExceeded, first: CompiledRegex.SearchLimitExceeded?) -> RoutingError {
         var reason = search.description
-        if let first, first.rule != nil || first.path != search.path || first.pattern != search.pattern || first.characters != search.characters {
+        // Not yet stamped with a rule, an equal one is this search itself.
+        if let first, first != search {
             reason += "; the steps were used up by an earlier search: rule '\(first.rule ?? name)' searching \(first.path ?? "a value") "
                 + "(\(first.characters) characters) for /\(first.pattern)/"
         }

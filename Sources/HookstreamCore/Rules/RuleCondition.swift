@@ -31,9 +31,7 @@ public indirect enum RuleCondition: Sendable, CustomStringConvertible {
             do {
                 return try test.holds(path.value(in: message), budget: &budget)
             } catch {
-                let located = error.reading(path)
-                budget.noteGivenUp(located)
-                throw located
+                throw budget.gaveUp(error, reading: path)
             }
         case .all(let conditions):
             // A given-up search leaves its test undecided: the `all` is still false if another test fails.
@@ -76,9 +74,7 @@ public indirect enum RuleCondition: Sendable, CustomStringConvertible {
             do {
                 return try test.failure(path.value(in: message), at: path, budget: &budget)
             } catch {
-                let located = error.reading(path)
-                budget.noteGivenUp(located)
-                throw located
+                throw budget.gaveUp(error, reading: path)
             }
         case .all(let conditions):
             var undecided: CompiledRegex.SearchLimitExceeded?
