@@ -137,6 +137,15 @@ import Testing
         ])
     }
 
+    /// `server.limits.h2_streams`; bad input: none, a negative count, and a word.
+    @Test func http2Streams() throws {
+        #expect(try ConfigLoader.parse("sources: { demo: {} }\n", file: "test.yaml").server.http2Streams == 128)
+        #expect(try ConfigLoader.parse("server: { limits: { h2_streams: 16 } }\n", file: "test.yaml").server.http2Streams == 16)
+        #expect(errors("server: { limits: { h2_streams: 0 } }\n") == ["test.yaml:1:33: error: server.limits.h2_streams must be between 1 and 100000, found 0"])
+        #expect(errors("server: { limits: { h2_streams: -5 } }\n") == ["test.yaml:1:33: error: server.limits.h2_streams must be between 1 and 100000, found -5"])
+        #expect(errors("server: { limits: { h2_streams: many } }\n") == ["test.yaml:1:33: error: server.limits.h2_streams must be an integer, found 'many'"])
+    }
+
     /// `rate_limit:` in its two forms; bad input: a rate without a unit, a mapping without a rate, a zero burst, a
     /// limit on the Unix socket's source, and a rate so slow that its wait would not fit a `Retry-After`.
     @Test func rateLimits() throws {

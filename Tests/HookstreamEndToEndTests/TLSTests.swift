@@ -391,6 +391,51 @@ import Testing
 
     /// A renewed certificate (new files at the same paths, then SIGHUP) is what new connections get; a stream opened
     /// under the old one keeps streaming.
+    /// `server.limits.h2_streams`: what each new HTTP/2 connection announces (128 by default, a reload's value for
+    /// connections after it). Bad input: a client that ignores the limit and opens one stream more than it allows
+    /// loses the connection (GOAWAY, PROTOCOL_ERROR); the streams it was allowed had their answer first.
+    @Test func http2ConnectionsAnnounceTheStreamLimitAndAClientPastItLosesTheConnection() async throws {
+        let directory = try TestEnvironment.makeTemporaryDirectory()
+        let certificates = try await TestCertificates.make(in: directory.appendingPathComponent("tls"))
+        let daemon = try await Daemon.start(config: Self.config(certificates: certificates), directory: directory)
+        do {
+            func open(_ count: Int) async throws -> [String: Any] {
+                let run = try await ChildProcess.run(TestEnvironment.python, [
+                    TestEnvironment.client("h2_limit.py"), "--port", String(daemon.port), "--cafile", certificates.ca,
+                    "--path", "/events?topic=demo/all", "--token", Self.token, "--open", String(count),
+                ])
+                #expect(run.status == 0, "\(run.stdout) \(run.stderr)")
+                return try #require(try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any], "\(run.stdout) \(run.stderr)")
+            }
+            let byDefault = try await open(3)
+            #expect(byDefault["max_concurrent_streams"] as? Int == 128, "\(byDefault)")
+            #expect(byDefault["statuses"] as? [String: String] == ["1": "200", "3": "200", "5": "200"], "\(byDefault)")
+
+            let limited = Self.config(certificates: certificates).replacingOccurrences(
+                of: "  tls:\n", with: "  limits: { h2_streams: 2 }\n  tls:\n")
+            try limited.write(toFile: directory.appendingPathComponent("hookstream.yaml").path, atomically: true, encoding: .utf8)
+            daemon.child.signal(SIGHUP)
+            try await waitUntil(timeout: .seconds(10), "the reload") { daemon.log.contains("config reloaded") }
+            let allowed = try await open(2)
+            #expect(allowed["max_concurrent_streams"] as? Int == 2, "\(allowed)")
+            #expect(allowed["statuses"] as? [String: String] == ["1": "200", "3": "200"], "\(allowed)")
+            #expect(allowed["goaway"] is NSNull, "\(allowed)")
+            let past = try await open(3)
+            #expect(past["max_concurrent_streams"] as? Int == 2, "\(past)")
+            #expect(past["goaway"] as? Int == 1, "PROTOCOL_ERROR: \(past)")
+            #expect((past["statuses"] as? [String: String])?["5"] == nil, "\(past)")
+            try await waitUntil(timeout: .seconds(10), "the streams' counts back to none") {
+                let metrics = try await Self.curl(["--http1.1", "https://127.0.0.1:\(daemon.port)/metrics"], certificates)
+                let line = metrics.stdout.split(separator: "\n").first { $0.hasPrefix("hookstream_streams_open ") }
+                return line.flatMap { Double($0.split(separator: " ").last ?? "") } == 0
+            }
+            try await daemon.stop()
+        } catch {
+            _ = try? await daemon.stop()
+            throw error
+        }
+    }
+
     @Test func aReloadRenewsTheCertificateForNewConnectionsAndOpenStreamsStay() async throws {
         let directory = try TestEnvironment.makeTemporaryDirectory()
         let old = try await TestCertificates.make(in: directory.appendingPathComponent("tls"))

@@ -76,7 +76,7 @@ struct ConfigSchema {
                 guard let lm = reader.mapping(value, "server.limits") else { continue }
                 var bufferedNode: Node?
                 var bodyBytesRead = true
-                for (k, _, v) in reader.entries(lm, allowed: ["body_bytes", "buffered_bodies", "request_timeout", "idle_timeout", "regex_steps"], in: "server.limits") {
+                for (k, _, v) in reader.entries(lm, allowed: ["body_bytes", "buffered_bodies", "request_timeout", "idle_timeout", "regex_steps", "h2_streams"], in: "server.limits") {
                     switch k {
                     case "body_bytes":
                         if let n = reader.byteSize(v, "server.limits.body_bytes", range: 1...(256 << 20)) { server.bodyLimit = n } else { bodyBytesRead = false }
@@ -89,6 +89,8 @@ struct ConfigSchema {
                         if let d = reader.duration(v, "server.limits.idle_timeout", minimum: .seconds(1)) { server.idleTimeout = d }
                     case "regex_steps":
                         if let n = reader.int(v, "server.limits.regex_steps", range: 10_000...1_000_000_000_000) { server.regexSteps = n }
+                    case "h2_streams":
+                        if let n = reader.int(v, "server.limits.h2_streams", range: 1...100_000) { server.http2Streams = n }
                     default: break
                     }
                 }

@@ -19,6 +19,9 @@ public struct Configuration: Sendable {
         public var idleTimeout: Duration = .seconds(60)
         /// The steps one message's regex searches may take together (`server.limits.regex_steps`, ``RegexBudget``).
         public var regexSteps: Int = RegexBudget.defaultLimit
+        /// The streams one HTTP/2 connection may have open at once (`server.limits.h2_streams`), announced in its
+        /// SETTINGS: a client that opens more gets the extra ones refused (`REFUSED_STREAM`). nginx's default.
+        public var http2Streams: Int = 128
         /// Event-loop threads for HTTP (`server.event_loop_threads`); one is best on small machines.
         public var eventLoopThreads: Int = 1
         /// `server.tls`: the listener speaks TLS (with HTTP/2 and HTTP/1.1 by ALPN) when set.

@@ -115,9 +115,12 @@ extension HTTPServer {
     /// HTTP/2: each stream is a child channel with the HTTP/1-style codec and its own connection handler, so an
     /// event stream is one HTTP/2 stream of the same fan-out; HTTP/2 flow control decides each stream's writability.
     static func configureHTTP2(_ channel: any Channel, server: ServerContext, firstRequestBy: NIODeadline) throws {
+        let limits = server.settings.configuration.server
         var connection = NIOHTTP2Handler.ConnectionConfiguration()
+        // Read per connection: a reload's value applies to the connections that start after it.
         connection.initialSettings = [
-            HTTP2Setting(parameter: .maxConcurrentStreams, value: 1_000), HTTP2Setting(parameter: .maxHeaderListSize, value: 64 * 1024),
+            HTTP2Setting(parameter: .maxConcurrentStreams, value: limits.http2Streams),
+            HTTP2Setting(parameter: .maxHeaderListSize, value: 64 * 1024),
         ]
         var stream = NIOHTTP2Handler.StreamConfiguration()
         stream.targetWindowSize = 1 << 20
@@ -126,7 +129,6 @@ extension HTTPServer {
         // client, so that a client lagging for a moment is not cut sooner over HTTP/2 than over HTTP/1.1.
         stream.outboundBufferSizeHighWatermark = 256 * 1024
         stream.outboundBufferSizeLowWatermark = 128 * 1024
-        let limits = server.settings.configuration.server
         let idle = HTTP2IdleDeadline(
             channel: channel, sweeper: server.sweeper(for: channel.eventLoop), firstStreamBy: firstRequestBy, idleTimeout: TimeAmount(limits.idleTimeout))
         _ = try channel.pipeline.syncOperations.configureHTTP2Pipeline(
