@@ -228,6 +228,70 @@ import Testing
         }
     }
 
+    /// A page with no cookie, running the README's ticket snippet (its URLs this daemon's): it asks for a ticket with its token in a header,
+    /// opens the stream with the ticket and the last id it has seen, and asks for a new ticket when the stream is
+    /// closed for good. After a restart the browser's own reconnect, with the spent ticket, is refused (`401`); the
+    /// page's next stream resumes from its last id: every event once, in order, the one published while it was away
+    /// from the store.
+    @Test func aTicketPageComesBackAfterARestartWithEveryEventOnceInOrder() async throws {
+        let port = try freePort()
+        let config = Self.config(pageOrigin: "http://127.0.0.1:\(port)")
+        let first = try await Daemon.start(config: config, environment: Self.environment)
+        let alice = try await Self.token(sub: "42")
+        let script = """
+            window.R = {opens: 0, tickets: 0, closed: 0, events: []};
+            const token = \(Self.json(alice));
+            const showAlert = data => R.events.push({id: last, data: JSON.stringify(data)});
+            let last = '';
+            async function open() {
+              let ticket;
+              try {
+                const answer = await fetch(\(Self.json("\(first.baseURL)/tickets")), { method: 'POST',
+                  headers: { 'Authorization': `Bearer ${token}`, 'Content-Type': 'application/json' },
+                  body: JSON.stringify({ topics: ['users/42/alerts'] }) });
+                ({ ticket } = await answer.json());
+              } catch { return setTimeout(open, 1000); }
+              R.tickets++;
+              const events = new EventSource(`\(first.baseURL)/events?topic=users/42/alerts&ticket=${ticket}&lastEventId=${last}`);
+              events.onopen = () => R.opens++;
+              events.onmessage = e => { last = e.lastEventId; showAlert(JSON.parse(e.data)); };
+              events.onerror = () => { if (events.readyState === EventSource.CLOSED) { R.closed++; setTimeout(open, 1000); } };
+            }
+            open();
+            """
+        let page = try Self.page(port: port, cookie: nil, script: script, ready: "R.events.length >= 1", until: "R.events.length >= 3")
+        let second: Daemon
+        do {
+            try await waitUntil(timeout: .seconds(40), "the page's stream") { first.log.contains("Stream opened") }
+            #expect(try await post(first, user: "42", "before") == [1])
+            try await waitUntil(timeout: .seconds(20), "the first event in the page") { page.stdout.contains(#"{"ready": true}"#) }
+            try await first.stop()
+            second = try await Daemon.start(config: config, directory: first.directory, port: first.port, environment: Self.environment)
+        } catch {
+            page.signal(SIGKILL)
+            _ = try? await first.stop()
+            throw error
+        }
+        do {
+            // Published right after the restart, while the page is still away: it must come from the store.
+            #expect(try await post(second, user: "42", "while away") == [2])
+            try await waitUntil(timeout: .seconds(30), "the page's second stream") { second.log.contains("Stream opened") }
+            #expect(try await post(second, user: "42", "after") == [3])
+            let tab = try #require(try await Self.result(of: page).first)
+            let events = try #require(tab["events"] as? [[String: String]])
+            #expect(events.map { $0["id"] } == ["1", "2", "3"], "\(tab)")
+            #expect(events.map { $0["data"] } == [#"{"text":"before"}"#, #"{"text":"while away"}"#, #"{"text":"after"}"#])
+            #expect(tab["tickets"] as? Int == 2 && tab["opens"] as? Int == 2, "one new ticket and stream after the restart: \(tab)")
+            #expect((tab["closed"] as? Int ?? 0) >= 1, "the spent ticket's reconnect was refused for good: \(tab)")
+            #expect(second.log.contains("hookstream.last_event_id=1"), "resumed after id 1 (the lastEventId parameter)")
+            #expect(second.log.contains("Stream refused"), "the browser's own reconnect with the spent ticket")
+            try await second.stop()
+        } catch {
+            _ = try? await second.stop()
+            throw error
+        }
+    }
+
     @Test func sevenTabsOfOneProfileOverHTTP1() async throws {
         let port = try freePort()
         try await withDaemon(config: Self.config(pageOrigin: "http://127.0.0.1:\(port)"), environment: Self.environment) { daemon in
