@@ -149,6 +149,29 @@ import Testing
         #expect(try await reason(["sub": .string("x\n2026-11-30T10:00:00+0000 critical hookstream: forged")]) == "the JWT's sub has control characters")
     }
 
+    /// Bad input: subjects canonically equivalent to another user's but spelled otherwise, the Kelvin sign for `K`,
+    /// `e` and a combining accent for `é`, a CJK compatibility ideograph for its unified form. Swift's `==` takes
+    /// each for the other, so `users/{sub}/**` granted the other user's topics and their stream count was shared.
+    /// They are refused; the composed spellings are accepted.
+    @Test func aSubjectSpelledOtherThanInItsComposedFormIsRefused() async throws {
+        for subject in ["\u{212A}", "Jose\u{301}", "\u{F91D}", "a\u{301}\u{323}"] {
+            let token = try await sign(Claims(sub: subject, exp: later))
+            await #expect(throws: AuthFailure.self, "\(subject.unicodeScalars.map { String($0.value, radix: 16) })") {
+                do {
+                    _ = try await grant(token, try settings())
+                } catch let failure as AuthFailure {
+                    #expect(failure.reason.contains("not in Unicode's composed form (NFC)"), "\(failure.reason)")
+                    throw failure
+                }
+            }
+        }
+        for subject in ["K", "Jos\u{E9}", "\u{6B04}", "\u{1EA1}\u{301}", "42"] {
+            let grant = try await grant(try await sign(Claims(sub: subject, exp: later)), try settings())
+            #expect(grant.subscribe.patterns.map(\.description) == ["users/\(subject)/**"])
+            #expect(grant.identity == "jwt::\(subject)")
+        }
+    }
+
     /// Tokens without a subject each count on their own against `max_streams_per_token` (they shared one count), by
     /// an identity that does not hold the token (it may be stored, as a publish's delivery key).
     @Test func tokensWithoutASubjectEachHaveTheirOwnIdentity() async throws {

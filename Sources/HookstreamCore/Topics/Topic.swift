@@ -74,6 +74,12 @@ public enum Topic {
     /// Whether `name` is a valid topic.
     public static func isValid(_ name: String) -> Bool { validationError(name) == nil }
 
+    /// Whether `text` is in Unicode's composed form (NFC), scalar for scalar: of all the spellings canonically
+    /// equivalent to it (which Swift's `==` does not tell apart), the one composed form.
+    public static func isComposed(_ text: String) -> Bool {
+        text.utf8.allSatisfy { $0 < 0x80 } || text.unicodeScalars.elementsEqual(text.precomposedStringWithCanonicalMapping.unicodeScalars)
+    }
+
     /// `name` in Unicode's composed form (NFC), the one form topics are stored and matched in. Swift compares
     /// strings by canonical equivalence and SQLite by bytes, so `café` typed composed by one publisher and
     /// decomposed by another (as macOS spells file names) was one topic to the store's catalog and two in its

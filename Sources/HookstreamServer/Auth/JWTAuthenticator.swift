@@ -91,6 +91,12 @@ struct JWTAuthenticator: Sendable {
         if let subject = claims.subject, subject.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
             throw AuthFailure("the JWT's sub has control characters")
         }
+        // Swift compares strings by canonical equivalence: a subject spelled another way (the Kelvin sign for `K`,
+        // `e` and a combining accent for `é`) would share the grants (`users/{sub}/**`) and the counts of the subject
+        // it is equivalent to, though the backend that minted it may hold them for two users. One spelling is taken.
+        if let subject = claims.subject, !Topic.isComposed(subject) {
+            throw AuthFailure("the JWT's sub is not in Unicode's composed form (NFC): subjects are compared in it, so only that spelling is accepted")
+        }
         let nowSeconds = Double(now) / 1000
         let leeway = Double(settings.leeway.nanoseconds) / 1e9
         // The end of the token's life on this host's clock: its exp, plus what the clocks may differ by.
