@@ -27,6 +27,7 @@ struct CheckCommand: AsyncParsableCommand {
             printToStandardError("\(config): error: \(error)")
             throw ExitCode(ExitCodes.configuration)
         }
-        print("\(config): ok (\(loaded.sources.count) sources, \(loaded.rules.count) rules, \(loaded.tokens.count) tokens)")
+        let counts = [(loaded.sources.count, "source"), (loaded.rules.count, "rule"), (loaded.tokens.count, "token")]
+        print("\(config): ok (\(counts.map { "\($0.0) \($0.1)\($0.0 == 1 ? "" : "s")" }.joined(separator: ", ")))")
     }
 }

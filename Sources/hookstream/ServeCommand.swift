@@ -141,7 +141,9 @@ struct ServeCommand: AsyncParsableCommand {
                 services.append(reporter)
             }
             var groupConfiguration = ServiceGroupConfiguration(
-                services: services.map { .init(service: $0) },
+                // A service that fails (a socket that cannot be bound) stops the others as SIGTERM does: cancelled
+                // outright, the HTTP server did not end within the cancellation's bound, and the process crashed.
+                services: services.map { .init(service: $0, failureTerminationBehavior: .gracefullyShutdownGroup) },
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 cancellationSignals: [],
                 logger: logger)

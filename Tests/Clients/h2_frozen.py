@@ -82,12 +82,17 @@ def take(events):
         if isinstance(event, h2.events.ResponseReceived):
             statuses[event.stream_id] = dict(event.headers).get(":status")
         elif isinstance(event, h2.events.DataReceived) and event.stream_id == streams[0]:
-            lines = (partial + event.data).split(b"\n")
-            partial = lines.pop()
-            for line in lines:
-                if line.startswith(b"id: "):
-                    seen["last_id"] = int(line[4:])
-                    seen["events"] += 1
+            blocks = (partial + event.data).split(b"\n\n")
+            partial = blocks.pop()
+            for block in blocks:
+                lines = block.split(b"\n")
+                # An event is a block with data (the SSE spec): the greeting's bare `id:` is not one.
+                if not any(line.startswith(b"data:") for line in lines):
+                    continue
+                for line in lines:
+                    if line.startswith(b"id: "):
+                        seen["last_id"] = int(line[4:])
+                        seen["events"] += 1
         elif isinstance(event, h2.events.StreamReset) and event.stream_id == streams[0]:
             ended = "reset"
         elif isinstance(event, h2.events.StreamEnded) and event.stream_id == streams[0]:

@@ -85,8 +85,12 @@ while time.time() < deadline:
             if event.stream_id in reading:
                 connection.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
                 pending[event.stream_id] += event.data
-                *lines, pending[event.stream_id] = pending[event.stream_id].split(b"\n")
-                events[event.stream_id] += [int(line[3:]) for line in lines if line.startswith(b"id:")]
+                *blocks, pending[event.stream_id] = pending[event.stream_id].split(b"\n\n")
+                # An event is a block with data (the SSE spec): the greeting's bare `id:` is not one.
+                for block in blocks:
+                    lines = block.split(b"\n")
+                    if any(line.startswith(b"data:") for line in lines):
+                        events[event.stream_id] += [int(line[3:]) for line in lines if line.startswith(b"id:")]
             else:
                 # The connection's window only: this stream's own window stays closed.
                 connection.increment_flow_control_window(event.flow_controlled_length)

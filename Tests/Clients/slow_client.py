@@ -29,7 +29,9 @@ def main() -> int:
             data += chunk
     except (socket.timeout, ConnectionResetError):
         pass
-    ids = [int(m) for m in re.findall(rb"(?:^|\n)id: (\d+)\n", data)]
+    # An event is a block with data (the SSE spec): the greeting's bare `id:` is not one.
+    ids = [int(m.group(1)) for block in data.split(b"\n\n") if b"\ndata:" in b"\n" + block
+           for m in [re.search(rb"(?:^|\n)id: (\d+)(?:\n|$)", block)] if m]
     print(json.dumps({"ids": ids, "eof": eof, "bytes": len(data)}), flush=True)
     return 0
 

@@ -72,6 +72,33 @@ import Testing
         #expect(found.first?.contains("s3cr3t") == false, "\(found)")
     }
 
+    /// Bad input: two tokens with one secret (the second's grants silently won). The second is an error at its
+    /// secret, naming the first token and not the secret; the secret given as an environment variable counts too.
+    @Test func twoTokensWithOneSecretAreAnError() {
+        let found = errors(
+            "auth:\n  tokens:\n    - { name: a, secret: { value: same-s3cr3t }, subscribe: [\"a/**\"] }\n    - { name: b, secret: { value: same-s3cr3t }, subscribe: [\"b/**\"] }\n")
+        #expect(found == ["test.yaml:4:26: error: auth.tokens[1].secret is the secret of token 'a' too: each token needs a secret of its own"], "\(found)")
+        #expect(!found.joined().contains("s3cr3t"))
+        var viaEnvironment: [String] = []
+        do {
+            _ = try ConfigLoader.parse(
+                "auth:\n  tokens:\n    - name: a\n      secret: { value: same-s3cr3t }\n    - secret: { env: HOOKSTREAM_TEST_SHARED }\n      name: c\n",
+                file: "test.yaml", environment: ["HOOKSTREAM_TEST_SHARED": "same-s3cr3t"])
+        } catch {
+            viaEnvironment = error.diagnostics.map(\.description)
+        }
+        #expect(viaEnvironment == ["test.yaml:5:15: error: auth.tokens[1].secret is the secret of token 'a' too: each token needs a secret of its own"], "\(viaEnvironment)")
+        #expect(errors("auth:\n  tokens:\n    - { name: a, secret: { value: one } }\n    - { name: b, secret: { value: two } }\n").isEmpty)
+    }
+
+    /// Bad input: a key given twice in one mapping. The parser marks the first; the message says the second is below.
+    @Test func aRepeatedKeyIsReportedAtItsFirstOccurrenceSayingItComesAgain() {
+        let found = errors("streams:\n  heartbeat: 15s\n  retry: 3s\n  heartbeat: 20s\n")
+        #expect(found == [
+            "test.yaml:2:3: error: duplicate key 'heartbeat' in a mapping: it is here, and again further down in the same mapping; keep one"
+        ], "\(found)")
+    }
+
     @Test func unknownKeysAreReportedAtTheKey() {
         let found = errors("server:\n  listen: 127.0.0.1:1\n  lisen: 1\n")
         #expect(found == ["test.yaml:3:3: error: unknown key 'lisen' in server (expected one of: listen, unix_socket, limits, event_loop_threads, tls)"])

@@ -47,6 +47,26 @@ import Testing
         }
     }
 
+    /// A stream that has had no event when the daemon restarts: its greeting's `id:` (the last event published
+    /// before it, 2 here) is the browser's `Last-Event-ID` on its own reconnect, so the event published while it was
+    /// away comes from the store. (Before, such a page reconnected with no id and missed it.)
+    @Test func chromiumResumesAStreamThatHadNoEventYetFromWhereItStarted() async throws {
+        let first = try await Daemon.start()
+        let browser: ChildProcess
+        do {
+            #expect(try await client.postWebhook(first, json: #"{"channel":"a","n":1}"#) == [1])
+            #expect(try await client.postWebhook(first, json: #"{"channel":"a","n":2}"#) == [2])
+            browser = try await openBrowser(first, count: 2)
+        } catch {
+            _ = try? await first.stop()
+            throw error
+        }
+        let (events, opens, second) = try await restartAndResume(first, browser, publishing: [3, 4])
+        #expect(events.map { $0["lastEventId"] } == ["3", "4"], "the events before the stream are not sent, the one while away is")
+        #expect(opens == 2, "the browser reconnected once")
+        #expect(second.log.contains("hookstream.last_event_id=2"), "it resumed after id 2, where it started")
+    }
+
     @Test func chromiumReconnectsByItselfAndResumesWithNothingLostOrRepeated() async throws {
         let first = try await Daemon.start()
         let browser: ChildProcess
@@ -58,22 +78,31 @@ import Testing
             _ = try? await first.stop()
             throw error
         }
-        // The restart ends the stream; the browser retries on its own (retry: 3000) until the daemon is back.
+        let (events, opens, second) = try await restartAndResume(first, browser, publishing: [2, 3])
+        #expect(events.map { $0["lastEventId"] } == ["1", "2", "3"])
+        #expect(events.map { $0["data"] } == [#"{"channel":"a","n":1}"#, #"{"channel":"a","n":2}"#, #"{"channel":"a","n":3}"#])
+        #expect(opens == 2, "the browser reconnected once")
+        #expect(second.log.contains("hookstream.last_event_id=1"), "it resumed after id 1")
+    }
+
+    /// Restarts `first` on its port and store: the restart ends the browser's stream, and the browser retries on its
+    /// own (`retry: 3000`) until the daemon is back. The first of `publishing` is published while it is away (it
+    /// must come from the store, by `Last-Event-ID`), the rest once it is back. Returns what the browser got, and the
+    /// second daemon (stopped).
+    private func restartAndResume(_ first: Daemon, _ browser: ChildProcess, publishing numbers: [Int]) async throws -> (events: [[String: String]], opens: Int, second: Daemon) {
         try await first.stop()
         let second = try await Daemon.start(directory: first.directory, port: first.port)
         do {
-            // Published while the browser is away: it must come from the store, by Last-Event-ID.
-            #expect(try await client.postWebhook(second, json: #"{"channel":"a","n":2}"#) == [2])
-            try await waitUntil(timeout: .seconds(20), "the browser to resume") { second.log.contains("Stream opened") }
-            #expect(try await client.postWebhook(second, json: #"{"channel":"a","n":3}"#) == [3])
+            for (index, n) in numbers.enumerated() {
+                #expect(try await client.postWebhook(second, json: #"{"channel":"a","n":\#(n)}"#) == [n])
+                if index == 0 { try await waitUntil(timeout: .seconds(20), "the browser to resume") { second.log.contains("Stream opened") } }
+            }
             #expect(try await browser.waitForExit() == 0, "browser_client: \(browser.stderr)")
             let (events, opens) = try received(browser)
-            #expect(events.map { $0["lastEventId"] } == ["1", "2", "3"])
-            #expect(events.map { $0["data"] } == [#"{"channel":"a","n":1}"#, #"{"channel":"a","n":2}"#, #"{"channel":"a","n":3}"#])
-            #expect(opens == 2, "the browser reconnected once")
-            #expect(second.log.contains("hookstream.last_event_id=1"), "it resumed after id 1")
             try await second.stop()
+            return (events, opens, second)
         } catch {
+            browser.signal(SIGKILL)
             _ = try? await second.stop()
             throw error
         }

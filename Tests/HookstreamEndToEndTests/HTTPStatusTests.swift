@@ -17,6 +17,37 @@ import Testing
         }
     }
 
+    /// `HEAD` where `GET` answers (uptime monitors send it): the same status and `Content-Length`, no body. Python's
+    /// `http.client` reads six answers in turn on one keep-alive connection, so a body sent after a HEAD answer
+    /// (the 404's and 405's too) would be read as the next status line and fail the run.
+    @Test func headAnswersLikeGetWithoutTheBody() async throws {
+        try await withDaemon { daemon in
+            let script = """
+                import http.client, json, sys
+                connection = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]), timeout=10)
+                out = []
+                for method, path in [("HEAD", "/healthz"), ("GET", "/healthz"), ("HEAD", "/nope"), ("HEAD", "/hooks/demo"),
+                                     ("HEAD", "/metrics"), ("GET", "/readyz")]:
+                    connection.request(method, path)
+                    response = connection.getresponse()
+                    body = response.read().decode()
+                    out.append({"status": response.status, "length": response.getheader("Content-Length"), "body": body,
+                                "allow": response.getheader("Allow")})
+                print(json.dumps(out))
+                """
+            let run = try await ChildProcess.run("/usr/bin/env", ["python3", "-c", script, String(daemon.port)])
+            #expect(run.status == 0, "\(run.stderr)")
+            let answers = try #require(try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [[String: Any]], "\(run.stdout)")
+            #expect(answers.map { $0["status"] as? Int } == [200, 200, 404, 405, 200, 200], "\(answers)")
+            #expect(answers[0]["body"] as? String == "" && answers[1]["body"] as? String == #"{"status":"ok"}"# + "\n")
+            #expect(answers[0]["length"] as? String == String((answers[1]["body"] as? String ?? "").utf8.count), "HEAD's length is GET's")
+            #expect(answers[2]["body"] as? String == "" && Int(answers[2]["length"] as? String ?? "0")! > 0)
+            #expect(answers[3]["allow"] as? String == "POST, PUT, PATCH")
+            #expect(answers[4]["body"] as? String == "" && Int(answers[4]["length"] as? String ?? "0")! > 0)
+            #expect(answers[5]["body"] as? String == #"{"status":"ready"}"# + "\n")
+        }
+    }
+
     @Test func webhookAnswersIdsAndTopics() async throws {
         try await withDaemon { daemon in
             let first = try await client.send(.POST, "\(daemon.baseURL)/hooks/demo", body: #"{"channel":"ops","type":"deploy"}"#, headers: [("Content-Type", "application/json")])
@@ -144,6 +175,20 @@ import Testing
             // Nothing above was published but the Windows-1252 form: the next event is id 2.
             #expect(try await client.postWebhook(daemon, json: "{}") == [2])
             try await waitUntil("the rejections in the log") { daemon.log.contains("Webhook rejected") }
+            // Bad input: what a browser sends for a page of another site. Refused; this server's own origin, and a
+            // request with no browser headers at all (a webhook sender), are taken.
+            for headers in [[("Origin", "http://evil.example")], [("Origin", "null")], [("Sec-Fetch-Site", "cross-site")], [("Sec-Fetch-Site", "same-site")]] {
+                let foreign = try await client.send(.POST, url, body: "{}", headers: json + headers)
+                #expect(foreign.status == 403 && foreign.body.contains(#""error":"origin_not_allowed""#), "\(headers): \(foreign)")
+            }
+            let own = try await client.send(.POST, url, body: "{}", headers: json + [("Origin", daemon.baseURL), ("Sec-Fetch-Site", "same-origin")])
+            #expect(own.status == 202, "\(own)")
+            // Every answer a webhook got counts under its source, the 413 given before it was routed too.
+            let metrics = try await client.send(.GET, "\(daemon.baseURL)/metrics").body
+            for (status, count) in [(202, 3), (400, 4), (403, 4), (413, 1), (415, 1), (422, 1)] {
+                #expect(metrics.contains(#"hookstream_webhooks_total{source="demo",status="\#(status)"} \#(count)"#), "\(status): \(metrics)")
+            }
+            #expect(daemon.log.split(separator: "\n").contains { $0.contains("Request refused: body too large") && $0.contains("hookstream.source=demo") })
         }
     }
 

@@ -8,7 +8,7 @@ import Testing
     @Test func checkAcceptsTheDefaultConfig() async throws {
         let result = try await ChildProcess.run(TestEnvironment.binary, ["check", "--config", TestEnvironment.defaultConfig])
         #expect(result.status == 0)
-        #expect(result.stdout.contains("ok"))
+        #expect(result.stdout == "\(TestEnvironment.defaultConfig): ok (2 sources, 2 rules, 1 token)\n", "one token, not '1 tokens'")
     }
 
     @Test func checkAndServeRejectABadConfigWithPositions() async throws {
@@ -63,6 +63,35 @@ import Testing
         #expect(serve.status == 78)
         #expect(serve.stderr.contains("\(path): error: auth.jwt: the keys cannot be put in use: "), "\(serve.stderr)")
         #expect(serve.stderr.contains("hookstream cannot start: its config cannot be put in force"), "logged too: \(serve.stderr)")
+    }
+
+    /// Bad input: a second daemon started with the same Unix socket path (and a store of its own, so that the store's
+    /// lock does not stop it first) while the first is running. It refuses to start, naming the socket, and leaves
+    /// the first one's socket alone: the same file, still answering. (It replaced the live socket, then removed it
+    /// when it stopped, leaving the first daemon with no local ingest.)
+    @Test func aSecondDaemonDoesNotTakeTheUnixSocketOfARunningOne() async throws {
+        let config = "server: { unix_socket: { path: ./run/hookstream.sock } }\nstore: { kind: memory }\nsources: { local: { unix_socket: true } }\nrules:\n  - { name: l, source: local, publish: { topic: \"local/x\", data: \"{{ data }}\" } }\n"
+        let daemon = try await Daemon.start(config: config)
+        do {
+            var before = stat()
+            #expect(lstat(daemon.socketPath, &before) == 0)
+            let second = try await ChildProcess.run(TestEnvironment.binary, [
+                "serve", "--config", daemon.directory.appendingPathComponent("hookstream.yaml").path, "--listen", "127.0.0.1:0",
+                "--unix-socket", daemon.socketPath,
+            ])
+            #expect(second.status == 70, "\(second.stderr)")
+            #expect(!second.stderr.contains("Fatal error"), "it stops as on SIGTERM, not by the cancellation's deadline: \(second.stderr)")
+            #expect(second.stderr.contains("another process is listening on the Unix socket \(daemon.socketPath)"), "\(second.stderr)")
+            var after = stat()
+            #expect(lstat(daemon.socketPath, &after) == 0, "the first daemon's socket file is still there")
+            #expect(after.st_ino == before.st_ino, "and it is the same file")
+            let socket = try UnixSocketClient(path: daemon.socketPath)
+            #expect(try socket.request(#"{"data":1}"#) == #"{"ok":true,"ids":[1]}"#)
+            try await daemon.stop()
+        } catch {
+            _ = try? await daemon.stop()
+            throw error
+        }
     }
 
     @Test func sigintStopsTheDaemonLikeSigterm() async throws {

@@ -108,6 +108,13 @@ import Testing
             try write(Self.config(topic: "b/z"), to: daemon)
             try await waitUntil("the watcher to notice the unchanged file") { daemon.log.contains("config file touched but not changed") }
             #expect(count("config reloaded", in: daemon.log) == reloads)
+            // Bad input: an edit that breaks the file is rejected; putting the running text back says so in the log
+            // (the last line would otherwise still be the rejection), and reloads nothing.
+            try write("rules: [", to: daemon)
+            try await waitUntil("the rejection") { daemon.log.contains("config rejected") }
+            try write(Self.config(topic: "b/z"), to: daemon)
+            try await waitUntil("the file put back") { daemon.log.contains("config file back to the running configuration") }
+            #expect(count("config reloaded", in: daemon.log) == reloads)
         }
     }
 

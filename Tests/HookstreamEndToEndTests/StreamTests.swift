@@ -37,7 +37,8 @@ import Testing
     @Test func curlSeesHeadersGreetingAndTheWebhookEvent() async throws {
         try await withDaemon { daemon in
             let curl = try await curlStream("\(daemon.baseURL)/events?topic=demo/**", ["-H", "Authorization: Bearer demo-token"])
-            // Before any event: status, the three headers, and the greeting (retry + comment), flushed at once.
+            // Before any event: status, the three headers, and the greeting (retry, the stream's starting point as its
+            // id, and a comment), flushed at once.
             let head = curl.stdout
             #expect(head.hasPrefix("HTTP/1.1 200 OK\r\n"))
             #expect(head.contains("Content-Type: text/event-stream\r\n"))
@@ -47,7 +48,7 @@ import Testing
             #expect(head.contains("Connection: close\r\n"))
             #expect(!head.lowercased().contains("transfer-encoding"))
             #expect(!head.lowercased().contains("content-length"))
-            #expect(head.contains("\r\n\r\nretry: 3000\n: hookstream stream open\n\n"))
+            #expect(head.contains("\r\n\r\nretry: 3000\nid: 0\n: hookstream stream open\n\n"), "nothing published before it")
 
             let ids = try await client.postWebhook(daemon, json: #"{"channel":"ops","type":"deploy","msg":"hi"}"#)
             #expect(ids == [1])
@@ -122,7 +123,7 @@ import Testing
             defer { curl.killAll() }
             func beats() -> Int { curl.stdout.components(separatedBy: ": heartbeat\n\n").count - 1 }
             try await waitUntil("the stream to open") { curl.stdout.contains(": hookstream stream open\n\n") }
-            #expect(curl.stdout.hasPrefix("retry: 1500\n: hookstream stream open\n\n"))
+            #expect(curl.stdout.hasPrefix("retry: 1500\nid: 0\n: hookstream stream open\n\n"))
             // The period is the loop's, not the stream's: the first beat comes within 200 ms of the open, each next
             // one 200 ms after the one before. So five periods separate the first beat from the sixth.
             try await waitUntil("the first heartbeat") { beats() >= 1 }

@@ -287,6 +287,42 @@ import Testing
         }
     }
 
+    /// Bad input: a page of another site posting to a webhook source that has no signature, as any site the operator
+    /// visits could (a `no-cors` fetch and a form need no CORS preflight). Chromium sends it; it is refused
+    /// (`403 origin_not_allowed`) and nothing is published. The configured origin's page may post; a server (no
+    /// `Origin`) posts as before.
+    @Test func aPageOfAnotherSiteCannotPostWebhooks() async throws {
+        let port = try freePort()
+        try await withDaemon(config: Self.config(pageOrigin: "http://127.0.0.1:\(port)"), environment: Self.environment) { daemon in
+            func postFromPage(port: Int) async throws {
+                let script = """
+                    window.R = {done: false};
+                    fetch(\(Self.json("\(daemon.baseURL)/hooks/app")), {method: 'POST', mode: 'no-cors', body: new Blob(['{"user":"42","text":"from a page"}'])})
+                      .then(() => R.done = true, () => R.done = true);
+                    const form = document.createElement('form');
+                    form.method = 'POST'; form.action = \(Self.json("\(daemon.baseURL)/hooks/app"));
+                    form.enctype = 'application/x-www-form-urlencoded'; form.target = 'sink';
+                    const input = document.createElement('input');
+                    input.name = 'payload'; input.value = '{"user":"42","text":"from a form"}';
+                    form.appendChild(input);
+                    const sink = document.createElement('iframe'); sink.name = 'sink'; document.body.appendChild(sink);
+                    sink.onload = () => R.formDone = true;
+                    document.body.appendChild(form); form.submit();
+                    """
+                let page = try Self.page(port: port, cookie: nil, script: script, until: "R.done && R.formDone")
+                _ = try await Self.result(of: page)
+            }
+            let rejectedBefore = daemon.log.components(separatedBy: "Webhook rejected").count
+            try await postFromPage(port: try freePort())
+            try await waitUntil("both refusals in the log") { daemon.log.components(separatedBy: "Webhook rejected").count >= rejectedBefore + 2 }
+            #expect(daemon.log.contains("status=403") && daemon.log.contains("webhooks are not taken from pages of other sites"))
+            // The configured origin's page is not another site: its fetch and its form are taken.
+            try await postFromPage(port: port)
+            try await waitUntil("the two events from the configured page") { daemon.log.components(separatedBy: "Webhook accepted").count - 1 >= 2 }
+            #expect(try await post(daemon, user: "42", "from a server") == [3], "the foreign page published nothing")
+        }
+    }
+
     @Test func sevenTabsOfOneProfileOverHTTP1() async throws {
         let port = try freePort()
         try await withDaemon(config: Self.config(pageOrigin: "http://127.0.0.1:\(port)"), environment: Self.environment) { daemon in

@@ -186,7 +186,7 @@ import Testing
     /// b is flushed at once, also after a heartbeat (which writes both of its streams).
     @Test func aHubDrainFlushesAConnectionWithTwoOfItsStreamsOnce() throws {
         let loop = EmbeddedEventLoop()
-        let hub = StreamHub(eventLoop: loop, metrics: ServerMetrics())
+        let hub = StreamHub(eventLoop: loop, metrics: ServerMetrics(), releasedThrough: 0)
         let log = SocketLog.Lines()
         var channels: [EmbeddedChannel] = []
         for (name, topics) in [("a", ["demo/**", "demo/**"]), ("b", ["demo/**", "other/**"])] {

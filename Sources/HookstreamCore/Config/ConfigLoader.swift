@@ -76,7 +76,8 @@ public enum ConfigLoader {
         case .duplicatedKeysInMapping(let duplicates, let context):
             return .init(
                 file: file, line: context.mark.line, column: context.mark.column,
-                message: "duplicate key \(duplicates.map { "'\($0)'" }.joined(separator: ", ")) in a mapping")
+                // YAML's parser marks the first of the keys only; the message says the repeat is further down.
+                message: "duplicate key \(duplicates.map { "'\($0)'" }.joined(separator: ", ")) in a mapping: it is here, and again further down in the same mapping; keep one")
         default:
             return .init(file: file, line: 1, column: 1, message: "YAML: \(error)")
         }

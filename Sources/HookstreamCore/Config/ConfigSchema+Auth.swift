@@ -44,6 +44,9 @@ extension ConfigSchema {
             return
         }
         var names: Set<String> = []
+        // Each token's secret, by its bytes, to the name of the first token with it: a request presenting a secret
+        // two tokens share could not say which of their grants it has.
+        var secrets: [[UInt8]: String] = [:]
         for (i, element) in seq.enumerated() {
             let what = "auth.tokens[\(i)]"
             guard let tm = reader.mapping(element, what) else { continue }
@@ -56,7 +59,15 @@ extension ConfigSchema {
                 case "name":
                     name = reader.string(v, "\(what).name")
                     if let n = name, !names.insert(n).inserted { reader.error(at: v, "duplicate token name '\(n)'") }
-                case "secret": secret = readSecret(v, "\(what).secret")
+                case "secret":
+                    secret = readSecret(v, "\(what).secret")
+                    if let secret {
+                        if let first = secrets[Array(secret.utf8)] {
+                            reader.error(at: v, "\(what).secret is the secret of token '\(first)' too: each token needs a secret of its own")
+                        } else {
+                            secrets[Array(secret.utf8)] = name ?? tm["name"].flatMap { $0.string } ?? what
+                        }
+                    }
                 case "subscribe": subscribe = readPatterns(v, "\(what).subscribe")
                 case "publish": publish = readPatterns(v, "\(what).publish")
                 default: break
@@ -87,9 +98,14 @@ extension ConfigSchema {
             case "jwks":
                 guard let text = readSecret(value, "auth.jwt.jwks") else { continue }
                 do {
-                    settings.jwks = try JSONDecoder().decode(JWKS.self, from: Data(text.utf8))
+                    let document = try JSONDecoder().decode(JWKS.self, from: Data(text.utf8))
+                    if document.keys.isEmpty {
+                        reader.error(at: value, "auth.jwt.jwks has no keys: no token could be verified with it")
+                    } else {
+                        settings.jwks = document
+                    }
                 } catch {
-                    reader.error(at: value, "auth.jwt.jwks is not a JWKS document ({\"keys\": [...]}): \(error)")
+                    reader.error(at: value, "auth.jwt.jwks is not a JWKS document ({\"keys\": [...]}): \(ConfigSchema.describe(error))")
                 }
             case "issuer": settings.issuer = reader.string(value, "auth.jwt.issuer")
             case "audience": settings.audience = reader.string(value, "auth.jwt.audience")
@@ -185,6 +201,23 @@ extension ConfigSchema {
                     reader.error(at: element, "cors.origins: '\(origin)' is not an origin like https://app.example or http://localhost:5173 (no path, no wildcard)")
                 }
             }
+        }
+    }
+
+    /// Why a JSON document did not decode, by where in it: never the document's text (a JWKS may hold an HMAC key).
+    static func describe(_ error: any Error) -> String {
+        func path(_ context: DecodingError.Context) -> String {
+            context.codingPath.isEmpty ? "the document" : context.codingPath.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined()
+        }
+        switch error as? DecodingError {
+        case .dataCorrupted(let context)?:
+            return context.codingPath.isEmpty ? "it is not valid JSON" : "\(path(context)) has a value that cannot be used"
+        case .keyNotFound(let key, let context)?:
+            return "\(path(context)) has no \"\(key.stringValue)\""
+        case .typeMismatch(_, let context)?, .valueNotFound(_, let context)?:
+            return "\(path(context)) has a value of the wrong type"
+        default:
+            return "\(error)"
         }
     }
 }

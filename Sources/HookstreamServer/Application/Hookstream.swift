@@ -43,7 +43,7 @@ public final class Hookstream: Sendable {
         }
         let broker = try await Broker(store: store, encode: StreamFraming.eventFrame)
         let serverMetrics = ServerMetrics()
-        let hubs = StreamHubs(group: group, metrics: serverMetrics)
+        let hubs = StreamHubs(group: group, metrics: serverMetrics, releasedThrough: broker.releasedThrough)
         for hub in hubs.all { broker.addSink(hub) }
         broker.addSink(PublishedEventCounter(metrics: serverMetrics))
         let jobs = JobRunner()

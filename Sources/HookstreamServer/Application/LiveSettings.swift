@@ -62,12 +62,13 @@ final class LiveSettings: Sendable {
         origin.map { configuration.cors.origins.contains($0) } ?? false
     }
 
-    /// Whether a request with `headers` may be authenticated by the cookie. Its `Origin`, when it has one, must be in
-    /// `cors.origins` or be this server's own (`http` or `https` and the request's `Host`). One without an `Origin`
-    /// (browsers send none on a page's same-origin `GET`, nor on an `<img>` or `<iframe>` of another site) must not
-    /// say, by `Sec-Fetch-Site`, that another origin's page made it: those headers are the browser's, scripts
-    /// cannot set them, and a client that sends neither (curl, an old browser) is not a page.
-    func acceptsCookie(headers: HTTPHeaders) -> Bool {
+    /// Whether a request with `headers` was not made by a page of another site: the cookie authenticates only such
+    /// requests, and webhooks are taken only from them. Its `Origin`, when it has one, must be in `cors.origins` or
+    /// be this server's own (`http` or `https` and the request's `Host`). One without an `Origin` (browsers send none
+    /// on a page's same-origin `GET`, nor on an `<img>` or `<iframe>` of another site) must not say, by
+    /// `Sec-Fetch-Site`, that another origin's page made it: those headers are the browser's, scripts cannot set
+    /// them, and a client that sends neither (curl, a webhook sender, an old browser) is not a page.
+    func isNotFromAForeignPage(headers: HTTPHeaders) -> Bool {
         guard let origin = headers.first(name: "origin") else {
             guard let site = headers.first(name: "sec-fetch-site") else { return true }
             return site == "same-origin" || site == "none"

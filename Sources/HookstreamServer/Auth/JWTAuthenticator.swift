@@ -143,8 +143,16 @@ struct JWTAuthenticator: Sendable {
     static let latestExpiration: Double = 1e11
 
     /// jwt-kit's reason, without the token.
+    /// jwt-kit's reason in words a user can act on; never the token.
     private static func describe(_ error: any Error) -> String {
-        if let error = error as? JWTError { return error.reason ?? "\(error.errorType)" }
-        return "malformed token"
+        guard let error = error as? JWTError else { return "it is not a JWT (three base64url parts separated by dots)" }
+        switch error.errorType {
+        case .signatureVerificationFailed: return "its signature does not verify with any configured key"
+        case .malformedToken: return "it is not a JWT (three base64url parts separated by dots)"
+        case .unknownKID: return "its kid names no configured key"
+        case .missingKIDHeader: return "it has no kid, and the keys need one"
+        case .unsupportedAlgorithm, .signingAlgorithmFailure: return "its algorithm (alg) is not one of the configured keys'"
+        default: return error.reason ?? "\(error.errorType)"
+        }
     }
 }

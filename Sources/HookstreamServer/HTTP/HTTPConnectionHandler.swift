@@ -32,6 +32,8 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         /// The request's body bytes, held in the server's ``BodyBudget`` until this answer is written (an answer
         /// made later gives them back itself, when its work is done).
         var bodyBytes = 0
+        /// The answer to a `HEAD` request: its head only.
+        var headOnly = false
     }
 
     /// Pipelined requests answered concurrently (their publishes share group commits and fan-out drains);
@@ -119,7 +121,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
             idleTimeout = TimeAmount(settings.configuration.server.idleTimeout)
             let limit = settings.configuration.server.bodyLimit
             if let length = head.headers.first(name: "content-length").flatMap(Int.init), length > limit {
-                refuseTooLarge(limit: limit, context: context)
+                refuseTooLarge(limit: limit, head: head, settings: settings, context: context)
                 return
             }
             state = .receiving(head, context.channel.allocator.buffer(capacity: 0), settings)
@@ -127,11 +129,11 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
             state = .idle  // let `body` be uniquely referenced while appending
             let limits = settings.configuration.server
             if body.readableBytes + chunk.readableBytes > limits.bodyLimit {
-                refuseTooLarge(limit: limits.bodyLimit, context: context)
+                refuseTooLarge(limit: limits.bodyLimit, head: head, settings: settings, context: context)
                 return
             }
             guard server.bodyBudget.reserve(chunk.readableBytes, limit: limits.bufferedBodiesLimit) else {
-                refuseBusy(limit: limits.bufferedBodiesLimit, context: context)
+                refuseBusy(limit: limits.bufferedBodiesLimit, head: head, settings: settings, context: context)
                 return
             }
             heldBodyBytes += chunk.readableBytes
@@ -144,19 +146,27 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         }
     }
 
-    private func refuseTooLarge(limit: Int, context: ChannelHandlerContext) {
+    private func refuseTooLarge(limit: Int, head: HTTPRequestHead, settings: LiveSettings, context: ChannelHandlerContext) {
         releaseBody()
         state = .discarding
-        server.logger.info("Request refused: body too large", metadata: ["limit": "\(limit)"])
+        var metadata: Logger.Metadata = ["limit": "\(limit)"]
+        if let source = HTTPConnectionHandler.webhookSource(of: head, settings: settings) {
+            metadata["hookstream.source"] = "\(source)"
+            server.metrics.webhook(source: source, status: HTTPResponseStatus.payloadTooLarge.code)
+        }
+        server.logger.info("Request refused: body too large", metadata: metadata)
         let error = HTTPError(.payloadTooLarge, code: "body_too_large", "the request body is larger than the limit of \(limit) bytes")
         respond(HTTPResponse(error: error), keepAlive: false, context: context)
     }
 
     /// Refuses a request whose body does not fit in what the server holds of all bodies at once; the client may
     /// retry in a moment, once other requests are answered.
-    private func refuseBusy(limit: Int, context: ChannelHandlerContext) {
+    private func refuseBusy(limit: Int, head: HTTPRequestHead, settings: LiveSettings, context: ChannelHandlerContext) {
         releaseBody()
         state = .discarding
+        if let source = HTTPConnectionHandler.webhookSource(of: head, settings: settings) {
+            server.metrics.webhook(source: source, status: HTTPResponseStatus.serviceUnavailable.code)
+        }
         if let refused = server.bodyBudget.refusalToLog(now: NIODeadline.now().uptimeNanoseconds) {
             server.logger.warning(
                 "Requests refused: the request bodies held at once reached server.limits.buffered_bodies",
@@ -167,6 +177,15 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
             "the server holds as many request bodies as it may at once (server.limits.buffered_bodies, \(limit) bytes); retry in a moment",
             headers: [("Retry-After", "1")])
         respond(HTTPResponse(error: error), keepAlive: false, context: context)
+    }
+
+    /// The webhook source a request is for, when it is for one: its refusals before it is routed (a body too large,
+    /// bodies held past the budget) count among the source's answers in `hookstream_webhooks_total`.
+    private static func webhookSource(of head: HTTPRequestHead, settings: LiveSettings) -> String? {
+        guard case .found(.endpoint(let endpoint), let parameters) = Router.hookstream.match(method: head.method, path: RequestTarget(head.uri).path),
+            endpoint is WebhookEndpoint, let name = parameters.first, settings.configuration.sources[name]?.kind == .webhook
+        else { return nil }
+        return name
     }
 
     /// Gives the request's body bytes back to the server's budget (idempotent).
@@ -196,6 +215,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         // be another protocol's): such a request gets its answer, then the connection closes.
         let keepAlive = head.isKeepAlive && !(framing == .http1 && HTTPConnectionHandler.endsHTTP(head))
         let cors = settings.corsHeaders(origin: head.headers.first(name: "origin"))
+        let headOnly = head.method == .HEAD
         state = .idle
         expiry = .distantFuture  // an answer is owed: the wait is the server's
         switch Router.hookstream.match(method: head.method, path: target.path) {
@@ -209,19 +229,20 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         case .found(.endpoint(let endpoint), let parameters):
             let request = HTTPRequest(head: head, target: target, body: body, settings: settings, parameters: parameters, eventLoop: context.eventLoop)
             switch endpoint.answer(request, server: server) {
-            case .response(let response): respond(response, keepAlive: keepAlive, extraHeaders: cors, bodyBytes: bodyBytes, context: context)
+            case .response(let response):
+                respond(response, keepAlive: keepAlive, extraHeaders: cors, bodyBytes: bodyBytes, headOnly: headOnly, context: context)
             case .deferred(let produce):
-                produce(answerLater(keepAlive: keepAlive, extraHeaders: cors, bodyBytes: bodyBytes, context: context))
+                produce(answerLater(keepAlive: keepAlive, extraHeaders: cors, bodyBytes: bodyBytes, headOnly: headOnly, context: context))
             }
         case .methodNotAllowed(let allowed):
             let list = allowed.map(\.rawValue).joined(separator: ", ")
             respond(
                 HTTPResponse(error: HTTPError(.methodNotAllowed, code: "method_not_allowed", "use \(list) for \(target.path)", headers: [("Allow", list)])),
-                keepAlive: keepAlive, extraHeaders: cors, bodyBytes: bodyBytes, context: context)
+                keepAlive: keepAlive, extraHeaders: cors, bodyBytes: bodyBytes, headOnly: headOnly, context: context)
         case .notFound:
             respond(
                 HTTPResponse(error: HTTPError(.notFound, code: "not_found", "no route for \(head.method) \(target.path)")), keepAlive: keepAlive,
-                extraHeaders: cors, bodyBytes: bodyBytes, context: context)
+                extraHeaders: cors, bodyBytes: bodyBytes, headOnly: headOnly, context: context)
         }
     }
 
@@ -231,10 +252,10 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     /// once, when its work is done with the body), not when the slot goes: a connection that closes meanwhile
     /// does not stop that work.
     private func answerLater(
-        keepAlive: Bool, extraHeaders: [(String, String)], bodyBytes: Int, context: ChannelHandlerContext
+        keepAlive: Bool, extraHeaders: [(String, String)], bodyBytes: Int, headOnly: Bool, context: ChannelHandlerContext
     ) -> @Sendable (HTTPResponse) -> Void {
         let number = firstSlot + slots.count
-        slots.append(Slot(response: nil, keepAlive: keepAlive, extraHeaders: extraHeaders))
+        slots.append(Slot(response: nil, keepAlive: keepAlive, extraHeaders: extraHeaders, headOnly: headOnly))
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         let loop = context.eventLoop
         let budget = server.bodyBudget
@@ -250,9 +271,10 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     }
 
     private func respond(
-        _ response: HTTPResponse, keepAlive: Bool, extraHeaders: [(String, String)] = [], bodyBytes: Int = 0, context: ChannelHandlerContext
+        _ response: HTTPResponse, keepAlive: Bool, extraHeaders: [(String, String)] = [], bodyBytes: Int = 0, headOnly: Bool = false,
+        context: ChannelHandlerContext
     ) {
-        slots.append(Slot(response: response, keepAlive: keepAlive, extraHeaders: extraHeaders, bodyBytes: bodyBytes))
+        slots.append(Slot(response: response, keepAlive: keepAlive, extraHeaders: extraHeaders, bodyBytes: bodyBytes, headOnly: headOnly))
         writeReadyResponses(context: context)
     }
 
@@ -274,13 +296,14 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
                 // An HTTP/2 stream carries one request: its answer ends the stream.
                 let (head, body) = response.parts(extraHeaders: first.extraHeaders)
                 context.write(NIOAny(HTTPServerResponsePart.head(head)), promise: nil)
-                if body.readableBytes > 0 { context.write(NIOAny(HTTPServerResponsePart.body(.byteBuffer(body))), promise: nil) }
+                if body.readableBytes > 0, !first.headOnly { context.write(NIOAny(HTTPServerResponsePart.body(.byteBuffer(body))), promise: nil) }
                 let ended = context.writeAndFlush(NIOAny(HTTPServerResponsePart.end(nil)))
                 // A refusal (413, 408, 400) ends the stream whatever the client still sends: it is reset.
                 if !first.keepAlive { return close(after: ended, context: context) }
                 continue
             }
-            let bytes = response.encode(keepAlive: first.keepAlive, extraHeaders: first.extraHeaders, allocator: context.channel.allocator)
+            let bytes = response.encode(
+                keepAlive: first.keepAlive, extraHeaders: first.extraHeaders, includeBody: !first.headOnly, allocator: context.channel.allocator)
             if first.keepAlive {
                 context.write(wrapOutboundOut(bytes), promise: nil)
                 wrote = true
@@ -378,7 +401,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
                 guard let presented = try RequestCredentials.presented(headers: head.headers, target: target, cookie: settings.configuration.auth.cookie) else {
                     throw RequestCredentials.missing(cookie: settings.configuration.auth.cookie)
                 }
-                if presented.source == .cookie, !settings.acceptsCookie(headers: head.headers) {
+                if presented.source == .cookie, !settings.isNotFromAForeignPage(headers: head.headers) {
                     throw RequestCredentials.foreignOrigin(head.headers.first(name: "origin"))
                 }
                 credential = presented.secret
@@ -469,7 +492,8 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         server.sweeper(for: context.eventLoop).remove(self)
         // Through the subscriber, behind any earlier answer on the connection that NIO may still hold.
         subscriber.writeHead(extraHeaders: cors)
-        subscriber.write(StreamFraming.greeting(retry: streams.retry), flush: true)
+        let start = request.lastEventID == nil ? hub.drainedThrough : nil  // a resuming stream keeps its own id
+        subscriber.write(StreamFraming.greeting(retry: streams.retry, startingAfter: start), flush: true)
         // Not when the greeting's write has already failed and closed the stream: the timer would keep it until then.
         if let expiresAt = grant.expiresAt, !subscriber.isClosed {
             // At the token's expiry the stream says so and ends; the client comes back with a fresh token.

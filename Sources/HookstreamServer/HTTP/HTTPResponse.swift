@@ -34,7 +34,9 @@ public struct HTTPResponse: Sendable {
         return (HTTPResponseHead(version: .http2, status: status, headers: fields), ByteBuffer(string: body))
     }
 
-    func encode(keepAlive: Bool, extraHeaders: [(String, String)] = [], allocator: ByteBufferAllocator) -> ByteBuffer {
+    /// - Parameter includeBody: `false` for the answer to a `HEAD` request: the head says the body's length, and
+    ///   nothing follows it.
+    func encode(keepAlive: Bool, extraHeaders: [(String, String)] = [], includeBody: Bool = true, allocator: ByteBufferAllocator) -> ByteBuffer {
         // Written piece by piece: an interpolated line longer than 15 bytes would be a string allocated per response.
         var buffer = allocator.buffer(capacity: 160 + body.utf8.count)
         buffer.writeStaticString("HTTP/1.1 ")
@@ -54,7 +56,7 @@ public struct HTTPResponse: Sendable {
             buffer.writeStaticString("\r\n")
         }
         buffer.writeStaticString(keepAlive ? "Connection: keep-alive\r\n\r\n" : "Connection: close\r\n\r\n")
-        buffer.writeString(body)
+        if includeBody { buffer.writeString(body) }
         return buffer
     }
 }

@@ -111,9 +111,10 @@ extension Router {
         Route([.OPTIONS], "events", .endpoint(PreflightEndpoint())),
         Route([.OPTIONS], "publish", .endpoint(PreflightEndpoint())),
         Route([.OPTIONS], "tickets", .endpoint(PreflightEndpoint())),
-        Route([.GET], "console", .endpoint(ConsoleEndpoint())),
-        Route([.GET], "healthz", .endpoint(HealthEndpoint())),
-        Route([.GET], "readyz", .endpoint(ReadinessEndpoint())),
-        Route([.GET], "metrics", .endpoint(MetricsEndpoint())),
+        // HEAD wherever GET answers (monitors check health with it): the same head, no body.
+        Route([.GET, .HEAD], "console", .endpoint(ConsoleEndpoint())),
+        Route([.GET, .HEAD], "healthz", .endpoint(HealthEndpoint())),
+        Route([.GET, .HEAD], "readyz", .endpoint(ReadinessEndpoint())),
+        Route([.GET, .HEAD], "metrics", .endpoint(MetricsEndpoint())),
     ])
 }

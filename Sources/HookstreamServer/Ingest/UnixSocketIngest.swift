@@ -71,10 +71,21 @@ final class UnixSocketIngest: Service {
             if !directory.isEmpty {
                 try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             }
+            // A socket file left by a process that is gone is replaced; one that still accepts connections is not.
+            if await UnixSocketIngest.acceptsConnections(at: path, group: group) { throw UnixSocketInUse(path: path) }
             let server = try await bootstrap.bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true, childChannelInitializer: initializer)
             UnixSocketIngest.applyPermissions(socket, logger: logger)
             return server
         }
+    }
+
+    /// Whether a socket at `path` accepts a connection now (the connection is closed at once).
+    static func acceptsConnections(at path: String, group: any EventLoopGroup) async -> Bool {
+        var status = stat()
+        guard lstat(path, &status) == 0, status.st_mode & S_IFMT == S_IFSOCK else { return false }
+        guard let channel = try? await ClientBootstrap(group: group).connect(unixDomainSocketPath: path).get() else { return false }
+        try? await channel.close()
+        return true
     }
 
     /// Sets the socket file's mode, owner and group as configured (again on reload).

@@ -50,6 +50,9 @@ public final class ConfigReloader: Service, Sendable {
     private let logger: Logger
     /// The text of the file last put in force, so that a file touched but not changed is not reloaded.
     private let appliedText = NIOLockedValueBox<Data?>(nil)
+    /// Whether the last reload was rejected: the file put back as it runs is then worth a line in the log, as the
+    /// last one said "config rejected".
+    private let lastWasRejected = NIOLockedValueBox(false)
 
     /// - Parameters:
     ///   - app: the running daemon.
@@ -97,7 +100,13 @@ public final class ConfigReloader: Service, Sendable {
         do {
             let text = FileManager.default.contents(atPath: path)
             if trigger == .fileChanged, let text, text == appliedText.withLockedValue({ $0 }) {
-                logger.debug("config file touched but not changed; not reloaded", metadata: ["config": "\(path)"])
+                if lastWasRejected.withLockedValue({ rejected in defer { rejected = false }; return rejected }) {
+                    logger.info(
+                        "config file back to the running configuration (the rejected change is gone); nothing to reload",
+                        metadata: ["config": "\(path)"])
+                } else {
+                    logger.debug("config file touched but not changed; not reloaded", metadata: ["config": "\(path)"])
+                }
                 return .success(ReloadOutcome(streamsEnded: 0, needsRestart: []))
             }
             observer.willReload()
@@ -111,6 +120,7 @@ public final class ConfigReloader: Service, Sendable {
                     throw ConfigError(diagnostics: [ConfigDiagnostic(file: path, line: 1, column: 1, message: "cannot put the config in force: \(error)")])
                 }
                 appliedText.withLockedValue { $0 = text }
+                lastWasRejected.withLockedValue { $0 = false }
                 logger.info(
                     "config reloaded",
                     metadata: [
@@ -125,6 +135,7 @@ public final class ConfigReloader: Service, Sendable {
                 }
                 result = .success(outcome)
             } catch {
+                lastWasRejected.withLockedValue { $0 = true }
                 for diagnostic in error.diagnostics { logger.error("\(diagnostic.description)") }
                 logger.error(
                     "config rejected; the running configuration stays",

@@ -120,12 +120,21 @@ enum StreamFraming {
         return buffer
     }()
 
-    /// The first bytes of the body: the `retry:` field and a comment, flushed at once so clients and proxies see
-    /// the stream open.
-    static func greeting(retry: Duration) -> ByteBuffer {
+    /// The first bytes of the body: the `retry:` field, the stream's starting point as its `id:` when it does not
+    /// resume from one, and a comment, flushed at once so clients and proxies see the stream open.
+    ///
+    /// The `id:` is the last event published before the stream: the block has no `data:`, so a client dispatches
+    /// no event, but takes it as its last event id (the SSE spec keeps the id of a block without data). A stream
+    /// that ends before its first event then resumes from there, and gets what was published while it was away.
+    static func greeting(retry: Duration, startingAfter start: EventID?) -> ByteBuffer {
         var buffer = ByteBuffer()
         let (seconds, attoseconds) = retry.components
         SSEEncoder.writeRetry(milliseconds: Int(seconds) * 1000 + Int(attoseconds / 1_000_000_000_000_000), into: &buffer)
+        if let start {
+            buffer.writeStaticString("id: ")
+            buffer.writeString(String(start))
+            buffer.writeStaticString("\n")
+        }
         buffer.writeStaticString(": hookstream stream open\n\n")
         return buffer
     }

@@ -19,13 +19,20 @@ final class StreamHub: EventSink, @unchecked Sendable {
     private var heartbeatTask: RepeatedTask?  // on loop
     private var heartbeatPeriod: Duration?  // on loop
     private var isShutDown = false  // on loop
+    /// The id of the last event this hub has drained (or, before its first drain, the last released before it was
+    /// made): a stream added now gets every event after it, live. Told to each new stream as its `id:`, so that one
+    /// which has had no event yet still resumes from where it started.
+    private(set) var drainedThrough: EventID  // on loop
     /// HTTP/2 connections' flushes held during a drain or heartbeat, so that streams sharing a connection share a flush.
     let heldFlushes = HeldFlushes()  // on loop
     private let metrics: ServerMetrics
 
-    init(eventLoop: any EventLoop, metrics: ServerMetrics) {
+    /// - Parameter releasedThrough: the broker's last released event when the hub is made (before it is added to the
+    ///   broker, and before anything is published).
+    init(eventLoop: any EventLoop, metrics: ServerMetrics, releasedThrough: EventID) {
         self.eventLoop = eventLoop
         self.metrics = metrics
+        self.drainedThrough = releasedThrough
     }
 
     func enqueue(_ events: [EncodedEvent]) {
@@ -45,6 +52,8 @@ final class StreamHub: EventSink, @unchecked Sendable {
             swap(&pending, &batch)
             isDrainScheduled = false
         }
+        // Released in id order, so the last is the highest.
+        if let last = batch.last { drainedThrough = last.id }
         var matching: [EncodedEvent] = []
         var deliveries = 0
         heldFlushes.holding {

@@ -5,9 +5,10 @@ import NIOCore
 final class StreamHubs: Sendable {
     let all: [StreamHub]
 
-    init(group: any EventLoopGroup, metrics: ServerMetrics) {
+    /// - Parameter releasedThrough: the broker's last released event (nothing is published before the hubs are added).
+    init(group: any EventLoopGroup, metrics: ServerMetrics, releasedThrough: EventID) {
         var hubs: [StreamHub] = []
-        for loop in group.makeIterator() { hubs.append(StreamHub(eventLoop: loop, metrics: metrics)) }
+        for loop in group.makeIterator() { hubs.append(StreamHub(eventLoop: loop, metrics: metrics, releasedThrough: releasedThrough)) }
         self.all = hubs
     }
 
