@@ -41,9 +41,14 @@ struct TokenCommand: AsyncParsableCommand {
     @Option(name: .long, help: "The claim that holds the grants (auth.jwt.claim).")
     var claim: String = "hookstream"
 
+    @Option(name: .long, help: "The key id (kid) put in the token's header: a key of auth.jwt.jwks is tried only for tokens whose kid names it.")
+    var kid: String?
+
     func run() async throws {
         guard let seconds = TokenCommand.seconds(ttl), seconds > 0 else { throw ValidationError("--ttl must be a duration like 30s, 15m, 1h or 7d") }
         let keys = JWTKeyCollection()
+        if let kid, kid.isEmpty { throw ValidationError("--kid must not be empty") }
+        let keyID = kid.map { JWKIdentifier(string: $0) }
         switch (secretEnv, key) {
         case (let name?, nil):
             guard let secret = ProcessInfo.processInfo.environment[name], !secret.isEmpty else {
@@ -53,15 +58,15 @@ struct TokenCommand: AsyncParsableCommand {
             let digest: DigestAlgorithm = algorithm == "HS512" ? .sha512 : algorithm == "HS384" ? .sha384 : .sha256
             guard ["HS256", "HS384", "HS512"].contains(algorithm) else { throw ValidationError("--secret-env signs with HS256, HS384 or HS512") }
             guard secret.utf8.count >= 32 else { throw ValidationError("the secret must be at least 32 bytes long") }
-            await keys.add(hmac: HMACKey(from: secret), digestAlgorithm: digest)
+            await keys.add(hmac: HMACKey(from: secret), digestAlgorithm: digest, kid: keyID)
         case (nil, let path?):
             guard let pem = try? String(contentsOfFile: path, encoding: .utf8) else { throw ValidationError("cannot read the key file \(path)") }
             do {
                 switch alg ?? "ES256" {
-                case "ES256": await keys.add(ecdsa: try ES256PrivateKey(pem: pem))
-                case "ES384": await keys.add(ecdsa: try ES384PrivateKey(pem: pem))
-                case "RS256": await keys.add(rsa: try Insecure.RSA.PrivateKey(pem: pem), digestAlgorithm: .sha256)
-                case "EdDSA": await keys.add(eddsa: try EdDSA.PrivateKey(pem: pem))
+                case "ES256": await keys.add(ecdsa: try ES256PrivateKey(pem: pem), kid: keyID)
+                case "ES384": await keys.add(ecdsa: try ES384PrivateKey(pem: pem), kid: keyID)
+                case "RS256": await keys.add(rsa: try Insecure.RSA.PrivateKey(pem: pem), digestAlgorithm: .sha256, kid: keyID)
+                case "EdDSA": await keys.add(eddsa: try EdDSA.PrivateKey(pem: pem), kid: keyID)
                 default: throw ValidationError("--key signs with ES256, ES384, RS256 or EdDSA")
                 }
             } catch let error as ValidationError {
@@ -76,7 +81,7 @@ struct TokenCommand: AsyncParsableCommand {
         let payload = MintedClaims(
             sub: sub, exp: Int(now) + seconds, iat: Int(now), iss: issuer, aud: audience, claim: claim,
             subscribe: subscribe.isEmpty ? nil : subscribe, publish: publish.isEmpty ? nil : publish)
-        print(try await keys.sign(payload))
+        print(try await keys.sign(payload, kid: keyID))
     }
 
     static func seconds(_ text: String) -> Int? {

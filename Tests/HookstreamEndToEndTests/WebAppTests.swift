@@ -323,6 +323,50 @@ import Testing
         }
     }
 
+    /// `hookstream token --kid`: a token signed with an ES256 key made by openssl, whose public half is published in
+    /// `auth.jwt.jwks` under kid `k1`. With `--kid k1` it opens a stream; without a kid, or with another, it is
+    /// refused (a JWKS key is tried only for the tokens that name it).
+    @Test func aTokenMintedWithAKeyIDIsCheckedByTheJWKSKeyItNames() async throws {
+        let directory = try TestEnvironment.makeTemporaryDirectory()
+        let key = directory.appendingPathComponent("es256.pem").path
+        let made = try await ChildProcess.run("/usr/bin/env", ["openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", key])
+        guard made.status == 0 else { throw HarnessError("openssl: \(made.stderr)") }
+        // The public key's DER ends with the uncompressed point: 0x04, then x and y, 32 bytes each.
+        let der = directory.appendingPathComponent("public.der").path
+        let exported = try await ChildProcess.run("/usr/bin/env", ["openssl", "pkey", "-in", key, "-pubout", "-outform", "DER", "-out", der])
+        guard exported.status == 0 else { throw HarnessError("openssl: \(exported.stderr)") }
+        let point = Array(try Data(contentsOf: URL(fileURLWithPath: der)).suffix(65))
+        #expect(point[0] == 4)
+        func base64URL(_ bytes: ArraySlice<UInt8>) -> String {
+            Data(bytes).base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+                .replacingOccurrences(of: "=", with: "")
+        }
+        let jwks = #"{"keys":[{"kty":"EC","crv":"P-256","alg":"ES256","kid":"k1","x":"\#(base64URL(point[1..<33]))","y":"\#(base64URL(point[33..<65]))"}]}"#
+        let config = """
+            store: { kind: memory }
+            auth:
+              jwt:
+                jwks: { value: '\(jwks)' }
+                subscribe: ["users/{sub}/**"]
+            sources: { app: {} }
+            """
+        try await withDaemon(config: config, directory: directory) { (daemon: Daemon) async throws in
+            func status(kid: [String]) async throws -> UInt {
+                let minted = try await ChildProcess.run(TestEnvironment.binary, ["token", "--key", key, "--sub", "42", "--ttl", "5m"] + kid)
+                guard minted.status == 0 else { throw HarnessError("hookstream token: \(minted.stderr)") }
+                let token = minted.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+                let stream = try await ChildProcess.run("/usr/bin/curl", [
+                    "-sS", "--max-time", "1", "-o", "/dev/null", "-w", "%{http_code}", "-H", "Authorization: Bearer \(token)",
+                    "\(daemon.baseURL)/events?topic=users/42/alerts",
+                ])
+                return UInt(stream.stdout) ?? 0
+            }
+            #expect(try await status(kid: ["--kid", "k1"]) == 200)
+            #expect(try await status(kid: []) == 401, "no kid: the JWKS key is not tried")
+            #expect(try await status(kid: ["--kid", "k2"]) == 401, "a kid that names no key")
+        }
+    }
+
     @Test func sevenTabsOfOneProfileOverHTTP1() async throws {
         let port = try freePort()
         try await withDaemon(config: Self.config(pageOrigin: "http://127.0.0.1:\(port)"), environment: Self.environment) { daemon in
