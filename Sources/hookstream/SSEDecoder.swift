@@ -12,7 +12,10 @@ struct SSEDecoder {
     private var data: [String] = []
     private var hasData = false
     private var type = ""
-    /// The last `id:` seen (what `Last-Event-ID` resumes from).
+    /// The `id:` of the block being read: it becomes ``lastEventID`` only when the block ends, so a connection cut
+    /// inside an event does not skip it on the resume.
+    private var pendingID: String?
+    /// The last event id dispatched, or set by a block without data (what `Last-Event-ID` resumes from).
     private(set) var lastEventID: String?
     /// The last `retry:` in milliseconds.
     private(set) var retry: Int?
@@ -43,6 +46,9 @@ struct SSEDecoder {
                 hasData = false
                 type = ""
             }
+            // The spec's "last event ID buffer" is kept from block to block, and its "last event ID string" set from
+            // it at each dispatch, even of a block without data.
+            lastEventID = pendingID
             guard hasData else { return nil }
             return Event(id: lastEventID, type: type.isEmpty ? "message" : type, data: data.joined(separator: "\n"))
         }
@@ -62,7 +68,7 @@ struct SSEDecoder {
             data.append(String(value))
             hasData = true
         case "event": type = String(value)
-        case "id" where !value.contains("\u{0}"): lastEventID = String(value)
+        case "id" where !value.contains("\u{0}"): pendingID = String(value)
         case "retry": if let ms = Int(value), ms >= 0 { retry = ms }
         default: break
         }

@@ -141,9 +141,10 @@ struct ServeCommand: AsyncParsableCommand {
                 services.append(reporter)
             }
             var groupConfiguration = ServiceGroupConfiguration(
-                // A service that fails (a socket that cannot be bound) stops the others as SIGTERM does: cancelled
-                // outright, the HTTP server did not end within the cancellation's bound, and the process crashed.
-                services: services.map { .init(service: $0, failureTerminationBehavior: .gracefullyShutdownGroup) },
+                // A service that fails (a socket that cannot be bound), or ends while the others run, stops them as
+                // SIGTERM does: cancelled outright, the HTTP server did not end within the cancellation's bound, and
+                // the process crashed.
+                services: services.map { .init(service: $0, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup) },
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 cancellationSignals: [],
                 logger: logger)

@@ -389,8 +389,6 @@ import Testing
         }
     }
 
-    /// A renewed certificate (new files at the same paths, then SIGHUP) is what new connections get; a stream opened
-    /// under the old one keeps streaming.
     /// `server.limits.h2_streams`: what each new HTTP/2 connection announces (128 by default, a reload's value for
     /// connections after it). Bad input: a client that ignores the limit and opens one stream more than it allows
     /// loses the connection (GOAWAY, PROTOCOL_ERROR); the streams it was allowed had their answer first.
@@ -436,6 +434,8 @@ import Testing
         }
     }
 
+    /// A renewed certificate (new files at the same paths, then SIGHUP) is what new connections get; a stream opened
+    /// under the old one keeps streaming.
     @Test func aReloadRenewsTheCertificateForNewConnectionsAndOpenStreamsStay() async throws {
         let directory = try TestEnvironment.makeTemporaryDirectory()
         let old = try await TestCertificates.make(in: directory.appendingPathComponent("tls"))

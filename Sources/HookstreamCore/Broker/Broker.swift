@@ -34,12 +34,12 @@ public final class Broker: Sendable {
         self.sequencer = NIOLockedValueBox(Sequencer(next: last + 1))
     }
 
-    /// Registers a sink; it receives every event released from now on.
     /// The id of the last event released to the sinks (at first, the last one stored before this broker was made).
     public var releasedThrough: EventID {
         sequencer.withLockedValue { $0.next - 1 }
     }
 
+    /// Registers a sink; it receives every event released from now on.
     public func addSink(_ sink: any EventSink) {
         sequencer.withLockedValue { $0.sinks.append(sink) }
     }

@@ -20,7 +20,8 @@ public struct Configuration: Sendable {
         /// The steps one message's regex searches may take together (`server.limits.regex_steps`, ``RegexBudget``).
         public var regexSteps: Int = RegexBudget.defaultLimit
         /// The streams one HTTP/2 connection may have open at once (`server.limits.h2_streams`), announced in its
-        /// SETTINGS: a client that opens more gets the extra ones refused (`REFUSED_STREAM`). nginx's default.
+        /// SETTINGS: a client that opens more anyway loses the connection (swift-nio-http2 answers GOAWAY with
+        /// PROTOCOL_ERROR); browsers wait for a stream to close. nginx's default.
         public var http2Streams: Int = 128
         /// Event-loop threads for HTTP (`server.event_loop_threads`); one is best on small machines.
         public var eventLoopThreads: Int = 1

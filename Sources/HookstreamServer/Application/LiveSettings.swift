@@ -62,7 +62,7 @@ final class LiveSettings: Sendable {
         origin.map { configuration.cors.origins.contains($0) } ?? false
     }
 
-    /// Whether a request with `headers` was not made by a page of another site: the cookie authenticates only such
+    /// Whether a request with `headers` was not made by a page of another origin: the cookie authenticates only such
     /// requests, and webhooks are taken only from them. Its `Origin`, when it has one, must be in `cors.origins` or
     /// be this server's own (`http` or `https` and the request's `Host`). One without an `Origin` (browsers send none
     /// on a page's same-origin `GET`, nor on an `<img>` or `<iframe>` of another site) must not say, by

@@ -142,14 +142,13 @@ struct JWTAuthenticator: Sendable {
     /// The latest expiry a grant keeps, in seconds since the epoch (the year 5138): later ones are cut to it.
     static let latestExpiration: Double = 1e11
 
-    /// jwt-kit's reason, without the token.
     /// jwt-kit's reason in words a user can act on; never the token.
     private static func describe(_ error: any Error) -> String {
         guard let error = error as? JWTError else { return "it is not a JWT (three base64url parts separated by dots)" }
         switch error.errorType {
         case .signatureVerificationFailed: return "its signature does not verify with any configured key"
         case .malformedToken: return "it is not a JWT (three base64url parts separated by dots)"
-        case .unknownKID: return "its kid names no configured key"
+        case .unknownKID, .noKeyProvided: return "no configured key is for it (a key of auth.jwt.jwks is tried only for a token whose kid names it)"
         case .missingKIDHeader: return "it has no kid, and the keys need one"
         case .unsupportedAlgorithm, .signingAlgorithmFailure: return "its algorithm (alg) is not one of the configured keys'"
         default: return error.reason ?? "\(error.errorType)"

@@ -5,7 +5,10 @@ import NIOHTTP1
 /// `POST /tickets`: trades the request's token for a one-time ticket to open a stream on some of its topics, so a
 /// page can open `EventSource('/events?ticket=...&topic=...')` without a long-lived token in the URL.
 ///
-/// Body `{"topics": ["users/42/**"]}`; answer `{"ticket": "...", "expires_in": 30}`.
+/// Body `{"topics": ["users/42/**"]}`; answer `{"ticket": "...", "expires_in": 30, "last_event_id": N}`, N the last
+/// event published when the ticket was issued: a page opens its first stream with `lastEventId=N`, so that one which
+/// has had no event yet when its stream ends (and its reconnect, with the spent ticket, is refused) still knows where
+/// to resume from. (A stream's greeting carries that id too, but `EventSource` shows a page only its events' ids.)
 struct TicketsEndpoint: HTTPEndpoint {
     func answer(_ request: HTTPRequest, server: ServerContext) -> HTTPAnswer {
         .deferred { complete in
@@ -45,7 +48,10 @@ struct TicketsEndpoint: HTTPEndpoint {
                     complete(
                         .json(
                             .ok,
-                            .object([.init("ticket", .string(ticket)), .init("expires_in", .number(String(max(0, (expiresAt - now) / 1000))))])))
+                            .object([
+                                .init("ticket", .string(ticket)), .init("expires_in", .number(String(max(0, (expiresAt - now) / 1000)))),
+                                .init("last_event_id", .number(String(server.broker.releasedThrough))),
+                            ])))
                 } catch {
                     complete(HTTPResponse(error: error))
                 }

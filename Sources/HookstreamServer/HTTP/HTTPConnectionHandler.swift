@@ -156,7 +156,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         }
         server.logger.info("Request refused: body too large", metadata: metadata)
         let error = HTTPError(.payloadTooLarge, code: "body_too_large", "the request body is larger than the limit of \(limit) bytes")
-        respond(HTTPResponse(error: error), keepAlive: false, context: context)
+        respond(HTTPResponse(error: error), keepAlive: false, headOnly: head.method == .HEAD, context: context)
     }
 
     /// Refuses a request whose body does not fit in what the server holds of all bodies at once; the client may
@@ -176,7 +176,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
             .serviceUnavailable, code: "server_busy",
             "the server holds as many request bodies as it may at once (server.limits.buffered_bodies, \(limit) bytes); retry in a moment",
             headers: [("Retry-After", "1")])
-        respond(HTTPResponse(error: error), keepAlive: false, context: context)
+        respond(HTTPResponse(error: error), keepAlive: false, headOnly: head.method == .HEAD, context: context)
     }
 
     /// The webhook source a request is for, when it is for one: its refusals before it is routed (a body too large,
@@ -493,6 +493,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         // Through the subscriber, behind any earlier answer on the connection that NIO may still hold.
         subscriber.writeHead(extraHeaders: cors)
         let start = request.lastEventID == nil ? hub.drainedThrough : nil  // a resuming stream keeps its own id
+        if let start { subscriber.state.start(after: start) }
         subscriber.write(StreamFraming.greeting(retry: streams.retry, startingAfter: start), flush: true)
         // Not when the greeting's write has already failed and closed the stream: the timer would keep it until then.
         if let expiresAt = grant.expiresAt, !subscriber.isClosed {
@@ -555,7 +556,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         let peer = context.channel.remoteAddress.map { "\($0)" } ?? "unknown"
         let limits = server.settings.configuration.server
         switch state {
-        case .receiving:
+        case .receiving(let head, _, _):
             // Part of a request came: say why it is refused, then close.
             server.logger.info(
                 "Request timed out: it did not arrive whole within server.limits.request_timeout",
@@ -565,7 +566,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
             let error = HTTPError(
                 .requestTimeout, code: "request_timeout",
                 "the request did not arrive whole within \(limits.requestTimeout.configText) (server.limits.request_timeout)")
-            respond(HTTPResponse(error: error), keepAlive: false, context: context)
+            respond(HTTPResponse(error: error), keepAlive: false, headOnly: head.method == .HEAD, context: context)
             // Watched again: the answer sets when the connection closes at the latest.
             server.sweeper(for: context.eventLoop).add(self)
         case .idle where hasStarted, .discarding, .closed:

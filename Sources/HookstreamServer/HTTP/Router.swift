@@ -111,7 +111,8 @@ extension Router {
         Route([.OPTIONS], "events", .endpoint(PreflightEndpoint())),
         Route([.OPTIONS], "publish", .endpoint(PreflightEndpoint())),
         Route([.OPTIONS], "tickets", .endpoint(PreflightEndpoint())),
-        // HEAD wherever GET answers (monitors check health with it): the same head, no body.
+        // HEAD wherever GET answers a request (monitors check health with it): the same head, no body. Not for
+        // /events, whose GET is a stream, not an answer.
         Route([.GET, .HEAD], "console", .endpoint(ConsoleEndpoint())),
         Route([.GET, .HEAD], "healthz", .endpoint(HealthEndpoint())),
         Route([.GET, .HEAD], "readyz", .endpoint(ReadinessEndpoint())),

@@ -1,10 +1,27 @@
-/// The configured Unix socket path has a live socket: another process (another hookstream, most likely) accepts
-/// connections on it. Replacing it would take that process's senders away from it, and remove its file when this
-/// one stops.
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The configured Unix socket path holds a socket that is not known to be stale: another process (another
+/// hookstream, most likely) listens on it, or this one cannot tell. Replacing it would take that process's senders
+/// away from it, and remove its file when this one stops.
 struct UnixSocketInUse: Error, Sendable, CustomStringConvertible {
+    enum Reason: Sendable, Equatable {
+        /// A connection to it was accepted (or waits in its full backlog).
+        case listening
+        /// Connecting failed with this errno, which says neither "stale" nor "listening".
+        case cannotTell(CInt)
+    }
+
     let path: String
+    let reason: Reason
 
     var description: String {
-        "another process is listening on the Unix socket \(path) (another hookstream?): stop it, or give this one another server.unix_socket.path"
+        switch reason {
+        case .listening:
+            "another process is listening on the Unix socket \(path) (another hookstream?): stop it, or give this one another server.unix_socket.path"
+        case .cannotTell(let code):
+            "cannot tell whether another process listens on the Unix socket \(path) (connecting to it failed: \(String(cString: strerror(code)))): remove the file if it is stale, or give this one another server.unix_socket.path"
+        }
     }
 }

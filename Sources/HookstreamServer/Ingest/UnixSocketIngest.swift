@@ -71,21 +71,39 @@ final class UnixSocketIngest: Service {
             if !directory.isEmpty {
                 try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             }
-            // A socket file left by a process that is gone is replaced; one that still accepts connections is not.
-            if await UnixSocketIngest.acceptsConnections(at: path, group: group) { throw UnixSocketInUse(path: path) }
+            // A socket file left by a process that is gone is replaced; one that another process still listens on is
+            // not, nor one this process cannot tell about.
+            if let inUse = UnixSocketIngest.probe(path) { throw inUse }
             let server = try await bootstrap.bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true, childChannelInitializer: initializer)
             UnixSocketIngest.applyPermissions(socket, logger: logger)
             return server
         }
     }
 
-    /// Whether a socket at `path` accepts a connection now (the connection is closed at once).
-    static func acceptsConnections(at path: String, group: any EventLoopGroup) async -> Bool {
+    /// Connects to `path` (and closes at once) to tell a stale socket file, which refuses the connection, from one
+    /// that a process listens on: `nil` when binding may replace what is there (nothing, or a stale socket). Any
+    /// other answer keeps the file: a listener whose backlog is full answers `EAGAIN`, a socket of another user
+    /// `EACCES`. (A path that is not a socket is NIO's to refuse when binding.)
+    static func probe(_ path: String) -> UnixSocketInUse? {
         var status = stat()
-        guard lstat(path, &status) == 0, status.st_mode & S_IFMT == S_IFSOCK else { return false }
-        guard let channel = try? await ClientBootstrap(group: group).connect(unixDomainSocketPath: path).get() else { return false }
-        try? await channel.close()
-        return true
+        guard stat(path, &status) == 0, status.st_mode & S_IFMT == S_IFSOCK else { return nil }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else { return nil }  // NIO refuses it when binding
+        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: bytes + [0]) }
+        let descriptor = Glibc.socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard descriptor >= 0 else { return UnixSocketInUse(path: path, reason: .cannotTell(errno)) }
+        defer { Glibc.close(descriptor) }
+        let result = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        if result == 0 { return UnixSocketInUse(path: path, reason: .listening) }
+        switch errno {
+        case ECONNREFUSED, ENOENT: return nil
+        case EAGAIN, EINPROGRESS: return UnixSocketInUse(path: path, reason: .listening)
+        case let code: return UnixSocketInUse(path: path, reason: .cannotTell(code))
+        }
     }
 
     /// Sets the socket file's mode, owner and group as configured (again on reload).

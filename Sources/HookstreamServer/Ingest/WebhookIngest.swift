@@ -36,13 +36,14 @@ final class WebhookIngest: Sendable {
         let delivery: DeliveryKey?
         var rejection = Logger.Level.info
         do throws(HTTPError) {
-            // A page of another site can make a browser POST here (a form, a no-cors fetch) without asking: a source
+            // A page of another origin can make a browser POST here (a form, a no-cors fetch) without asking: a source
             // without a signature would take what any site the operator visits sends. Webhook senders are servers,
-            // which send no Origin.
-            guard settings.isNotFromAForeignPage(headers: head.headers) else {
+            // which send no Origin; a signed source's signature already says who sent it (and browser-based tools
+            // that forward signed webhooks send an Origin).
+            guard source.verifier != nil || settings.isNotFromAForeignPage(headers: head.headers) else {
                 throw HTTPError(
                     .forbidden, code: "origin_not_allowed",
-                    "webhooks are not taken from pages of other sites: \(head.headers.first(name: "origin").map { "\($0) is" } ?? "this request's page is") neither this server's own origin nor in cors.origins")
+                    "a source without verify: takes no webhook from a page of another origin: \(head.headers.first(name: "origin").map { "\($0) is" } ?? "this request's page is") neither this server's own origin nor in cors.origins")
             }
             if let verifier = source.verifier {
                 do throws(SignatureFailure) {

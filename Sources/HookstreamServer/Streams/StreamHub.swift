@@ -52,8 +52,9 @@ final class StreamHub: EventSink, @unchecked Sendable {
             swap(&pending, &batch)
             isDrainScheduled = false
         }
-        // Released in id order, so the last is the highest.
-        if let last = batch.last { drainedThrough = last.id }
+        // Released in id order, so the last is the highest (but a store that numbered below what was released,
+        // which the broker delivers anyway, must not move it back).
+        if let last = batch.last { drainedThrough = max(drainedThrough, last.id) }
         var matching: [EncodedEvent] = []
         var deliveries = 0
         heldFlushes.holding {

@@ -56,6 +56,13 @@ struct SubscriptionState {
         lastDeliveredID = id
     }
 
+    /// A live stream's starting point, told to its client in the greeting (every event it gets live is later): its
+    /// resume point until its first event, as the logs of its end say.
+    mutating func start(after id: EventID) {
+        assert(isLive)
+        lastDeliveredID = max(lastDeliveredID, id)
+    }
+
     /// Lowers the resume point, for a client whose id is beyond anything this store has handed out
     /// (the store was replaced): it then gets every event from now on rather than none.
     mutating func clampResumePoint(toAtMost lastStoredID: EventID) {
