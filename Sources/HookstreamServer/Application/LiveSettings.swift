@@ -63,11 +63,11 @@ final class LiveSettings: Sendable {
     }
 
     /// Whether a request with `headers` was not made by a page of another origin: the cookie authenticates only such
-    /// requests, and webhooks are taken only from them. Its `Origin`, when it has one, must be in `cors.origins` or
-    /// be this server's own (`http` or `https` and the request's `Host`). One without an `Origin` (browsers send none
-    /// on a page's same-origin `GET`, nor on an `<img>` or `<iframe>` of another site) must not say, by
-    /// `Sec-Fetch-Site`, that another origin's page made it: those headers are the browser's, scripts cannot set
-    /// them, and a client that sends neither (curl, a webhook sender, an old browser) is not a page.
+    /// requests, and sources without `verify:` take webhooks only from them. Its `Origin`, when it has one, must be
+    /// in `cors.origins` or be this server's own (`http` or `https` and the request's `Host`). One without an
+    /// `Origin` (browsers send none on a page's same-origin `GET`, nor on an `<img>` or `<iframe>` of another site)
+    /// must not say, by `Sec-Fetch-Site`, that another origin's page made it: those headers are the browser's,
+    /// scripts cannot set them, and a client that sends neither (curl, a webhook sender, an old browser) is not a page.
     func isNotFromAForeignPage(headers: HTTPHeaders) -> Bool {
         guard let origin = headers.first(name: "origin") else {
             guard let site = headers.first(name: "sec-fetch-site") else { return true }
