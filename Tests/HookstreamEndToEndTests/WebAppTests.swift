@@ -148,13 +148,11 @@ import Testing
         }
     }
 
-    /// Once `page` has its stream and event 1 ("before", for user 42), stops `first` and starts it again on the same
-    /// port and store. On failure the page and the daemon are stopped.
-    private func restartAfterTheFirstEvent(_ first: Daemon, config: String, page: ChildProcess) async throws -> Daemon {
+    /// Once `ready` is done (the page has its stream, and what the test wants before the restart), stops `first` and
+    /// starts it again on the same port and store. On failure the page and the daemon are stopped.
+    private func restart(_ first: Daemon, config: String, page: ChildProcess, once ready: () async throws -> Void) async throws -> Daemon {
         do {
-            try await waitUntil(timeout: .seconds(40), "the page's stream") { first.log.contains("Stream opened") }
-            #expect(try await post(first, user: "42", "before") == [1])
-            try await waitUntil(timeout: .seconds(20), "the first event in the page") { page.stdout.contains(#"{"ready": true}"#) }
+            try await ready()
             try await first.stop()
             return try await Daemon.start(config: config, directory: first.directory, port: first.port, environment: Self.environment)
         } catch {
@@ -172,7 +170,11 @@ import Testing
         let page = try Self.page(
             port: port, cookie: alice, script: Self.eventSource("\(first.baseURL)/events?topic=users/42/**"), ready: "R.events.length >= 1",
             until: "R.events.length >= 3")
-        let second = try await restartAfterTheFirstEvent(first, config: config, page: page)
+        let second = try await restart(first, config: config, page: page) {
+            try await waitUntil(timeout: .seconds(40), "the page's stream") { first.log.contains("Stream opened") }
+            #expect(try await post(first, user: "42", "before") == [1])
+            try await waitUntil(timeout: .seconds(20), "the first event in the page") { page.stdout.contains(#"{"ready": true}"#) }
+        }
         do {
             // Published right after the restart, while the page is still away: it must come from the store.
             #expect(try await post(second, user: "42", "while away") == [2])
@@ -272,15 +274,8 @@ import Testing
             """
         #expect(try await post(first, user: "42", "before the page") == [1])
         let page = try Self.page(port: port, cookie: nil, script: script, ready: "R.opens >= 1", until: "R.events.length >= 2")
-        let second: Daemon
-        do {
+        let second = try await restart(first, config: config, page: page) {
             try await waitUntil(timeout: .seconds(40), "the page's stream") { page.stdout.contains(#"{"ready": true}"#) }
-            try await first.stop()
-            second = try await Daemon.start(config: config, directory: first.directory, port: first.port, environment: Self.environment)
-        } catch {
-            page.signal(SIGKILL)
-            _ = try? await first.stop()
-            throw error
         }
         do {
             #expect(try await post(second, user: "42", "while away") == [2])

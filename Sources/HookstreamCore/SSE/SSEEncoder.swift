@@ -8,11 +8,7 @@ public enum SSEEncoder {
     /// Appends one event frame: `id:` (omitted when `nil`, so the client keeps its last id), `event:`
     /// (omitted when empty or `message`, the type a client assumes without one), `data:` lines, blank line.
     public static func writeEvent(id: EventID?, type: String, data: String, into buffer: inout ByteBuffer) {
-        if let id {
-            buffer.writeStaticString("id: ")
-            buffer.writeString(String(id))
-            buffer.writeStaticString("\n")
-        }
+        if let id { writeID(id, into: &buffer) }
         if !type.isEmpty && type != "message" {
             buffer.writeStaticString("event: ")
             buffer.writeString(singleLine(type))
@@ -37,6 +33,13 @@ public enum SSEEncoder {
             }
             buffer.writeStaticString("\n")
         }
+        buffer.writeStaticString("\n")
+    }
+
+    /// Appends an `id:` line: the event's, or on its own in a block without data, the last event id a client keeps.
+    public static func writeID(_ id: EventID, into buffer: inout ByteBuffer) {
+        buffer.writeStaticString("id: ")
+        buffer.writeString(String(id))
         buffer.writeStaticString("\n")
     }
 

@@ -87,17 +87,11 @@ final class UnixSocketIngest: Service {
     static func probe(_ path: String) -> UnixSocketInUse? {
         var status = stat()
         guard stat(path, &status) == 0, status.st_mode & S_IFMT == S_IFSOCK else { return nil }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        let bytes = Array(path.utf8)
-        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else { return nil }  // NIO refuses it when binding
-        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: bytes + [0]) }
+        guard let address = try? SocketAddress(unixDomainSocketPath: path) else { return nil }  // too long: NIO refuses it when binding
         let descriptor = Glibc.socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard descriptor >= 0 else { return UnixSocketInUse(path: path, reason: .cannotTell(errno)) }
         defer { Glibc.close(descriptor) }
-        let result = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
+        let result = address.withSockAddr { Glibc.connect(descriptor, $0, socklen_t($1)) }
         if result == 0 { return UnixSocketInUse(path: path, reason: .listening) }
         switch errno {
         case ECONNREFUSED, ENOENT: return nil

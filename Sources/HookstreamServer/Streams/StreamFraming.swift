@@ -130,11 +130,7 @@ enum StreamFraming {
         var buffer = ByteBuffer()
         let (seconds, attoseconds) = retry.components
         SSEEncoder.writeRetry(milliseconds: Int(seconds) * 1000 + Int(attoseconds / 1_000_000_000_000_000), into: &buffer)
-        if let start {
-            buffer.writeStaticString("id: ")
-            buffer.writeString(String(start))
-            buffer.writeStaticString("\n")
-        }
+        if let start { SSEEncoder.writeID(start, into: &buffer) }
         buffer.writeStaticString(": hookstream stream open\n\n")
         return buffer
     }
