@@ -3,13 +3,15 @@
 that, like the app's backend, sets the session cookie (HttpOnly) and serves the page; then a script runs in it.
 
 usage: web_page.py --script JS --until JS --result JS [--ready JS] [--cookie NAME=VALUE] [--tabs N] [--timeout S] [--port P]
-                   [--chromium-arg ARG]...
+                   [--page-url URL] [--chromium-arg ARG]...
 
 The page origin is http://127.0.0.1:<--port, or a free one> (printed first: {"origin": ...}). The cookie is set on 127.0.0.1,
 so the browser also sends it to hookstream on another port of the same host, the way a cookie for .example.com
 reaches api.example.com. --script runs in every tab (its `TAB` is the tab's index); --ready, when given, is polled
 in the first tab and announced once truthy ({"ready": true}); --until is polled until truthy in every tab, then
 {"result": [--result of each tab]} is printed and the script exits 0 (1 on timeout or error, with the state so far).
+With --page-url the tabs open that URL instead, and the script runs in its origin (a page of a site that is not the
+app's, say).
 """
 import argparse
 import http.server
@@ -29,6 +31,7 @@ parser.add_argument("--cookie", default=None)
 parser.add_argument("--tabs", type=int, default=1)
 parser.add_argument("--timeout", type=float, default=40)
 parser.add_argument("--port", type=int, default=0, help="the page origin's port (0: any free one)")
+parser.add_argument("--page-url", help="open this URL instead of the page server's page")
 parser.add_argument("--chromium-arg", action="append", default=[],
                     help="an extra Chromium switch, e.g. --ignore-certificate-errors-spki-list=HASH for a test CA")
 args = parser.parse_args()
@@ -59,7 +62,7 @@ status = 1
 tabs = []
 try:
     for index in range(args.tabs):
-        tab = browser.open_tab(origin + f"/page{index}", reuse_first=(index == 0))
+        tab = browser.open_tab(args.page_url or origin + f"/page{index}", reuse_first=(index == 0))
         tab.evaluate(f"window.TAB = {index}; {args.script}; true")
         tabs.append(tab)
     deadline = time.time() + args.timeout

@@ -101,7 +101,7 @@ import Testing
 
     @Test func unknownKeysAreReportedAtTheKey() {
         let found = errors("server:\n  listen: 127.0.0.1:1\n  lisen: 1\n")
-        #expect(found == ["test.yaml:3:3: error: unknown key 'lisen' in server (expected one of: listen, unix_socket, limits, event_loop_threads, tls)"])
+        #expect(found == ["test.yaml:3:3: error: unknown key 'lisen' in server (expected one of: listen, hosts, unix_socket, limits, event_loop_threads, tls)"])
     }
 
     @Test func wrongTypesAreReportedAtTheValue() {
@@ -171,6 +171,42 @@ import Testing
         #expect(errors("server: { limits: { h2_streams: 0 } }\n") == ["test.yaml:1:33: error: server.limits.h2_streams must be between 1 and 100000, found 0"])
         #expect(errors("server: { limits: { h2_streams: -5 } }\n") == ["test.yaml:1:33: error: server.limits.h2_streams must be between 1 and 100000, found -5"])
         #expect(errors("server: { limits: { h2_streams: many } }\n") == ["test.yaml:1:33: error: server.limits.h2_streams must be an integer, found 'many'"])
+    }
+
+    /// `server.hosts`: the names a cleartext listener answers to besides `localhost` and IP addresses (DNS
+    /// rebinding). Bad input: a name with a port, a URL, a wildcard inside a name, an empty entry, and a
+    /// mapping where the list goes; every `Host` form a client may send is checked against the list.
+    @Test func serverHosts() throws {
+        let parsed = try ConfigLoader.parse(
+            "server: { hosts: [Events.Example.com, \"*.example.net\", my_service] }\ncors: { origins: [\"https://app.example:8443\"] }\n",
+            file: "test.yaml")
+        #expect(parsed.server.hosts.names == ["events.example.com", "my_service"])
+        #expect(parsed.server.hosts.suffixes == [".example.net"])
+        let hosts = parsed.server.hosts.addingHosts(ofOrigins: parsed.cors.origins)
+        for allowed in [
+            "events.example.com", "EVENTS.example.com:8080", "events.example.com.", "a.example.net", "a.b.example.net:1", "app.example",
+            "my_service:80", "localhost", "localhost:8080", "app.localhost", "127.0.0.1:8080", "10.1.2.3", "[::1]:8080", "[fe80::1]", "",
+        ] {
+            #expect(hosts.allows(hostHeader: allowed), "\(allowed)")
+        }
+        for refused in [
+            "example.net", "evil.test", "events.example.com.evil.test", "notexample.net", "localhost.evil.test", "127.0.0.1.evil.test",
+            "1.2.3", "256.1.1.1", "events.example.com:80x", "events.example.com:8080:1", ":8080", "[::1", "[::1]x",
+        ] {
+            #expect(!hosts.allows(hostHeader: refused), "\(refused)")
+        }
+        #expect(parsed.server.hosts.allows(hostHeader: "app.example") == false, "an origin's host is added to the list in force, not to the setting")
+        var any = HostAllowList()
+        #expect(any.add("*") && any.allows(hostHeader: "anything.test:1") && !any.allows(hostHeader: "bad:port"))
+        #expect(try ConfigLoader.parse("sources: { demo: {} }\n", file: "test.yaml").server.hosts == HostAllowList())
+        let entry = "is not a host name like events.example.com, *.example.com or * (no scheme, no port)"
+        #expect(errors("server:\n  hosts: [ok.example, \"events.example.com:8080\", \"https://a.example\", \"a.*.example\", \"\"]\n") == [
+            "test.yaml:2:23: error: server.hosts: 'events.example.com:8080' \(entry)",
+            "test.yaml:2:50: error: server.hosts: 'https://a.example' \(entry)",
+            "test.yaml:2:71: error: server.hosts: 'a.*.example' \(entry)",
+            "test.yaml:2:86: error: server.hosts: '' \(entry)",
+        ])
+        #expect(errors("server: { hosts: { a: b } }\n") == ["test.yaml:1:18: error: server.hosts must be a list of strings, found a mapping"])
     }
 
     /// `rate_limit:` in its two forms; bad input: a rate without a unit, a mapping without a rate, a zero burst, a

@@ -29,7 +29,7 @@ import Testing
         let check = try await ChildProcess.run(TestEnvironment.binary, ["check", "--config", path])
         #expect(check.status == 78)
         let lines = check.stderr.split(separator: "\n").map(String.init)
-        #expect(lines.contains("\(path):3:3: error: unknown key 'colour' in server (expected one of: listen, unix_socket, limits, event_loop_threads, tls)"))
+        #expect(lines.contains("\(path):3:3: error: unknown key 'colour' in server (expected one of: listen, hosts, unix_socket, limits, event_loop_threads, tls)"))
         #expect(lines.contains("\(path):5:10: error: streams.queue must be an integer, found 'many'"))
         #expect(lines.contains("\(path):8:48: error: rules[0].publish.topic: '{{' is not closed by '}}'"))
         #expect(lines.contains { $0.hasPrefix("\(path):9:13: error: duplicate rule name 'r'") })

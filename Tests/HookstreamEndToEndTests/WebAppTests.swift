@@ -44,12 +44,13 @@ import Testing
     /// A page in Chromium: `script` runs, `ready` is announced, `until` ends it.
     static func page(
         port: Int, cookie: String?, script: String, ready: String? = nil, until: String, result: String = "R", tabs: Int = 1, timeout: Int = 40,
-        chromiumArguments: [String] = []
+        pageURL: String? = nil, chromiumArguments: [String] = []
     ) throws -> ChildProcess {
         var arguments = [TestEnvironment.client("web_page.py"), "--port", String(port), "--script", script, "--until", until, "--result", result,
                          "--tabs", String(tabs), "--timeout", String(timeout)]
         if let cookie { arguments += ["--cookie", "hookstream_token=\(cookie)"] }
         if let ready { arguments += ["--ready", ready] }
+        if let pageURL { arguments += ["--page-url", pageURL] }
         for argument in chromiumArguments { arguments.append("--chromium-arg=\(argument)") }
         return try ChildProcess(TestEnvironment.python, arguments)
     }
@@ -330,6 +331,56 @@ import Testing
             try await postFromPage(port: port)
             try await waitUntil("the two events from the configured page") { daemon.log.components(separatedBy: "Webhook accepted").count - 1 >= 2 }
             #expect(try await post(daemon, user: "42", "from a server") == [3], "the foreign page published nothing")
+        }
+    }
+
+    /// Bad input: a DNS-rebinding page. A site's page whose name (`rebind.test`) is pointed at 127.0.0.1 after it
+    /// loaded (Chromium's `--host-resolver-rules` gives the answer the attacker's DNS would) is same-origin with the
+    /// daemon as far as the browser knows: no `Origin` test stops it, and a same-origin `GET` over plain HTTP carries
+    /// neither `Origin` nor `Sec-Fetch-Site`. Its requests are refused by their `Host` (`403 host_not_allowed`): the
+    /// page cannot read `/metrics` nor post to a source without `verify:`, and nothing is published. (Before the
+    /// change, both went through.) Under `127.0.0.1` or `localhost` the daemon answers as before, and with the name in
+    /// `server.hosts` the same page may do both.
+    @Test func aPageUnderARebindingNameCannotReadMetricsNorPostWebhooks() async throws {
+        func visit(_ daemon: Daemon) async throws -> [String: Any] {
+            let script = """
+                window.R = {};
+                fetch('/metrics').then(r => r.text().then(t => { R.metrics = r.status; R.metricsBody = t.slice(0, 300); }), e => R.metrics = String(e));
+                fetch('/hooks/app', {method: 'POST', headers: {'Content-Type': 'application/json'}, body: '{"user":"42","text":"rebound"}'})
+                  .then(r => r.text().then(t => { R.hook = r.status; R.hookBody = t; }), e => R.hook = String(e));
+                """
+            let page = try Self.page(
+                port: 0, cookie: nil, script: script, until: "R.metrics !== undefined && R.hook !== undefined",
+                pageURL: "http://rebind.test:\(daemon.port)/console", chromiumArguments: ["--host-resolver-rules=MAP rebind.test 127.0.0.1"])
+            return try #require(await Self.result(of: page).first)
+        }
+        func curl(_ daemon: Daemon, host: String) async throws -> String {
+            try await ChildProcess.run(
+                "/usr/bin/env", ["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "-H", "Host: \(host)", "\(daemon.baseURL)/metrics"]
+            ).stdout
+        }
+        let config = Self.config(pageOrigin: "http://127.0.0.1:1")
+        try await withDaemon(config: config, environment: Self.environment) { daemon in
+            let refused = try await visit(daemon)
+            #expect(refused["metrics"] as? Int == 403, "\(refused)")
+            #expect((refused["metricsBody"] as? String)?.contains("hookstream_") == false)
+            #expect(refused["hook"] as? Int == 403, "\(refused)")
+            #expect((refused["hookBody"] as? String)?.contains(#""error":"host_not_allowed""#) == true)
+            #expect((refused["hookBody"] as? String)?.contains("add 'rebind.test' to server.hosts") == true, "the answer says how to allow the name")
+            try await waitUntil("the refusal in the log") { daemon.log.contains("Requests refused: their Host is not localhost, an IP address or a name in server.hosts") }
+            #expect(daemon.log.contains("host=rebind.test:\(daemon.port)"))
+            #expect(try await post(daemon, user: "42", "from a server") == [1], "the rebound page published nothing")
+            #expect(try await curl(daemon, host: "localhost:\(daemon.port)") == "200")
+            #expect(try await curl(daemon, host: "[::1]:\(daemon.port)") == "200")
+            #expect(try await curl(daemon, host: "rebind.test") == "403")
+        }
+        try await withDaemon(config: config + "\nserver: { hosts: [rebind.test] }\n", environment: Self.environment) { daemon in
+            let allowed = try await visit(daemon)
+            #expect(allowed["metrics"] as? Int == 200, "\(allowed)")
+            #expect((allowed["metricsBody"] as? String)?.contains("hookstream_") == true)
+            #expect(allowed["hook"] as? Int == 202, "\(allowed)")
+            #expect(try await curl(daemon, host: "REBIND.test.") == "200", "names are compared as DNS compares them")
+            #expect(try await curl(daemon, host: "other.test") == "403")
         }
     }
 

@@ -32,7 +32,7 @@ struct ConfigSchema {
 
     private func readServer(_ node: Node, into server: inout Configuration.Server) {
         guard let m = reader.mapping(node, "server") else { return }
-        for (key, _, value) in reader.entries(m, allowed: ["listen", "unix_socket", "limits", "event_loop_threads", "tls"], in: "server") {
+        for (key, _, value) in reader.entries(m, allowed: ["listen", "hosts", "unix_socket", "limits", "event_loop_threads", "tls"], in: "server") {
             switch key {
             case "listen":
                 guard let text = reader.string(value, "server.listen") else { continue }
@@ -40,6 +40,11 @@ struct ConfigSchema {
                     server.listen = address
                 } else {
                     reader.error(at: value, "server.listen must be HOST:PORT (like 127.0.0.1:8080), found '\(text)'")
+                }
+            case "hosts":
+                guard let list = reader.stringList(value, "server.hosts") else { continue }
+                for (entry, element) in list where !server.hosts.add(entry) {
+                    reader.error(at: element, "server.hosts: '\(entry)' is not a host name like events.example.com, *.example.com or * (no scheme, no port)")
                 }
             case "unix_socket":
                 if ConfigReader.isNull(value) { server.unixSocket = nil; continue }

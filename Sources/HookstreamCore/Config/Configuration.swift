@@ -25,6 +25,8 @@ public struct Configuration: Sendable {
         public var http2Streams: Int = 128
         /// Event-loop threads for HTTP (`server.event_loop_threads`); one is best on small machines.
         public var eventLoopThreads: Int = 1
+        /// `server.hosts`: the names besides `localhost` and IP addresses a cleartext listener answers to (``HostAllowList``).
+        public var hosts = HostAllowList()
         /// `server.tls`: the listener speaks TLS (with HTTP/2 and HTTP/1.1 by ALPN) when set.
         public var tls: TLS?
         public init() {}

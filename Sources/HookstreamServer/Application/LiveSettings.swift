@@ -10,12 +10,15 @@ final class LiveSettings: Sendable {
     let engine: RuleEngine
     /// The TLS context new connections get (certificate and key as of this configuration), when `server.tls` is set.
     let tls: NIOSSLContext?
+    /// `server.hosts` with the hosts of `cors.origins`.
+    private let allowedHosts: HostAllowList
 
     private init(configuration: Configuration, authenticator: Authenticator, tls: NIOSSLContext?) {
         self.configuration = configuration
         self.authenticator = authenticator
         self.engine = RuleEngine(rules: configuration.rules, regexSteps: configuration.server.regexSteps)
         self.tls = tls
+        self.allowedHosts = configuration.server.hosts.addingHosts(ofOrigins: configuration.cors.origins)
     }
 
     /// These settings with `tls` (configured as `configured`) for new connections. TLS on or off takes a restart: a
@@ -76,6 +79,14 @@ final class LiveSettings: Sendable {
         if allows(origin: origin) { return true }
         guard let host = headers.first(name: "host"), !host.isEmpty else { return false }
         return origin == "http://\(host)" || origin == "https://\(host)"
+    }
+
+    /// The request's `Host` when it is not a name this server answers to (``HostAllowList``: `server.hosts`,
+    /// against DNS rebinding); `nil` when the request may go on. A TLS listener is not checked: a page under a
+    /// rebound name would not get past the certificate.
+    func refusedHost(headers: HTTPHeaders) -> String? {
+        guard tls == nil, let host = headers.first(name: "host"), !allowedHosts.allows(hostHeader: host) else { return nil }
+        return host
     }
 
     /// The CORS headers for a request from `origin`: the exact origin with credentials, for configured origins

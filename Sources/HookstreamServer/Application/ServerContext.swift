@@ -24,6 +24,7 @@ final class ServerContext: Sendable {
     let logger: Logger
     private let current: NIOLockedValueBox<LiveSettings>
     private let isShuttingDownBox = NIOLockedValueBox(false)
+    private let hostRefusals = NIOLockedValueBox(RefusalLog())
 
     init(
         settings: LiveSettings, broker: Broker, hubs: StreamHubs, jobs: JobRunner, metrics: ServerMetrics, registry: PrometheusCollectorRegistry?,
@@ -60,6 +61,15 @@ final class ServerContext: Sendable {
     func sweeper(for loop: any EventLoop) -> ConnectionSweeper {
         for sweeper in sweepers where sweeper.eventLoop === loop { return sweeper }
         preconditionFailure("event loop \(loop) is not part of the HTTP server's group")
+    }
+
+    /// Logs a request refused for its `Host` (``LiveSettings/refusedHost(headers:)``), at most once per
+    /// ``RefusalLog/interval`` with how many there were: a rebinding page may send many.
+    func logHostRefusal(host: String) {
+        guard let count = hostRefusals.withLockedValue({ $0.count(now: NIODeadline.now().uptimeNanoseconds) }) else { return }
+        logger.warning(
+            "Requests refused: their Host is not localhost, an IP address or a name in server.hosts",
+            metadata: ["host": "\(host.prefix(255))", "refused": "\(count)"])
     }
 
     var isShuttingDown: Bool {

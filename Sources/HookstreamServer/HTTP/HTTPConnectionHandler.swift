@@ -218,6 +218,20 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         let headOnly = head.method == .HEAD
         state = .idle
         expiry = .distantFuture  // an answer is owed: the wait is the server's
+        if let host = settings.refusedHost(headers: head.headers) {
+            server.bodyBudget.release(bodyBytes)
+            if let source = HTTPConnectionHandler.webhookSource(of: head, settings: settings) {
+                server.metrics.webhook(source: source, status: HTTPResponseStatus.forbidden.code)
+            }
+            server.logHostRefusal(host: host)
+            let name = HostAllowList.name(ofHostHeader: host)
+            let error = HTTPError(
+                .forbidden, code: "host_not_allowed",
+                name.map { "this server answers to localhost, IP addresses and the names in server.hosts: add '\($0)' to server.hosts to allow it" }
+                    ?? "the request's Host header is malformed")
+            respond(HTTPResponse(error: error), keepAlive: keepAlive, extraHeaders: cors, headOnly: headOnly, context: context)
+            return
+        }
         switch Router.hookstream.match(method: head.method, path: target.path) {
         case .found(.eventStream, _):
             server.bodyBudget.release(bodyBytes)
