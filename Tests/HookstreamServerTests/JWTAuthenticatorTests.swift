@@ -86,6 +86,12 @@ import Testing
         #expect(try await reason(Claims(sub: "42", exp: later, iss: "https://app.example", aud: ["other", "hookstream"]), strict) == nil)
         #expect(try await reason(Claims(sub: "42", exp: later, iss: "https://evil.example", aud: ["hookstream"]), strict)?.contains("issuer") == true)
         #expect(try await reason(Claims(sub: "42", exp: later, iss: "https://app.example", aud: ["other"]), strict)?.contains("audience") == true)
+        #expect(try await reason(Claims(sub: "42", exp: later, iss: "https://app.example"), strict)?.contains("audience") == true)
+        // Bad input: a token minted for another service (it names its audience) where no audience is configured.
+        #expect(
+            try await reason(Claims(sub: "42", exp: later, aud: ["billing"]), plain)
+                == "the JWT names an audience (aud) and this server has none (auth.jwt.audience): set it to the audience its tokens carry")
+        #expect(try await reason(Claims(sub: "42", exp: later, aud: []), plain) == nil, "an empty list names no audience")
         // In words, not jwt-kit's case names (signatureVerificationFailed, malformedToken).
         let wrongKey = try await reason(Claims(sub: "42", exp: later), plain, secret: "another-secret-that-is-32-bytes-long!!")
         #expect(wrongKey == "the JWT was not accepted: its signature does not verify with any configured key", "\(wrongKey ?? "accepted")")
