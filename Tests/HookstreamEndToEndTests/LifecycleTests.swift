@@ -81,7 +81,7 @@ import Testing
             ])
             #expect(second.status == 70, "\(second.stderr)")
             #expect(!second.stderr.contains("Fatal error"), "it stops as on SIGTERM, not by the cancellation's deadline: \(second.stderr)")
-            #expect(second.stderr.contains("another process is listening on the Unix socket \(daemon.socketPath)"), "\(second.stderr)")
+            #expect(second.stderr.contains("another process holds \(daemon.socketPath).lock, the lock of the Unix socket \(daemon.socketPath)"), "\(second.stderr)")
             var after = stat()
             #expect(lstat(daemon.socketPath, &after) == 0, "the first daemon's socket file is still there")
             #expect(after.st_ino == before.st_ino, "and it is the same file")
@@ -92,6 +92,68 @@ import Testing
             _ = try? await daemon.stop()
             throw error
         }
+    }
+
+    /// Bad input: the Unix socket's path taken by others. First another process holds the socket's lock
+    /// (`run/hookstream.sock.lock`), as a second daemon started in the same instant as the first would find it; then
+    /// a program that is not hookstream listens on the socket without the lock. Each time the daemon refuses to start
+    /// (exit 70), naming the lock or the listener, and leaves the socket file alone. Once the listener is gone (its
+    /// file stale) it starts, replaces the file, and holds the lock until it stops. (Without the lock, two daemons
+    /// could both find no listener, and the second replace the socket the first had just bound.)
+    @Test func aDaemonLeavesTheUnixSocketAloneWhileAnotherProcessHoldsItsLockOrListens() async throws {
+        let config = "server: { unix_socket: { path: ./run/hookstream.sock } }\nstore: { kind: memory }\nsources: { local: { unix_socket: true } }\nrules:\n  - { name: l, source: local, publish: { topic: \"local/x\", data: \"{{ data }}\" } }\n"
+        let directory = try TestEnvironment.makeTemporaryDirectory()
+        let configPath = directory.appendingPathComponent("hookstream.yaml").path
+        try config.write(toFile: configPath, atomically: true, encoding: .utf8)
+        try FileManager.default.createDirectory(at: directory.appendingPathComponent("run"), withIntermediateDirectories: true)
+        let socketPath = directory.appendingPathComponent("run/hookstream.sock").path
+        let listener = try ChildProcess("/usr/bin/env", [
+            "python3", "-c", "import socket, sys, time\ns = socket.socket(socket.AF_UNIX)\ns.bind(sys.argv[1])\ns.listen()\nprint('listening', flush=True)\ntime.sleep(60)",
+            socketPath,
+        ])
+        defer { listener.signal(SIGKILL) }
+        try await waitUntil("the other program to listen") { listener.stdout.contains("listening") }
+        var before = stat()
+        #expect(lstat(socketPath, &before) == 0)
+        func lock() -> CInt? {
+            let descriptor = open(socketPath + ".lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+            guard descriptor >= 0 else { return nil }
+            guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
+                close(descriptor)
+                return nil
+            }
+            return descriptor
+        }
+        func serve() async throws -> (status: Int32, stdout: String, stderr: String) {
+            try await ChildProcess.run(TestEnvironment.binary, ["serve", "--config", configPath, "--listen", "127.0.0.1:0", "--unix-socket", socketPath])
+        }
+        var after = stat()
+        let held = try #require(lock())
+        let locked = try await serve()
+        #expect(locked.status == 70, "\(locked.stderr)")
+        #expect(locked.stderr.contains("another process holds \(socketPath).lock, the lock of the Unix socket \(socketPath)"), "\(locked.stderr)")
+        #expect(lstat(socketPath, &after) == 0 && after.st_ino == before.st_ino, "the socket file was left as it was")
+        close(held)
+        let listened = try await serve()
+        #expect(listened.status == 70, "\(listened.stderr)")
+        #expect(listened.stderr.contains("another process is listening on the Unix socket \(socketPath)"), "\(listened.stderr)")
+        #expect(lstat(socketPath, &after) == 0 && after.st_ino == before.st_ino, "the socket file was left as it was")
+
+        listener.signal(SIGKILL)
+        _ = try await listener.waitForExit()
+        #expect(lstat(socketPath, &after) == 0, "the killed program's socket file stays, stale")
+        let daemon = try await Daemon.start(config: config, directory: directory)
+        do {
+            #expect(lstat(socketPath, &after) == 0 && after.st_ino != before.st_ino, "the stale file was replaced")
+            #expect(try UnixSocketClient(path: socketPath).request(#"{"data":1}"#) == #"{"ok":true,"ids":[1]}"#)
+            #expect(lock() == nil, "the daemon holds the lock while it serves")
+            try await daemon.stop()
+        } catch {
+            _ = try? await daemon.stop()
+            throw error
+        }
+        let free = try #require(lock(), "the lock is free once the daemon stopped")
+        close(free)
     }
 
     @Test func sigintStopsTheDaemonLikeSigterm() async throws {

@@ -11,6 +11,10 @@ struct UnixSocketInUse: Error, Sendable, CustomStringConvertible {
         case listening
         /// Connecting failed with this errno, which says neither "stale" nor "listening".
         case cannotTell(CInt)
+        /// Another process holds the socket's lock file (``UnixSocketLock``): it is binding or serving the socket.
+        case locked(lockPath: String)
+        /// The lock file cannot be opened or locked: this errno.
+        case lockUnavailable(lockPath: String, CInt)
     }
 
     let path: String
@@ -22,6 +26,10 @@ struct UnixSocketInUse: Error, Sendable, CustomStringConvertible {
             "another process is listening on the Unix socket \(path) (another hookstream?): stop it, or give this one another server.unix_socket.path"
         case .cannotTell(let code):
             "cannot tell whether another process listens on the Unix socket \(path) (connecting to it failed: \(String(cString: strerror(code)))): remove the file if it is stale, or give this one another server.unix_socket.path"
+        case .locked(let lockPath):
+            "another process holds \(lockPath), the lock of the Unix socket \(path) (another hookstream?): stop it, or give this one another server.unix_socket.path"
+        case .lockUnavailable(let lockPath, let code):
+            "cannot lock \(lockPath), the lock of the Unix socket \(path) (\(String(cString: strerror(code)))): the socket's folder must be writable by this user"
         }
     }
 }

@@ -36,6 +36,8 @@ final class UnixSocketIngest: Service {
     /// Connections being served: in all, and per sender's uid (`nil` for a peer whose credentials the kernel did not
     /// give).
     private let openConnections = NIOLockedValueBox((total: 0, byUser: [UInt32?: Int]()))
+    /// The socket's lock while it is bound from its path (``UnixSocketLock``).
+    private let lock = NIOLockedValueBox<UnixSocketLock?>(nil)
 
     init(
         socket: Configuration.UnixSocket, listener: Listener, server: ServerContext, group: any EventLoopGroup, logger: Logger,
@@ -72,8 +74,10 @@ final class UnixSocketIngest: Service {
                 try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             }
             // A socket file left by a process that is gone is replaced; one that another process still listens on is
-            // not, nor one this process cannot tell about.
+            // not, nor one this process cannot tell about. The lock keeps another daemon from doing the same meanwhile.
+            let lock = try UnixSocketLock(socketPath: path)
             if let inUse = UnixSocketIngest.probe(path) { throw inUse }
+            self.lock.withLockedValue { $0 = lock }
             let server = try await bootstrap.bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true, childChannelInitializer: initializer)
             UnixSocketIngest.applyPermissions(socket, logger: logger)
             return server
@@ -123,6 +127,7 @@ final class UnixSocketIngest: Service {
     static let maximumConnectionsPerUser = maximumConnections / 2
 
     func run() async throws {
+        defer { lock.withLockedValue { $0 = nil } }  // after NIO removed the socket file, when it closed the socket
         let server = try await bind()
         logger.info("Unix socket listening")
         onListening()
