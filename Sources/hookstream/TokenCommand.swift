@@ -35,7 +35,7 @@ struct TokenCommand: AsyncParsableCommand {
     @Option(name: .long, help: "The issuer (iss).")
     var issuer: String?
 
-    @Option(name: .long, help: "The audience (aud).")
+    @Option(name: .long, help: "The audience (aud): a server without this auth.jwt.audience refuses the token.")
     var audience: String?
 
     @Option(name: .long, help: "The claim that holds the grants (auth.jwt.claim).")

@@ -185,13 +185,13 @@ import Testing
         let hosts = parsed.server.hosts.addingHosts(ofOrigins: parsed.cors.origins)
         for allowed in [
             "events.example.com", "EVENTS.example.com:8080", "events.example.com.", "a.example.net", "a.b.example.net:1", "app.example",
-            "my_service:80", "localhost", "localhost:8080", "app.localhost", "127.0.0.1:8080", "10.1.2.3", "[::1]:8080", "[fe80::1]", "",
+            "my_service:80", "localhost", "localhost:8080", "app.localhost", "127.0.0.1:8080", "10.1.2.3", "[::1]:8080", "[fe80::1]", "[::ffff:127.0.0.1]", "",
         ] {
             #expect(hosts.allows(hostHeader: allowed), "\(allowed)")
         }
         for refused in [
             "example.net", "evil.test", "events.example.com.evil.test", "notexample.net", "localhost.evil.test", "127.0.0.1.evil.test",
-            "1.2.3", "256.1.1.1", "events.example.com:80x", "events.example.com:8080:1", ":8080", "[::1", "[::1]x",
+            "1.2.3", "256.1.1.1", "events.example.com:80x", "events.example.com:8080:1", ":8080", "[::1", "[::1]x", "[evil.test]", "[::1]:80x",
         ] {
             #expect(!hosts.allows(hostHeader: refused), "\(refused)")
         }
@@ -199,7 +199,7 @@ import Testing
         var any = HostAllowList()
         #expect(any.add("*") && any.allows(hostHeader: "anything.test:1") && !any.allows(hostHeader: "bad:port"))
         #expect(try ConfigLoader.parse("sources: { demo: {} }\n", file: "test.yaml").server.hosts == HostAllowList())
-        let entry = "is not a host name like events.example.com, *.example.com or * (no scheme, no port)"
+        let entry = "is not a host name like events.example.com, *.example.com or * (no scheme, no port; a name in another script in its xn-- form)"
         #expect(errors("server:\n  hosts: [ok.example, \"events.example.com:8080\", \"https://a.example\", \"a.*.example\", \"\"]\n") == [
             "test.yaml:2:23: error: server.hosts: 'events.example.com:8080' \(entry)",
             "test.yaml:2:50: error: server.hosts: 'https://a.example' \(entry)",

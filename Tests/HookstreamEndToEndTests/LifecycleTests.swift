@@ -152,7 +152,7 @@ import Testing
             _ = try? await daemon.stop()
             throw error
         }
-        let free = try #require(lock(), "the lock is free once the daemon stopped")
+        let free = try #require(lock(), "the lock is free once the daemon stopped (the kernel drops it with the process, if not before)")
         close(free)
     }
 

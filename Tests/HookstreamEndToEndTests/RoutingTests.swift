@@ -124,6 +124,35 @@ import Testing
         }
     }
 
+    /// A webhook whose regex tests need more steps than the event loop gives them (a million; here about 80 million,
+    /// `[a-z]{1,100}x` on 200,000 characters, within a `regex_steps` of a billion) is routed on a worker thread: a
+    /// light webhook sent while it is routed is read, routed and answered meanwhile, so it gets id 1 and the costly
+    /// one id 2, and a stream gets both in id order. (On the loop, the light one waited behind the costly one's
+    /// search, and came second.)
+    @Test func aCostlyMessageIsRoutedOffTheEventLoop() async throws {
+        let config = """
+            store: { kind: memory }
+            server: { limits: { regex_steps: 1000000000 } }
+            auth:
+              tokens: [{ name: t, secret: { value: reader-token }, subscribe: ["**"] }]
+            sources: { app: {} }
+            rules:
+              - { name: costly, source: app, when: { body.text: { regex: "[a-z]{1,100}x" } }, publish: { topic: matched/app } }
+              - { name: rest, source: app, publish: { topic: other/app } }
+            """
+        try await withDaemon(config: config) { daemon in
+            let stream = try await SSEStream.open("\(daemon.baseURL)/events?topic=**", headers: [("Authorization", "Bearer reader-token")])
+            let json = [("Content-Type", "application/json")]
+            let costly = Task { try await post(daemon, "app", body: #"{"text":"\#(String(repeating: "a", count: 200_000))x"}"#, headers: json) }
+            try await waitUntil("the costly message to go to a worker thread") { daemon.log.contains("Routing on a worker thread") }
+            let light = try await post(daemon, "app", body: #"{"text":"abc"}"#, headers: json)
+            #expect(light.body == "{\"ids\":[1],\"topics\":[\"other/app\"]}\n", "the light webhook was answered while the costly one was routed")
+            #expect(try await costly.value.body == "{\"ids\":[2],\"topics\":[\"matched/app\"]}\n")
+            let events = try await stream.collect { $0.count == 2 }
+            #expect(events.map(\.id) == ["1", "2"])
+        }
+    }
+
     /// `server.limits.regex_steps` bounds a message's regex searches in the daemon: bad input, a 5,000-character
     /// value for `[a-z]{1,100}x` (about 400 steps a character, two million in all) with 100,000 steps per message,
     /// by webhook and by socket line, is refused naming the rule, and nothing is published; a short value goes

@@ -434,6 +434,34 @@ import Testing
         }
     }
 
+    /// `server.hosts` applies to plain-HTTP listeners only, decided by what the listener speaks, not by the
+    /// configuration in force. Bad input: a request under a name not listed (`rebind.test`, as a DNS-rebinding page
+    /// sends it), to a plain listener before and after a reload that adds `server.tls` (which takes a restart, so the
+    /// listener stays plain and keeps refusing it), and to a TLS listener, where a page under that name would not
+    /// get past the certificate, and which answers it.
+    @Test func theHostIsCheckedOnAPlainListenerEvenAfterAReloadAddsTLS() async throws {
+        let directory = try TestEnvironment.makeTemporaryDirectory()
+        let certificates = try await TestCertificates.make(in: directory.appendingPathComponent("tls"))
+        let withTLS = Self.config(certificates: certificates)
+        let plain = withTLS.replacingOccurrences(
+            of: "  tls:\n    certificate: { file: \(certificates.chain) }\n    key: { file: \(certificates.key) }\n", with: "")
+        #expect(!plain.contains("tls:"))
+        func status(_ url: String, host: String) async throws -> String {
+            try await Self.curl(["-o", "/dev/null", "-w", "%{http_code}", "-H", "Host: \(host)", url], certificates).stdout
+        }
+        try await withDaemon(config: plain, directory: directory) { daemon in
+            #expect(try await status("\(daemon.baseURL)/metrics", host: "rebind.test") == "403")
+            try withTLS.write(toFile: directory.appendingPathComponent("hookstream.yaml").path, atomically: true, encoding: .utf8)
+            daemon.child.signal(SIGHUP)
+            try await waitUntil(timeout: .seconds(10), "the reload") { daemon.log.contains("server.tls (on or off") }
+            #expect(try await status("\(daemon.baseURL)/metrics", host: "rebind.test") == "403", "the listener is still plain, and still checks")
+            #expect(try await status("\(daemon.baseURL)/metrics", host: "127.0.0.1:\(daemon.port)") == "200")
+        }
+        try await withDaemon(config: withTLS) { (daemon: Daemon) async throws in
+            #expect(try await status("https://127.0.0.1:\(daemon.port)/metrics", host: "rebind.test") == "200")
+        }
+    }
+
     /// A renewed certificate (new files at the same paths, then SIGHUP) is what new connections get; a stream opened
     /// under the old one keeps streaming.
     @Test func aReloadRenewsTheCertificateForNewConnectionsAndOpenStreamsStay() async throws {

@@ -334,10 +334,11 @@ import Testing
         }
     }
 
-    /// Bad input: a DNS-rebinding page. A site's page whose name (`rebind.test`) is pointed at 127.0.0.1 after it
-    /// loaded (Chromium's `--host-resolver-rules` gives the answer the attacker's DNS would) is same-origin with the
-    /// daemon as far as the browser knows: no `Origin` test stops it, and a same-origin `GET` over plain HTTP carries
-    /// neither `Origin` nor `Sec-Fetch-Site`. Its requests are refused by their `Host` (`403 host_not_allowed`): the
+    /// Bad input: a DNS-rebinding page. A site's page whose name (`rebind.test`) its DNS points at 127.0.0.1 once the
+    /// page has loaded is same-origin with the daemon as far as the browser knows: no `Origin` test stops it, and a
+    /// same-origin `GET` over plain HTTP carries neither `Origin` nor `Sec-Fetch-Site`. Here Chromium's
+    /// `--host-resolver-rules` maps the name to 127.0.0.1 from the start, and the page is the daemon's own answer
+    /// under that name: the same origin, and the same requests, as the attacker's page would make. Its requests are refused by their `Host` (`403 host_not_allowed`): the
     /// page cannot read `/metrics` nor post to a source without `verify:`, and nothing is published. (Before the
     /// change, both went through.) Under `127.0.0.1` or `localhost` the daemon answers as before, and with the name in
     /// `server.hosts` the same page may do both.

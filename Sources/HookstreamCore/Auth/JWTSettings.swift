@@ -7,7 +7,7 @@ public struct JWTSettings: Sendable {
     public var jwks: JWKS?
     /// Checked against `iss` when set.
     public var issuer: String?
-    /// Checked against `aud` (a string or a list) when set.
+    /// When set, `aud` (a string or a list) must hold it; when not, a token with an `aud` is refused (RFC 7519 4.1.3).
     public var audience: String?
     /// The claim with the token's own grants: `{"subscribe": [...], "publish": [...]}`.
     public var claim: String = "hookstream"

@@ -44,7 +44,7 @@ struct ConfigSchema {
             case "hosts":
                 guard let list = reader.stringList(value, "server.hosts") else { continue }
                 for (entry, element) in list where !server.hosts.add(entry) {
-                    reader.error(at: element, "server.hosts: '\(entry)' is not a host name like events.example.com, *.example.com or * (no scheme, no port)")
+                    reader.error(at: element, "server.hosts: '\(entry)' is not a host name like events.example.com, *.example.com or * (no scheme, no port; a name in another script in its xn-- form)")
                 }
             case "unix_socket":
                 if ConfigReader.isNull(value) { server.unixSocket = nil; continue }

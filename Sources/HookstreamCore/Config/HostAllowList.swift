@@ -71,7 +71,10 @@ public struct HostAllowList: Sendable, Hashable {
         let text = Substring(header)
         let end: Substring.Index
         if text.first == "[" {
-            guard let close = text.firstIndex(of: "]") else { return nil }
+            // An IPv6 address: hex digits, colons, and perhaps an IPv4 tail; never a name.
+            guard let close = text.firstIndex(of: "]"),
+                text[text.index(after: text.startIndex)..<close].utf8.allSatisfy({ $0 == UInt8(ascii: ":") || $0 == UInt8(ascii: ".") || $0.isHexDigit })
+            else { return nil }
             end = text.index(after: close)
         } else {
             end = text.firstIndex(of: ":") ?? text.endIndex
@@ -117,5 +120,12 @@ public struct HostAllowList: Sendable, Hashable {
 
     static func withoutTrailingDot(_ text: Substring) -> Substring {
         text.last == "." ? text.dropLast() : text
+    }
+}
+
+extension UInt8 {
+    fileprivate var isHexDigit: Bool {
+        (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(self) || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains(self)
+            || (UInt8(ascii: "A")...UInt8(ascii: "F")).contains(self)
     }
 }

@@ -3,8 +3,8 @@
 public struct RuleEngine: Sendable {
     private let rulesBySource: [String: [Rule]]
     private let rootsBySource: [String: Set<String>]
-    /// The steps one message's regex searches may take together (``RegexBudget``).
-    private let regexSteps: Int
+    /// The steps one message's regex searches may take together (`server.limits.regex_steps`, ``RegexBudget``).
+    public let regexSteps: Int
 
     /// Creates an engine; rules keep their order within a source.
     /// - Parameters:

@@ -81,11 +81,12 @@ final class LiveSettings: Sendable {
         return origin == "http://\(host)" || origin == "https://\(host)"
     }
 
-    /// The request's `Host` when it is not a name this server answers to (``HostAllowList``: `server.hosts`,
-    /// against DNS rebinding); `nil` when the request may go on. A TLS listener is not checked: a page under a
-    /// rebound name would not get past the certificate.
+    /// The request's `Host` when it is not a name this server answers to (``HostAllowList``: `server.hosts` and the
+    /// hosts of `cors.origins`, against DNS rebinding); `nil` when the request may go on. Only plain-HTTP listeners
+    /// ask (``HTTPConnectionHandler``): whether this configuration has `server.tls` does not say what a listener
+    /// started with (turning TLS on or off takes a restart).
     func refusedHost(headers: HTTPHeaders) -> String? {
-        guard tls == nil, let host = headers.first(name: "host"), !allowedHosts.allows(hostHeader: host) else { return nil }
+        guard let host = headers.first(name: "host"), !allowedHosts.allows(hostHeader: host) else { return nil }
         return host
     }
 

@@ -40,7 +40,7 @@ final class ServerContext: Sendable {
         self.registry = registry
         self.logger = logger
         self.publisher = Publisher(store: broker.store, jobs: jobs, logger: logger)
-        self.webhooks = WebhookIngest(publisher: publisher, metrics: metrics, logger: logger)
+        self.webhooks = WebhookIngest(publisher: publisher, jobs: jobs, metrics: metrics, logger: logger)
     }
 
     /// The settings in force; read once per request.

@@ -43,6 +43,9 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     private let server: ServerContext
     /// HTTP/1.1 (raw bytes out) or an HTTP/2 stream (response parts out, one request per stream).
     private let framing: StreamFraming.Kind
+    /// Whether requests must name the server by a name it answers to (`server.hosts`): on a plain-HTTP listener.
+    /// Over TLS a page under a rebound name would not get past the certificate.
+    private let checksHost: Bool
     private var state = State.idle
     /// Responses not yet written; `slots[0]` has the number `firstSlot`.
     private var slots: [Slot] = []
@@ -72,9 +75,11 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     /// - Parameter firstRequestBy: when the connection's first request must have arrived whole: `request_timeout`
     ///   after the connection was accepted (a TLS handshake counts against it). By default, that long from now (an
     ///   HTTP/2 stream's request, from the stream's start).
-    init(server: ServerContext, framing: StreamFraming.Kind = .http1, firstRequestBy: NIODeadline? = nil) {
+    /// - Parameter checksHost: whether the connection came to a plain-HTTP listener, whose requests' `Host` is checked.
+    init(server: ServerContext, framing: StreamFraming.Kind = .http1, checksHost: Bool, firstRequestBy: NIODeadline? = nil) {
         self.server = server
         self.framing = framing
+        self.checksHost = checksHost
         if let firstRequestBy { expiry = firstRequestBy }
     }
 
@@ -119,6 +124,12 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
             if hasStarted { expiry = .now() + TimeAmount(settings.configuration.server.requestTimeout) }
             hasStarted = true
             idleTimeout = TimeAmount(settings.configuration.server.idleTimeout)
+            // Before anything else of the request, its body above all: a page under a rebound name must not make the
+            // server hold bodies for it, nor learn anything from an answer other than this one.
+            if checksHost, let host = settings.refusedHost(headers: head.headers) {
+                refuseHost(host, head: head, settings: settings, context: context)
+                return
+            }
             let limit = settings.configuration.server.bodyLimit
             if let length = head.headers.first(name: "content-length").flatMap(Int.init), length > limit {
                 refuseTooLarge(limit: limit, head: head, settings: settings, context: context)
@@ -157,6 +168,24 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         server.logger.info("Request refused: body too large", metadata: metadata)
         let error = HTTPError(.payloadTooLarge, code: "body_too_large", "the request body is larger than the limit of \(limit) bytes")
         respond(HTTPResponse(error: error), keepAlive: false, headOnly: head.method == .HEAD, context: context)
+    }
+
+    /// Refuses a request whose `Host` is not a name the server answers to (``LiveSettings/refusedHost(headers:)``);
+    /// its body is not read, and the connection closes after the answer.
+    private func refuseHost(_ host: String, head: HTTPRequestHead, settings: LiveSettings, context: ChannelHandlerContext) {
+        state = .discarding
+        if let source = HTTPConnectionHandler.webhookSource(of: head, settings: settings) {
+            server.metrics.webhook(source: source, status: HTTPResponseStatus.forbidden.code)
+        }
+        server.logHostRefusal(host: host)
+        let error = HTTPError(
+            .forbidden, code: "host_not_allowed",
+            HostAllowList.name(ofHostHeader: host).map {
+                "this server answers to localhost, IP addresses and the names in server.hosts: add '\($0)' to server.hosts to allow it"
+            } ?? "the request's Host header is malformed")
+        respond(
+            HTTPResponse(error: error), keepAlive: false, extraHeaders: settings.corsHeaders(origin: head.headers.first(name: "origin")),
+            headOnly: head.method == .HEAD, context: context)
     }
 
     /// Refuses a request whose body does not fit in what the server holds of all bodies at once; the client may
@@ -218,20 +247,6 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         let headOnly = head.method == .HEAD
         state = .idle
         expiry = .distantFuture  // an answer is owed: the wait is the server's
-        if let host = settings.refusedHost(headers: head.headers) {
-            server.bodyBudget.release(bodyBytes)
-            if let source = HTTPConnectionHandler.webhookSource(of: head, settings: settings) {
-                server.metrics.webhook(source: source, status: HTTPResponseStatus.forbidden.code)
-            }
-            server.logHostRefusal(host: host)
-            let name = HostAllowList.name(ofHostHeader: host)
-            let error = HTTPError(
-                .forbidden, code: "host_not_allowed",
-                name.map { "this server answers to localhost, IP addresses and the names in server.hosts: add '\($0)' to server.hosts to allow it" }
-                    ?? "the request's Host header is malformed")
-            respond(HTTPResponse(error: error), keepAlive: keepAlive, extraHeaders: cors, headOnly: headOnly, context: context)
-            return
-        }
         switch Router.hookstream.match(method: head.method, path: target.path) {
         case .found(.eventStream, _):
             server.bodyBudget.release(bodyBytes)

@@ -45,7 +45,9 @@ final class HTTPServer: Service {
                     // The connection's first request must arrive whole within request_timeout of now, TLS handshake included.
                     let settings = server.settings
                     let firstRequestBy = NIODeadline.now() + TimeAmount(settings.configuration.server.requestTimeout)
-                    guard usesTLS, let tls = settings.tls else { return try HTTPServer.configureHTTP1(channel, server: server, firstRequestBy: firstRequestBy) }
+                    guard usesTLS, let tls = settings.tls else {
+                        return try HTTPServer.configureHTTP1(channel, server: server, overTLS: false, firstRequestBy: firstRequestBy)
+                    }
                     let tlsHandler = NIOSSLServerHandler(context: tls)
                     try channel.pipeline.syncOperations.addHandler(tlsHandler)
                     try channel.pipeline.syncOperations.addHandler(
@@ -63,7 +65,7 @@ final class HTTPServer: Service {
                                     try channel.pipeline.syncOperations.addHandler(TLSReadCopier(), position: .after(tlsHandler))
                                     try HTTPServer.configureHTTP2(channel, server: server, firstRequestBy: firstRequestBy)
                                 } else {
-                                    try HTTPServer.configureHTTP1(channel, server: server, firstRequestBy: firstRequestBy)
+                                    try HTTPServer.configureHTTP1(channel, server: server, overTLS: true, firstRequestBy: firstRequestBy)
                                 }
                             }
                         })
@@ -103,13 +105,13 @@ extension HTTPServer {
     static let maximumUnparsedBytes = 1 << 20
 
     /// HTTP/1.1 (after TLS, when there is TLS): a request decoder and the connection handler, which writes
-    /// responses and stream frames as raw bytes.
-    static func configureHTTP1(_ channel: any Channel, server: ServerContext, firstRequestBy: NIODeadline) throws {
+    /// responses and stream frames as raw bytes. Without TLS, requests' `Host` is checked against `server.hosts`.
+    static func configureHTTP1(_ channel: any Channel, server: ServerContext, overTLS: Bool, firstRequestBy: NIODeadline) throws {
         // The decoder's buffer holds only what it has not parsed yet: a partial head (NIO caps heads at 80 KiB), or
         // bytes after an upgrade request, which it never parses. The bound closes a connection that keeps sending them.
         try channel.pipeline.syncOperations.addHandler(
             ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes), maximumBufferSize: HTTPServer.maximumUnparsedBytes))
-        try channel.pipeline.syncOperations.addHandler(HTTPConnectionHandler(server: server, firstRequestBy: firstRequestBy))
+        try channel.pipeline.syncOperations.addHandler(HTTPConnectionHandler(server: server, checksHost: !overTLS, firstRequestBy: firstRequestBy))
     }
 
     /// HTTP/2: each stream is a child channel with the HTTP/1-style codec and its own connection handler, so an
@@ -136,7 +138,7 @@ extension HTTPServer {
         ) { stream in
             stream.eventLoop.makeCompletedFuture {
                 try stream.pipeline.syncOperations.addHandler(HTTP2FramePayloadToHTTP1ServerCodec())
-                try stream.pipeline.syncOperations.addHandler(HTTPConnectionHandler(server: server, framing: .http2))
+                try stream.pipeline.syncOperations.addHandler(HTTPConnectionHandler(server: server, framing: .http2, checksHost: false))
             }
         }
     }

@@ -20,6 +20,18 @@ struct UnixSocketInUse: Error, Sendable, CustomStringConvertible {
     let path: String
     let reason: Reason
 
+    /// What to do about a lock file that cannot be opened or locked: one left by another user (a run as root, say)
+    /// is that user's to remove; otherwise the folder is not writable, or the path is a link.
+    private static func lockProblem(_ lockPath: String, socket: String, code: CInt) -> String {
+        let what = "cannot lock \(lockPath), the lock of the Unix socket \(socket) (\(String(cString: strerror(code))))"
+        var status = stat()
+        if code == ELOOP { return "\(what): it is a symbolic link; remove it" }
+        if lstat(lockPath, &status) == 0, status.st_uid != geteuid() {
+            return "\(what): the file belongs to uid \(status.st_uid); remove it if no daemon of that user runs, or run as that user"
+        }
+        return "\(what): the socket's folder must be writable by this user"
+    }
+
     var description: String {
         switch reason {
         case .listening:
@@ -29,7 +41,7 @@ struct UnixSocketInUse: Error, Sendable, CustomStringConvertible {
         case .locked(let lockPath):
             "another process holds \(lockPath), the lock of the Unix socket \(path) (another hookstream?): stop it, or give this one another server.unix_socket.path"
         case .lockUnavailable(let lockPath, let code):
-            "cannot lock \(lockPath), the lock of the Unix socket \(path) (\(String(cString: strerror(code)))): the socket's folder must be writable by this user"
+            UnixSocketInUse.lockProblem(lockPath, socket: path, code: code)
         }
     }
 }

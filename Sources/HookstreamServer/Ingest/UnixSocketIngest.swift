@@ -127,7 +127,9 @@ final class UnixSocketIngest: Service {
     static let maximumConnectionsPerUser = maximumConnections / 2
 
     func run() async throws {
-        defer { lock.withLockedValue { $0 = nil } }  // after NIO removed the socket file, when it closed the socket
+        // Released once the socket is closed. The file stays (NIO removes a socket file only when binding over it):
+        // the next daemon's probe finds it stale.
+        defer { lock.withLockedValue { $0 = nil } }
         let server = try await bind()
         logger.info("Unix socket listening")
         onListening()

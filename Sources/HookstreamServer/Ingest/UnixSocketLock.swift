@@ -18,7 +18,8 @@ final class UnixSocketLock: Sendable {
     /// - Throws: ``UnixSocketInUse`` when another process holds it, or it cannot be taken.
     init(socketPath: String) throws(UnixSocketInUse) {
         let path = socketPath + ".lock"
-        let descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        // Not through a symbolic link: in a folder others may write to, one could point the lock anywhere.
+        let descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
         guard descriptor >= 0 else { throw UnixSocketInUse(path: socketPath, reason: .lockUnavailable(lockPath: path, errno)) }
         guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
             let code = errno
