@@ -74,6 +74,9 @@ import Testing
             let found = errors("auth:\n  jwt:\n    keys: [{ alg: HS256, secret: \(String(repeating: "s", count: 32)) }]\n    leeway: \(leeway)\n")
             #expect(found.contains { $0.hasPrefix("test.yaml:4:13: error: \(message)") }, "\(found)")
         }
+        // Bad input: an empty audience (every token would be refused).
+        let emptyAudience = errors("auth:\n  jwt:\n    keys: [{ alg: HS256, secret: \(String(repeating: "s", count: 32)) }]\n    audience: \"\"\n")
+        #expect(emptyAudience == ["test.yaml:4:15: error: auth.jwt.audience is empty: give the audience the tokens carry, or leave it out"], "\(emptyAudience)")
         #expect(found.contains { $0.hasPrefix("test.yaml:2:11: error: auth.cookie must be a cookie name") }, "\(found)")
         #expect(found.contains { $0.hasPrefix("test.yaml:5:31: error: auth.jwt.keys[0].secret: an HS256 secret must be at least 32 bytes long") }, "\(found)")
         #expect(found.contains { $0.hasPrefix("test.yaml:6:35: error: auth.jwt.keys[1]: HS512 takes a secret, not a public_key") }, "\(found)")

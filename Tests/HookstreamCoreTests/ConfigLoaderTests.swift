@@ -178,14 +178,15 @@ import Testing
     /// mapping where the list goes; every `Host` form a client may send is checked against the list.
     @Test func serverHosts() throws {
         let parsed = try ConfigLoader.parse(
-            "server: { hosts: [Events.Example.com, \"*.example.net\", my_service] }\ncors: { origins: [\"https://app.example:8443\"] }\n",
+            "server: { hosts: [Events.Example.com, \"*.example.net\", my_service] }\ncors: { origins: [\"https://App.Example:8443\"] }\n",
             file: "test.yaml")
+        #expect(parsed.cors.origins == ["https://app.example:8443"], "origins are compared as browsers send them, in lowercase")
         #expect(parsed.server.hosts.names == ["events.example.com", "my_service"])
         #expect(parsed.server.hosts.suffixes == [".example.net"])
         let hosts = parsed.server.hosts.addingHosts(ofOrigins: parsed.cors.origins)
         for allowed in [
             "events.example.com", "EVENTS.example.com:8080", "events.example.com.", "a.example.net", "a.b.example.net:1", "app.example",
-            "my_service:80", "localhost", "localhost:8080", "app.localhost", "127.0.0.1:8080", "10.1.2.3", "[::1]:8080", "[fe80::1]", "[::ffff:127.0.0.1]", "",
+            "my_service:80", "localhost", "localhost:8080", " localhost ", "localhost\t", "app.localhost", "127.0.0.1:8080", "10.1.2.3", "[::1]:8080", "[fe80::1]", "[::ffff:127.0.0.1]", "",
         ] {
             #expect(hosts.allows(hostHeader: allowed), "\(allowed)")
         }
@@ -195,6 +196,11 @@ import Testing
         ] {
             #expect(!hosts.allows(hostHeader: refused), "\(refused)")
         }
+        // What a refusal suggests adding: a name, never a malformed value.
+        #expect(HostAllowList.name(ofHostHeader: "rebind.test:8080") == "rebind.test")
+        #expect(HostAllowList.name(ofHostHeader: "localhost   ") == "localhost")
+        #expect(HostAllowList.name(ofHostHeader: "evil.test/x") == nil)
+        #expect(HostAllowList.name(ofHostHeader: "x refused=0 [HookstreamServer] Config reloaded") == nil)
         #expect(parsed.server.hosts.allows(hostHeader: "app.example") == false, "an origin's host is added to the list in force, not to the setting")
         var any = HostAllowList()
         #expect(any.add("*") && any.allows(hostHeader: "anything.test:1") && !any.allows(hostHeader: "bad:port"))

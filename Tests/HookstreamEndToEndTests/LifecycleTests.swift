@@ -107,6 +107,13 @@ import Testing
         try config.write(toFile: configPath, atomically: true, encoding: .utf8)
         try FileManager.default.createDirectory(at: directory.appendingPathComponent("run"), withIntermediateDirectories: true)
         let socketPath = directory.appendingPathComponent("run/hookstream.sock").path
+        // Bad input: a file that is not a socket at the path; it is not the daemon's to remove.
+        try "notes".write(toFile: socketPath, atomically: true, encoding: .utf8)
+        let file = try await ChildProcess.run(TestEnvironment.binary, ["serve", "--config", configPath, "--listen", "127.0.0.1:0", "--unix-socket", socketPath])
+        #expect(file.status == 70, "\(file.stderr)")
+        #expect(file.stderr.contains("\(socketPath) is not a Unix socket (a file or a folder is there): remove it"), "\(file.stderr)")
+        #expect(try String(contentsOfFile: socketPath, encoding: .utf8) == "notes")
+        try FileManager.default.removeItem(atPath: socketPath)
         let listener = try ChildProcess("/usr/bin/env", [
             "python3", "-c", "import socket, sys, time\ns = socket.socket(socket.AF_UNIX)\ns.bind(sys.argv[1])\ns.listen()\nprint('listening', flush=True)\ntime.sleep(60)",
             socketPath,

@@ -124,8 +124,8 @@ import Testing
         }
     }
 
-    /// A webhook whose regex tests need more steps than the event loop gives them (a million; here about 80 million,
-    /// `[a-z]{1,100}x` on 200,000 characters, within a `regex_steps` of a billion) is routed on a worker thread: a
+    /// A webhook whose regex tests need more steps than the event loop gives them (a million; here about 24 million,
+    /// `[a-z]{1,100}x` on 60,000 characters, within a `regex_steps` of a billion) is routed on the routing thread: a
     /// light webhook sent while it is routed is read, routed and answered meanwhile, so it gets id 1 and the costly
     /// one id 2, and a stream gets both in id order. (On the loop, the light one waited behind the costly one's
     /// search, and came second.)
@@ -143,13 +143,63 @@ import Testing
         try await withDaemon(config: config) { daemon in
             let stream = try await SSEStream.open("\(daemon.baseURL)/events?topic=**", headers: [("Authorization", "Bearer reader-token")])
             let json = [("Content-Type", "application/json")]
-            let costly = Task { try await post(daemon, "app", body: #"{"text":"\#(String(repeating: "a", count: 200_000))x"}"#, headers: json) }
-            try await waitUntil("the costly message to go to a worker thread") { daemon.log.contains("Routing on a worker thread") }
+            let costly = Task { try await post(daemon, "app", body: #"{"text":"\#(String(repeating: "a", count: 60_000))x"}"#, headers: json) }
+            try await waitUntil("the costly message to go to the routing thread") { daemon.log.contains("Routing on the routing thread") }
             let light = try await post(daemon, "app", body: #"{"text":"abc"}"#, headers: json)
             #expect(light.body == "{\"ids\":[1],\"topics\":[\"other/app\"]}\n", "the light webhook was answered while the costly one was routed")
             #expect(try await costly.value.body == "{\"ids\":[2],\"topics\":[\"matched/app\"]}\n")
             let events = try await stream.collect { $0.count == 2 }
             #expect(events.map(\.id) == ["1", "2"])
+        }
+    }
+
+    /// Bad input: 17 costly webhooks at once (each about 24 million regex steps), as anyone may send to a source
+    /// without `verify:`. The routing thread takes 16; the 17th is refused at once (`503 routing_busy`, with
+    /// `Retry-After`). Meanwhile the event loop and Swift's task pool stay free: a reload is applied and a light
+    /// webhook answered while they are routed. SIGTERM then stops the daemon at once, exit 0: the searches under way
+    /// are abandoned, not waited for. (On Swift's task pool, the searches held up reloads, resumes and the watchdog,
+    /// and a stop past the shutdown deadline crashed the daemon.)
+    @Test func costlyMessagesNeitherHoldReloadsNorAStopAndTheirQueueIsBounded() async throws {
+        let config = """
+            store: { kind: sqlite, path: ./var/hookstream.db }
+            server: { limits: { regex_steps: 1000000000 } }
+            sources: { app: {} }
+            rules:
+              - { name: costly, source: app, when: { body.text: { regex: "[a-z]{1,100}x" } }, publish: { topic: matched/app } }
+              - { name: rest, source: app, publish: { topic: other/app } }
+            """
+        let daemon = try await Daemon.start(config: config)
+        let body = daemon.directory.appendingPathComponent("costly.json")
+        try #"{"text":"\#(String(repeating: "a", count: 60_000))x"}"#.write(to: body, atomically: true, encoding: .utf8)
+        let senders = try (0..<17).map { _ in
+            try ChildProcess("/usr/bin/env", [
+                "curl", "-sS", "--max-time", "60", "-H", "Content-Type: application/json", "--data-binary", "@\(body.path)",
+                "-w", "\n%{http_code}", "\(daemon.baseURL)/hooks/app",
+            ])
+        }
+        defer { for sender in senders { sender.signal(SIGKILL) } }
+        do {
+            try await waitUntil("a refusal for want of room") {
+                senders.contains { !$0.isRunning && $0.stdout.contains(#""error":"routing_busy""#) }
+            }
+            let busy = try #require(senders.first { $0.stdout.contains(#""error":"routing_busy""#) })
+            #expect(busy.stdout.hasSuffix("\n503"), "\(busy.stdout)")
+            #expect(busy.stdout.contains("16 messages whose regex tests need more than 1000000 steps are being routed already; retry in a moment"))
+            try await waitUntil("the refusals' log line") { daemon.log.contains("Messages refused: the routing thread has as many messages as it may hold") }
+            // The loop and the task pool are free: a reload is applied, and a light webhook answered.
+            daemon.child.signal(SIGHUP)
+            try await waitUntil(timeout: .seconds(10), "the reload") { daemon.log.contains("config reloaded") }
+            let light = try await post(daemon, "app", body: #"{"text":"abc"}"#, headers: [("Content-Type", "application/json")])
+            #expect(light.status == 202 && light.body.contains(#""topics":["other/app"]"#), "\(light.body)")
+            #expect(senders.filter(\.isRunning).count >= 10, "most costly webhooks are still being routed")
+            let (status, duration) = try await daemon.stop()
+            #expect(status == 0, "\(daemon.log.suffix(2000))")
+            #expect(duration < .seconds(3), "stopped in \(duration)")
+            #expect(!daemon.log.contains("Fatal error"))
+            #expect(daemon.log.contains("Event store closed"), "the store was closed cleanly: \(daemon.log.suffix(1500))")
+        } catch {
+            _ = try? await daemon.stop()
+            throw error
         }
     }
 

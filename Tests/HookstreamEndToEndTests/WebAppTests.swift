@@ -374,6 +374,14 @@ import Testing
             #expect(try await curl(daemon, host: "localhost:\(daemon.port)") == "200")
             #expect(try await curl(daemon, host: "[::1]:\(daemon.port)") == "200")
             #expect(try await curl(daemon, host: "rebind.test") == "403")
+            // Bad input: two Host headers, an allowed one first (a proxy in front may have read either).
+            let twice = try await ChildProcess.run("/usr/bin/env", [
+                "python3", "-c",
+                "import socket, sys; s = socket.create_connection(('127.0.0.1', int(sys.argv[1]))); "
+                    + "s.sendall(b'GET /metrics HTTP/1.1\\r\\nHost: 127.0.0.1\\r\\nHost: rebind.test\\r\\n\\r\\n'); print(s.recv(200).split(b'\\r\\n')[0].decode())",
+                "\(daemon.port)",
+            ])
+            #expect(twice.stdout.hasPrefix("HTTP/1.1 403"), "\(twice.stdout) \(twice.stderr)")
         }
         try await withDaemon(config: config + "\nserver: { hosts: [rebind.test] }\n", environment: Self.environment) { daemon in
             let allowed = try await visit(daemon)

@@ -108,7 +108,9 @@ extension ConfigSchema {
                     reader.error(at: value, "auth.jwt.jwks is not a JWKS document ({\"keys\": [...]}): \(ConfigSchema.describe(error))")
                 }
             case "issuer": settings.issuer = reader.string(value, "auth.jwt.issuer")
-            case "audience": settings.audience = reader.string(value, "auth.jwt.audience")
+            case "audience":
+                settings.audience = reader.string(value, "auth.jwt.audience")
+                if settings.audience?.isEmpty == true { reader.error(at: value, "auth.jwt.audience is empty: give the audience the tokens carry, or leave it out") }
             case "claim": if let claim = reader.string(value, "auth.jwt.claim") { settings.claim = claim }
             case "subscribe": settings.subscribe = readGrantTemplates(value, "auth.jwt.subscribe")
             case "publish": settings.publish = readGrantTemplates(value, "auth.jwt.publish")
@@ -196,7 +198,7 @@ extension ConfigSchema {
                 let valid = (origin.hasPrefix("http://") || origin.hasPrefix("https://"))
                     && !origin.dropFirst(origin.hasPrefix("https") ? 8 : 7).contains("/") && !origin.contains("*")
                 if valid {
-                    cors.origins.insert(origin)
+                    cors.origins.insert(origin.lowercased())  // as browsers send it: scheme and host in lowercase
                 } else {
                     reader.error(at: element, "cors.origins: '\(origin)' is not an origin like https://app.example or http://localhost:5173 (no path, no wildcard)")
                 }

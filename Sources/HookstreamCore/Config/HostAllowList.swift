@@ -51,7 +51,7 @@ public struct HostAllowList: Sendable, Hashable {
 
     /// Whether a request whose `Host` header is `header` came under an allowed name.
     public func allows(hostHeader header: String) -> Bool {
-        if header.isEmpty { return true }
+        if header.trimmingSpaces().isEmpty { return true }
         guard let host = HostAllowList.hostPart(of: header) else { return false }
         if host.first == "[" || HostAllowList.isIPv4(host) { return true }  // an address: DNS had no part in it
         if allowsAnyName { return true }
@@ -63,12 +63,14 @@ public struct HostAllowList: Sendable, Hashable {
     /// The host of a `Host` header without its port (`events.example.com` for `events.example.com:8080`), for
     /// messages; `nil` when the header is malformed.
     public static func name(ofHostHeader header: String) -> String? {
-        hostPart(of: header).map(String.init)
+        guard let host = hostPart(of: header), host.first == "[" || isHostName(host) else { return nil }
+        return String(host)
     }
 
     /// The host of a `Host` header: without its port, brackets kept on an IPv6 address; `nil` when it is malformed.
     static func hostPart(of header: String) -> Substring? {
-        let text = Substring(header)
+        // Spaces and tabs around the value are not part of it (NIO keeps those after it).
+        let text = header.trimmingSpaces()
         let end: Substring.Index
         if text.first == "[" {
             // An IPv6 address: hex digits, colons, and perhaps an IPv4 tail; never a name.
@@ -129,3 +131,4 @@ extension UInt8 {
             || (UInt8(ascii: "A")...UInt8(ascii: "F")).contains(self)
     }
 }
+

@@ -42,7 +42,7 @@ public final class CompiledRegex: Sendable {
     ///   - budget: The steps the message's searches have left; this search's are taken from it.
     /// - Throws: ``SearchLimitExceeded`` when the search would take more steps than `budget` has left.
     public func matches(_ text: String, budget: inout RegexBudget) throws(SearchLimitExceeded) -> Bool {
-        var machine = PikeVM(program, stepLimit: budget.left)
+        var machine = PikeVM(program, stepLimit: budget.left, abandonment: budget.abandonment)
         let matches = machine.matches(text.unicodeScalars)
         budget.left = max(0, budget.left - machine.steps)
         guard let matches else {

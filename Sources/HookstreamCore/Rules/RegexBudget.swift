@@ -13,13 +13,20 @@ public struct RegexBudget: Sendable {
     /// of it, and one that a condition was decided without (in an `any` that held by another test) is known only here.
     public internal(set) var firstGivenUp: CompiledRegex.SearchLimitExceeded?
 
+    /// Read by the message's searches as they go: once it is set they stop, unanswered (``isAbandoned``).
+    public let abandonment: RegexAbandonment?
+
     /// 50 million steps.
     public static let defaultLimit = 50_000_000
 
-    public init(limit: Int = RegexBudget.defaultLimit) {
+    public init(limit: Int = RegexBudget.defaultLimit, abandonment: RegexAbandonment? = nil) {
         self.limit = limit
         self.left = limit
+        self.abandonment = abandonment
     }
+
+    /// Whether the message's searches were told to stop: what they answered (or the routing error) means nothing.
+    public var isAbandoned: Bool { abandonment?.isAbandoned ?? false }
 
     /// `search`, given up reading `path`, noted if it is the message's first.
     mutating func gaveUp(_ search: CompiledRegex.SearchLimitExceeded, reading path: ValuePath) -> CompiledRegex.SearchLimitExceeded {

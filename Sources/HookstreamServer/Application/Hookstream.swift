@@ -47,14 +47,16 @@ public final class Hookstream: Sendable {
         for hub in hubs.all { broker.addSink(hub) }
         broker.addSink(PublishedEventCounter(metrics: serverMetrics))
         let jobs = JobRunner()
+        let routing = RoutingWorker(logger: logger)
         let context = ServerContext(
-            settings: try await LiveSettings.make(configuration), broker: broker, hubs: hubs, jobs: jobs, metrics: serverMetrics,
+            settings: try await LiveSettings.make(configuration), broker: broker, hubs: hubs, jobs: jobs, routing: routing, metrics: serverMetrics,
             registry: metrics, logger: logger)
         let retention = RetentionService(store: store, settings: { context.settings.configuration }, clock: ContinuousClock(), logger: logger)
         let http: HTTPServer.Listener = inherited.http.map(HTTPServer.Listener.inherited) ?? .address(configuration.server.listen)
         let listenersBound = ListenerCount()
         var services: [any Service] = [
-            StoreCloser(store: store, logger: logger), jobs, retention,
+            // Stopped after the listeners (in reverse): the routing thread abandons what it routes, and jobs finish.
+            StoreCloser(store: store, logger: logger), jobs, routing, retention,
             HTTPServer(context: context, group: group, listener: http, onListening: { address in
                 listenersBound.bound()
                 onListening(address)

@@ -15,6 +15,8 @@ final class ServerContext: Sendable {
     let webhooks: WebhookIngest
     let publisher: Publisher
     let jobs: JobRunner
+    /// Routes the messages whose regex tests need more steps than they get where they arrived.
+    let routing: RoutingWorker
     let tickets = TicketStore()
     let streamCounts = StreamCounts()
     let bodyBudget = BodyBudget()
@@ -27,7 +29,8 @@ final class ServerContext: Sendable {
     private let hostRefusals = NIOLockedValueBox(RefusalLog())
 
     init(
-        settings: LiveSettings, broker: Broker, hubs: StreamHubs, jobs: JobRunner, metrics: ServerMetrics, registry: PrometheusCollectorRegistry?,
+        settings: LiveSettings, broker: Broker, hubs: StreamHubs, jobs: JobRunner, routing: RoutingWorker, metrics: ServerMetrics,
+        registry: PrometheusCollectorRegistry?,
         logger: Logger
     ) {
         self.current = NIOLockedValueBox(settings)
@@ -36,11 +39,12 @@ final class ServerContext: Sendable {
         self.batchers = hubs.all.map { PublishBatcher(eventLoop: $0.eventLoop, broker: broker) }
         self.sweepers = hubs.all.map { ConnectionSweeper(eventLoop: $0.eventLoop) }
         self.jobs = jobs
+        self.routing = routing
         self.metrics = metrics
         self.registry = registry
         self.logger = logger
         self.publisher = Publisher(store: broker.store, jobs: jobs, logger: logger)
-        self.webhooks = WebhookIngest(publisher: publisher, jobs: jobs, metrics: metrics, logger: logger)
+        self.webhooks = WebhookIngest(publisher: publisher, routing: routing, metrics: metrics, logger: logger)
     }
 
     /// The settings in force; read once per request.
@@ -69,7 +73,8 @@ final class ServerContext: Sendable {
         guard let count = hostRefusals.withLockedValue({ $0.count(now: NIODeadline.now().uptimeNanoseconds) }) else { return }
         logger.warning(
             "Requests refused: their Host is not localhost, an IP address or a name in server.hosts",
-            metadata: ["host": "\(host.prefix(255))", "refused": "\(count)"])
+            // A name as it is; anything else quoted and escaped, so that it cannot pass for more of the line.
+            metadata: ["host": "\(HostAllowList.name(ofHostHeader: host) != nil ? host : String(reflecting: String(host.prefix(255))))", "refused": "\(count)"])
     }
 
     var isShuttingDown: Bool {

@@ -11,6 +11,8 @@ struct UnixSocketInUse: Error, Sendable, CustomStringConvertible {
         case listening
         /// Connecting failed with this errno, which says neither "stale" nor "listening".
         case cannotTell(CInt)
+        /// The path holds something that is not a socket (a file, a folder): not this daemon's to remove.
+        case notASocket
         /// Another process holds the socket's lock file (``UnixSocketLock``): it is binding or serving the socket.
         case locked(lockPath: String)
         /// The lock file cannot be opened or locked: this errno.
@@ -26,6 +28,7 @@ struct UnixSocketInUse: Error, Sendable, CustomStringConvertible {
         let what = "cannot lock \(lockPath), the lock of the Unix socket \(socket) (\(String(cString: strerror(code))))"
         var status = stat()
         if code == ELOOP { return "\(what): it is a symbolic link; remove it" }
+        if code == EISDIR { return "\(what): it is a folder; remove it" }
         if lstat(lockPath, &status) == 0, status.st_uid != geteuid() {
             return "\(what): the file belongs to uid \(status.st_uid); remove it if no daemon of that user runs, or run as that user"
         }
@@ -38,6 +41,8 @@ struct UnixSocketInUse: Error, Sendable, CustomStringConvertible {
             "another process is listening on the Unix socket \(path) (another hookstream?): stop it, or give this one another server.unix_socket.path"
         case .cannotTell(let code):
             "cannot tell whether another process listens on the Unix socket \(path) (connecting to it failed: \(String(cString: strerror(code)))): remove the file if it is stale, or give this one another server.unix_socket.path"
+        case .notASocket:
+            "\(path) is not a Unix socket (a file or a folder is there): remove it, or give this one another server.unix_socket.path"
         case .locked(let lockPath):
             "another process holds \(lockPath), the lock of the Unix socket \(path) (another hookstream?): stop it, or give this one another server.unix_socket.path"
         case .lockUnavailable(let lockPath, let code):

@@ -87,10 +87,11 @@ final class UnixSocketIngest: Service {
     /// Connects to `path` (and closes at once) to tell a stale socket file, which refuses the connection, from one
     /// that a process listens on: `nil` when binding may replace what is there (nothing, or a stale socket). Any
     /// other answer keeps the file: a listener whose backlog is full answers `EAGAIN`, a socket of another user
-    /// `EACCES`. (A path that is not a socket is NIO's to refuse when binding.)
+    /// `EACCES`. A path that holds anything but a socket is kept too.
     static func probe(_ path: String) -> UnixSocketInUse? {
         var status = stat()
-        guard stat(path, &status) == 0, status.st_mode & S_IFMT == S_IFSOCK else { return nil }
+        guard lstat(path, &status) == 0 else { return nil }
+        guard status.st_mode & S_IFMT == S_IFSOCK else { return UnixSocketInUse(path: path, reason: .notASocket) }
         guard let address = try? SocketAddress(unixDomainSocketPath: path) else { return nil }  // too long: NIO refuses it when binding
         let descriptor = Glibc.socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard descriptor >= 0 else { return UnixSocketInUse(path: path, reason: .cannotTell(errno)) }
@@ -254,11 +255,18 @@ final class UnixSocketIngest: Service {
         }
         let drafts: [EventDraft]
         do {
-            drafts = try settings.engine.route(source: source.name, message: message, logger: logger)
+            // Within a few milliseconds' steps in this task (of Swift's shared pool); a line that needs more goes to the
+            // routing thread.
+            switch try server.routing.route(message, source: source.name, engine: settings.engine, logger: logger, on: group.next()) {
+            case .now(let routed): drafts = routed
+            case .later(let routed): drafts = try await routed.get()
+            }
             server.metrics.matched(drafts)
-        } catch {
+        } catch let error as RoutingError {
             logger.log(level: error.logLevel, "Unix socket line rejected", metadata: ["error": "\(error)"])
             return UnixSocketIngest.failure(error.description)
+        } catch {
+            return UnixSocketIngest.failure("\(error)")  // the routing thread's refusal, logged by it at most every few seconds
         }
         do {
             let events = try await server.broker.publish(drafts)

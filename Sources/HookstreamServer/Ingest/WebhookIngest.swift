@@ -9,20 +9,15 @@ final class WebhookIngest: Sendable {
     /// Longest delivery id remembered; a longer one is not deduplicated.
     static let maximumDeliveryIDLength = 512
 
-    /// The regex steps a message's rules may take on the event loop (a few milliseconds): a message whose rules need
-    /// more is routed again on a worker thread, with all of `server.limits.regex_steps`, so that one costly message
-    /// (or many, sent to a source without `verify:`) does not hold every stream and request of the loop meanwhile.
-    static let regexStepsOnTheLoop = 1_000_000
-
     private let publisher: Publisher
-    private let jobs: JobRunner
+    private let routing: RoutingWorker
     private let limiter = WebhookRateLimiter()
     private let metrics: ServerMetrics
     private let logger: Logger
 
-    init(publisher: Publisher, jobs: JobRunner, metrics: ServerMetrics, logger: Logger) {
+    init(publisher: Publisher, routing: RoutingWorker, metrics: ServerMetrics, logger: Logger) {
         self.publisher = publisher
-        self.jobs = jobs
+        self.routing = routing
         self.metrics = metrics
         self.logger = logger
     }
@@ -30,7 +25,8 @@ final class WebhookIngest: Sendable {
     /// Handles a request to `/hooks/<source>[/<subPath>]` of a webhook source. Parses and routes at once (in the
     /// caller's order, which numbers the events in request order), publishes through the loop's `batcher`, then
     /// answers `202 {"ids":[...],"topics":[...]}` through `completion` once they are stored. A message whose regex
-    /// tests need more than ``regexStepsOnTheLoop`` steps is routed on a worker thread instead, and numbered then.
+    /// tests need more than ``RoutingWorker/regexStepsInPlace`` steps is routed on the ``RoutingWorker``'s thread
+    /// instead, and numbered then.
     func handle(
         source: Configuration.Source, subPath: String, head: HTTPRequestHead, target: RequestTarget, body: ByteBuffer,
         settings: LiveSettings, batcher: PublishBatcher, completion respond: @escaping @Sendable (HTTPResponse) -> Void
@@ -70,18 +66,16 @@ final class WebhookIngest: Sendable {
             let message = try WebhookMessage.make(
                 source: source.name, subPath: subPath, head: head, target: target, body: body, roots: roots)
             delivery = source.deliveryID.flatMap { deliveryKey(source: source.name, location: $0, head: head, message: message) }
-            // Routed on the loop within a few milliseconds' steps; a message that needs more goes to a worker thread.
-            var budget = RegexBudget(limit: min(settings.engine.regexSteps, WebhookIngest.regexStepsOnTheLoop))
-            func needsMoreSteps() -> Bool { budget.firstGivenUp != nil && budget.limit < settings.engine.regexSteps }
+            // Routed on the loop within a few milliseconds' steps; a message that needs more goes to the routing thread.
             do {
-                drafts = try settings.engine.route(source: source.name, message: message, budget: &budget)
+                switch try routing.route(message, source: source.name, engine: settings.engine, logger: logger, on: batcher.eventLoop) {
+                case .now(let routed): drafts = routed
+                case .later(let routed): return publishLater(routed, source: source, delivery: delivery, batcher: batcher, completion: completion)
+                }
             } catch {
-                if needsMoreSteps() { return routeOffTheLoop(message, source: source, delivery: delivery, settings: settings, batcher: batcher, completion: completion) }
                 rejection = error.logLevel
                 throw HTTPError(.unprocessableEntity, code: "routing_failed", error.description)
             }
-            if needsMoreSteps() { return routeOffTheLoop(message, source: source, delivery: delivery, settings: settings, batcher: batcher, completion: completion) }
-            settings.engine.warnOfSearchGivenUp(in: budget, source: source.name, logger: logger)
         } catch {
             logger.log(
                 level: rejection, "Webhook rejected",
@@ -91,31 +85,36 @@ final class WebhookIngest: Sendable {
         publish(drafts, source: source, delivery: delivery, batcher: batcher, completion: completion)
     }
 
-    /// Routes `message` again on a worker thread with the whole of `server.limits.regex_steps`, then publishes on
-    /// `batcher`'s loop. Its events are numbered when they are routed, so after those of requests that came later.
-    private func routeOffTheLoop(
-        _ message: JSONValue, source: Configuration.Source, delivery: DeliveryKey?, settings: LiveSettings, batcher: PublishBatcher,
+    /// Publishes what the routing thread makes of a message, on `batcher`'s loop. Its events are numbered then, so
+    /// after those of requests that came later.
+    private func publishLater(
+        _ routed: EventLoopFuture<[EventDraft]>, source: Configuration.Source, delivery: DeliveryKey?, batcher: PublishBatcher,
         completion: @escaping @Sendable (HTTPResponse) -> Void
     ) {
-        logger.debug(
-            "Routing on a worker thread: the message's regex tests take more steps than the event loop gives them",
-            metadata: ["hookstream.source": "\(source.name)", "steps": "\(WebhookIngest.regexStepsOnTheLoop)"])
-        let submitted = jobs.submit {
-            let drafts: [EventDraft]
-            do throws(RoutingError) {
-                drafts = try settings.engine.route(source: source.name, message: message, logger: self.logger)
-            } catch {
-                let refusal = HTTPError(.unprocessableEntity, code: "routing_failed", error.description)
-                self.logger.log(
-                    level: error.logLevel, "Webhook rejected",
-                    metadata: ["hookstream.source": "\(source.name)", "status": "\(refusal.status.code)", "error": "\(refusal.message)"])
-                return completion(HTTPResponse(error: refusal))
+        routed.whenComplete { result in
+            let error: HTTPError
+            var level = Logger.Level.info
+            switch result {
+            case .success(let drafts):
+                return self.publish(drafts, source: source, delivery: delivery, batcher: batcher, completion: completion)
+            case .failure(RoutingWorker.Refusal.shuttingDown):
+                return completion(WebhookIngest.shuttingDown)
+            case .failure(RoutingWorker.Refusal.busy):
+                // Logged by the routing thread at most every few seconds, not as a rejection each.
+                return completion(
+                    HTTPResponse(
+                        error: HTTPError(.serviceUnavailable, code: "routing_busy", RoutingWorker.Refusal.busy.description, headers: [("Retry-After", "1")])))
+            case .failure(let failure as RoutingError):
+                level = failure.logLevel
+                error = HTTPError(.unprocessableEntity, code: "routing_failed", failure.description)
+            case .failure(let failure):
+                error = HTTPError(.serviceUnavailable, code: "routing_failed", "the message could not be routed: \(failure)")
             }
-            batcher.eventLoop.execute {
-                self.publish(drafts, source: source, delivery: delivery, batcher: batcher, completion: completion)
-            }
+            self.logger.log(
+                level: level, "Webhook rejected",
+                metadata: ["hookstream.source": "\(source.name)", "status": "\(error.status.code)", "error": "\(error.message)"])
+            completion(HTTPResponse(error: error))
         }
-        if !submitted { completion(WebhookIngest.shuttingDown) }
     }
 
     private func publish(

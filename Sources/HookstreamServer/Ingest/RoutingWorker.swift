@@ -1,0 +1,112 @@
+import HookstreamCore
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+
+/// A thread of its own for the messages whose regex tests need more steps than the event loop, or a task of
+/// Swift's shared pool, gives them (``regexStepsInPlace``): routed here with all of `server.limits.regex_steps`,
+/// such a message holds neither a loop's streams and requests nor the tasks that resume streams, apply reloads and
+/// answer systemd's watchdog. At most ``maximumWaiting`` wait at once; past them a message is refused for a moment.
+/// At shutdown the searches under way are abandoned, so that a stop never waits for them.
+final class RoutingWorker: Service, Sendable {
+    /// The steps a message's rules may take where it arrived (a few milliseconds): on the event loop for a webhook,
+    /// in the connection's task for a Unix socket line.
+    static let regexStepsInPlace = 1_000_000
+    /// Messages routed or waiting here at once.
+    static let maximumWaiting = 16
+
+    /// Why a message was not routed here.
+    enum Refusal: Error, CustomStringConvertible {
+        /// ``maximumWaiting`` messages are routed or waiting already.
+        case busy
+        /// The daemon is shutting down.
+        case shuttingDown
+
+        var description: String {
+            switch self {
+            case .busy:
+                "\(RoutingWorker.maximumWaiting) messages whose regex tests need more than \(RoutingWorker.regexStepsInPlace) steps are being routed already; retry in a moment"
+            case .shuttingDown: "the server is shutting down"
+            }
+        }
+    }
+
+    /// A message's events: known at once, or once the routing thread is done with it.
+    enum Routed {
+        case now([EventDraft])
+        case later(EventLoopFuture<[EventDraft]>)
+    }
+
+    private let pool = NIOThreadPool(numberOfThreads: 1)
+    private let abandonment = RegexAbandonment()
+    private let waiting = NIOLockedValueBox((count: 0, refusals: RefusalLog()))
+    private let logger: Logger
+
+    init(logger: Logger) {
+        self.logger = logger
+        pool.start()
+    }
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        abandonment.abandon()
+        try await pool.shutdownGracefully()
+    }
+
+    /// Routes `message` from `source` as `engine` does: here, within ``regexStepsInPlace`` steps, or else on the
+    /// routing thread with all of `engine`'s (``Routed/later(_:)``, whose result comes on `eventLoop`).
+    /// - Throws: ``RoutingError`` when the message cannot be routed within the steps taken here, and needs no more.
+    func route(_ message: JSONValue, source: String, engine: RuleEngine, logger: Logger, on eventLoop: any EventLoop) throws(RoutingError) -> Routed {
+        var budget = RegexBudget(limit: min(engine.regexSteps, RoutingWorker.regexStepsInPlace))
+        do {
+            let drafts = try engine.route(source: source, message: message, budget: &budget)
+            if budget.firstGivenUp == nil || budget.limit == engine.regexSteps {
+                engine.warnOfSearchGivenUp(in: budget, source: source, logger: logger)
+                return .now(drafts)
+            }
+        } catch {
+            guard budget.firstGivenUp != nil, budget.limit < engine.regexSteps else { throw error }
+        }
+        return .later(routeOnThread(message, source: source, engine: engine, logger: logger, on: eventLoop))
+    }
+
+    /// Routes `message` with all of `engine`'s steps on the routing thread. Fails with ``Refusal`` when it cannot be
+    /// taken, or when it was abandoned at shutdown; with ``RoutingError`` as routing does.
+    private func routeOnThread(_ message: JSONValue, source: String, engine: RuleEngine, logger: Logger, on eventLoop: any EventLoop) -> EventLoopFuture<[EventDraft]> {
+        let refused = waiting.withLockedValue { state -> Int?? in
+            guard state.count < RoutingWorker.maximumWaiting else { return .some(state.refusals.count(now: NIODeadline.now().uptimeNanoseconds)) }
+            state.count += 1
+            return .none
+        }
+        if let refused {
+            if let refused {
+                logger.warning(
+                    "Messages refused: the routing thread has as many messages as it may hold",
+                    metadata: ["hookstream.source": "\(source)", "waiting": "\(RoutingWorker.maximumWaiting)", "refused": "\(refused)"])
+            }
+            return eventLoop.makeFailedFuture(Refusal.busy)
+        }
+        logger.debug(
+            "Routing on the routing thread: the message's regex tests take more steps than it got where it arrived",
+            metadata: ["hookstream.source": "\(source)", "steps": "\(RoutingWorker.regexStepsInPlace)"])
+        let abandonment = self.abandonment
+        let routed = pool.runIfActive(eventLoop: eventLoop) { () throws -> [EventDraft] in
+            var budget = RegexBudget(limit: engine.regexSteps, abandonment: abandonment)
+            do {
+                let drafts = try engine.route(source: source, message: message, budget: &budget)
+                if budget.isAbandoned { throw Refusal.shuttingDown }
+                engine.warnOfSearchGivenUp(in: budget, source: source, logger: logger)
+                return drafts
+            } catch {
+                if budget.isAbandoned { throw Refusal.shuttingDown }
+                throw error
+            }
+        }
+        routed.whenComplete { _ in self.waiting.withLockedValue { $0.count -= 1 } }
+        return routed.flatMapErrorThrowing { error in
+            throw error is NIOThreadPoolError.ThreadPoolInactive ? Refusal.shuttingDown : error
+        }
+    }
+}
