@@ -42,6 +42,9 @@ public final class CompiledRegex: Sendable {
     ///   - budget: The steps the message's searches have left; this search's are taken from it.
     /// - Throws: ``SearchLimitExceeded`` when the search would take more steps than `budget` has left.
     public func matches(_ text: String, budget: inout RegexBudget) throws(SearchLimitExceeded) -> Bool {
+        if budget.isAbandoned {  // the message's answer means nothing now: no search of it need run
+            throw SearchLimitExceeded(pattern: pattern, characters: 0, stepLimit: budget.limit)
+        }
         var machine = PikeVM(program, stepLimit: budget.left, abandonment: budget.abandonment)
         let matches = machine.matches(text.unicodeScalars)
         budget.left = max(0, budget.left - machine.steps)

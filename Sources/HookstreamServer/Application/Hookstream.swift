@@ -55,8 +55,7 @@ public final class Hookstream: Sendable {
         let http: HTTPServer.Listener = inherited.http.map(HTTPServer.Listener.inherited) ?? .address(configuration.server.listen)
         let listenersBound = ListenerCount()
         var services: [any Service] = [
-            // Stopped after the listeners (in reverse): the routing thread abandons what it routes, and jobs finish.
-            StoreCloser(store: store, logger: logger), jobs, routing, retention,
+            StoreCloser(store: store, logger: logger), jobs, retention,
             HTTPServer(context: context, group: group, listener: http, onListening: { address in
                 listenersBound.bound()
                 onListening(address)
@@ -70,6 +69,8 @@ public final class Hookstream: Sendable {
         } else {
             listenersBound.expect(1)
         }
+        // Last, so told first to stop (and the listeners tell it too): what it routes is abandoned, not waited for.
+        services.append(routing)
         self.services = services
         self.broker = broker
         self.context = context

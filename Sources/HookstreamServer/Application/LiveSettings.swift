@@ -86,11 +86,8 @@ final class LiveSettings: Sendable {
     /// ask (``HTTPConnectionHandler``): whether this configuration has `server.tls` does not say what a listener
     /// started with (turning TLS on or off takes a restart).
     func refusedHost(headers: HTTPHeaders) -> String? {
-        guard let host = headers.first(name: "host") else { return nil }
-        // More than one Host (RFC 9112 wants a 400): which one a proxy in front read cannot be known.
-        let all = headers["host"]
-        if all.count > 1 { return all.joined(separator: ", ") }
-        return allowedHosts.allows(hostHeader: host) ? nil : host
+        guard let host = headers.first(name: "host"), !allowedHosts.allows(hostHeader: host) else { return nil }
+        return host
     }
 
     /// The CORS headers for a request from `origin`: the exact origin with credentials, for configured origins

@@ -72,9 +72,12 @@ final class ServerContext: Sendable {
     func logHostRefusal(host: String) {
         guard let count = hostRefusals.withLockedValue({ $0.count(now: NIODeadline.now().uptimeNanoseconds) }) else { return }
         logger.warning(
-            "Requests refused: their Host is not localhost, an IP address or a name in server.hosts",
+            "Requests refused for their Host: not localhost, an IP address or a name in server.hosts (or more than one)",
             // A name as it is; anything else quoted and escaped, so that it cannot pass for more of the line.
-            metadata: ["host": "\(HostAllowList.name(ofHostHeader: host) != nil ? host : String(reflecting: String(host.prefix(255))))", "refused": "\(count)"])
+            metadata: [
+                "host": "\(HostAllowList.name(ofHostHeader: host) != nil ? String(host.prefix(255)) : String(reflecting: String(host.prefix(255))))",
+                "refused": "\(count)",
+            ])
     }
 
     var isShuttingDown: Bool {

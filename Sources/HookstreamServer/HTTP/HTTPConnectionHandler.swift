@@ -126,8 +126,8 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
             idleTimeout = TimeAmount(settings.configuration.server.idleTimeout)
             // Before anything else of the request, its body above all: a page under a rebound name must not make the
             // server hold bodies for it, nor learn anything from an answer other than this one.
-            if checksHost, let host = settings.refusedHost(headers: head.headers) {
-                refuseHost(host, head: head, settings: settings, context: context)
+            if checksHost, let refusal = HTTPConnectionHandler.hostRefusal(head, settings: settings) {
+                refuseHost(refusal, head: head, settings: settings, context: context)
                 return
             }
             let limit = settings.configuration.server.bodyLimit
@@ -170,21 +170,30 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         respond(HTTPResponse(error: error), keepAlive: false, headOnly: head.method == .HEAD, context: context)
     }
 
-    /// Refuses a request whose `Host` is not a name the server answers to (``LiveSettings/refusedHost(headers:)``);
-    /// its body is not read, and the connection closes after the answer.
-    private func refuseHost(_ host: String, head: HTTPRequestHead, settings: LiveSettings, context: ChannelHandlerContext) {
-        state = .discarding
-        if let source = HTTPConnectionHandler.webhookSource(of: head, settings: settings) {
-            server.metrics.webhook(source: source, status: HTTPResponseStatus.forbidden.code)
+    /// Why a request's `Host` is refused, if it is: more than one (RFC 9112 wants a 400: which one a proxy in front
+    /// read cannot be known), or a name the server does not answer to (``LiveSettings/refusedHost(headers:)``).
+    private static func hostRefusal(_ head: HTTPRequestHead, settings: LiveSettings) -> (host: String, error: HTTPError)? {
+        let hosts = head.headers["host"]
+        if hosts.count > 1 {
+            return (hosts.joined(separator: ", "), HTTPError(.badRequest, code: "duplicate_host", "the request has more than one Host header"))
         }
-        server.logHostRefusal(host: host)
-        let error = HTTPError(
-            .forbidden, code: "host_not_allowed",
+        guard let host = settings.refusedHost(headers: head.headers) else { return nil }
+        let message =
             HostAllowList.name(ofHostHeader: host).map {
                 "this server answers to localhost, IP addresses and the names in server.hosts: add '\($0)' to server.hosts to allow it"
-            } ?? "the request's Host header is malformed")
+            } ?? "the request's Host header is malformed"
+        return (host, HTTPError(.forbidden, code: "host_not_allowed", message))
+    }
+
+    /// Refuses a request for its `Host`: its body is not read, and the connection closes after the answer.
+    private func refuseHost(_ refusal: (host: String, error: HTTPError), head: HTTPRequestHead, settings: LiveSettings, context: ChannelHandlerContext) {
+        state = .discarding
+        if let source = HTTPConnectionHandler.webhookSource(of: head, settings: settings) {
+            server.metrics.webhook(source: source, status: refusal.error.status.code)
+        }
+        server.logHostRefusal(host: refusal.host)
         respond(
-            HTTPResponse(error: error), keepAlive: false, extraHeaders: settings.corsHeaders(origin: head.headers.first(name: "origin")),
+            HTTPResponse(error: refusal.error), keepAlive: false, extraHeaders: settings.corsHeaders(origin: head.headers.first(name: "origin")),
             headOnly: head.method == .HEAD, context: context)
     }
 

@@ -90,6 +90,7 @@ final class HTTPServer: Service {
             try? await channel.closeFuture.get()
         } onGracefulShutdown: {
             server.isShuttingDown = true
+            server.routing.abandon()
             channel.close(promise: nil)
         }
         // The listener is closed: end the open streams, each told to come back after a different delay within

@@ -8,7 +8,8 @@ import ServiceLifecycle
 /// A thread of its own for the messages whose regex tests need more steps than the event loop, or a task of
 /// Swift's shared pool, gives them (``regexStepsInPlace``): routed here with all of `server.limits.regex_steps`,
 /// such a message holds neither a loop's streams and requests nor the tasks that resume streams, apply reloads and
-/// answer systemd's watchdog. At most ``maximumWaiting`` wait at once; past them a message is refused for a moment.
+/// answer systemd's watchdog. At most ``maximumWaiting`` are routed or wait at once; past them a message is refused
+/// for a moment.
 /// At shutdown the searches under way are abandoned, so that a stop never waits for them.
 final class RoutingWorker: Service, Sendable {
     /// The steps a message's rules may take where it arrived (a few milliseconds): on the event loop for a webhook,
@@ -51,8 +52,15 @@ final class RoutingWorker: Service, Sendable {
 
     func run() async throws {
         try? await gracefulShutdown()
-        abandonment.abandon()
+        abandon()
         try await pool.shutdownGracefully()
+    }
+
+    /// Stops the searches under way and those to come: the messages get ``Refusal/shuttingDown``. Called as soon as
+    /// a stop begins (by the listeners too, which stop before this service would be told): a stop must not wait for
+    /// a search that may take seconds, nor a listener for a line whose search waits behind others.
+    func abandon() {
+        abandonment.abandon()
     }
 
     /// Routes `message` from `source` as `engine` does: here, within ``regexStepsInPlace`` steps, or else on the
@@ -62,10 +70,17 @@ final class RoutingWorker: Service, Sendable {
         var budget = RegexBudget(limit: min(engine.regexSteps, RoutingWorker.regexStepsInPlace))
         do {
             let drafts = try engine.route(source: source, message: message, budget: &budget)
-            if budget.firstGivenUp == nil || budget.limit == engine.regexSteps {
+            // Routed although a search was given up: its condition held or failed by another test, which more steps
+            // would not change (once one search is given up, so is every later one). With all of the message's steps
+            // given, that is worth the journal's warning; with fewer, the search might have ended in time.
+            if budget.limit == engine.regexSteps {
                 engine.warnOfSearchGivenUp(in: budget, source: source, logger: logger)
-                return .now(drafts)
+            } else if let search = budget.firstGivenUp {
+                logger.debug(
+                    "A rule's condition was decided without a regex search that needed more steps than the message got where it arrived",
+                    metadata: ["hookstream.source": "\(source)", "hookstream.rule": "\(search.rule ?? "unknown")"])
             }
+            return .now(drafts)
         } catch {
             guard budget.firstGivenUp != nil, budget.limit < engine.regexSteps else { throw error }
         }
@@ -93,6 +108,7 @@ final class RoutingWorker: Service, Sendable {
             metadata: ["hookstream.source": "\(source)", "steps": "\(RoutingWorker.regexStepsInPlace)"])
         let abandonment = self.abandonment
         let routed = pool.runIfActive(eventLoop: eventLoop) { () throws -> [EventDraft] in
+            if abandonment.isAbandoned { throw Refusal.shuttingDown }
             var budget = RegexBudget(limit: engine.regexSteps, abandonment: abandonment)
             do {
                 let drafts = try engine.route(source: source, message: message, budget: &budget)

@@ -42,7 +42,7 @@ struct UnixSocketInUse: Error, Sendable, CustomStringConvertible {
         case .cannotTell(let code):
             "cannot tell whether another process listens on the Unix socket \(path) (connecting to it failed: \(String(cString: strerror(code)))): remove the file if it is stale, or give this one another server.unix_socket.path"
         case .notASocket:
-            "\(path) is not a Unix socket (a file or a folder is there): remove it, or give this one another server.unix_socket.path"
+            "\(path) is not a Unix socket (a file, a folder or a symbolic link is there): remove it, or give this one another server.unix_socket.path"
         case .locked(let lockPath):
             "another process holds \(lockPath), the lock of the Unix socket \(path) (another hookstream?): stop it, or give this one another server.unix_socket.path"
         case .lockUnavailable(let lockPath, let code):

@@ -143,6 +143,7 @@ final class UnixSocketIngest: Service {
                 }
             }
         } onGracefulShutdown: {
+            self.server.routing.abandon()  // a line in flight must not wait for the routing thread's queue
             server.channel.close(promise: nil)
         }
         logger.info("Unix socket closed")
@@ -266,7 +267,7 @@ final class UnixSocketIngest: Service {
             logger.log(level: error.logLevel, "Unix socket line rejected", metadata: ["error": "\(error)"])
             return UnixSocketIngest.failure(error.description)
         } catch {
-            return UnixSocketIngest.failure("\(error)")  // the routing thread's refusal, logged by it at most every few seconds
+            return UnixSocketIngest.failure("\(error)")  // a RoutingWorker refusal (logged by it at most every few seconds)
         }
         do {
             let events = try await server.broker.publish(drafts)

@@ -100,7 +100,7 @@ final class WebhookIngest: Sendable {
             case .failure(RoutingWorker.Refusal.shuttingDown):
                 return completion(WebhookIngest.shuttingDown)
             case .failure(RoutingWorker.Refusal.busy):
-                // Logged by the routing thread at most every few seconds, not as a rejection each.
+                // Logged by RoutingWorker at most every few seconds, not as a rejection each.
                 return completion(
                     HTTPResponse(
                         error: HTTPError(.serviceUnavailable, code: "routing_busy", RoutingWorker.Refusal.busy.description, headers: [("Retry-After", "1")])))
@@ -108,7 +108,7 @@ final class WebhookIngest: Sendable {
                 level = failure.logLevel
                 error = HTTPError(.unprocessableEntity, code: "routing_failed", failure.description)
             case .failure(let failure):
-                error = HTTPError(.serviceUnavailable, code: "routing_failed", "the message could not be routed: \(failure)")
+                error = HTTPError(.serviceUnavailable, code: "routing_unavailable", "the message could not be routed: \(failure)")
             }
             self.logger.log(
                 level: level, "Webhook rejected",

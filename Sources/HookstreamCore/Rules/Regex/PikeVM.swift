@@ -15,9 +15,9 @@ struct PikeVM {
     private(set) var steps = 0
     /// The most steps the search may take; past them it stops, unanswered.
     private let stepLimit: Int
-    /// Read every ``abandonmentInterval`` scalars: once set, the search stops, unanswered.
+    /// Read every ``abandonmentInterval`` steps or so (at the next scalar): once set, the search stops, unanswered.
     private let abandonment: RegexAbandonment?
-    static let abandonmentInterval = 4096
+    static let abandonmentInterval = 1 << 20
 
     init(_ program: RegexProgram, stepLimit: Int = .max, abandonment: RegexAbandonment? = nil) {
         self.program = program
@@ -36,16 +36,15 @@ struct PikeVM {
         var following = scalar == nil ? nil : scalars.next()
 
         if add(0, to: &current, previous: previous, current: scalar, following: following) { return true }
-        var untilAbandonmentCheck = PikeVM.abandonmentInterval
+        var nextAbandonmentCheck = PikeVM.abandonmentInterval
         while let consumed = scalar {
             if current.isEmpty && program.isAnchoredAtStart { return false }
             // Checked once per scalar: a scalar costs at most a visit of each instruction, so the search stops within
             // a program's size of the limit.
             if steps > stepLimit { return nil }
-            untilAbandonmentCheck -= 1
-            if untilAbandonmentCheck == 0 {
+            if steps >= nextAbandonmentCheck {
                 if abandonment?.isAbandoned == true { return nil }
-                untilAbandonmentCheck = PikeVM.abandonmentInterval
+                nextAbandonmentCheck = steps + PikeVM.abandonmentInterval
             }
             let value = consumed.value
             let lower = program.isCaseInsensitive ? ScalarSet.lowercase(consumed) : value
