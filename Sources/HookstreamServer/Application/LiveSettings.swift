@@ -81,13 +81,12 @@ final class LiveSettings: Sendable {
         return origin == "http://\(host)" || origin == "https://\(host)"
     }
 
-    /// The request's `Host` when it is not a name this server answers to (``HostAllowList``: `server.hosts` and the
-    /// hosts of `cors.origins`, against DNS rebinding); `nil` when the request may go on. Only plain-HTTP listeners
-    /// ask (``HTTPConnectionHandler``): whether this configuration has `server.tls` does not say what a listener
-    /// started with (turning TLS on or off takes a restart).
-    func refusedHost(headers: HTTPHeaders) -> String? {
-        guard let host = headers.first(name: "host"), !allowedHosts.allows(hostHeader: host) else { return nil }
-        return host
+    /// Whether a request whose `Host` is `host` came under a name this server does not answer to (``HostAllowList``:
+    /// `server.hosts` and the hosts of `cors.origins`, against DNS rebinding). Only plain-HTTP listeners ask
+    /// (``HTTPConnectionHandler``): whether this configuration has `server.tls` does not say what a listener started
+    /// with (turning TLS on or off takes a restart).
+    func refuses(host: String) -> Bool {
+        !allowedHosts.allows(hostHeader: host)
     }
 
     /// The CORS headers for a request from `origin`: the exact origin with credentials, for configured origins

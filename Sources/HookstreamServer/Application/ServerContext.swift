@@ -67,7 +67,7 @@ final class ServerContext: Sendable {
         preconditionFailure("event loop \(loop) is not part of the HTTP server's group")
     }
 
-    /// Logs a request refused for its `Host` (``LiveSettings/refusedHost(headers:)``), at most once per
+    /// Logs a request refused for its `Host` (``LiveSettings/refuses(host:)``), at most once per
     /// ``RefusalLog/interval`` with how many there were: a rebinding page may send many.
     func logHostRefusal(host: String) {
         guard let count = hostRefusals.withLockedValue({ $0.count(now: NIODeadline.now().uptimeNanoseconds) }) else { return }

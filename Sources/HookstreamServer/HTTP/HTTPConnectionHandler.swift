@@ -171,13 +171,13 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     }
 
     /// Why a request's `Host` is refused, if it is: more than one (RFC 9112 wants a 400: which one a proxy in front
-    /// read cannot be known), or a name the server does not answer to (``LiveSettings/refusedHost(headers:)``).
+    /// read cannot be known), or a name the server does not answer to (``LiveSettings/refuses(host:)``).
     private static func hostRefusal(_ head: HTTPRequestHead, settings: LiveSettings) -> (host: String, error: HTTPError)? {
-        let hosts = head.headers["host"]
+        let hosts = head.headers["host"]  // one pass over the headers, for the value and its count
         if hosts.count > 1 {
             return (hosts.joined(separator: ", "), HTTPError(.badRequest, code: "duplicate_host", "the request has more than one Host header"))
         }
-        guard let host = settings.refusedHost(headers: head.headers) else { return nil }
+        guard let host = hosts.first, settings.refuses(host: host) else { return nil }
         let message =
             HostAllowList.name(ofHostHeader: host).map {
                 "this server answers to localhost, IP addresses and the names in server.hosts: add '\($0)' to server.hosts to allow it"

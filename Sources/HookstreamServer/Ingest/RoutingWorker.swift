@@ -90,16 +90,17 @@ final class RoutingWorker: Service, Sendable {
     /// Routes `message` with all of `engine`'s steps on the routing thread. Fails with ``Refusal`` when it cannot be
     /// taken, or when it was abandoned at shutdown; with ``RoutingError`` as routing does.
     private func routeOnThread(_ message: JSONValue, source: String, engine: RuleEngine, logger: Logger, on eventLoop: any EventLoop) -> EventLoopFuture<[EventDraft]> {
-        let refused = waiting.withLockedValue { state -> Int?? in
-            guard state.count < RoutingWorker.maximumWaiting else { return .some(state.refusals.count(now: NIODeadline.now().uptimeNanoseconds)) }
+        // Taken: a place for the message; otherwise, when it is time to log the refusals, how many there were.
+        let (taken, refusalsToLog) = waiting.withLockedValue { state -> (Bool, Int?) in
+            guard state.count < RoutingWorker.maximumWaiting else { return (false, state.refusals.count(now: NIODeadline.now().uptimeNanoseconds)) }
             state.count += 1
-            return .none
+            return (true, nil)
         }
-        if let refused {
-            if let refused {
+        guard taken else {
+            if let refusalsToLog {
                 logger.warning(
                     "Messages refused: the routing thread has as many messages as it may hold",
-                    metadata: ["hookstream.source": "\(source)", "waiting": "\(RoutingWorker.maximumWaiting)", "refused": "\(refused)"])
+                    metadata: ["hookstream.source": "\(source)", "waiting": "\(RoutingWorker.maximumWaiting)", "refused": "\(refusalsToLog)"])
             }
             return eventLoop.makeFailedFuture(Refusal.busy)
         }
