@@ -105,6 +105,46 @@ import Testing
         }
     }
 
+    /// RFC 9112 3.2, with curl: an HTTP/1.1 request without `Host` is a 400 (HTTP/1.0 had none), and a target in
+    /// absolute form (what a proxy's client sends) is served, its host standing for the `Host` header, in the
+    /// `server.hosts` check too. Bad input: no `Host`, and an absolute target that names a user.
+    @Test func requestTargetsAndTheHostFollowRFC9112() async throws {
+        try await withDaemon { daemon in
+            func curl(_ arguments: [String]) async throws -> (status: String, body: String) {
+                let run = try await ChildProcess.run("/usr/bin/env", ["curl", "-sS", "-w", "\n%{http_code}"] + arguments)
+                let lines = run.stdout.split(separator: "\n", omittingEmptySubsequences: false)
+                return (String(lines.last ?? ""), lines.dropLast().joined(separator: "\n").trimmingCharacters(in: .whitespacesAndNewlines))
+            }
+            let authority = "127.0.0.1:\(daemon.port)"
+            let noHost = try await curl(["-H", "Host:", "\(daemon.baseURL)/healthz"])
+            #expect(noHost.status == "400", "\(noHost)")
+            #expect(noHost.body.contains(#""error":"missing_host""#), "\(noHost)")
+            #expect(try await curl(["--http1.0", "-H", "Host:", "\(daemon.baseURL)/healthz"]).status == "200")
+
+            let hook = try await curl([
+                "--request-target", "HTTP://\(authority)/hooks/demo", "-H", "Content-Type: application/json", "-d", #"{"channel":"ops"}"#,
+                daemon.baseURL,
+            ])
+            #expect(hook.status == "202", "\(hook)")
+            #expect(hook.body == #"{"ids":[1],"topics":["demo/ops"]}"#, "\(hook)")
+            let rebound = try await curl(["--request-target", "http://rebind.test:\(daemon.port)/metrics", daemon.baseURL])
+            #expect(rebound.status == "403", "the target's host is checked, not the Host header's 127.0.0.1: \(rebound)")
+            #expect(rebound.body.contains("add 'rebind.test' to server.hosts"), "\(rebound)")
+            let local = try await curl(["--request-target", "http://localhost:\(daemon.port)?x=1", "-H", "Host: rebind.test", daemon.baseURL])
+            #expect(local.status != "403" && local.status != "400", "the target's localhost stands for the Host header's name: \(local)")
+            #expect(try await curl(["--request-target", "http://localhost:\(daemon.port)/healthz", "-H", "Host: rebind.test", daemon.baseURL]).status == "200")
+
+            let user = try await curl(["--request-target", "http://user@\(authority)/healthz", daemon.baseURL])
+            #expect(user.status == "400" && user.body.contains(#""error":"invalid_target""#), "\(user)")
+            #expect(try await curl(["--request-target", "http:///healthz", daemon.baseURL]).status == "400", "an absolute target without a host")
+            try await waitUntil("the refusals in the log") {
+                daemon.log.contains("Requests refused for a Host against HTTP's rules: none on an HTTP/1.1 request")
+                    && daemon.log.contains("Requests refused for their Host: not localhost")
+            }
+            #expect(try await client.send(.GET, "\(daemon.baseURL)/healthz").status == 200, "the daemon serves on")
+        }
+    }
+
     @Test func noRuleMatchedAnswersEmptyIds() async throws {
         let config = """
             sources: { quiet: {} }

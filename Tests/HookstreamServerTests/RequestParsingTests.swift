@@ -37,6 +37,21 @@ import Testing
         #expect { try request(65) } throws: { ($0 as? HTTPError)?.code == "too_many_topics" }
     }
 
+    /// The absolute form (RFC 9112 3.2.2) and what is not it. Bad input: no host, a user before the host.
+    @Test func absoluteFormTargets() throws {
+        func parsed(_ uri: String) throws(HTTPError) -> [String]? { try AbsoluteFormTarget(uri).map { [$0.authority, $0.originForm] } }
+        #expect(try parsed("http://example.com:8080/events?topic=a") == ["example.com:8080", "/events?topic=a"])
+        #expect(try parsed("HTTPS://[::1]:443") == ["[::1]:443", "/"])
+        #expect(try parsed("http://h?x=1") == ["h", "/?x=1"])
+        #expect(try parsed("http://h#fragment") == ["h", "/"])
+        for notAbsolute in ["/hooks/demo", "*", "127.0.0.1:443", "ftp://h/x", "http:/x", "httpx://h/", ""] {
+            #expect(try parsed(notAbsolute) == nil, "\(notAbsolute)")
+        }
+        for bad in ["http:///x", "http://?x", "http://user@h/", "https://u:p@h:1/x"] {
+            #expect(throws: HTTPError.self, "\(bad)") { try parsed(bad) }
+        }
+    }
+
     /// Bad input: escapes that are not `%` and two hex digits are kept as they are, with nothing after them lost.
     @Test func malformedEscapesAreKeptWhole() {
         #expect(RequestTarget("/e?a=%zz&b=a%4&c=%&d=%%41&e=%4g1&f=100%25").query.map(\.value) == ["%zz", "a%4", "%", "%A", "%4g1", "100%"])

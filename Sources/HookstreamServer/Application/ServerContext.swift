@@ -27,6 +27,7 @@ final class ServerContext: Sendable {
     private let current: NIOLockedValueBox<LiveSettings>
     private let isShuttingDownBox = NIOLockedValueBox(false)
     private let hostRefusals = NIOLockedValueBox(RefusalLog())
+    private let malformedHostRefusals = NIOLockedValueBox(RefusalLog())
 
     init(
         settings: LiveSettings, broker: Broker, hubs: StreamHubs, jobs: JobRunner, routing: RoutingWorker, metrics: ServerMetrics,
@@ -67,12 +68,16 @@ final class ServerContext: Sendable {
         preconditionFailure("event loop \(loop) is not part of the HTTP server's group")
     }
 
-    /// Logs a request refused for its `Host` (``LiveSettings/refuses(host:)``), at most once per
-    /// ``RefusalLog/interval`` with how many there were: a rebinding page may send many.
-    func logHostRefusal(host: String) {
-        guard let count = hostRefusals.withLockedValue({ $0.count(now: NIODeadline.now().uptimeNanoseconds) }) else { return }
+    /// Logs a request refused for its `Host`: a name the server does not answer to (``LiveSettings/refuses(host:)``),
+    /// or, when `isMalformed`, none, more than one, or a target that names a user. Each kind at most once per
+    /// ``RefusalLog/interval``, with how many there were: a rebinding page may send many.
+    func logHostRefusal(host: String, isMalformed: Bool) {
+        let log = isMalformed ? malformedHostRefusals : hostRefusals
+        guard let count = log.withLockedValue({ $0.count(now: NIODeadline.now().uptimeNanoseconds) }) else { return }
         logger.warning(
-            "Requests refused for their Host: not localhost, an IP address or a name in server.hosts (or more than one)",
+            isMalformed
+                ? "Requests refused for a Host against HTTP's rules: none on an HTTP/1.1 request, more than one, or a request target naming a user"
+                : "Requests refused for their Host: not localhost, an IP address or a name in server.hosts",
             // A name as it is; anything else quoted and escaped, so that it cannot pass for more of the line.
             metadata: [
                 "host": "\(HostAllowList.name(ofHostHeader: host) != nil ? String(host.prefix(255)) : String(reflecting: String(host.prefix(255))))",

@@ -116,7 +116,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
 
     private func handle(_ part: HTTPServerRequestPart, context: ChannelHandlerContext) {
         switch (part, state) {
-        case (.head(let head), .idle):
+        case (.head(var head), .idle):
             let settings = server.settings
             // The first request keeps the deadline its connection started with (a head trickled in after a slow
             // handshake gets no more time); a later one has request_timeout from its head (its wait for the head
@@ -126,7 +126,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
             idleTimeout = TimeAmount(settings.configuration.server.idleTimeout)
             // Before anything else of the request, its body above all: a page under a rebound name must not make the
             // server hold bodies for it, nor learn anything from an answer other than this one.
-            if checksHost, let refusal = HTTPConnectionHandler.hostRefusal(head, settings: settings) {
+            if let refusal = HTTPConnectionHandler.hostRefusal(&head, checksName: checksHost, settings: settings) {
                 refuseHost(refusal, head: head, settings: settings, context: context)
                 return
             }
@@ -170,28 +170,53 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         respond(HTTPResponse(error: error), keepAlive: false, headOnly: head.method == .HEAD, context: context)
     }
 
-    /// Why a request's `Host` is refused, if it is: more than one (RFC 9112 wants a 400: which one a proxy in front
-    /// read cannot be known), or a name the server does not answer to (``LiveSettings/refuses(host:)``).
-    private static func hostRefusal(_ head: HTTPRequestHead, settings: LiveSettings) -> (host: String, error: HTTPError)? {
+    /// Why a request is refused for its host, if it is, as RFC 9112 3.2 wants: none on an HTTP/1.1 request, more
+    /// than one (which one a proxy in front read cannot be known), or a target in absolute form that names a user; and,
+    /// when `checksName` (a plain-HTTP listener), a name the server does not answer to (``LiveSettings/refuses(host:)``).
+    /// A target in absolute form is turned into the origin form first, its authority standing for the `Host`.
+    private static func hostRefusal(_ head: inout HTTPRequestHead, checksName: Bool, settings: LiveSettings) -> HostRefusal? {
         let hosts = head.headers["host"]  // one pass over the headers, for the value and its count
         if hosts.count > 1 {
-            return (hosts.joined(separator: ", "), HTTPError(.badRequest, code: "duplicate_host", "the request has more than one Host header"))
+            return HostRefusal(
+                host: hosts.joined(separator: ", "), isMalformed: true,
+                error: HTTPError(.badRequest, code: "duplicate_host", "the request has more than one Host header"))
         }
-        guard let host = hosts.first, settings.refuses(host: host) else { return nil }
+        // HTTP/1.0 had no Host; HTTP/2's requests come here with their :authority as one.
+        if hosts.isEmpty, head.version.major == 1, head.version.minor >= 1 {
+            return HostRefusal(
+                host: "", isMalformed: true, error: HTTPError(.badRequest, code: "missing_host", "an HTTP/1.1 request must have a Host header"))
+        }
+        do throws(HTTPError) {
+            if let absolute = try AbsoluteFormTarget(head.uri) {
+                head.uri = absolute.originForm
+                head.headers.replaceOrAdd(name: "host", value: absolute.authority)
+            }
+        } catch {
+            return HostRefusal(host: hosts.first ?? "", isMalformed: true, error: error)
+        }
+        guard checksName, let host = head.headers.first(name: "host"), settings.refuses(host: host) else { return nil }
         let message =
             HostAllowList.name(ofHostHeader: host).map {
                 "this server answers to localhost, IP addresses and the names in server.hosts: add '\($0)' to server.hosts to allow it"
             } ?? "the request's Host header is malformed"
-        return (host, HTTPError(.forbidden, code: "host_not_allowed", message))
+        return HostRefusal(host: host, isMalformed: false, error: HTTPError(.forbidden, code: "host_not_allowed", message))
+    }
+
+    /// A request refused for its host: the `Host` (as logged), whether it broke HTTP's rules rather than named a host
+    /// the server does not answer to, and the answer.
+    private struct HostRefusal {
+        var host: String
+        var isMalformed: Bool
+        var error: HTTPError
     }
 
     /// Refuses a request for its `Host`: its body is not read, and the connection closes after the answer.
-    private func refuseHost(_ refusal: (host: String, error: HTTPError), head: HTTPRequestHead, settings: LiveSettings, context: ChannelHandlerContext) {
+    private func refuseHost(_ refusal: HostRefusal, head: HTTPRequestHead, settings: LiveSettings, context: ChannelHandlerContext) {
         state = .discarding
         if let source = HTTPConnectionHandler.webhookSource(of: head, settings: settings) {
             server.metrics.webhook(source: source, status: refusal.error.status.code)
         }
-        server.logHostRefusal(host: refusal.host)
+        server.logHostRefusal(host: refusal.host, isMalformed: refusal.isMalformed)
         respond(
             HTTPResponse(error: refusal.error), keepAlive: false, extraHeaders: settings.corsHeaders(origin: head.headers.first(name: "origin")),
             headOnly: head.method == .HEAD, context: context)
