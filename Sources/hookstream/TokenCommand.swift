@@ -35,8 +35,8 @@ struct TokenCommand: AsyncParsableCommand {
     @Option(name: .long, help: "The issuer (iss).")
     var issuer: String?
 
-    @Option(name: .long, help: "The audience (aud): a server without this auth.jwt.audience refuses the token.")
-    var audience: String?
+    @Option(name: .long, help: "The audience (aud), once per audience: a server whose auth.jwt.audience is none of them refuses the token.")
+    var audience: [String] = []
 
     @Option(name: .long, help: "The claim that holds the grants (auth.jwt.claim).")
     var claim: String = "hookstream"
@@ -100,7 +100,8 @@ struct MintedClaims: JWTPayload {
     var exp: Int
     var iat: Int
     var iss: String?
-    var aud: String?
+    /// One audience is written as a string, several as a list (RFC 7519 4.1.3 allows both).
+    var aud: [String]
     var claim: String
     var subscribe: [String]?
     var publish: [String]?
@@ -118,7 +119,7 @@ struct MintedClaims: JWTPayload {
         var publish: [String]?
     }
 
-    init(sub: String, exp: Int, iat: Int, iss: String?, aud: String?, claim: String, subscribe: [String]?, publish: [String]?) {
+    init(sub: String, exp: Int, iat: Int, iss: String?, aud: [String], claim: String, subscribe: [String]?, publish: [String]?) {
         (self.sub, self.exp, self.iat, self.iss, self.aud, self.claim, self.subscribe, self.publish) = (sub, exp, iat, iss, aud, claim, subscribe, publish)
     }
 
@@ -132,7 +133,11 @@ struct MintedClaims: JWTPayload {
         try container.encode(exp, forKey: Key("exp"))
         try container.encode(iat, forKey: Key("iat"))
         try container.encodeIfPresent(iss, forKey: Key("iss"))
-        try container.encodeIfPresent(aud, forKey: Key("aud"))
+        if aud.count == 1 {
+            try container.encode(aud[0], forKey: Key("aud"))
+        } else if !aud.isEmpty {
+            try container.encode(aud, forKey: Key("aud"))
+        }
         if subscribe != nil || publish != nil { try container.encode(Grants(subscribe: subscribe, publish: publish), forKey: Key(claim)) }
     }
 

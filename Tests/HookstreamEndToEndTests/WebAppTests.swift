@@ -441,6 +441,45 @@ import Testing
         }
     }
 
+    /// `hookstream token --audience` once per audience: one is written as a string, several as a list, and a server
+    /// whose `auth.jwt.audience` is any of them takes the token. Bad input: a token for another audience only, and one
+    /// without `aud`, where the server requires its own.
+    @Test func aTokenMintedForSeveralAudiencesIsTakenByEach() async throws {
+        let config = """
+            store: { kind: memory }
+            auth:
+              jwt:
+                keys: [{ alg: HS256, secret: { env: HOOKSTREAM_JWT_SECRET } }]
+                audience: hookstream
+                subscribe: ["users/{sub}/**"]
+            sources: { app: {} }
+            """
+        func audience(of token: String) throws -> Any? {
+            var payload = String(token.split(separator: ".")[1]).replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+            payload += String(repeating: "=", count: (4 - payload.count % 4) % 4)
+            let claims = try JSONSerialization.jsonObject(with: try #require(Data(base64Encoded: payload))) as? [String: Any]
+            return claims?["aud"]
+        }
+        try await withDaemon(config: config, environment: Self.environment) { (daemon: Daemon) async throws in
+            func ticket(_ token: String) async throws -> (status: UInt, headers: HTTPHeaders, body: String) {
+                try await client.send(
+                    .POST, "\(daemon.baseURL)/tickets", body: #"{"topics":["users/42/alerts"]}"#,
+                    headers: [("Authorization", "Bearer \(token)"), ("Content-Type", "application/json")])
+            }
+            let both = try await Self.token(sub: "42", extra: ["--audience", "app", "--audience", "hookstream"])
+            #expect(try audience(of: both) as? [String] == ["app", "hookstream"])
+            let taken = try await ticket(both)
+            #expect(taken.status == 200, "\(taken)")
+            let other = try await Self.token(sub: "42", extra: ["--audience", "app"])
+            #expect(try audience(of: other) as? String == "app")
+            let refused = try await ticket(other)
+            #expect(refused.status == 401 && refused.body.contains("audience"), "\(refused)")
+            let none = try await Self.token(sub: "42")
+            #expect(try audience(of: none) == nil)
+            #expect(try await ticket(none).status == 401)
+        }
+    }
+
     @Test func sevenTabsOfOneProfileOverHTTP1() async throws {
         let port = try freePort()
         try await withDaemon(config: Self.config(pageOrigin: "http://127.0.0.1:\(port)"), environment: Self.environment) { daemon in
