@@ -22,6 +22,7 @@ import Testing
         #expect(config.server.bodyLimit == 1 << 20)
         #expect(config.streams.heartbeat == .seconds(15))
         #expect(config.streams.queue == 1024)
+        #expect(config.store.retention.maxEvents == 1_000_000)
         #expect(config.sources["demo"]?.kind == .webhook)
         #expect(config.unixSocketSource?.name == "local")
         #expect(config.tokens.map(\.name) == ["demo"])
@@ -162,6 +163,17 @@ import Testing
         #expect(errors("server: { limits: { regex_steps: 500 } }\n") == [
             "test.yaml:1:34: error: server.limits.regex_steps must be between 10000 and 1000000000000, found 500"
         ])
+    }
+
+    /// `store.retention.max_events`: a million by default, `null` for none. Bad input: zero, and a word.
+    @Test func maxEvents() throws {
+        #expect(try ConfigLoader.parse("sources: { demo: {} }\n", file: "test.yaml").store.retention.maxEvents == 1_000_000)
+        #expect(try ConfigLoader.parse("store: { retention: { max_events: 5000 } }\n", file: "test.yaml").store.retention.maxEvents == 5000)
+        #expect(try ConfigLoader.parse("store: { retention: { max_events: null } }\n", file: "test.yaml").store.retention.maxEvents == nil)
+        #expect(errors("store: { retention: { max_events: 0 } }\n") == [
+            "test.yaml:1:35: error: store.retention.max_events must be between 1 and 1000000000, found 0"
+        ])
+        #expect(errors("store: { retention: { max_events: many } }\n") == ["test.yaml:1:35: error: store.retention.max_events must be an integer, found 'many'"])
     }
 
     /// `server.limits.h2_streams`; bad input: none, a negative count, and a word.

@@ -40,6 +40,15 @@ import Testing
         #expect(try await store.prunedThrough(matching: one) == 3, "back, with its mark")
     }
 
+    @Test func retentionKeepsAtMostMaxEventsAcrossTopicsOldestFirst() async throws {
+        let store = MemoryEventStore()
+        try await expectMaxEventsAcrossTopics(store, topicCount: { store.topicCount })
+    }
+
+    @Test func forgottenMarksPastTheirBoundFoldIntoOne() async throws {
+        try await expectForgottenMarksToFoldPastTheirBound(MemoryEventStore())
+    }
+
     @Test func idsAreConsecutiveAndIncreasing() async throws {
         let store = MemoryEventStore()
         let first = try await store.append([draft("a"), draft("b")])

@@ -225,6 +225,29 @@ import Testing
         #expect(try await store.prunedThrough(matching: TopicFilter([try TopicPattern("rare")])) == 16)
     }
 
+    /// `store.retention.max_events` (``expectMaxEventsAcrossTopics(_:topicCount:)``).
+    @Test func retentionKeepsAtMostMaxEventsAcrossTopicsOldestFirst() async throws {
+        let store = try SQLiteEventStore(path: try temporaryPath())
+        try await expectMaxEventsAcrossTopics(store, topicCount: { store.topicCount })
+        try await store.close()
+    }
+
+    /// The marks of forgotten topics past their bound (``expectForgottenMarksToFoldPastTheirBound(_:)``): their rows
+    /// go too, so a source whose topics come from its messages no longer leaves a row per topic for good, and the
+    /// floor survives a reopen.
+    @Test func forgottenMarksPastTheirBoundFoldIntoOne() async throws {
+        let path = try temporaryPath()
+        let store = try SQLiteEventStore(path: path)
+        try await expectForgottenMarksToFoldPastTheirBound(store)
+        try await store.close()
+        let rows = try await DatabaseQueue(path: path).read { db in try String.fetchAll(db, sql: "SELECT name FROM topics ORDER BY name") }
+        #expect(rows == ["f10", "f8", "f9", "live"])
+        let reopened = try SQLiteEventStore(path: path)
+        #expect(try await reopened.prunedThrough(matching: TopicFilter([try TopicPattern("f2")])) == 7, "the floor survives a reopen")
+        #expect(try await reopened.prunedThrough(matching: TopicFilter([try TopicPattern("f10")])) == 10)
+        try await reopened.close()
+    }
+
     @Test func retentionByAgeWithATestClock() async throws {
         let clock = TestClock()
         let store = try SQLiteEventStore(path: try temporaryPath(), now: clock.now)

@@ -96,6 +96,37 @@ import Testing
         }
     }
 
+    /// `store.retention.max_events` bounds the whole store. Bad input: a source whose rule makes a topic of every
+    /// message (40 topics of one event each, which no per-topic bound holds back). The oldest go, and a resume from
+    /// before them is told so.
+    @Test func aTopicPerMessageIsBoundedByMaxEvents() async throws {
+        let config = """
+            store: { kind: sqlite, path: ./var/events.db, retention: { max_events: 10, interval: 50ms } }
+            auth:
+              tokens: [{ name: t, secret: { value: tok }, subscribe: ["news/**"] }]
+            sources: { news: {} }
+            rules:
+              - { name: news, source: news, publish: { topic: "news/{{ body.i }}" } }
+            """
+        try await withDaemon(config: config) { daemon in
+            for i in 1...40 { _ = try await client.postWebhook(daemon, source: "news", json: #"{"i":\#(i)}"#) }
+            try await waitUntil("retention to prune 30 events") {
+                daemon.log.split(separator: "\n").filter { $0.contains("Retention pruned events") }.reduce(0) { total, line in
+                    total + (line.split(separator: " ").first { $0.hasPrefix("hookstream.pruned=") }.flatMap { Int($0.dropFirst(18)) } ?? 0)
+                } == 30
+            }
+            let python = try ChildProcess(
+                TestEnvironment.python,
+                [TestEnvironment.client("sse_client.py"), "--url", "\(daemon.baseURL)/events?topic=news/**", "--count", "11",
+                 "--header", "Authorization: Bearer tok", "--header", "Last-Event-ID: 2"])
+            #expect(try await python.waitForExit() == 0)
+            let events = try python.stdoutLines.map { try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }.filter { $0["event"] != nil }
+            #expect(events.first?["event"] as? String == "hookstream.reset")
+            #expect(events.first?["data"] as? String == #"{"reason":"retention","last_event_id":2,"oldest_id":31}"#)
+            #expect(events.dropFirst().map { $0["id"] as? String } == (31...40).map(String.init))
+        }
+    }
+
     @Test func aFullDiskAnswers503AndRecoversByItself() async throws {
         let directory = try TestEnvironment.makeTemporaryDirectory()
         let mount = directory.appendingPathComponent("var").path

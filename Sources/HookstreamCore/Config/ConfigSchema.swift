@@ -159,11 +159,17 @@ struct ConfigSchema {
                 }
             case "retention":
                 guard let rm = reader.mapping(value, "store.retention") else { continue }
-                for (k, _, v) in reader.entries(rm, allowed: ["max_events_per_topic", "max_age", "interval"], in: "store.retention") {
+                for (k, _, v) in reader.entries(rm, allowed: ["max_events_per_topic", "max_events", "max_age", "interval"], in: "store.retention") {
                     switch k {
                     case "max_events_per_topic":
                         if let n = reader.int(v, "store.retention.max_events_per_topic", range: 1...100_000_000) {
                             store.retention.maxEventsPerTopic = n
+                        }
+                    case "max_events":
+                        if ConfigReader.isNull(v) {
+                            store.retention.maxEvents = nil
+                        } else if let n = reader.int(v, "store.retention.max_events", range: 1...1_000_000_000) {
+                            store.retention.maxEvents = n
                         }
                     case "max_age":
                         if ConfigReader.isNull(v) {

@@ -14,6 +14,8 @@ public final class MemoryEventStore: EventStore {
         /// The marks of topics retention forgot (they had no event left), kept apart from ``topics`` so that reads and
         /// retention passes do not walk them; a topic that comes back takes its mark again.
         var forgotten: [String: EventID] = [:]
+        /// The highest mark folded out of ``forgotten`` (``Retention/forgottenTopicMarks``): a mark of every topic.
+        var forgottenFloor: EventID = 0
     }
 
     /// One topic's events in id order; the oldest are dropped past the bound.
@@ -24,6 +26,17 @@ public final class MemoryEventStore: EventStore {
         var prunedThrough: EventID = 0
 
         var count: Int { events.count - head }
+
+        /// How many of the oldest events kept, at least one and at most `maximum`, have ids below `limit` (the first
+        /// counts whatever its id).
+        func countFromOldest(atMost maximum: Int, below limit: EventID) -> Int {
+            var run = 1
+            while run < maximum, head + run < events.count, events[head + run].id < limit { run += 1 }
+            return run
+        }
+
+        /// The id of the oldest event kept, if any is.
+        var firstID: EventID? { head < events.count ? events[head].id : nil }
 
         mutating func append(_ event: Event, bound: Int) {
             events.append(event)
@@ -150,7 +163,7 @@ public final class MemoryEventStore: EventStore {
     }
 
     private static func prunedThrough(in state: State, matching filter: TopicFilter) -> EventID {
-        var highest = state.forgotten.reduce(EventID(0)) { filter.matches($1.key) ? max($0, $1.value) : $0 }
+        var highest = state.forgotten.reduce(state.forgottenFloor) { filter.matches($1.key) ? max($0, $1.value) : $0 }
         for (topic, log) in state.topics where filter.matches(topic) { highest = max(highest, log.prunedThrough) }
         return highest
     }
@@ -162,7 +175,7 @@ public final class MemoryEventStore: EventStore {
         return state.withLockedValue { state in
             if let deliveryCutoff { state.deliveries = state.deliveries.filter { $0.value.time >= deliveryCutoff } }
             var removed = 0
-            var emptied: [String] = []
+            var total = 0
             for topic in state.topics.keys {
                 if let cutoff { removed += state.topics[topic]!.drop(olderThan: cutoff) }
                 let excess = state.topics[topic]!.count - retention.maxEventsPerTopic
@@ -170,15 +183,42 @@ public final class MemoryEventStore: EventStore {
                     state.topics[topic]!.drop(excess)
                     removed += excess
                 }
-                if state.topics[topic]!.count == 0 { emptied.append(topic) }
+                total += state.topics[topic]!.count
+            }
+            if let maxEvents = retention.maxEvents, total > maxEvents {
+                removed += MemoryEventStore.dropOldest(total - maxEvents, from: &state.topics)
             }
             // A topic with no event left is forgotten (one topic per user would otherwise be walked by every read and
             // every pass, for good); only its mark is kept, for resumes.
-            for topic in emptied {
+            for topic in state.topics.compactMap({ $0.value.count == 0 ? $0.key : nil }) {
                 state.forgotten[topic] = state.topics[topic]!.prunedThrough
                 state.topics[topic] = nil
             }
+            // Past the marks kept, the lowest fold into one for every topic (a resume from before it may hear of a gap
+            // it did not have, rather than the store keeping every topic it ever had).
+            if state.forgotten.count > retention.forgottenTopicMarks {
+                for (topic, mark) in state.forgotten.sorted(by: { $0.value < $1.value }).prefix(state.forgotten.count - retention.forgottenTopicMarks) {
+                    state.forgottenFloor = max(state.forgottenFloor, mark)
+                    state.forgotten[topic] = nil
+                }
+            }
             return removed
         }
+    }
+
+    /// Drops the `excess` oldest events across all topics (`store.retention.max_events`), in id order: a merge of the
+    /// topics' oldest events, so a pass costs its topics and what it drops, not every event kept.
+    private static func dropOldest(_ excess: Int, from topics: inout [String: TopicLog]) -> Int {
+        var oldest = MinHeap(topics.compactMap { topic, log in log.firstID.map { ($0, topic) } }, by: { $0.0 < $1.0 })
+        var dropped = 0
+        while dropped < excess, let (_, topic) = oldest.popMin() {
+            // This topic's oldest event goes, with those after it that are older than every other topic's oldest.
+            let limit = oldest.first?.0 ?? EventID.max
+            let run = topics[topic]!.countFromOldest(atMost: excess - dropped, below: limit)
+            topics[topic]!.drop(run)
+            dropped += run
+            if let next = topics[topic]!.firstID { oldest.insert((next, topic)) }
+        }
+        return dropped
     }
 }

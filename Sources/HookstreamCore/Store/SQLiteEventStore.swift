@@ -807,7 +807,8 @@ public final class SQLiteEventStore: EventStore {
     }
 
     private static func prunedThrough(_ db: Database, matching filter: TopicFilter) throws -> EventID {
-        var highest: EventID = 0
+        // The marks of the topics forgotten longest ago are folded into one (``foldForgottenMarks(keeping:)``).
+        var highest = try EventID.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'forgotten_floor'") ?? 0
         for pattern in filter.patterns {
             let (prefix, isWhole) = pattern.literalPrefix
             // The prefix itself is a topic the pattern may match (`a` for `a/**`, not for `a/*`).
@@ -868,7 +869,39 @@ public final class SQLiteEventStore: EventStore {
             // Each step is one short transaction on the writer, so appends interleave with pruning.
             let step = try await onWriter { try self.pruneStep(retention, now: now) }
             removed += step
-            if step < SQLiteEventStore.pruneChunk { return removed }
+            if step < SQLiteEventStore.pruneChunk { break }
+        }
+        try await onWriter { try self.foldForgottenMarks(keeping: retention.forgottenTopicMarks) }
+        return removed
+    }
+
+    /// Folds the lowest marks of forgotten topics (rows of `topics` with no event) into the store's floor
+    /// (`meta.forgotten_floor`, which ``prunedThrough(matching:)`` reads for every filter) while there are more than
+    /// `limit`: a source whose topics come from its messages would otherwise leave a row per topic, for good.
+    private func foldForgottenMarks(keeping limit: Int) throws {
+        let live = catalog.withLockedValue { $0.topics.count }
+        do {
+            try pool.writeWithoutTransaction { db in
+                // The rows less the topics with events bound the forgotten ones from above: the costly count is made
+                // only when they may be too many.
+                guard let rows = try Int.fetchOne(db, sql: "SELECT count(*) FROM topics"), rows - live > limit else { return }
+                try db.inTransaction(.immediate) {
+                    let forgotten = "NOT EXISTS (SELECT 1 FROM events WHERE events.topic = topics.name)"
+                    let count = try Int.fetchOne(db, sql: "SELECT count(*) FROM topics WHERE \(forgotten)") ?? 0
+                    guard count > limit else { return .commit }
+                    let folded = try Row.fetchAll(
+                        db, sql: "SELECT name, pruned_through FROM topics WHERE \(forgotten) ORDER BY pruned_through LIMIT ?", arguments: [count - limit])
+                    let floor = folded.reduce(Int64(0)) { max($0, $1[1] as Int64) }
+                    try db.execute(
+                        sql: "INSERT INTO meta(key, value) VALUES ('forgotten_floor', ?) ON CONFLICT(key) DO UPDATE SET value = max(value, excluded.value)",
+                        arguments: [floor])
+                    let delete = try db.cachedStatement(sql: "DELETE FROM topics WHERE name = ? AND \(forgotten)")
+                    for row in folded { try delete.execute(arguments: [row[0] as String]) }
+                    return .commit
+                }
+            }
+        } catch {
+            throw StoreError(.writeFailed, "pruning the SQLite store '\(path)' failed: \(SQLiteEventStore.describe(error))")
         }
     }
 
@@ -908,10 +941,18 @@ public final class SQLiteEventStore: EventStore {
                     // The newest row may go: keep its id, so the next append still numbers above it.
                     try db.execute(sql: "UPDATE meta SET value = max(value, coalesce((SELECT max(id) FROM events), 0)) WHERE key = 'last_id'")
                     var budget = SQLiteEventStore.pruneChunk
+                    // The events too old, and those past the store's bound, are a prefix of the ids: they grow with time.
+                    var prefixEnd: Int64?  // the first id kept
                     if let cutoff = retention.cutoff(now: now) {
-                        // Ids grow with time, so the old events are the prefix before the first young one.
                         let firstYoung = try EventID.fetchOne(db, sql: "SELECT id FROM events WHERE time >= ? ORDER BY id LIMIT 1", arguments: [cutoff])
-                        let bound = firstYoung.map { Int64($0) } ?? Int64.max
+                        prefixEnd = firstYoung.map { Int64($0) } ?? Int64.max
+                    }
+                    if let maxEvents = retention.maxEvents,
+                        let firstKept = try SQLiteEventStore.firstOfNewest(maxEvents, in: db), firstKept > prefixEnd ?? 0
+                    {
+                        prefixEnd = firstKept
+                    }
+                    if let bound = prefixEnd {
                         let old = try Row.fetchAll(
                             db, sql: "SELECT id, topic FROM events WHERE id < ? ORDER BY id LIMIT ?", arguments: [bound, budget])
                         for row in old {
@@ -968,6 +1009,16 @@ public final class SQLiteEventStore: EventStore {
         onPruneStage.withLockedValue { $0 }?(.committed)
         if !forgotten.isEmpty { forget(forgotten) }
         return removed
+    }
+
+    /// The id of the oldest of the newest `count` events, when there are more events than that.
+    private static func firstOfNewest(_ count: Int, in db: Database) throws -> Int64? {
+        // The span of the ids bounds the count from above and costs two seeks; the count (a walk of the smaller
+        // index) is made only when the store may hold more, and the walk to the first kept only over the excess.
+        guard let span = try Int64.fetchOne(db, sql: "SELECT (SELECT max(id) FROM events) - (SELECT min(id) FROM events) + 1"),
+            span > Int64(count), let total = try Int.fetchOne(db, sql: "SELECT count(*) FROM events"), total > count
+        else { return nil }
+        return try Int64.fetchOne(db, sql: "SELECT id FROM events ORDER BY id LIMIT 1 OFFSET ?", arguments: [total - count])
     }
 
     /// Takes topics that retention left with no event out of the catalog, after the transaction that pruned them.
