@@ -6,7 +6,7 @@ struct HookstreamCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "hookstream",
         abstract: "Route webhooks and local messages to authenticated Server-Sent Event streams.",
-        subcommands: [ServeCommand.self, CheckCommand.self, RouteCommand.self, TokenCommand.self, SubscribeCommand.self],
+        subcommands: [ServeCommand.self, CheckCommand.self, RouteCommand.self, PublishCommand.self, SubscribeCommand.self, TokenCommand.self],
         defaultSubcommand: ServeCommand.self
     )
 }

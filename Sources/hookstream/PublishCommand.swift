@@ -1,0 +1,113 @@
+import ArgumentParser
+import Foundation
+import HookstreamCore
+import NIOCore
+
+/// `hookstream publish`: the Unix socket's client. Sends one message, or every line of its standard input with
+/// `--lines`, and waits for each answer, so a script knows its event is stored when the command returns.
+struct PublishCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "publish",
+        abstract: "Publish over the daemon's Unix socket; return once the events are stored.",
+        discussion: """
+            Examples:
+              hookstream publish --topic local/backup --event done --data 'backup finished'
+              hookstream publish --socket /run/hookstream/hookstream.sock --topic local/disk --json '{"used":0.93}'
+              jq -c '{topic: "local/jobs", data: .}' results.json | hookstream publish --lines
+
+            The socket is --socket, else $HOOKSTREAM_SOCKET, else ./run/hookstream.sock (the default config's
+            server.unix_socket.path). Each answer is printed as the daemon gives it ({"ok":true,"ids":[...]}).
+            Exit status: 0 when every message was stored, 1 when one was refused or the daemon could not be
+            reached (the reason on standard error), 64 for bad arguments.
+            """)
+
+    @Option(name: .long, help: "The daemon's Unix socket.")
+    var socket: String?
+
+    @Option(name: .long, help: "The message's topic (the socket source's rules may rewrite or refuse it).")
+    var topic: String?
+
+    @Option(name: .long, help: "The event's type (the SSE event: field).")
+    var event: String?
+
+    @Option(name: .long, help: "The event's data as text; - reads it from standard input.")
+    var data: String?
+
+    @Option(name: .long, help: "The event's data as any JSON value; - reads it from standard input.")
+    var json: String?
+
+    @Flag(name: .long, help: "Send each line of standard input as it is: one JSON message a line, {\"topic\",\"event\",\"data\"}.")
+    var lines = false
+
+    @Option(name: .long, help: "Seconds to wait for the daemon's answer to each message.")
+    var timeout: Int = 10
+
+    func validate() throws {
+        if lines {
+            guard topic == nil, event == nil, data == nil, json == nil else {
+                throw ValidationError("--lines sends whole messages from standard input: give no --topic, --event, --data or --json with it")
+            }
+        } else {
+            guard let topic, !topic.isEmpty else { throw ValidationError("name the topic with --topic (or send whole messages with --lines)") }
+            guard (data == nil) != (json == nil) else { throw ValidationError("give the event's data one way: --data TEXT or --json VALUE") }
+        }
+        guard timeout > 0 else { throw ValidationError("--timeout must be at least 1 second") }
+    }
+
+    func run() async throws {
+        let path = socket ?? ProcessInfo.processInfo.environment["HOOKSTREAM_SOCKET"].flatMap { $0.isEmpty ? nil : $0 } ?? "./run/hookstream.sock"
+        // The message is made (and a bad --json refused) before the daemon is asked anything.
+        let single = lines ? nil : try message()
+        let refused: Bool
+        do {
+            refused = try await UnixSocketClient.withConnection(to: path, timeout: .seconds(Int64(timeout))) { client in
+                if let single { return try await PublishCommand.send(single, with: &client) }
+                var anyRefused = false
+                while let line = readLine(strippingNewline: true) {
+                    guard !line.allSatisfy({ $0 == " " || $0 == "\t" || $0 == "\r" }) else { continue }
+                    if try await PublishCommand.send(line, with: &client) { anyRefused = true }
+                }
+                return anyRefused
+            }
+        } catch let failure as UnixSocketClient.Failure {
+            printToStandardError("hookstream publish: \(failure)")
+            throw ExitCode(1)
+        }
+        if refused { throw ExitCode(1) }
+    }
+
+    /// The message of `--topic`, `--event` and `--data` or `--json`, as one line of JSON.
+    private func message() throws -> String {
+        var members = [JSONValue.Member("topic", .string(topic ?? ""))]
+        if let event { members.append(.init("event", .string(event))) }
+        if let data {
+            members.append(.init("data", .string(data == "-" ? PublishCommand.standardInput(trimmingOneNewline: true) : data)))
+        } else if let json {
+            let text = json == "-" ? PublishCommand.standardInput(trimmingOneNewline: false) : json
+            do {
+                members.append(.init("data", try JSONParser.parse(text)))
+            } catch {
+                throw ValidationError("--json is not JSON: \(error)")
+            }
+        }
+        return JSONValue.object(members).jsonText
+    }
+
+    private static func standardInput(trimmingOneNewline: Bool) -> String {
+        let text = String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
+        // What `echo` adds is not part of the data; any other line break in it is.
+        return trimmingOneNewline && text.hasSuffix("\n") ? String(text.dropLast()) : text
+    }
+
+    /// Sends `line`, prints the answer (a refusal's reason to standard error too); whether it was refused.
+    private static func send(_ line: String, with client: inout UnixSocketClient) async throws -> Bool {
+        let answer = try await client.send(line)
+        print(answer)
+        let stored = (try? JSONParser.parse(answer))?["ok"] == .bool(true)
+        if !stored {
+            let reason = (try? JSONParser.parse(answer))?["error"]?.stringValue ?? answer
+            printToStandardError("hookstream publish: refused: \(reason)")
+        }
+        return !stored
+    }
+}

@@ -1,0 +1,99 @@
+import NIOCore
+import NIOPosix
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One connection to the daemon's Unix socket, as `hookstream publish` uses it: a line out, the answer's line back.
+struct UnixSocketClient {
+    /// Why a message got no answer.
+    struct Failure: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    private let channel: any Channel
+    private let outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>
+    private var inbound: NIOAsyncChannelInboundStream<ByteBuffer>.AsyncIterator
+    /// Bytes read past the last answer's newline.
+    private var pending = ByteBuffer()
+    private let timeout: TimeAmount
+
+    /// Connects to `path` and runs `session` with the connection, which is closed when it returns. Each answer is
+    /// waited for at most `timeout`.
+    static func withConnection<Result: Sendable>(
+        to path: String, timeout: TimeAmount, _ session: (inout UnixSocketClient) async throws -> Result
+    ) async throws -> Result {
+        let channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>
+        do {
+            channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .connectTimeout(timeout)
+                .connect(unixDomainSocketPath: path) { channel in
+                    channel.eventLoop.makeCompletedFuture { try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel) }
+                }
+        } catch {
+            let reason = (error as? IOError).map { String(cString: strerror($0.errnoCode)) } ?? "\(error)"
+            throw Failure(
+                description: "cannot reach the daemon's Unix socket at \(path): \(reason). Is hookstream running, and is this its "
+                    + "server.unix_socket.path (relative to the daemon's working directory)? --socket or HOOKSTREAM_SOCKET names another")
+        }
+        return try await channel.executeThenClose { inbound, outbound in
+            var client = UnixSocketClient(channel: channel.channel, outbound: outbound, inbound: inbound.makeAsyncIterator(), timeout: timeout)
+            return try await session(&client)
+        }
+    }
+
+    private init(
+        channel: any Channel, outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>, inbound: NIOAsyncChannelInboundStream<ByteBuffer>.AsyncIterator,
+        timeout: TimeAmount
+    ) {
+        self.channel = channel
+        self.outbound = outbound
+        self.inbound = inbound
+        self.timeout = timeout
+    }
+
+    /// Sends one line (a JSON message, without its newline) and returns the daemon's answer, without its newline.
+    mutating func send(_ line: String) async throws -> String {
+        var buffer = ByteBuffer()
+        buffer.writeString(line)
+        buffer.writeInteger(UInt8(ascii: "\n"))
+        do {
+            try await outbound.write(buffer)
+        } catch {
+            throw Failure(description: "the daemon closed the connection before the message was sent (\(error))")
+        }
+        // Past the timeout the connection is closed, which ends the wait below.
+        let timedOut = TimedOut()
+        let channel = self.channel
+        let timer = channel.eventLoop.scheduleTask(in: timeout) {
+            timedOut.flag.withLock { $0 = true }
+            channel.close(promise: nil)
+        }
+        defer { timer.cancel() }
+        while true {
+            if let newline = pending.readableBytesView.firstIndex(of: UInt8(ascii: "\n")) {
+                let answer = pending.readString(length: newline - pending.readerIndex) ?? ""
+                pending.moveReaderIndex(forwardBy: 1)
+                return answer
+            }
+            let more: ByteBuffer?
+            do {
+                more = try await inbound.next()
+            } catch {
+                throw timedOut.failure(timeout) ?? Failure(description: "the connection to the daemon failed (\(error))")
+            }
+            guard var more else { throw timedOut.failure(timeout) ?? Failure(description: "the daemon closed the connection without answering") }
+            pending.writeBuffer(&more)
+        }
+    }
+
+    /// Whether an answer's wait ran out (set on the event loop, read by the waiting task).
+    private final class TimedOut: Sendable {
+        let flag = Mutex(false)
+
+        func failure(_ timeout: TimeAmount) -> Failure? {
+            flag.withLock { $0 } ? Failure(description: "no answer from the daemon within \(timeout.nanoseconds / 1_000_000_000) s") : nil
+        }
+    }
+}

@@ -1,0 +1,84 @@
+import AsyncHTTPClient
+import Foundation
+import Testing
+
+/// `hookstream publish`, the Unix socket's client, against the real daemon: it returns once the event is stored,
+/// prints the daemon's answer, and says why when it was refused or the daemon could not be reached.
+@Suite(.timeLimit(.minutes(2))) struct PublishCommandTests {
+    static let config = """
+        store: { kind: memory }
+        server:
+          unix_socket: { path: ./run/hookstream.sock }
+        auth:
+          tokens: [{ name: t, secret: { value: tok }, subscribe: ["local/**"] }]
+        sources: { local: { unix_socket: true } }
+        rules:
+          - name: local
+            source: local
+            allow_topics: ["local/**"]
+            publish: { topic: "{{ topic }}", event: "{{ event | default: 'message' }}", data: "{{ data }}" }
+        """
+
+    private func publish(_ arguments: [String], input: String? = nil) async throws -> (status: Int32, stdout: String, stderr: String) {
+        guard let input else { return try await ChildProcess.run(TestEnvironment.binary, ["publish"] + arguments) }
+        // The input through a shell's pipe, as a script sends it.
+        let quoted = ([TestEnvironment.binary, "publish"] + arguments).map { "'" + $0.replacingOccurrences(of: "'", with: #"'\''"#) + "'" }
+        return try await ChildProcess.run("/bin/sh", ["-c", "printf '%s' \"$0\" | " + quoted.joined(separator: " "), input])
+    }
+
+    @Test func publishesTextJSONAndLinesAndSaysWhatWasRefused() async throws {
+        try await withDaemon(config: Self.config) { daemon in
+            let socket = ["--socket", daemon.socketPath]
+            let text = try await publish(socket + ["--topic", "local/backup", "--event", "done", "--data", "backup finished"])
+            #expect(text.status == 0, "\(text)")
+            #expect(text.stdout == #"{"ok":true,"ids":[1]}"# + "\n")
+            let json = try await publish(socket + ["--topic", "local/disk", "--json", "-"], input: #"{"used":0.93}"# + "\n")
+            #expect(json.status == 0 && json.stdout.contains(#""ids":[2]"#), "\(json)")
+            let lines = try await publish(
+                socket + ["--lines"], input: #"{"topic":"local/a","data":"x"}"# + "\n\n" + #"{"topic":"elsewhere/b","data":"y"}"# + "\n" + #"{"topic":"local/c","data":"z"}"# + "\n")
+            #expect(lines.status == 1, "one of the lines was refused: \(lines)")
+            #expect(lines.stdout.split(separator: "\n").count == 3, "an answer per message, the blank line skipped: \(lines)")
+            #expect(lines.stdout.contains(#"{"ok":true,"ids":[3]}"#) && lines.stdout.contains(#"{"ok":true,"ids":[4]}"#), "\(lines)")
+            #expect(lines.stderr.contains("refused: topic 'elsewhere/b' not allowed"), "\(lines)")
+
+            let stream = try await SSEStream.open(
+                "\(daemon.baseURL)/events?topic=local/**", headers: [("Authorization", "Bearer tok"), ("Last-Event-ID", "0")])
+            let events = try await stream.collect { $0.count == 4 }
+            #expect(events.map(\.id) == ["1", "2", "3", "4"])
+            #expect(events.map(\.event) == ["done", "message", "message", "message"])
+            #expect(events.map(\.data) == ["backup finished", #"{"used":0.93}"#, "x", "z"])
+
+            // Bad input: a topic the source does not allow, --json that is not JSON, no data at all.
+            let refused = try await publish(socket + ["--topic", "elsewhere/x", "--data", "q"])
+            #expect(refused.status == 1 && refused.stderr.contains("refused: topic 'elsewhere/x' not allowed"), "\(refused)")
+            let notJSON = try await publish(socket + ["--topic", "local/x", "--json", "{bad"])
+            #expect(notJSON.status == 64 && notJSON.stderr.contains("--json is not JSON"), "\(notJSON)")
+            let noData = try await publish(socket + ["--topic", "local/x"])
+            #expect(noData.status == 64 && noData.stderr.contains("--data TEXT or --json VALUE"), "\(noData)")
+        }
+    }
+
+    /// Bad input: no daemon at the path, and a socket whose listener reads the line and never answers.
+    @Test func anUnreachableOrSilentDaemonIsAnErrorNotAWaitForever() async throws {
+        let directory = try TestEnvironment.makeTemporaryDirectory()
+        let missing = directory.appendingPathComponent("missing.sock").path
+        let unreachable = try await publish(["--socket", missing, "--topic", "local/x", "--data", "q"])
+        #expect(unreachable.status == 1)
+        #expect(unreachable.stderr.contains("cannot reach the daemon's Unix socket at \(missing): No such file or directory"), "\(unreachable)")
+
+        let silent = directory.appendingPathComponent("silent.sock").path
+        let listener = try ChildProcess("/usr/bin/python3", [
+            "-c",
+            "import socket, sys, time; s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(); print('listening', flush=True); "
+                + "c, _ = s.accept(); c.recv(4096); time.sleep(30)",
+            silent,
+        ])
+        try await waitUntil("the silent listener") { listener.stdout.contains("listening") }
+        let started = ContinuousClock.now
+        let waited = try await publish(["--socket", silent, "--topic", "local/x", "--data", "q", "--timeout", "1"])
+        #expect(waited.status == 1)
+        #expect(waited.stderr.contains("no answer from the daemon within 1 s"), "\(waited)")
+        #expect(ContinuousClock.now - started < .seconds(20), "the timeout, not the listener's end, ended it")
+        listener.signal(SIGKILL)
+    }
+}
