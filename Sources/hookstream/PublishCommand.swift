@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import HookstreamCore
 import NIOCore
+import NIOPosix
 
 /// `hookstream publish`: the Unix socket's client. Sends one message, or every line of its standard input with
 /// `--lines`, and waits for each answer, so a script knows its event is stored when the command returns.
@@ -51,7 +52,7 @@ struct PublishCommand: AsyncParsableCommand {
             guard let topic, !topic.isEmpty else { throw ValidationError("name the topic with --topic (or send whole messages with --lines)") }
             guard (data == nil) != (json == nil) else { throw ValidationError("give the event's data one way: --data TEXT or --json VALUE") }
         }
-        guard timeout > 0 else { throw ValidationError("--timeout must be at least 1 second") }
+        guard (1...86_400).contains(timeout) else { throw ValidationError("--timeout must be between 1 and 86400 seconds") }
     }
 
     func run() async throws {
@@ -63,7 +64,8 @@ struct PublishCommand: AsyncParsableCommand {
             refused = try await UnixSocketClient.withConnection(to: path, timeout: .seconds(Int64(timeout))) { client in
                 if let single { return try await PublishCommand.send(single, with: &client) }
                 var anyRefused = false
-                while let line = readLine(strippingNewline: true) {
+                // Read on a thread of its own: a pipe may stay quiet for hours (`tail -F … | hookstream publish --lines`).
+                while let line = try await NIOThreadPool.singleton.runIfActive({ readLine(strippingNewline: true) }) {
                     guard !line.allSatisfy({ $0 == " " || $0 == "\t" || $0 == "\r" }) else { continue }
                     if try await PublishCommand.send(line, with: &client) { anyRefused = true }
                 }

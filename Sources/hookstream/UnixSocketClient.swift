@@ -1,3 +1,4 @@
+import Foundation
 import NIOCore
 import NIOPosix
 import Synchronization
@@ -18,6 +19,8 @@ struct UnixSocketClient {
     /// Bytes read past the last answer's newline.
     private var pending = ByteBuffer()
     private let timeout: TimeAmount
+    /// Set when an answer's wait ran out and the connection was closed (on the event loop).
+    private let timedOut = TimedOut()
 
     /// Connects to `path` and runs `session` with the connection, which is closed when it returns. Each answer is
     /// waited for at most `timeout`.
@@ -33,8 +36,10 @@ struct UnixSocketClient {
                 }
         } catch {
             let reason = (error as? IOError).map { String(cString: strerror($0.errnoCode)) } ?? "\(error)"
+            // A relative path is the client's, from its own working directory: say which file that was.
+            let tried = path.hasPrefix("/") ? path : "\(path) (\(FileManager.default.currentDirectoryPath)/\(path))"
             throw Failure(
-                description: "cannot reach the daemon's Unix socket at \(path): \(reason). Is hookstream running, and is this its "
+                description: "cannot reach the daemon's Unix socket at \(tried): \(reason). Is hookstream running, and is this its "
                     + "server.unix_socket.path (relative to the daemon's working directory)? --socket or HOOKSTREAM_SOCKET names another")
         }
         return try await channel.executeThenClose { inbound, outbound in
@@ -55,6 +60,8 @@ struct UnixSocketClient {
 
     /// Sends one line (a JSON message, without its newline) and returns the daemon's answer, without its newline.
     mutating func send(_ line: String) async throws -> String {
+        // The timer of the last answer may have fired just as the answer came: the connection is closed.
+        if let failure = timedOut.failure(timeout) { throw failure }
         var buffer = ByteBuffer()
         buffer.writeString(line)
         buffer.writeInteger(UInt8(ascii: "\n"))
@@ -64,7 +71,7 @@ struct UnixSocketClient {
             throw Failure(description: "the daemon closed the connection before the message was sent (\(error))")
         }
         // Past the timeout the connection is closed, which ends the wait below.
-        let timedOut = TimedOut()
+        let timedOut = self.timedOut
         let channel = self.channel
         let timer = channel.eventLoop.scheduleTask(in: timeout) {
             timedOut.flag.withLock { $0 = true }

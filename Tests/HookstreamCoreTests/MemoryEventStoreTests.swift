@@ -49,6 +49,10 @@ import Testing
         try await expectForgottenMarksToFoldPastTheirBound(MemoryEventStore())
     }
 
+    @Test func theStoresBoundCountsWhatTheTopicsBoundsLeft() async throws {
+        try await expectTheStoresBoundToCountWhatTheTopicsBoundsLeft(MemoryEventStore())
+    }
+
     @Test func idsAreConsecutiveAndIncreasing() async throws {
         let store = MemoryEventStore()
         let first = try await store.append([draft("a"), draft("b")])

@@ -232,6 +232,31 @@ import Testing
         try await store.close()
     }
 
+    /// A store made before forgotten topics were listed: its rows with no event are listed when it opens, and fold.
+    @Test func aStoreFromBeforeTheForgottenListFoldsItsForgottenTopicsToo() async throws {
+        let path = try temporaryPath()
+        let store = try SQLiteEventStore(path: path)
+        for topic in ["f1", "f2", "f3", "live"] { _ = try await store.append([draft(topic)]) }
+        #expect(try await store.applyRetention(Retention(maxEventsPerTopic: 100, maxEvents: 1), now: 0) == 3)
+        try await store.close()
+        try await DatabaseQueue(path: path).write { db in try db.execute(sql: "DROP TABLE forgotten_topics") }
+        let reopened = try SQLiteEventStore(path: path)
+        var retention = Retention(maxEventsPerTopic: 100, maxEvents: 1)
+        retention.forgottenTopicMarks = 1
+        #expect(try await reopened.applyRetention(retention, now: 0) == 0)
+        #expect(try await reopened.prunedThrough(matching: TopicFilter([try TopicPattern("f1")])) == 2, "f1 and f2 folded")
+        #expect(try await reopened.prunedThrough(matching: TopicFilter([try TopicPattern("f3")])) == 3)
+        try await reopened.close()
+        let rows = try await DatabaseQueue(path: path).read { db in try String.fetchAll(db, sql: "SELECT name FROM topics ORDER BY name") }
+        #expect(rows == ["f3", "live"])
+    }
+
+    @Test func theStoresBoundCountsWhatTheTopicsBoundsLeft() async throws {
+        let store = try SQLiteEventStore(path: try temporaryPath())
+        try await expectTheStoresBoundToCountWhatTheTopicsBoundsLeft(store)
+        try await store.close()
+    }
+
     /// The marks of forgotten topics past their bound (``expectForgottenMarksToFoldPastTheirBound(_:)``): their rows
     /// go too, so a source whose topics come from its messages no longer leaves a row per topic for good, and the
     /// floor survives a reopen.

@@ -47,7 +47,7 @@ import Testing
         for notAbsolute in ["/hooks/demo", "*", "127.0.0.1:443", "ftp://h/x", "http:/x", "httpx://h/", ""] {
             #expect(try parsed(notAbsolute) == nil, "\(notAbsolute)")
         }
-        for bad in ["http:///x", "http://?x", "http://user@h/", "https://u:p@h:1/x"] {
+        for bad in ["http:///x", "http://?x", "http://:8080/x", "http://user@h/", "https://u:p@h:1/x", "http://a b/"] {
             #expect(throws: HTTPError.self, "\(bad)") { try parsed(bad) }
         }
     }

@@ -1,3 +1,4 @@
+import Logging
 import NIOConcurrencyHelpers
 #if canImport(FoundationEssentials)
 import FoundationEssentials
@@ -76,18 +77,22 @@ public final class MemoryEventStore: EventStore {
 
     private let state = NIOLockedValueBox(State())
     private let maximumEventsPerTopic: Int
+    private let logger: Logger?
     private let now: @Sendable () -> Int64
 
     /// Creates an empty store.
     /// - Parameters:
     ///   - maximumEventsPerTopic: how many events each topic keeps; older ones are dropped.
+    ///   - logger: where retention tells that the store's bound (`max_events`) pruned events of every topic.
     ///   - now: the wall clock in milliseconds since the epoch (a seam for tests).
     public init(
         maximumEventsPerTopic: Int = 10_000,
+        logger: Logger? = nil,
         now: @escaping @Sendable () -> Int64 = WallClock.milliseconds
     ) {
         precondition(maximumEventsPerTopic > 0)
         self.maximumEventsPerTopic = maximumEventsPerTopic
+        self.logger = logger
         self.now = now
     }
 
@@ -186,7 +191,11 @@ public final class MemoryEventStore: EventStore {
                 total += state.topics[topic]!.count
             }
             if let maxEvents = retention.maxEvents, total > maxEvents {
-                removed += MemoryEventStore.dropOldest(total - maxEvents, from: &state.topics)
+                let dropped = MemoryEventStore.dropOldest(total - maxEvents, from: &state.topics)
+                removed += dropped
+                logger?.notice(
+                    "Retention pruned the oldest events of every topic, past store.retention.max_events",
+                    metadata: ["max_events": "\(maxEvents)", "hookstream.pruned": "\(dropped)"])
             }
             // A topic with no event left is forgotten (one topic per user would otherwise be walked by every read and
             // every pass, for good); only its mark is kept, for resumes.
@@ -197,7 +206,9 @@ public final class MemoryEventStore: EventStore {
             // Past the marks kept, the lowest fold into one for every topic (a resume from before it may hear of a gap
             // it did not have, rather than the store keeping every topic it ever had).
             if state.forgotten.count > retention.forgottenTopicMarks {
-                for (topic, mark) in state.forgotten.sorted(by: { $0.value < $1.value }).prefix(state.forgotten.count - retention.forgottenTopicMarks) {
+                var lowest = MinHeap(state.forgotten.map { ($0.value, $0.key) }, by: { $0.0 < $1.0 })
+                for _ in 0..<(state.forgotten.count - retention.forgottenTopicMarks) {
+                    guard let (mark, topic) = lowest.popMin() else { break }
                     state.forgottenFloor = max(state.forgottenFloor, mark)
                     state.forgotten[topic] = nil
                 }

@@ -279,6 +279,7 @@ public final class SQLiteEventStore: EventStore {
     }
 
     private static func migrate(_ db: Database) throws {
+        let listsForgottenTopics = try db.tableExists("forgotten_topics")
         try db.execute(
             sql: """
                 CREATE TABLE IF NOT EXISTS events (
@@ -306,7 +307,20 @@ public final class SQLiteEventStore: EventStore {
                 ) WITHOUT ROWID;
                 CREATE INDEX IF NOT EXISTS deliveries_by_time ON deliveries(time);
                 INSERT OR IGNORE INTO meta(key, value) VALUES ('last_id', 0);
+                CREATE TABLE IF NOT EXISTS forgotten_topics (
+                    name TEXT PRIMARY KEY,
+                    pruned_through INTEGER NOT NULL
+                ) WITHOUT ROWID;
+                CREATE INDEX IF NOT EXISTS forgotten_topics_by_mark ON forgotten_topics(pruned_through);
                 """)
+        if !listsForgottenTopics {
+            // A store made before the list: its forgotten topics are the rows with no event.
+            try db.execute(
+                sql: """
+                    INSERT OR IGNORE INTO forgotten_topics(name, pruned_through)
+                    SELECT name, pruned_through FROM topics WHERE NOT EXISTS (SELECT 1 FROM events WHERE events.topic = topics.name)
+                    """)
+        }
     }
 
     // MARK: Appending (group commit)
@@ -703,7 +717,8 @@ public final class SQLiteEventStore: EventStore {
                 // The recent events were taken before this read: an apply and a retention pass in between may have
                 // stored and removed some of them, which the page must not hold beside a mark that says so.
                 var marks: [String: EventID] = [:]
-                for topic in Set(recent.lazy.map(\.topic)) { marks[topic] = try SQLiteEventStore.mark(of: topic, in: db) ?? 0 }
+                let floor = try SQLiteEventStore.forgottenFloor(in: db)  // a topic folded meanwhile has no row of its own
+                for topic in Set(recent.lazy.map(\.topic)) { marks[topic] = max(try SQLiteEventStore.mark(of: topic, in: db) ?? 0, floor) }
                 return (ReplayPage(events: events, prunedThrough: try SQLiteEventStore.prunedThrough(db, matching: filter)), marks)
             }
             guard !recent.isEmpty, stored.events.count < limit, stored.events.pageBytes < maxBytes else { return stored }
@@ -801,14 +816,19 @@ public final class SQLiteEventStore: EventStore {
         }
     }
 
-    /// The retention mark of one topic; `nil` for a topic the store never had.
+    /// The mark of every topic: the highest of the marks folded out of the forgotten topics' rows
+    /// (``foldForgottenMarks(keeping:)``).
+    private static func forgottenFloor(in db: Database) throws -> EventID {
+        try EventID.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'forgotten_floor'") ?? 0
+    }
+
+    /// The retention mark of one topic; `nil` for a topic the store never had (or whose row was folded).
     private static func mark(of topic: String, in db: Database) throws -> EventID? {
         try EventID.fetchOne(db, sql: "SELECT pruned_through FROM topics WHERE name = ?", arguments: [topic])
     }
 
     private static func prunedThrough(_ db: Database, matching filter: TopicFilter) throws -> EventID {
-        // The marks of the topics forgotten longest ago are folded into one (``foldForgottenMarks(keeping:)``).
-        var highest = try EventID.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'forgotten_floor'") ?? 0
+        var highest = try forgottenFloor(in: db)
         for pattern in filter.patterns {
             let (prefix, isWhole) = pattern.literalPrefix
             // The prefix itself is a topic the pattern may match (`a` for `a/**`, not for `a/*`).
@@ -865,38 +885,73 @@ public final class SQLiteEventStore: EventStore {
             }
         }
         var removed = 0
+        // Each step is one short transaction on the writer, so appends interleave with pruning. Age and the bound per
+        // topic go first: the store's bound then counts what they left, so it removes no more than it must.
         while true {
-            // Each step is one short transaction on the writer, so appends interleave with pruning.
-            let step = try await onWriter { try self.pruneStep(retention, now: now) }
+            let step = try await onWriter { try self.pruneStep(retention, now: now, keepingFrom: nil) }
             removed += step
             if step < SQLiteEventStore.pruneChunk { break }
+        }
+        if let maxEvents = retention.maxEvents, let firstKept = try await onWriter({ try self.firstOfNewest(maxEvents) }) {
+            let removedBefore = removed
+            while true {
+                let step = try await onWriter { try self.pruneStep(retention, now: now, keepingFrom: firstKept) }
+                removed += step
+                if step < SQLiteEventStore.pruneChunk { break }
+            }
+            if removed > removedBefore {
+                logger.notice(
+                    "Retention pruned the oldest events of every topic, past store.retention.max_events",
+                    metadata: ["store.path": "\(path)", "max_events": "\(maxEvents)", "hookstream.pruned": "\(removed - removedBefore)"])
+            }
         }
         try await onWriter { try self.foldForgottenMarks(keeping: retention.forgottenTopicMarks) }
         return removed
     }
 
-    /// Folds the lowest marks of forgotten topics (rows of `topics` with no event) into the store's floor
-    /// (`meta.forgotten_floor`, which ``prunedThrough(matching:)`` reads for every filter) while there are more than
-    /// `limit`: a source whose topics come from its messages would otherwise leave a row per topic, for good.
+    /// The id of the oldest of the newest `count` events, when there are more events than that: what a pass keeps
+    /// of the store's bound, found once per pass.
+    private func firstOfNewest(_ count: Int) throws -> Int64? {
+        do {
+            return try pool.read { db in
+                // The span of the ids bounds the count from above and costs two seeks; the count (a walk of the
+                // smaller index) is made only when the store may hold more, and the walk to the first kept only over
+                // the excess.
+                guard let span = try Int64.fetchOne(db, sql: "SELECT (SELECT max(id) FROM events) - (SELECT min(id) FROM events) + 1"),
+                    span > Int64(count), let total = try Int.fetchOne(db, sql: "SELECT count(*) FROM events"), total > count
+                else { return nil }
+                return try Int64.fetchOne(db, sql: "SELECT id FROM events ORDER BY id LIMIT 1 OFFSET ?", arguments: [total - count])
+            }
+        } catch {
+            throw StoreError(.readFailed, "reading the SQLite store '\(path)' failed: \(SQLiteEventStore.describe(error))")
+        }
+    }
+
+    /// Folds the lowest marks of forgotten topics into the store's floor (`meta.forgotten_floor`, which
+    /// ``prunedThrough(matching:)`` reads for every filter) while there are more than `limit`, and deletes their rows:
+    /// a source whose topics come from its messages would otherwise leave a row per topic, for good. The forgotten
+    /// topics are listed in `forgotten_topics`, in mark order, so a pass reads only what it folds.
     private func foldForgottenMarks(keeping limit: Int) throws {
-        let live = catalog.withLockedValue { $0.topics.count }
         do {
             try pool.writeWithoutTransaction { db in
-                // The rows less the topics with events bound the forgotten ones from above: the costly count is made
-                // only when they may be too many.
-                guard let rows = try Int.fetchOne(db, sql: "SELECT count(*) FROM topics"), rows - live > limit else { return }
+                guard let listed = try Int.fetchOne(db, sql: "SELECT count(*) FROM forgotten_topics"), listed > limit else { return }
                 try db.inTransaction(.immediate) {
-                    let forgotten = "NOT EXISTS (SELECT 1 FROM events WHERE events.topic = topics.name)"
-                    let count = try Int.fetchOne(db, sql: "SELECT count(*) FROM topics WHERE \(forgotten)") ?? 0
-                    guard count > limit else { return .commit }
                     let folded = try Row.fetchAll(
-                        db, sql: "SELECT name, pruned_through FROM topics WHERE \(forgotten) ORDER BY pruned_through LIMIT ?", arguments: [count - limit])
+                        db, sql: "SELECT name, pruned_through FROM forgotten_topics ORDER BY pruned_through, name LIMIT ?", arguments: [listed - limit])
                     let floor = folded.reduce(Int64(0)) { max($0, $1[1] as Int64) }
                     try db.execute(
                         sql: "INSERT INTO meta(key, value) VALUES ('forgotten_floor', ?) ON CONFLICT(key) DO UPDATE SET value = max(value, excluded.value)",
                         arguments: [floor])
-                    let delete = try db.cachedStatement(sql: "DELETE FROM topics WHERE name = ? AND \(forgotten)")
-                    for row in folded { try delete.execute(arguments: [row[0] as String]) }
+                    let unlist = try db.cachedStatement(sql: "DELETE FROM forgotten_topics WHERE name = ?")
+                    // A topic that came back since it was forgotten keeps its row: only its listing goes (its mark,
+                    // now under the floor too, is still its own).
+                    let delete = try db.cachedStatement(
+                        sql: "DELETE FROM topics WHERE name = ? AND NOT EXISTS (SELECT 1 FROM events WHERE events.topic = topics.name)")
+                    for row in folded {
+                        let name: String = row[0]
+                        try unlist.execute(arguments: [name])
+                        try delete.execute(arguments: [name])
+                    }
                     return .commit
                 }
             }
@@ -921,15 +976,19 @@ public final class SQLiteEventStore: EventStore {
         }
     }
 
-    /// Deletes at most ``pruneChunk`` rows that retention no longer keeps; returns how many.
-    private func pruneStep(_ retention: Retention, now: Int64) throws -> Int {
+    /// Deletes at most ``pruneChunk`` rows that retention no longer keeps; returns how many. With `firstKept`, only
+    /// the events before it (the store's bound); without, those past their age and past their topic's bound.
+    private func pruneStep(_ retention: Retention, now: Int64, keepingFrom firstKept: Int64?) throws -> Int {
         onPruneStage.withLockedValue { $0 }?(.started)
         // Taken from the writer's state (appends applied from now on grow it anew); what this step does not finish
         // goes back. Every topic is counted on the first pass and when the bound was lowered.
-        let (grown, countAll) = writer.withLockedValue { state in
-            defer { state.grownTopics.removeAll() }
-            return (state.grownTopics, retention.maxEventsPerTopic < state.countedBound)
-        }
+        let (grown, countAll): (Set<String>, Bool) =
+            firstKept != nil
+            ? ([], false)
+            : writer.withLockedValue { state in
+                defer { state.grownTopics.removeAll() }
+                return (state.grownTopics, retention.maxEventsPerTopic < state.countedBound)
+            }
         let topics = countAll ? catalog.withLockedValue { Array($0.topics) } : Array(grown)
         var unfinished: [String] = []
         var marks: [String: EventID] = [:]
@@ -942,18 +1001,12 @@ public final class SQLiteEventStore: EventStore {
                     try db.execute(sql: "UPDATE meta SET value = max(value, coalesce((SELECT max(id) FROM events), 0)) WHERE key = 'last_id'")
                     var budget = SQLiteEventStore.pruneChunk
                     // The events too old, and those past the store's bound, are a prefix of the ids: they grow with time.
-                    var prefixEnd: Int64?  // the first id kept
-                    if let cutoff = retention.cutoff(now: now) {
+                    var prefixEnd = firstKept  // the first id kept
+                    if firstKept == nil, let cutoff = retention.cutoff(now: now) {
                         let firstYoung = try EventID.fetchOne(db, sql: "SELECT id FROM events WHERE time >= ? ORDER BY id LIMIT 1", arguments: [cutoff])
                         prefixEnd = firstYoung.map { Int64($0) } ?? Int64.max
                     }
-                    if let maxEvents = retention.maxEvents,
-                        let firstKept = try SQLiteEventStore.firstOfNewest(maxEvents, in: db), firstKept > prefixEnd ?? 0
-                    {
-                        prefixEnd = firstKept
-                    }
-                    if let bound = prefixEnd {
-                        let old = try Row.fetchAll(
+                    if let bound = prefixEnd {                        let old = try Row.fetchAll(
                             db, sql: "SELECT id, topic FROM events WHERE id < ? ORDER BY id LIMIT ?", arguments: [bound, budget])
                         for row in old {
                             let id: EventID = row[0]
@@ -994,6 +1047,11 @@ public final class SQLiteEventStore: EventStore {
                     // user, say). Its row stays, with its mark, for resumes (``prunedThrough(matching:)``).
                     let exists = try db.cachedStatement(sql: "SELECT EXISTS(SELECT 1 FROM events WHERE topic = ?)")
                     forgotten = try marks.keys.filter { try Bool.fetchOne(exists, arguments: [$0]) == false }
+                    // Listed in mark order, for ``foldForgottenMarks(keeping:)``; a topic that comes back stays listed
+                    // (its row is not deleted while it has events).
+                    let list = try db.cachedStatement(
+                        sql: "INSERT OR REPLACE INTO forgotten_topics(name, pruned_through) SELECT name, pruned_through FROM topics WHERE name = ?")
+                    for topic in forgotten { try list.execute(arguments: [topic]) }
                     return .commit
                 }
             }
@@ -1001,24 +1059,16 @@ public final class SQLiteEventStore: EventStore {
             writer.withLockedValue { $0.grownTopics.formUnion(topics) }
             throw StoreError(.writeFailed, "pruning the SQLite store '\(path)' failed: \(SQLiteEventStore.describe(error))")
         }
-        writer.withLockedValue { state in
-            state.grownTopics.formUnion(unfinished)
-            state.countedBound = retention.maxEventsPerTopic
-            state.lastCountedTopics = topics.count
+        if firstKept == nil {
+            writer.withLockedValue { state in
+                state.grownTopics.formUnion(unfinished)
+                state.countedBound = retention.maxEventsPerTopic
+                state.lastCountedTopics = topics.count
+            }
         }
         onPruneStage.withLockedValue { $0 }?(.committed)
         if !forgotten.isEmpty { forget(forgotten) }
         return removed
-    }
-
-    /// The id of the oldest of the newest `count` events, when there are more events than that.
-    private static func firstOfNewest(_ count: Int, in db: Database) throws -> Int64? {
-        // The span of the ids bounds the count from above and costs two seeks; the count (a walk of the smaller
-        // index) is made only when the store may hold more, and the walk to the first kept only over the excess.
-        guard let span = try Int64.fetchOne(db, sql: "SELECT (SELECT max(id) FROM events) - (SELECT min(id) FROM events) + 1"),
-            span > Int64(count), let total = try Int.fetchOne(db, sql: "SELECT count(*) FROM events"), total > count
-        else { return nil }
-        return try Int64.fetchOne(db, sql: "SELECT id FROM events ORDER BY id LIMIT 1 OFFSET ?", arguments: [total - count])
     }
 
     /// Takes topics that retention left with no event out of the catalog, after the transaction that pruned them.

@@ -37,7 +37,7 @@ public final class Hookstream: Sendable {
         let store: any EventStore
         switch configuration.store.kind {
         case .memory:
-            store = MemoryEventStore(maximumEventsPerTopic: configuration.store.retention.maxEventsPerTopic)
+            store = MemoryEventStore(maximumEventsPerTopic: configuration.store.retention.maxEventsPerTopic, logger: logger)
         case .sqlite:
             store = try SQLiteEventStore(path: configuration.store.path, synchronous: configuration.store.synchronous, logger: logger)
         }

@@ -1,3 +1,4 @@
+import HookstreamCore
 import NIOHTTP1
 
 /// A request target in absolute form, `http://host:port/path?query` (RFC 9112 3.2.2), as clients send it to a proxy.
@@ -30,11 +31,12 @@ struct AbsoluteFormTarget: Sendable {
         let authorityEnd =
             rest.utf8.firstIndex { $0 == UInt8(ascii: "/") || $0 == UInt8(ascii: "?") || $0 == UInt8(ascii: "#") } ?? rest.endIndex
         let authority = rest[..<authorityEnd]
-        if authority.isEmpty {
-            throw HTTPError(.badRequest, code: "invalid_target", "the request target is an absolute URI without a host")
-        }
         if authority.utf8.contains(UInt8(ascii: "@")) {
             throw HTTPError(.badRequest, code: "invalid_target", "the request target names a user before its host; send the path only")
+        }
+        // A host as a Host header may carry it: a name or an address, perhaps a port (`http://:8080/` has none).
+        if HostAllowList.name(ofHostHeader: String(authority)) == nil {
+            throw HTTPError(.badRequest, code: "invalid_target", "the request target is an absolute URI without a valid host")
         }
         let pathAndQuery = rest[authorityEnd...]
         self.authority = String(authority)

@@ -33,6 +33,17 @@ func expectMaxEventsAcrossTopics(_ store: any EventStore, topicCount: () -> Int)
     #expect(topicCount() == 20, "the topics left with no event are forgotten")
 }
 
+/// Both bounds in one pass: each topic's is applied first, and the store's counts what it left, so it removes no
+/// more than it must (cut first, the store's bound left 8 events of b, which b's own bound then cut to 5).
+func expectTheStoresBoundToCountWhatTheTopicsBoundsLeft(_ store: any EventStore) async throws {
+    for _ in 1...10 { _ = try await store.append([draft("a")]) }
+    for _ in 11...20 { _ = try await store.append([draft("b")]) }
+    #expect(try await store.applyRetention(Retention(maxEventsPerTopic: 5, maxEvents: 8), now: 0) == 12)
+    #expect(try await store.events(after: 0, matching: TopicFilter([try TopicPattern("*")]), limit: 100).map(\.id) == [8, 9, 10, 16, 17, 18, 19, 20])
+    #expect(try await mark("a", in: store) == 7)
+    #expect(try await mark("b", in: store) == 15)
+}
+
 /// Past ``Retention/forgottenTopicMarks`` the lowest marks of forgotten topics fold into one mark of every topic.
 /// The marks kept stay their own; the folded ones, and topics never forgotten, read the floor.
 func expectForgottenMarksToFoldPastTheirBound(_ store: any EventStore) async throws {
