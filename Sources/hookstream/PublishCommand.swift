@@ -37,7 +37,7 @@ struct PublishCommand: AsyncParsableCommand {
     @Option(name: .long, help: "The event's data as any JSON value; - reads it from standard input.")
     var json: String?
 
-    @Flag(name: .long, help: "Send each line of standard input as it is: one JSON message a line, {\"topic\",\"event\",\"data\"}.")
+    @Flag(name: .long, help: "Send each line of standard input as it is: one JSON message a line, {\"topic\",\"event\",\"data\"}. A line past the socket's line_bytes ends the run: the daemon closes the connection.")
     var lines = false
 
     @Option(name: .long, help: "Seconds to wait for the daemon's answer to each message.")
@@ -53,20 +53,23 @@ struct PublishCommand: AsyncParsableCommand {
             guard (data == nil) != (json == nil) else { throw ValidationError("give the event's data one way: --data TEXT or --json VALUE") }
         }
         guard (1...86_400).contains(timeout) else { throw ValidationError("--timeout must be between 1 and 86400 seconds") }
+        if let socket, socket.isEmpty { throw ValidationError("--socket must not be empty") }
+        if let json, json != "-" { _ = try PublishCommand.parseJSON(json) }
     }
 
     func run() async throws {
         let path = socket ?? ProcessInfo.processInfo.environment["HOOKSTREAM_SOCKET"].flatMap { $0.isEmpty ? nil : $0 } ?? "./run/hookstream.sock"
         // The message is made (and a bad --json refused) before the daemon is asked anything.
-        let single = lines ? nil : try message()
+        let single = lines ? nil : Array(try message().utf8)
         let refused: Bool
         do {
             refused = try await UnixSocketClient.withConnection(to: path, timeout: .seconds(Int64(timeout))) { client in
                 if let single { return try await PublishCommand.send(single, with: &client) }
                 var anyRefused = false
-                // Read on a thread of its own: a pipe may stay quiet for hours (`tail -F … | hookstream publish --lines`).
-                while let line = try await NIOThreadPool.singleton.runIfActive({ readLine(strippingNewline: true) }) {
-                    guard !line.allSatisfy({ $0 == " " || $0 == "\t" || $0 == "\r" }) else { continue }
+                var input = StandardInputLines()
+                while let line = try await input.next() {
+                    guard !line.allSatisfy({ $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") || $0 == UInt8(ascii: "\r") }) else { continue }
+                    // As read: the daemon judges the line (bytes that are not UTF-8 included), not a repaired copy.
                     if try await PublishCommand.send(line, with: &client) { anyRefused = true }
                 }
                 return anyRefused
@@ -83,28 +86,36 @@ struct PublishCommand: AsyncParsableCommand {
         var members = [JSONValue.Member("topic", .string(topic ?? ""))]
         if let event { members.append(.init("event", .string(event))) }
         if let data {
-            members.append(.init("data", .string(data == "-" ? PublishCommand.standardInput(trimmingOneNewline: true) : data)))
+            members.append(.init("data", .string(data == "-" ? try PublishCommand.standardInput(trimmingOneNewline: true) : data)))
         } else if let json {
-            let text = json == "-" ? PublishCommand.standardInput(trimmingOneNewline: false) : json
-            do {
-                members.append(.init("data", try JSONParser.parse(text)))
-            } catch {
-                throw ValidationError("--json is not JSON: \(error)")
-            }
+            members.append(.init("data", try PublishCommand.parseJSON(json == "-" ? try PublishCommand.standardInput(trimmingOneNewline: false) : json)))
         }
         return JSONValue.object(members).jsonText
     }
 
-    private static func standardInput(trimmingOneNewline: Bool) -> String {
-        let text = String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
+    private static func parseJSON(_ text: String) throws -> JSONValue {
+        do {
+            return try JSONParser.parse(text)
+        } catch {
+            throw ValidationError("--json is not JSON: \(error)")
+        }
+    }
+
+    /// Standard input as text; bytes that are not UTF-8 are refused rather than replaced.
+    private static func standardInput(trimmingOneNewline: Bool) throws -> String {
+        guard let text = String(validating: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self) else {
+            throw ValidationError("standard input is not UTF-8 text (send binary data encoded, as base64 say)")
+        }
         // What `echo` adds is not part of the data; any other line break in it is.
         return trimmingOneNewline && text.hasSuffix("\n") ? String(text.dropLast()) : text
     }
 
-    /// Sends `line`, prints the answer (a refusal's reason to standard error too); whether it was refused.
-    private static func send(_ line: String, with client: inout UnixSocketClient) async throws -> Bool {
+    /// Sends `line`, prints the answer at once (a refusal's reason to standard error too); whether it was refused.
+    private static func send(_ line: some Collection<UInt8>, with client: inout UnixSocketClient) async throws -> Bool {
         let answer = try await client.send(line)
         print(answer)
+        // Each answer as it comes, even into a pipe: a long-running `--lines` run is followed line by line.
+        fflush(nil)  // every stream: naming `stdout` is not concurrency-safe in Swift 6
         let stored = (try? JSONParser.parse(answer))?["ok"] == .bool(true)
         if !stored {
             let reason = (try? JSONParser.parse(answer))?["error"]?.stringValue ?? answer

@@ -48,6 +48,8 @@ struct TokenCommand: AsyncParsableCommand {
         guard let seconds = TokenCommand.seconds(ttl), seconds > 0 else { throw ValidationError("--ttl must be a duration like 30s, 15m, 1h or 7d") }
         let keys = JWTKeyCollection()
         if let kid, kid.isEmpty { throw ValidationError("--kid must not be empty") }
+        // A server's auth.jwt.audience cannot be empty either: such a token would be taken by none.
+        if audience.contains("") { throw ValidationError("--audience must not be empty") }
         let keyID = kid.map { JWKIdentifier(string: $0) }
         switch (secretEnv, key) {
         case (let name?, nil):
@@ -79,7 +81,7 @@ struct TokenCommand: AsyncParsableCommand {
         }
         let now = Date().timeIntervalSince1970
         let payload = MintedClaims(
-            sub: sub, exp: Int(now) + seconds, iat: Int(now), iss: issuer, aud: audience, claim: claim,
+            sub: sub, exp: Int(now) + seconds, iat: Int(now), iss: issuer, aud: audience.reduce(into: []) { if !$0.contains($1) { $0.append($1) } }, claim: claim,
             subscribe: subscribe.isEmpty ? nil : subscribe, publish: publish.isEmpty ? nil : publish)
         print(try await keys.sign(payload, kid: keyID))
     }

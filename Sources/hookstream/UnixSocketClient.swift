@@ -35,17 +35,32 @@ struct UnixSocketClient {
                     channel.eventLoop.makeCompletedFuture { try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel) }
                 }
         } catch {
-            let reason = (error as? IOError).map { String(cString: strerror($0.errnoCode)) } ?? "\(error)"
-            // A relative path is the client's, from its own working directory: say which file that was.
-            let tried = path.hasPrefix("/") ? path : "\(path) (\(FileManager.default.currentDirectoryPath)/\(path))"
-            throw Failure(
-                description: "cannot reach the daemon's Unix socket at \(tried): \(reason). Is hookstream running, and is this its "
-                    + "server.unix_socket.path (relative to the daemon's working directory)? --socket or HOOKSTREAM_SOCKET names another")
+            throw Failure(description: unreachable(path, error))
         }
         return try await channel.executeThenClose { inbound, outbound in
             var client = UnixSocketClient(channel: channel.channel, outbound: outbound, inbound: inbound.makeAsyncIterator(), timeout: timeout)
             return try await session(&client)
         }
+    }
+
+    /// Why `path` could not be connected to, said so that the user knows what to change.
+    private static func unreachable(_ path: String, _ error: any Error) -> String {
+        // A relative path is the client's, from its own working directory: say which file that was.
+        let tried = path.hasPrefix("/") ? path : "\(path) (\(FileManager.default.currentDirectoryPath)/\(path))"
+        if path.utf8.count > 107 {
+            return "the socket path \(tried) is longer than the 107 bytes a Unix socket's path may have: give a shorter one (a relative path, say)"
+        }
+        var status = stat()
+        if lstat(path, &status) == 0, status.st_mode & S_IFMT != S_IFSOCK {
+            return "\(tried) is not a Unix socket: name the daemon's server.unix_socket.path with --socket or HOOKSTREAM_SOCKET"
+        }
+        let code = (error as? IOError)?.errnoCode
+        let reason = code.map { String(cString: strerror($0)) } ?? "\(error)"
+        if code == EACCES {
+            return "cannot reach the daemon's Unix socket at \(tried): \(reason). Its server.unix_socket.mode, .owner and .group say who may send"
+        }
+        return "cannot reach the daemon's Unix socket at \(tried): \(reason). Is hookstream running, and is this its server.unix_socket.path "
+            + "(relative to the daemon's working directory)? --socket or HOOKSTREAM_SOCKET names another"
     }
 
     private init(
@@ -59,11 +74,11 @@ struct UnixSocketClient {
     }
 
     /// Sends one line (a JSON message, without its newline) and returns the daemon's answer, without its newline.
-    mutating func send(_ line: String) async throws -> String {
+    mutating func send(_ line: some Collection<UInt8>) async throws -> String {
         // The timer of the last answer may have fired just as the answer came: the connection is closed.
         if let failure = timedOut.failure(timeout) { throw failure }
         var buffer = ByteBuffer()
-        buffer.writeString(line)
+        buffer.writeBytes(line)
         buffer.writeInteger(UInt8(ascii: "\n"))
         do {
             try await outbound.write(buffer)

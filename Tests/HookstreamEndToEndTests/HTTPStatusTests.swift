@@ -120,6 +120,12 @@ import Testing
             #expect(noHost.status == "400", "\(noHost)")
             #expect(noHost.body.contains(#""error":"missing_host""#), "\(noHost)")
             #expect(try await curl(["--http1.0", "-H", "Host:", "\(daemon.baseURL)/healthz"]).status == "200")
+            // Bad input: Hosts that are not a host and a port.
+            for bad in ["localhost:abc", "localhost:99999", "user@localhost", "localhost, rebind.test", String(repeating: "a", count: 300)] {
+                let refused = try await curl(["-H", "Host: \(bad)", "\(daemon.baseURL)/healthz"])
+                #expect(refused.status == "400" && refused.body.contains(#""error":"invalid_host""#), "\(bad): \(refused)")
+            }
+            #expect(try await curl(["-H", "Host: localhost:65535", "\(daemon.baseURL)/healthz"]).status == "200")
 
             let hook = try await curl([
                 "--request-target", "HTTP://\(authority)/hooks/demo", "-H", "Content-Type: application/json", "-d", #"{"channel":"ops"}"#,

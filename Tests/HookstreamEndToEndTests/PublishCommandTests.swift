@@ -58,6 +58,28 @@ import Testing
         }
     }
 
+    /// `--lines` reading a pipe that stays open, into a pipe: each answer comes out as soon as its line is stored, not
+    /// when the input ends (output into a pipe is buffered unless flushed). Bad input: a line that is not UTF-8.
+    @Test func linesFromAnOpenPipeAreAnsweredOneByOne() async throws {
+        try await withDaemon(config: Self.config) { daemon in
+            let publisher = try ChildProcess(TestEnvironment.binary, ["publish", "--socket", daemon.socketPath, "--lines"])
+            publisher.writeLine(#"{"topic":"local/a","data":1}"#)
+            try await waitUntil("the first answer while the input is still open") { publisher.stdout.contains(#"{"ok":true,"ids":[1]}"#) }
+            publisher.writeLine(#"{"topic":"local/b","data":2}"#)
+            try await waitUntil("the second answer") { publisher.stdout.contains(#"{"ok":true,"ids":[2]}"#) }
+            publisher.closeStandardInput()
+            #expect(try await publisher.waitForExit() == 0)
+        }
+        try await withDaemon(config: Self.config) { daemon in
+            let bytes = try await ChildProcess.run(
+                "/bin/sh", ["-c", #"printf '{"topic":"local/x","data":"a\377b"}\n' | "$0" publish --socket "$1" --lines"#, TestEnvironment.binary, daemon.socketPath])
+            #expect(bytes.status == 1 && bytes.stdout.contains("invalid UTF-8"), "sent as read, and refused by the daemon: \(bytes)")
+            let text = try await ChildProcess.run(
+                "/bin/sh", ["-c", #"printf 'a\377b' | "$0" publish --socket "$1" --topic local/x --data -"#, TestEnvironment.binary, daemon.socketPath])
+            #expect(text.status == 64 && text.stderr.contains("standard input is not UTF-8 text"), "\(text)")
+        }
+    }
+
     /// Bad input: no daemon at the path, and a socket whose listener reads the line and never answers.
     @Test func anUnreachableOrSilentDaemonIsAnErrorNotAWaitForever() async throws {
         let directory = try TestEnvironment.makeTemporaryDirectory()
@@ -65,6 +87,10 @@ import Testing
         let unreachable = try await publish(["--socket", missing, "--topic", "local/x", "--data", "q"])
         #expect(unreachable.status == 1)
         #expect(unreachable.stderr.contains("cannot reach the daemon's Unix socket at \(missing): No such file or directory"), "\(unreachable)")
+        let file = directory.appendingPathComponent("notes.txt").path
+        try "notes".write(toFile: file, atomically: true, encoding: .utf8)
+        let notASocket = try await publish(["--socket", file, "--topic", "local/x", "--data", "q"])
+        #expect(notASocket.status == 1 && notASocket.stderr.contains("\(file) is not a Unix socket"), "\(notASocket)")
 
         let silent = directory.appendingPathComponent("silent.sock").path
         let listener = try ChildProcess("/usr/bin/python3", [

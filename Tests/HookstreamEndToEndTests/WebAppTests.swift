@@ -476,7 +476,11 @@ import Testing
             #expect(refused.status == 401 && refused.body.contains("audience"), "\(refused)")
             let none = try await Self.token(sub: "42")
             #expect(try audience(of: none) == nil)
-            #expect(try await ticket(none).status == 401)
+            let noAudience = try await ticket(none)
+            #expect(noAudience.status == 401 && noAudience.body.contains("names no audience"), "\(noAudience)")
+            #expect(try audience(of: try await Self.token(sub: "42", extra: ["--audience", "a", "--audience", "a"])) as? String == "a", "once each")
+            // Bad input: an empty audience, which no server's auth.jwt.audience can be.
+            await #expect(throws: HarnessError.self) { try await Self.token(sub: "42", extra: ["--audience", ""]) }
         }
     }
 

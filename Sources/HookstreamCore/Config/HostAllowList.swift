@@ -83,9 +83,14 @@ public struct HostAllowList: Sendable, Hashable {
         }
         let host = text[..<end]
         let port = text[end...]
-        guard !host.isEmpty, port.isEmpty || (port.first == ":" && port.utf8.dropFirst().allSatisfy { $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") })
-        else { return nil }
+        guard !host.isEmpty, port.isEmpty || (port.first == ":" && isPort(port.dropFirst())) else { return nil }
         return host
+    }
+
+    /// A port as a `Host` header may end with it: decimal digits up to 65535, or none (RFC 3986 allows `host:`).
+    private static func isPort(_ text: Substring) -> Bool {
+        guard text.utf8.count <= 5, text.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) else { return false }
+        return text.isEmpty || Int(text)! <= 65535
     }
 
     /// Four decimal numbers up to 255, as browsers write an IPv4 address in `Host`.
@@ -111,7 +116,8 @@ public struct HostAllowList: Sendable, Hashable {
     /// `xn--` punycode).
     static func isHostName(_ text: Substring) -> Bool {
         let name = withoutTrailingDot(text)
-        guard !name.isEmpty, !name.hasPrefix("."), !name.contains("..") else { return false }
+        // 253 characters is as long as a name DNS can carry.
+        guard !name.isEmpty, name.utf8.count <= 253, !name.hasPrefix("."), !name.contains("..") else { return false }
         return name.utf8.allSatisfy { byte in
             switch byte {
             case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "."): true

@@ -194,7 +194,7 @@ public final class MemoryEventStore: EventStore {
                 let dropped = MemoryEventStore.dropOldest(total - maxEvents, from: &state.topics)
                 removed += dropped
                 logger?.notice(
-                    "Retention pruned the oldest events of every topic, past store.retention.max_events",
+                    "Retention pruned the oldest events, across topics, past store.retention.max_events",
                     metadata: ["max_events": "\(maxEvents)", "hookstream.pruned": "\(dropped)"])
             }
             // A topic with no event left is forgotten (one topic per user would otherwise be walked by every read and

@@ -901,7 +901,7 @@ public final class SQLiteEventStore: EventStore {
             }
             if removed > removedBefore {
                 logger.notice(
-                    "Retention pruned the oldest events of every topic, past store.retention.max_events",
+                    "Retention pruned the oldest events, across topics, past store.retention.max_events",
                     metadata: ["store.path": "\(path)", "max_events": "\(maxEvents)", "hookstream.pruned": "\(removed - removedBefore)"])
             }
         }

@@ -69,14 +69,14 @@ final class ServerContext: Sendable {
     }
 
     /// Logs a request refused for its `Host`: a name the server does not answer to (``LiveSettings/refuses(host:)``),
-    /// or, when `isMalformed`, none, more than one, or a target that names a user. Each kind at most once per
+    /// or, when `isMalformed`, none, more than one, a malformed one, or a bad target in absolute form. Each kind at most once per
     /// ``RefusalLog/interval``, with how many there were: a rebinding page may send many.
     func logHostRefusal(host: String, isMalformed: Bool) {
         let log = isMalformed ? malformedHostRefusals : hostRefusals
         guard let count = log.withLockedValue({ $0.count(now: NIODeadline.now().uptimeNanoseconds) }) else { return }
         logger.warning(
             isMalformed
-                ? "Requests refused for a Host against HTTP's rules: none on an HTTP/1.1 request, more than one, or a request target naming a user"
+                ? "Requests refused for a Host against HTTP's rules: none on an HTTP/1.1 request, more than one, a malformed one, or a request target that is not a valid absolute URI"
                 : "Requests refused for their Host: not localhost, an IP address or a name in server.hosts",
             // A name as it is; anything else quoted and escaped, so that it cannot pass for more of the line.
             metadata: [

@@ -109,7 +109,8 @@ struct JWTAuthenticator: Sendable {
         if let notBefore = claims.notBefore, nowSeconds + leeway < notBefore { throw AuthFailure("the JWT is not valid yet (nbf)") }
         if let issuer = settings.issuer, claims.issuer != issuer { throw AuthFailure("the JWT's issuer (iss) is not the expected one") }
         if let audience = settings.audience {
-            guard (claims.audience ?? []).contains(audience) else { throw AuthFailure("the JWT's audience (aud) does not include the expected one") }
+            guard let audiences = claims.audience else { throw AuthFailure("the JWT names no audience (aud), and this server requires one (auth.jwt.audience)") }
+            guard audiences.contains(audience) else { throw AuthFailure("the JWT's audience (aud) does not include the expected one") }
         } else if claims.audience?.isEmpty == false {
             // RFC 7519 4.1.3: a token that names its audience is for those only. An issuer that mints tokens for
             // several services with one key would otherwise have each service's tokens taken here too.

@@ -194,12 +194,18 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         } catch {
             return HostRefusal(host: hosts.first ?? "", isMalformed: true, error: error)
         }
-        guard checksName, let host = head.headers.first(name: "host"), settings.refuses(host: host) else { return nil }
-        let message =
-            HostAllowList.name(ofHostHeader: host).map {
-                "this server answers to localhost, IP addresses and the names in server.hosts: add '\($0)' to server.hosts to allow it"
-            } ?? "the request's Host header is malformed"
-        return HostRefusal(host: host, isMalformed: false, error: HTTPError(.forbidden, code: "host_not_allowed", message))
+        guard let host = head.headers.first(name: "host"), !host.trimmingSpaces().isEmpty else { return nil }
+        guard let name = HostAllowList.name(ofHostHeader: host) else {
+            return HostRefusal(
+                host: host, isMalformed: true,
+                error: HTTPError(.badRequest, code: "invalid_host", "the request's Host header is not a host name or an IP address, with perhaps a port"))
+        }
+        guard checksName, settings.refuses(host: host) else { return nil }
+        return HostRefusal(
+            host: host, isMalformed: false,
+            error: HTTPError(
+                .forbidden, code: "host_not_allowed",
+                "this server answers to localhost, IP addresses and the names in server.hosts: add '\(name)' to server.hosts to allow it"))
     }
 
     /// A request refused for its host: the `Host` (as logged), whether it broke HTTP's rules rather than named a host

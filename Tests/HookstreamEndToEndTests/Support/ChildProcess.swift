@@ -69,6 +69,11 @@ final class ChildProcess: @unchecked Sendable {
         stdinPipe.fileHandleForWriting.write(Data((line + "\n").utf8))
     }
 
+    /// Ends the process's standard input, as the end of a pipe does.
+    func closeStandardInput() {
+        try? stdinPipe.fileHandleForWriting.close()
+    }
+
     func signal(_ signal: Int32) { kill(process.processIdentifier, signal) }
 
     /// Kills the process and every process it started, however deep (the Chromium a Python client started, nginx's
