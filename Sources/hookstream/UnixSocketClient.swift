@@ -50,8 +50,7 @@ struct UnixSocketClient {
         if path.utf8.count > 107 {
             return "the socket path \(tried) is longer than the 107 bytes a Unix socket's path may have: give a shorter one (a relative path, say)"
         }
-        var status = stat()
-        if lstat(path, &status) == 0, status.st_mode & S_IFMT != S_IFSOCK {
+        if let type = try? FileManager.default.attributesOfItem(atPath: path)[.type] as? FileAttributeType, type != .typeSocket {
             return "\(tried) is not a Unix socket: name the daemon's server.unix_socket.path with --socket or HOOKSTREAM_SOCKET"
         }
         let code = (error as? IOError)?.errnoCode
