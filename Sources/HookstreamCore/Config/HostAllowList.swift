@@ -54,6 +54,7 @@ public struct HostAllowList: Sendable, Hashable {
         if header.trimmingSpaces().isEmpty { return true }
         guard let host = HostAllowList.hostPart(of: header) else { return false }
         if host.first == "[" || HostAllowList.isIPv4(host) { return true }  // an address: DNS had no part in it
+        guard HostAllowList.isHostName(host) else { return false }
         if allowsAnyName { return true }
         let name = String(HostAllowList.withoutTrailingDot(host)).lowercased()
         if name == "localhost" || name.hasSuffix(".localhost") || names.contains(name) { return true }

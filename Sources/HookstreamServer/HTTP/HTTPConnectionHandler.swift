@@ -186,21 +186,24 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
             return HostRefusal(
                 host: "", isMalformed: true, error: HTTPError(.badRequest, code: "missing_host", "an HTTP/1.1 request must have a Host header"))
         }
+        var host = hosts.first
         do throws(HTTPError) {
             if let absolute = try AbsoluteFormTarget(head.uri) {
                 head.uri = absolute.originForm
                 head.headers.replaceOrAdd(name: "host", value: absolute.authority)
+                host = absolute.authority
             }
         } catch {
             return HostRefusal(host: hosts.first ?? "", isMalformed: true, error: error)
         }
-        guard let host = head.headers.first(name: "host"), !host.trimmingSpaces().isEmpty else { return nil }
+        // The usual request, a name the server answers to, is judged by one parse of its Host.
+        guard let host, checksName ? settings.refuses(host: host) : !host.trimmingSpaces().isEmpty else { return nil }
         guard let name = HostAllowList.name(ofHostHeader: host) else {
             return HostRefusal(
                 host: host, isMalformed: true,
                 error: HTTPError(.badRequest, code: "invalid_host", "the request's Host header is not a host name or an IP address, with perhaps a port"))
         }
-        guard checksName, settings.refuses(host: host) else { return nil }
+        guard checksName else { return nil }
         return HostRefusal(
             host: host, isMalformed: false,
             error: HTTPError(
