@@ -178,13 +178,13 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         let hosts = head.headers["host"]  // one pass over the headers, for the value and its count
         if hosts.count > 1 {
             return HostRefusal(
-                host: hosts.joined(separator: ", "), isMalformed: true,
+                host: hosts.joined(separator: ", "),
                 error: HTTPError(.badRequest, code: "duplicate_host", "the request has more than one Host header"))
         }
         // HTTP/1.0 had no Host; HTTP/2's requests come here with their :authority as one.
         if hosts.isEmpty, head.version.major == 1, head.version.minor >= 1 {
             return HostRefusal(
-                host: "", isMalformed: true, error: HTTPError(.badRequest, code: "missing_host", "an HTTP/1.1 request must have a Host header"))
+                host: "", error: HTTPError(.badRequest, code: "missing_host", "an HTTP/1.1 request must have a Host header"))
         }
         var host = hosts.first
         do throws(HTTPError) {
@@ -194,29 +194,29 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
                 host = absolute.authority
             }
         } catch {
-            return HostRefusal(host: hosts.first ?? "", isMalformed: true, error: error)
+            return HostRefusal(host: hosts.first ?? "", error: error)
         }
         // The usual request, a name the server answers to, is judged by one parse of its Host.
         guard let host, checksName ? settings.refuses(host: host) : !host.trimmingSpaces().isEmpty else { return nil }
         guard let name = HostAllowList.name(ofHostHeader: host) else {
             return HostRefusal(
-                host: host, isMalformed: true,
+                host: host,
                 error: HTTPError(.badRequest, code: "invalid_host", "the request's Host header is not a host name or an IP address, with perhaps a port"))
         }
         guard checksName else { return nil }
         return HostRefusal(
-            host: host, isMalformed: false,
+            host: host,
             error: HTTPError(
                 .forbidden, code: "host_not_allowed",
                 "this server answers to localhost, IP addresses and the names in server.hosts: add '\(name)' to server.hosts to allow it"))
     }
 
-    /// A request refused for its host: the `Host` (as logged), whether it broke HTTP's rules rather than named a host
-    /// the server does not answer to, and the answer.
+    /// A request refused for its host: the `Host` (as logged) and the answer.
     private struct HostRefusal {
         var host: String
-        var isMalformed: Bool
         var error: HTTPError
+        /// Whether it broke HTTP's rules (a 400) rather than named a host the server does not answer to (a 403).
+        var isMalformed: Bool { error.status == .badRequest }
     }
 
     /// Refuses a request for its `Host`: its body is not read, and the connection closes after the answer.
