@@ -14,6 +14,13 @@ let package = Package(
         .library(name: "HookstreamCore", targets: ["HookstreamCore"]),
         .library(name: "HookstreamServer", targets: ["HookstreamServer"]),
         .library(name: "HookstreamSystemd", targets: ["HookstreamSystemd"]),
+        .library(name: "HookstreamPostgres", targets: ["HookstreamPostgres"]),
+    ],
+    traits: [
+        .trait(
+            name: "Postgres",
+            description: "The PostgreSQL event store (store.kind: postgres), which several instances share. Without it the build skips postgres-nio."),
+        .default(enabledTraits: ["Postgres"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.3"),
@@ -31,6 +38,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-nio-http2.git", from: "1.46.0"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
     ],
     targets: [
         .target(
@@ -70,6 +78,20 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        .target(
+            name: "HookstreamPostgres",
+            dependencies: [
+                "HookstreamCore",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .target(name: "CHookstreamSystemd"),
         .target(
             name: "HookstreamSystemd",
@@ -86,6 +108,7 @@ let package = Package(
                 "HookstreamCore",
                 "HookstreamServer",
                 "HookstreamSystemd",
+                .target(name: "HookstreamPostgres", condition: .when(traits: ["Postgres"])),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "JWTKit", package: "jwt-kit"),
@@ -104,6 +127,8 @@ let package = Package(
             dependencies: [
                 "HookstreamCore", .product(name: "Crypto", package: "swift-crypto"), .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
+                // The PostgreSQL store runs the same store tests as the others.
+                "HookstreamPostgres", .product(name: "PostgresNIO", package: "postgres-nio"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -96,7 +96,8 @@ struct ServeCommand: AsyncParsableCommand {
         defer { group.shutdownGracefully { _ in } }
         let app: Hookstream
         do {
-            app = try await Hookstream(configuration: configuration, group: group, logger: logger, inherited: inherited, metrics: registry)
+            let store = try await StoreOpener.open(configuration, logger: logger)
+            app = try await Hookstream(configuration: configuration, group: group, logger: logger, inherited: inherited, metrics: registry, store: store)
         } catch let error as StoreError {
             logger.critical(
                 "hookstream cannot open its store", metadata: ["error": "\(error.message)", LogMessageID.metadataKey: "\(LogMessageID.storeUnavailable)"])
@@ -119,7 +120,7 @@ struct ServeCommand: AsyncParsableCommand {
                 "hookstream starting",
                 metadata: [
                     "config": "\(config)", "store": "\(configuration.store.kind.rawValue)", "rules": "\(configuration.rules.count)",
-                    "store.path": "\(configuration.store.kind == .sqlite ? configuration.store.path : "-")",
+                    "store.path": "\(StoreOpener.location(configuration))",
                     "open_files": "\(openFiles)", "log_format": "\(format.rawValue)",
                 ])
             let notifier = SystemdNotifier()

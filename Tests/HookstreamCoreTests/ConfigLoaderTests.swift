@@ -176,6 +176,31 @@ import Testing
         #expect(errors("store: { retention: { max_events: many } }\n") == ["test.yaml:1:35: error: store.retention.max_events must be an integer, found 'many'"])
     }
 
+    /// `store.postgres`: defaults, a password from the environment (never in the location printed), a socket folder.
+    /// Bad input: `kind: postgres` without it, a port out of range, an unknown TLS mode, an unset variable, a key
+    /// that does not exist.
+    @Test func postgresStore() throws {
+        let yaml = "store:\n  kind: postgres\n  postgres: { host: db.internal, password: { env: PGPASS }, tls: require }\n"
+        let store = try ConfigLoader.parse(yaml, file: "test.yaml", environment: ["PGPASS": "s3cret"]).store
+        #expect(store.kind == .postgres)
+        let postgres = try #require(store.postgres)
+        #expect(postgres.password == "s3cret" && postgres.tls == .require && postgres.port == 5432 && postgres.user == "hookstream")
+        #expect(postgres.location == "postgresql://hookstream@db.internal:5432/hookstream")
+        #expect(!postgres.usesUnixSocket)
+        let local = try ConfigLoader.parse("store: { kind: postgres, postgres: { host: /run/postgresql, database: events } }\n", file: "test.yaml")
+        #expect(local.store.postgres?.unixSocketPath == "/run/postgresql/.s.PGSQL.5432")
+        #expect(local.store.postgres?.location == "postgresql://hookstream@[/run/postgresql]:5432/events")
+        #expect(errors("store: { kind: postgres }\n") == [
+            "test.yaml:1:16: error: store.kind postgres needs store.postgres: { host: ..., user: ..., database: ... } (where the database is)"
+        ])
+        #expect(errors("store: { kind: postgres, postgres: { port: 70000, tls: sometimes, password: { env: NOPE }, sslmode: x } }\n") == [
+            "test.yaml:1:92: error: unknown key 'sslmode' in store.postgres (expected one of: host, port, user, password, database, tls)",
+            "test.yaml:1:44: error: store.postgres.port must be between 1 and 65535, found 70000",
+            "test.yaml:1:56: error: store.postgres.tls must be disable, prefer or require, found 'sometimes'",
+            "test.yaml:1:84: error: environment variable NOPE (for store.postgres.password) is not set",
+        ])
+    }
+
     /// `server.limits.h2_streams`; bad input: none, a negative count, and a word.
     @Test func http2Streams() throws {
         #expect(try ConfigLoader.parse("sources: { demo: {} }\n", file: "test.yaml").server.http2Streams == 128)

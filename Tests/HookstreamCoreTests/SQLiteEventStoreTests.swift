@@ -31,11 +31,7 @@ import Testing
         let store = try SQLiteEventStore(path: try temporaryPath(), synchronous: .normal, applyDelay: applied ? .milliseconds(1) : .seconds(3600))
         let appended = try await appendMixedSizes(to: store)
         if applied { try await waitFor("the log applied") { store.logBytes == 0 } } else { #expect(store.logBytes > 0) }
-        for (filter, topics) in try mixedSizeFilters() {
-            let expected = appended.filter { topics.contains($0.topic) }.map(\.id)
-            #expect(try await readInPages(store, filter, limit: 1000, maxBytes: 1 << 20) == expected, "\(filter.patterns.count) patterns")
-            #expect(try await readInPages(store, filter, limit: 7, maxBytes: 1 << 20) == expected, "\(filter.patterns.count) patterns, 7 a page")
-        }
+        try await expectPagesOfMixedSizes(store, appended: appended)
     }
 
     /// Unapplied events are held in memory for reads, so an apply starts at once past a batch of bytes as well as

@@ -16,6 +16,14 @@ public final class Broker: Sendable {
         var next: EventID
         var waiting: [EventID: [EncodedEvent]] = [:]
         var sinks: [any EventSink] = []
+        /// With a shared store: the id up to which every event the store has was adopted or is waiting here, so an id
+        /// at or below it that is not waiting was pruned before it was read, and is not waited for.
+        var adoptedThrough: EventID = 0
+
+        /// Whether `id` is in a waiting batch.
+        func isWaiting(_ id: EventID) -> Bool {
+            waiting.contains { key, batch in key <= id && id <= batch[batch.count - 1].id }
+        }
     }
 
     /// The store events are appended to and replayed from.
@@ -32,7 +40,18 @@ public final class Broker: Sendable {
         self.encode = encode
         let last = try await store.lastEventID()
         self.sequencer = NIOLockedValueBox(Sequencer(next: last + 1))
+        self.isShared = store is any SharedEventStore
+        if let shared = store as? any SharedEventStore {
+            // The store outlives no broker that follows it (the daemon holds both for its life), so a strong
+            // reference from the store's listener back here is no cycle that matters.
+            shared.follow(from: { [weak self] in self?.releasedThrough ?? last }, deliver: { [weak self] events, through in
+                self?.adopt(events, through: through)
+            })
+        }
     }
+
+    /// Whether the store is shared with other processes, whose events come through ``adopt(_:through:)``.
+    private let isShared: Bool
 
     /// The id of the last event released to the sinks (at first, the last one stored before this broker was made).
     public var releasedThrough: EventID {
@@ -75,18 +94,57 @@ public final class Broker: Sendable {
 
     private func release(_ events: [Event]) {
         guard let first = events.first else { return }
-        let encoded = events.map { EncodedEvent(id: $0.id, topic: $0.topic, frame: encode($0)) }
+        var encoded = events.map { EncodedEvent(id: $0.id, topic: $0.topic, frame: encode($0)) }
         sequencer.withLockedValue { state in
             if first.id < state.next {
-                // The store numbered below what was already released: it broke the contract; deliver anyway.
-                Broker.release(encoded, to: state.sinks)
-                return
+                guard isShared else {
+                    // The store numbered below what was already released: it broke the contract; deliver anyway.
+                    Broker.release(encoded, to: state.sinks)
+                    return
+                }
+                // The store's listener read them first (they were committed before this process heard back).
+                encoded.removeAll { $0.id < state.next }
+                guard let rest = encoded.first else { return }
+                state.waiting[rest.id] = encoded
+            } else {
+                state.waiting[first.id] = encoded
             }
-            state.waiting[first.id] = encoded
-            while let batch = state.waiting.removeValue(forKey: state.next) {
-                Broker.release(batch, to: state.sinks)
+            Broker.drain(&state)
+        }
+    }
+
+    /// Hands on events another process appended to the shared store, in id order with this one's: `through` is the
+    /// id up to which `events` (with those appended here) are every event the store has.
+    private func adopt(_ events: [Event], through: EventID) {
+        let encoded = events.map { EncodedEvent(id: $0.id, topic: $0.topic, frame: encode($0)) }
+        sequencer.withLockedValue { state in
+            for event in encoded where event.id >= state.next && !state.isWaiting(event.id) {
+                state.waiting[event.id] = [event]
+            }
+            state.adoptedThrough = max(state.adoptedThrough, through)
+            Broker.drain(&state)
+        }
+    }
+
+    /// Releases the waiting batches that follow on from what was released, in id order. Past ids that a shared store
+    /// no longer has (pruned before this process read them) it moves on, since nothing will come for them.
+    private static func drain(_ state: inout Sequencer) {
+        while true {
+            if let batch = state.waiting.removeValue(forKey: state.next) {
+                release(batch, to: state.sinks)
                 state.next = batch[batch.count - 1].id + 1
+            } else if state.next <= state.adoptedThrough {
+                let nextWaiting = state.waiting.keys.filter { $0 > state.next }.min() ?? .max
+                state.next = min(nextWaiting, state.adoptedThrough + 1)
+                if state.waiting[state.next] == nil { break }
+            } else {
+                break
             }
+        }
+        if !state.waiting.isEmpty, state.adoptedThrough > 0 {
+            // An adopted event that a batch appended here covered too (both were read): drop what was passed.
+            let passed = state.next
+            state.waiting = state.waiting.filter { $0.value[$0.value.count - 1].id >= passed }
         }
     }
 

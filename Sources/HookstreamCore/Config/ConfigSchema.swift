@@ -133,12 +133,14 @@ struct ConfigSchema {
 
     private func readStore(_ node: Node, into store: inout Configuration.Store) {
         guard let m = reader.mapping(node, "store") else { return }
-        for (key, _, value) in reader.entries(m, allowed: ["kind", "path", "sync", "retention"], in: "store") {
+        var kindNode: Node?
+        for (key, _, value) in reader.entries(m, allowed: ["kind", "path", "sync", "retention", "postgres"], in: "store") {
             switch key {
             case "kind":
                 guard let text = reader.string(value, "store.kind") else { continue }
                 if let kind = Configuration.Store.Kind(rawValue: text) {
                     store.kind = kind
+                    kindNode = value
                 } else {
                     let known = Configuration.Store.Kind.allCases.map(\.rawValue).joined(separator: ", ")
                     reader.error(at: value, "store.kind '\(text)' is not supported (supported: \(known))")
@@ -182,9 +184,51 @@ struct ConfigSchema {
                     default: break
                     }
                 }
+            case "postgres":
+                store.postgres = readPostgres(value)
             default: break
             }
         }
+        if store.kind == .postgres, store.postgres == nil, let kindNode {
+            reader.error(at: kindNode, "store.kind postgres needs store.postgres: { host: ..., user: ..., database: ... } (where the database is)")
+        }
+    }
+
+    private func readPostgres(_ node: Node) -> PostgresStore? {
+        guard let m = reader.mapping(node, "store.postgres") else { return nil }
+        var postgres = PostgresStore()
+        for (key, _, value) in reader.entries(m, allowed: ["host", "port", "user", "password", "database", "tls"], in: "store.postgres") {
+            switch key {
+            case "host", "user", "database":
+                guard let text = reader.string(value, "store.postgres.\(key)") else { continue }
+                guard !text.isEmpty, !text.contains("\0") else {
+                    reader.error(at: value, "store.postgres.\(key) must not be empty")
+                    continue
+                }
+                switch key {
+                case "host": postgres.host = text
+                case "user": postgres.user = text
+                default: postgres.database = text
+                }
+            case "port":
+                if let n = reader.int(value, "store.postgres.port", range: 1...65_535) { postgres.port = n }
+            case "password":
+                if let secret = readSecret(value, "store.postgres.password") { postgres.password = secret }
+            case "tls":
+                guard let text = reader.string(value, "store.postgres.tls") else { continue }
+                if let mode = PostgresStore.TLSMode(rawValue: text) {
+                    postgres.tls = mode
+                } else {
+                    reader.error(at: value, "store.postgres.tls must be disable, prefer or require, found '\(text)'")
+                }
+            default: break
+            }
+        }
+        if postgres.usesUnixSocket, postgres.unixSocketPath.utf8.count > 107 {
+            reader.error(at: node, "store.postgres.host: the socket path '\(postgres.unixSocketPath)' is longer than a Unix socket address allows (107 bytes)")
+        }
+        // With errors reported, the file is refused; the value only spares a second message about its absence.
+        return postgres
     }
 
     func readPatterns(_ node: Node, _ what: String) -> [TopicPattern] {

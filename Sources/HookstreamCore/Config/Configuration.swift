@@ -76,8 +76,12 @@ public struct Configuration: Sendable {
         public enum Kind: String, Sendable, CaseIterable {
             case memory
             case sqlite
+            /// A PostgreSQL database, which several instances may share (`store.postgres`).
+            case postgres
         }
         public var kind: Kind = .sqlite
+        /// `store.postgres`: where the PostgreSQL store is, for `kind: postgres`.
+        public var postgres: PostgresStore?
         /// The SQLite file (`store.path`), `${VAR}` and `${VAR:-default}` expanded.
         public var path: String = "./var/hookstream.db"
         /// `store.sync`.

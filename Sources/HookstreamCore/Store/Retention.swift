@@ -22,12 +22,12 @@ public struct Retention: Sendable, Hashable {
     }
 
     /// The timestamp (ms since the epoch) before which events are too old at `now`, if there is an age bound.
-    func cutoff(now: Int64) -> Int64? {
+    package func cutoff(now: Int64) -> Int64? {
         maxAge.map { now - $0.milliseconds }
     }
 
     /// The time before which remembered deliveries are forgotten at `now`, if they are forgotten at all.
-    func deliveryCutoff(now: Int64) -> Int64? {
+    package func deliveryCutoff(now: Int64) -> Int64? {
         deliveryMaxAge.map { now - $0.milliseconds }
     }
 }

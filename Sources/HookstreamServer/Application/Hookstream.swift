@@ -30,16 +30,23 @@ public final class Hookstream: Sendable {
     ///   - inherited: listeners passed already bound (socket activation), used instead of the configured ones.
     ///   - metrics: the registry `GET /metrics` shows (the process bootstraps swift-metrics with it); `nil` answers 404.
     ///   - onListening: told the HTTP address once bound (port 0 resolves here).
+    ///   - store: the store opened by the caller, for kinds this module does not open itself (`postgres`, which lives in
+    ///     `HookstreamPostgres`). A store that is also a `Service` runs first in the group, and stops last.
     public init(
         configuration: Configuration, group: any EventLoopGroup, logger: Logger, inherited: InheritedListeners = InheritedListeners(),
-        metrics: PrometheusCollectorRegistry? = nil, onListening: @escaping @Sendable (SocketAddress) -> Void = { _ in }
+        metrics: PrometheusCollectorRegistry? = nil, store provided: (any EventStore)? = nil,
+        onListening: @escaping @Sendable (SocketAddress) -> Void = { _ in }
     ) async throws {
         let store: any EventStore
-        switch configuration.store.kind {
-        case .memory:
+        switch (configuration.store.kind, provided) {
+        case (_, let provided?):
+            store = provided
+        case (.memory, nil):
             store = MemoryEventStore(maximumEventsPerTopic: configuration.store.retention.maxEventsPerTopic, logger: logger)
-        case .sqlite:
+        case (.sqlite, nil):
             store = try SQLiteEventStore(path: configuration.store.path, synchronous: configuration.store.synchronous, logger: logger)
+        case (.postgres, nil):
+            throw StoreError(.unavailable, "store.kind postgres: this hookstream was built without the Postgres trait (swift build --traits Postgres)")
         }
         let broker = try await Broker(store: store, encode: StreamFraming.eventFrame)
         let serverMetrics = ServerMetrics()
@@ -61,6 +68,10 @@ public final class Hookstream: Sendable {
                 onListening(address)
             }),
         ]
+        if let service = store as? any Service {
+            // First, so told last to stop: after StoreCloser has closed the store and its appends are committed.
+            services.insert(service, at: 0)
+        }
         if let socket = configuration.server.unixSocket {
             let listener: UnixSocketIngest.Listener = inherited.ingest.map(UnixSocketIngest.Listener.inherited) ?? .path(socket.path)
             services.append(

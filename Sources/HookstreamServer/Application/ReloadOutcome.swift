@@ -17,6 +17,7 @@ public struct ReloadOutcome: Sendable, Hashable {
         if old.server.unixSocket?.lineLimit != new.server.unixSocket?.lineLimit { changed.append("server.unix_socket.line_bytes") }
         if old.store.kind != new.store.kind { changed.append("store.kind") }
         if old.store.path != new.store.path { changed.append("store.path") }
+        if old.store.postgres != new.store.postgres { changed.append("store.postgres") }
         if old.store.synchronous != new.store.synchronous { changed.append("store.sync") }
         // The memory store drops past its per-topic bound as it appends, with the bound it was made with.
         if new.store.kind == .memory, old.store.retention.maxEventsPerTopic != new.store.retention.maxEventsPerTopic {

@@ -46,3 +46,13 @@ func mixedSizeFilters() throws -> [(filter: TopicFilter, topics: Set<String>)] {
         (TopicFilter(try many.sorted().map(TopicPattern.init)), many),
     ]
 }
+
+/// Reads what ``appendMixedSizes(to:)`` appended through each of ``mixedSizeFilters()``, in pages of 1,000 and of 7
+/// events, and expects every event of the filter's topics once, in order.
+func expectPagesOfMixedSizes(_ store: any EventStore, appended: [(id: EventID, topic: String)]) async throws {
+    for (filter, topics) in try mixedSizeFilters() {
+        let expected = appended.filter { topics.contains($0.topic) }.map(\.id)
+        #expect(try await readInPages(store, filter, limit: 1000, maxBytes: 1 << 20) == expected, "\(filter.patterns.count) patterns")
+        #expect(try await readInPages(store, filter, limit: 7, maxBytes: 1 << 20) == expected, "\(filter.patterns.count) patterns, 7 a page")
+    }
+}

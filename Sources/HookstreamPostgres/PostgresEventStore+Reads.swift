@@ -1,0 +1,129 @@
+public import HookstreamCore
+import Logging
+import NIOConcurrencyHelpers
+import PostgresNIO
+
+extension PostgresEventStore {
+    /// The rows a filter may match, as SQL: its patterns' whole names and literal prefixes, so the topic index narrows
+    /// the read; each row read is then matched against the patterns themselves.
+    struct TopicCondition {
+        var exact: [String] = []
+        var prefixes: [String] = []
+        /// A pattern that starts with a wildcard: every topic may match.
+        var isEveryTopic = false
+
+        init(_ filter: TopicFilter) {
+            for pattern in filter.patterns {
+                let (prefix, isWhole) = pattern.literalPrefix
+                if isWhole {
+                    exact.append(prefix)
+                    continue
+                }
+                if prefix.isEmpty {
+                    isEveryTopic = true
+                    continue
+                }
+                // `a` for `a/**` (not for `a/*`), and the names under `a/`.
+                if pattern.matches(prefix) { exact.append(prefix) }
+                prefixes.append(PostgresEventStore.likeEscaped(prefix) + "/%")
+            }
+        }
+
+        /// `column` matching the condition, with `$first` and `$first + 1` as its two array parameters; `TRUE` for every
+        /// topic.
+        func sql(_ column: String, first: Int) -> String {
+            isEveryTopic ? "TRUE" : "(\(column) = ANY($\(first)::text[]) OR \(column) LIKE ANY($\(first + 1)::text[]))"
+        }
+
+        func bind(into binds: inout PostgresBindings) {
+            guard !isEveryTopic else { return }
+            binds.append(exact)
+            binds.append(prefixes)
+        }
+    }
+
+    /// `text` with LIKE's wildcards and escape taken literally.
+    static func likeEscaped(_ text: String) -> String {
+        var escaped = ""
+        for character in text {
+            if character == "%" || character == "_" || character == "\\" { escaped.append("\\") }
+            escaped.append(character)
+        }
+        return escaped
+    }
+
+    public func events(after id: EventID, matching filter: TopicFilter, limit: Int, maxBytes: Int) async throws -> [Event] {
+        guard limit > 0, maxBytes > 0 else { return [] }
+        return try await reading { connection in
+            try await PostgresEventStore.read(connection, after: id, matching: filter, limit: limit, maxBytes: maxBytes, logger: self.logger)
+        }
+    }
+
+    /// The page and the mark in one `REPEATABLE READ` transaction: one snapshot, so a retention pass in between is in
+    /// both or in neither.
+    public func page(after id: EventID, matching filter: TopicFilter, limit: Int, maxBytes: Int) async throws -> ReplayPage {
+        try await reading { connection in
+            try await connection.withTransaction(logger: self.logger) { connection in
+                try await connection.query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY", logger: self.logger)
+                let events =
+                    limit > 0 && maxBytes > 0
+                    ? try await PostgresEventStore.read(connection, after: id, matching: filter, limit: limit, maxBytes: maxBytes, logger: self.logger)
+                    : []
+                let mark = try await PostgresEventStore.prunedThrough(connection, matching: filter, logger: self.logger)
+                return ReplayPage(events: events, prunedThrough: mark)
+            }
+        }
+    }
+
+    /// Events after `id` that `filter` matches, in id order, read in chunks of the page's size: a chunk whose rows the
+    /// patterns refuse (the prefix is wider than the pattern) is followed by the next.
+    static func read(
+        _ connection: PostgresConnection, after id: EventID, matching filter: TopicFilter, limit: Int, maxBytes: Int, logger: Logger
+    ) async throws -> [Event] {
+        let condition = TopicCondition(filter)
+        let chunk = min(limit, 2_000)
+        var found: [Event] = []
+        var bytes = 0
+        var cursor = Int64(id)
+        while true {
+            var binds = PostgresBindings()
+            binds.append(cursor)
+            binds.append(chunk)
+            condition.bind(into: &binds)
+            let sql = """
+                SELECT \(PostgresSchema.eventColumns) FROM hookstream_events
+                WHERE id > $1 AND \(condition.sql("topic", first: 3)) ORDER BY id LIMIT $2
+                """
+            var read = 0
+            let rows = try await connection.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger)
+            for event in try await PostgresSchema.events(rows, including: { _ in true }) {
+                read += 1
+                cursor = Int64(event.id)
+                guard filter.matches(event.topic) else { continue }
+                found.append(event)
+                bytes += event.pageBytes
+                if found.count >= limit || bytes >= maxBytes { return found }
+            }
+            if read < chunk { return found }
+        }
+    }
+
+    public func prunedThrough(matching filter: TopicFilter) async throws -> EventID {
+        try await reading { connection in try await PostgresEventStore.prunedThrough(connection, matching: filter, logger: self.logger) }
+    }
+
+    /// The highest mark of a topic `filter` matches, and the floor of the folded marks.
+    static func prunedThrough(_ connection: PostgresConnection, matching filter: TopicFilter, logger: Logger) async throws -> EventID {
+        var highest = Int64(try await PostgresSchema.meta("forgotten_floor", connection, logger: logger))
+        let condition = TopicCondition(filter)
+        var binds = PostgresBindings()
+        binds.append(highest)
+        condition.bind(into: &binds)
+        let sql = "SELECT name, pruned_through FROM hookstream_topics WHERE pruned_through > $1 AND \(condition.sql("name", first: 2))"
+        let rows = try await connection.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger)
+        for try await (name, mark) in rows.decode((String, Int64).self) where mark > highest && filter.matches(name) {
+            highest = mark
+        }
+        return EventID(highest)
+    }
+}

@@ -1,0 +1,227 @@
+import Foundation
+import HookstreamCore
+import HookstreamPostgres
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import Testing
+
+/// The PostgreSQL store against a real PostgreSQL server (a scratch cluster per test): the store contract the other
+/// stores meet, and what sharing one database between instances adds.
+@Suite(.serialized) struct PostgresEventStoreTests {
+    private func draft(_ topic: String, _ text: String = "x") -> EventDraft {
+        EventDraft(topic: topic, type: "message", data: .text(text), source: "test", rule: "r")
+    }
+
+    /// Opens a store on `server` and runs it (its pool, writer and listener) for `body`; closes it after.
+    private func withStore<T: Sendable>(
+        _ server: ScratchPostgres, now: @escaping @Sendable () -> Int64 = WallClock.milliseconds,
+        _ body: (PostgresEventStore) async throws -> T
+    ) async throws -> T {
+        let store = try await PostgresEventStore.open(server.settings, now: now)
+        return try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await store.run() }
+            do {
+                let result = try await body(store)
+                try await store.close()
+                group.cancelAll()
+                return result
+            } catch {
+                try? await store.close()
+                group.cancelAll()
+                throw error
+            }
+        }
+    }
+
+    @Test func eventsRoundTripAndIdsContinueAfterReopeningAndPruning() async throws {
+        try await ScratchPostgres.with { server in
+            let drafts = [
+                EventDraft(topic: "a/b", type: "deploy", data: .json(#"{"ok":true}"#), source: "github", rule: "r1"),
+                // PostgreSQL's text cannot hold a NUL; an event's text can (data is stored as bytes).
+                EventDraft(topic: "a/c", type: "message", data: .text("line one\nzwei \u{0} drei ✓"), source: "local", rule: "r2"),
+            ]
+            let stored = try await withStore(server) { (store: PostgresEventStore) async throws -> [Event] in
+                let stored = try await store.append(drafts)
+                #expect(stored.map(\.id) == [1, 2])
+                let read = try await store.events(after: 0, matching: TopicFilter([try TopicPattern("a/*")]), limit: 10)
+                #expect(read == stored)
+                #expect(read[0].data == .json(#"{"ok":true}"#) && read[1].data == .text("line one\nzwei \u{0} drei ✓"))
+                #expect(try await store.append([draft("a/b")]).map(\.id) == [3])
+                #expect(try await store.applyRetention(Retention(maxEventsPerTopic: 1, maxEvents: nil), now: 0) == 1)
+                return stored
+            }
+            #expect(stored.count == 2)
+            try await withStore(server) { (store: PostgresEventStore) async throws -> Void in
+                #expect(try await store.lastEventID() == 3)
+                #expect(try await store.append([draft("a/d")]).map(\.id) == [4], "ids go on after a reopen and are never reused")
+                #expect(try await store.prunedThrough(matching: TopicFilter([try TopicPattern("a/b")])) == 1)
+            }
+        }
+    }
+
+    @Test func pagesStopAtTheirByteBudgetAndSkipNothing() async throws {
+        try await ScratchPostgres.with { server in
+            try await withStore(server) { (store: PostgresEventStore) async throws -> Void in
+                let appended = try await appendMixedSizes(to: store)
+                try await expectPagesOfMixedSizes(store, appended: appended)
+            }
+        }
+    }
+
+    /// Patterns are narrowed by their literal prefix in SQL, then matched: LIKE's wildcards in a topic are taken as
+    /// themselves, and `a/*` does not read `a/b/c`.
+    @Test func patternsMatchAsTheyDoElsewhere() async throws {
+        try await ScratchPostgres.with { server in
+            try await withStore(server) { (store: PostgresEventStore) async throws -> Void in
+                for topic in ["a", "a/b", "a/b/c", "ab/c", "a%/x", "a_/x", "b/x"] { _ = try await store.append([draft(topic)]) }
+                func topics(_ patterns: String...) async throws -> [String] {
+                    try await store.events(after: 0, matching: TopicFilter(patterns.map { try TopicPattern($0) }), limit: 100).map(\.topic)
+                }
+                #expect(try await topics("a/*") == ["a/b"])
+                #expect(try await topics("a/**") == ["a", "a/b", "a/b/c"])
+                #expect(try await topics("a%/*") == ["a%/x"])
+                #expect(try await topics("a_/*", "b/x") == ["a_/x", "b/x"])
+                #expect(try await topics("*/x") == ["a%/x", "a_/x", "b/x"])
+                #expect(try await topics("**").count == 7)
+            }
+        }
+    }
+
+    @Test func retentionKeepsAtMostMaxEventsAcrossTopicsOldestFirst() async throws {
+        try await ScratchPostgres.with { server in
+            try await withStore(server) { (store: PostgresEventStore) async throws -> Void in
+                try await expectMaxEventsAcrossTopics(store, topicCount: { Int(try await server.psql("SELECT count(DISTINCT topic) FROM hookstream_events"))! })
+            }
+        }
+    }
+
+    @Test func forgottenMarksPastTheirBoundFoldIntoOne() async throws {
+        try await ScratchPostgres.with { server in
+            try await withStore(server) { store in try await expectForgottenMarksToFoldPastTheirBound(store) }
+        }
+    }
+
+    @Test func theStoresBoundCountsWhatTheTopicsBoundsLeft() async throws {
+        try await ScratchPostgres.with { server in
+            try await withStore(server) { store in try await expectTheStoresBoundToCountWhatTheTopicsBoundsLeft(store) }
+        }
+    }
+
+    @Test func retentionByAgeAndForgetsOldDeliveries() async throws {
+        try await ScratchPostgres.with { server in
+            let clock = SQLiteEventStoreTests.TestClock()
+            try await withStore(server, now: clock.now) { (store: PostgresEventStore) async throws -> Void in
+                let key = DeliveryKey(source: "github", id: "d-1")
+                let old = try await withCheckedThrowingContinuation { continuation in
+                    store.append(batches: [EventBatch([draft("old")], delivery: key)]) { continuation.resume(with: $0.map { $0[0] }) }
+                }
+                #expect(try await store.delivery(key, since: 0) == DeliveryRecord(ids: old.map(\.id), topics: ["old"], time: clock.now()))
+                #expect(try await store.delivery(key, since: clock.now() + 1) == nil, "not one stored before `since`")
+                clock.advance(by: 10_000)
+                _ = try await store.append([draft("young")])
+                var retention = Retention(maxEventsPerTopic: 100, maxAge: .seconds(5))
+                retention.deliveryMaxAge = .seconds(5)
+                #expect(try await store.applyRetention(retention, now: clock.now()) == 1)
+                #expect(try await store.events(after: 0, matching: TopicFilter([try TopicPattern("*")]), limit: 10).map(\.topic) == ["young"])
+                #expect(try await store.delivery(key, since: 0) == nil)
+                let page = try await store.page(after: 0, matching: TopicFilter([try TopicPattern("old")]), limit: 10, maxBytes: 1 << 20)
+                #expect(page.events.isEmpty && page.prunedThrough == 1)
+            }
+        }
+    }
+
+    /// Two instances on one database: ids are handed out in one order across both (concurrent appends from each), and
+    /// each hears of the other's events, in id order, through its listener.
+    @Test func twoInstancesShareOneLogAndHearEachOther() async throws {
+        try await ScratchPostgres.with { server in
+            let heard = NIOLockedValueBox<[EventID]>([])
+            let store = try await PostgresEventStore.open(server.settings)
+            store.follow(from: { heard.withLockedValue { $0.last ?? 0 } }, deliver: { events, _ in heard.withLockedValue { $0 += events.map(\.id) } })
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await store.run() }
+                try await waitUntil("the pool answers") { (try? await store.probe()) != nil }
+                let other = try await withStore(server) { other -> [EventID] in
+                    try await withThrowingTaskGroup(of: [EventID].self) { appends in
+                        appends.addTask { var ids: [EventID] = []; for i in 0..<30 { ids += try await other.append([self.draft("b/\(i)")]).map(\.id) }; return ids }
+                        appends.addTask { var ids: [EventID] = []; for i in 0..<30 { ids += try await store.append([self.draft("a/\(i)")]).map(\.id) }; return ids }
+                        var all: [EventID] = []
+                        for try await ids in appends { all += ids }
+                        return all
+                    }
+                }
+                #expect(other.sorted() == Array(1...60), "one sequence across both instances")
+                try await waitUntil("the other instance's 30 events are heard") { heard.withLockedValue { $0.count } >= 30 }
+                let ids = heard.withLockedValue { $0 }
+                #expect(ids == ids.sorted() && Set(ids).count == ids.count, "in id order, once each")
+                try await store.close()
+                group.cancelAll()
+            }
+        }
+    }
+
+    /// Brokers over two instances: every sink sees every event of both, in strictly increasing ids with none missing.
+    @Test func brokersOverSharedStoresReleaseEveryEventInOrder() async throws {
+        try await ScratchPostgres.with { server in
+            let first = try await PostgresEventStore.open(server.settings)
+            let second = try await PostgresEventStore.open(server.settings)
+            let brokers = [try await Broker(store: first, encode: { ByteBuffer(string: "\($0.id)") }), try await Broker(store: second, encode: { ByteBuffer(string: "\($0.id)") })]
+            let sinks = [RecordingSink(), RecordingSink()]
+            for (broker, sink) in zip(brokers, sinks) { broker.addSink(sink) }
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await first.run() }
+                group.addTask { try await second.run() }
+                try await waitUntil("both pools answer") {
+                    let firstAnswers = (try? await first.probe()) != nil
+                    let secondAnswers = (try? await second.probe()) != nil
+                    return firstAnswers && secondAnswers
+                }
+                try await withThrowingTaskGroup(of: Void.self) { publishers in
+                    for (index, broker) in brokers.enumerated() {
+                        publishers.addTask { for i in 0..<40 { _ = try await broker.publish([self.draft("t/\(index)/\(i)")]) } }
+                    }
+                    try await publishers.waitForAll()
+                }
+                for sink in sinks {
+                    try await waitUntil("all 80 events are released") { sink.ids.count >= 80 }
+                    #expect(sink.ids == Array(1...80))
+                }
+                try await first.close()
+                try await second.close()
+                group.cancelAll()
+            }
+        }
+    }
+
+    /// Bad input: a server that is not there, and a password that must not be printed. The error says where it tried.
+    @Test func anUnreachableServerIsAClearErrorWithoutThePassword() async throws {
+        var settings = PostgresStore()
+        settings.host = try TemporaryFolder.make("nopg").path
+        settings.user = "hookstream"
+        settings.password = "s3cret-pass"
+        do {
+            _ = try await PostgresEventStore.open(settings)
+            Issue.record("opened a store with no server")
+        } catch {
+            #expect(error.kind == .openFailed)
+            #expect(error.message.contains("postgresql://hookstream@[\(settings.host)]:5432/hookstream"), "\(error.message)")
+            #expect(!error.message.contains("s3cret"))
+        }
+    }
+
+    private func waitUntil(_ what: String, _ condition: () async throws -> Bool) async throws {
+        let deadline = ContinuousClock.now + .seconds(20)
+        while ContinuousClock.now < deadline {
+            if try await condition() { return }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        Issue.record("timed out waiting until \(what)")
+    }
+}
+
+/// A sink that records the ids it is given.
+private final class RecordingSink: EventSink {
+    private let recorded = NIOLockedValueBox<[EventID]>([])
+    var ids: [EventID] { recorded.withLockedValue { $0 } }
+    func enqueue(_ events: [EncodedEvent]) { recorded.withLockedValue { $0 += events.map(\.id) } }
+}
