@@ -24,17 +24,19 @@ extension PostgresEventStore {
                 let connection = try await PostgresConnection.connect(configuration: connectionConfiguration, id: 1, logger: logger)
                 do {
                     try await connection.listen(on: PostgresEventStore.channel) { notifications in
+                        // Reads go over this connection too: no wait for the pool, and it is up when they run.
+                        try await catchUp(on: connection)
                         setListening(true)
                         if failures > 0 {
                             logger.notice("The PostgreSQL store's listener is connected again", metadata: ["store": "\(settings.location)"])
                         }
                         failures = 0
                         pause = .milliseconds(500)
-                        try await catchUp()
                         for try await notification in notifications {
+                            // This instance's own commits reach its broker from its writer (see ``commit``).
                             let parts = notification.payload.split(separator: " ")
                             guard parts.count == 3, parts[0] != Substring(instance), let last = EventID(parts[2]) else { continue }
-                            if last > (follow.withLockedValue { $0.cursor })?() ?? 0 { try await catchUp() }
+                            if last > (follow.withLockedValue { $0.cursor })?() ?? 0 { try await catchUp(on: connection) }
                         }
                     }
                 } catch {
@@ -68,24 +70,21 @@ extension PostgresEventStore {
 
     /// Reads every event after the cursor, up to the last id handed out, a page at a time, and hands each page on
     /// with the id up to which it holds every event there is.
-    private func catchUp() async throws {
+    func catchUp(on connection: PostgresConnection) async throws {
         guard let (cursor, deliver) = follow.withLockedValue({ state in state.cursor.flatMap { c in state.deliver.map { (c, $0) } } }) else { return }
         var after = cursor()
         while true {
-            let (events, through) = try await client.withConnection { connection -> ([Event], EventID) in
-                // The last id first: every id up to it is committed (ids are handed out and committed in one order), so
-                // what the read below does not find was pruned.
-                let last = try await PostgresSchema.lastID(connection, logger: logger)
-                guard last > after else { return ([], last) }
-                let rows = try await connection.query(
-                    """
-                    SELECT \(unescaped: PostgresSchema.eventColumns) FROM hookstream_events
-                    WHERE id > \(Int64(after)) AND id <= \(Int64(last)) ORDER BY id LIMIT \(PostgresEventStore.catchUpPage)
-                    """, logger: logger)
-                let events = try await PostgresSchema.events(rows)
-                let through = events.count == PostgresEventStore.catchUpPage ? events[events.count - 1].id : last
-                return (events, through)
-            }
+            // The last id first: every id up to it is committed (ids are handed out and committed in one order), so
+            // what the read below does not find was pruned.
+            let last = try await PostgresSchema.lastID(connection, logger: logger)
+            guard last > after else { return }
+            let rows = try await connection.query(
+                """
+                SELECT \(unescaped: PostgresSchema.eventColumns) FROM hookstream_events
+                WHERE id > \(Int64(after)) AND id <= \(Int64(last)) ORDER BY id LIMIT \(PostgresEventStore.catchUpPage)
+                """, logger: logger)
+            let events = try await PostgresSchema.events(rows)
+            let through = events.count == PostgresEventStore.catchUpPage ? events[events.count - 1].id : last
             guard through > after else { return }
             knownLastID.withLockedValue { $0 = max($0, through) }
             deliver(events, through)

@@ -4,8 +4,10 @@ import NIOConcurrencyHelpers
 import PostgresNIO
 
 extension PostgresEventStore {
-    /// The rows a filter may match, as SQL: its patterns' whole names and literal prefixes, so the topic index narrows
-    /// the read; each row read is then matched against the patterns themselves.
+    /// The rows a filter may match, as SQL: its patterns' whole names, and for each literal prefix the range of names
+    /// under it (`a/` up to `a0`, '0' following '/' in byte order), so the topic index narrows the read; each row read
+    /// is then matched against the patterns themselves. The range operators are `text_pattern_ops`' (byte order,
+    /// whatever the database's collation), the index's.
     struct TopicCondition {
         var exact: [String] = []
         var prefixes: [String] = []
@@ -25,31 +27,29 @@ extension PostgresEventStore {
                 }
                 // `a` for `a/**` (not for `a/*`), and the names under `a/`.
                 if pattern.matches(prefix) { exact.append(prefix) }
-                prefixes.append(PostgresEventStore.likeEscaped(prefix) + "/%")
+                prefixes.append(prefix)
             }
         }
 
-        /// `column` matching the condition, with `$first` and `$first + 1` as its two array parameters; `TRUE` for every
-        /// topic.
-        func sql(_ column: String, first: Int) -> String {
-            isEveryTopic ? "TRUE" : "(\(column) = ANY($\(first)::text[]) OR \(column) LIKE ANY($\(first + 1)::text[]))"
+        /// `column` matching the condition, its parameters numbered from `first` on and appended to `binds`; `TRUE`
+        /// for every topic.
+        func sql(_ column: String, first: Int, binds: inout PostgresBindings) -> String {
+            guard !isEveryTopic else { return "TRUE" }
+            var parameter = first
+            var terms: [String] = []
+            if !exact.isEmpty {
+                terms.append("\(column) = ANY($\(parameter)::text[])")
+                binds.append(exact)
+                parameter += 1
+            }
+            for prefix in prefixes {
+                terms.append("(\(column) ~>=~ $\(parameter) AND \(column) ~<~ $\(parameter + 1))")
+                binds.append(prefix + "/")
+                binds.append(prefix + "0")
+                parameter += 2
+            }
+            return terms.isEmpty ? "FALSE" : "(" + terms.joined(separator: " OR ") + ")"
         }
-
-        func bind(into binds: inout PostgresBindings) {
-            guard !isEveryTopic else { return }
-            binds.append(exact)
-            binds.append(prefixes)
-        }
-    }
-
-    /// `text` with LIKE's wildcards and escape taken literally.
-    static func likeEscaped(_ text: String) -> String {
-        var escaped = ""
-        for character in text {
-            if character == "%" || character == "_" || character == "\\" { escaped.append("\\") }
-            escaped.append(character)
-        }
-        return escaped
     }
 
     public func events(after id: EventID, matching filter: TopicFilter, limit: Int, maxBytes: Int) async throws -> [Event] {
@@ -89,10 +89,10 @@ extension PostgresEventStore {
             var binds = PostgresBindings()
             binds.append(cursor)
             binds.append(chunk)
-            condition.bind(into: &binds)
+            let topics = condition.sql("topic", first: 3, binds: &binds)
             let sql = """
                 SELECT \(PostgresSchema.eventColumns) FROM hookstream_events
-                WHERE id > $1 AND \(condition.sql("topic", first: 3)) ORDER BY id LIMIT $2
+                WHERE id > $1 AND \(topics) ORDER BY id LIMIT $2
                 """
             var read = 0
             let rows = try await connection.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger)
@@ -118,8 +118,8 @@ extension PostgresEventStore {
         let condition = TopicCondition(filter)
         var binds = PostgresBindings()
         binds.append(highest)
-        condition.bind(into: &binds)
-        let sql = "SELECT name, pruned_through FROM hookstream_topics WHERE pruned_through > $1 AND \(condition.sql("name", first: 2))"
+        let names = condition.sql("name", first: 2, binds: &binds)
+        let sql = "SELECT name, pruned_through FROM hookstream_topics WHERE pruned_through > $1 AND \(names)"
         let rows = try await connection.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger)
         for try await (name, mark) in rows.decode((String, Int64).self) where mark > highest && filter.matches(name) {
             highest = mark

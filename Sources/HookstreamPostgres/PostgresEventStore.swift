@@ -36,8 +36,11 @@ public final class PostgresEventStore: SharedEventStore, Service, CustomStringCo
     struct WriterState: Sendable {
         var pending: [PendingAppend] = []
         var isClosed = false
-        /// Whether the last commit failed (readiness says so until one succeeds).
-        var lastCommitFailed = false
+        /// When the last commit failed (uptime, for ``refusalLapse``), until one succeeds.
+        var lastCommitFailure: ContinuousClock.Instant?
+        /// Whether a commit failed since the last catch-up: its outcome may be unknown (a connection lost after
+        /// `COMMIT` was sent), so the next successful commit reads what this instance may have stored unawares.
+        var mayHaveStoredUnawares = false
         /// Told once the writer has committed what was pending when the store was closed.
         var drained: [CheckedContinuation<Void, Never>] = []
         /// Whether the writer has ended (closed and drained): nothing is committed any more.
@@ -66,6 +69,10 @@ public final class PostgresEventStore: SharedEventStore, Service, CustomStringCo
     static let insertChunk = 1_000
 
     let settings: PostgresStore
+    /// How long a failed commit keeps ``condition`` refusing; then degraded until a commit succeeds. A balancer that
+    /// takes every instance out of rotation on `503` would otherwise send none the publish that shows the database is
+    /// back.
+    let refusalLapse: Duration
     let logger: Logger
     let now: @Sendable () -> Int64
     let client: PostgresClient
@@ -83,8 +90,11 @@ public final class PostgresEventStore: SharedEventStore, Service, CustomStringCo
 
     public var description: String { "PostgresEventStore" }
 
-    private init(settings: PostgresStore, lastID: EventID, logger: Logger, now: @escaping @Sendable () -> Int64) throws {
+    private init(
+        settings: PostgresStore, lastID: EventID, refusalLapse: Duration, logger: Logger, now: @escaping @Sendable () -> Int64
+    ) throws {
         self.settings = settings
+        self.refusalLapse = refusalLapse
         self.logger = logger
         self.now = now
         self.knownLastID = NIOLockedValueBox(lastID)
@@ -92,6 +102,7 @@ public final class PostgresEventStore: SharedEventStore, Service, CustomStringCo
         var configuration = PostgresEventStore.clientConfiguration(settings)
         configuration.options.maximumConnections = 8
         configuration.options.connectTimeout = .seconds(5)
+        configuration.options.additionalStartupParameters = PostgresEventStore.sessionSettings
         self.client = PostgresClient(configuration: configuration, backgroundLogger: logger)
         self.instance = String(UInt64.random(in: 1...UInt64.max), radix: 36)
         (self.wakes, self.wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
@@ -100,8 +111,10 @@ public final class PostgresEventStore: SharedEventStore, Service, CustomStringCo
     /// Connects to the database, creates the store's tables if they are missing (one instance at a time), and reads the
     /// last id handed out.
     /// - Throws: ``StoreError`` (`openFailed`) saying where it tried and what the server or the network said.
+    /// - Parameter refusalLapse: how long a failed append keeps ``condition`` refusing (tests use a short one).
     public static func open(
-        _ settings: PostgresStore, logger: Logger = Logger(label: "hookstream.store"), now: @escaping @Sendable () -> Int64 = WallClock.milliseconds
+        _ settings: PostgresStore, logger: Logger = Logger(label: "hookstream.store"), now: @escaping @Sendable () -> Int64 = WallClock.milliseconds,
+        refusalLapse: Duration = .seconds(10)
     ) async throws(StoreError) -> PostgresEventStore {
         do {
             let configuration = try connectionConfiguration(settings)
@@ -117,7 +130,7 @@ public final class PostgresEventStore: SharedEventStore, Service, CustomStringCo
                 try? await connection.close()
                 throw error
             }
-            return try PostgresEventStore(settings: settings, lastID: last, logger: logger, now: now)
+            return try PostgresEventStore(settings: settings, lastID: last, refusalLapse: refusalLapse, logger: logger, now: now)
         } catch {
             throw StoreError(
                 .openFailed,
@@ -141,6 +154,9 @@ public final class PostgresEventStore: SharedEventStore, Service, CustomStringCo
             } onGracefulShutdown: {
                 self.closeWriter()
             }
+            // Closed and drained (StoreCloser closes the store before the group tells this service to stop): wait for
+            // that word, since a service that returns before it is a failure to swift-service-lifecycle.
+            try? await gracefulShutdown()
             group.cancelAll()
         }
     }
@@ -171,6 +187,18 @@ public final class PostgresEventStore: SharedEventStore, Service, CustomStringCo
             }
         }
         try? await connection?.close()
+        // Ended by cancellation rather than by close: what still waits is failed, and close() returns.
+        let (orphans, drained) = writer.withLockedValue { state in
+            state.isClosed = true
+            state.hasEnded = true
+            defer {
+                state.pending.removeAll()
+                state.drained.removeAll()
+            }
+            return (state.pending, state.drained)
+        }
+        for append in orphans { append.completion(.failure(closedError)) }
+        for continuation in drained { continuation.resume() }
     }
 
     private func closeWriter() {
@@ -255,20 +283,29 @@ public final class PostgresEventStore: SharedEventStore, Service, CustomStringCo
             }
             let newest = numbered.lazy.flatMap { $0 }.flatMap { $0 }.last?.id
             if let newest { knownLastID.withLockedValue { $0 = max($0, newest) } }
-            let recovered = writer.withLockedValue { state in
-                defer { state.lastCommitFailed = false }
-                return state.lastCommitFailed
+            let (recovered, catchUpNeeded) = writer.withLockedValue { state in
+                defer {
+                    state.lastCommitFailure = nil
+                    state.mayHaveStoredUnawares = false
+                }
+                return (state.lastCommitFailure != nil, state.mayHaveStoredUnawares)
             }
             if recovered { logger.notice("The PostgreSQL store takes events again", metadata: ["store": "\(settings.location)"]) }
             for (append, batches) in zip(group, numbered) { append.completion(.success(batches)) }
+            // A failed commit may have been stored all the same; its ids would hold back this one's in the brokers
+            // of every instance, this one's included (the listener passes over this instance's notifications).
+            if catchUpNeeded { try? await catchUp(on: connection) }
         } catch {
             if let broken = writerConnection {
                 writerConnection = nil
                 try? await broken.close()
             }
             let first = writer.withLockedValue { state in
-                defer { state.lastCommitFailed = true }
-                return !state.lastCommitFailed
+                defer {
+                    state.lastCommitFailure = .now
+                    state.mayHaveStoredUnawares = true
+                }
+                return state.lastCommitFailure == nil
             }
             let message = PostgresEventStore.describe(error)
             if first {
@@ -310,8 +347,13 @@ public final class PostgresEventStore: SharedEventStore, Service, CustomStringCo
     /// restarting it (``condition`` tells readiness, and appends fail with a 503, until it is back).
     public func probe() async throws {}
 
+
     public var condition: StoreCondition {
-        if writer.withLockedValue({ $0.lastCommitFailed }) { return .refusing("the event store cannot be written") }
+        if let failure = writer.withLockedValue({ $0.lastCommitFailure }) {
+            return ContinuousClock.now - failure < refusalLapse
+                ? .refusing("the event store cannot be written")
+                : .degraded("the event store's last write failed; publishes are tried again")
+        }
         let deaf = follow.withLockedValue { $0.deliver != nil && $0.hasListened && !$0.isListening }
         return deaf ? .degraded("the event store's listener is not connected: events of other instances are late") : .healthy
     }
@@ -368,23 +410,38 @@ public final class PostgresEventStore: SharedEventStore, Service, CustomStringCo
         }
     }
 
+    /// Set on every connection, so the server ends what hangs: a statement, a wait for the append lock, and above all
+    /// a transaction left open by an instance cut off from it, which would hold the append lock of every instance.
+    static let sessionSettings = [
+        ("statement_timeout", "30s"), ("lock_timeout", "10s"), ("idle_in_transaction_session_timeout", "30s"),
+    ]
+
     static func connectionConfiguration(_ settings: PostgresStore) throws -> PostgresConnection.Configuration {
         let database = settings.database ?? settings.user
+        var configuration: PostgresConnection.Configuration
         if settings.usesUnixSocket {
-            var configuration = PostgresConnection.Configuration(
+            configuration = PostgresConnection.Configuration(
                 unixSocketPath: settings.unixSocketPath, username: settings.user, password: settings.password, database: database)
-            configuration.options.connectTimeout = .seconds(5)
-            return configuration
+        } else {
+            let tls: PostgresConnection.Configuration.TLS
+            switch settings.tls {
+            case .disable: tls = .disable
+            case .prefer: tls = .prefer(try NIOSSLContext(configuration: opportunisticTLS))
+            case .require: tls = .require(try NIOSSLContext(configuration: .makeClientConfiguration()))
+            }
+            configuration = PostgresConnection.Configuration(
+                host: settings.host, port: settings.port, username: settings.user, password: settings.password, database: database, tls: tls)
         }
-        let tls: PostgresConnection.Configuration.TLS
-        switch settings.tls {
-        case .disable: tls = .disable
-        case .prefer: tls = .prefer(try NIOSSLContext(configuration: .makeClientConfiguration()))
-        case .require: tls = .require(try NIOSSLContext(configuration: .makeClientConfiguration()))
-        }
-        var configuration = PostgresConnection.Configuration(
-            host: settings.host, port: settings.port, username: settings.user, password: settings.password, database: database, tls: tls)
         configuration.options.connectTimeout = .seconds(5)
+        configuration.options.additionalStartupParameters = sessionSettings
+        return configuration
+    }
+
+    /// `tls: prefer` encrypts when the server offers it, without checking its certificate, as libpq's
+    /// `sslmode=prefer` does (a server's default certificate is often self-signed); `require` checks it.
+    static var opportunisticTLS: TLSConfiguration {
+        var configuration = TLSConfiguration.makeClientConfiguration()
+        configuration.certificateVerification = .none
         return configuration
     }
 
@@ -396,7 +453,7 @@ public final class PostgresEventStore: SharedEventStore, Service, CustomStringCo
         let tls: PostgresClient.Configuration.TLS
         switch settings.tls {
         case .disable: tls = .disable
-        case .prefer: tls = .prefer(.makeClientConfiguration())
+        case .prefer: tls = .prefer(opportunisticTLS)
         case .require: tls = .require(.makeClientConfiguration())
         }
         return .init(host: settings.host, port: settings.port, username: settings.user, password: settings.password, database: database, tls: tls)

@@ -99,7 +99,10 @@ import Testing
                 #expect(try await client.send(.GET, "\(first.baseURL)/readyz").status == 200)
                 #expect(try await client.send(.GET, "\(second.baseURL)/readyz").status == 200)
                 for curl in curls { curl.signal(SIGTERM) }
+                // A clean stop: the store closes after the listeners, its service last, and the exit status says so.
+                #expect(try await second.stop().status == 0, "\(second.log)")
             }
+            #expect(try await first.stop().status == 0, "\(first.log)")
         }
     }
 

@@ -42,8 +42,7 @@ public final class Broker: Sendable {
         self.sequencer = NIOLockedValueBox(Sequencer(next: last + 1))
         self.isShared = store is any SharedEventStore
         if let shared = store as? any SharedEventStore {
-            // The store outlives no broker that follows it (the daemon holds both for its life), so a strong
-            // reference from the store's listener back here is no cycle that matters.
+            // Weak: the store holds these closures for its life, and must not keep a broker that is gone.
             shared.follow(from: { [weak self] in self?.releasedThrough ?? last }, deliver: { [weak self] events, through in
                 self?.adopt(events, through: through)
             })

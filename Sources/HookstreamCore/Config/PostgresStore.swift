@@ -12,11 +12,12 @@
 ///     tls: require                 # disable | prefer | require (TCP only)
 /// ```
 public struct PostgresStore: Sendable, Hashable {
-    /// How a TCP connection uses TLS, as libpq's `sslmode` (without certificate checks beyond the system's trust).
+    /// How a TCP connection uses TLS.
     public enum TLSMode: String, Sendable, CaseIterable {
         /// Plain TCP.
         case disable
-        /// TLS when the server offers it, plain otherwise.
+        /// TLS when the server offers it, plain otherwise; the certificate is not checked (as libpq's `sslmode=prefer`:
+        /// opportunistic encryption, which a server's self-signed default certificate allows).
         case prefer
         /// TLS, or no connection; the server's certificate is checked against the system's trusted roots.
         case require

@@ -37,6 +37,16 @@ final class ScratchPostgres: Sendable {
         }
     }
 
+    /// Stops the server (its data stays), as an outage would.
+    func stop() async throws {
+        try await ScratchPostgres.script("stop", folder)
+    }
+
+    /// Starts it again on its data.
+    func start() async throws {
+        try await ScratchPostgres.script("start", folder)
+    }
+
     /// Runs `sql` through psql (the tests' view of the database, apart from the store's own connections).
     func psql(_ sql: String) async throws -> String {
         try await ScratchPostgres.run(["psql", "-X", "-q", "-A", "-t", "-h", folder, "-U", "hookstream", "-d", "postgres", "-c", sql])
