@@ -13,8 +13,9 @@ public import ServiceLifecycle
 /// The event store in a PostgreSQL database, which several hookstream instances may share: behind a load balancer,
 /// each serves every topic, and each hears of the others' events through `LISTEN`/`NOTIFY` (``SharedEventStore``).
 ///
-/// - Appends are numbered under a transaction-scoped advisory lock, so ids are handed out, and committed, in one
-///   order across every instance: an instance that has heard of id `n` has every id below it that still exists.
+/// - An append raises `last_id` in the statement that stores its events, and holds that row's lock until it commits,
+///   so ids are handed out, and committed, in one order across every instance: an instance that has heard of id `n`
+///   has every id below it that still exists.
 /// - Appends of one instance go through one writer, which commits everything waiting in one transaction (group
 ///   commit); the `202` follows the commit.
 /// - Retention runs on one instance at a time (a session advisory lock); the others skip their pass.
@@ -57,16 +58,13 @@ public final class PostgresEventStore: SharedEventStore, Service, CustomStringCo
 
     /// `NOTIFY`'s channel: each commit says `<instance> <first id> <last id>` on it.
     static let channel = "hookstream_events"
-    /// Advisory lock keys ("hookstrm" and the next two): appends, retention, and the schema's creation.
-    static let appendLock: Int64 = 0x686F_6F6B_7374_726D
-    static let retentionLock: Int64 = appendLock + 1
-    static let schemaLock: Int64 = appendLock + 2
+    /// Advisory lock keys ("hookstrm" and the next): retention, and the schema's creation.
+    static let retentionLock: Int64 = 0x686F_6F6B_7374_726E
+    static let schemaLock: Int64 = retentionLock + 1
     /// Most events one page of the listener's catch-up reads.
     static let catchUpPage = 1_000
     /// Most rows a retention statement deletes.
     static let pruneChunk = 5_000
-    /// Most rows one `INSERT` carries (7 parameters each, under PostgreSQL's 65,535).
-    static let insertChunk = 1_000
 
     let settings: PostgresStore
     /// How long a failed commit keeps ``condition`` refusing; then degraded until a commit succeeds. A balancer that
@@ -243,43 +241,35 @@ public final class PostgresEventStore: SharedEventStore, Service, CustomStringCo
         wake.yield()
     }
 
-    /// One transaction for every waiting append: the ids after the last, under the append lock; the events, the
-    /// deliveries, the new last id and the notification; then each append is told, in order.
+    /// One statement, so one round trip, for every waiting append (``PostgresSchema/append(_:deliveries:time:instance:)``):
+    /// the ids after the last, the events, the deliveries and the notification; then each append is told, in order.
     private func commit(_ group: [PendingAppend], on writerConnection: inout PostgresConnection?) async {
         let timestamp = now()
-        do {
-            if writerConnection == nil || writerConnection?.isClosed == true {
-                writerConnection = try await PostgresConnection.connect(configuration: connectionConfiguration, id: 2, logger: logger)
+        var drafts: [EventDraft] = []
+        var deliveries: [(key: DeliveryKey, first: Int, count: Int)] = []
+        for append in group {
+            for batch in append.batches {
+                if let key = batch.delivery { deliveries.append((key, drafts.count, batch.drafts.count)) }
+                drafts += batch.drafts
             }
-            let connection = writerConnection!
-            let numbered = try await connection.withTransaction(logger: logger) { connection -> [[[Event]]] in
-                    try await connection.query("SELECT pg_advisory_xact_lock(\(PostgresEventStore.appendLock))", logger: logger)
-                    let last = try await PostgresSchema.lastID(connection, logger: logger)
-                    var next = last + 1
-                    var numbered: [[[Event]]] = []
-                    var events: [Event] = []
-                    var deliveries: [(DeliveryKey, DeliveryRecord)] = []
-                    for append in group {
-                        var batches: [[Event]] = []
-                        for batch in append.batches {
-                            let stored = batch.drafts.map { draft in
-                                defer { next += 1 }
-                                return Event(id: next, draft: draft, timestamp: timestamp)
-                            }
-                            if let key = batch.delivery { deliveries.append((key, DeliveryRecord(ids: stored.map(\.id), topics: stored.map(\.topic), time: timestamp))) }
-                            events += stored
-                            batches.append(stored)
-                        }
-                        numbered.append(batches)
+        }
+        do {
+            var base: EventID = 0
+            if !drafts.isEmpty || !deliveries.isEmpty {
+                if writerConnection == nil || writerConnection?.isClosed == true {
+                    writerConnection = try await PostgresConnection.connect(configuration: connectionConfiguration, id: 2, logger: logger)
+                }
+                base = try await PostgresSchema.append(
+                    drafts, deliveries: deliveries, time: timestamp, instance: instance, writerConnection!, logger: logger)
+            }
+            var next = base + 1
+            let numbered = group.map { append in
+                append.batches.map { batch in
+                    batch.drafts.map { draft in
+                        defer { next += 1 }
+                        return Event(id: next, draft: draft, timestamp: timestamp)
                     }
-                    guard let first = events.first, let newest = events.last else { return numbered }
-                    try await PostgresSchema.insert(events, connection, logger: logger)
-                    try await PostgresSchema.remember(deliveries, connection, logger: logger)
-                    try await connection.query(
-                        "UPDATE hookstream_meta SET value = \(Int64(newest.id)) WHERE key = 'last_id'", logger: logger)
-                    let payload = "\(instance) \(first.id) \(newest.id)"
-                    try await connection.query("SELECT pg_notify(\(PostgresEventStore.channel), \(payload))", logger: logger)
-                    return numbered
+                }
             }
             let newest = numbered.lazy.flatMap { $0 }.flatMap { $0 }.last?.id
             if let newest { knownLastID.withLockedValue { $0 = max($0, newest) } }
@@ -294,7 +284,7 @@ public final class PostgresEventStore: SharedEventStore, Service, CustomStringCo
             for (append, batches) in zip(group, numbered) { append.completion(.success(batches)) }
             // A failed commit may have been stored all the same; its ids would hold back this one's in the brokers
             // of every instance, this one's included (the listener passes over this instance's notifications).
-            if catchUpNeeded { try? await catchUp(on: connection) }
+            if catchUpNeeded, let connection = writerConnection { try? await catchUp(on: connection) }
         } catch {
             if let broken = writerConnection {
                 writerConnection = nil

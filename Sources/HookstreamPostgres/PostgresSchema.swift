@@ -66,40 +66,54 @@ enum PostgresSchema {
         return 0
     }
 
-    static func insert(_ events: [Event], _ connection: PostgresConnection, logger: Logger) async throws {
-        var start = events.startIndex
-        while start < events.endIndex {
-            let end = min(start + PostgresEventStore.insertChunk, events.endIndex)
-            var sql = "INSERT INTO hookstream_events (\(eventColumns)) VALUES "
-            var binds = PostgresBindings(capacity: (end - start) * 7)
-            for (offset, event) in events[start..<end].enumerated() {
-                let base = offset * 7
-                if offset > 0 { sql += ", " }
-                sql += "($\(base + 1), $\(base + 2), $\(base + 3), $\(base + 4), $\(base + 5), $\(base + 6), $\(base + 7))"
-                binds.append(Int64(event.id))
-                binds.append(event.topic)
-                binds.append(event.type)
-                binds.append(ByteBuffer(string: event.data.text))
-                binds.append(event.data.isJSON)
-                binds.append(event.timestamp)
-                binds.append(event.source)
-            }
-            try await connection.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger)
-            start = end
-        }
-    }
-
-    /// Remembers webhook deliveries; a redelivery stored again (after its first was forgotten) replaces it.
-    static func remember(_ deliveries: [(DeliveryKey, DeliveryRecord)], _ connection: PostgresConnection, logger: Logger) async throws {
-        for (key, record) in deliveries {
-            let ids = record.ids.map { Int64($0) }
-            try await connection.query(
-                """
+    /// Stores `drafts` as the events after the last id, and `deliveries` (each naming the drafts it published, by
+    /// offset and count), and notifies the other instances, in one statement: one round trip, committed on its own.
+    /// Returns the id before the first event's.
+    ///
+    /// Raising `last_id` locks its row until the statement commits: an append of another instance waits there, then
+    /// numbers after this one. Ids are therefore committed in their order, which the listeners rely on.
+    static func append(
+        _ drafts: [EventDraft], deliveries: [(key: DeliveryKey, first: Int, count: Int)], time: Int64, instance: String,
+        _ connection: PostgresConnection, logger: Logger
+    ) async throws -> EventID {
+        var binds = PostgresBindings(capacity: 9)
+        binds.append(Int64(drafts.count))
+        binds.append(time)
+        binds.append(drafts.map(\.topic))
+        binds.append(drafts.map(\.type))
+        binds.append(drafts.map { ByteBuffer(string: $0.data.text) })
+        binds.append(drafts.map(\.data.isJSON))
+        binds.append(drafts.map(\.source))
+        let remembered = JSONValue.array(
+            deliveries.map { delivery in
+                .object([
+                    .init("source", .string(delivery.key.source)), .init("id", .string(delivery.key.id)),
+                    .init("first", .number(String(delivery.first + 1))), .init("last", .number(String(delivery.first + delivery.count))),
+                    .init("topics", .array(drafts[delivery.first..<(delivery.first + delivery.count)].map { .string($0.topic) })),
+                ])
+            })
+        binds.append(remembered.jsonText)
+        binds.append(instance)
+        let sql = """
+            WITH next AS (
+                UPDATE hookstream_meta SET value = value + $1 WHERE key = 'last_id' RETURNING value - $1 AS base
+            ), stored AS (
+                INSERT INTO hookstream_events (\(eventColumns))
+                SELECT next.base + e.ordinal, e.topic, e.type, e.data, e.is_json, $2, e.source
+                FROM next, unnest($3::text[], $4::text[], $5::bytea[], $6::bool[], $7::text[])
+                    WITH ORDINALITY AS e(topic, type, data, is_json, source, ordinal)
+            ), remembered AS (
                 INSERT INTO hookstream_deliveries (source, id, time, event_ids, topics)
-                VALUES (\(key.source), \(key.id), \(record.time), \(ids), \(record.topics))
+                SELECT d.source, d.id, $2, ARRAY(SELECT next.base + g FROM generate_series(d.first, d.last) AS g), d.topics
+                FROM next, jsonb_to_recordset($8::jsonb) AS d(source text, id text, first bigint, last bigint, topics text[])
                 ON CONFLICT (source, id) DO UPDATE SET time = excluded.time, event_ids = excluded.event_ids, topics = excluded.topics
-                """, logger: logger)
-        }
+            )
+            SELECT next.base FROM next
+            CROSS JOIN LATERAL (SELECT pg_notify('\(PostgresEventStore.channel)', $9 || ' ' || (next.base + 1) || ' ' || (next.base + $1))) AS notified
+            """
+        let rows = try await connection.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger)
+        for try await base in rows.decode(Int64.self) { return EventID(base) }
+        throw StoreError(.writeFailed, "the store's last_id row is missing from hookstream_meta")
     }
 
     /// Reads events from rows of ``eventColumns``.
