@@ -15,35 +15,45 @@ extension PostgresEventStore {
     /// Listens for the commits of every instance on a connection of its own, and reads what the others appended.
     /// After each (re)connection it reads everything after the cursor, so a notification lost while the connection was
     /// down loses no event: it only comes late. Reconnects with a growing pause (0.5 s to 10 s) until cancelled.
+    ///
+    /// The connection lives on the writer's event loop, and notifications are first looked at there, in a callback:
+    /// this instance's own (one per commit, most of them) are passed over without waking this task.
     func runListener() async {
         guard follow.withLockedValue({ $0.deliver != nil }) else { return }
         var pause = Duration.milliseconds(500)
         var failures = 0
         while !Task.isCancelled {
             do {
-                let connection = try await PostgresConnection.connect(configuration: connectionConfiguration, id: 1, logger: logger)
+                let connection = try await PostgresConnection.connect(on: writerLoop, configuration: connectionConfiguration, id: 1, logger: logger).get()
+                let (heard, hear) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+                let listening = connection.addListener(channel: PostgresEventStore.channel) { _, notification in
+                    if self.needsReading(notification.payload) { hear.yield() }
+                }
+                connection.closeFuture.whenComplete { _ in hear.finish() }
                 do {
-                    try await connection.listen(on: PostgresEventStore.channel) { notifications in
-                        // Reads go over this connection too: no wait for the pool, and it is up when they run.
-                        try await catchUp(on: connection)
-                        setListening(true)
-                        if failures > 0 {
-                            logger.notice("The PostgreSQL store's listener is connected again", metadata: ["store": "\(settings.location)"])
-                        }
-                        failures = 0
-                        pause = .milliseconds(500)
-                        for try await notification in notifications {
-                            // This instance's own commits reach its broker from its writer (see ``commit``).
-                            let parts = notification.payload.split(separator: " ")
-                            guard parts.count == 3, parts[0] != Substring(instance), let last = EventID(parts[2]) else { continue }
-                            if last > (follow.withLockedValue { $0.cursor })?() ?? 0 { try await catchUp(on: connection) }
-                        }
+                    try await connection.query("LISTEN \(unescaped: PostgresEventStore.channel)", logger: logger)
+                    // Reads go over this connection too: no wait for the pool, and it is up when they run.
+                    try await catchUp(on: connection)
+                    setListening(true)
+                    if failures > 0 {
+                        logger.notice("The PostgreSQL store's listener is connected again", metadata: ["store": "\(settings.location)"])
                     }
+                    failures = 0
+                    pause = .milliseconds(500)
+                    for await _ in heard {
+                        let unaware = writer.withLockedValue { $0.mayHaveStoredUnawares }
+                        try await catchUp(on: connection)
+                        if unaware { writer.withLockedValue { $0.mayHaveStoredUnawares = false } }
+                    }
+                    listening.stop()
+                    try? await connection.close()
+                    if Task.isCancelled { break }
+                    throw StoreError(.readFailed, "the listener's connection closed")
                 } catch {
+                    listening.stop()
                     try? await connection.close()
                     throw error
                 }
-                try? await connection.close()
             } catch {
                 setListening(false)
                 if Task.isCancelled { return }
@@ -59,6 +69,20 @@ extension PostgresEventStore {
             }
         }
         setListening(false)
+    }
+
+    /// Whether a notification (`<instance> <first id> <last id>`) tells of events this instance must read: another
+    /// instance's past the cursor, or its own after a failed commit (which may have been stored all the same, and
+    /// whose ids would hold back the next ones), so that the read takes those too.
+    private func needsReading(_ payload: String) -> Bool {
+        let parts = payload.split(separator: " ")
+        guard parts.count == 3, let last = EventID(parts[2]) else { return false }
+        let own = parts[0] == Substring(instance)
+        if own, !writer.withLockedValue({ $0.mayHaveStoredUnawares }) { return false }
+        let behind = last > (follow.withLockedValue { $0.cursor })?() ?? 0
+        // An own commit already handed on: nothing before it was held back, so the failed one stored nothing.
+        if own, !behind { writer.withLockedValue { $0.mayHaveStoredUnawares = false } }
+        return behind
     }
 
     private func setListening(_ listening: Bool) {

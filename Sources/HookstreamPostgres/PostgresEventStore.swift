@@ -20,8 +20,9 @@ public import ServiceLifecycle
 ///   commit); the `202` follows the commit.
 /// - Retention runs on one instance at a time (a session advisory lock); the others skip their pass.
 ///
-/// The store is a `Service`: its ``run()`` runs the connection pool, the writer and the listener, and must run for the
-/// store to append (appends made before it starts wait for it). It returns on graceful shutdown, after ``close()``.
+/// The store is a `Service`: its ``run()`` runs the connection pool (replays' reads) and the listener. Appends do
+/// not need it: the writer works on its connection's event loop. The daemon closes the store (``close()``, which waits
+/// for the appends made) before it tells the service to stop.
 ///
 /// ```swift
 /// let store = try await PostgresEventStore.open(settings, logger: logger)
@@ -37,15 +38,17 @@ public final class PostgresEventStore: SharedEventStore, Service, CustomStringCo
     struct WriterState: Sendable {
         var pending: [PendingAppend] = []
         var isClosed = false
+        /// Whether a commit is under way (the next one starts when it ends, with everything that waits by then).
+        var isCommitting = false
+        /// The writer's connection, made on the first append and again after one broke.
+        var connection: PostgresConnection?
         /// When the last commit failed (uptime, for ``refusalLapse``), until one succeeds.
         var lastCommitFailure: ContinuousClock.Instant?
-        /// Whether a commit failed since the last catch-up: its outcome may be unknown (a connection lost after
-        /// `COMMIT` was sent), so the next successful commit reads what this instance may have stored unawares.
+        /// Whether a commit failed since the listener last caught up: its outcome may be unknown (a connection lost
+        /// after the statement was sent), so the listener reads after this instance's next commit too.
         var mayHaveStoredUnawares = false
-        /// Told once the writer has committed what was pending when the store was closed.
+        /// Told once nothing is committing or waiting after the store was closed.
         var drained: [CheckedContinuation<Void, Never>] = []
-        /// Whether the writer has ended (closed and drained): nothing is committed any more.
-        var hasEnded = false
     }
 
     struct FollowState: Sendable {
@@ -83,15 +86,18 @@ public final class PostgresEventStore: SharedEventStore, Service, CustomStringCo
     let knownLastID: NIOLockedValueBox<EventID>
     /// Whether ``run()`` has started the pool (reads wait for it).
     let isRunning = NIOLockedValueBox(false)
-    private let wake: AsyncStream<Void>.Continuation
-    private let wakes: AsyncStream<Void>
+    /// Where the writer's connection lives: the HTTP server's loop when the daemon passes it, so that an append and its
+    /// `202` need no other thread.
+    let writerLoop: any EventLoop
 
     public var description: String { "PostgresEventStore" }
 
     private init(
-        settings: PostgresStore, lastID: EventID, refusalLapse: Duration, logger: Logger, now: @escaping @Sendable () -> Int64
+        settings: PostgresStore, lastID: EventID, refusalLapse: Duration, writerLoop: any EventLoop, logger: Logger,
+        now: @escaping @Sendable () -> Int64
     ) throws {
         self.settings = settings
+        self.writerLoop = writerLoop
         self.refusalLapse = refusalLapse
         self.logger = logger
         self.now = now
@@ -103,16 +109,18 @@ public final class PostgresEventStore: SharedEventStore, Service, CustomStringCo
         configuration.options.additionalStartupParameters = PostgresEventStore.sessionSettings
         self.client = PostgresClient(configuration: configuration, backgroundLogger: logger)
         self.instance = String(UInt64.random(in: 1...UInt64.max), radix: 36)
-        (self.wakes, self.wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
 
     /// Connects to the database, creates the store's tables if they are missing (one instance at a time), and reads the
     /// last id handed out.
     /// - Throws: ``StoreError`` (`openFailed`) saying where it tried and what the server or the network said.
-    /// - Parameter refusalLapse: how long a failed append keeps ``condition`` refusing (tests use a short one).
+    /// - Parameters:
+    ///   - writerLoop: the event loop of the writer's connection (the daemon passes its HTTP server's); by default one
+    ///     of PostgresNIO's.
+    ///   - refusalLapse: how long a failed append keeps ``condition`` refusing (tests use a short one).
     public static func open(
-        _ settings: PostgresStore, logger: Logger = Logger(label: "hookstream.store"), now: @escaping @Sendable () -> Int64 = WallClock.milliseconds,
-        refusalLapse: Duration = .seconds(10)
+        _ settings: PostgresStore, writerLoop: (any EventLoop)? = nil, logger: Logger = Logger(label: "hookstream.store"),
+        now: @escaping @Sendable () -> Int64 = WallClock.milliseconds, refusalLapse: Duration = .seconds(10)
     ) async throws(StoreError) -> PostgresEventStore {
         do {
             let configuration = try connectionConfiguration(settings)
@@ -128,7 +136,9 @@ public final class PostgresEventStore: SharedEventStore, Service, CustomStringCo
                 try? await connection.close()
                 throw error
             }
-            return try PostgresEventStore(settings: settings, lastID: last, refusalLapse: refusalLapse, logger: logger, now: now)
+            return try PostgresEventStore(
+                settings: settings, lastID: last, refusalLapse: refusalLapse,
+                writerLoop: writerLoop ?? PostgresConnection.defaultEventLoopGroup.any(), logger: logger, now: now)
         } catch {
             throw StoreError(
                 .openFailed,
@@ -138,171 +148,16 @@ public final class PostgresEventStore: SharedEventStore, Service, CustomStringCo
 
     // MARK: Running
 
-    /// Runs the connection pool, the writer and the listener until graceful shutdown; before returning, waits for
-    /// the appends already made (``close()`` refuses new ones).
+    /// Runs the connection pool and the listener until graceful shutdown (appends need neither: the writer works on
+    /// its event loop, from ``append(batches:completion:)`` on). The daemon closes the store before it tells this
+    /// service to stop.
     public func run() async throws {
         isRunning.withLockedValue { $0 = true }
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await self.client.run() }
             group.addTask { await self.runListener() }
-            // The writer ends when the store is closed and has committed what waited; then the pool and the listener
-            // go too.
-            await withGracefulShutdownHandler {
-                await self.runWriter()
-            } onGracefulShutdown: {
-                self.closeWriter()
-            }
-            // Closed and drained (StoreCloser closes the store before the group tells this service to stop): wait for
-            // that word, since a service that returns before it is a failure to swift-service-lifecycle.
             try? await gracefulShutdown()
             group.cancelAll()
-        }
-    }
-
-    /// Commits what waits, all of it in one transaction, until the store is closed and nothing waits.
-    private func runWriter() async {
-        // A connection of its own, not the pool's: with the database away, an append fails at once (the pool would
-        // hold it until a connection came back), and the next one connects anew.
-        var connection: PostgresConnection?
-        for await _ in wakes {
-            while true {
-                let group = writer.withLockedValue { state in
-                    defer { state.pending.removeAll() }
-                    return state.pending
-                }
-                if group.isEmpty { break }
-                await commit(group, on: &connection)
-            }
-            let done = writer.withLockedValue { state -> [CheckedContinuation<Void, Never>]? in
-                guard state.isClosed, state.pending.isEmpty else { return nil }
-                state.hasEnded = true
-                defer { state.drained.removeAll() }
-                return state.drained
-            }
-            if let done {
-                for continuation in done { continuation.resume() }
-                wake.finish()
-            }
-        }
-        try? await connection?.close()
-        // Ended by cancellation rather than by close: what still waits is failed, and close() returns.
-        let (orphans, drained) = writer.withLockedValue { state in
-            state.isClosed = true
-            state.hasEnded = true
-            defer {
-                state.pending.removeAll()
-                state.drained.removeAll()
-            }
-            return (state.pending, state.drained)
-        }
-        for append in orphans { append.completion(.failure(closedError)) }
-        for continuation in drained { continuation.resume() }
-    }
-
-    private func closeWriter() {
-        writer.withLockedValue { $0.isClosed = true }
-        wake.yield()
-    }
-
-    /// Refuses appends from now on and waits until those already made are committed (or failed).
-    public func close() async throws {
-        let running = isRunning.withLockedValue { $0 }
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let resumeNow = writer.withLockedValue { state -> Bool in
-                state.isClosed = true
-                guard running, !state.hasEnded else { return true }
-                state.drained.append(continuation)
-                return false
-            }
-            if resumeNow { continuation.resume() }
-            wake.yield()
-        }
-        if !running {
-            // Never ran: no writer will answer what waits.
-            let orphans = writer.withLockedValue { state in
-                defer { state.pending.removeAll() }
-                return state.pending
-            }
-            for append in orphans { append.completion(.failure(closedError)) }
-        }
-    }
-
-    var closedError: StoreError { StoreError(.unavailable, "the PostgreSQL store \(settings.location) is closed") }
-
-    // MARK: Appending
-
-    public func append(batches: [EventBatch], completion: @escaping @Sendable (Result<[[Event]], any Error>) -> Void) {
-        let accepted = writer.withLockedValue { state -> Bool in
-            guard !state.isClosed else { return false }
-            state.pending.append(PendingAppend(batches: batches, completion: completion))
-            return true
-        }
-        guard accepted else { return completion(.failure(closedError)) }
-        wake.yield()
-    }
-
-    /// One statement, so one round trip, for every waiting append (``PostgresSchema/append(_:deliveries:time:instance:)``):
-    /// the ids after the last, the events, the deliveries and the notification; then each append is told, in order.
-    private func commit(_ group: [PendingAppend], on writerConnection: inout PostgresConnection?) async {
-        let timestamp = now()
-        var drafts: [EventDraft] = []
-        var deliveries: [(key: DeliveryKey, first: Int, count: Int)] = []
-        for append in group {
-            for batch in append.batches {
-                if let key = batch.delivery { deliveries.append((key, drafts.count, batch.drafts.count)) }
-                drafts += batch.drafts
-            }
-        }
-        do {
-            var base: EventID = 0
-            if !drafts.isEmpty || !deliveries.isEmpty {
-                if writerConnection == nil || writerConnection?.isClosed == true {
-                    writerConnection = try await PostgresConnection.connect(configuration: connectionConfiguration, id: 2, logger: logger)
-                }
-                base = try await PostgresSchema.append(
-                    drafts, deliveries: deliveries, time: timestamp, instance: instance, writerConnection!, logger: logger)
-            }
-            var next = base + 1
-            let numbered = group.map { append in
-                append.batches.map { batch in
-                    batch.drafts.map { draft in
-                        defer { next += 1 }
-                        return Event(id: next, draft: draft, timestamp: timestamp)
-                    }
-                }
-            }
-            let newest = numbered.lazy.flatMap { $0 }.flatMap { $0 }.last?.id
-            if let newest { knownLastID.withLockedValue { $0 = max($0, newest) } }
-            let (recovered, catchUpNeeded) = writer.withLockedValue { state in
-                defer {
-                    state.lastCommitFailure = nil
-                    state.mayHaveStoredUnawares = false
-                }
-                return (state.lastCommitFailure != nil, state.mayHaveStoredUnawares)
-            }
-            if recovered { logger.notice("The PostgreSQL store takes events again", metadata: ["store": "\(settings.location)"]) }
-            for (append, batches) in zip(group, numbered) { append.completion(.success(batches)) }
-            // A failed commit may have been stored all the same; its ids would hold back this one's in the brokers
-            // of every instance, this one's included (the listener passes over this instance's notifications).
-            if catchUpNeeded, let connection = writerConnection { try? await catchUp(on: connection) }
-        } catch {
-            if let broken = writerConnection {
-                writerConnection = nil
-                try? await broken.close()
-            }
-            let first = writer.withLockedValue { state in
-                defer {
-                    state.lastCommitFailure = .now
-                    state.mayHaveStoredUnawares = true
-                }
-                return state.lastCommitFailure == nil
-            }
-            let message = PostgresEventStore.describe(error)
-            if first {
-                logger.error("The PostgreSQL store cannot store events", metadata: ["store": "\(settings.location)", "error": "\(message)"])
-            }
-            let failure = StoreError(.writeFailed, "the PostgreSQL store \(settings.location) cannot store events: \(message)")
-            for append in group { append.completion(.failure(failure)) }
         }
     }
 

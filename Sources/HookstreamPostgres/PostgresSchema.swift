@@ -51,6 +51,7 @@ enum PostgresSchema {
             "CREATE INDEX IF NOT EXISTS hookstream_deliveries_by_time ON hookstream_deliveries (time)",
             "CREATE TABLE IF NOT EXISTS hookstream_meta (key TEXT PRIMARY KEY, value BIGINT NOT NULL)",
             "INSERT INTO hookstream_meta (key, value) VALUES ('last_id', 0), ('forgotten_floor', 0) ON CONFLICT (key) DO NOTHING",
+            appendFunction,
         ] {
             try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
         }
@@ -66,16 +67,41 @@ enum PostgresSchema {
         return 0
     }
 
-    /// Stores `drafts` as the events after the last id, and `deliveries` (each naming the drafts it published, by
-    /// offset and count), and notifies the other instances, in one statement: one round trip, committed on its own.
-    /// Returns the id before the first event's.
-    ///
-    /// Raising `last_id` locks its row until the statement commits: an append of another instance waits there, then
-    /// numbers after this one. Ids are therefore committed in their order, which the listeners rely on.
-    static func append(
-        _ drafts: [EventDraft], deliveries: [(key: DeliveryKey, first: Int, count: Int)], time: Int64, instance: String,
-        _ connection: PostgresConnection, logger: Logger
-    ) async throws -> EventID {
+    /// An append, as a function in the database (`CREATE OR REPLACE`d at every start): its statements are planned once
+    /// per connection, where a statement sent whole is parsed and planned at every append. Raising `last_id` locks its
+    /// row until the append commits: an append of another instance waits there, then numbers after this one. Ids are
+    /// therefore committed in their order, which the listeners rely on.
+    static let appendFunction = """
+        CREATE OR REPLACE FUNCTION hookstream_append(
+            p_count bigint, p_time bigint, p_topics text[], p_types text[], p_data bytea[], p_is_json boolean[],
+            p_sources text[], p_deliveries jsonb, p_instance text
+        ) RETURNS bigint LANGUAGE plpgsql AS $$
+        DECLARE
+            v_base bigint;
+        BEGIN
+            UPDATE hookstream_meta SET value = value + p_count WHERE key = 'last_id' RETURNING value - p_count INTO v_base;
+            IF v_base IS NULL THEN
+                RAISE EXCEPTION 'the last_id row is missing from hookstream_meta';
+            END IF;
+            INSERT INTO hookstream_events (id, topic, type, data, is_json, time, source)
+            SELECT v_base + e.ordinal, e.topic, e.type, e.data, e.is_json, p_time, e.source
+            FROM unnest(p_topics, p_types, p_data, p_is_json, p_sources) WITH ORDINALITY AS e(topic, type, data, is_json, source, ordinal);
+            INSERT INTO hookstream_deliveries AS r (source, id, time, event_ids, topics)
+            SELECT d.source, d.id, p_time, ARRAY(SELECT v_base + g FROM generate_series(d.first, d.last) AS g), d.topics
+            FROM jsonb_to_recordset(p_deliveries) AS d(source text, id text, first bigint, last bigint, topics text[])
+            ON CONFLICT (source, id) DO UPDATE SET time = excluded.time, event_ids = excluded.event_ids, topics = excluded.topics;
+            PERFORM pg_notify('\(PostgresEventStore.channel)', p_instance || ' ' || (v_base + 1) || ' ' || (v_base + p_count));
+            RETURN v_base;
+        END
+        $$
+        """
+
+    /// The call that stores `drafts` as the events after the last id, and `deliveries` (each naming the drafts it
+    /// published, by offset and count), and notifies the other instances (``appendFunction``): one round trip,
+    /// committed on its own. Its one row is the id before the first event's.
+    static func appendQuery(
+        _ drafts: [EventDraft], deliveries: [(key: DeliveryKey, first: Int, count: Int)], time: Int64, instance: String
+    ) -> PostgresQuery {
         var binds = PostgresBindings(capacity: 9)
         binds.append(Int64(drafts.count))
         binds.append(time)
@@ -94,26 +120,9 @@ enum PostgresSchema {
             })
         binds.append(remembered.jsonText)
         binds.append(instance)
-        let sql = """
-            WITH next AS (
-                UPDATE hookstream_meta SET value = value + $1 WHERE key = 'last_id' RETURNING value - $1 AS base
-            ), stored AS (
-                INSERT INTO hookstream_events (\(eventColumns))
-                SELECT next.base + e.ordinal, e.topic, e.type, e.data, e.is_json, $2, e.source
-                FROM next, unnest($3::text[], $4::text[], $5::bytea[], $6::bool[], $7::text[])
-                    WITH ORDINALITY AS e(topic, type, data, is_json, source, ordinal)
-            ), remembered AS (
-                INSERT INTO hookstream_deliveries (source, id, time, event_ids, topics)
-                SELECT d.source, d.id, $2, ARRAY(SELECT next.base + g FROM generate_series(d.first, d.last) AS g), d.topics
-                FROM next, jsonb_to_recordset($8::jsonb) AS d(source text, id text, first bigint, last bigint, topics text[])
-                ON CONFLICT (source, id) DO UPDATE SET time = excluded.time, event_ids = excluded.event_ids, topics = excluded.topics
-            )
-            SELECT next.base FROM next
-            CROSS JOIN LATERAL (SELECT pg_notify('\(PostgresEventStore.channel)', $9 || ' ' || (next.base + 1) || ' ' || (next.base + $1))) AS notified
-            """
-        let rows = try await connection.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger)
-        for try await base in rows.decode(Int64.self) { return EventID(base) }
-        throw StoreError(.writeFailed, "the store's last_id row is missing from hookstream_meta")
+        return PostgresQuery(
+            unsafeSQL: "SELECT hookstream_append($1, $2, $3::text[], $4::text[], $5::bytea[], $6::boolean[], $7::text[], $8::jsonb, $9)",
+            binds: binds)
     }
 
     /// Reads events from rows of ``eventColumns``.

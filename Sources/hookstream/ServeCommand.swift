@@ -96,7 +96,7 @@ struct ServeCommand: AsyncParsableCommand {
         defer { group.shutdownGracefully { _ in } }
         let app: Hookstream
         do {
-            let store = try await StoreOpener.open(configuration, logger: logger)
+            let store = try await StoreOpener.open(configuration, eventLoop: group.next(), logger: logger)
             app = try await Hookstream(configuration: configuration, group: group, logger: logger, inherited: inherited, metrics: registry, store: store)
         } catch let error as StoreError {
             logger.critical(

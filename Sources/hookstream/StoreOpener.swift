@@ -1,5 +1,6 @@
 import HookstreamCore
 import Logging
+import NIOCore
 
 #if Postgres
 import HookstreamPostgres
@@ -9,15 +10,16 @@ import HookstreamPostgres
 enum StoreOpener {
     /// The configured store when it is one `Hookstream` does not open: PostgreSQL's. `nil` for the others.
     /// - Throws: ``StoreError`` when the store cannot be opened, or this build has no such store.
-    static func open(_ configuration: Configuration, logger: Logger) async throws(StoreError) -> (any EventStore)? {
+    /// - Parameter eventLoop: where the store's writer runs (the HTTP server's loop: an append then crosses no thread).
+    static func open(_ configuration: Configuration, eventLoop: any EventLoop, logger: Logger) async throws(StoreError) -> (any EventStore)? {
         guard configuration.store.kind == .postgres else { return nil }
         guard let settings = configuration.store.postgres else {
             throw StoreError(.unavailable, "store.kind postgres needs store.postgres (where the database is)")
         }
         #if Postgres
-        return try await PostgresEventStore.open(settings, logger: logger)
+        return try await PostgresEventStore.open(settings, writerLoop: eventLoop, logger: logger)
         #else
-        _ = settings
+        _ = (settings, eventLoop)
         throw StoreError(.unavailable, "store.kind postgres: this hookstream was built without the Postgres trait (swift build --traits Postgres)")
         #endif
     }
