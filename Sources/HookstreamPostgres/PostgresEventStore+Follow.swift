@@ -24,33 +24,45 @@ extension PostgresEventStore {
         var failures = 0
         while !Task.isCancelled {
             do {
-                let connection = try await PostgresConnection.connect(on: writerLoop, configuration: connectionConfiguration, id: 1, logger: logger).get()
+                let connection = try await PostgresConnection.connect(on: writerLoop, configuration: connectionConfiguration, id: 1, logger: logger)
                 let (heard, hear) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
-                let listening = connection.addListener(channel: PostgresEventStore.channel) { _, notification in
-                    if self.needsReading(notification.payload) { hear.yield() }
-                }
-                connection.closeFuture.whenComplete { _ in hear.finish() }
                 do {
-                    try await connection.query("LISTEN \(unescaped: PostgresEventStore.channel)", logger: logger)
-                    // Reads go over this connection too: no wait for the pool, and it is up when they run.
-                    try await catchUp(on: connection)
-                    setListening(true)
-                    if failures > 0 {
-                        logger.notice("The PostgreSQL store's listener is connected again", metadata: ["store": "\(settings.location)"])
+                    // On the loop, in one turn: the connection is open when the listener is handed to it (one handed to
+                    // a connection closing meanwhile would be dropped by PostgresNIO, which traps). It sends `LISTEN`.
+                    let listening = try await writerLoop.submit {
+                        guard !connection.isClosed else { throw StoreError(.readFailed, "the listener's connection closed") }
+                        return connection.addListener(channel: PostgresEventStore.channel) { _, notification in
+                            if self.needsReading(notification.payload) { hear.yield() }
+                        }
+                    }.get()
+                    connection.closeFuture.whenComplete { _ in hear.finish() }
+                    // Now and then, whatever was heard: a failed commit that was stored all the same, with no commit
+                    // after it to tell, is read within this.
+                    let sweep = writerLoop.scheduleRepeatedTask(initialDelay: .seconds(30), delay: .seconds(30)) { _ in hear.yield() }
+                    defer {
+                        sweep.cancel()
+                        listening.stop()
+                        follow.withLockedValue { $0.hear = nil }
                     }
-                    failures = 0
-                    pause = .milliseconds(500)
-                    for await _ in heard {
-                        let unaware = writer.withLockedValue { $0.mayHaveStoredUnawares }
+                    follow.withLockedValue { $0.hear = hear }
+                    // Reads go over this connection too (they queue behind its LISTEN): no wait for the pool.
+                    try await withTaskCancellationHandler {
                         try await catchUp(on: connection)
-                        if unaware { writer.withLockedValue { $0.mayHaveStoredUnawares = false } }
+                        setListening(true)
+                        if failures > 0 {
+                            logger.notice("The PostgreSQL store's listener is connected again", metadata: ["store": "\(settings.location)"])
+                        }
+                        failures = 0
+                        pause = .milliseconds(500)
+                        for await _ in heard { try await catchUp(on: connection) }
+                    } onCancel: {
+                        // A query waiting on a server that stopped answering ends when its connection closes.
+                        connection.close().whenComplete { _ in }
                     }
-                    listening.stop()
                     try? await connection.close()
                     if Task.isCancelled { break }
                     throw StoreError(.readFailed, "the listener's connection closed")
                 } catch {
-                    listening.stop()
                     try? await connection.close()
                     throw error
                 }
@@ -72,17 +84,12 @@ extension PostgresEventStore {
     }
 
     /// Whether a notification (`<instance> <first id> <last id>`) tells of events this instance must read: another
-    /// instance's past the cursor, or its own after a failed commit (which may have been stored all the same, and
-    /// whose ids would hold back the next ones), so that the read takes those too.
+    /// instance's, past the cursor. Its own reach its broker from its writer (which wakes this listener itself after
+    /// a failed commit).
     private func needsReading(_ payload: String) -> Bool {
         let parts = payload.split(separator: " ")
-        guard parts.count == 3, let last = EventID(parts[2]) else { return false }
-        let own = parts[0] == Substring(instance)
-        if own, !writer.withLockedValue({ $0.mayHaveStoredUnawares }) { return false }
-        let behind = last > (follow.withLockedValue { $0.cursor })?() ?? 0
-        // An own commit already handed on: nothing before it was held back, so the failed one stored nothing.
-        if own, !behind { writer.withLockedValue { $0.mayHaveStoredUnawares = false } }
-        return behind
+        guard parts.count == 3, parts[0] != Substring(instance), let last = EventID(parts[2]) else { return false }
+        return last > (follow.withLockedValue { $0.cursor })?() ?? 0
     }
 
     private func setListening(_ listening: Bool) {

@@ -4,9 +4,9 @@ import NIOConcurrencyHelpers
 import NIOCore
 import PostgresNIO
 
-// The writer: appends go to the database one commit at a time, each commit taking everything that waits by then
-// (group commit). It runs on the futures of its connection's event loop, not in a task: an append and its answer then
-// cross no thread besides that loop's (the HTTP server's, in the daemon), where a task cost two hops a commit.
+// The writer: appends go to the database one commit at a time, each commit taking what waits by then (group commit).
+// It runs on the futures of its connection's event loop, not in a task: an append made on that loop (the HTTP server's
+// first, in the daemon) and its answer cross no other thread, where a task cost two hops a commit.
 extension PostgresEventStore {
     public func append(batches: [EventBatch], completion: @escaping @Sendable (Result<[[Event]], any Error>) -> Void) {
         enum Next { case refuse, queued, commit([PendingAppend]) }
@@ -15,14 +15,36 @@ extension PostgresEventStore {
             state.pending.append(PendingAppend(batches: batches, completion: completion))
             guard !state.isCommitting else { return .queued }
             state.isCommitting = true
-            defer { state.pending.removeAll() }
-            return .commit(state.pending)
+            return .commit(PostgresEventStore.takeGroup(&state))
         }
         switch next {
         case .refuse: completion(.failure(closedError))
         case .queued: break
-        case .commit(let group): commit(group)
+        case .commit(let group): onWriterLoop { self.commit(group) }
         }
+    }
+
+    /// Runs `work` on the writer's loop: at once when already there (an append from the HTTP server's loop).
+    private func onWriterLoop(_ work: @escaping @Sendable () -> Void) {
+        if writerLoop.inEventLoop { work() } else { writerLoop.execute(work) }
+    }
+
+    /// Most bytes of event data one commit sends (PostgreSQL takes at most 1 GB in one parameter): what waits past it
+    /// goes in the next commit.
+    static let groupBytes = 64 << 20
+
+    /// Takes the waiting appends for one commit, oldest first, up to ``groupBytes`` (at least one).
+    static func takeGroup(_ state: inout WriterState) -> [PendingAppend] {
+        var bytes = 0
+        var count = 0
+        for append in state.pending {
+            let size = append.batches.reduce(0) { $0 + $1.drafts.reduce(0) { $0 + $1.data.text.utf8.count } }
+            if count > 0, bytes + size > groupBytes { break }
+            bytes += size
+            count += 1
+        }
+        defer { state.pending.removeFirst(count) }
+        return Array(state.pending.prefix(count))
     }
 
     /// Refuses appends from now on, waits until those already made are committed (or failed), and closes the writer's
@@ -47,8 +69,10 @@ extension PostgresEventStore {
     var closedError: StoreError { StoreError(.unavailable, "the PostgreSQL store \(settings.location) is closed") }
 
     /// Stores `group` in one statement (``PostgresSchema/appendQuery(_:deliveries:time:instance:)``), tells each append,
-    /// in order, then commits what waits meanwhile, or goes idle.
+    /// in order, then commits what waits meanwhile, or goes idle. Runs on the writer's loop: whether the connection is
+    /// open is then judged in the same turn as the query is written to it.
     private func commit(_ group: [PendingAppend]) {
+        writerLoop.preconditionInEventLoop()
         let timestamp = now()
         var drafts: [EventDraft] = []
         var deliveries: [(key: DeliveryKey, first: Int, count: Int)] = []
@@ -62,8 +86,21 @@ extension PostgresEventStore {
             return finish(group, .success(0), timestamp: timestamp)
         }
         let query = PostgresSchema.appendQuery(drafts, deliveries: deliveries, time: timestamp, instance: instance)
+        let commitNumber = writer.withLockedValue { state in
+            state.commits += 1
+            return state.commits
+        }
+        // A server that stops answering (its host gone without a reset) would hold the commit, and every append after
+        // it, for as long as TCP takes to give up: past the server's own statement timeout, the connection is closed,
+        // which fails the query.
+        let deadline = writerLoop.scheduleTask(in: PostgresEventStore.commitDeadline) {
+            let stuck = self.writer.withLockedValue { $0.commits == commitNumber && $0.isCommitting ? $0.connection : nil }
+            stuck?.close().whenComplete { _ in }
+        }
         writerConnection().flatMap { connection in
             connection.query(query, logger: self.logger)
+        }.always { _ in
+            deadline.cancel()
         }.flatMapThrowing { result -> EventID in
             guard let row = result.rows.first else {
                 throw StoreError(.writeFailed, "the store's last_id row is missing from hookstream_meta")
@@ -73,6 +110,9 @@ extension PostgresEventStore {
             self.finish(group, result, timestamp: timestamp)
         }
     }
+
+    /// How long a commit may take before its connection is closed (past the server's `statement_timeout`).
+    static let commitDeadline = TimeAmount.seconds(35)
 
     /// The writer's connection: the open one, or a new one (after the first append, or one that broke).
     private func writerConnection() -> EventLoopFuture<PostgresConnection> {
@@ -100,12 +140,18 @@ extension PostgresEventStore {
                 }
             }
             if next > base + 1 { knownLastID.withLockedValue { $0 = max($0, next - 1) } }
-            let recovered = writer.withLockedValue { state in
-                defer { state.lastCommitFailure = nil }
-                return state.lastCommitFailure != nil
+            let (recovered, unaware) = writer.withLockedValue { state in
+                defer {
+                    state.lastCommitFailure = nil
+                    state.mayHaveStoredUnawares = false
+                }
+                return (state.lastCommitFailure != nil, state.mayHaveStoredUnawares)
             }
             if recovered { logger.notice("The PostgreSQL store takes events again", metadata: ["store": "\(settings.location)"]) }
             for (append, batches) in zip(group, numbered) { append.completion(.success(batches)) }
+            // A failed commit before this one may have been stored all the same (its transaction settled before this
+            // one took the last_id row): the listener reads it, or its ids would hold back these in the broker.
+            if unaware { follow.withLockedValue { $0.hear }?.yield() }
         case .failure(let error):
             let (first, broken) = writer.withLockedValue { state in
                 defer {
@@ -126,16 +172,13 @@ extension PostgresEventStore {
         }
         enum Next { case idle([CheckedContinuation<Void, Never>]), commit([PendingAppend]) }
         let next = writer.withLockedValue { state -> Next in
-            guard state.pending.isEmpty else {
-                defer { state.pending.removeAll() }
-                return .commit(state.pending)
-            }
+            guard state.pending.isEmpty else { return .commit(PostgresEventStore.takeGroup(&state)) }
             state.isCommitting = false
             defer { state.drained.removeAll() }
             return .idle(state.drained)
         }
         switch next {
-        case .commit(let waiting): commit(waiting)
+        case .commit(let waiting): onWriterLoop { self.commit(waiting) }
         case .idle(let drained): for continuation in drained { continuation.resume() }
         }
     }

@@ -44,9 +44,11 @@ public final class PostgresEventStore: SharedEventStore, Service, CustomStringCo
         var connection: PostgresConnection?
         /// When the last commit failed (uptime, for ``refusalLapse``), until one succeeds.
         var lastCommitFailure: ContinuousClock.Instant?
-        /// Whether a commit failed since the listener last caught up: its outcome may be unknown (a connection lost
-        /// after the statement was sent), so the listener reads after this instance's next commit too.
+        /// Whether a commit failed since the last one that succeeded: its outcome may be unknown (a connection lost
+        /// after the statement was sent), so after the next success the listener reads what it may have stored.
         var mayHaveStoredUnawares = false
+        /// Counts commits, so that a commit's deadline closes the connection only if that commit is still running.
+        var commits = 0
         /// Told once nothing is committing or waiting after the store was closed.
         var drained: [CheckedContinuation<Void, Never>] = []
     }
@@ -57,6 +59,8 @@ public final class PostgresEventStore: SharedEventStore, Service, CustomStringCo
         /// Whether the listener's connection is up (readiness says so when it is not).
         var isListening = false
         var hasListened = false
+        /// Wakes the listener to read what it has not handed on (the writer uses it after a failed commit).
+        var hear: AsyncStream<Void>.Continuation?
     }
 
     /// `NOTIFY`'s channel: each commit says `<instance> <first id> <last id>` on it.

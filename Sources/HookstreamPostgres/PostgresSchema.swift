@@ -87,7 +87,7 @@ enum PostgresSchema {
             SELECT v_base + e.ordinal, e.topic, e.type, e.data, e.is_json, p_time, e.source
             FROM unnest(p_topics, p_types, p_data, p_is_json, p_sources) WITH ORDINALITY AS e(topic, type, data, is_json, source, ordinal);
             INSERT INTO hookstream_deliveries AS r (source, id, time, event_ids, topics)
-            SELECT d.source, d.id, p_time, ARRAY(SELECT v_base + g FROM generate_series(d.first, d.last) AS g), d.topics
+            SELECT d.source, d.id, p_time, ARRAY(SELECT v_base + g FROM generate_series(d.first, d.last) AS g ORDER BY g), d.topics
             FROM jsonb_to_recordset(p_deliveries) AS d(source text, id text, first bigint, last bigint, topics text[])
             ON CONFLICT (source, id) DO UPDATE SET time = excluded.time, event_ids = excluded.event_ids, topics = excluded.topics;
             PERFORM pg_notify('\(PostgresEventStore.channel)', p_instance || ' ' || (v_base + 1) || ' ' || (v_base + p_count));
