@@ -96,7 +96,7 @@ extension PostgresEventStore {
                 """
             var read = 0
             let rows = try await connection.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger)
-            for event in try await PostgresSchema.events(rows, including: { _ in true }) {
+            for event in try await PostgresSchema.events(rows) {
                 read += 1
                 cursor = Int64(event.id)
                 guard filter.matches(event.topic) else { continue }

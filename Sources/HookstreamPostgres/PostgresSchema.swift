@@ -126,10 +126,9 @@ enum PostgresSchema {
     }
 
     /// Reads events from rows of ``eventColumns``.
-    static func events(_ rows: PostgresRowSequence, including includes: (String) -> Bool = { _ in true }) async throws -> [Event] {
+    static func events(_ rows: PostgresRowSequence) async throws -> [Event] {
         var events: [Event] = []
         for try await (id, topic, type, data, isJSON, time, source) in rows.decode((Int64, String, String, ByteBuffer, Bool, Int64, String).self) {
-            guard includes(topic) else { continue }
             let text = String(buffer: data)
             events.append(Event(id: EventID(id), topic: topic, type: type, data: isJSON ? .json(text) : .text(text), timestamp: time, source: source))
         }
