@@ -109,12 +109,12 @@ extension PostgresEventStore {
             // what the read below does not find was pruned.
             let last = try await PostgresSchema.lastID(connection, logger: logger)
             guard last > after else { return }
-            let rows = try await connection.query(
+            let rows = try await connection.rows(
                 """
                 SELECT \(unescaped: PostgresSchema.eventColumns) FROM hookstream_events
                 WHERE id > \(Int64(after)) AND id <= \(Int64(last)) ORDER BY id LIMIT \(PostgresEventStore.catchUpPage)
                 """, logger: logger)
-            let events = try await PostgresSchema.events(rows)
+            let events = try PostgresSchema.events(rows)
             let through = events.count == PostgresEventStore.catchUpPage ? events[events.count - 1].id : last
             guard through > after else { return }
             knownLastID.withLockedValue { $0 = max($0, through) }

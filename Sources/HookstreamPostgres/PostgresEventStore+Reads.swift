@@ -63,8 +63,8 @@ extension PostgresEventStore {
     /// both or in neither.
     public func page(after id: EventID, matching filter: TopicFilter, limit: Int, maxBytes: Int) async throws -> ReplayPage {
         try await reading { connection in
-            try await connection.withTransaction(logger: self.logger) { connection in
-                try await connection.query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY", logger: self.logger)
+            try await connection.transaction(logger: self.logger) { connection in
+                try await connection.rows("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY", logger: self.logger)
                 let events =
                     limit > 0 && maxBytes > 0
                     ? try await PostgresEventStore.read(connection, after: id, matching: filter, limit: limit, maxBytes: maxBytes, logger: self.logger)
@@ -95,8 +95,8 @@ extension PostgresEventStore {
                 WHERE id > $1 AND \(topics) ORDER BY id LIMIT $2
                 """
             var read = 0
-            let rows = try await connection.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger)
-            for event in try await PostgresSchema.events(rows) {
+            let rows = try await connection.rows(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger)
+            for event in try PostgresSchema.events(rows) {
                 read += 1
                 cursor = Int64(event.id)
                 guard filter.matches(event.topic) else { continue }
@@ -120,9 +120,10 @@ extension PostgresEventStore {
         binds.append(highest)
         let names = condition.sql("name", first: 2, binds: &binds)
         let sql = "SELECT name, pruned_through FROM hookstream_topics WHERE pruned_through > $1 AND \(names)"
-        let rows = try await connection.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger)
-        for try await (name, mark) in rows.decode((String, Int64).self) where mark > highest && filter.matches(name) {
-            highest = mark
+        let rows = try await connection.rows(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger)
+        for row in rows {
+            let (name, mark) = try row.decode((String, Int64).self)
+            if mark > highest && filter.matches(name) { highest = mark }
         }
         return EventID(highest)
     }

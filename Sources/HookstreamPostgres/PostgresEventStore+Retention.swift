@@ -30,9 +30,9 @@ extension PostgresEventStore {
 
     /// The pass, if this instance gets the retention lock; `0` if another holds it.
     private func pruneUnderLock(_ retention: Retention, now: Int64, _ connection: PostgresConnection) async throws -> Int {
-        let rows = try await connection.query("SELECT pg_try_advisory_lock(\(PostgresEventStore.retentionLock))", logger: logger)
+        let rows = try await connection.rows("SELECT pg_try_advisory_lock(\(PostgresEventStore.retentionLock))", logger: logger)
         var locked = false
-        for try await got in rows.decode(Bool.self) { locked = got }
+        if let row = rows.first { locked = try row.decode(Bool.self) }
         guard locked else {
             logger.debug("Another instance is applying retention to the PostgreSQL store; this one skips its pass")
             return 0
@@ -43,32 +43,31 @@ extension PostgresEventStore {
 
     private func prune(_ retention: Retention, now: Int64, _ connection: PostgresConnection) async throws -> Int {
         if let cutoff = retention.deliveryCutoff(now: now) {
-            try await connection.query("DELETE FROM hookstream_deliveries WHERE time < \(cutoff)", logger: logger)
+            try await connection.rows("DELETE FROM hookstream_deliveries WHERE time < \(cutoff)", logger: logger)
         }
         var removed = 0
         // Events too old are a prefix of the ids (time grows with them): up to the first that is young enough.
         if let cutoff = retention.cutoff(now: now) {
-            let rows = try await connection.query(
+            let rows = try await connection.rows(
                 "SELECT id FROM hookstream_events WHERE time >= \(cutoff) ORDER BY id LIMIT 1", logger: logger)
             var firstYoung = Int64.max
-            for try await id in rows.decode(Int64.self) { firstYoung = id }
+            if let row = rows.first { firstYoung = try row.decode(Int64.self) }
             removed += try await deletePrefix(before: firstYoung, connection)
         }
         // Each topic past its bound: found by one walk of the topic index, then cut by a seek each.
-        let over = try await connection.query(
+        let over = try await connection.rows(
             "SELECT topic FROM hookstream_events GROUP BY topic HAVING count(*) > \(retention.maxEventsPerTopic)", logger: logger)
-        var topics: [String] = []
-        for try await topic in over.decode(String.self) { topics.append(topic) }
+        let topics = try over.map { try $0.decode(String.self) }
         for topic in topics {
-            let rows = try await connection.query(
+            let rows = try await connection.rows(
                 """
                 SELECT id FROM hookstream_events WHERE topic = \(topic) ORDER BY id DESC LIMIT 1 OFFSET \(retention.maxEventsPerTopic)
                 """, logger: logger)
             var newestDropped: Int64?
-            for try await id in rows.decode(Int64.self) { newestDropped = id }
+            if let row = rows.first { newestDropped = try row.decode(Int64.self) }
             guard let newestDropped else { continue }
             removed += try await deleteChunks(connection) { connection in
-                try await connection.query(
+                try await connection.rows(
                     """
                     DELETE FROM hookstream_events WHERE id IN (
                         SELECT id FROM hookstream_events WHERE topic = \(topic) AND id <= \(newestDropped) ORDER BY id LIMIT \(PostgresEventStore.pruneChunk)
@@ -77,14 +76,14 @@ extension PostgresEventStore {
             }
         }
         if let maxEvents = retention.maxEvents {
-            let counted = try await connection.query("SELECT count(*) FROM hookstream_events", logger: logger)
+            let counted = try await connection.rows("SELECT count(*) FROM hookstream_events", logger: logger)
             var total = 0
-            for try await count in counted.decode(Int.self) { total = count }
+            if let row = counted.first { total = try row.decode(Int.self) }
             if total > maxEvents {
-                let rows = try await connection.query(
+                let rows = try await connection.rows(
                     "SELECT id FROM hookstream_events ORDER BY id LIMIT 1 OFFSET \(total - maxEvents)", logger: logger)
                 var firstKept: Int64?
-                for try await id in rows.decode(Int64.self) { firstKept = id }
+                if let row = rows.first { firstKept = try row.decode(Int64.self) }
                 if let firstKept {
                     let cut = try await deletePrefix(before: firstKept, connection)
                     removed += cut
@@ -103,7 +102,7 @@ extension PostgresEventStore {
     /// Deletes the events before `bound`, a chunk at a time.
     private func deletePrefix(before bound: Int64, _ connection: PostgresConnection) async throws -> Int {
         try await deleteChunks(connection) { connection in
-            try await connection.query(
+            try await connection.rows(
                 """
                 DELETE FROM hookstream_events WHERE id IN (
                     SELECT id FROM hookstream_events WHERE id < \(bound) ORDER BY id LIMIT \(PostgresEventStore.pruneChunk)
@@ -116,27 +115,29 @@ extension PostgresEventStore {
     /// deletes less than a chunk; each transaction raises the marks of the topics it cut and lists those it left with
     /// no event. Returns how many rows went.
     private func deleteChunks(
-        _ connection: PostgresConnection, _ delete: (PostgresConnection) async throws -> PostgresRowSequence
+        _ connection: PostgresConnection, _ delete: (PostgresConnection) async throws -> PostgresQueryResult
     ) async throws -> Int {
         var removed = 0
         while true {
-            let count = try await connection.withTransaction(logger: logger) { connection -> Int in
+            let count = try await connection.transaction(logger: logger) { connection -> Int in
                 var marks: [String: Int64] = [:]
                 var count = 0
-                for try await (id, topic) in try await delete(connection).decode((Int64, String).self) {
+                let deleted = try await delete(connection)
+                for row in deleted {
+                    let (id, topic) = try row.decode((Int64, String).self)
                     marks[topic] = max(marks[topic] ?? 0, id)
                     count += 1
                 }
                 guard !marks.isEmpty else { return 0 }
                 let names = Array(marks.keys)
                 let ids = names.map { marks[$0]! }
-                try await connection.query(
+                try await connection.rows(
                     """
                     INSERT INTO hookstream_topics (name, pruned_through) SELECT * FROM unnest(\(names)::text[], \(ids)::bigint[])
                     ON CONFLICT (name) DO UPDATE SET pruned_through = GREATEST(hookstream_topics.pruned_through, excluded.pruned_through)
                     """, logger: logger)
                 // A topic that comes back later stays listed; its row is kept while it has events (see the fold).
-                try await connection.query(
+                try await connection.rows(
                     """
                     INSERT INTO hookstream_forgotten_topics (name, pruned_through)
                     SELECT name, pruned_through FROM hookstream_topics t WHERE name = ANY(\(names)::text[])
@@ -153,25 +154,26 @@ extension PostgresEventStore {
     /// Folds the lowest marks of forgotten topics into `forgotten_floor` while more than `limit` are listed, and
     /// deletes their rows (a topic that came back keeps its own).
     private func foldForgottenMarks(keeping limit: Int, _ connection: PostgresConnection) async throws {
-        let counted = try await connection.query("SELECT count(*) FROM hookstream_forgotten_topics", logger: logger)
+        let counted = try await connection.rows("SELECT count(*) FROM hookstream_forgotten_topics", logger: logger)
         var listed = 0
-        for try await count in counted.decode(Int.self) { listed = count }
+        if let row = counted.first { listed = try row.decode(Int.self) }
         guard listed > limit else { return }
-        try await connection.withTransaction(logger: logger) { connection in
-            let rows = try await connection.query(
+        try await connection.transaction(logger: logger) { connection in
+            let rows = try await connection.rows(
                 """
                 SELECT name, pruned_through FROM hookstream_forgotten_topics ORDER BY pruned_through, name LIMIT \(listed - limit)
                 """, logger: logger)
             var names: [String] = []
             var floor: Int64 = 0
-            for try await (name, mark) in rows.decode((String, Int64).self) {
+            for row in rows {
+                let (name, mark) = try row.decode((String, Int64).self)
                 names.append(name)
                 floor = max(floor, mark)
             }
-            try await connection.query(
+            try await connection.rows(
                 "UPDATE hookstream_meta SET value = GREATEST(value, \(floor)) WHERE key = 'forgotten_floor'", logger: logger)
-            try await connection.query("DELETE FROM hookstream_forgotten_topics WHERE name = ANY(\(names)::text[])", logger: logger)
-            try await connection.query(
+            try await connection.rows("DELETE FROM hookstream_forgotten_topics WHERE name = ANY(\(names)::text[])", logger: logger)
+            try await connection.rows(
                 """
                 DELETE FROM hookstream_topics t WHERE name = ANY(\(names)::text[])
                 AND NOT EXISTS (SELECT 1 FROM hookstream_events e WHERE e.topic = t.name)

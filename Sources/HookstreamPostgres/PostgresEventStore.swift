@@ -131,7 +131,7 @@ public final class PostgresEventStore: SharedEventStore, Service, CustomStringCo
             let connection = try await PostgresConnection.connect(configuration: configuration, id: 0, logger: logger)
             let last: EventID
             do {
-                last = try await connection.withTransaction(logger: logger) { connection in
+                last = try await connection.transaction(logger: logger) { connection in
                     try await PostgresSchema.migrate(connection, logger: logger)
                     return try await PostgresSchema.lastID(connection, logger: logger)
                 }
@@ -169,15 +169,14 @@ public final class PostgresEventStore: SharedEventStore, Service, CustomStringCo
 
     public func delivery(_ key: DeliveryKey, since: Int64) async throws -> DeliveryRecord? {
         try await reading { connection in
-            let rows = try await connection.query(
+            let rows = try await connection.rows(
                 """
                 SELECT time, event_ids, topics FROM hookstream_deliveries
                 WHERE source = \(key.source) AND id = \(key.id) AND time >= \(since)
                 """, logger: self.logger)
-            for try await (time, ids, topics) in rows.decode((Int64, [Int64], [String]).self) {
-                return DeliveryRecord(ids: ids.map { EventID($0) }, topics: topics, time: time)
-            }
-            return nil
+            guard let row = rows.first else { return nil }
+            let (time, ids, topics) = try row.decode((Int64, [Int64], [String]).self)
+            return DeliveryRecord(ids: ids.map { EventID($0) }, topics: topics, time: time)
         }
     }
 

@@ -20,7 +20,7 @@ enum PostgresSchema {
 
     /// Creates what is missing, one instance at a time (inside the caller's transaction).
     static func migrate(_ connection: PostgresConnection, logger: Logger) async throws {
-        try await connection.query("SELECT pg_advisory_xact_lock(\(PostgresEventStore.schemaLock))", logger: logger)
+        try await connection.rows("SELECT pg_advisory_xact_lock(\(PostgresEventStore.schemaLock))", logger: logger)
         for statement in [
             """
             CREATE TABLE IF NOT EXISTS hookstream_events (
@@ -53,7 +53,7 @@ enum PostgresSchema {
             "INSERT INTO hookstream_meta (key, value) VALUES ('last_id', 0), ('forgotten_floor', 0) ON CONFLICT (key) DO NOTHING",
             appendFunction,
         ] {
-            try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+            try await connection.rows(PostgresQuery(unsafeSQL: statement), logger: logger)
         }
     }
 
@@ -62,9 +62,9 @@ enum PostgresSchema {
     }
 
     static func meta(_ key: String, _ connection: PostgresConnection, logger: Logger) async throws -> EventID {
-        let rows = try await connection.query("SELECT value FROM hookstream_meta WHERE key = \(key)", logger: logger)
-        for try await value in rows.decode(Int64.self) { return EventID(value) }
-        return 0
+        let rows = try await connection.rows("SELECT value FROM hookstream_meta WHERE key = \(key)", logger: logger)
+        guard let row = rows.first else { return 0 }
+        return EventID(try row.decode(Int64.self))
     }
 
     /// An append, as a function in the database (`CREATE OR REPLACE`d at every start): its statements are planned once
@@ -126,9 +126,10 @@ enum PostgresSchema {
     }
 
     /// Reads events from rows of ``eventColumns``.
-    static func events(_ rows: PostgresRowSequence) async throws -> [Event] {
+    static func events(_ rows: PostgresQueryResult) throws -> [Event] {
         var events: [Event] = []
-        for try await (id, topic, type, data, isJSON, time, source) in rows.decode((Int64, String, String, ByteBuffer, Bool, Int64, String).self) {
+        for row in rows {
+            let (id, topic, type, data, isJSON, time, source) = try row.decode((Int64, String, String, ByteBuffer, Bool, Int64, String).self)
             let text = String(buffer: data)
             events.append(Event(id: EventID(id), topic: topic, type: type, data: isJSON ? .json(text) : .text(text), timestamp: time, source: source))
         }

@@ -1,9 +1,10 @@
 import Foundation
 import HookstreamCore
-import HookstreamPostgres
+@testable import HookstreamPostgres
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
+import PostgresNIO
 import Testing
 
 /// The PostgreSQL store against a real PostgreSQL server (a scratch cluster per test): the store contract the other
@@ -156,6 +157,23 @@ import Testing
                 #expect(ids == ids.sorted() && Set(ids).count == ids.count, "in id order, once each")
                 try await store.close()
                 group.cancelAll()
+            }
+        }
+    }
+
+    /// A statement on a connection that has closed fails at once. PostgresNIO's own `query`, written from another
+    /// thread once the connection's pipeline is gone, never answers: the listener, stopped while it caught up, waited
+    /// on one for ever (a hang seen under load in `twoInstancesShareOneLogAndHearEachOther`).
+    @Test func aStatementOnAClosedConnectionFailsAtOnce() async throws {
+        try await ScratchPostgres.with { server in
+            let logger = Logger(label: "test")
+            let connection = try await PostgresConnection.connect(
+                configuration: PostgresEventStore.connectionConfiguration(server.settings), id: 9, logger: logger)
+            #expect(try await connection.rows("SELECT 1", logger: logger).count == 1)
+            try await connection.close()
+            await #expect(throws: StoreError.self) { try await connection.rows("SELECT 1", logger: logger) }
+            await #expect(throws: StoreError.self) {
+                try await connection.transaction(logger: logger) { connection in try await connection.rows("SELECT 1", logger: logger) }
             }
         }
     }
