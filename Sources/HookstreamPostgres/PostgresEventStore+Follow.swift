@@ -118,6 +118,13 @@ extension PostgresEventStore {
             let through = events.count == PostgresEventStore.catchUpPage ? events[events.count - 1].id : last
             guard through > after else { return }
             knownLastID.withLockedValue { $0 = max($0, through) }
+            // Ids are dense (each append takes the next ones, and a failed one none): what this read lacks was pruned.
+            let missed = Int(through - after) - events.count
+            if missed > 0 {
+                logger.warning(
+                    "Events of other instances were pruned from the PostgreSQL store before this instance read them: its open streams are ended, to resume by Last-Event-ID (with a hookstream.reset where their topics lost events)",
+                    metadata: ["store": "\(settings.location)", "hookstream.missed": "\(missed)", "hookstream.after_id": "\(after)"])
+            }
             deliver(events, through)
             after = max(cursor(), through)
         }

@@ -198,9 +198,39 @@ import Testing
                 for sink in sinks {
                     try await waitUntil("all 80 events are released") { sink.ids.count >= 80 }
                     #expect(sink.ids == Array(1...80))
+                    #expect(sink.gaps.isEmpty, "nothing was pruned: no event is missed")
                 }
                 try await first.close()
                 try await second.close()
+                group.cancelAll()
+            }
+        }
+    }
+
+    /// An instance that did not hear the others while retention pruned what they appended: its broker hands on what is
+    /// left, in order, and tells its sinks (the stream hubs, which end their streams so that each resumes by
+    /// `Last-Event-ID` and gets a `hookstream.reset` where its topics lost events) after which id events were missed.
+    @Test func eventsPrunedBeforeAnInstanceReadThemAreToldAsMissed() async throws {
+        try await ScratchPostgres.with { server in
+            let late = try await PostgresEventStore.open(server.settings)
+            let broker = try await Broker(store: late, encode: { ByteBuffer(string: "\($0.id)") })
+            let sink = RecordingSink()
+            broker.addSink(sink)
+            // The other instance appends 20 while this one's listener is not running, and prunes all but 5.
+            try await withStore(server) { other in
+                for i in 0..<20 { _ = try await other.append([self.draft("t", "\(i)")]) }
+                #expect(try await other.applyRetention(Retention(maxEventsPerTopic: 5, maxEvents: nil), now: 0) == 15)
+            }
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await late.run() }
+                try await waitUntil("what is left is released") { sink.ids.count >= 5 }
+                #expect(sink.ids == Array(16...20))
+                #expect(sink.gaps == [0], "told once, before event 16, that the events after 0 were missed")
+                // And on: the next event follows with no further gap.
+                _ = try await broker.publish([draft("t")])
+                try await waitUntil("the next is released") { sink.ids.count >= 6 }
+                #expect(sink.ids.last == 21 && sink.gaps == [0])
+                try await late.close()
                 group.cancelAll()
             }
         }
@@ -263,6 +293,10 @@ import Testing
 /// A sink that records the ids it is given.
 private final class RecordingSink: EventSink {
     private let recorded = NIOLockedValueBox<[EventID]>([])
+    private let missed = NIOLockedValueBox<[EventID]>([])
     var ids: [EventID] { recorded.withLockedValue { $0 } }
+    /// The ids after which the broker said events were missed.
+    var gaps: [EventID] { missed.withLockedValue { $0 } }
     func enqueue(_ events: [EncodedEvent]) { recorded.withLockedValue { $0 += events.map(\.id) } }
+    func eventsMissed(after id: EventID) { missed.withLockedValue { $0.append(id) } }
 }

@@ -10,11 +10,12 @@ import Testing
     let client = HTTPClient.shared
 
     /// The default config's demo source, rule and token, on a PostgreSQL store reached through `socketFolder`.
-    private func config(_ socketFolder: String) -> String {
+    private func config(_ socketFolder: String, retention: String = "{}") -> String {
         """
         store:
           kind: postgres
           postgres: { host: "\(socketFolder)", user: hookstream, database: postgres }
+          retention: \(retention)
         auth:
           tokens:
             - name: demo
@@ -41,15 +42,67 @@ import Testing
         curl.stdout.matches(of: /id: (\d+)\ndata:/).map { Int($0.1)! }
     }
 
-    @Test func twoDaemonsShareOneLogAndSurviveTheDatabaseGoingAway() async throws {
+    /// Runs `body` with a scratch PostgreSQL server's socket folder, and stops the server after.
+    private func withPostgres(_ body: (String) async throws -> Void) async throws {
         let folder = try TestEnvironment.makeTemporaryDirectory().appendingPathComponent("pg").path
         try await postgres("start", folder)
         do {
-            try await runTwoDaemons(on: folder)
+            try await body(folder)
             try await postgres("stop", folder)
         } catch {
             try? await postgres("stop", folder)
             throw error
+        }
+    }
+
+    @Test func twoDaemonsShareOneLogAndSurviveTheDatabaseGoingAway() async throws {
+        try await withPostgres { folder in try await runTwoDaemons(on: folder) }
+    }
+
+    /// A daemon that does not hear the other (frozen with SIGSTOP) while the other's retention prunes what it appended:
+    /// once it runs again, its open stream is ended (it is owed events that are gone), and a resume by `Last-Event-ID`
+    /// gets a `hookstream.reset` and then what is left, where the stream would otherwise have gone on without a word.
+    @Test func aStreamOwedEventsPrunedBeforeItsDaemonReadThemIsEndedAndItsResumeIsReset() async throws {
+        try await withPostgres { folder in
+            // The first prunes each topic to its last 5, five times a second; the second keeps its pass to once a minute.
+            try await withDaemon(config: config(folder, retention: "{ max_events_per_topic: 5, interval: 200ms }")) { first in
+                try await withDaemon(config: config(folder)) { second in
+                    let url = "/events?topic=demo/**&access_token=demo-token"
+                    let live = try ChildProcess("/usr/bin/env", ["curl", "-sS", "-N", "--max-time", "60", "\(first.baseURL)\(url)"])
+                    let owed = try ChildProcess("/usr/bin/env", ["curl", "-sS", "-N", "--max-time", "60", "\(second.baseURL)\(url)"])
+                    try await waitUntil("both streams to open") { [live, owed].allSatisfy { $0.stdout.contains(": hookstream stream open") } }
+                    for n in 0..<2 { _ = try await client.postWebhook(first, json: #"{"channel":"c","n":\#(n)}"#) }
+                    try await waitUntil("two events on the second daemon's stream") { ids(in: owed).count >= 2 }
+
+                    second.child.signal(SIGSTOP)
+                    for n in 2..<22 { _ = try await client.postWebhook(first, json: #"{"channel":"c","n":\#(n)}"#) }
+                    try await waitUntil("the first daemon's retention to prune demo/c through id 17") {
+                        let mark = try await ChildProcess.run(
+                            "/usr/bin/env", ["psql", "-X", "-A", "-t", "-h", folder, "-U", "hookstream", "-d", "postgres", "-c",
+                                             "SELECT coalesce(max(pruned_through), 0) FROM hookstream_topics WHERE name = 'demo/c'"])
+                        return Int(mark.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) == 17
+                    }
+                    second.child.signal(SIGCONT)
+
+                    // The stream that was owed 3…17 gets none of what follows them: it is told to come back, and ends.
+                    #expect(try await owed.waitForExit(timeout: .seconds(20)) == 0, "\(owed.stdout)")
+                    #expect(ids(in: owed) == [1, 2], "\(owed.stdout)")
+                    #expect(owed.stdout.contains("retry: "), "\(owed.stdout)")
+                    #expect(second.log.contains("were pruned from the PostgreSQL store before this instance read them"), "\(second.log)")
+                    // Its resume: the reset first (no id, so Last-Event-ID stays at 2), then what is left.
+                    let resumed = try await SSEStream.open("\(second.baseURL)/events?topic=demo/**&lastEventId=2", headers: [("Authorization", "Bearer demo-token")])
+                    let events = try await resumed.collect { $0.count == 6 }
+                    #expect(events.first?.event == "hookstream.reset", "\(events)")
+                    #expect(events.first?.data.contains(#""last_event_id":2"#) == true && events.first?.data.contains(#""oldest_id":18"#) == true, "\(events)")
+                    #expect(events.dropFirst().map(\.id) == ["18", "19", "20", "21", "22"])
+                    // The daemon that published had nothing to miss: its stream has every event, in order.
+                    try await waitUntil("22 events on the first daemon's stream") { ids(in: live).count >= 22 }
+                    #expect(ids(in: live) == Array(1...22))
+                    live.signal(SIGTERM)
+                    #expect(try await second.stop().status == 0, "\(second.log)")
+                }
+                #expect(try await first.stop().status == 0, "\(first.log)")
+            }
         }
     }
 

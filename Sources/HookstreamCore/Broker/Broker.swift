@@ -126,7 +126,8 @@ public final class Broker: Sendable {
     }
 
     /// Releases the waiting batches that follow on from what was released, in id order. Past ids that a shared store
-    /// no longer has (pruned before this process read them) it moves on, since nothing will come for them.
+    /// no longer has (pruned before this process read them) it moves on, since nothing will come for them, and tells
+    /// the sinks (``EventSink/eventsMissed(after:)``).
     private static func drain(_ state: inout Sequencer) {
         while true {
             if let batch = state.waiting.removeValue(forKey: state.next) {
@@ -134,7 +135,9 @@ public final class Broker: Sendable {
                 state.next = batch[batch.count - 1].id + 1
             } else if state.next <= state.adoptedThrough {
                 let nextWaiting = state.waiting.keys.filter { $0 > state.next }.min() ?? .max
+                let missedAfter = state.next - 1
                 state.next = min(nextWaiting, state.adoptedThrough + 1)
+                for sink in state.sinks { sink.eventsMissed(after: missedAfter) }
                 if state.waiting[state.next] == nil { break }
             } else {
                 break

@@ -13,8 +13,11 @@ final class StreamHub: EventSink, @unchecked Sendable {
     let eventLoop: any EventLoop
     private let lock = NIOLock()
     private var pending: [EncodedEvent] = []  // guarded by lock
+    /// Where in `pending` events were missed (``eventsMissed(after:)``): the streams are ended before the event there.
+    private var pendingGaps: [Int] = []  // guarded by lock
     private var isDrainScheduled = false  // guarded by lock
     private var batch: [EncodedEvent] = []  // on loop
+    private var gaps: [Int] = []  // on loop
     private var groups: [TopicFilter: SubscriberGroup] = [:]  // on loop
     private var heartbeatTask: RepeatedTask?  // on loop
     private var heartbeatPeriod: Duration?  // on loop
@@ -47,20 +50,54 @@ final class StreamHub: EventSink, @unchecked Sendable {
         }
     }
 
+    /// Events of other instances were pruned from the shared store before this instance read them: every stream open
+    /// now is owed them, and is ended once it has what came before (each resumes by `Last-Event-ID`, and its replay
+    /// sends a `hookstream.reset` if its topics lost events). Streams opened later are not.
+    func eventsMissed(after id: EventID) {
+        let mustSchedule: Bool = lock.withLock {
+            pendingGaps.append(pending.count)
+            if isDrainScheduled { return false }
+            isDrainScheduled = true
+            return true
+        }
+        if mustSchedule {
+            eventLoop.execute { self.drain() }
+        }
+    }
+
     private func drain() {
         lock.withLock {
             swap(&pending, &batch)
+            swap(&pendingGaps, &gaps)
             isDrainScheduled = false
         }
+        if gaps.isEmpty {
+            deliver(batch[...])
+        } else {
+            var start = 0
+            for gap in gaps {
+                deliver(batch[start..<gap])
+                endStreamsOwedMissedEvents()
+                start = gap
+            }
+            deliver(batch[start...])
+            gaps.removeAll(keepingCapacity: true)
+        }
+        batch.removeAll(keepingCapacity: true)
+    }
+
+    /// Writes `events` to every subscriber whose topics they match: one write per subscriber.
+    private func deliver(_ events: ArraySlice<EncodedEvent>) {
         // Released in id order, so the last is the highest (but a store that numbered below what was released,
         // which the broker delivers anyway, must not move it back).
-        if let last = batch.last { drainedThrough = max(drainedThrough, last.id) }
+        guard let last = events.last else { return }
+        drainedThrough = max(drainedThrough, last.id)
         var matching: [EncodedEvent] = []
         var deliveries = 0
         heldFlushes.holding {
             for group in groups.values {
                 matching.removeAll(keepingCapacity: true)
-                for event in batch where group.filter.matches(segments: event.topicSegments) { matching.append(event) }
+                for event in events where group.filter.matches(segments: event.topicSegments) { matching.append(event) }
                 guard !matching.isEmpty else { continue }
                 // One buffer for the whole drain, shared by the group: one write per subscriber per drain.
                 let coalesced = StreamHub.coalesce(matching)
@@ -72,8 +109,20 @@ final class StreamHub: EventSink, @unchecked Sendable {
                 deliveries += matching.count * group.members.count
             }
         }
-        batch.removeAll(keepingCapacity: true)
         if deliveries > 0 { metrics.eventsDelivered.increment(by: Int64(deliveries)) }
+    }
+
+    /// Ends every open stream, each told to come back within a second (`retry:`, drawn at random so that they do not
+    /// all come back at once).
+    private func endStreamsOwedMissedEvents() {
+        for group in groups.values {
+            for subscriber in group.members where !subscriber.isClosed {
+                subscriber.logger.info(
+                    "Stream ended: events of other instances were pruned before this one read them; it can resume with Last-Event-ID",
+                    metadata: ["hookstream.last_event_id": "\(subscriber.state.lastDeliveredID)"])
+                subscriber.end(with: StreamFraming.retryFrame(milliseconds: Int.random(in: 0..<1_000)))
+            }
+        }
     }
 
     private static func coalesce(_ events: [EncodedEvent]) -> ByteBuffer {
