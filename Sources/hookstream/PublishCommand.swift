@@ -37,7 +37,7 @@ struct PublishCommand: AsyncParsableCommand {
     @Option(name: .long, help: "The event's data as any JSON value; - reads it from standard input.")
     var json: String?
 
-    @Flag(name: .long, help: "Send each line of standard input as it is: one JSON message a line, {\"topic\",\"event\",\"data\"}. A line past the socket's line_bytes ends the run: the daemon closes the connection.")
+    @Flag(name: .long, help: "Send each line of standard input as it is: one JSON message a line, {\"topic\",\"event\",\"data\"}. A line past the socket's line_bytes is refused, and the next is sent.")
     var lines = false
 
     @Option(name: .long, help: "Seconds to wait for the daemon's answer to each message.")

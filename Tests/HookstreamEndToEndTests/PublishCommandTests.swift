@@ -58,6 +58,24 @@ import Testing
         }
     }
 
+    /// Bad input: with `--lines`, a line past the socket's `line_bytes` (5,000 bytes against 1 KiB) between two good
+    /// ones. It is refused, with the bound in the reason, and the run goes on: the line after it is stored too (the
+    /// daemon used to close the connection, which ended the run there).
+    @Test func aLinePastTheBoundIsRefusedAndTheRunGoesOn() async throws {
+        let config = Self.config.replacingOccurrences(of: "{ path: ./run/hookstream.sock }", with: "{ path: ./run/hookstream.sock, line_bytes: 1KiB }")
+        try await withDaemon(config: config) { daemon in
+            let long = #"{"topic":"local/long","data":""# + String(repeating: "x", count: 5_000) + #""}"#
+            let run = try await publish(
+                ["--socket", daemon.socketPath, "--lines"],
+                input: #"{"topic":"local/a","data":1}"# + "\n" + long + "\n" + #"{"topic":"local/b","data":2}"# + "\n")
+            #expect(run.status == 1, "one line was refused: \(run)")
+            let answers = run.stdout.split(separator: "\n")
+            #expect(answers.count == 3, "an answer per line: \(run)")
+            #expect(answers.first == #"{"ok":true,"ids":[1]}"# && answers.last == #"{"ok":true,"ids":[2]}"#, "\(run)")
+            #expect(run.stderr.contains("refused: line longer than 1024 bytes"), "\(run)")
+        }
+    }
+
     /// `--lines` reading a pipe that stays open, into a pipe: each answer comes out as soon as its line is stored, not
     /// when the input ends (output into a pipe is buffered unless flushed). Bad input: a line that is not UTF-8.
     @Test func linesFromAnOpenPipeAreAnsweredOneByOne() async throws {

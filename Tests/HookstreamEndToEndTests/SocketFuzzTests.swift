@@ -28,7 +28,7 @@ import Testing
         let iterations = ProcessInfo.processInfo.environment["HOOKSTREAM_FUZZ_ITERATIONS"].flatMap(Int.init) ?? 10_000
         var random = SeededGenerator(seed: 0x50C4_E7F0)
         try await withDaemon(config: Self.config) { daemon in
-            var socket = try UnixSocketClient(path: daemon.socketPath)
+            let socket = try UnixSocketClient(path: daemon.socketPath)
             var ok = 0
             var refused = 0
             var tooLong = 0
@@ -51,10 +51,8 @@ import Testing
                     let error = object?["error"] as? String ?? ""
                     #expect(!error.isEmpty, "\(answer)")
                     if error.contains("line longer than") {
-                        // Only this connection ends; a new one works.
+                        // Only that line is refused: the connection goes on with the next.
                         tooLong += 1
-                        #expect(try socket.readLine() == nil)
-                        socket = try UnixSocketClient(path: daemon.socketPath)
                     } else {
                         refused += 1
                     }

@@ -120,8 +120,8 @@ import Testing
 
     /// Forty lines of about 1,000 bytes in one write, 40,000 bytes against a 4 KiB line limit: forty answers. Each
     /// line is under the limit; NIO's buffer limit, used before, counted what one read brought (reads grow from 2 KiB
-    /// to 64 KiB as they come back full) and refused the lot. A line past the limit is still refused, and closes its
-    /// connection only.
+    /// to 64 KiB as they come back full) and refused the lot. A line past the limit is refused as soon as it passes it,
+    /// whether its end has come or not, and the line after it is read as any other, on the same connection.
     @Test func theLineLimitCountsALineNotARead() async throws {
         try await withDaemon(config: Self.config) { daemon in
             let client = try UnixSocketClient(path: daemon.socketPath)
@@ -133,13 +133,19 @@ import Testing
             for _ in 1...40 { answers.append(try client.readLine() ?? "(closed)") }
             #expect(answers == (1...40).map { #"{"ok":true,"ids":[\#($0)]}"# })
 
-            // Bad input: 5,000 bytes without a newline. Refused with the limit in the answer; the connection closes.
+            // Bad input: 5,000 bytes without a newline. Refused with the limit in the answer before its end comes.
             try client.send(String(repeating: "y", count: 5_000))
             let refusal = try client.readLine()
             #expect(refusal?.contains("line longer than 4096 bytes") == true, "\(refusal ?? "(closed)")")
-            #expect(try client.readLine() == nil)
-            // Another connection is served as before.
-            #expect(try UnixSocketClient(path: daemon.socketPath).request(#"{"topic":"after","data":0}"#) == #"{"ok":true,"ids":[41]}"#)
+            // Its end, then a line: the rest of the long one is passed over, and the next is stored.
+            try client.send(String(repeating: "y", count: 3_000) + "\n")
+            #expect(try client.request(#"{"topic":"after","data":0}"#) == #"{"ok":true,"ids":[41]}"#)
+            // Bad input: a long line that arrives whole with its end, between two good ones in one write.
+            try client.send(#"{"topic":"t","data":1}"# + "\n" + String(repeating: "z", count: 6_000) + "\n" + #"{"topic":"t","data":2}"# + "\n")
+            let three = try (1...3).map { _ in try client.readLine() ?? "(closed)" }
+            #expect(three[0] == #"{"ok":true,"ids":[42]}"# && three[2] == #"{"ok":true,"ids":[43]}"#, "\(three)")
+            #expect(three[1].contains("line longer than 4096 bytes"), "\(three)")
+            #expect(daemon.log.contains("Unix socket line rejected"), "the refusal is logged")
         }
     }
 }

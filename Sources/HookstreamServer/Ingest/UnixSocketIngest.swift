@@ -192,22 +192,18 @@ final class UnixSocketIngest: Service {
         do {
             try await client.executeThenClose { inbound, outbound in
                 try await withGracefulShutdownHandler {
-                    let tooLong = UnixSocketIngest.failure("line longer than \(socket.lineLimit) bytes; closing the connection")
-                    do {
-                        for try await line in inbound.decode(using: NewlineFrameDecoder(lineLimit: socket.lineLimit)) {
-                            // The decoder refuses a line only while it waits for its end: one that arrived whole in a
-                            // single read can be longer, and is refused here the same way.
-                            guard line.readableBytes <= socket.lineLimit else {
-                                try await outbound.write(ByteBuffer(string: tooLong + "\n"))
-                                return
-                            }
-                            let reply = await handle(line, peer: peer)
-                            try await outbound.write(ByteBuffer(string: reply.text + "\n"))
-                            // A sender the source does not allow has no use for the connection: it is not kept open.
-                            if reply.refused { return }
+                    let tooLong = UnixSocketIngest.failure(
+                        "line longer than \(socket.lineLimit) bytes (server.unix_socket.line_bytes); it was not read, the next line is")
+                    for try await frame in inbound.decode(using: NewlineFrameDecoder(lineLimit: socket.lineLimit)) {
+                        guard case .line(let line) = frame else {
+                            logger.info("Unix socket line rejected", metadata: ["error": "longer than line_bytes", "line_bytes": "\(socket.lineLimit)"])
+                            try await outbound.write(ByteBuffer(string: tooLong + "\n"))
+                            continue
                         }
-                    } catch is NewlineFrameDecoder.LineTooLong {
-                        try? await outbound.write(ByteBuffer(string: tooLong + "\n"))
+                        let reply = await handle(line, peer: peer)
+                        try await outbound.write(ByteBuffer(string: reply.text + "\n"))
+                        // A sender the source does not allow has no use for the connection: it is not kept open.
+                        if reply.refused { return }
                     }
                 } onGracefulShutdown: {
                     client.channel.close(promise: nil)
