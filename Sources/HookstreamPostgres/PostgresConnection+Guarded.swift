@@ -9,16 +9,26 @@ import PostgresNIO
 // write fails unseen, and the query's own future never completes, so whoever awaits it waits for ever (a stop that
 // hung a test, seen under load). Written on the loop, after a check in the same turn that the channel is active, it
 // reaches PostgresNIO's handler, which fails it when the connection closes.
+//
+// The same handler is what ends a statement that gets no answer (a server whose host vanished without a reset, which
+// TCP takes many minutes to give up on): closing the connection fails it. A statement whose task is cancelled (a
+// read past its timeout, a stop) closes its connection for that reason.
 extension PostgresConnection {
-    /// Runs `query` and returns all its rows; fails at once on a connection that has closed.
+    /// Runs `query` and returns all its rows; fails at once on a connection that has closed. Cancelled, it closes the
+    /// connection, which ends the statement.
     @discardableResult
     func rows(_ query: PostgresQuery, logger: Logger) async throws -> PostgresQueryResult {
-        try await eventLoop.flatSubmit { () -> EventLoopFuture<PostgresQueryResult> in
+        let answer = eventLoop.flatSubmit { () -> EventLoopFuture<PostgresQueryResult> in
             guard !self.isClosed else {
                 return self.eventLoop.makeFailedFuture(StoreError(.readFailed, "the connection to PostgreSQL closed"))
             }
             return self.query(query, logger: logger)
-        }.get()
+        }
+        return try await withTaskCancellationHandler {
+            try await answer.get()
+        } onCancel: {
+            self.close().whenComplete { _ in }
+        }
     }
 
     /// Runs `body` in a transaction (`BEGIN`, then `COMMIT`, or `ROLLBACK` when it throws), each statement through

@@ -38,7 +38,7 @@ extension PostgresEventStore {
                     connection.closeFuture.whenComplete { _ in hear.finish() }
                     // Now and then, whatever was heard: a failed commit that was stored all the same, with no commit
                     // after it to tell, is read within this.
-                    let sweep = writerLoop.scheduleRepeatedTask(initialDelay: .seconds(30), delay: .seconds(30)) { _ in hear.yield() }
+                    let sweep = writerLoop.scheduleRepeatedTask(initialDelay: listenerTiming.sweep, delay: listenerTiming.sweep) { _ in hear.yield() }
                     defer {
                         sweep.cancel()
                         listening.stop()
@@ -47,14 +47,14 @@ extension PostgresEventStore {
                     follow.withLockedValue { $0.hear = hear }
                     // Reads go over this connection too (they queue behind its LISTEN): no wait for the pool.
                     try await withTaskCancellationHandler {
-                        try await catchUp(on: connection)
+                        try await catchUp(on: connection, within: listenerTiming.catchUpDeadline)
                         setListening(true)
                         if failures > 0 {
                             logger.notice("The PostgreSQL store's listener is connected again", metadata: ["store": "\(settings.location)"])
                         }
                         failures = 0
                         pause = .milliseconds(500)
-                        for await _ in heard { try await catchUp(on: connection) }
+                        for await _ in heard { try await catchUp(on: connection, within: listenerTiming.catchUpDeadline) }
                     } onCancel: {
                         // A query waiting on a server that stopped answering ends when its connection closes.
                         connection.close().whenComplete { _ in }
@@ -97,6 +97,16 @@ extension PostgresEventStore {
             state.isListening = listening
             if listening { state.hasListened = true }
         }
+    }
+
+    /// ``catchUp(on:)``, closing the connection if it takes longer than `deadline`: a server whose host vanished without
+    /// a reset answers nothing, and TCP takes many minutes to say so. Closed, the connection fails the read, and the
+    /// listener says it is not connected (readiness: degraded) and connects again. (The sweep reads every 30 s, so a
+    /// listener that hears nothing finds out too.)
+    private func catchUp(on connection: PostgresConnection, within deadline: TimeAmount) async throws {
+        let cut = writerLoop.scheduleTask(in: deadline) { connection.close().whenComplete { _ in } }
+        defer { cut.cancel() }
+        try await catchUp(on: connection)
     }
 
     /// Reads every event after the cursor, up to the last id handed out, a page at a time, and hands each page on

@@ -53,6 +53,14 @@ public final class PostgresEventStore: SharedEventStore, Service, CustomStringCo
         var drained: [CheckedContinuation<Void, Never>] = []
     }
 
+    /// How the listener finds out that its connection no longer answers (tests shorten both).
+    struct ListenerTiming: Sendable {
+        /// How often the listener reads whatever it heard or not.
+        var sweep = TimeAmount.seconds(30)
+        /// How long one catch-up may take before the listener's connection is closed.
+        var catchUpDeadline = TimeAmount.seconds(35)
+    }
+
     struct FollowState: Sendable {
         var cursor: (@Sendable () -> EventID)?
         var deliver: (@Sendable ([Event], EventID) -> Void)?
@@ -93,15 +101,17 @@ public final class PostgresEventStore: SharedEventStore, Service, CustomStringCo
     /// Where the writer's connection lives: the HTTP server's loop when the daemon passes it, so that an append and its
     /// `202` need no other thread.
     let writerLoop: any EventLoop
+    let listenerTiming: ListenerTiming
 
     public var description: String { "PostgresEventStore" }
 
     private init(
-        settings: PostgresStore, lastID: EventID, refusalLapse: Duration, writerLoop: any EventLoop, logger: Logger,
-        now: @escaping @Sendable () -> Int64
+        settings: PostgresStore, lastID: EventID, refusalLapse: Duration, writerLoop: any EventLoop, listenerTiming: ListenerTiming,
+        logger: Logger, now: @escaping @Sendable () -> Int64
     ) throws {
         self.settings = settings
         self.writerLoop = writerLoop
+        self.listenerTiming = listenerTiming
         self.refusalLapse = refusalLapse
         self.logger = logger
         self.now = now
@@ -126,6 +136,13 @@ public final class PostgresEventStore: SharedEventStore, Service, CustomStringCo
         _ settings: PostgresStore, writerLoop: (any EventLoop)? = nil, logger: Logger = Logger(label: "hookstream.store"),
         now: @escaping @Sendable () -> Int64 = WallClock.milliseconds, refusalLapse: Duration = .seconds(10)
     ) async throws(StoreError) -> PostgresEventStore {
+        try await open(settings, writerLoop: writerLoop, logger: logger, now: now, refusalLapse: refusalLapse, listenerTiming: ListenerTiming())
+    }
+
+    static func open(
+        _ settings: PostgresStore, writerLoop: (any EventLoop)? = nil, logger: Logger = Logger(label: "hookstream.store"),
+        now: @escaping @Sendable () -> Int64 = WallClock.milliseconds, refusalLapse: Duration = .seconds(10), listenerTiming: ListenerTiming
+    ) async throws(StoreError) -> PostgresEventStore {
         do {
             let configuration = try connectionConfiguration(settings)
             let connection = try await PostgresConnection.connect(configuration: configuration, id: 0, logger: logger)
@@ -142,7 +159,7 @@ public final class PostgresEventStore: SharedEventStore, Service, CustomStringCo
             }
             return try PostgresEventStore(
                 settings: settings, lastID: last, refusalLapse: refusalLapse,
-                writerLoop: writerLoop ?? PostgresConnection.defaultEventLoopGroup.any(), logger: logger, now: now)
+                writerLoop: writerLoop ?? PostgresConnection.defaultEventLoopGroup.any(), listenerTiming: listenerTiming, logger: logger, now: now)
         } catch {
             throw StoreError(
                 .openFailed,

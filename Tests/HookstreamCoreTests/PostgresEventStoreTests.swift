@@ -178,6 +178,58 @@ import Testing
         }
     }
 
+    /// A statement whose task is cancelled (a read past its timeout, a stop) ends at once, by closing its connection,
+    /// rather than when the server answers (a server whose host vanished never does).
+    @Test func aCancelledStatementEndsAtOnceByClosingItsConnection() async throws {
+        try await ScratchPostgres.with { server in
+            let logger = Logger(label: "test")
+            let connection = try await PostgresConnection.connect(
+                configuration: PostgresEventStore.connectionConfiguration(server.settings), id: 9, logger: logger)
+            let sleeping = Task { try await connection.rows("SELECT pg_sleep(25)", logger: logger) }
+            try await waitUntil("the statement runs") {
+                try await server.psql("SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(25)' AND state = 'active'") == "1"
+            }
+            let cancelled = ContinuousClock.now
+            sleeping.cancel()
+            await #expect(throws: (any Error).self) { try await sleeping.value }
+            #expect(ContinuousClock.now - cancelled < .seconds(5), "ended at the cancel, not after the server's 25 s")
+            #expect(connection.isClosed)
+        }
+    }
+
+    /// Bad input from outside: the server stops answering while its connections stay open (SIGSTOP, as a host that
+    /// vanished without a reset). The listener's next read (the sweep's) gets no answer; past its deadline the
+    /// connection is closed and the store says it is degraded, where it would have waited on TCP, healthy in name.
+    /// Once the server answers again, the listener is back and hands on what was appended meanwhile.
+    @Test func aListenerWhoseServerStopsAnsweringSaysSoAndComesBack() async throws {
+        try await ScratchPostgres.with { server in
+            let heard = NIOLockedValueBox<[EventID]>([])
+            let store = try await PostgresEventStore.open(
+                server.settings, listenerTiming: .init(sweep: .milliseconds(200), catchUpDeadline: .milliseconds(500)))
+            store.follow(from: { heard.withLockedValue { $0.last ?? 0 } }, deliver: { events, _ in heard.withLockedValue { $0 += events.map(\.id) } })
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await store.run() }
+                try await withStore(server) { other in
+                    _ = try await other.append([self.draft("a")])
+                    try await waitUntil("the listener hears the other instance") { heard.withLockedValue { $0 } == [1] }
+                    #expect(store.condition == .healthy)
+
+                    try await server.signalAll(SIGSTOP)
+                    try await waitUntil("the store says its listener is not connected") {
+                        if case .degraded = store.condition { return true }
+                        return false
+                    }
+                    try await server.signalAll(SIGCONT)
+                    _ = try await other.append([self.draft("b")])
+                    try await waitUntil("the listener is back and hands on what came meanwhile") { heard.withLockedValue { $0 } == [1, 2] }
+                    try await waitUntil("healthy again") { store.condition == .healthy }
+                }
+                try await store.close()
+                group.cancelAll()
+            }
+        }
+    }
+
     /// Brokers over two instances: every sink sees every event of both, in strictly increasing ids with none missing.
     @Test func brokersOverSharedStoresReleaseEveryEventInOrder() async throws {
         try await ScratchPostgres.with { server in

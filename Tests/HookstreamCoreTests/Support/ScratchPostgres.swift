@@ -47,6 +47,17 @@ final class ScratchPostgres: Sendable {
         try await ScratchPostgres.script("start", folder)
     }
 
+    /// Sends `signal` to the server and every process it started: `SIGSTOP` makes a server that answers nothing while
+    /// its connections stay open, as one whose host vanished without a reset; `SIGCONT` brings it back.
+    func signalAll(_ signal: Int32) async throws {
+        let pidFile = try String(contentsOfFile: folder + "/data/postmaster.pid", encoding: .utf8)
+        guard let first = pidFile.split(separator: "\n").first, let postmaster = pid_t(first) else {
+            throw Failure(description: "no server pid in \(folder)/data/postmaster.pid")
+        }
+        let children = try await ScratchPostgres.run(["pgrep", "-P", "\(postmaster)"])
+        for pid in [postmaster] + children.split(separator: "\n").compactMap({ pid_t($0) }) { kill(pid, signal) }
+    }
+
     /// Runs `sql` through psql (the tests' view of the database, apart from the store's own connections).
     func psql(_ sql: String) async throws -> String {
         try await ScratchPostgres.run(["psql", "-X", "-q", "-A", "-t", "-h", folder, "-U", "hookstream", "-d", "postgres", "-c", sql])
