@@ -75,15 +75,15 @@ extension PostgresEventStore {
         writerLoop.preconditionInEventLoop()
         let timestamp = now()
         var drafts: [EventDraft] = []
-        var deliveries: [(key: DeliveryKey, first: Int, count: Int)] = []
+        var deliveries: [(key: DeliveryKey, since: Int64, first: Int, count: Int)] = []
         for append in group {
             for batch in append.batches {
-                if let key = batch.delivery { deliveries.append((key, drafts.count, batch.drafts.count)) }
+                if let key = batch.delivery { deliveries.append((key, batch.deliverySince, drafts.count, batch.drafts.count)) }
                 drafts += batch.drafts
             }
         }
         guard !drafts.isEmpty || !deliveries.isEmpty else {
-            return finish(group, .success(0), timestamp: timestamp)
+            return finish(group, .success((0, [])), timestamp: timestamp)
         }
         let query = PostgresSchema.appendQuery(drafts, deliveries: deliveries, time: timestamp, instance: instance)
         let commitNumber = writer.withLockedValue { state in
@@ -101,11 +101,12 @@ extension PostgresEventStore {
             connection.query(query, logger: self.logger)
         }.always { _ in
             deadline.cancel()
-        }.flatMapThrowing { result -> EventID in
+        }.flatMapThrowing { result -> (EventID, Set<Int>) in
             guard let row = result.rows.first else {
                 throw StoreError(.writeFailed, "the store's last_id row is missing from hookstream_meta")
             }
-            return EventID(try row.decode(Int64.self))
+            let (base, skipped) = try row.decode((Int64, [Int64]).self)
+            return (EventID(base), Set(skipped.map { Int($0) }))
         }.whenComplete { result in
             self.finish(group, result, timestamp: timestamp)
         }
@@ -125,15 +126,19 @@ extension PostgresEventStore {
         }
     }
 
-    /// Tells each append of `group` its events (numbered after `base`) or the failure, records how the store is doing,
-    /// and starts the next commit with what waits.
-    private func finish(_ group: [PendingAppend], _ result: Result<EventID, any Error>, timestamp: Int64) {
+    /// Tells each append of `group` its events (numbered after `base`, passing over the batches whose drafts, by their
+    /// 1-based places, were `skipped`: their result is empty) or the failure, records how the store is doing, and starts
+    /// the next commit with what waits.
+    private func finish(_ group: [PendingAppend], _ result: Result<(base: EventID, skipped: Set<Int>), any Error>, timestamp: Int64) {
         switch result {
-        case .success(let base):
+        case .success(let (base, skipped)):
             var next = base + 1
+            var place = 1
             let numbered = group.map { append in
-                append.batches.map { batch in
-                    batch.drafts.map { draft in
+                append.batches.map { batch -> [Event] in
+                    defer { place += batch.drafts.count }
+                    guard !skipped.contains(place) else { return [] }
+                    return batch.drafts.map { draft in
                         defer { next += 1 }
                         return Event(id: next, draft: draft, timestamp: timestamp)
                     }

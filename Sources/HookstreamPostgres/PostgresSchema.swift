@@ -51,6 +51,8 @@ enum PostgresSchema {
             "CREATE INDEX IF NOT EXISTS hookstream_deliveries_by_time ON hookstream_deliveries (time)",
             "CREATE TABLE IF NOT EXISTS hookstream_meta (key TEXT PRIMARY KEY, value BIGINT NOT NULL)",
             "INSERT INTO hookstream_meta (key, value) VALUES ('last_id', 0), ('forgotten_floor', 0) ON CONFLICT (key) DO NOTHING",
+            // The function's result changed (it names the drafts it did not store): CREATE OR REPLACE cannot change that.
+            "DROP FUNCTION IF EXISTS hookstream_append(bigint, bigint, text[], text[], bytea[], boolean[], text[], jsonb, text)",
             appendFunction,
         ] {
             try await connection.rows(PostgresQuery(unsafeSQL: statement), logger: logger)
@@ -67,40 +69,60 @@ enum PostgresSchema {
         return EventID(try row.decode(Int64.self))
     }
 
-    /// An append, as a function in the database (`CREATE OR REPLACE`d at every start): its statements are planned once
-    /// per connection, where a statement sent whole is parsed and planned at every append. Raising `last_id` locks its
-    /// row until the append commits: an append of another instance waits there, then numbers after this one. Ids are
-    /// therefore committed in their order, which the listeners rely on.
+    /// An append, as a function in the database (created at every start): its statements are planned once per
+    /// connection, where a statement sent whole is parsed and planned at every append. Taking the `last_id` row's lock
+    /// (held until the append commits) comes first: an append of another instance waits there, then numbers after this
+    /// one. Ids are therefore committed in their order, which the listeners rely on, and dense.
+    ///
+    /// Behind that lock, the append sees every delivery the others committed: a delivery already held from within its
+    /// window (`since`) is a redelivery another instance took in the same instant, and its drafts are not stored. The
+    /// result names them (their 1-based places among the drafts), with the id before the first event's.
     static let appendFunction = """
-        CREATE OR REPLACE FUNCTION hookstream_append(
+        CREATE FUNCTION hookstream_append(
             p_count bigint, p_time bigint, p_topics text[], p_types text[], p_data bytea[], p_is_json boolean[],
             p_sources text[], p_deliveries jsonb, p_instance text
-        ) RETURNS bigint LANGUAGE plpgsql AS $$
+        ) RETURNS TABLE (base bigint, skipped bigint[]) LANGUAGE plpgsql AS $$
         DECLARE
             v_base bigint;
+            v_skipped bigint[];
+            v_kept bigint;
         BEGIN
-            UPDATE hookstream_meta SET value = value + p_count WHERE key = 'last_id' RETURNING value - p_count INTO v_base;
+            SELECT value INTO v_base FROM hookstream_meta WHERE key = 'last_id' FOR UPDATE;
             IF v_base IS NULL THEN
                 RAISE EXCEPTION 'the last_id row is missing from hookstream_meta';
             END IF;
+            SELECT coalesce(array_agg(g ORDER BY g), '{}') INTO v_skipped
+            FROM jsonb_to_recordset(p_deliveries) AS d(source text, id text, first bigint, last bigint, topics text[], since bigint)
+            JOIN hookstream_deliveries r ON r.source = d.source AND r.id = d.id AND r.time >= d.since
+            CROSS JOIN generate_series(d.first, d.last) AS g;
+            v_kept := p_count - cardinality(v_skipped);
+            UPDATE hookstream_meta SET value = value + v_kept WHERE key = 'last_id';
             INSERT INTO hookstream_events (id, topic, type, data, is_json, time, source)
-            SELECT v_base + e.ordinal, e.topic, e.type, e.data, e.is_json, p_time, e.source
-            FROM unnest(p_topics, p_types, p_data, p_is_json, p_sources) WITH ORDINALITY AS e(topic, type, data, is_json, source, ordinal);
+            SELECT v_base + row_number() OVER (ORDER BY e.ordinal), e.topic, e.type, e.data, e.is_json, p_time, e.source
+            FROM unnest(p_topics, p_types, p_data, p_is_json, p_sources) WITH ORDINALITY AS e(topic, type, data, is_json, source, ordinal)
+            WHERE e.ordinal <> ALL (v_skipped);
             INSERT INTO hookstream_deliveries AS r (source, id, time, event_ids, topics)
-            SELECT d.source, d.id, p_time, ARRAY(SELECT v_base + g FROM generate_series(d.first, d.last) AS g ORDER BY g), d.topics
-            FROM jsonb_to_recordset(p_deliveries) AS d(source text, id text, first bigint, last bigint, topics text[])
+            SELECT d.source, d.id, p_time,
+                ARRAY(SELECT v_base + g - cardinality(ARRAY(SELECT s FROM unnest(v_skipped) AS s WHERE s < g))
+                      FROM generate_series(d.first, d.last) AS g ORDER BY g),
+                d.topics
+            FROM jsonb_to_recordset(p_deliveries) AS d(source text, id text, first bigint, last bigint, topics text[], since bigint)
+            WHERE d.first <> ALL (v_skipped)
             ON CONFLICT (source, id) DO UPDATE SET time = excluded.time, event_ids = excluded.event_ids, topics = excluded.topics;
-            PERFORM pg_notify('\(PostgresEventStore.channel)', p_instance || ' ' || (v_base + 1) || ' ' || (v_base + p_count));
-            RETURN v_base;
+            IF v_kept > 0 THEN
+                PERFORM pg_notify('\(PostgresEventStore.channel)', p_instance || ' ' || (v_base + 1) || ' ' || (v_base + v_kept));
+            END IF;
+            RETURN QUERY SELECT v_base, v_skipped;
         END
         $$
         """
 
     /// The call that stores `drafts` as the events after the last id, and `deliveries` (each naming the drafts it
-    /// published, by offset and count), and notifies the other instances (``appendFunction``): one round trip,
-    /// committed on its own. Its one row is the id before the first event's.
+    /// published, by offset and count, and when its window opened), and notifies the other instances
+    /// (``appendFunction``): one round trip, committed on its own. Its one row is the id before the first event's and
+    /// the 1-based places of the drafts it did not store.
     static func appendQuery(
-        _ drafts: [EventDraft], deliveries: [(key: DeliveryKey, first: Int, count: Int)], time: Int64, instance: String
+        _ drafts: [EventDraft], deliveries: [(key: DeliveryKey, since: Int64, first: Int, count: Int)], time: Int64, instance: String
     ) -> PostgresQuery {
         var binds = PostgresBindings(capacity: 9)
         binds.append(Int64(drafts.count))
@@ -116,12 +138,13 @@ enum PostgresSchema {
                     .init("source", .string(delivery.key.source)), .init("id", .string(delivery.key.id)),
                     .init("first", .number(String(delivery.first + 1))), .init("last", .number(String(delivery.first + delivery.count))),
                     .init("topics", .array(drafts[delivery.first..<(delivery.first + delivery.count)].map { .string($0.topic) })),
+                    .init("since", .number(String(delivery.since))),
                 ])
             })
         binds.append(remembered.jsonText)
         binds.append(instance)
         return PostgresQuery(
-            unsafeSQL: "SELECT hookstream_append($1, $2, $3::text[], $4::text[], $5::bytea[], $6::boolean[], $7::text[], $8::jsonb, $9)",
+            unsafeSQL: "SELECT base, skipped FROM hookstream_append($1, $2, $3::text[], $4::text[], $5::bytea[], $6::boolean[], $7::text[], $8::jsonb, $9)",
             binds: binds)
     }
 

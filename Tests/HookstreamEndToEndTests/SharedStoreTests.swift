@@ -10,7 +10,7 @@ import Testing
     let client = HTTPClient.shared
 
     /// The default config's demo source, rule and token, on a PostgreSQL store reached through `socketFolder`.
-    private func config(_ socketFolder: String, retention: String = "{}") -> String {
+    private func config(_ socketFolder: String, retention: String = "{}", source: String = "{}") -> String {
         """
         store:
           kind: postgres
@@ -22,7 +22,7 @@ import Testing
               secret: { value: demo-token }
               subscribe: ["demo/**"]
         sources:
-          demo: {}
+          demo: \(source)
         rules:
           - name: demo-webhook
             source: demo
@@ -156,6 +156,48 @@ import Testing
                 #expect(try await second.stop().status == 0, "\(second.log)")
             }
             #expect(try await first.stop().status == 0, "\(first.log)")
+        }
+    }
+
+    /// Redeliveries racing each other across instances: five deliveries, each sent six times at once, three times to
+    /// each daemon. Both daemons find no record before they append; the append, behind the lock that orders every
+    /// instance's appends, finds the other's. Each delivery is stored once: its six answers carry the same id, five
+    /// of them marked duplicate, and the log holds five events.
+    @Test func aDeliverySentToBothDaemonsAtOnceIsStoredOnce() async throws {
+        try await withPostgres { folder in
+            let yaml = config(folder, source: "{ dedupe: { header: X-Request-Id, window: 1h } }")
+            try await withDaemon(config: yaml) { first in
+                try await withDaemon(config: yaml) { second in
+                    let answers = try await withThrowingTaskGroup(of: (Int, String).self) { group in
+                        for delivery in 0..<5 {
+                            for copy in 0..<6 {
+                                let daemon = copy % 2 == 0 ? first : second
+                                group.addTask {
+                                    let response = try await client.send(
+                                        .POST, "\(daemon.baseURL)/hooks/demo", body: #"{"channel":"d","n":\#(delivery)}"#,
+                                        headers: [("Content-Type", "application/json"), ("X-Request-Id", "delivery-\(delivery)")])
+                                    #expect(response.status == 202, "\(response.body)")
+                                    return (delivery, response.body)
+                                }
+                            }
+                        }
+                        var answers: [Int: [String]] = [:]
+                        for try await (delivery, body) in group { answers[delivery, default: []].append(body) }
+                        return answers
+                    }
+                    var ids: [Int] = []
+                    for (delivery, bodies) in answers.sorted(by: { $0.key < $1.key }) {
+                        let distinct = Set(bodies.map { $0.firstMatch(of: /"ids":\[(\d+)\]/).map { String($0.1) } ?? $0 })
+                        #expect(distinct.count == 1, "delivery \(delivery) stored once: \(bodies)")
+                        #expect(bodies.filter { $0.contains(#""duplicate":true"#) }.count == 5, "\(bodies)")
+                        ids += distinct.compactMap { Int($0) }
+                    }
+                    #expect(ids.sorted() == Array(1...5), "five events, ids dense: \(answers)")
+                    let replay = try await SSEStream.open("\(second.baseURL)/events?topic=demo/**&lastEventId=0", headers: [("Authorization", "Bearer demo-token")])
+                    #expect(try await replay.collect { $0.count == 5 }.map(\.id) == ["1", "2", "3", "4", "5"])
+                    #expect(try await client.postWebhook(first, json: #"{"channel":"d","n":"after"}"#) == [6], "no id was taken by a copy")
+                }
+            }
         }
     }
 

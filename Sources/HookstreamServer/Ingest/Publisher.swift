@@ -27,7 +27,7 @@ final class Publisher: Sendable {
         completion: @escaping @Sendable (PublishOutcome) -> Void
     ) {
         guard let delivery, !drafts.isEmpty else {
-            return store(drafts, delivery: nil, source: source, batcher: batcher, accepted: accepted, completion: completion)
+            return store(drafts, delivery: nil, since: .min, source: source, batcher: batcher, accepted: accepted, completion: completion)
         }
         guard case .first = tracker.claim(delivery, waiter: completion) else {
             logger.info("Redelivery waits for its original, in flight", metadata: ["hookstream.source": "\(source)"])
@@ -43,13 +43,10 @@ final class Publisher: Sendable {
                 return self.finish(delivery, .failed(Publisher.storeUnavailable), completion)
             }
             if let stored {
-                self.logger.info(
-                    "Redelivery answered with its original ids; nothing published",
-                    metadata: ["hookstream.source": "\(source)", "hookstream.event_id": .array(stored.ids.map { .string(String($0)) })])
-                return self.finish(delivery, .published(ids: stored.ids, topics: stored.topics, duplicate: true), completion)
+                return self.finish(delivery, self.redelivery(stored, source: source), completion)
             }
             batcher.eventLoop.execute {
-                self.store(drafts, delivery: delivery, source: source, batcher: batcher, accepted: accepted) { outcome in
+                self.store(drafts, delivery: delivery, since: since, source: source, batcher: batcher, accepted: accepted) { outcome in
                     self.finish(delivery, outcome, completion)
                 }
             }
@@ -62,12 +59,24 @@ final class Publisher: Sendable {
         tracker.finish(delivery, outcome: outcome)
     }
 
+    /// The answer to a redelivery: its original's ids, nothing published.
+    private func redelivery(_ stored: DeliveryRecord, source: String) -> PublishOutcome {
+        logger.info(
+            "Redelivery answered with its original ids; nothing published",
+            metadata: ["hookstream.source": "\(source)", "hookstream.event_id": .array(stored.ids.map { .string(String($0)) })])
+        return .published(ids: stored.ids, topics: stored.topics, duplicate: true)
+    }
+
     private func store(
-        _ drafts: [EventDraft], delivery: DeliveryKey?, source: String, batcher: PublishBatcher, accepted: String,
+        _ drafts: [EventDraft], delivery: DeliveryKey?, since: Int64, source: String, batcher: PublishBatcher, accepted: String,
         completion: @escaping @Sendable (PublishOutcome) -> Void
     ) {
         let logger = self.logger
-        batcher.publish(EventBatch(drafts, delivery: delivery)) { result in
+        batcher.publish(EventBatch(drafts, delivery: delivery, since: since)) { result in
+            // A shared store stored nothing: another instance had taken the same delivery in the same instant.
+            if case .success(let events) = result, events.isEmpty, let delivery {
+                return self.answerTakenElsewhere(delivery, since: since, source: source, completion: completion)
+            }
             switch result {
             case .success(let events):
                 if !events.isEmpty { logger.info("\(accepted)", metadata: Publisher.eventMetadata(events, drafts, source: source)) }
@@ -79,6 +88,23 @@ final class Publisher: Sendable {
                 completion(.failed(Publisher.storeUnavailable))
             }
         }
+    }
+
+    /// Answers a delivery that another instance stored first with that one's ids, read from the store.
+    private func answerTakenElsewhere(
+        _ delivery: DeliveryKey, since: Int64, source: String, completion: @escaping @Sendable (PublishOutcome) -> Void
+    ) {
+        let submitted = jobs.submit {
+            guard let stored = try? await self.store.delivery(delivery, since: since) else {
+                // Pruned in between, or the store cannot be read: the sender tries again, and is answered then.
+                self.logger.error(
+                    "Not handled: another instance stored this delivery, and its record cannot be read",
+                    metadata: ["hookstream.source": "\(source)", LogMessageID.metadataKey: "\(LogMessageID.storeUnavailable)"])
+                return completion(.failed(Publisher.storeUnavailable))
+            }
+            completion(self.redelivery(stored, source: source))
+        }
+        if !submitted { completion(.failed(WebhookIngest.shuttingDown)) }
     }
 
     /// One log line's metadata for a publish: every id, topic and rule, as lists (the journal repeats the field, so
