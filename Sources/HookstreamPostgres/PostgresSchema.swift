@@ -80,39 +80,53 @@ enum PostgresSchema {
     static let appendFunction = """
         CREATE FUNCTION hookstream_append(
             p_count bigint, p_time bigint, p_topics text[], p_types text[], p_data bytea[], p_is_json boolean[],
-            p_sources text[], p_deliveries jsonb, p_instance text
-        ) RETURNS TABLE (base bigint, skipped bigint[]) LANGUAGE plpgsql AS $$
+            p_sources text[], p_deliveries jsonb, p_instance text, OUT base bigint, OUT skipped bigint[]
+        ) LANGUAGE plpgsql AS $$
         DECLARE
             v_base bigint;
-            v_skipped bigint[];
-            v_kept bigint;
+            v_skipped bigint[] := '{}';
+            v_kept bigint := p_count;
         BEGIN
-            SELECT value INTO v_base FROM hookstream_meta WHERE key = 'last_id' FOR UPDATE;
+            IF jsonb_array_length(p_deliveries) = 0 THEN
+                -- No delivery to check: the update takes the lock, and numbers, in one statement.
+                UPDATE hookstream_meta SET value = value + p_count WHERE key = 'last_id' RETURNING value - p_count INTO v_base;
+            ELSE
+                SELECT value INTO v_base FROM hookstream_meta WHERE key = 'last_id' FOR UPDATE;
+                SELECT coalesce(array_agg(g ORDER BY g), '{}') INTO v_skipped
+                FROM jsonb_to_recordset(p_deliveries) AS d(source text, id text, first bigint, last bigint, topics text[], since bigint)
+                JOIN hookstream_deliveries r ON r.source = d.source AND r.id = d.id AND r.time >= d.since
+                CROSS JOIN generate_series(d.first, d.last) AS g;
+                v_kept := p_count - cardinality(v_skipped);
+                UPDATE hookstream_meta SET value = value + v_kept WHERE key = 'last_id';
+            END IF;
             IF v_base IS NULL THEN
                 RAISE EXCEPTION 'the last_id row is missing from hookstream_meta';
             END IF;
-            SELECT coalesce(array_agg(g ORDER BY g), '{}') INTO v_skipped
-            FROM jsonb_to_recordset(p_deliveries) AS d(source text, id text, first bigint, last bigint, topics text[], since bigint)
-            JOIN hookstream_deliveries r ON r.source = d.source AND r.id = d.id AND r.time >= d.since
-            CROSS JOIN generate_series(d.first, d.last) AS g;
-            v_kept := p_count - cardinality(v_skipped);
-            UPDATE hookstream_meta SET value = value + v_kept WHERE key = 'last_id';
-            INSERT INTO hookstream_events (id, topic, type, data, is_json, time, source)
-            SELECT v_base + row_number() OVER (ORDER BY e.ordinal), e.topic, e.type, e.data, e.is_json, p_time, e.source
-            FROM unnest(p_topics, p_types, p_data, p_is_json, p_sources) WITH ORDINALITY AS e(topic, type, data, is_json, source, ordinal)
-            WHERE e.ordinal <> ALL (v_skipped);
-            INSERT INTO hookstream_deliveries AS r (source, id, time, event_ids, topics)
-            SELECT d.source, d.id, p_time,
-                ARRAY(SELECT v_base + g - cardinality(ARRAY(SELECT s FROM unnest(v_skipped) AS s WHERE s < g))
-                      FROM generate_series(d.first, d.last) AS g ORDER BY g),
-                d.topics
-            FROM jsonb_to_recordset(p_deliveries) AS d(source text, id text, first bigint, last bigint, topics text[], since bigint)
-            WHERE d.first <> ALL (v_skipped)
-            ON CONFLICT (source, id) DO UPDATE SET time = excluded.time, event_ids = excluded.event_ids, topics = excluded.topics;
+            IF cardinality(v_skipped) = 0 THEN
+                INSERT INTO hookstream_events (id, topic, type, data, is_json, time, source)
+                SELECT v_base + e.ordinal, e.topic, e.type, e.data, e.is_json, p_time, e.source
+                FROM unnest(p_topics, p_types, p_data, p_is_json, p_sources) WITH ORDINALITY AS e(topic, type, data, is_json, source, ordinal);
+            ELSE
+                INSERT INTO hookstream_events (id, topic, type, data, is_json, time, source)
+                SELECT v_base + row_number() OVER (ORDER BY e.ordinal), e.topic, e.type, e.data, e.is_json, p_time, e.source
+                FROM unnest(p_topics, p_types, p_data, p_is_json, p_sources) WITH ORDINALITY AS e(topic, type, data, is_json, source, ordinal)
+                WHERE e.ordinal <> ALL (v_skipped);
+            END IF;
+            IF jsonb_array_length(p_deliveries) > 0 THEN
+                INSERT INTO hookstream_deliveries AS r (source, id, time, event_ids, topics)
+                SELECT d.source, d.id, p_time,
+                    ARRAY(SELECT v_base + g - cardinality(ARRAY(SELECT s FROM unnest(v_skipped) AS s WHERE s < g))
+                          FROM generate_series(d.first, d.last) AS g ORDER BY g),
+                    d.topics
+                FROM jsonb_to_recordset(p_deliveries) AS d(source text, id text, first bigint, last bigint, topics text[], since bigint)
+                WHERE d.first <> ALL (v_skipped)
+                ON CONFLICT (source, id) DO UPDATE SET time = excluded.time, event_ids = excluded.event_ids, topics = excluded.topics;
+            END IF;
             IF v_kept > 0 THEN
                 PERFORM pg_notify('\(PostgresEventStore.channel)', p_instance || ' ' || (v_base + 1) || ' ' || (v_base + v_kept));
             END IF;
-            RETURN QUERY SELECT v_base, v_skipped;
+            base := v_base;
+            skipped := v_skipped;
         END
         $$
         """
