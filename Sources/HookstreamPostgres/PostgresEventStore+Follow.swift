@@ -99,34 +99,12 @@ extension PostgresEventStore {
         }
     }
 
-    /// ``catchUp(on:)``, closing the connection if it takes longer than `deadline`: a server whose host vanished without
-    /// a reset answers nothing, and TCP takes many minutes to say so. Closed, the connection fails the read, and the
-    /// listener says it is not connected (readiness: degraded) and connects again. (The sweep reads every 30 s, so a
-    /// listener that hears nothing finds out too.)
-    private func catchUp(on connection: PostgresConnection, within deadline: TimeAmount) async throws {
-        let cut = writerLoop.scheduleTask(in: deadline) { connection.close().whenComplete { _ in } }
-        defer { cut.cancel() }
-        try await catchUp(on: connection)
-    }
-
     /// Reads every event after the cursor, up to the last id handed out, a page at a time, and hands each page on
     /// with the id up to which it holds every event there is.
-    func catchUp(on connection: PostgresConnection) async throws {
+    func catchUp(on connection: PostgresConnection, within deadline: TimeAmount) async throws {
         guard let (cursor, deliver) = follow.withLockedValue({ state in state.cursor.flatMap { c in state.deliver.map { (c, $0) } } }) else { return }
         var after = cursor()
-        while true {
-            // The last id first: every id up to it is committed (ids are handed out and committed in one order), so
-            // what the read below does not find was pruned.
-            let last = try await PostgresSchema.lastID(connection, logger: logger)
-            guard last > after else { return }
-            let rows = try await connection.rows(
-                """
-                SELECT \(unescaped: PostgresSchema.eventColumns) FROM hookstream_events
-                WHERE id > \(Int64(after)) AND id <= \(Int64(last)) ORDER BY id LIMIT \(PostgresEventStore.catchUpPage)
-                """, logger: logger)
-            let events = try PostgresSchema.events(rows)
-            let through = events.count == PostgresEventStore.catchUpPage ? events[events.count - 1].id : last
-            guard through > after else { return }
+        while let (events, through) = try await page(after: after, on: connection, within: deadline) {
             knownLastID.withLockedValue { $0 = max($0, through) }
             // Ids are dense (each append takes the next ones, and a failed one none): what this read lacks was pruned.
             let missed = Int(through - after) - events.count
@@ -138,5 +116,27 @@ extension PostgresEventStore {
             deliver(events, through)
             after = max(cursor(), through)
         }
+    }
+
+    /// The events after `after` up to the last id handed out, at most a page of them, and the id through which they
+    /// are every event there is; `nil` when there is none. Closes the connection if the page takes longer than
+    /// `deadline`: a server whose host vanished without a reset answers nothing, and TCP takes many minutes to say so.
+    /// Closed, the connection fails the read, and the listener says it is not connected (readiness: degraded) and
+    /// connects again. (The sweep reads every 30 s, so a listener that hears nothing finds out too.)
+    private func page(after: EventID, on connection: PostgresConnection, within deadline: TimeAmount) async throws -> ([Event], EventID)? {
+        let cut = writerLoop.scheduleTask(in: deadline) { connection.close().whenComplete { _ in } }
+        defer { cut.cancel() }
+        // The last id first: every id up to it is committed (ids are handed out and committed in one order), so what
+        // the read below does not find was pruned.
+        let last = try await PostgresSchema.lastID(connection, logger: logger)
+        guard last > after else { return nil }
+        let rows = try await connection.rows(
+            """
+            SELECT \(unescaped: PostgresSchema.eventColumns) FROM hookstream_events
+            WHERE id > \(Int64(after)) AND id <= \(Int64(last)) ORDER BY id LIMIT \(PostgresEventStore.catchUpPage)
+            """, logger: logger)
+        let events = try PostgresSchema.events(rows)
+        let through = events.count == PostgresEventStore.catchUpPage ? events[events.count - 1].id : last
+        return through > after ? (events, through) : nil
     }
 }

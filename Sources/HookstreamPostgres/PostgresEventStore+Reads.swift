@@ -1,6 +1,7 @@
 public import HookstreamCore
 import Logging
 import NIOConcurrencyHelpers
+import NIOCore
 import PostgresNIO
 
 extension PostgresEventStore {
@@ -76,7 +77,9 @@ extension PostgresEventStore {
     }
 
     /// Events after `id` that `filter` matches, in id order, read in chunks of the page's size: a chunk whose rows the
-    /// patterns refuse (the prefix is wider than the pattern) is followed by the next.
+    /// patterns refuse (the prefix is wider than the pattern) is followed by the next. A chunk also ends at the row
+    /// whose data reaches `maxBytes` (counted in the database, without reading the data), so that a page of large
+    /// events costs about `maxBytes`, not its count of them.
     static func read(
         _ connection: PostgresConnection, after id: EventID, matching filter: TopicFilter, limit: Int, maxBytes: Int, logger: Logger
     ) async throws -> [Event] {
@@ -89,13 +92,18 @@ extension PostgresEventStore {
             var binds = PostgresBindings()
             binds.append(cursor)
             binds.append(chunk)
-            let topics = condition.sql("topic", first: 3, binds: &binds)
+            binds.append(Int64(maxBytes))
+            let topics = condition.sql("topic", first: 4, binds: &binds)
             let sql = """
-                SELECT \(PostgresSchema.eventColumns) FROM hookstream_events
-                WHERE id > $1 AND \(topics) ORDER BY id LIMIT $2
+                SELECT \(PostgresSchema.eventColumns), running FROM (
+                    SELECT \(PostgresSchema.eventColumns), sum(octet_length(data)) OVER (ORDER BY id) AS running
+                    FROM hookstream_events WHERE id > $1 AND \(topics) ORDER BY id LIMIT $2
+                ) AS chunk WHERE running - octet_length(data) < $3 ORDER BY id
                 """
             var read = 0
             let rows = try await connection.rows(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger)
+            // Whether the chunk ended at its byte bound rather than at the last event there is.
+            let cutByBytes = try rows.rows.last.map { try $0.decode((Int64, String, String, ByteBuffer, Bool, Int64, String, Int64).self).7 >= maxBytes } ?? false
             for event in try PostgresSchema.events(rows) {
                 read += 1
                 cursor = Int64(event.id)
@@ -104,7 +112,7 @@ extension PostgresEventStore {
                 bytes += event.pageBytes
                 if found.count >= limit || bytes >= maxBytes { return found }
             }
-            if read < chunk { return found }
+            if read < chunk && !cutByBytes { return found }
         }
     }
 

@@ -78,7 +78,10 @@ extension PostgresEventStore {
         var deliveries: [(key: DeliveryKey, since: Int64, first: Int, count: Int)] = []
         for append in group {
             for batch in append.batches {
-                if let key = batch.delivery { deliveries.append((key, batch.deliverySince, drafts.count, batch.drafts.count)) }
+                // A delivery that published nothing is not remembered (as in the other stores).
+                if let key = batch.delivery, !batch.drafts.isEmpty {
+                    deliveries.append((key, batch.deliverySince, drafts.count, batch.drafts.count))
+                }
                 drafts += batch.drafts
             }
         }
@@ -137,7 +140,7 @@ extension PostgresEventStore {
             let numbered = group.map { append in
                 append.batches.map { batch -> [Event] in
                     defer { place += batch.drafts.count }
-                    guard !skipped.contains(place) else { return [] }
+                    guard batch.drafts.isEmpty || !skipped.contains(place) else { return [] }
                     return batch.drafts.map { draft in
                         defer { next += 1 }
                         return Event(id: next, draft: draft, timestamp: timestamp)

@@ -57,7 +57,7 @@ public final class PostgresEventStore: SharedEventStore, Service, CustomStringCo
     struct ListenerTiming: Sendable {
         /// How often the listener reads whatever it heard or not.
         var sweep = TimeAmount.seconds(30)
-        /// How long one catch-up may take before the listener's connection is closed.
+        /// How long one page of a catch-up (its two reads) may take before the listener's connection is closed.
         var catchUpDeadline = TimeAmount.seconds(35)
     }
 

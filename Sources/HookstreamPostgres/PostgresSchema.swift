@@ -51,8 +51,6 @@ enum PostgresSchema {
             "CREATE INDEX IF NOT EXISTS hookstream_deliveries_by_time ON hookstream_deliveries (time)",
             "CREATE TABLE IF NOT EXISTS hookstream_meta (key TEXT PRIMARY KEY, value BIGINT NOT NULL)",
             "INSERT INTO hookstream_meta (key, value) VALUES ('last_id', 0), ('forgotten_floor', 0) ON CONFLICT (key) DO NOTHING",
-            // The function's result changed (it names the drafts it did not store): CREATE OR REPLACE cannot change that.
-            "DROP FUNCTION IF EXISTS hookstream_append(bigint, bigint, text[], text[], bytea[], boolean[], text[], jsonb, text)",
             appendFunction,
         ] {
             try await connection.rows(PostgresQuery(unsafeSQL: statement), logger: logger)
@@ -69,7 +67,7 @@ enum PostgresSchema {
         return EventID(try row.decode(Int64.self))
     }
 
-    /// An append, as a function in the database (created at every start): its statements are planned once per
+    /// An append, as a function in the database (`CREATE OR REPLACE`d at every start): its statements are planned once per
     /// connection, where a statement sent whole is parsed and planned at every append. Taking the `last_id` row's lock
     /// (held until the append commits) comes first: an append of another instance waits there, then numbers after this
     /// one. Ids are therefore committed in their order, which the listeners rely on, and dense.
@@ -77,8 +75,11 @@ enum PostgresSchema {
     /// Behind that lock, the append sees every delivery the others committed: a delivery already held from within its
     /// window (`since`) is a redelivery another instance took in the same instant, and its drafts are not stored. The
     /// result names them (their 1-based places among the drafts), with the id before the first event's.
+    ///
+    /// Earlier versions called `hookstream_append`, which returned the id alone; it is left as it is, so that
+    /// instances of an earlier version still running during an upgrade (or started again after one) keep working.
     static let appendFunction = """
-        CREATE FUNCTION hookstream_append(
+        CREATE OR REPLACE FUNCTION hookstream_append_events(
             p_count bigint, p_time bigint, p_topics text[], p_types text[], p_data bytea[], p_is_json boolean[],
             p_sources text[], p_deliveries jsonb, p_instance text, OUT base bigint, OUT skipped bigint[]
         ) LANGUAGE plpgsql AS $$
@@ -158,7 +159,7 @@ enum PostgresSchema {
         binds.append(remembered.jsonText)
         binds.append(instance)
         return PostgresQuery(
-            unsafeSQL: "SELECT base, skipped FROM hookstream_append($1, $2, $3::text[], $4::text[], $5::bytea[], $6::boolean[], $7::text[], $8::jsonb, $9)",
+            unsafeSQL: "SELECT base, skipped FROM hookstream_append_events($1, $2, $3::text[], $4::text[], $5::bytea[], $6::boolean[], $7::text[], $8::jsonb, $9)",
             binds: binds)
     }
 

@@ -75,12 +75,17 @@ import Testing
                     try await waitUntil("two events on the second daemon's stream") { ids(in: owed).count >= 2 }
 
                     second.child.signal(SIGSTOP)
-                    for n in 2..<22 { _ = try await client.postWebhook(first, json: #"{"channel":"c","n":\#(n)}"#) }
-                    try await waitUntil("the first daemon's retention to prune demo/c through id 17") {
-                        let mark = try await ChildProcess.run(
-                            "/usr/bin/env", ["psql", "-X", "-A", "-t", "-h", folder, "-U", "hookstream", "-d", "postgres", "-c",
-                                             "SELECT coalesce(max(pruned_through), 0) FROM hookstream_topics WHERE name = 'demo/c'"])
-                        return Int(mark.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) == 17
+                    do {
+                        for n in 2..<22 { _ = try await client.postWebhook(first, json: #"{"channel":"c","n":\#(n)}"#) }
+                        try await waitUntil("the first daemon's retention to prune demo/c through id 17") {
+                            let mark = try await ChildProcess.run(
+                                "/usr/bin/env", ["psql", "-X", "-A", "-t", "-h", folder, "-U", "hookstream", "-d", "postgres", "-c",
+                                                 "SELECT coalesce(max(pruned_through), 0) FROM hookstream_topics WHERE name = 'demo/c'"])
+                            return Int(mark.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) == 17
+                        }
+                    } catch {
+                        second.child.signal(SIGCONT)  // its stop, after, must find it running
+                        throw error
                     }
                     second.child.signal(SIGCONT)
 

@@ -127,7 +127,7 @@ public final class Broker: Sendable {
 
     /// Releases the waiting batches that follow on from what was released, in id order. Past ids that a shared store
     /// no longer has (pruned before this process read them) it moves on, since nothing will come for them, and tells
-    /// the sinks (``EventSink/eventsMissed(after:)``).
+    /// the sinks (``EventSink/eventsMissed(after:through:)``).
     private static func drain(_ state: inout Sequencer) {
         while true {
             if let batch = state.waiting.removeValue(forKey: state.next) {
@@ -137,7 +137,7 @@ public final class Broker: Sendable {
                 let nextWaiting = state.waiting.keys.filter { $0 > state.next }.min() ?? .max
                 let missedAfter = state.next - 1
                 state.next = min(nextWaiting, state.adoptedThrough + 1)
-                for sink in state.sinks { sink.eventsMissed(after: missedAfter) }
+                for sink in state.sinks { sink.eventsMissed(after: missedAfter, through: state.next - 1) }
                 if state.waiting[state.next] == nil { break }
             } else {
                 break

@@ -4,13 +4,14 @@ public protocol EventSink: AnyObject, Sendable {
     /// implementations must only queue the events and return, never block or call back into the broker.
     func enqueue(_ events: [EncodedEvent])
 
-    /// Called, in order with ``enqueue(_:)`` and under the same lock, when the events after `id` up to the next one
-    /// enqueued will never come: a store shared with other processes pruned them before this process read them (its
-    /// listener was away longer than retention kept them). Whoever was owed them live should resume from `id`, where
-    /// the store's retention marks tell what is gone. Does nothing unless implemented.
-    func eventsMissed(after id: EventID)
+    /// Called, in order with ``enqueue(_:)`` and under the same lock, when the events after `id` up to `last` will
+    /// never come: a store shared with other processes pruned them before this process read them (its listener was
+    /// away longer than retention kept them). Whoever was owed them live should resume from `id`, where the store's
+    /// retention marks tell what is gone; whoever comes later is owed what follows `last`. Does nothing unless
+    /// implemented.
+    func eventsMissed(after id: EventID, through last: EventID)
 }
 
 extension EventSink {
-    public func eventsMissed(after id: EventID) {}
+    public func eventsMissed(after id: EventID, through last: EventID) {}
 }

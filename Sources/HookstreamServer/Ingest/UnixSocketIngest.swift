@@ -196,6 +196,11 @@ final class UnixSocketIngest: Service {
                         "line longer than \(socket.lineLimit) bytes (server.unix_socket.line_bytes); it was not read, the next line is")
                     for try await frame in inbound.decode(using: NewlineFrameDecoder(lineLimit: socket.lineLimit)) {
                         guard case .line(let line) = frame else {
+                            // A sender a reload no longer allows is refused, whatever it sends.
+                            if let refusal = refusal(of: peer) {
+                                try await outbound.write(ByteBuffer(string: refusal + "\n"))
+                                return
+                            }
                             logger.info("Unix socket line rejected", metadata: ["error": "longer than line_bytes", "line_bytes": "\(socket.lineLimit)"])
                             try await outbound.write(ByteBuffer(string: tooLong + "\n"))
                             continue

@@ -13,11 +13,12 @@ final class StreamHub: EventSink, @unchecked Sendable {
     let eventLoop: any EventLoop
     private let lock = NIOLock()
     private var pending: [EncodedEvent] = []  // guarded by lock
-    /// Where in `pending` events were missed (``eventsMissed(after:)``): the streams are ended before the event there.
-    private var pendingGaps: [Int] = []  // guarded by lock
+    /// Where in `pending` events were missed (``eventsMissed(after:through:)``), and the last id missed there: the
+    /// streams open then are ended before the event at that place.
+    private var pendingGaps: [(at: Int, through: EventID)] = []  // guarded by lock
     private var isDrainScheduled = false  // guarded by lock
     private var batch: [EncodedEvent] = []  // on loop
-    private var gaps: [Int] = []  // on loop
+    private var gaps: [(at: Int, through: EventID)] = []  // on loop
     private var groups: [TopicFilter: SubscriberGroup] = [:]  // on loop
     private var heartbeatTask: RepeatedTask?  // on loop
     private var heartbeatPeriod: Duration?  // on loop
@@ -52,10 +53,11 @@ final class StreamHub: EventSink, @unchecked Sendable {
 
     /// Events of other instances were pruned from the shared store before this instance read them: every stream open
     /// now is owed them, and is ended once it has what came before (each resumes by `Last-Event-ID`, and its replay
-    /// sends a `hookstream.reset` if its topics lost events). Streams opened later are not.
-    func eventsMissed(after id: EventID) {
+    /// sends a `hookstream.reset` if its topics lost events). Streams opened once the hub has passed the gap start
+    /// after `last`.
+    func eventsMissed(after id: EventID, through last: EventID) {
         let mustSchedule: Bool = lock.withLock {
-            pendingGaps.append(pending.count)
+            pendingGaps.append((pending.count, last))
             if isDrainScheduled { return false }
             isDrainScheduled = true
             return true
@@ -75,10 +77,12 @@ final class StreamHub: EventSink, @unchecked Sendable {
             deliver(batch[...])
         } else {
             var start = 0
-            for gap in gaps {
-                deliver(batch[start..<gap])
-                endStreamsOwedMissedEvents()
-                start = gap
+            for (index, gap) in gaps.enumerated() {
+                deliver(batch[start..<gap.at])
+                // Once per drain: streams are added between drains, and per-topic retention leaves many holes.
+                if index == 0 { endStreamsOwedMissedEvents() }
+                drainedThrough = max(drainedThrough, gap.through)
+                start = gap.at
             }
             deliver(batch[start...])
             gaps.removeAll(keepingCapacity: true)
