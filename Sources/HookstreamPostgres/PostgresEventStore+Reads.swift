@@ -87,33 +87,34 @@ extension PostgresEventStore {
         let chunk = min(limit, 2_000)
         var found: [Event] = []
         var bytes = 0
-        var cursor = Int64(id)
+        var cursor = EventID(id)
         while true {
-            var binds = PostgresBindings()
-            binds.append(cursor)
-            binds.append(chunk)
-            binds.append(Int64(maxBytes))
-            let topics = condition.sql("topic", first: 4, binds: &binds)
-            let sql = """
-                SELECT \(PostgresSchema.eventColumns), running FROM (
-                    SELECT \(PostgresSchema.eventColumns), sum(octet_length(data)) OVER (ORDER BY id) AS running
-                    FROM hookstream_events WHERE id > $1 AND \(topics) ORDER BY id LIMIT $2
-                ) AS chunk WHERE running - octet_length(data) < $3 ORDER BY id
-                """
-            var read = 0
-            let rows = try await connection.rows(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger)
-            // Whether the chunk ended at its byte bound rather than at the last event there is.
-            let cutByBytes = try rows.rows.last.map { try $0.decode((Int64, String, String, ByteBuffer, Bool, Int64, String, Int64).self).7 >= maxBytes } ?? false
-            for event in try PostgresSchema.events(rows) {
-                read += 1
-                cursor = Int64(event.id)
+            let (events, cutByBytes) = try await readChunk(
+                connection, after: cursor, where: condition, rows: chunk, bytes: maxBytes - bytes, logger: logger)
+            for event in events {
+                cursor = event.id
                 guard filter.matches(event.topic) else { continue }
                 found.append(event)
                 bytes += event.pageBytes
                 if found.count >= limit || bytes >= maxBytes { return found }
             }
-            if read < chunk && !cutByBytes { return found }
+            if events.count < chunk && !cutByBytes { return found }
         }
+    }
+
+    /// The events after `id` in the topics' index ranges (``TopicCondition``), in id order, at most `rows` of them, and
+    /// ending in the database at the one whose data reaches `bytes` (a running sum of `octet_length`, which reads no
+    /// data); and whether they ended there rather than at the last event there is.
+    static func readChunk(
+        _ connection: PostgresConnection, after id: EventID, where condition: TopicCondition, rows: Int, bytes: Int, logger: Logger
+    ) async throws -> (events: [Event], cutByBytes: Bool) {
+        var binds = PostgresBindings()
+        binds.append(Int64(id))
+        binds.append(rows)
+        binds.append(Int64(bytes))
+        let sql = PostgresSchema.chunkQuery(where: condition.sql("topic", first: 4, binds: &binds))
+        let result = try await connection.rows(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger)
+        return try PostgresSchema.chunk(result, bytes: bytes)
     }
 
     public func prunedThrough(matching filter: TopicFilter) async throws -> EventID {

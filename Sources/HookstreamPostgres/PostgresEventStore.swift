@@ -53,12 +53,16 @@ public final class PostgresEventStore: SharedEventStore, Service, CustomStringCo
         var drained: [CheckedContinuation<Void, Never>] = []
     }
 
-    /// How the listener finds out that its connection no longer answers (tests shorten both).
-    struct ListenerTiming: Sendable {
+    /// How the listener finds out that its connection no longer answers, and how much one page of its catch-up reads
+    /// (tests shorten them).
+    struct ListenerLimits: Sendable {
         /// How often the listener reads whatever it heard or not.
         var sweep = TimeAmount.seconds(30)
         /// How long one page of a catch-up (its two reads) may take before the listener's connection is closed.
         var catchUpDeadline = TimeAmount.seconds(35)
+        /// About the most bytes of event data one page reads (it ends at the event that reaches them): a page of large
+        /// events must not take past the deadline.
+        var pageBytes = 16 << 20
     }
 
     struct FollowState: Sendable {
@@ -76,7 +80,7 @@ public final class PostgresEventStore: SharedEventStore, Service, CustomStringCo
     /// Advisory lock keys ("hookstrm" and the next): retention, and the schema's creation.
     static let retentionLock: Int64 = 0x686F_6F6B_7374_726E
     static let schemaLock: Int64 = retentionLock + 1
-    /// Most events one page of the listener's catch-up reads.
+    /// Most events one page of the listener's catch-up reads (``ListenerLimits/pageBytes`` bounds their bytes).
     static let catchUpPage = 1_000
     /// Most rows a retention statement deletes.
     static let pruneChunk = 5_000
@@ -101,17 +105,17 @@ public final class PostgresEventStore: SharedEventStore, Service, CustomStringCo
     /// Where the writer's connection lives: the HTTP server's loop when the daemon passes it, so that an append and its
     /// `202` need no other thread.
     let writerLoop: any EventLoop
-    let listenerTiming: ListenerTiming
+    let listenerLimits: ListenerLimits
 
     public var description: String { "PostgresEventStore" }
 
     private init(
-        settings: PostgresStore, lastID: EventID, refusalLapse: Duration, writerLoop: any EventLoop, listenerTiming: ListenerTiming,
+        settings: PostgresStore, lastID: EventID, refusalLapse: Duration, writerLoop: any EventLoop, listenerLimits: ListenerLimits,
         logger: Logger, now: @escaping @Sendable () -> Int64
     ) throws {
         self.settings = settings
         self.writerLoop = writerLoop
-        self.listenerTiming = listenerTiming
+        self.listenerLimits = listenerLimits
         self.refusalLapse = refusalLapse
         self.logger = logger
         self.now = now
@@ -136,12 +140,12 @@ public final class PostgresEventStore: SharedEventStore, Service, CustomStringCo
         _ settings: PostgresStore, writerLoop: (any EventLoop)? = nil, logger: Logger = Logger(label: "hookstream.store"),
         now: @escaping @Sendable () -> Int64 = WallClock.milliseconds, refusalLapse: Duration = .seconds(10)
     ) async throws(StoreError) -> PostgresEventStore {
-        try await open(settings, writerLoop: writerLoop, logger: logger, now: now, refusalLapse: refusalLapse, listenerTiming: ListenerTiming())
+        try await open(settings, writerLoop: writerLoop, logger: logger, now: now, refusalLapse: refusalLapse, listenerLimits: ListenerLimits())
     }
 
     static func open(
         _ settings: PostgresStore, writerLoop: (any EventLoop)? = nil, logger: Logger = Logger(label: "hookstream.store"),
-        now: @escaping @Sendable () -> Int64 = WallClock.milliseconds, refusalLapse: Duration = .seconds(10), listenerTiming: ListenerTiming
+        now: @escaping @Sendable () -> Int64 = WallClock.milliseconds, refusalLapse: Duration = .seconds(10), listenerLimits: ListenerLimits
     ) async throws(StoreError) -> PostgresEventStore {
         do {
             let configuration = try connectionConfiguration(settings)
@@ -159,7 +163,7 @@ public final class PostgresEventStore: SharedEventStore, Service, CustomStringCo
             }
             return try PostgresEventStore(
                 settings: settings, lastID: last, refusalLapse: refusalLapse,
-                writerLoop: writerLoop ?? PostgresConnection.defaultEventLoopGroup.any(), listenerTiming: listenerTiming, logger: logger, now: now)
+                writerLoop: writerLoop ?? PostgresConnection.defaultEventLoopGroup.any(), listenerLimits: listenerLimits, logger: logger, now: now)
         } catch {
             throw StoreError(
                 .openFailed,

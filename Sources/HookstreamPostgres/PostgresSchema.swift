@@ -163,6 +163,29 @@ enum PostgresSchema {
             binds: binds)
     }
 
+    /// Events after `$1` that `condition` takes, in id order, at most `$2` of them, ending at the one whose data reaches
+    /// `$3` bytes: the sum is a running one of `octet_length`, which reads no data, so rows past it are never fetched.
+    /// The limit is innermost, so the sum covers the chunk only and a sort (when the plan reads the topic index, whose
+    /// order is not the ids') keeps only the chunk's rows. Read its result with ``chunk(_:bytes:)``.
+    static func chunkQuery(where condition: String) -> String {
+        """
+        SELECT \(eventColumns), running FROM (
+            SELECT \(eventColumns), sum(octet_length(data)) OVER (ORDER BY id) AS running FROM (
+                SELECT \(eventColumns) FROM hookstream_events WHERE id > $1 AND \(condition) ORDER BY id LIMIT $2
+            ) AS limited
+        ) AS chunk WHERE running - octet_length(data) < $3 ORDER BY id
+        """
+    }
+
+    /// The events of a ``chunkQuery(where:)``, and whether they ended at its byte bound (`bytes`, its `$3`) rather than at
+    /// the last event it could take.
+    static func chunk(_ result: PostgresQueryResult, bytes: Int) throws -> (events: [Event], cutByBytes: Bool) {
+        let cutByBytes = try result.rows.last.map {
+            try $0.decode((Int64, String, String, ByteBuffer, Bool, Int64, String, Int64).self).7 >= bytes
+        } ?? false
+        return (try events(result), cutByBytes)
+    }
+
     /// Reads events from rows of ``eventColumns``.
     static func events(_ rows: PostgresQueryResult) throws -> [Event] {
         var events: [Event] = []

@@ -206,7 +206,7 @@ import Testing
         try await ScratchPostgres.with { server in
             let heard = NIOLockedValueBox<[EventID]>([])
             let store = try await PostgresEventStore.open(
-                server.settings, listenerTiming: .init(sweep: .milliseconds(200), catchUpDeadline: .milliseconds(500)))
+                server.settings, listenerLimits: .init(sweep: .milliseconds(200), catchUpDeadline: .milliseconds(500)))
             store.follow(from: { heard.withLockedValue { $0.last ?? 0 } }, deliver: { events, _ in heard.withLockedValue { $0 += events.map(\.id) } })
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await store.run() }
@@ -253,6 +253,17 @@ import Testing
                 let big = try await store.events(after: 0, matching: TopicFilter([try TopicPattern("x/big/a")]), limit: 100, maxBytes: 150_000)
                 #expect(big.map(\.id) == [1, 3], "the budget reached at the second large event")
             }
+            // What the database sends for one chunk: the first large event, whose data reaches the 50 KB, and no more.
+            let logger = Logger(label: "test")
+            let connection = try await PostgresConnection.connect(
+                configuration: PostgresEventStore.connectionConfiguration(server.settings), id: 9, logger: logger)
+            let chunk = try await PostgresEventStore.readChunk(
+                connection, after: 0, where: .init(TopicFilter([try TopicPattern("x/*/b")])), rows: 2_000, bytes: 50_000, logger: logger)
+            #expect(chunk.events.map(\.id) == [1] && chunk.cutByBytes)
+            let whole = try await PostgresEventStore.readChunk(
+                connection, after: 0, where: .init(TopicFilter([try TopicPattern("x/*/b")])), rows: 2_000, bytes: 10_000_000, logger: logger)
+            #expect(whole.events.count == 12 && !whole.cutByBytes, "under its bound, a chunk ends at the last event")
+            try await connection.close()
         }
     }
 
@@ -286,6 +297,25 @@ import Testing
                     #expect(try await append(b, [EventBatch([self.draft("t/d")], delivery: first, since: .max)]) == [[4]])
                     #expect(try await a.delivery(first, since: 0)?.ids == [4])
                 }
+            }
+        }
+    }
+
+    /// A catch-up whose pages end at their bytes (here after each event) still hands on every event, once, in order.
+    @Test func aCatchUpInPagesCutByBytesHandsOnEveryEvent() async throws {
+        try await ScratchPostgres.with { server in
+            let heard = NIOLockedValueBox<[EventID]>([])
+            let store = try await PostgresEventStore.open(server.settings, listenerLimits: .init(pageBytes: 1))
+            store.follow(from: { heard.withLockedValue { $0.last ?? 0 } }, deliver: { events, _ in heard.withLockedValue { $0 += events.map(\.id) } })
+            try await withStore(server) { other in
+                _ = try await other.append((0..<12).map { self.draft("t/\($0)", String(repeating: "d", count: $0 * 100)) })
+            }
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await store.run() }
+                try await waitUntil("all twelve are heard") { heard.withLockedValue { $0.count } >= 12 }
+                #expect(heard.withLockedValue { $0 } == Array(1...12))
+                try await store.close()
+                group.cancelAll()
             }
         }
     }
