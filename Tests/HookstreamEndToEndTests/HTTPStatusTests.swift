@@ -88,6 +88,152 @@ import Testing
         }
     }
 
+    /// Bad input: a client that pipelines `GET /console` (7 KiB answers) through small socket buffers and reads none
+    /// of the answers until the server stops taking its requests. Answers made at once leave nothing owed, so the
+    /// server once read on and held every answer in memory (20,000 requests: 150 MB); now it reads no further while
+    /// NIO holds more than the connection's high-water mark, and every answer comes once the client reads.
+    @Test func aClientThatReadsNoAnswersIsNotReadFurther() async throws {
+        try await withDaemon { daemon in
+            let run = try await ChildProcess.run(
+                "/usr/bin/env", ["python3", TestEnvironment.client("unread_answers_client.py"), "\(daemon.port)", "\(daemon.child.pid)", "20000"],
+                timeout: .seconds(90))
+            #expect(run.status == 0, "\(run.stderr)")
+            let result = try #require(try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Int], "\(run.stdout)")
+            let sent = try #require(result["sent"])
+            #expect(sent > HTTPStatusTests.answersInFlight && sent < 20_000, "the server stopped reading this connection: \(result)")
+            #expect(result["answered"] == sent, "\(result)")
+            #expect(try #require(result["rss_peak_kib"]) - (try #require(result["rss_before_kib"])) < 32 * 1024, "\(result)")
+        }
+    }
+
+    /// As many answers as one connection may have owed before its reading pauses (`HTTPConnectionHandler.maximumInFlight`).
+    static let answersInFlight = 64
+
+    /// A client that ends its side of the connection once its requests are sent (`shutdown(SHUT_WR)`, as RFC 9112 9.6
+    /// allows) gets every answer, then the connection closes. The connection once closed at the client's end, and
+    /// webhooks already published went unanswered, for their sender to send again.
+    @Test func aClientThatEndsItsSideAfterItsRequestsGetsEveryAnswer() async throws {
+        try await withDaemon { daemon in
+            var published = 0
+            for count in [1, 100] {  // 100: past the answers owed at once, so reading pauses before the end is seen
+                let run = try await ChildProcess.run(
+                    "/usr/bin/env", ["python3", TestEnvironment.client("pipeline_client.py"), "\(daemon.port)", "demo", "\(count)", "--half-close"])
+                #expect(run.status == 0, "\(count): \(run.stderr)")
+                let result = try #require(try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any], "\(run.stdout)")
+                #expect(result["statuses"] as? [Int] == Array(repeating: 202, count: count), "\(count): \(run.stdout)")
+                #expect((result["bodies"] as? [String])?.last == "{\"ids\":[\(published + count)],\"topics\":[\"demo/pipe\"]}\n", "\(count): \(run.stdout)")
+                #expect(result["closed"] as? Bool == true, "the server closes once it has answered")
+                published += count
+            }
+        }
+    }
+
+    /// Bad input: 70 pipelined webhooks, then bytes that are no HTTP request, in one write. The requests taken before
+    /// the bad bytes are answered in order, the 400 comes last, then the connection closes; and no request went
+    /// unanswered that was published (those held back behind the 64 answers owed were once published behind the 400,
+    /// and their answers dropped with the connection).
+    @Test func aMalformedRequestAfterAPipelineIsAnsweredLastAndWhatIsUnansweredIsNotPublished() async throws {
+        try await withDaemon { daemon in
+            let run = try await ChildProcess.run(
+                "/usr/bin/env", ["python3", TestEnvironment.client("pipeline_client.py"), "\(daemon.port)", "demo", "70", "--then-garbage"])
+            #expect(run.status == 0, "\(run.stderr)")
+            let result = try #require(try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any], "\(run.stdout)")
+            let statuses = try #require(result["statuses"] as? [Int])
+            let accepted = statuses.filter { $0 == 202 }.count
+            #expect(accepted >= 1 && statuses == Array(repeating: 202, count: accepted) + [400], "\(statuses)")
+            #expect(result["closed"] as? Bool == true)
+            // The next event's id says how many were published: exactly those answered 202.
+            let next = try await client.send(.POST, "\(daemon.baseURL)/hooks/demo", body: #"{"channel":"after"}"#, headers: [("Content-Type", "application/json")])
+            #expect(next.body.hasPrefix("{\"ids\":[\(accepted + 1)]"), "\(accepted) answered 202: \(next.body)")
+        }
+    }
+
+    /// Bad input: a 4 MiB webhook body against the 1 MiB limit, refused (413) by its `Content-Length` while the client
+    /// is still uploading it. The server ends its side after the answer and drops what still comes until the client
+    /// closes, so the client reads the whole 413 and its further writes succeed; the server once closed the socket
+    /// with the upload unread, and the kernel answered the client's next bytes with a reset, which can take the
+    /// answer away before the client reads it.
+    @Test func aBodyRefusedWhileItIsUploadedLeavesTheClientTheAnswer() async throws {
+        try await withDaemon { daemon in
+            let script = #"""
+                import json, socket, sys
+                sock = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+                sock.settimeout(10)
+                chunk = b"1" * 65536
+                sock.sendall(b"POST /hooks/demo HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                             b"Content-Length: 4194304\r\n\r\n" + chunk)
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    data += sock.recv(65536)
+                head, _, body = data.partition(b"\r\n\r\n")
+                length = int(next(l.split(b":", 1)[1] for l in head.split(b"\r\n") if l.lower().startswith(b"content-length:")))
+                while len(body) < length:
+                    body += sock.recv(65536)
+                sent = 0
+                try:
+                    for _ in range(16):  # 1 MiB more of the upload, after the answer
+                        sock.sendall(chunk)
+                        sent += len(chunk)
+                    error = None
+                except OSError as e:
+                    error = repr(e)
+                eof = sock.recv(65536) == b""
+                print(json.dumps({"status": int(head.split(b" ")[1]), "body": body.decode(), "sent_after": sent, "error": error, "eof": eof}))
+                """#
+            let run = try await ChildProcess.run("/usr/bin/env", ["python3", "-c", script, String(daemon.port)])
+            #expect(run.status == 0, "\(run.stderr)")
+            let result = try #require(try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any], "\(run.stdout)")
+            #expect(result["status"] as? Int == 413, "\(run.stdout)")
+            #expect((result["body"] as? String)?.contains(#""error":"body_too_large""#) == true, "\(run.stdout)")
+            #expect(result["error"] is NSNull, "the client's writes after the answer met no reset: \(run.stdout)")
+            #expect(result["sent_after"] as? Int == 16 * 65536)
+            #expect(result["eof"] as? Bool == true, "the server ended its side after the answer")
+        }
+    }
+
+    /// A stream request with a JWT (checked off the event loop) and a request pipelined behind it: while the token is
+    /// checked the next request is held, not dropped. Bad input: a JWT whose signature does not verify, so the
+    /// connection goes on after the 401 (the `/healthz` behind it was once lost, and the client waited for its answer
+    /// until the idle timeout).
+    @Test func aRequestPipelinedBehindAStreamWhoseJWTIsRefusedIsAnswered() async throws {
+        let config = """
+            store: { kind: memory }
+            auth:
+              jwt:
+                keys: [{ alg: HS256, secret: { value: 0123456789abcdef0123456789abcdef } }]
+                subscribe: ["users/{sub}/**"]
+            sources: { app: {} }
+            """
+        try await withDaemon(config: config) { daemon in
+            let script = #"""
+                import socket, sys
+                sock = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+                sock.settimeout(10)
+                token = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIiwiZXhwIjo0MTAyNDQ0ODAwfQ.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+                sock.sendall(("GET /events?topic=users/1/alerts HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " + token
+                              + "\r\n\r\nGET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").encode())
+                data, statuses = b"", []
+                while len(statuses) < 2:
+                    while b"\r\n\r\n" not in data:
+                        chunk = sock.recv(65536)
+                        if not chunk:
+                            sys.exit(f"closed after {statuses}")
+                        data += chunk
+                    head, _, rest = data.partition(b"\r\n\r\n")
+                    lines = head.decode().split("\r\n")
+                    length = int(next(l.split(":", 1)[1] for l in lines if l.lower().startswith("content-length:")))
+                    while len(rest) < length:
+                        rest += sock.recv(65536)
+                    statuses.append(int(lines[0].split()[1]))
+                    data = rest[length:]
+                print(statuses)
+                """#
+            let run = try await ChildProcess.run("/usr/bin/env", ["python3", "-c", script, String(daemon.port)])
+            #expect(run.status == 0, "\(run.stderr)")
+            #expect(run.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "[401, 200]", "\(run.stdout)")
+        }
+    }
+
     /// Bad input: a CONNECT, and a request for a protocol switch, each followed by 8 MiB of another protocol's bytes.
     /// NIO's decoder parses nothing after such a request, so the answer closes the connection, and the bytes do not
     /// pile up in memory (they did, without bound, behind a keep-alive answer).

@@ -17,7 +17,8 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         case receiving(HTTPRequestHead, ByteBuffer, LiveSettings)
         /// The body was refused (too large); the connection closes after the answer.
         case discarding
-        /// A stream request whose JWT is being checked; nothing more is read meanwhile.
+        /// A stream request whose JWT is being checked; what the client sends meanwhile is held back (a refused
+        /// stream's connection goes on with it).
         case authenticating
         case streaming(StreamSubscriber)
         case closed
@@ -94,9 +95,9 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let part = unwrapInboundIn(data)
         switch state {
-        case .streaming, .closed, .discarding, .authenticating:
+        case .streaming, .closed, .discarding:
             break  // a stream's connection carries nothing more from the client
-        case .idle, .receiving:
+        case .idle, .receiving, .authenticating:
             if isHoldingBack {
                 queued.append(part)
                 if !isReadPaused {
@@ -111,8 +112,27 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
 
     private var isHoldingBack: Bool { !queued.isEmpty || isAtCapacity }
 
-    /// No further request may start: a stream waits for the answers before it, or too many answers are owed.
-    private var isAtCapacity: Bool { waitingStream != nil || slots.count >= HTTPConnectionHandler.maximumInFlight }
+    /// No further request may start: a stream waits for the answers before it, too many answers are owed, or the
+    /// client does not take the answers written.
+    private var isAtCapacity: Bool {
+        if case .authenticating = state { return true }
+        return waitingStream != nil || slots.count >= HTTPConnectionHandler.maximumInFlight || isClientBehind
+    }
+
+    /// HTTP/1.1: NIO holds more of this connection's answers than its high-water mark, because the client does not
+    /// read them. Answers made at once (`/console`, `/healthz`, a 404) leave no slot owed, so without this a client
+    /// that pipelines requests and never reads would have the server read on and hold every answer in memory.
+    private var isClientBehind = false
+
+    /// HTTP/1.1 without TLS: the client ended its side of the connection (after its last request, or by closing).
+    /// What it sent before is still answered, then the connection closes.
+    private var isInputClosed = false
+    /// HTTP/1.1 without TLS: the server ended its side after a last answer, and waits for the client to close.
+    private var isOutputClosed = false
+
+    /// Whether the connection is plain TCP: the client's end of its side reaches this handler, and the server can end
+    /// its own side alone (over TLS, swift-nio-ssl closes at a TCP end without TLS's own close_notify).
+    private var isPlainTCP: Bool { checksHost }
 
     private func handle(_ part: HTTPServerRequestPart, context: ChannelHandlerContext) {
         switch (part, state) {
@@ -390,6 +410,27 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
             // that never ends it, or never lets the answer out, must not hold the stream and its connection.)
             expiry = .now() + idleTimeout
         }
+        takeHeldBack(context: context)
+        closeIfClientLeft(context: context)
+    }
+
+    /// Closes the connection once the client that ended its side has every answer it is owed, and nothing it sent
+    /// before is left to handle.
+    private func closeIfClientLeft(context: ChannelHandlerContext) {
+        guard isInputClosed, !isHandlingQueued, slots.isEmpty, queued.isEmpty, waitingStream == nil, case .idle = state else { return }
+        closeBehindWrites(context: context)
+    }
+
+    /// Closes the connection once what NIO holds of it is written (a close alone would drop it).
+    private func closeBehindWrites(context: ChannelHandlerContext) {
+        state = .closed
+        let channel = context.channel
+        context.writeAndFlush(wrapOutboundOut(channel.allocator.buffer(capacity: 0))).whenComplete { _ in channel.close(promise: nil) }
+    }
+
+    /// Handles the request parts held back while the connection was at capacity, as far as it no longer is, and
+    /// resumes reading once none is left.
+    private func takeHeldBack(context: ChannelHandlerContext) {
         guard slots.count < HTTPConnectionHandler.maximumInFlight else { return }
         if slots.isEmpty, let waiting = waitingStream {
             waitingStream = nil
@@ -426,15 +467,33 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
 
     /// Closes the connection (for HTTP/2, the stream) once `answer` is written, dropping whatever the client still
     /// sends; by `idle_timeout` at the latest, if the answer never goes out (a client that stopped reading).
+    ///
+    /// Over plain TCP the server ends only its own side once the answer is written, and reads and drops what the
+    /// client still sends (a body refused with 413 while it is uploading) until the client closes, for
+    /// ``lingeringLimit`` at most: closed with unread bytes, the socket would answer them with a reset, which can
+    /// take the answer away before the client reads it (nginx's `lingering_close`).
     private func close(after answer: EventLoopFuture<Void>, context: ChannelHandlerContext) {
         state = .closed
         releaseBody()
         dropSlots()
         queued.removeAll()
         let channel = context.channel
-        answer.whenComplete { _ in channel.close(promise: nil) }
-        expiry = .now() + idleTimeout
+        guard case .http1 = framing, isPlainTCP else {
+            answer.whenComplete { _ in channel.close(promise: nil) }
+            expiry = .now() + idleTimeout
+            return
+        }
+        answer.assumeIsolated().whenComplete { result in
+            guard case .success = result, !self.isInputClosed else { return channel.close(promise: nil) }
+            self.isOutputClosed = true
+            channel.close(mode: .output, promise: nil)
+        }
+        expiry = .now() + min(idleTimeout, HTTPConnectionHandler.lingeringLimit)
     }
+
+    /// How long a connection that ended its side after a last answer waits for the client to close, reading and
+    /// dropping what it sends.
+    static let lingeringLimit = TimeAmount.seconds(5)
 
     /// Whether NIO's decoder stops parsing after `head`'s request: a CONNECT, or an upgrade (`Connection: upgrade`
     /// with an `Upgrade` header).
@@ -447,6 +506,8 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     // MARK: Event streams
 
     private func startStream(head: HTTPRequestHead, target: RequestTarget, context: ChannelHandlerContext) {
+        // A stream for a client that has ended its side (as `channelInactive` does for one that closes once streaming).
+        if isInputClosed { return closeBehindWrites(context: context) }
         let settings = server.settings
         let cors = settings.corsHeaders(origin: head.headers.first(name: "origin"))
         let request: StreamRequest
@@ -592,10 +653,45 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     // MARK: Connection events
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
-        if case .streaming(let subscriber) = state {
+        switch state {
+        case .streaming(let subscriber):
             subscriber.writabilityChanged(context.channel.isWritable)
+        case .idle, .receiving, .authenticating, .discarding:
+            // An HTTP/2 stream carries one request, and its connection's reading is swift-nio-http2's to bound.
+            guard case .http1 = framing else { break }
+            isClientBehind = !context.channel.isWritable
+            if !isClientBehind { takeHeldBack(context: context) }
+        case .closed:
+            break
         }
         context.fireChannelWritabilityChanged()
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        guard case .http1 = framing, let channelEvent = event as? ChannelEvent, case .inputClosed = channelEvent else {
+            return context.fireUserInboundEventTriggered(event)
+        }
+        // A client may end its side once it has sent its requests (RFC 9112 9.6) and still read the answers: they go
+        // out, then the connection closes. (Before, the whole connection closed at once and work already done, a
+        // webhook published, went unanswered, for its sender to send again.)
+        isInputClosed = true
+        switch state {
+        case .idle:
+            closeIfClientLeft(context: context)
+        case .receiving:
+            // Half a request, whose rest can no longer come: not handled, and nothing of it was accepted.
+            releaseBody()
+            state = .idle
+            closeIfClientLeft(context: context)
+        case .authenticating, .streaming:
+            // An event stream ends when its client closes (a page left, a tab closed): the client gets no more.
+            context.close(promise: nil)
+        case .closed where isOutputClosed:
+            context.close(promise: nil)  // the last answer went out: both sides are done
+        case .discarding, .closed:
+            break  // closing after an answer already, once it is written
+        }
+        context.fireUserInboundEventTriggered(event)
     }
 
     func channelInactive(context: ChannelHandlerContext) {
@@ -659,10 +755,20 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        if error is HTTPParserError, case .idle = state {
+        guard error is HTTPParserError else { return context.close(promise: nil) }
+        switch state {
+        case .idle, .receiving:
+            // The answers owed for requests before the bad bytes go out first, then the 400, then the connection
+            // closes. Requests read before the bad bytes but held back are not handled: nothing of them is accepted,
+            // and the close tells the client they went unanswered (handled now, they would be published behind the
+            // 400 and their answers dropped with the connection).
+            releaseBody()
+            queued.removeAll()
+            waitingStream = nil
+            state = .discarding
             respond(HTTPResponse(error: HTTPError(.badRequest, code: "bad_request", "malformed HTTP request")), keepAlive: false, context: context)
-            return
+        case .discarding, .authenticating, .streaming, .closed:
+            context.close(promise: nil)
         }
-        context.close(promise: nil)
     }
 }

@@ -39,10 +39,16 @@ final class HTTP2IdleDeadline: NIOHTTP2StreamDelegate, ExpiringConnection, @unch
     }
 
     /// Says GOAWAY (no error, naming the last stream taken, so a client knows nothing after it was processed),
-    /// then closes.
+    /// then closes; after ``goAwayGrace`` at the latest: a client that stopped reading leaves the GOAWAY behind
+    /// bytes that never go out, and the kernel keeps a connection whose peer takes nothing open for good.
     func expire() {
         let channel = self.channel
         let goAway = HTTP2Frame(streamID: .rootStream, payload: .goAway(lastStreamID: lastStreamID, errorCode: .noError, opaqueData: nil))
         channel.writeAndFlush(goAway).whenComplete { _ in channel.close(promise: nil) }
+        let deadline = channel.eventLoop.scheduleTask(in: HTTP2IdleDeadline.goAwayGrace) { channel.close(promise: nil) }
+        channel.closeFuture.whenComplete { _ in deadline.cancel() }
     }
+
+    /// How long a GOAWAY may take to go out before the connection is closed anyway.
+    static let goAwayGrace = TimeAmount.seconds(5)
 }

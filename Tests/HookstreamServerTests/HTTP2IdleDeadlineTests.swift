@@ -1,0 +1,52 @@
+import NIOCore
+import NIOEmbedded
+import NIOHTTP2
+import Testing
+
+@testable import HookstreamServer
+
+/// An HTTP/2 connection that idled past its deadline says GOAWAY and closes, even when the GOAWAY never goes out.
+@Suite struct HTTP2IdleDeadlineTests {
+    /// Holds every write, as a socket whose peer takes nothing holds what is queued behind its full buffer.
+    private final class StuckWrites: ChannelOutboundHandler {
+        typealias OutboundIn = HTTP2Frame
+        var held: [EventLoopPromise<Void>] = []
+
+        func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+            if let promise { held.append(promise) }
+        }
+    }
+
+    /// Bad input: a client that stopped reading its connection. The GOAWAY stays behind the bytes it does not take,
+    /// and the connection once stayed open for as long as the client did (the close waited for the GOAWAY's write).
+    @Test func aConnectionWhoseGoAwayNeverGoesOutIsClosedAfterTheGrace() throws {
+        let loop = EmbeddedEventLoop()
+        let stuck = StuckWrites()
+        let channel = EmbeddedChannel(handler: stuck, loop: loop)
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+        let deadline = HTTP2IdleDeadline(
+            channel: channel, sweeper: ConnectionSweeper(eventLoop: loop), firstStreamBy: .now() + .hours(1), idleTimeout: .seconds(1))
+        deadline.expire()
+        #expect(stuck.held.count == 1, "the GOAWAY was written")
+        loop.advanceTime(by: HTTP2IdleDeadline.goAwayGrace - .milliseconds(1))
+        #expect(channel.isActive, "the GOAWAY has its grace")
+        loop.advanceTime(by: .milliseconds(1))
+        #expect(!channel.isActive, "closed without the GOAWAY's write")
+        for promise in stuck.held { promise.fail(ChannelError.ioOnClosedChannel) }
+    }
+
+    /// A GOAWAY that goes out closes the connection at once, and the grace's timer goes with it.
+    @Test func aConnectionWhoseGoAwayGoesOutClosesAtOnce() throws {
+        let loop = EmbeddedEventLoop()
+        let channel = EmbeddedChannel(loop: loop)
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+        let deadline = HTTP2IdleDeadline(
+            channel: channel, sweeper: ConnectionSweeper(eventLoop: loop), firstStreamBy: .now() + .hours(1), idleTimeout: .seconds(1))
+        deadline.expire()
+        loop.run()
+        #expect(!channel.isActive)
+        let goAway = try #require(try channel.readOutbound(as: HTTP2Frame.self))
+        guard case .goAway(_, let code, _) = goAway.payload else { Issue.record("\(goAway)"); return }
+        #expect(code == .noError)
+    }
+}
