@@ -59,7 +59,9 @@ struct TokenCommand: AsyncParsableCommand {
             let algorithm = alg ?? "HS256"
             let digest: DigestAlgorithm = algorithm == "HS512" ? .sha512 : algorithm == "HS384" ? .sha384 : .sha256
             guard ["HS256", "HS384", "HS512"].contains(algorithm) else { throw ValidationError("--secret-env signs with HS256, HS384 or HS512") }
-            guard secret.utf8.count >= 32 else { throw ValidationError("the secret must be at least 32 bytes long") }
+            // As long as the hash at least (RFC 7518 3.2), as the server's auth.jwt.keys require.
+            let minimum = digest == .sha512 ? 64 : digest == .sha384 ? 48 : 32
+            guard secret.utf8.count >= minimum else { throw ValidationError("an \(algorithm) secret must be at least \(minimum) bytes long") }
             await keys.add(hmac: HMACKey(from: secret), digestAlgorithm: digest, kid: keyID)
         case (nil, let path?):
             guard let pem = try? String(contentsOfFile: path, encoding: .utf8) else { throw ValidationError("cannot read the key file \(path)") }

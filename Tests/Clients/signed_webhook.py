@@ -11,6 +11,7 @@ import hmac
 import json
 import sys
 import time
+import uuid
 from datetime import datetime, timezone
 
 import httpx
@@ -63,7 +64,9 @@ def main() -> int:
         headers["webhook-signature"] = "v1," + signature(body)
     elif args.scheme == "gitlab":
         headers["X-Gitlab-Token"] = signature(body)
-        headers["X-Gitlab-Event-UUID"] = args.id
+        # GitLab keeps Idempotency-Key across a delivery's retries and resends, and gives each a new Event-UUID.
+        headers["Idempotency-Key"] = args.id
+        headers["X-Gitlab-Event-UUID"] = str(uuid.uuid4())
     elif args.scheme == "hmac-sha512-base64":
         headers["X-Signature"] = signature(body)
     for extra in args.header:

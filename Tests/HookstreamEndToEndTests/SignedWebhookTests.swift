@@ -147,6 +147,24 @@ import Testing
         try await restarted.stop()
     }
 
+    /// GitLab's preset knows a redelivery by its `Idempotency-Key`, which GitLab keeps across retries and resends, and
+    /// not by `X-Gitlab-Event-UUID`: a resend gets a new one, and the hooks set off by a hook's own request share it.
+    @Test func gitLabDeliveriesAreKnownByTheirIdempotencyKey() async throws {
+        try await withSignedDaemon { daemon in
+            func deliver(_ arguments: [String]) async throws -> Sent {
+                try await self.send(daemon, source: "gitlab", scheme: "gitlab", secret: "gitlab-token-value", body: #"{"object_kind":"push"}"#, arguments)
+            }
+            let first = try await deliver(["--id", "key-1"])
+            let resent = try await deliver(["--id", "key-1"])  // a new Event-UUID, the same key
+            #expect(first.status == 202 && first.ids == [1] && !first.isDuplicate, "\(first.body)")
+            #expect(resent.ids == [1] && resent.isDuplicate, "\(resent.body)")
+            // Two deliveries of one recursion chain: the same Event-UUID, each its own key. Both are published.
+            let chained = try await deliver(["--id", "key-2", "--header", "X-Gitlab-Event-UUID: chain-1"])
+            let sibling = try await deliver(["--id", "key-3", "--header", "X-Gitlab-Event-UUID: chain-1"])
+            #expect(chained.ids == [2] && sibling.ids == [3] && !sibling.isDuplicate, "\(chained.body) \(sibling.body)")
+        }
+    }
+
     /// A delivery id found by `dedupe: { path: ... }` outside the body (here the query), which no rule reads: the
     /// message is built with it all the same, so the redelivery is recognised.
     @Test func aDeliveryIDInTheQueryIsFoundThoughNoRuleReadsIt() async throws {

@@ -407,20 +407,9 @@ import Testing
         guard exported.status == 0 else { throw HarnessError("openssl: \(exported.stderr)") }
         let point = Array(try Data(contentsOf: URL(fileURLWithPath: der)).suffix(65))
         #expect(point[0] == 4)
-        func base64URL(_ bytes: ArraySlice<UInt8>) -> String {
-            Data(bytes).base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
-                .replacingOccurrences(of: "=", with: "")
-        }
-        let jwks = #"{"keys":[{"kty":"EC","crv":"P-256","alg":"ES256","kid":"k1","x":"\#(base64URL(point[1..<33]))","y":"\#(base64URL(point[33..<65]))"}]}"#
-        let config = """
-            store: { kind: memory }
-            auth:
-              jwt:
-                jwks: { value: '\(jwks)' }
-                subscribe: ["users/{sub}/**"]
-            sources: { app: {} }
-            """
-        try await withDaemon(config: config, directory: directory) { (daemon: Daemon) async throws in
+        let x = Self.base64URL(Data(point[1..<33])), y = Self.base64URL(Data(point[33..<65]))
+        let jwks = #"{"keys":[{"kty":"EC","crv":"P-256","alg":"ES256","kid":"k1","x":"\#(x)","y":"\#(y)"}]}"#
+        try await withDaemon(config: Self.config(jwks: jwks), directory: directory) { (daemon: Daemon) async throws in
             func open(kid: [String]) async throws -> (status: UInt, body: String) {
                 let minted = try await ChildProcess.run(TestEnvironment.binary, ["token", "--key", key, "--sub", "42", "--ttl", "5m"] + kid)
                 guard minted.status == 0 else { throw HarnessError("hookstream token: \(minted.stderr)") }
@@ -438,6 +427,67 @@ import Testing
                 #expect(refused.status == 401, "\(kid): \(refused)")
                 #expect(refused.body.contains("no configured key is for it (a key of auth.jwt.jwks is tried only for a token whose kid names it)"), "\(kid): \(refused)")
             }
+        }
+    }
+
+    /// A JWKS RSA key without `alg` (as Microsoft Entra publishes its keys) checks RS256 tokens, and a token that names
+    /// the key cannot choose another algorithm for it. Bad input: a forged token naming the key with PS256 and a junk
+    /// signature, sent first: jwt-kit once took the key's algorithm from it and kept it, and refused every real
+    /// token until a reload.
+    @Test func aJWKSKeyWithoutAnAlgorithmCannotBeGivenOneByAToken() async throws {
+        let directory = try TestEnvironment.makeTemporaryDirectory()
+        let key = directory.appendingPathComponent("rsa.pem").path
+        let made = try await ChildProcess.run("/usr/bin/env", ["openssl", "genrsa", "-out", key, "2048"])
+        guard made.status == 0 else { throw HarnessError("openssl: \(made.stderr)") }
+        let modulus = try await ChildProcess.run("/usr/bin/env", ["openssl", "rsa", "-in", key, "-noout", "-modulus"])
+        let hex = try #require(modulus.stdout.split(separator: "=").last?.trimmingCharacters(in: .whitespacesAndNewlines), "\(modulus)")
+        var bytes: [UInt8] = []
+        var digits = hex.makeIterator()
+        while let high = digits.next(), let low = digits.next() { bytes.append(UInt8(String([high, low]), radix: 16)!) }
+        let jwks = #"{"keys":[{"kty":"RSA","kid":"k1","n":"\#(Self.base64URL(Data(bytes)))","e":"AQAB"}]}"#
+        try await withDaemon(config: Self.config(jwks: jwks), directory: directory) { (daemon: Daemon) async throws in
+            func open(_ token: String) async throws -> UInt {
+                let stream = try await ChildProcess.run("/usr/bin/curl", [
+                    "-sS", "--max-time", "1", "-o", "/dev/null", "-w", "%{http_code}", "-H", "Authorization: Bearer \(token)",
+                    "\(daemon.baseURL)/events?topic=users/42/alerts",
+                ])
+                return UInt(stream.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+            }
+            let header = Self.base64URL(Data(#"{"alg":"PS256","kid":"k1","typ":"JWT"}"#.utf8))
+            let claims = Self.base64URL(Data(#"{"sub":"42","exp":4102444800}"#.utf8))
+            #expect(try await open("\(header).\(claims).\(Self.base64URL(Data(repeating: 7, count: 256)))") == 401)
+            let minted = try await ChildProcess.run(TestEnvironment.binary, ["token", "--key", key, "--alg", "RS256", "--kid", "k1", "--sub", "42", "--ttl", "5m"])
+            guard minted.status == 0 else { throw HarnessError("hookstream token: \(minted.stderr)") }
+            #expect(try await open(minted.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) == 200, "the key checks RS256 tokens still")
+        }
+    }
+
+    /// Base64url without padding, as JWKs and JWTs write their bytes (RFC 7515 2).
+    static func base64URL(_ data: Data) -> String {
+        data.base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+            .replacingOccurrences(of: "=", with: "")
+    }
+
+    /// A daemon's configuration whose streams are opened with JWTs checked by the keys of `jwks` (a JWKS document).
+    static func config(jwks: String) -> String {
+        """
+        store: { kind: memory }
+        auth:
+          jwt:
+            jwks: { value: '\(jwks)' }
+            subscribe: ["users/{sub}/**"]
+        sources: { app: {} }
+        """
+    }
+
+    /// An HMAC secret at least as long as the hash, for `hookstream token` as for the server's keys (RFC 7518 3.2).
+    /// Bad input: a 40-byte secret for HS512, which needs 64.
+    @Test func tokenRefusesAnHMACSecretShorterThanItsHash() async throws {
+        for (secret, works) in [(String(repeating: "s", count: 40), false), (String(repeating: "s", count: 64), true)] {
+            let minted = try await ChildProcess.run(
+                "/usr/bin/env", ["S=\(secret)", TestEnvironment.binary, "token", "--secret-env", "S", "--alg", "HS512", "--sub", "1", "--ttl", "1m"])
+            #expect((minted.status == 0) == works, "\(secret.count) bytes: \(minted.stderr)")
+            if !works { #expect(minted.stderr.contains("an HS512 secret must be at least 64 bytes long"), "\(minted.stderr)") }
         }
     }
 

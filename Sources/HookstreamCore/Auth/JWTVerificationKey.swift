@@ -3,7 +3,7 @@ public import JWTKit
 /// A key that verifies JWT signatures, by algorithm: read from the config, parsed when the config is loaded so that a
 /// bad key is a config error with its position.
 public enum JWTVerificationKey: Sendable {
-    /// HS256, HS384, HS512 (a shared secret of at least 32 bytes: jwt-kit refuses shorter ones).
+    /// HS256, HS384, HS512: a shared secret at least as long as the hash (32, 48, 64 bytes; RFC 7518 3.2).
     case hmac(HMACKey, DigestAlgorithm)
     case es256(ES256PublicKey)
     case es384(ES384PublicKey)

@@ -102,7 +102,7 @@ extension ConfigSchema {
                     if document.keys.isEmpty {
                         reader.error(at: value, "auth.jwt.jwks has no keys: no token could be verified with it")
                     } else {
-                        settings.jwks = document
+                        settings.jwks = JWKS(keys: document.keys.map(ConfigSchema.withAlgorithm))
                     }
                 } catch {
                     reader.error(at: value, "auth.jwt.jwks is not a JWKS document ({\"keys\": [...]}): \(ConfigSchema.describe(error))")
@@ -204,6 +204,28 @@ extension ConfigSchema {
                 }
             }
         }
+    }
+
+    /// `key` with the algorithm its type implies when it names none: jwt-kit would take the one of the first token
+    /// that names the key's `kid`, whoever sent it, and keep it, so that one forged token could make every real one
+    /// fail. RSA: RS256, which OpenID providers that publish no `alg` (Microsoft Entra) sign with; EC: ES256, ES384 or
+    /// ES512 by its curve; OKP: EdDSA. A JWKS whose RSA keys sign with another algorithm says so with `alg`.
+    static func withAlgorithm(_ key: JWK) -> JWK {
+        guard key.algorithm == nil else { return key }
+        var pinned = key
+        switch key.keyType {
+        case .rsa: pinned.algorithm = .rs256
+        case .ecdsa:
+            switch key.curve?.rawValue {
+            case "P-256": pinned.algorithm = .es256
+            case "P-384": pinned.algorithm = .es384
+            case "P-521": pinned.algorithm = .es512
+            default: break
+            }
+        case .octetKeyPair: pinned.algorithm = .eddsa
+        default: break
+        }
+        return pinned
     }
 
     /// Why a JSON document did not decode, by where in it: never the document's text (a JWKS may hold an HMAC key).

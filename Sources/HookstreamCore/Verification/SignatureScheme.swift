@@ -46,7 +46,9 @@ public enum SignatureScheme: Sendable, Hashable {
     public var deliveryID: DeliveryIDLocation? {
         switch self {
         case .github: .header("x-github-delivery")
-        case .gitlab: .header("x-gitlab-event-uuid")
+        // GitLab (17.4 on) keeps Idempotency-Key across retries and resends. Not X-Gitlab-Event-UUID: a resend gets a
+        // new one, and the hooks a hook's own request sets off share its sender's.
+        case .gitlab: .header("idempotency-key")
         case .standardWebhooks: .header("webhook-id")
         // Stripe and Slack name the event in the body; a redelivery carries the same one.
         case .stripe: .path(try! ValuePath("body.id"))
