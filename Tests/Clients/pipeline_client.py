@@ -6,7 +6,8 @@ Each body is {"channel": "pipe", "n": i}, with a "pad" of PAD bytes when given (
 --half-close: ends the client's side of the connection (shutdown SHUT_WR) once the requests are sent, then reads
   the answers and the end of the connection.
 --then-garbage: sends bytes that are no HTTP request after the N requests, then reads answers until the server
-  closes the connection (however many there are).
+  closes the connection (however many there are). 1 MiB more of them follows: the server reads it after its parser
+  has failed.
 Prints one JSON line: {"statuses": [...], "bodies": [...], "closed": bool} in the order the responses arrived;
 "closed" says whether the server ended the connection after the last answer read."""
 import json
@@ -26,10 +27,15 @@ def main() -> int:
                      f"Content-Length: {len(body)}\r\n\r\n").encode() + body
     until_close = "--then-garbage" in flags
     if until_close:
-        requests += b"NOT HTTP AT ALL\r\n\r\n"
+        requests += b"NOT HTTP AT ALL\r\n\r\n" + b"x" * (1 << 20)
     sock = socket.create_connection(("127.0.0.1", port))
     sock.settimeout(20)
-    sock.sendall(requests)
+    try:
+        sock.sendall(requests)
+    except OSError as error:
+        if not until_close:
+            raise
+        print(f"sending: {error!r}", file=sys.stderr)  # the answers already sent are still read
     if "--half-close" in flags:
         sock.shutdown(socket.SHUT_WR)
     data = b""

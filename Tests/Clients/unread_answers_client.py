@@ -2,12 +2,15 @@
 """Pipelines `GET /console` on one connection and reads nothing until the server stops taking requests, then reads
 every answer.
 
-usage: unread_answers_client.py PORT PID LIMIT
+usage: unread_answers_client.py PORT PID LIMIT [--half-close]
 The socket's buffers are small (4 KiB to receive, 16 KiB to send), so the kernel holds little of either side. Requests
 are sent without blocking until LIMIT are sent or the connection has taken nothing for 2 s; the server's resident
 memory (VmRSS of PID) is read before, and after every 500 requests. Then the answers are read: each must be a whole
 200 with its Content-Length.
-Prints one JSON line: {"sent": requests sent, "rss_before_kib": …, "rss_peak_kib": …, "answered": 200s read}."""
+--half-close: the client ends its side of the connection (shutdown SHUT_WR) once its requests are sent, reads
+nothing for half a second, then reads every answer, and the end of the connection within 5 s after the last one.
+Prints one JSON line: {"sent": requests sent, "rss_before_kib": …, "rss_peak_kib": …, "answered": 200s read,
+"closed": whether the server ended the connection (with --half-close, within 5 s of the last answer)}."""
 import json
 import select
 import socket
@@ -24,7 +27,9 @@ def rss_kib(pid: int) -> int:
 
 
 def main() -> int:
-    port, pid, limit = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    half_close = "--half-close" in sys.argv[1:]
+    port, pid, limit = int(args[0]), int(args[1]), int(args[2])
     request = b"GET /console HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
@@ -52,6 +57,13 @@ def main() -> int:
     rest = (len(request) - written % len(request)) % len(request)
     tail = request[len(request) - rest:]
     sent = (written + rest) // len(request)
+    if half_close:
+        sock.setblocking(True)
+        sock.sendall(tail)
+        tail = b""
+        sock.shutdown(socket.SHUT_WR)
+        time.sleep(0.5)  # the client is slow to read: the server writes its answers as the client takes them
+        sock.setblocking(False)
     data = b""
     answered = 0
     deadline = time.monotonic() + 60
@@ -80,7 +92,15 @@ def main() -> int:
                 raise SystemExit(f"answer {answered + 1}: {lines[0]}")
             answered += 1
             data = data[end + 4 + length:]
-    print(json.dumps({"sent": sent, "rss_before_kib": before, "rss_peak_kib": peak, "answered": answered}))
+    closed = False
+    if half_close and not data:
+        sock.setblocking(True)
+        sock.settimeout(5)
+        try:
+            closed = sock.recv(1) == b""
+        except socket.timeout:
+            closed = False
+    print(json.dumps({"sent": sent, "rss_before_kib": before, "rss_peak_kib": peak, "answered": answered, "closed": closed}))
     return 0
 
 

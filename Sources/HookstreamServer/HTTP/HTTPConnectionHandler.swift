@@ -411,19 +411,27 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
             expiry = .now() + idleTimeout
         }
         takeHeldBack(context: context)
-        closeIfClientLeft(context: context)
     }
 
     /// Closes the connection once the client that ended its side has every answer it is owed, and nothing it sent
     /// before is left to handle.
     private func closeIfClientLeft(context: ChannelHandlerContext) {
-        guard isInputClosed, !isHandlingQueued, slots.isEmpty, queued.isEmpty, waitingStream == nil, case .idle = state else { return }
+        guard isInputClosed, !isHandlingQueued, queued.isEmpty else { return }
+        if case .receiving = state {
+            // Half a request, and everything the client sent has been handled: the rest can no longer come. Not
+            // handled, and nothing of it was accepted.
+            releaseBody()
+            state = .idle
+        }
+        guard slots.isEmpty, waitingStream == nil, case .idle = state else { return }
         closeBehindWrites(context: context)
     }
 
-    /// Closes the connection once what NIO holds of it is written (a close alone would drop it).
+    /// Closes the connection once what NIO holds of it is written (a close alone would drop it); by `idle_timeout`
+    /// at the latest, for a client that does not read it.
     private func closeBehindWrites(context: ChannelHandlerContext) {
         state = .closed
+        expiry = .now() + idleTimeout
         let channel = context.channel
         context.writeAndFlush(wrapOutboundOut(channel.allocator.buffer(capacity: 0))).whenComplete { _ in channel.close(promise: nil) }
     }
@@ -431,6 +439,8 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     /// Handles the request parts held back while the connection was at capacity, as far as it no longer is, and
     /// resumes reading once none is left.
     private func takeHeldBack(context: ChannelHandlerContext) {
+        // A client that ended its side may now have every answer (also when the answers went out as it read them).
+        defer { closeIfClientLeft(context: context) }
         guard slots.count < HTTPConnectionHandler.maximumInFlight else { return }
         if slots.isEmpty, let waiting = waitingStream {
             waitingStream = nil
@@ -454,15 +464,19 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         isHandlingQueued = false
         // Reading resumes once nothing is held back, also in the middle of a request's body (the rest of it is
         // still to be read).
-        guard isReadPaused, queued.isEmpty, !isAtCapacity else { return }
+        guard queued.isEmpty, !isAtCapacity else { return }
         switch state {
-        case .idle, .receiving:
-            isReadPaused = false
-            context.channel.setOption(ChannelOptions.autoRead, value: true).whenFailure { _ in }
-            context.read()
-        default:
-            break
+        case .idle, .receiving: resumeReading(context: context)
+        default: break
         }
+    }
+
+    /// Reads again what the client sends, if reading was paused to hold requests back.
+    private func resumeReading(context: ChannelHandlerContext) {
+        guard isReadPaused else { return }
+        isReadPaused = false
+        context.channel.setOption(ChannelOptions.autoRead, value: true).whenFailure { _ in }
+        context.read()
     }
 
     /// Closes the connection (for HTTP/2, the stream) once `answer` is written, dropping whatever the client still
@@ -487,8 +501,11 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
             guard case .success = result, !self.isInputClosed else { return channel.close(promise: nil) }
             self.isOutputClosed = true
             channel.close(mode: .output, promise: nil)
+            self.expiry = .now() + min(self.idleTimeout, HTTPConnectionHandler.lingeringLimit)
+            // Reading may have paused to hold requests back: what comes now is read and dropped.
+            self.resumeReading(context: context)
         }
-        expiry = .now() + min(idleTimeout, HTTPConnectionHandler.lingeringLimit)
+        expiry = .now() + idleTimeout
     }
 
     /// How long a connection that ended its side after a last answer waits for the client to close, reading and
@@ -620,6 +637,9 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
             return
         }
         state = .streaming(subscriber)
+        // What was pipelined behind the stream request is never handled: a stream's connection carries nothing more.
+        queued.removeAll()
+        resumeReading(context: context)
         // A stream waits on the server, never on the client: no timeout, and nothing to check for it.
         expiry = .distantFuture
         server.sweeper(for: context.eventLoop).remove(self)
@@ -676,14 +696,13 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         // webhook published, went unanswered, for its sender to send again.)
         isInputClosed = true
         switch state {
-        case .idle:
-            closeIfClientLeft(context: context)
-        case .receiving:
-            // Half a request, whose rest can no longer come: not handled, and nothing of it was accepted.
-            releaseBody()
-            state = .idle
-            closeIfClientLeft(context: context)
-        case .authenticating, .streaming:
+        case .idle, .receiving:
+            closeIfClientLeft(context: context)  // now, or once what is held back is handled
+        case .authenticating:
+            // No stream for a client that has left (its check's result is dropped); what NIO holds goes out first.
+            queued.removeAll()
+            closeBehindWrites(context: context)
+        case .streaming:
             // An event stream ends when its client closes (a page left, a tab closed): the client gets no more.
             context.close(promise: nil)
         case .closed where isOutputClosed:
@@ -755,7 +774,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        guard error is HTTPParserError else { return context.close(promise: nil) }
+        guard error is HTTPParserError || error is ByteToMessageDecoderError else { return context.close(promise: nil) }
         switch state {
         case .idle, .receiving:
             // The answers owed for requests before the bad bytes go out first, then the 400, then the connection
@@ -767,7 +786,11 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
             waitingStream = nil
             state = .discarding
             respond(HTTPResponse(error: HTTPError(.badRequest, code: "bad_request", "malformed HTTP request")), keepAlive: false, context: context)
-        case .discarding, .authenticating, .streaming, .closed:
+        case .discarding, .closed:
+            // After a first parse error NIO's decoder refuses every later read (`dataReceivedInErrorState`): the
+            // connection already closes after its answers, which these must not drop.
+            break
+        case .authenticating, .streaming:
             context.close(promise: nil)
         }
     }
