@@ -199,6 +199,46 @@ import Testing
         }
     }
 
+    /// A client that reads, with a tiny receive buffer, and a queue of 16: each webhook publishes 48 events of 128 KiB
+    /// (one rule, a list of 48), so one drain hands it three times its queue at once in 6 MiB, more than the kernel's
+    /// send buffer takes (4 MiB at most here) and far over the daemon's 64 KiB high-water mark; the second comes
+    /// while NIO may still hold the first. It takes them a moment later: it is not cut, and gets all 96, whole and in
+    /// order. (It was cut at the first: every event written while the channel was over its mark counted against the
+    /// queue, taken or not.)
+    @Test func aReadingSubscriberGetsABurstLargerThanItsQueueWithoutBeingCut() async throws {
+        let burst = 48
+        let events = String(repeating: #"      - { topic: "big/all", data: "{{ body }}" }"# + "\n", count: burst)
+        let config = SlowSubscriberTests.config(streams: "{ queue: 16 }").replacingOccurrences(
+            of: #"    publish: { topic: "big/all", data: "{{ body }}" }"#, with: "    publish:\n" + events)
+        try await withDaemon(config: config) { daemon in
+            let reader = try ChildProcess(
+                TestEnvironment.python, [TestEnvironment.client("pausing_client.py"), "127.0.0.1", "\(daemon.port)", "/events?topic=big/**", "tok"])
+            defer { reader.signal(SIGTERM) }
+            try await waitUntil("the client to be subscribed") { reader.stdout.contains("connected") }
+            reader.writeLine("read \(2 * burst)")
+            let padding = 128 * 1024
+            let pad = String(repeating: "z", count: padding)
+            for n in 1...2 {
+                let ids = try await client.postWebhook(daemon, source: "big", json: #"{"n":\#(n),"pad":"\#(pad)"}"#)
+                #expect(ids.count == burst, "one webhook, one drain of \(burst)")
+            }
+            try await waitUntil(timeout: .seconds(60), "the client's report") { reader.stdoutLines.count > 1 }
+            let report = try JSONSerialization.jsonObject(with: Data(reader.stdoutLines[1].utf8)) as! [String: Any]
+            var ids: [Int] = []
+            for event in report["events"] as! [[Any]] {
+                let id = event[0] as! Int
+                let body = try JSONSerialization.jsonObject(with: Data((event[1] as! String).utf8)) as! [String: Any]
+                #expect(body["n"] as? Int == (id - 1) / burst + 1, "event \(id) carries its webhook's body")
+                #expect((body["pad"] as? String)?.count == padding, "event \(id) arrived whole")
+                ids.append(id)
+            }
+            #expect(ids == Array(1...(2 * burst)))
+            #expect((report["malformed"] as! [String]).isEmpty)
+            #expect(report["eof"] as? Bool == false, "the stream is still open")
+            #expect(!daemon.log.contains("Subscriber cut"))
+        }
+    }
+
     /// Retention deleting what a replay has not read yet: a client resumes at id 1 of 10,000 stored events (the
     /// per-topic cap) and reads nothing while 12,000 more arrive, so the store drops ids up to 12,000 while the
     /// replay is still on its first pages. The replay used to go on from the next stored event and the client never

@@ -99,10 +99,31 @@ import Testing
         subscriber.deliver([event], firstID: event.id, lastID: event.id, coalesced: event.frame)
     }
 
+    /// Delivers frames `numbers` as one drain does: one coalesced buffer, one write.
+    private static func deliver(_ numbers: ClosedRange<Int>, to subscriber: StreamSubscriber) {
+        let events = numbers.map(frame)
+        var coalesced = ByteBuffer()
+        for event in events { coalesced.writeImmutableBuffer(event.frame) }
+        subscriber.deliver(events, firstID: events[0].id, lastID: events[events.count - 1].id, coalesced: coalesced)
+    }
+
+    /// The bytes of frames `numbers`, in order.
+    private static func bytes(of numbers: ClosedRange<Int>) -> [UInt8] {
+        var bytes: [UInt8] = []
+        for n in numbers { bytes += Array(frame(n).frame.readableBytesView) }
+        return bytes
+    }
+
+    /// The bytes NIO holds unwritten for the subscriber's connection (on its loop).
+    private static func held(by subscriber: StreamSubscriber) throws -> Int {
+        try subscriber.channel.syncOptions!.getOption(.bufferedWritableBytes)
+    }
+
     /// Runs `body` with a server whose one accepted connection becomes a subscriber with a queue bound of `queue`
     /// events, and its client; closes both and shuts the loop down afterwards, whether `body` succeeded or not.
+    /// `sendBuffer` fixes the server socket's send buffer (otherwise the kernel grows it, on loopback to MiBs).
     private func withServer(
-        queue: Int, resumingAfter: EventID? = nil, replayStallGrace: TimeAmount = .seconds(5),
+        queue: Int, resumingAfter: EventID? = nil, replayStallGrace: TimeAmount = .seconds(5), sendBuffer: Int? = nil,
         _ body: (Client, NIOLoopBound<StreamSubscriber>) async throws -> Void
     ) async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
@@ -115,8 +136,10 @@ import Testing
         }
         do {
             let accepted = group.next().makePromise(of: NIOLoopBound<StreamSubscriber>.self)
-            let bound = try await ServerBootstrap(group: group)
+            var bootstrap = ServerBootstrap(group: group)
                 .childChannelOption(.writeBufferWaterMark, value: .init(low: 32 * 1024, high: 64 * 1024))
+            if let sendBuffer { bootstrap = bootstrap.childChannelOption(.socketOption(.so_sndbuf), value: SocketOptionValue(sendBuffer)) }
+            let bound = try await bootstrap
                 .childChannelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(
                             Capture(promise: accepted, queue: queue, resumingAfter: resumingAfter, replayStallGrace: replayStallGrace))
@@ -163,6 +186,73 @@ import Testing
             let delivered = try await loop.submit { StreamSubscriberTests.deliverUntilClosed(subscriber.value) }.get()
             #expect(delivered < 1_000)
             #expect(try await loop.submit { subscriber.value.wasCut }.get())
+        }
+    }
+
+    /// A client that reads steadily while its channel stays over its high-water mark: before each read of one frame's
+    /// worth, NIO is topped up to 96 KiB (over the 64 KiB mark, and never under the 32 KiB one: the socket's send
+    /// buffer is fixed at 16 KiB), so some 60 frames are written over the mark with a queue of 10 while NIO holds
+    /// about 7 of them at a time. It is not cut, and gets every frame whole and in order. (It was cut at the
+    /// eleventh: every frame written over the mark counted until the channel went under its low-water mark, however
+    /// many of them the client had taken.)
+    @Test func aClientReadingWhileItsChannelStaysOverItsMarkIsNotCut() async throws {
+        try await withServer(queue: 10, sendBuffer: 16 * 1024) { client, subscriber in
+            let loop = subscriber.eventLoop
+            var written = 0
+            var received: [UInt8] = []
+            for _ in 0..<60 {
+                let before = written
+                written = try await loop.submit { () -> Int in
+                    var n = before
+                    while !subscriber.value.isClosed, try StreamSubscriberTests.held(by: subscriber.value) < 96 * 1024, n < before + 100 {
+                        n += 1
+                        StreamSubscriberTests.deliver(StreamSubscriberTests.frame(n), to: subscriber.value)
+                    }
+                    return n
+                }.get()
+                received += client.read(exactly: 16 * 1024)
+            }
+            let (isOverItsMark, wasCut) = try await loop.submit { (!subscriber.value.channel.isWritable, subscriber.value.wasCut) }.get()
+            #expect(!wasCut, "the client was reading")
+            #expect(isOverItsMark, "and the channel was still over its mark")
+            #expect(written > 60)
+            let expected = StreamSubscriberTests.bytes(of: 1...written)
+            received += client.read(exactly: expected.count - received.count)
+            #expect(received.count == expected.count && received == expected, "every frame, whole and in order")
+        }
+    }
+
+    /// One drain of 30 events (one coalesced write) to a subscriber with a queue of 10 whose channel is already over
+    /// its mark is not a cut by itself: its client has not had a moment to take them, and a reading client gets them
+    /// all. (It was cut on the spot.) Another write while NIO still holds those 30 is: the client is 30 behind.
+    @Test func oneDrainLargerThanTheQueueIsNotACutButAnotherWhileItIsStillHeldIs() async throws {
+        try await withServer(queue: 10) { client, subscriber in
+            let loop = subscriber.eventLoop
+            /// Frames one at a time from `first` until the channel is over its mark, then frames of one drain of 30.
+            @Sendable func fillThenDrainOf30(from first: Int) -> (last: Int, isOpen: Bool) {
+                var n = first - 1
+                while subscriber.value.channel.isWritable && n < first + 1_000 {
+                    n += 1
+                    StreamSubscriberTests.deliver(StreamSubscriberTests.frame(n), to: subscriber.value)
+                }
+                StreamSubscriberTests.deliver((n + 1)...(n + 30), to: subscriber.value)
+                return (n + 30, !subscriber.value.isClosed)
+            }
+            let first = try await loop.submit { fillThenDrainOf30(from: 1) }.get()
+            #expect(first.isOpen, "one drain larger than the queue is not a cut")
+            let expected = StreamSubscriberTests.bytes(of: 1...first.last)
+            let received = client.read(exactly: expected.count)
+            #expect(received.count == expected.count && received == expected, "the client got every frame, whole and in order")
+            #expect(try await loop.submit { subscriber.value.isClosed }.get() == false)
+
+            // The client stops reading: over the mark again, a drain of 30 that it does not take, then one more event.
+            let cut = try await loop.submit { () -> Bool in
+                let second = fillThenDrainOf30(from: first.last + 1)
+                guard second.isOpen else { return false }
+                StreamSubscriberTests.deliver(StreamSubscriberTests.frame(second.last + 1), to: subscriber.value)
+                return subscriber.value.wasCut
+            }.get()
+            #expect(cut, "NIO still held 30 events from before: cut")
         }
     }
 

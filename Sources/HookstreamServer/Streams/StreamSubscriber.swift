@@ -21,8 +21,9 @@ final class StreamSubscriber {
     /// write that crossed a water mark; for an HTTP/2 stream, when its flow-control window closes or opens):
     /// reading it here spares a call into the channel per delivery.
     private var isWritable: Bool
-    /// Events written while the channel was over its high-water mark.
-    private var backlog = 0
+    /// Live events held for a replay's hand-off (or dropped) once the channel had been over its high-water mark for
+    /// the grace.
+    private var stalledEvents = 0
     /// When the channel last went over its high-water mark (`nil` while under it).
     private var unwritableSince: NIODeadline?
     /// Where a replaying subscriber stood at the last heartbeat while it was over its high-water mark (see
@@ -47,6 +48,10 @@ final class StreamSubscriber {
     /// Index in its group's members, for O(1) removal.
     var slot = -1
     let logger: Logger
+    // Read only over the high-water mark, so after what a delivery reads (``state`` stays where it was).
+
+    /// Live events NIO still holds of those written while the channel was over its high-water mark.
+    private var writeBacklog = WriteBacklog()
 
     init(
         context: ChannelHandlerContext, framing: StreamFraming.Kind = .http1, filter: TopicFilter, credential: String, identity: String,
@@ -71,16 +76,21 @@ final class StreamSubscriber {
     ///
     /// A live subscriber that is not behind the batch gets `coalesced`, the batch's frames in one shared buffer:
     /// one write for the whole drain. Otherwise (just after a replay hand-off) each event is checked on its own.
-    /// Under pressure (the channel over its high-water mark) only events the kernel cannot take count against
-    /// the subscriber's queue; past the queue bound the subscriber is cut.
+    /// Under pressure (the channel over its high-water mark) the events written count against the subscriber's queue
+    /// until NIO has written them out; one for which NIO still holds more than the queue bound from earlier writes
+    /// is cut (see ``WriteBacklog``).
     /// `firstID` and `lastID` are those of the first and last of `events`, taken once per drain rather than once
     /// per subscriber.
     func deliver(_ events: [EncodedEvent], firstID: EventID, lastID: EventID, coalesced: ByteBuffer) {
         guard !isClosed else { return }
         if state.isLive && state.lastDeliveredID < firstID {
+            guard isWritable else {
+                guard writeBacklog.admit(events.count, limit: state.bufferLimit) else { return cut() }
+                state.markDelivered(through: lastID)
+                return sendCounted(coalesced, events: events.count)
+            }
             state.markDelivered(through: lastID)
             send(coalesced)
-            if !isWritable { addBacklog(events.count) }
             return
         }
         for event in events {
@@ -88,22 +98,31 @@ final class StreamSubscriber {
                 // Held for the replay's hand-off (or dropped, to be read again): a client that has taken nothing for
                 // the grace is behind by it all the same, and its replay waits on a page it does not read.
                 if !isWritable, !state.isLive, let since = unwritableSince, NIODeadline.now() - since >= replayStallGrace {
-                    addBacklog(1)
-                    if isClosed { return }
+                    stalledEvents += 1
+                    if stalledEvents > state.bufferLimit { return cut() }
                 }
                 continue
             }
-            send(event.frame)
-            if !isWritable {
-                addBacklog(1)
-                if isClosed { return }
+            guard isWritable else {
+                guard writeBacklog.admit(1, limit: state.bufferLimit) else { return cut() }
+                sendCounted(event.frame, events: 1)
+                continue
             }
+            send(event.frame)
         }
     }
 
     /// Writes `frame` and flushes it: one write and one flush per subscriber per drain.
     private func send(_ frame: ByteBuffer) {
         context.writeAndFlush(framing.body(frame), promise: nil)
+    }
+
+    /// Writes `frame` (`count` live events, admitted to ``writeBacklog``) over the high-water mark: its promise takes
+    /// them off the backlog once NIO has written them out (or failed them with the channel's close).
+    private func sendCounted(_ frame: ByteBuffer, events count: Int) {
+        let written = context.eventLoop.makePromise(of: Void.self)
+        written.futureResult.assumeIsolated().whenComplete { _ in self.writeBacklog.completed(count) }
+        context.writeAndFlush(framing.body(frame), promise: written)
     }
 
     /// Writes stream bytes (the greeting, a replay page, a last frame), behind everything written before; returns
@@ -156,11 +175,6 @@ final class StreamSubscriber {
         context.flush()
     }
 
-    private func addBacklog(_ events: Int) {
-        backlog += events
-        if backlog > state.bufferLimit { cut() }
-    }
-
     /// Writes a shared, pre-encoded comment frame (heartbeat); skipped while the client is not reading.
     ///
     /// A replaying subscriber whose client took nothing since the last heartbeat (over HTTP/1.1 NIO holds as many
@@ -188,7 +202,7 @@ final class StreamSubscriber {
     func writabilityChanged(_ writable: Bool) {
         isWritable = writable
         if writable {
-            backlog = 0
+            stalledEvents = 0
             unwritableSince = nil
             progressAtHeartbeat = nil
         } else if unwritableSince == nil {
