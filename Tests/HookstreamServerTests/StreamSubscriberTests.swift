@@ -336,6 +336,41 @@ import Testing
         throw TestFailure("timed out waiting for \(what)")
     }
 
+    /// A resuming client that takes a replay page of 2 MiB slowly (a little every 50 ms, so NIO holds over a MiB of it
+    /// throughout, far over the mark: the socket's send buffer is fixed at 16 KiB) for six times the grace, while
+    /// three live events a round arrive and are held for the hand-off: it is not cut, since the grace restarts
+    /// whenever the client is seen taking bytes. (It was cut once the grace had passed since the channel went over
+    /// its mark, at the eleventh live event after that.)
+    @Test func aResumingSubscriberTakingALargeReplaySlowlyPastTheGraceIsNotCut() async throws {
+        try await withServer(queue: 10, resumingAfter: 0, replayStallGrace: .milliseconds(100), sendBuffer: 16 * 1024) { client, subscriber in
+            let loop = subscriber.eventLoop
+            let page = 2 << 20
+            try await loop.submit {
+                _ = subscriber.value.write(ByteBuffer(repeating: UInt8(ascii: "r"), count: page), flush: true)
+            }.get()
+            var taken = 0
+            for round in 0..<12 {
+                // The client takes some of the page, until NIO has handed the socket more of it.
+                let before = try await loop.submit { try StreamSubscriberTests.held(by: subscriber.value) }.get()
+                try await waitUntilTrue("the client to take bytes") {
+                    taken += client.read(exactly: 8 * 1024).count
+                    return try await loop.submit { try StreamSubscriberTests.held(by: subscriber.value) < before }.get()
+                }
+                let state = try await loop.submit { () -> (isOpen: Bool, isOverItsMark: Bool) in
+                    for n in (round * 3 + 1)...(round * 3 + 3) {
+                        StreamSubscriberTests.deliver(StreamSubscriberTests.frame(n), to: subscriber.value)
+                    }
+                    return (!subscriber.value.isClosed, !subscriber.value.channel.isWritable)
+                }.get()
+                #expect(state.isOpen, "round \(round): the client is taking its replay")
+                #expect(state.isOverItsMark, "round \(round): NIO still holds most of the page")
+                if !state.isOpen { return }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            #expect(taken < page, "the page was still being taken")
+        }
+    }
+
     /// A resuming client whose replay page keeps the channel over its mark, as a page of up to 2 MiB does while a
     /// client that reads takes it: live events past the queue, within the grace, do not cut it (they are held, or
     /// dropped and read again from the store).

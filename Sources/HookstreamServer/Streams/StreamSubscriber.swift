@@ -21,10 +21,10 @@ final class StreamSubscriber {
     /// write that crossed a water mark; for an HTTP/2 stream, when its flow-control window closes or opens):
     /// reading it here spares a call into the channel per delivery.
     private var isWritable: Bool
-    /// Live events held for a replay's hand-off (or dropped) once the channel had been over its high-water mark for
-    /// the grace.
+    /// Live events held for a replay's hand-off (or dropped) while its client took nothing for the grace.
     private var stalledEvents = 0
-    /// When the channel last went over its high-water mark (`nil` while under it).
+    /// When the channel last went over its high-water mark, or a replaying client over it was last seen taking bytes
+    /// (`nil` while under it): the start of the grace.
     private var unwritableSince: NIODeadline?
     /// Where a replaying subscriber stood at the last heartbeat while it was over its high-water mark (see
     /// ``replayProgress``).
@@ -52,6 +52,9 @@ final class StreamSubscriber {
 
     /// Live events NIO still holds of those written while the channel was over its high-water mark.
     private var writeBacklog = WriteBacklog()
+    /// A replaying subscriber's ``replayProgress()`` when last looked at while over its high-water mark: a later look
+    /// that finds it grown restarts the grace.
+    private var progressAtLastLook: Int?
 
     init(
         context: ChannelHandlerContext, framing: StreamFraming.Kind = .http1, filter: TopicFilter, credential: String, identity: String,
@@ -97,7 +100,7 @@ final class StreamSubscriber {
             guard state.offerLive(event) else {
                 // Held for the replay's hand-off (or dropped, to be read again): a client that has taken nothing for
                 // the grace is behind by it all the same, and its replay waits on a page it does not read.
-                if !isWritable, !state.isLive, let since = unwritableSince, NIODeadline.now() - since >= replayStallGrace {
+                if !isWritable, !state.isLive, replayIsStalled() {
                     stalledEvents += 1
                     if stalledEvents > state.bufferLimit { return cut() }
                 }
@@ -125,6 +128,35 @@ final class StreamSubscriber {
         context.writeAndFlush(framing.body(frame), promise: written)
     }
 
+    /// Whether a replaying subscriber over its high-water mark has had its client take nothing for
+    /// ``replayStallGrace``: the grace runs from when the channel went over the mark, and restarts whenever a look at
+    /// ``replayProgress()`` (here, and at each heartbeat) finds that the client took bytes since the last look. A
+    /// client taking a large page slowly keeps the channel over its mark throughout, and is not behind.
+    private func replayIsStalled() -> Bool {
+        lookAtReplayProgress(replayProgress())
+        guard let since = unwritableSince else { return false }
+        return NIODeadline.now() - since >= replayStallGrace
+    }
+
+    /// Restarts the stall grace if `progress` shows the client took bytes since the last look; remembers it.
+    private func lookAtReplayProgress(_ progress: Int?) {
+        // `nil`: nothing to tell (over HTTP/2, nothing of the replay held); the last look still stands.
+        guard let progress else { return }
+        if let last = progressAtLastLook, progress > last {
+            unwritableSince = .now()
+            stalledEvents = 0
+        }
+        progressAtLastLook = progress
+    }
+
+    /// After a replay write was flushed over the high-water mark: what NIO holds now is where the client's progress
+    /// is measured from (over HTTP/1.1 the write lowered it, and a look comparing with before would miss the client
+    /// taking bytes).
+    private func rebaseReplayProgress() {
+        guard !isWritable, !state.isLive else { return }
+        progressAtLastLook = replayProgress()
+    }
+
     /// Writes stream bytes (the greeting, a replay page, a last frame), behind everything written before; returns
     /// when they have reached the socket (or the HTTP/2 stream).
     @discardableResult
@@ -132,7 +164,10 @@ final class StreamSubscriber {
         let promise = context.eventLoop.makePromise(of: Void.self)
         guard case .http2 = framing else {
             context.write(framing.body(bytes), promise: promise)
-            if flush { context.flush() }
+            if flush {
+                context.flush()
+                rebaseReplayProgress()
+            }
             return promise.futureResult
         }
         // An HTTP/2 stream does not say how many bytes it holds: it is known from the writes that complete, in
@@ -146,7 +181,10 @@ final class StreamSubscriber {
             sliceWritten.futureResult.assumeIsolated().whenSuccess { self.bytesTaken += count }
             context.write(framing.body(slice), promise: sliceWritten)
         } while rest.readableBytes > 0
-        if flush { context.flush() }
+        if flush {
+            context.flush()
+            rebaseReplayProgress()
+        }
         return promise.futureResult
     }
 
@@ -173,6 +211,7 @@ final class StreamSubscriber {
     /// Flushes what ``write(_:flush:)`` left unflushed.
     func flush() {
         context.flush()
+        rebaseReplayProgress()
     }
 
     /// Writes a shared, pre-encoded comment frame (heartbeat); skipped while the client is not reading.
@@ -187,6 +226,7 @@ final class StreamSubscriber {
                 progressAtHeartbeat = nil
                 return
             }
+            lookAtReplayProgress(progress)
             if let before = progressAtHeartbeat, progress <= before {
                 logger.info("Replay stopped: its client took nothing for a heartbeat period")
                 return cut()
@@ -204,6 +244,7 @@ final class StreamSubscriber {
         if writable {
             stalledEvents = 0
             unwritableSince = nil
+            progressAtLastLook = nil
             progressAtHeartbeat = nil
         } else if unwritableSince == nil {
             unwritableSince = .now()
