@@ -8,7 +8,8 @@ import Testing
 
 /// The hub's drain when the broker says events were missed (a shared store pruned them before this instance read
 /// them): what the streams open then had before the hole reaches them, then they are told to come back and closed;
-/// what follows the hole reaches none of them; streams opened later start after the hole.
+/// what follows the hole reaches none of them; streams opened later start after the hole. And a reload's revocation
+/// of streams whose token lost its grant.
 @Suite struct StreamHubTests {
     /// One stream on its own channel.
     private final class Stream: ChannelInboundHandler {
@@ -65,5 +66,61 @@ import Testing
         loop.run()
         #expect(hub.drainedThrough == 12)
         for channel in channels { _ = try? channel.finish(acceptAlreadyClosed: true) }
+    }
+
+    /// The handler whose context the revocation test's streams write to.
+    private final class Sink: ChannelInboundHandler {
+        typealias InboundIn = ByteBuffer
+    }
+
+    private static func makeStream(_ context: ChannelHandlerContext, credential: String) -> StreamSubscriber {
+        StreamSubscriber(
+            context: context, filter: TopicFilter([try! TopicPattern("demo/**")]), credential: credential, identity: "test",
+            resumingAfter: nil, queue: 16, logger: Logger(label: "test"))
+    }
+
+    /// A reload looks at the open streams, checks their tokens off the loop, then ends those that lost their grant.
+    /// While it checks, the 64 streams of a revoked token it looked at close (their clients leave, and they are
+    /// freed), 64 streams of a token it still grants open (allocated just after, where the freed ones were), and 4
+    /// more of the revoked token stay open. It ends those 4, and only them: not the streams that closed, nor any of
+    /// the new ones. (It kept the streams' `ObjectIdentifier`s, and ended the new streams that took a freed one's
+    /// address.)
+    @Test func aReloadEndsOnlyTheStillOpenStreamsItChecked() async throws {
+        let loop = NIOAsyncTestingEventLoop()
+        let hub = StreamHub(eventLoop: loop, metrics: ServerMetrics(), releasedThrough: 0)
+        let channel = try await NIOAsyncTestingChannel(loop: loop) { try $0.pipeline.syncOperations.addHandler(Sink()) }
+        let (leaving, staying) = try await loop.submit { () -> (NIOLoopBoundBox<[StreamSubscriber]>, NIOLoopBound<[StreamSubscriber]>) in
+            let context = try channel.pipeline.syncOperations.context(handlerType: Sink.self)
+            let leaving = (0..<64).map { _ in StreamHubTests.makeStream(context, credential: "revoked") }
+            let staying = (0..<4).map { _ in StreamHubTests.makeStream(context, credential: "revoked") }
+            for stream in leaving + staying { _ = hub.add(stream) }
+            return (NIOLoopBoundBox(leaving, eventLoop: loop), NIOLoopBound(staying, eventLoop: loop))
+        }.get()
+        let opened = try await loop.submit { NIOLoopBoundBox([StreamSubscriber](), eventLoop: loop) }.get()
+        var checks: [String] = []
+        let ended = await hub.revokeStreams { credential, _ in
+            checks.append(credential)
+            guard credential == "revoked" else { return true }
+            try? await loop.submit {
+                // As the connection handler does when a client leaves; nothing else holds them, and they are freed.
+                for stream in leaving.value {
+                    stream.markClosed()
+                    hub.remove(stream)
+                }
+                leaving.value = []
+                let context = try channel.pipeline.syncOperations.context(handlerType: Sink.self)
+                opened.value = (0..<64).map { _ in StreamHubTests.makeStream(context, credential: "granted") }
+                for stream in opened.value { _ = hub.add(stream) }
+            }.get()
+            return false
+        }
+        #expect(checks == ["revoked"], "one check for the token and topics all the streams it looked at share")
+        #expect(ended == 4)
+        let (stayingEnded, openedEnded) = try await loop.submit {
+            (staying.value.filter(\.isClosed).count, opened.value.filter(\.isClosed).count)
+        }.get()
+        #expect(stayingEnded == 4, "the streams still open of the revoked token are ended")
+        #expect(openedEnded == 0, "no stream opened during the check is ended")
+        _ = try? await channel.close()
     }
 }

@@ -194,16 +194,26 @@ final class StreamHub: EventSink, @unchecked Sendable {
     /// credentials are checked off the loop (a JWT check is asynchronous), then the streams that lost their grant
     /// are ended on it.
     func revokeStreams(grantedBy authenticator: Authenticator) async -> Int {
-        typealias Open = (subscriber: ObjectIdentifier, credential: String, filter: TopicFilter)
+        let now = WallClock.milliseconds()
+        return await revokeStreams { credential, filter in await authenticator.grants(secret: credential, filter: filter, now: now) }
+    }
+
+    /// Ends every stream open now whose credential `grants` (checked once per credential and topics) no longer
+    /// allows its topics, if it is still open once checked; returns how many.
+    ///
+    /// The streams themselves are carried across the checks (bound to the loop), not their `ObjectIdentifier`s: a
+    /// stream that closes meanwhile is freed, and one opened meanwhile can take its address, so an identifier would
+    /// end a stream that was never checked.
+    func revokeStreams(grantedBy grants: (_ credential: String, _ filter: TopicFilter) async -> Bool) async -> Int {
+        typealias Open = (subscriber: NIOLoopBound<StreamSubscriber>, credential: String, filter: TopicFilter)
         guard
             let open = try? await eventLoop.submit({ () -> [Open] in
                 self.groups.values.flatMap { group in
-                    group.members.filter { !$0.isClosed }.map { (ObjectIdentifier($0), $0.credential, $0.filter) }
+                    group.members.filter { !$0.isClosed }.map { (NIOLoopBound($0, eventLoop: self.eventLoop), $0.credential, $0.filter) }
                 }
             }).get()
         else { return 0 }
-        let now = WallClock.milliseconds()
-        var revoked: Set<ObjectIdentifier> = []
+        var revoked: [NIOLoopBound<StreamSubscriber>] = []
         var verdicts: [String: Bool] = [:]  // many streams share a credential and topics: check each pair once
         for stream in open {
             let key = "\(stream.credential)\u{0}\(stream.filter.patterns.map(\.description))"
@@ -211,21 +221,20 @@ final class StreamHub: EventSink, @unchecked Sendable {
             if let known = verdicts[key] {
                 granted = known
             } else {
-                granted = await authenticator.grants(secret: stream.credential, filter: stream.filter, now: now)
+                granted = await grants(stream.credential, stream.filter)
                 verdicts[key] = granted
             }
-            if !granted { revoked.insert(stream.subscriber) }
+            if !granted { revoked.append(stream.subscriber) }
         }
         guard !revoked.isEmpty else { return 0 }
         let ending = revoked
         return (try? await eventLoop.submit { () -> Int in
             var ended = 0
-            for group in self.groups.values {
-                for subscriber in group.members where ending.contains(ObjectIdentifier(subscriber)) && !subscriber.isClosed {
-                    subscriber.logger.info("Stream ended: after the reload its token no longer grants its topics")
-                    subscriber.end(with: StreamFraming.revokedFrame)
-                    ended += 1
-                }
+            // Those that closed meanwhile (their client left, or they were cut) are left alone.
+            for subscriber in ending.lazy.map(\.value) where !subscriber.isClosed {
+                subscriber.logger.info("Stream ended: after the reload its token no longer grants its topics")
+                subscriber.end(with: StreamFraming.revokedFrame)
+                ended += 1
             }
             return ended
         }.get()) ?? 0
