@@ -222,10 +222,12 @@ import Testing
         }
     }
 
-    /// One drain of 30 events (one coalesced write) to a subscriber with a queue of 10 whose channel is already over
-    /// its mark is not a cut by itself: its client has not had a moment to take them, and a reading client gets them
-    /// all. (It was cut on the spot.) Another write while NIO still holds those 30 is: the client is 30 behind.
-    @Test func oneDrainLargerThanTheQueueIsNotACutButAnotherWhileItIsStillHeldIs() async throws {
+    /// One drain of 30 events to a subscriber with a queue of 10 whose channel is already over its mark is not a cut by
+    /// itself: its client has not had a moment to take them, and a reading client gets them all. (It was cut on the
+    /// spot.) Another write while NIO still holds those 30 is: the client is 30 behind. The drain is one coalesced
+    /// write, or (`overlapping`: it starts with the event delivered last, as one can just after a replay's hand-off)
+    /// one write per event.
+    @Test(arguments: [false, true]) func oneDrainLargerThanTheQueueIsNotACutButAnotherWhileItIsStillHeldIs(overlapping: Bool) async throws {
         try await withServer(queue: 10) { client, subscriber in
             let loop = subscriber.eventLoop
             /// Frames one at a time from `first` until the channel is over its mark, then frames of one drain of 30.
@@ -235,7 +237,7 @@ import Testing
                     n += 1
                     StreamSubscriberTests.deliver(StreamSubscriberTests.frame(n), to: subscriber.value)
                 }
-                StreamSubscriberTests.deliver((n + 1)...(n + 30), to: subscriber.value)
+                StreamSubscriberTests.deliver((overlapping ? n : n + 1)...(n + 30), to: subscriber.value)
                 return (n + 30, !subscriber.value.isClosed)
             }
             let first = try await loop.submit { fillThenDrainOf30(from: 1) }.get()

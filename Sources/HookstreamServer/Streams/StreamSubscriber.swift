@@ -96,7 +96,12 @@ final class StreamSubscriber {
             send(coalesced)
             return
         }
+        // Over the mark the drain is admitted as a whole, by what NIO held from before it, as on the coalesced path:
+        // its own writes cannot complete within it, so counting them one by one would cut a reading client.
+        let heldBefore = writeBacklog.events
         for event in events {
+            // Before the event is offered, so that the id a cut logs is the last one written.
+            if !isWritable, heldBefore > state.bufferLimit { return cut() }
             guard state.offerLive(event) else {
                 // Held for the replay's hand-off (or dropped, to be read again): a client that has taken nothing for
                 // the grace is behind by it all the same, and its replay waits on a page it does not read.
@@ -107,7 +112,7 @@ final class StreamSubscriber {
                 continue
             }
             guard isWritable else {
-                guard writeBacklog.admit(1, limit: state.bufferLimit) else { return cut() }
+                writeBacklog.record(1)
                 sendCounted(event.frame, events: 1)
                 continue
             }

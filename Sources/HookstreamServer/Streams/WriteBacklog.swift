@@ -23,6 +23,12 @@ struct WriteBacklog {
         return true
     }
 
+    /// Records a write of `count` events about to be made over the high-water mark, admitted with the others of its
+    /// drain (see ``StreamSubscriber/deliver(_:firstID:lastID:coalesced:)``).
+    mutating func record(_ count: Int) {
+        events += count
+    }
+
     /// A recorded write of `count` events completed (written out, or failed with the channel's close).
     mutating func completed(_ count: Int) {
         events -= count
