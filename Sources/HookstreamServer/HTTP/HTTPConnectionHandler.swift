@@ -127,8 +127,6 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     /// HTTP/1.1 without TLS: the client ended its side of the connection (after its last request, or by closing).
     /// What it sent before is still answered, then the connection closes.
     private var isInputClosed = false
-    /// HTTP/1.1 without TLS: the server ended its side after a last answer, and waits for the client to close.
-    private var isOutputClosed = false
 
     /// Whether the connection is plain TCP: the client's end of its side reaches this handler, and the server can end
     /// its own side alone (over TLS, swift-nio-ssl closes at a TCP end without TLS's own close_notify).
@@ -499,7 +497,6 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         }
         answer.assumeIsolated().whenComplete { result in
             guard case .success = result, !self.isInputClosed else { return channel.close(promise: nil) }
-            self.isOutputClosed = true
             channel.close(mode: .output, promise: nil)
             self.expiry = .now() + min(self.idleTimeout, HTTPConnectionHandler.lingeringLimit)
             // Reading may have paused to hold requests back: what comes now is read and dropped.
@@ -705,10 +702,10 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         case .streaming:
             // An event stream ends when its client closes (a page left, a tab closed): the client gets no more.
             context.close(promise: nil)
-        case .closed where isOutputClosed:
-            context.close(promise: nil)  // the last answer went out: both sides are done
         case .discarding, .closed:
-            break  // closing after an answer already, once it is written
+            // Closing after an answer already, once it is written. (After the server ended its own side, NIO makes
+            // the client's end a full close: no `inputClosed` comes then.)
+            break
         }
         context.fireUserInboundEventTriggered(event)
     }
