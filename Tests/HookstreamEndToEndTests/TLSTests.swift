@@ -462,6 +462,56 @@ import Testing
         }
     }
 
+    /// A client over TLS that ends its side once its requests are sent gets every answer, then the server's end, as
+    /// over plain TCP: both with TLS's close_notify (the TCP connection still open both ways) and with a bare TCP end
+    /// (no close_notify). Before, the connection closed at the client's end over TLS, and webhooks already published
+    /// went unanswered, for their sender to send again.
+    @Test(arguments: ["close-notify", "fin"])
+    func aTLSClientThatEndsItsSideAfterItsRequestsGetsEveryAnswer(end: String) async throws {
+        let directory = try TestEnvironment.makeTemporaryDirectory()
+        let certificates = try await TestCertificates.make(in: directory.appendingPathComponent("tls"))
+        let daemon = try await Daemon.start(config: Self.config(certificates: certificates), directory: directory)
+        do {
+            var published = 0
+            for count in [1, 100] {  // 100: past the answers owed at once, so reading pauses before the end is seen
+                let run = try await ChildProcess.run(
+                    TestEnvironment.python,
+                    [TestEnvironment.client("tls_half_close_client.py"), "\(daemon.port)", certificates.ca, "pipeline", "\(count)", "--end", end])
+                #expect(run.status == 0, "\(end) \(count): \(run.stderr)")
+                let result = try #require(try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any], "\(run.stdout)")
+                #expect(result["statuses"] as? [Int] == Array(repeating: 202, count: count), "\(end) \(count): \(run.stdout)")
+                #expect(
+                    (result["bodies"] as? [String])?.last == "{\"ids\":[\(published + count)],\"topics\":[\"demo/all\"]}\n", "\(end) \(count): \(run.stdout)")
+                #expect(result["closed"] as? Bool == true, "the server ends the connection once it has answered")
+                published += count
+            }
+            try await daemon.stop()
+        } catch {
+            _ = try? await daemon.stop()
+            throw error
+        }
+    }
+
+    /// Bad input: a 4 MiB webhook body against the 1 MiB limit over TLS, refused (413) by its `Content-Length` while
+    /// the client is still uploading it. The server sends its close_notify and ends its TCP side after the answer, and
+    /// drops what still comes until the client closes, so the client reads the whole 413 and its further writes
+    /// succeed, as over plain TCP (`HTTPStatusTests`). (Before half-closure over TLS, swift-nio-ssl's full close did
+    /// the same by waiting for the client's close_notify; this keeps it so.)
+    @Test func aBodyRefusedWhileItIsUploadedOverTLSLeavesTheClientTheAnswer() async throws {
+        let directory = try TestEnvironment.makeTemporaryDirectory()
+        let certificates = try await TestCertificates.make(in: directory.appendingPathComponent("tls"))
+        let daemon = try await Daemon.start(config: Self.config(certificates: certificates), directory: directory)
+        do {
+            let run = try await ChildProcess.run(
+                TestEnvironment.python, [TestEnvironment.client("tls_half_close_client.py"), "\(daemon.port)", certificates.ca, "refused-upload"])
+            try HTTPStatusTests.expectRefusedUploadAnswered(run)
+            try await daemon.stop()
+        } catch {
+            _ = try? await daemon.stop()
+            throw error
+        }
+    }
+
     /// A renewed certificate (new files at the same paths, then SIGHUP) is what new connections get; a stream opened
     /// under the old one keeps streaming.
     @Test func aReloadRenewsTheCertificateForNewConnectionsAndOpenStreamsStay() async throws {

@@ -3,6 +3,7 @@ import Logging
 import NIOCore
 import CoreMetrics
 import NIOHTTP1
+import NIOSSL
 
 /// One HTTP/1.1 connection: parses requests, answers the request/response endpoints, and turns itself into an
 /// event stream for `GET /events`. Responses are written as raw bytes (there is no response encoder in the
@@ -55,6 +56,8 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     private var waitingStream: (head: HTTPRequestHead, target: RequestTarget)?
     /// Request parts held back while too much is in flight or a stream waits.
     private var queued: [HTTPServerRequestPart] = []  // an array: no allocation while empty, as on an idle stream
+    /// Bytes that are no HTTP request came while a stream request's token was checked: its answer goes first.
+    private var isMalformedBehindStreamRequest = false
     /// Whether reading from the socket is paused because parts are held back.
     private var isReadPaused = false
     /// Whether held-back parts are being handled: an answer written meanwhile must not start handling them again
@@ -124,13 +127,9 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     /// that pipelines requests and never reads would have the server read on and hold every answer in memory.
     private var isClientBehind = false
 
-    /// HTTP/1.1 without TLS: the client ended its side of the connection (after its last request, or by closing).
-    /// What it sent before is still answered, then the connection closes.
+    /// HTTP/1.1: the client ended its side of the connection (after its last request, or by closing; over TLS by its
+    /// close_notify or a bare TCP end). What it sent before is still answered, then the connection closes.
     private var isInputClosed = false
-
-    /// Whether the connection is plain TCP: the client's end of its side reaches this handler, and the server can end
-    /// its own side alone (over TLS, swift-nio-ssl closes at a TCP end without TLS's own close_notify).
-    private var isPlainTCP: Bool { checksHost }
 
     private func handle(_ part: HTTPServerRequestPart, context: ChannelHandlerContext) {
         switch (part, state) {
@@ -480,8 +479,8 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     /// Closes the connection (for HTTP/2, the stream) once `answer` is written, dropping whatever the client still
     /// sends; by `idle_timeout` at the latest, if the answer never goes out (a client that stopped reading).
     ///
-    /// Over plain TCP the server ends only its own side once the answer is written, and reads and drops what the
-    /// client still sends (a body refused with 413 while it is uploading) until the client closes, for
+    /// Over HTTP/1.1 the server ends only its own side once the answer is written (over TLS, its close_notify and then
+    /// its TCP end), and reads and drops what the client still sends (a body refused with 413 while it is uploading) until the client closes, for
     /// ``lingeringLimit`` at most: closed with unread bytes, the socket would answer them with a reset, which can
     /// take the answer away before the client reads it (nginx's `lingering_close`).
     private func close(after answer: EventLoopFuture<Void>, context: ChannelHandlerContext) {
@@ -490,7 +489,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         dropSlots()
         queued.removeAll()
         let channel = context.channel
-        guard case .http1 = framing, isPlainTCP else {
+        guard case .http1 = framing else {
             answer.whenComplete { _ in channel.close(promise: nil) }
             expiry = .now() + idleTimeout
             return
@@ -603,6 +602,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     private func refuseStream(_ error: HTTPError, head: HTTPRequestHead, cors: [(String, String)], context: ChannelHandlerContext) {
         server.logger.info("Stream refused", metadata: ["status": "\(error.status.code)", "error": "\(error.message)"])
         respond(HTTPResponse(error: error), keepAlive: head.isKeepAlive && error.status != .httpVersionNotSupported, extraHeaders: cors, context: context)
+        if isMalformedBehindStreamRequest, case .idle = state { refuseMalformed(context: context) }
     }
 
     private func openStream(
@@ -771,6 +771,9 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        // A TLS client that ends its side without close_notify: swift-nio-ssl says so, then passes the end on as
+        // `inputClosed`, which decides (half-closure is on for HTTP/1.1 connections; the bytes before were whole).
+        if case .http1 = framing, let tlsError = error as? NIOSSLError, tlsError == .uncleanShutdown { return }
         guard error is HTTPParserError || error is ByteToMessageDecoderError else { return context.close(promise: nil) }
         switch state {
         case .idle, .receiving:
@@ -778,17 +781,27 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
             // closes. Requests read before the bad bytes but held back are not handled: nothing of them is accepted,
             // and the close tells the client they went unanswered (handled now, they would be published behind the
             // 400 and their answers dropped with the connection).
-            releaseBody()
+            refuseMalformed(context: context)
+        case .authenticating:
+            // The stream request before the bad bytes is answered first, once its token is checked: with its stream
+            // (whose connection carries nothing more from the client), or with its refusal, then the 400.
             queued.removeAll()
-            waitingStream = nil
-            state = .discarding
-            respond(HTTPResponse(error: HTTPError(.badRequest, code: "bad_request", "malformed HTTP request")), keepAlive: false, context: context)
+            isMalformedBehindStreamRequest = true
         case .discarding, .closed:
             // After a first parse error NIO's decoder refuses every later read (`dataReceivedInErrorState`): the
             // connection already closes after its answers, which these must not drop.
             break
-        case .authenticating, .streaming:
+        case .streaming:
             context.close(promise: nil)
         }
+    }
+
+    /// Answers bytes that are no HTTP request with a 400, behind the answers owed, then closes the connection.
+    private func refuseMalformed(context: ChannelHandlerContext) {
+        releaseBody()
+        queued.removeAll()
+        waitingStream = nil
+        state = .discarding
+        respond(HTTPResponse(error: HTTPError(.badRequest, code: "bad_request", "malformed HTTP request")), keepAlive: false, context: context)
     }
 }

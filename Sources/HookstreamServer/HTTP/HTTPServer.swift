@@ -108,11 +108,11 @@ extension HTTPServer {
     /// HTTP/1.1 (after TLS, when there is TLS): a request decoder and the connection handler, which writes
     /// responses and stream frames as raw bytes. Without TLS, requests' `Host` is checked against `server.hosts`.
     static func configureHTTP1(_ channel: any Channel, server: ServerContext, overTLS: Bool, firstRequestBy: NIODeadline) throws {
-        if !overTLS {
-            // A client that ends its side after its requests still gets their answers (HTTPConnectionHandler). Over TLS,
-            // swift-nio-ssl closes at a TCP end without TLS's own close_notify, so this is for plain connections.
-            try channel.syncOptions?.setOption(.allowRemoteHalfClosure, value: true)
-        }
+        // A client that ends its side after its requests still gets their answers, and the server can end its own
+        // side alone after a last answer (HTTPConnectionHandler). Over TLS swift-nio-ssl passes a client's close_notify,
+        // or its bare TCP end, on as the input's end, and ends the server's side with its own close_notify. (Set only
+        // once ALPN chose HTTP/1.1: swift-nio-http2 has no use for a half-closed connection.)
+        try channel.syncOptions?.setOption(.allowRemoteHalfClosure, value: true)
         // The decoder's buffer holds only what it has not parsed yet: a partial head (NIO caps heads at 80 KiB), or
         // bytes after an upgrade request, which it never parses. The bound closes a connection that keeps sending them.
         try channel.pipeline.syncOperations.addHandler(
