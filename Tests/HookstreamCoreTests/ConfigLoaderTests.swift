@@ -223,15 +223,23 @@ import Testing
         let hosts = parsed.server.hosts.addingHosts(ofOrigins: parsed.cors.origins)
         for allowed in [
             "events.example.com", "EVENTS.example.com:8080", "events.example.com.", "a.example.net", "a.b.example.net:1", "app.example",
-            "my_service:80", "localhost", "localhost:8080", " localhost ", "localhost\t", "app.localhost", "127.0.0.1:8080", "10.1.2.3", "[::1]:8080", "[fe80::1]", "[::ffff:127.0.0.1]", "",
+            "my_service:80", "localhost", "localhost:8080", " localhost ", "localhost\t", "app.localhost", "127.0.0.1:8080", "10.1.2.3", "127.0.0.1:", "1.2.3.4:65535", "[::1]:8080", "[fe80::1]", "[::ffff:127.0.0.1]", "",
         ] {
             #expect(hosts.allows(hostHeader: allowed), "\(allowed)")
         }
         for refused in [
             "example.net", "evil.test", "events.example.com.evil.test", "notexample.net", "localhost.evil.test", "127.0.0.1.evil.test",
             "1.2.3", "256.1.1.1", "events.example.com:80x", "events.example.com:8080:1", ":8080", "[::1", "[::1]x", "[evil.test]", "[::1]:80x",
+            "127.0.0.1:65536", "127.0.0.1:000080", "1.2.3.4.5", "1.2.3.4:8080:1",
         ] {
             #expect(!hosts.allows(hostHeader: refused), "\(refused)")
+        }
+        // The one-pass check of an address with a port takes only what the whole check allows.
+        for header in ["127.0.0.1", "127.0.0.1:8080", "10.1.2.3:", "0.0.0.0:0", "1.2.3.4:65535"] {
+            #expect(HostAllowList.isIPv4WithPort(header) && HostAllowList().allows(hostHeader: header), "\(header)")
+        }
+        for header in ["127.0.0.1:65536", "127.0.0.1:000080", "1.2.3", "1.2.3.4.5", "256.1.1.1", " 127.0.0.1", "127.0.0.1:80x", ":80", "localhost:80"] {
+            #expect(!HostAllowList.isIPv4WithPort(header), "\(header)")
         }
         // What a refusal suggests adding: a name, never a malformed value.
         #expect(HostAllowList.name(ofHostHeader: "rebind.test:8080") == "rebind.test")

@@ -29,8 +29,16 @@ import Testing
         #expect(throws: JSONParseError.self) { try JSONParser.parse([0x22, 0x5C, 0x6E, 0xFF, 0x22]) }
     }
 
-    @Test func controlCharactersAreEscapedOnOutput() {
+    @Test func controlCharactersAreEscapedOnOutput() throws {
         #expect(JSONValue.string("a\u{1}b\tc").jsonText == #""a\u0001b\tc""#)
+        // Every control character, the two escaped ASCII characters and multi-byte text beside them, in keys too.
+        let controls = String(String.UnicodeScalarView((0..<0x20).map { Unicode.Scalar(UInt8($0)) }))
+        let expected = #"\u0000\u0001\u0002\u0003\u0004\u0005\u0006\u0007\b\t\n\u000b\f\r\u000e\u000f"#
+            + #"\u0010\u0011\u0012\u0013\u0014\u0015\u0016\u0017\u0018\u0019\u001a\u001b\u001c\u001d\u001e\u001f"#
+        #expect(JSONValue.string(controls).jsonText == "\"\(expected)\"")
+        let mixed = "é\"😀\\话\u{7f}"
+        #expect(JSONValue.object([.init(mixed, .string(mixed))]).jsonText == "{\"é\\\"😀\\\\话\u{7f}\":\"é\\\"😀\\\\话\u{7f}\"}")
+        #expect(try JSONParser.parse(JSONValue.string(controls + mixed).jsonText) == .string(controls + mixed))
     }
 
     /// Bad input: a key twice in one object, in a small object and in one past the size where keys are kept in a

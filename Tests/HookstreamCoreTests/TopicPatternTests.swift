@@ -3,6 +3,15 @@ import Testing
 @testable import HookstreamCore
 
 @Suite struct TopicPatternTests {
+    /// An event's topic is split once for every subscriber's match; an ASCII topic by its bytes. Either way the
+    /// segments are those of a split into characters, as patterns split.
+    @Test(arguments: ["", "a", "a/b/c", "a//b", "/a/", "/", "deploys/api-v2", "é/ü话/😀", "a/\u{301}b", "x\r\n/y"])
+    func eventTopicsSplitAsPatternsDo(topic: String) {
+        let segments = EncodedEvent.segments(of: topic)
+        #expect(segments == topic.split(separator: "/", omittingEmptySubsequences: false), "\(topic)")
+        #expect(segments.map(String.init).joined(separator: "/") == topic)
+    }
+
     @Test(arguments: [
         ("deploys/api", "deploys/api", true),
         ("deploys/api", "deploys/web", false),

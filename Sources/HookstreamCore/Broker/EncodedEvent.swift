@@ -12,7 +12,15 @@ public struct EncodedEvent: Sendable {
     public init(id: EventID, topic: String, frame: ByteBuffer) {
         self.id = id
         self.topic = topic
-        self.topicSegments = topic.split(separator: "/", omittingEmptySubsequences: false)
+        self.topicSegments = EncodedEvent.segments(of: topic)
         self.frame = frame
+    }
+
+    /// `topic` split at `/` as patterns split it, into characters; an ASCII topic (most are) by its bytes, which gives
+    /// the same segments for a fraction of the work. (`Topic.validationError` also keeps a `/` from joining the
+    /// character beside it, but a topic stored before that check, or by another version, need not have had it.)
+    static func segments(of topic: String) -> [Substring] {
+        guard topic.utf8.allSatisfy({ $0 < 0x80 }) else { return topic.split(separator: "/", omittingEmptySubsequences: false) }
+        return topic.utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false).map { Substring($0) }
     }
 }

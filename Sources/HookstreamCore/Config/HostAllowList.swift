@@ -51,6 +51,7 @@ public struct HostAllowList: Sendable, Hashable {
 
     /// Whether a request whose `Host` header is `header` came under an allowed name.
     public func allows(hostHeader header: String) -> Bool {
+        if HostAllowList.isIPv4WithPort(header) { return true }  // the usual request, decided in one pass
         if header.trimmingSpaces().isEmpty { return true }
         guard let host = HostAllowList.hostPart(of: header) else { return false }
         if host.first == "[" || HostAllowList.isIPv4(host) { return true }  // an address: DNS had no part in it
@@ -92,6 +93,37 @@ public struct HostAllowList: Sendable, Hashable {
     private static func isPort(_ text: Substring) -> Bool {
         guard text.utf8.count <= 5, text.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) else { return false }
         return text.isEmpty || Int(text)! <= 65535
+    }
+
+    /// Whether `header` is exactly an IPv4 address, perhaps with a port (`127.0.0.1:8080`): what most requests to a
+    /// daemon on loopback carry, judged in one pass over its bytes. `false` says only that it is not of that form (the
+    /// whole check then decides).
+    static func isIPv4WithPort(_ header: String) -> Bool {
+        var parts = 0
+        var value = -1
+        var portDigits = -1  // -1 until the colon
+        var port = 0
+        for byte in header.utf8 {
+            let digit = byte &- UInt8(ascii: "0")
+            if portDigits >= 0 {
+                guard digit <= 9, portDigits < 5 else { return false }
+                portDigits += 1
+                port = port * 10 + Int(digit)
+            } else if digit <= 9 {
+                value = max(value, 0) * 10 + Int(digit)
+                guard value <= 255 else { return false }
+            } else if byte == UInt8(ascii: ".") {
+                guard value >= 0 else { return false }
+                parts += 1
+                value = -1
+            } else if byte == UInt8(ascii: ":") {
+                guard value >= 0, parts == 3 else { return false }
+                portDigits = 0
+            } else {
+                return false
+            }
+        }
+        return value >= 0 && parts == 3 && port <= 65535
     }
 
     /// Four decimal numbers up to 255, as browsers write an IPv4 address in `Host`.

@@ -152,18 +152,22 @@ public struct JSONParser {
 
     private mutating func parseString() throws(JSONParseError) -> String {
         index += 1  // opening quote
-        // Most strings have no escapes: find the closing quote and validate the run once.
+        // Most strings have no escapes: find the closing quote and validate the run once; most are ASCII too, which
+        // needs no validation beyond the scan (`String(validating:)` is a generic path, several times dearer).
         var end = index
+        var isASCII = true
         while end < bytes.count {
             let b = bytes[end]
             if b == UInt8(ascii: "\"") {
-                guard let string = String(validating: bytes[index..<end], as: UTF8.self) else {
+                let run = bytes[index..<end]
+                guard let string = isASCII ? String(decoding: run, as: UTF8.self) : String(validating: run, as: UTF8.self) else {
                     throw error("invalid UTF-8 in a string")
                 }
                 index = end + 1
                 return string
             }
             if b == UInt8(ascii: "\\") || b < 0x20 { break }
+            if b >= 0x80 { isASCII = false }
             end += 1
         }
         var scalars = String.UnicodeScalarView()

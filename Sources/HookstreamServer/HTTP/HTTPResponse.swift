@@ -44,12 +44,17 @@ public struct HTTPResponse: Sendable {
         buffer.writeStaticString(" ")
         buffer.writeString(status.reasonPhrase)
         buffer.writeStaticString("\r\n")
-        for (name, value) in headers + extraHeaders {
-            buffer.writeString(name)
-            buffer.writeStaticString(": ")
-            buffer.writeString(value)
-            buffer.writeStaticString("\r\n")
+        // Each list on its own: `headers + extraHeaders` would be an array made per response.
+        func writeFields(_ fields: [(String, String)]) {
+            for (name, value) in fields {
+                buffer.writeString(name)
+                buffer.writeStaticString(": ")
+                buffer.writeString(value)
+                buffer.writeStaticString("\r\n")
+            }
         }
+        writeFields(headers)
+        writeFields(extraHeaders)
         if status != .noContent {  // a 204 has no body, and says nothing of its length
             buffer.writeStaticString("Content-Length: ")
             buffer.writeString(String(body.utf8.count))

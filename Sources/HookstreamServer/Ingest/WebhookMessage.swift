@@ -98,7 +98,10 @@ enum WebhookMessage {
     }
 
     static func mediaType(_ contentType: String) -> String {
+        // The usual header, as most senders write it, needs no copy.
+        if contentType.utf8.elementsEqual("application/json".utf8) { return contentType }
         var bytes: [UInt8] = []
+        bytes.reserveCapacity(contentType.utf8.count)
         for byte in contentType.utf8 {
             if byte == UInt8(ascii: ";") { break }
             if bytes.isEmpty && (byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t")) { continue }
