@@ -17,6 +17,22 @@ import Testing
         #expect(WebhookMessage.mediaType("Text/Ünknown") == "text/Ünknown")
     }
 
+    /// The 202's body, written as bytes: what a JSON encoder makes of the same ids and topics, escapes included.
+    @Test func theAcceptedAnswerIsTheJSONOfItsIdsAndTopics() throws {
+        let one = WebhookIngest.accepted(ids: [42], topics: ["demo/general"], duplicate: false)
+        #expect(one.status == .accepted && one.headers.first?.1 == "application/json")
+        #expect(one.body == "{\"ids\":[42],\"topics\":[\"demo/general\"]}\n")
+        let topics = ["a/b", "q\"uote\\/é话😀", "t\u{1}"]
+        let many = WebhookIngest.accepted(ids: [1, 9_007_199_254_740_993, 3], topics: topics, duplicate: true)
+        let expected = JSONValue.object([
+            .init("ids", .array([.number("1"), .number("9007199254740993"), .number("3")])),
+            .init("topics", .array(topics.map(JSONValue.string))), .init("duplicate", .bool(true)),
+        ])
+        #expect(many.body == expected.jsonText + "\n")
+        #expect(try JSONParser.parse(many.body) == expected)
+        #expect(WebhookIngest.accepted(ids: [], topics: [], duplicate: false).body == "{\"ids\":[],\"topics\":[]}\n")
+    }
+
     private func make(contentType: String?, body: String) throws(HTTPError) -> JSONValue {
         var headers = HTTPHeaders()
         if let contentType { headers.add(name: "Content-Type", value: contentType) }

@@ -72,7 +72,7 @@ public enum JSONValue: Sendable, Hashable {
         case .null: out.append(contentsOf: "null".utf8)
         case .bool(let b): out.append(contentsOf: (b ? "true" : "false").utf8)
         case .number(let n): out.append(contentsOf: n.utf8)
-        case .string(let s): JSONValue.writeString(s, to: &out)
+        case .string(let s): JSONValue.appendString(s, to: &out)
         case .array(let elements):
             out.append(UInt8(ascii: "["))
             for (i, e) in elements.enumerated() {
@@ -84,7 +84,7 @@ public enum JSONValue: Sendable, Hashable {
             out.append(UInt8(ascii: "{"))
             for (i, m) in members.enumerated() {
                 if i > 0 { out.append(UInt8(ascii: ",")) }
-                JSONValue.writeString(m.key, to: &out)
+                JSONValue.appendString(m.key, to: &out)
                 out.append(UInt8(ascii: ":"))
                 m.value.write(to: &out)
             }
@@ -92,9 +92,10 @@ public enum JSONValue: Sendable, Hashable {
         }
     }
 
-    /// Appends `s` as a JSON string. Escaping works on bytes: the characters JSON escapes are ASCII, and no byte of a
-    /// multi-byte UTF-8 sequence is ASCII, so every other byte is copied as it is.
-    static func writeString(_ s: String, to out: inout [UInt8]) {
+    /// Appends `s` as a JSON string (quoted, escaped) to UTF-8 bytes being written. Escaping works on bytes: the
+    /// characters JSON escapes are ASCII, and no byte of a multi-byte UTF-8 sequence is ASCII, so every other byte is
+    /// copied as it is.
+    public static func appendString(_ s: String, to out: inout [UInt8]) {
         out.append(UInt8(ascii: "\""))
         // Most strings need no escaping: append them whole.
         if !s.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {

@@ -132,8 +132,11 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     private var isInputClosed = false
 
     private func handle(_ part: HTTPServerRequestPart, context: ChannelHandlerContext) {
-        switch (part, state) {
-        case (.head(var head), .idle):
+        // By the part first, then the state: a `switch (part, state)` copies both into a tuple, retaining the head,
+        // the body and the settings of a request being received, for every part.
+        switch part {
+        case .head(var head):
+            guard case .idle = state else { return }
             let settings = server.settings
             // The first request keeps the deadline its connection started with (a head trickled in after a slow
             // handshake gets no more time); a later one has request_timeout from its head (its wait for the head
@@ -153,7 +156,8 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
                 return
             }
             state = .receiving(head, context.channel.allocator.buffer(capacity: 0), settings)
-        case (.body(var chunk), .receiving(let head, var body, let settings)):
+        case .body(var chunk):
+            guard case .receiving(let head, var body, let settings) = state else { return }
             state = .idle  // let `body` be uniquely referenced while appending
             let limits = settings.configuration.server
             if body.readableBytes + chunk.readableBytes > limits.bodyLimit {
@@ -167,10 +171,9 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
             heldBodyBytes += chunk.readableBytes
             body.writeBuffer(&chunk)
             state = .receiving(head, body, settings)
-        case (.end, .receiving(let head, let body, let settings)):
+        case .end:
+            guard case .receiving(let head, let body, let settings) = state else { return }
             route(head: head, body: body, bodyBytes: takeBody(), settings: settings, context: context)
-        default:
-            break
         }
     }
 

@@ -157,13 +157,23 @@ final class WebhookIngest: Sendable {
         return DeliveryKey(source: source, id: id)
     }
 
+    /// `{"ids":[…],"topics":[…]}` (and `"duplicate":true`), written straight as bytes: every publish is answered with
+    /// it, and a `JSONValue` tree made and encoded for it cost more than the event's own encoding.
     static func accepted(ids: [EventID], topics: [String], duplicate: Bool) -> HTTPResponse {
-        var members: [JSONValue.Member] = [
-            .init("ids", .array(ids.map { .number(String($0)) })),
-            .init("topics", .array(topics.map { .string($0) })),
-        ]
-        if duplicate { members.append(.init("duplicate", .bool(true))) }
-        return .json(.accepted, .object(members))
+        var out: [UInt8] = []
+        out.reserveCapacity(48 + ids.count * 8 + topics.reduce(0) { $0 + $1.utf8.count + 3 })
+        out.append(contentsOf: #"{"ids":["#.utf8)
+        for (index, id) in ids.enumerated() {
+            if index > 0 { out.append(UInt8(ascii: ",")) }
+            out.append(contentsOf: String(id).utf8)
+        }
+        out.append(contentsOf: #"],"topics":["#.utf8)
+        for (index, topic) in topics.enumerated() {
+            if index > 0 { out.append(UInt8(ascii: ",")) }
+            JSONValue.appendString(topic, to: &out)
+        }
+        out.append(contentsOf: duplicate ? "],\"duplicate\":true}\n".utf8 : "]}\n".utf8)
+        return HTTPResponse(status: .accepted, headers: [("Content-Type", "application/json")], body: String(decoding: out, as: UTF8.self))
     }
 
     static let shuttingDown = HTTPResponse(error: HTTPError(.serviceUnavailable, code: "shutting_down", "the server is shutting down"))
