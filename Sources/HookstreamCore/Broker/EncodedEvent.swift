@@ -20,7 +20,21 @@ public struct EncodedEvent: Sendable {
     /// the same segments for a fraction of the work. (`Topic.validationError` also keeps a `/` from joining the
     /// character beside it, but a topic stored before that check, or by another version, need not have had it.)
     static func segments(of topic: String) -> [Substring] {
-        guard topic.utf8.allSatisfy({ $0 < 0x80 }) else { return topic.split(separator: "/", omittingEmptySubsequences: false) }
-        return topic.utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false).map { Substring($0) }
+        var segments: [Substring] = []
+        let bytes = topic.utf8
+        var start = bytes.startIndex
+        var index = start
+        while index != bytes.endIndex {
+            let byte = bytes[index]
+            if byte >= 0x80 { return topic.split(separator: "/", omittingEmptySubsequences: false) }
+            let next = bytes.index(after: index)
+            if byte == UInt8(ascii: "/") {
+                segments.append(topic[start..<index])
+                start = next
+            }
+            index = next
+        }
+        segments.append(topic[start...])
+        return segments
     }
 }

@@ -96,14 +96,16 @@ public enum JSONValue: Sendable, Hashable {
     /// characters JSON escapes are ASCII, and no byte of a multi-byte UTF-8 sequence is ASCII, so every other byte is
     /// copied as it is.
     public static func appendString(_ s: String, to out: inout [UInt8]) {
+        var s = s
+        // Over the string's contiguous UTF-8 (a native string's own storage): one loop and one copy, not a walk
+        // through `String.UTF8View`'s indices.
+        s.withUTF8 { appendUTF8($0, to: &out) }
+    }
+
+    private static func appendUTF8(_ bytes: UnsafeBufferPointer<UInt8>, to out: inout [UInt8]) {
         out.append(UInt8(ascii: "\""))
-        // Most strings need no escaping: append them whole.
-        if !s.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
-            out.append(contentsOf: s.utf8)
-            out.append(UInt8(ascii: "\""))
-            return
-        }
-        for byte in s.utf8 {
+        var start = 0
+        for (index, byte) in bytes.enumerated() {
             let escape: UInt8
             switch byte {
             case UInt8(ascii: "\""), UInt8(ascii: "\\"): escape = byte
@@ -113,10 +115,10 @@ public enum JSONValue: Sendable, Hashable {
             case 0x08: escape = UInt8(ascii: "b")
             case 0x0C: escape = UInt8(ascii: "f")
             case ..<0x20: escape = UInt8(ascii: "u")
-            default:
-                out.append(byte)
-                continue
+            default: continue  // copied with the run it belongs to
             }
+            out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[start..<index]))
+            start = index + 1
             out.append(UInt8(ascii: "\\"))
             out.append(escape)
             if escape == UInt8(ascii: "u") {  // \u00XX, in lower-case hex
@@ -126,6 +128,7 @@ public enum JSONValue: Sendable, Hashable {
                 out.append(JSONValue.hexDigit(byte & 0x0F))
             }
         }
+        out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[start...]))
         out.append(UInt8(ascii: "\""))
     }
 

@@ -39,11 +39,15 @@ public struct HTTPResponse: Sendable {
     func encode(keepAlive: Bool, extraHeaders: [(String, String)] = [], includeBody: Bool = true, allocator: ByteBufferAllocator) -> ByteBuffer {
         // Written piece by piece: an interpolated line longer than 15 bytes would be a string allocated per response.
         var buffer = allocator.buffer(capacity: 160 + body.utf8.count)
-        buffer.writeStaticString("HTTP/1.1 ")
-        buffer.writeString(String(status.code))
-        buffer.writeStaticString(" ")
-        buffer.writeString(status.reasonPhrase)
-        buffer.writeStaticString("\r\n")
+        if let line = HTTPResponse.statusLine(status) {
+            buffer.writeStaticString(line)
+        } else {
+            buffer.writeStaticString("HTTP/1.1 ")
+            buffer.writeString(String(status.code))
+            buffer.writeStaticString(" ")
+            buffer.writeString(status.reasonPhrase)
+            buffer.writeStaticString("\r\n")
+        }
         // Each list on its own: `headers + extraHeaders` would be an array made per response.
         func writeFields(_ fields: [(String, String)]) {
             for (name, value) in fields {
@@ -63,5 +67,19 @@ public struct HTTPResponse: Sendable {
         buffer.writeStaticString(keepAlive ? "Connection: keep-alive\r\n\r\n" : "Connection: close\r\n\r\n")
         if includeBody { buffer.writeString(body) }
         return buffer
+    }
+
+    /// The status line of the answers a server gives most (a publish's 202 above all), written whole.
+    private static func statusLine(_ status: HTTPResponseStatus) -> StaticString? {
+        switch status {
+        case .accepted: "HTTP/1.1 202 Accepted\r\n"
+        case .ok: "HTTP/1.1 200 OK\r\n"
+        case .noContent: "HTTP/1.1 204 No Content\r\n"
+        case .badRequest: "HTTP/1.1 400 Bad Request\r\n"
+        case .unauthorized: "HTTP/1.1 401 Unauthorized\r\n"
+        case .forbidden: "HTTP/1.1 403 Forbidden\r\n"
+        case .notFound: "HTTP/1.1 404 Not Found\r\n"
+        default: nil
+        }
     }
 }

@@ -99,7 +99,7 @@ enum WebhookMessage {
 
     static func mediaType(_ contentType: String) -> String {
         // The usual header, as most senders write it, needs no copy.
-        if contentType.utf8.elementsEqual("application/json".utf8) { return contentType }
+        if contentType == "application/json" { return contentType }
         var bytes: [UInt8] = []
         bytes.reserveCapacity(contentType.utf8.count)
         for byte in contentType.utf8 {
