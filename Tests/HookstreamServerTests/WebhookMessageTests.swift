@@ -33,6 +33,21 @@ import Testing
         #expect(WebhookIngest.accepted(ids: [], topics: [], duplicate: false).body == "{\"ids\":[],\"topics\":[]}\n")
     }
 
+    /// Only the parts some rule reads are built, always in the same order.
+    @Test func theMessageHasThePartsTheRulesRead() throws {
+        let head = HTTPRequestHead(version: .http1_1, method: .POST, uri: "/hooks/s/x?a=1", headers: ["Content-Type": "application/json"])
+        func keys(_ roots: Set<String>) throws -> [String] {
+            let message = try WebhookMessage.make(
+                source: "s", subPath: "x", head: head, target: RequestTarget(head.uri), body: ByteBuffer(string: "{}"), roots: roots)
+            guard case .object(let members) = message else { return [] }
+            return members.map(\.key)
+        }
+        #expect(try keys([]) == ["source", "body"])
+        #expect(try keys(["body", "source"]) == ["source", "body"])
+        #expect(try keys(["text", "unknown", "method", "query"]) == ["source", "body", "method", "query", "text"])
+        #expect(try keys(["text", "form", "query", "header", "path", "method", "body"]) == ["source", "body", "method", "path", "header", "query", "form", "text"])
+    }
+
     private func make(contentType: String?, body: String) throws(HTTPError) -> JSONValue {
         var headers = HTTPHeaders()
         if let contentType { headers.add(name: "Content-Type", value: contentType) }
