@@ -483,9 +483,9 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     /// sends; by `idle_timeout` at the latest, if the answer never goes out (a client that stopped reading).
     ///
     /// Over HTTP/1.1 the server ends only its own side once the answer is written (over TLS, its close_notify and then
-    /// its TCP end), and reads and drops what the client still sends (a body refused with 413 while it is uploading) until the client closes, for
-    /// ``lingeringLimit`` at most: closed with unread bytes, the socket would answer them with a reset, which can
-    /// take the answer away before the client reads it (nginx's `lingering_close`).
+    /// its TCP end), and reads and drops what the client still sends (a body refused with 413 while it is uploading)
+    /// until the client closes, for ``lingeringLimit`` at most: closed with unread bytes, the socket would answer them
+    /// with a reset, which can take the answer away before the client reads it (nginx's `lingering_close`).
     private func close(after answer: EventLoopFuture<Void>, context: ChannelHandlerContext) {
         state = .closed
         releaseBody()
