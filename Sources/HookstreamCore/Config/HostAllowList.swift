@@ -96,34 +96,15 @@ public struct HostAllowList: Sendable, Hashable {
     }
 
     /// Whether `header` is exactly an IPv4 address, perhaps with a port (`127.0.0.1:8080`): what most requests to a
-    /// daemon on loopback carry, judged in one pass over its bytes. `false` says only that it is not of that form (the
+    /// daemon on loopback carry, judged on its bytes. `false` says only that it is not of that form (the
     /// whole check then decides).
     static func isIPv4WithPort(_ header: String) -> Bool {
-        var parts = 0
-        var value = -1
-        var portDigits = -1  // -1 until the colon
-        var port = 0
-        for byte in header.utf8 {
-            let digit = byte &- UInt8(ascii: "0")
-            if portDigits >= 0 {
-                guard digit <= 9, portDigits < 5 else { return false }
-                portDigits += 1
-                port = port * 10 + Int(digit)
-            } else if digit <= 9 {
-                value = max(value, 0) * 10 + Int(digit)
-                guard value <= 255 else { return false }
-            } else if byte == UInt8(ascii: ".") {
-                guard value >= 0 else { return false }
-                parts += 1
-                value = -1
-            } else if byte == UInt8(ascii: ":") {
-                guard value >= 0, parts == 3 else { return false }
-                portDigits = 0
-            } else {
-                return false
-            }
-        }
-        return value >= 0 && parts == 3 && port <= 65535
+        // The colon found by byte, not by `Character` as `hostPart(of:)` finds it (with grapheme breaking); the
+        // address and the port are then judged as the whole check judges them.
+        let colon = header.utf8.firstIndex(of: UInt8(ascii: ":"))
+        guard isIPv4(header[..<(colon ?? header.endIndex)]) else { return false }
+        guard let colon else { return true }
+        return isPort(header[header.utf8.index(after: colon)...])
     }
 
     /// Four decimal numbers up to 255, as browsers write an IPv4 address in `Host`.
