@@ -16,6 +16,24 @@ import Testing
         #expect(value.value(atPath: "a.x".split(separator: ".")) == nil)
     }
 
+    /// A document is read where it lies when its bytes are contiguous (an array, a string, a request body) and
+    /// copied first when they are not; both give the same value, and the same error at the same offset.
+    @Test func contiguousAndOtherCollectionsParseAlike() throws {
+        let text = #"{"seq":1,"ts":1.5e3,"run":"r\u00e9","pad":"","list":[{"a":null},{"b":[true]}],"k1":1,"k2":2,"k3":3,"k4":4}"#
+        let expected = try JSONParser.parse(text)
+        #expect(expected.value(atPath: ["list", "1", "b", "0"]) == .bool(true))
+        #expect(try JSONParser.parse(Array(text.utf8)) == expected)
+        #expect(try JSONParser.parse(text.utf8) == expected)
+        #expect(try JSONParser.parse(text.utf8.lazy.map { $0 }) == expected, "a collection without contiguous storage")
+        #expect(try JSONParser.parse(Array(text.utf8)[...]) == expected)
+        // Bad input: a document cut short, read both ways.
+        let cut = Array(text.utf8.dropLast(3))
+        let contiguous = #expect(throws: JSONParseError.self) { try JSONParser.parse(cut) }
+        let copied = #expect(throws: JSONParseError.self) { try JSONParser.parse(cut.lazy.map { $0 }) }
+        #expect(contiguous?.offset == copied?.offset && contiguous?.offset != nil)
+        #expect(contiguous?.message == copied?.message)
+    }
+
     @Test(arguments: ["", "{", "{\"a\":}", "[1,]", "01", "\"unterminated", "{\"a\":1} trailing", "nul", "\"\u{01}\"", "{'a':1}"])
     func malformedDocumentsAreRejected(text: String) {
         #expect(throws: JSONParseError.self) { try JSONParser.parse(text) }

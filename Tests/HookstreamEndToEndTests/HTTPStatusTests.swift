@@ -329,6 +329,32 @@ import Testing
             #expect(user.status == "400" && user.body.contains(#""error":"invalid_target""#), "\(user)")
             #expect(try await curl(["--request-target", "http:///healthz", daemon.baseURL]).status == "400", "an absolute target without a host")
             #expect(try await curl(["--request-target", "http://:\(daemon.port)/healthz", daemon.baseURL]).status == "400", "a port, no host")
+            // The header's name in any case is the Host; two of them, however spelt, are refused. Bad input: a second
+            // Host in other letters, and names that only look like Host.
+            let script = """
+                import json, socket, sys
+                out = []
+                for fields in sys.argv[2:]:
+                    s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
+                    s.sendall(("GET /healthz HTTP/1.1\\r\\n" + fields.replace("|", "\\r\\n") + "\\r\\nConnection: close\\r\\n\\r\\n").encode())
+                    answer = b""
+                    while chunk := s.recv(65536): answer += chunk
+                    s.close()
+                    head, _, body = answer.decode().partition("\\r\\n\\r\\n")
+                    out.append({"status": int(head.split(" ")[1]), "body": body})
+                print(json.dumps(out))
+                """
+            let fields = [
+                "hOsT: rebind.test", "HOST: localhost", "Host: localhost|HOST: rebind.test", "host: localhost|hosT: localhost",
+                "Hosts: localhost", "Hos: localhost",
+            ]
+            let raw = try await ChildProcess.run("/usr/bin/env", ["python3", "-c", script, String(daemon.port)] + fields)
+            #expect(raw.status == 0, "\(raw.stderr)")
+            let answers = try #require(try JSONSerialization.jsonObject(with: Data(raw.stdout.utf8)) as? [[String: Any]], "\(raw.stdout)")
+            #expect(answers.map { $0["status"] as? Int } == [403, 200, 400, 400, 400, 400], "\(answers)")
+            #expect((answers[0]["body"] as? String)?.contains("add 'rebind.test' to server.hosts") == true, "\(answers)")
+            #expect(answers[2...3].allSatisfy { ($0["body"] as? String)?.contains(#""error":"duplicate_host""#) == true }, "\(answers)")
+            #expect(answers[4...5].allSatisfy { ($0["body"] as? String)?.contains(#""error":"missing_host""#) == true }, "\(answers)")
             try await waitUntil("the refusals in the log") {
                 daemon.log.contains("Requests refused for a Host against HTTP's rules: none on an HTTP/1.1 request")
                     && daemon.log.contains("Requests refused for their Host: not localhost")
@@ -422,6 +448,8 @@ import Testing
             for (status, count) in [(202, 3), (400, 4), (403, 4), (413, 1), (415, 1), (422, 1)] {
                 #expect(metrics.contains(#"hookstream_webhooks_total{source="demo",status="\#(status)"} \#(count)"#), "\(status): \(metrics)")
             }
+            // And each of the three published by the one rule, counted between the refusals.
+            #expect(metrics.contains(#"hookstream_rule_matches_total{source="demo",rule="demo-webhook"} 3"#), "\(metrics)")
             #expect(daemon.log.split(separator: "\n").contains { $0.contains("Request refused: body too large") && $0.contains("hookstream.source=demo") })
         }
     }

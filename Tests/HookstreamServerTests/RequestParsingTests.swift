@@ -57,6 +57,26 @@ import Testing
         #expect(RequestTarget("/e?a=%zz&b=a%4&c=%&d=%%41&e=%4g1&f=100%25").query.map(\.value) == ["%zz", "a%4", "%", "%A", "%4g1", "100%"])
     }
 
+    /// The path is decoded when it has an escape of its own; one in the query only (or a `+`) leaves it as sent.
+    @Test func thePathIsSplitFromTheQueryAndDecodedOnItsOwn() {
+        let cases: [(uri: String, path: String, query: [String])] = [
+            ("/hooks/demo", "/hooks/demo", []),
+            ("/hooks/a%20b/c%2Fd?x=%41", "/hooks/a b/c/d", ["A"]),
+            ("/hooks/a+b?x=a+b", "/hooks/a+b", ["a b"]),
+            ("/hooks/é/%C3%A9?é=ü", "/hooks/é/é", ["ü"]),
+            ("/hooks/x?%3F=?", "/hooks/x", ["?"]),
+            ("/?", "/", []),
+            ("?x=1", "", ["1"]),
+            // Bad input: a `%` that escapes nothing, in the path and after it.
+            ("/a%?b=%", "/a%", ["%"]),
+        ]
+        for (uri, path, query) in cases {
+            let target = RequestTarget(uri)
+            #expect(target.path == path, "\(uri)")
+            #expect(target.query.map(\.value) == query, "\(uri)")
+        }
+    }
+
     @Test func tokenByHeaderCookieOrQuery() throws {
         #expect(try grant("/events?topic=demo/x", headers: [("Authorization", "Bearer demo-token")])?.name == "demo")
         #expect(try grant("/events?topic=demo/x", headers: [("Cookie", "a=b; hookstream_token=demo-token")])?.name == "demo")

@@ -91,8 +91,17 @@ public struct HostAllowList: Sendable, Hashable {
 
     /// A port as a `Host` header may end with it: decimal digits up to 65535, or none (RFC 3986 allows `host:`).
     private static func isPort(_ text: Substring) -> Bool {
-        guard text.utf8.count <= 5, text.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) else { return false }
-        return text.isEmpty || Int(text)! <= 65535
+        text.utf8.withContiguousStorageIfAvailable { isPort($0) } ?? isPort(text.utf8)
+    }
+
+    private static func isPort(_ bytes: some Collection<UInt8>) -> Bool {
+        guard bytes.count <= 5 else { return false }
+        var value = 0
+        for byte in bytes {
+            guard byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") else { return false }
+            value = value * 10 + Int(byte - UInt8(ascii: "0"))
+        }
+        return value <= 65535
     }
 
     /// Whether `header` is exactly an IPv4 address, perhaps with a port (`127.0.0.1:8080`): what most requests to a
@@ -100,18 +109,27 @@ public struct HostAllowList: Sendable, Hashable {
     /// whole check then decides).
     static func isIPv4WithPort(_ header: String) -> Bool {
         // The colon found by byte, not by `Character` as `hostPart(of:)` finds it (with grapheme breaking); the
-        // address and the port are then judged as the whole check judges them.
-        let colon = header.utf8.firstIndex(of: UInt8(ascii: ":"))
-        guard isIPv4(header[..<(colon ?? header.endIndex)]) else { return false }
+        // address and the port are then judged as the whole check judges them, over the bytes where they lie (the
+        // string's views cost several times as much, on every request).
+        header.utf8.withContiguousStorageIfAvailable { isIPv4WithPort($0) } ?? isIPv4WithPort(Array(header.utf8))
+    }
+
+    private static func isIPv4WithPort<Bytes: Collection<UInt8>>(_ bytes: Bytes) -> Bool {
+        let colon = bytes.firstIndex(of: UInt8(ascii: ":"))
+        guard isIPv4(bytes[..<(colon ?? bytes.endIndex)]) else { return false }
         guard let colon else { return true }
-        return isPort(header[header.utf8.index(after: colon)...])
+        return isPort(bytes[bytes.index(after: colon)...])
     }
 
     /// Four decimal numbers up to 255, as browsers write an IPv4 address in `Host`.
     static func isIPv4(_ text: Substring) -> Bool {
+        text.utf8.withContiguousStorageIfAvailable { isIPv4($0) } ?? isIPv4(text.utf8)
+    }
+
+    private static func isIPv4(_ bytes: some Collection<UInt8>) -> Bool {
         var parts = 0
         var value = -1
-        for byte in text.utf8 {
+        for byte in bytes {
             if byte == UInt8(ascii: ".") {
                 guard value >= 0 else { return false }
                 parts += 1

@@ -1,28 +1,40 @@
 /// A strict RFC 8259 JSON parser producing ``JSONValue``, keeping member order and number text.
 public struct JSONParser {
-    private let bytes: [UInt8]
+    /// The document, borrowed for the parse: a request body is read where it lies, not copied into an array first.
+    private let bytes: UnsafeRawBufferPointer
     private var index = 0
     private var depth = 0
     private static let maximumDepth = 512
 
     /// Parses one JSON document; trailing non-whitespace is an error.
     public static func parse(_ bytes: some Collection<UInt8>) throws(JSONParseError) -> JSONValue {
-        var parser = JSONParser(bytes: Array(bytes))
-        parser.skipWhitespace()
-        let value = try parser.parseValue()
-        parser.skipWhitespace()
-        guard parser.index == parser.bytes.count else {
-            throw parser.error("unexpected data after the JSON value")
-        }
-        return value
+        // A `Result`, not a throw: the closure's error would come out of `withContiguousStorageIfAvailable` untyped.
+        let parsed = bytes.withContiguousStorageIfAvailable { JSONParser.parse(contiguous: UnsafeRawBufferPointer($0)) }
+            ?? Array(bytes).withUnsafeBytes { JSONParser.parse(contiguous: $0) }
+        return try parsed.get()
     }
 
     /// Parses one JSON document from a string.
     public static func parse(_ text: String) throws(JSONParseError) -> JSONValue {
-        try parse(Array(text.utf8))
+        try parse(text.utf8)
     }
 
-    private init(bytes: [UInt8]) { self.bytes = bytes }
+    private static func parse(contiguous bytes: UnsafeRawBufferPointer) -> Result<JSONValue, JSONParseError> {
+        var parser = JSONParser(bytes: bytes)
+        do throws(JSONParseError) {
+            parser.skipWhitespace()
+            let value = try parser.parseValue()
+            parser.skipWhitespace()
+            guard parser.index == parser.bytes.count else {
+                throw parser.error("unexpected data after the JSON value")
+            }
+            return .success(value)
+        } catch {
+            return .failure(error)
+        }
+    }
+
+    private init(bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
 
     private func error(_ message: String) -> JSONParseError {
         JSONParseError(message: message, offset: index)
@@ -78,6 +90,8 @@ public struct JSONParser {
             index += 1
             return .object(members)
         }
+        // A small object's members in one allocation: grown from empty, the array was allocated at 1, 2 and 4.
+        members.reserveCapacity(4)
         // A repeated key is refused: rules read a name's first value and browsers' JSON.parse its last, so the two
         // would disagree about the same event. Small objects are searched; larger ones keep a set.
         var keys: Set<String>?
@@ -145,7 +159,7 @@ public struct JSONParser {
             guard index < bytes.count, isDigit(bytes[index]) else { throw error("invalid number") }
             while index < bytes.count, isDigit(bytes[index]) { index += 1 }
         }
-        return .number(String(decoding: bytes[start..<index], as: UTF8.self))
+        return .number(String(decoding: UnsafeRawBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self))
     }
 
     private func isDigit(_ b: UInt8) -> Bool { b >= UInt8(ascii: "0") && b <= UInt8(ascii: "9") }
@@ -159,7 +173,7 @@ public struct JSONParser {
         while end < bytes.count {
             let b = bytes[end]
             if b == UInt8(ascii: "\"") {
-                let run = bytes[index..<end]
+                let run = UnsafeRawBufferPointer(rebasing: bytes[index..<end])
                 guard let string = isASCII ? String(decoding: run, as: UTF8.self) : String(validating: run, as: UTF8.self) else {
                     throw error("invalid UTF-8 in a string")
                 }
@@ -174,7 +188,7 @@ public struct JSONParser {
         var runStart = index
         func flushRun(_ parser: JSONParser, upTo end: Int, into scalars: inout String.UnicodeScalarView) throws(JSONParseError) {
             guard runStart < end else { return }
-            guard let run = String(validating: parser.bytes[runStart..<end], as: UTF8.self) else {
+            guard let run = String(validating: UnsafeRawBufferPointer(rebasing: parser.bytes[runStart..<end]), as: UTF8.self) else {
                 throw parser.error("invalid UTF-8 in a string")
             }
             scalars.append(contentsOf: run.unicodeScalars)

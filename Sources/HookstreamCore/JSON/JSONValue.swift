@@ -38,9 +38,10 @@ public enum JSONValue: Sendable, Hashable {
         var current = self
         for component in path {
             switch current {
-            case .object:
-                guard let next = current[String(component)] else { return nil }
-                current = next
+            case .object(let members):
+                // Compared as it is: making a `String` of each component cost a copy at every step of every path.
+                guard let member = members.first(where: { $0.key == component }) else { return nil }
+                current = member.value
             case .array(let elements):
                 guard let index = Int(component), elements.indices.contains(index) else { return nil }
                 current = elements[index]

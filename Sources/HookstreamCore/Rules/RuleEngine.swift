@@ -35,7 +35,9 @@ public struct RuleEngine: Sendable {
     public func route(source: String, message: JSONValue, budget: inout RegexBudget) throws(RoutingError) -> [EventDraft] {
         var drafts: [EventDraft] = []
         for rule in rulesBySource[source] ?? [] where try rule.matches(message, budget: &budget) {
-            drafts.append(contentsOf: try rule.drafts(for: message))
+            let published = try rule.drafts(for: message)
+            // The first rule's drafts are taken as they are, not copied into a second array.
+            if drafts.isEmpty { drafts = published } else { drafts.append(contentsOf: published) }
             if !rule.continues { break }
         }
         return drafts

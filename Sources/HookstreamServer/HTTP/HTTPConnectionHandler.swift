@@ -195,18 +195,22 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     /// when `checksName` (a plain-HTTP listener), a name the server does not answer to (``LiveSettings/refuses(host:)``).
     /// A target in absolute form is turned into the origin form first, its authority standing for the `Host`.
     private static func hostRefusal(_ head: inout HTTPRequestHead, checksName: Bool, settings: LiveSettings) -> HostRefusal? {
-        let hosts = head.headers["host"]  // one pass over the headers, for the value and its count
-        if hosts.count > 1 {
-            return HostRefusal(
-                host: hosts.joined(separator: ", "),
-                error: HTTPError(.badRequest, code: "duplicate_host", "the request has more than one Host header"))
+        // One pass over the headers for the value and its count, without the array `headers["host"]` would make.
+        var host: String?
+        for (name, value) in head.headers where HTTPConnectionHandler.isHost(name) {
+            guard host == nil else {
+                return HostRefusal(
+                    host: head.headers["host"].joined(separator: ", "),
+                    error: HTTPError(.badRequest, code: "duplicate_host", "the request has more than one Host header"))
+            }
+            host = value
         }
         // HTTP/1.0 had no Host; HTTP/2's requests come here with their :authority as one.
-        if hosts.isEmpty, head.version.major == 1, head.version.minor >= 1 {
+        if host == nil, head.version.major == 1, head.version.minor >= 1 {
             return HostRefusal(
                 host: "", error: HTTPError(.badRequest, code: "missing_host", "an HTTP/1.1 request must have a Host header"))
         }
-        var host = hosts.first
+        let sentHost = host
         do throws(HTTPError) {
             if let absolute = try AbsoluteFormTarget(head.uri) {
                 head.uri = absolute.originForm
@@ -214,7 +218,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
                 host = absolute.authority
             }
         } catch {
-            return HostRefusal(host: hosts.first ?? "", error: error)
+            return HostRefusal(host: sentHost ?? "", error: error)
         }
         // The usual request, a name the server answers to, is judged by one parse of its Host.
         guard let host, checksName ? settings.refuses(host: host) : !host.trimmingSpaces().isEmpty else { return nil }
@@ -229,6 +233,15 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
             error: HTTPError(
                 .forbidden, code: "host_not_allowed",
                 "this server answers to localhost, IP addresses and the names in server.hosts: add '\(name)' to server.hosts to allow it"))
+    }
+
+    /// Whether a header's name is `Host`, in any case.
+    private static func isHost(_ name: String) -> Bool {
+        var utf8 = name.utf8.makeIterator()
+        for expected in "host".utf8 {
+            guard let byte = utf8.next(), byte | 0x20 == expected else { return false }
+        }
+        return utf8.next() == nil
     }
 
     /// A request refused for its host: the `Host` (as logged) and the answer.

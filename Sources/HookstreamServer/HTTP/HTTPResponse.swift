@@ -15,14 +15,18 @@ public struct HTTPResponse: Sendable {
         self.body = body
     }
 
+    /// The headers of a JSON response, made once: an array literal of strings is a new array each time it is written,
+    /// and every publish is answered in JSON.
+    static let jsonHeaders = [("Content-Type", "application/json")]
+
     /// A JSON response.
     public static func json(_ status: HTTPResponseStatus, _ value: JSONValue) -> HTTPResponse {
-        HTTPResponse(status: status, headers: [("Content-Type", "application/json")], body: value.jsonText + "\n")
+        HTTPResponse(status: status, headers: jsonHeaders, body: value.jsonText + "\n")
     }
 
     /// The response for an ``HTTPError``.
     public init(error: HTTPError) {
-        self.init(status: error.status, headers: [("Content-Type", "application/json")] + error.headers, body: error.body + "\n")
+        self.init(status: error.status, headers: HTTPResponse.jsonHeaders + error.headers, body: error.body + "\n")
     }
 
     /// The response as HTTP/2 takes it (through an HTTP/1-style codec): a head without connection headers, and the

@@ -4,17 +4,28 @@ struct RequestTarget: Sendable {
     var query: [(name: String, value: String)]
 
     init(_ uri: String) {
+        var uri = uri
+        // One pass over the bytes for where the query starts and whether the path has a `%` to decode: `?` and `%`
+        // are ASCII, and a Character search would break graphemes on every request.
+        let (queryOffset, pathHasPercent) = uri.withUTF8 { bytes -> (Int?, Bool) in
+            var hasPercent = false
+            for (offset, byte) in bytes.enumerated() {
+                if byte == UInt8(ascii: "?") { return (offset, hasPercent) }
+                if byte == UInt8(ascii: "%") { hasPercent = true }
+            }
+            return (nil, hasPercent)
+        }
         let pathPart: Substring
         let queryPart: Substring?
-        // Byte searches: `?`, `%` and `+` are ASCII, and a Character search would break graphemes on every request.
-        if let q = uri.utf8.firstIndex(of: UInt8(ascii: "?")) {
+        if let queryOffset {
+            let q = uri.utf8.index(uri.utf8.startIndex, offsetBy: queryOffset)
             pathPart = uri[..<q]
-            queryPart = uri[uri.index(after: q)...]
+            queryPart = uri[uri.utf8.index(after: q)...]
         } else {
             pathPart = Substring(uri)
             queryPart = nil
         }
-        path = RequestTarget.percentDecode(pathPart, plusIsSpace: false)
+        path = pathHasPercent ? RequestTarget.percentDecode(pathPart, plusIsSpace: false) : String(pathPart)
         query = []
         if let queryPart {
             for pair in queryPart.split(separator: "&", omittingEmptySubsequences: true) {

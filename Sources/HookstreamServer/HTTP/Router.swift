@@ -21,16 +21,24 @@ struct Router: Sendable {
             case one
             /// A final `**`
             case rest
+
+            var isWildcard: Bool {
+                if case .literal = self { return false }
+                return true
+            }
         }
 
         let methods: [HTTPMethod]
         let pattern: [Segment]
         let target: Target
+        /// The wildcards in `pattern`: the parameters a match yields.
+        let parameterCount: Int
 
         init(_ methods: [HTTPMethod], _ pattern: String, _ target: Target) {
             self.methods = methods
             self.pattern = pattern.split(separator: "/").map { $0 == "**" ? .rest : $0 == "*" ? .one : .literal(Array($0.utf8)) }
             self.target = target
+            self.parameterCount = self.pattern.count(where: \.isWildcard)
         }
     }
 
@@ -55,7 +63,7 @@ struct Router: Sendable {
         return path.withUTF8 { bytes in
             var allowed: [HTTPMethod] = []
             for index in routes.indices {
-                guard let parameters = Router.match(routes[index].pattern, bytes) else { continue }
+                guard let parameters = Router.match(routes[index].pattern, parameterCount: routes[index].parameterCount, bytes) else { continue }
                 if routes[index].methods.contains(method) { return .found(routes[index].target, parameters: parameters) }
                 for other in routes[index].methods where !allowed.contains(other) { allowed.append(other) }
             }
@@ -63,10 +71,13 @@ struct Router: Sendable {
         }
     }
 
-    private static func match(_ pattern: [Route.Segment], _ path: UnsafeBufferPointer<UInt8>) -> [String]? {
+    private static func match(_ pattern: [Route.Segment], parameterCount: Int, _ path: UnsafeBufferPointer<UInt8>) -> [String]? {
         var position = 0
         var parameters: [String] = []
         for part in pattern {
+            // Room for them all at the first, when the literal segments before it matched: one allocation, not one
+            // per parameter.
+            if parameters.isEmpty, part.isWildcard { parameters.reserveCapacity(parameterCount) }
             switch part {
             case .rest:
                 var rest: [UInt8] = []

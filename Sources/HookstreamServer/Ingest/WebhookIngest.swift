@@ -28,12 +28,13 @@ final class WebhookIngest: Sendable {
     /// tests need more than ``RoutingWorker/regexStepsInPlace`` steps is routed on the ``RoutingWorker``'s thread
     /// instead, and numbered then.
     func handle(
-        source: Configuration.Source, subPath: String, head: HTTPRequestHead, target: RequestTarget, body: ByteBuffer,
+        source: borrowing Configuration.Source, subPath: String, head: HTTPRequestHead, target: RequestTarget, body: ByteBuffer,
         settings: LiveSettings, batcher: PublishBatcher, completion respond: @escaping @Sendable (HTTPResponse) -> Void
     ) {
         let metrics = self.metrics
+        let sourceName = source.name  // captured alone: the whole source would be copied into the closure
         let completion: @Sendable (HTTPResponse) -> Void = { response in
-            metrics.webhook(source: source.name, status: response.status.code)
+            metrics.webhook(source: sourceName, status: response.status.code)
             respond(response)
         }
         let drafts: [EventDraft]
@@ -173,7 +174,7 @@ final class WebhookIngest: Sendable {
             JSONValue.appendString(topic, to: &out)
         }
         out.append(contentsOf: duplicate ? "],\"duplicate\":true}\n".utf8 : "]}\n".utf8)
-        return HTTPResponse(status: .accepted, headers: [("Content-Type", "application/json")], body: String(decoding: out, as: UTF8.self))
+        return HTTPResponse(status: .accepted, headers: HTTPResponse.jsonHeaders, body: String(decoding: out, as: UTF8.self))
     }
 
     static let shuttingDown = HTTPResponse(error: HTTPError(.serviceUnavailable, code: "shutting_down", "the server is shutting down"))

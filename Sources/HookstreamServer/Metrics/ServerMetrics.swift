@@ -14,8 +14,8 @@ final class ServerMetrics: Sendable {
     private let eventsPublished = Counter(label: "hookstream_events_published_total")
     private let reloadsApplied = Counter(label: "hookstream_config_reloads_total", dimensions: [("result", "applied")])
     private let reloadsRejected = Counter(label: "hookstream_config_reloads_total", dimensions: [("result", "rejected")])
-    private let webhookCounters = NIOLockedValueBox<[WebhookKey: Counter]>([:])
-    private let ruleCounters = NIOLockedValueBox<[String: Counter]>([:])
+    private let webhookCounters = NIOLockedValueBox(CounterCache<WebhookKey>())
+    private let ruleCounters = NIOLockedValueBox(CounterCache<String>())
 
     /// Streams open now.
     let openStreams = Atomic<Int>(0)
@@ -45,10 +45,9 @@ final class ServerMetrics: Sendable {
     func webhook(source: String, status: UInt) {
         let key = WebhookKey(source: source, status: status)
         let counter = webhookCounters.withLockedValue { counters in
-            if let counter = counters[key] { return counter }
-            let counter = Counter(label: "hookstream_webhooks_total", dimensions: [("source", source), ("status", String(status))])
-            counters[key] = counter
-            return counter
+            counters.counter(for: key) {
+                Counter(label: "hookstream_webhooks_total", dimensions: [("source", source), ("status", String(status))])
+            }
         }
         counter.increment()
     }
@@ -56,21 +55,21 @@ final class ServerMetrics: Sendable {
     /// The rules that published for one message (each counted once per message).
     func matched(_ drafts: [EventDraft]) {
         // One rule publishing one event is the common case: no set of rules seen for it.
-        if drafts.count == 1 { return ruleCounter(drafts[0]).increment() }
+        if drafts.count == 1 { return ruleCounter(rule: drafts[0].rule, source: drafts[0].source).increment() }
         var seen: Set<String> = []
-        for draft in drafts where seen.insert(draft.rule).inserted { ruleCounter(draft).increment() }
+        for draft in drafts where seen.insert(draft.rule).inserted { ruleCounter(rule: draft.rule, source: draft.source).increment() }
     }
 
-    private func ruleCounter(_ draft: EventDraft) -> Counter {
+    /// By the names alone: a closure that captured the draft would copy all of it, its data too.
+    private func ruleCounter(rule: String, source: String) -> Counter {
         ruleCounters.withLockedValue { counters in
-            if let counter = counters[draft.rule] { return counter }
-            let counter = Counter(label: "hookstream_rule_matches_total", dimensions: [("source", draft.source), ("rule", draft.rule)])
-            counters[draft.rule] = counter
-            return counter
+            counters.counter(for: rule) {
+                Counter(label: "hookstream_rule_matches_total", dimensions: [("source", source), ("rule", rule)])
+            }
         }
     }
 
-    private struct WebhookKey: Hashable {
+    private struct WebhookKey: Hashable, Sendable {
         var source: String
         var status: UInt
     }

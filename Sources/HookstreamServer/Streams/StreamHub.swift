@@ -20,6 +20,8 @@ final class StreamHub: EventSink, @unchecked Sendable {
     private var batch: [EncodedEvent] = []  // on loop
     private var gaps: [(at: Int, through: EventID)] = []  // on loop
     private var groups: [TopicFilter: SubscriberGroup] = [:]  // on loop
+    /// One group's events of a drain; kept to reuse its storage, where a new array was allocated for every drain.
+    private var matching: [EncodedEvent] = []  // on loop
     private var heartbeatTask: RepeatedTask?  // on loop
     private var heartbeatPeriod: Duration?  // on loop
     private var isShutDown = false  // on loop
@@ -96,7 +98,6 @@ final class StreamHub: EventSink, @unchecked Sendable {
         // which the broker delivers anyway, must not move it back).
         guard let last = events.last else { return }
         drainedThrough = max(drainedThrough, last.id)
-        var matching: [EncodedEvent] = []
         var deliveries = 0
         heldFlushes.holding {
             for group in groups.values {
@@ -104,6 +105,7 @@ final class StreamHub: EventSink, @unchecked Sendable {
                 for event in events where group.filter.matches(segments: event.topicSegments) { matching.append(event) }
                 guard !matching.isEmpty else { continue }
                 // One buffer for the whole drain, shared by the group: one write per subscriber per drain.
+                let matching = self.matching
                 let coalesced = StreamHub.coalesce(matching)
                 let firstID = matching[0].id
                 let lastID = matching[matching.count - 1].id
