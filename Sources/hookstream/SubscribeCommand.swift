@@ -4,6 +4,7 @@ import Foundation
 import HookstreamCore
 import NIOCore
 import NIOHTTP1
+import NIOSSL
 
 /// `hookstream subscribe`: prints a stream's events as they arrive, and reconnects as a browser's `EventSource`
 /// does: after the server's `retry:`, resuming with `Last-Event-ID`, until interrupted.
@@ -38,12 +39,52 @@ struct SubscribeCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Print each event as a JSON line: {\"id\",\"event\",\"data\"}.")
     var json = false
 
+    @Option(name: .customLong("cacert"), help: "Trust the CA certificates in this PEM file (with https://, for a server whose certificate the system does not trust).")
+    var caCertificates: String?
+
+    /// How long one connection attempt may take before it counts as failed (and is retried after `retry:`).
+    static let connectTimeout = TimeAmount.seconds(10)
+
     func validate() throws {
         guard !topic.isEmpty else { throw ValidationError("name at least one --topic") }
         guard [token, tokenEnv, tokenFile].compactMap({ $0 }).count <= 1 else {
             throw ValidationError("give the token one way: --token, --token-env or --token-file")
         }
         guard url.hasPrefix("http://") || url.hasPrefix("https://") else { throw ValidationError("the URL must start with http:// or https://") }
+        if let caCertificates {
+            guard url.hasPrefix("https://") else { throw ValidationError("--cacert is for an https:// URL") }
+            guard FileManager.default.isReadableFile(atPath: caCertificates) else { throw ValidationError("cannot read the CA file \(caCertificates)") }
+        }
+    }
+
+    /// A client of its own: `HTTPClient.shared` retries a connection that fails until the request's deadline, which
+    /// for a stream is never, so a refused connection or an untrusted certificate would hang without a word. Here a
+    /// failed attempt fails the request at once, is printed, and is tried again after the stream's `retry:`.
+    private func makeClient() throws -> HTTPClient {
+        var configuration = HTTPClient.Configuration()
+        configuration.timeout.connect = SubscribeCommand.connectTimeout
+        configuration.connectionPool.retryConnectionEstablishment = false
+        if let caCertificates {
+            var tls = TLSConfiguration.makeClientConfiguration()
+            do {
+                tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(caCertificates))
+            } catch {
+                throw ValidationError("the CA file \(caCertificates) holds no PEM certificate: \(error)")
+            }
+            configuration.tlsConfiguration = tls
+        }
+        return HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
+    }
+
+    /// A failure to connect, said so that it can be acted on.
+    private func describe(_ error: any Error) -> String {
+        if let error = error as? NIOSSLError, case .handshakeFailed = error {
+            return "the TLS handshake failed (\(error)): if the server's certificate comes from your own CA, give it with --cacert FILE"
+        }
+        if let error = error as? HTTPClientError, error == .connectTimeout {
+            return "no connection within \(SubscribeCommand.connectTimeout.nanoseconds / 1_000_000_000) s"
+        }
+        return "\(error)"
     }
 
     /// The token, from wherever it was given; `nil` for none.
@@ -65,6 +106,17 @@ struct SubscribeCommand: AsyncParsableCommand {
 
     func run() async throws {
         let token = try resolvedToken()
+        let client = try makeClient()
+        do {
+            try await stream(token: token, client: client)
+        } catch {
+            try? await client.shutdown()
+            throw error
+        }
+        try? await client.shutdown()
+    }
+
+    private func stream(token: String?, client: HTTPClient) async throws {
         let base = url.hasSuffix("/") ? String(url.dropLast()) : url
         let query = topic.map { "topic=" + ($0.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed.subtracting(.init(charactersIn: "&=+"))) ?? $0) }
         let target = base + "/events?" + query.joined(separator: "&")
@@ -77,7 +129,7 @@ struct SubscribeCommand: AsyncParsableCommand {
             if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
             if let resumeAfter { request.headers.add(name: "Last-Event-ID", value: resumeAfter) }
             do {
-                let response = try await HTTPClient.shared.execute(request, timeout: .hours(24 * 365))
+                let response = try await client.execute(request, timeout: .hours(24 * 365))
                 guard response.status == .ok else {
                     let body = try await response.body.collect(upTo: 64 * 1024)
                     let message = "hookstream subscribe: \(response.status.code) \(String(buffer: body).trimmingCharacters(in: .whitespacesAndNewlines))"
@@ -104,7 +156,7 @@ struct SubscribeCommand: AsyncParsableCommand {
             } catch let exit as ExitCode {
                 throw exit
             } catch {
-                printToStandardError("hookstream subscribe: \(error); reconnecting in \(retry) ms")
+                printToStandardError("hookstream subscribe: \(describe(error)); reconnecting in \(retry) ms")
             }
             try await Task.sleep(for: .milliseconds(retry))
         }

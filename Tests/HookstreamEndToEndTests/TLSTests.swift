@@ -165,6 +165,57 @@ import Testing
         }
     }
 
+    /// `hookstream subscribe` over TLS: with `--cacert` it streams; without it, and against a port where nothing
+    /// listens, it says at once why it cannot connect and keeps trying, instead of waiting without a word. Bad input:
+    /// a server certificate from a CA the client does not trust, a closed port, `--cacert` with a file that is no PEM
+    /// and with a plain-HTTP URL.
+    @Test func theCLISubscribesOverTLSWithItsCAAndSaysWhyItCannotConnect() async throws {
+        let directory = try TestEnvironment.makeTemporaryDirectory()
+        let certificates = try await TestCertificates.make(in: directory.appendingPathComponent("tls"))
+        let daemon = try await Daemon.start(config: Self.config(certificates: certificates), directory: directory)
+        var processes: [ChildProcess] = []
+        defer { for process in processes { process.signal(SIGKILL) } }
+        do {
+            let base = "https://127.0.0.1:\(daemon.port)"
+            func subscribe(_ arguments: [String]) throws -> ChildProcess {
+                let process = try ChildProcess(
+                    TestEnvironment.binary, ["subscribe"] + arguments + ["--token", Self.token, "--topic", "demo/**", "--json", "--count", "1"])
+                processes.append(process)
+                return process
+            }
+            let trusting = try subscribe([base, "--cacert", certificates.ca])
+            let stranger = try subscribe([base])
+            let nobody = try subscribe(["http://127.0.0.1:1"])
+            try await waitUntil(timeout: .seconds(20), "the trusting client's stream") { daemon.log.contains("Stream opened") }
+            try await waitUntil(timeout: .seconds(20), "the two others' reasons") {
+                stranger.stderr.contains("the TLS handshake failed") && nobody.stderr.contains("Connection refused")
+            }
+            #expect(stranger.stderr.contains("give it with --cacert FILE"), "\(stranger.stderr)")
+            #expect(nobody.stderr.contains("reconnecting in"), "it keeps trying: \(nobody.stderr)")
+            let posted = try await Self.curl(["-H", "Content-Type: application/json", "-d", #"{"n":1}"#, "\(base)/hooks/demo"], certificates)
+            #expect(posted.stdout.contains(#""ids":[1]"#), "\(posted)")
+            #expect(try await trusting.waitForExit(timeout: .seconds(20)) == 0, "\(trusting.stderr)")
+            #expect(trusting.stdout.contains(#""data":"{\"n\":1}""#), "\(trusting.stdout)")
+            #expect(stranger.stdout.isEmpty && nobody.stdout.isEmpty)
+
+            let notPEM = try await ChildProcess.run(
+                TestEnvironment.binary, ["subscribe", base, "--cacert", certificates.chain + ".missing", "--token", "t", "--topic", "a"])
+            #expect(notPEM.status != 0 && notPEM.stderr.contains("cannot read the CA file"), "\(notPEM.stderr)")
+            let garbage = directory.appendingPathComponent("garbage.pem")
+            try Data("not a certificate\n".utf8).write(to: garbage)
+            let noCertificate = try await ChildProcess.run(
+                TestEnvironment.binary, ["subscribe", base, "--cacert", garbage.path, "--token", "t", "--topic", "a"])
+            #expect(noCertificate.status != 0 && noCertificate.stderr.contains("holds no PEM certificate"), "\(noCertificate.stderr)")
+            let plain = try await ChildProcess.run(
+                TestEnvironment.binary, ["subscribe", "http://127.0.0.1:1", "--cacert", certificates.ca, "--token", "t", "--topic", "a"])
+            #expect(plain.status != 0 && plain.stderr.contains("--cacert is for an https:// URL"), "\(plain.stderr)")
+            try await daemon.stop()
+        } catch {
+            _ = try? await daemon.stop()
+            throw error
+        }
+    }
+
     /// Ten `EventSource`s in one page: over TLS they share one HTTP/2 connection and all of them stream; over plain
     /// HTTP/1.1 the browser opens six connections to the host and the other four wait.
     @Test func tenEventSourcesInOnePageShareOneHTTP2Connection() async throws {
