@@ -72,6 +72,33 @@ import Testing
         try await reopened.close()
     }
 
+    /// A new store's files are its user's alone, whatever the umask: they hold every webhook's body. A database its
+    /// operator made readable by a group keeps that. Bad input: a umask of 022, which left them readable by every
+    /// local user (`scripts/serve` from a shell).
+    @Test func aNewStoreIsReadableByItsUserOnly() async throws {
+        let previous = umask(0o022)
+        defer { umask(previous) }
+        let path = try temporaryPath()
+        func modes() throws -> [String: String] {
+            var modes: [String: String] = [:]
+            for suffix in ["", "-wal", "-shm", "-appendlog", "-lock"] {
+                let mode = try FileManager.default.attributesOfItem(atPath: path + suffix)[.posixPermissions] as? Int
+                modes[suffix] = String(mode ?? -1, radix: 8)
+            }
+            return modes
+        }
+        let store = try SQLiteEventStore(path: path)
+        _ = try await store.append([draft("a/b", "a webhook's body")])
+        #expect(try modes() == ["": "600", "-wal": "600", "-shm": "600", "-appendlog": "600", "-lock": "600"])
+        try await store.close()
+
+        #expect(chmod(path, 0o640) == 0)
+        let reopened = try SQLiteEventStore(path: path)
+        _ = try await reopened.append([draft("a/b")])
+        #expect(try modes()[""] == "640", "the operator's permissions are kept")
+        try await reopened.close()
+    }
+
     @Test func eventsRoundTripWithTheirFields() async throws {
         let store = try SQLiteEventStore(path: try temporaryPath())
         let stored = try await store.append([

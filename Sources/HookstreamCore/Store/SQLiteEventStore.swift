@@ -229,6 +229,11 @@ public final class SQLiteEventStore: EventStore {
         configuration.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = \(synchronous == .full ? "FULL" : "NORMAL")")
         }
+        // The events are every webhook's body: readable by the daemon's user only, whatever the umask (systemd's
+        // unit sets 0077; a shell's is usually 022). SQLite gives its -wal and -shm files the database's permissions.
+        // A file that exists keeps the permissions its operator gave it.
+        let created = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        if created >= 0 { closeDescriptor(created) }
         do {
             pool = try DatabasePool(path: path, configuration: configuration)
             try pool.write { db in try SQLiteEventStore.migrate(db) }

@@ -34,7 +34,7 @@ final class AppendLog: @unchecked Sendable {  // used under SQLiteEventStore's l
 
     /// Opens (creating if needed) the log at `path`, positioned to append.
     init(path: String) throws(Failure) {
-        let descriptor = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+        let descriptor = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)  // events: the daemon's user only
         guard descriptor >= 0 else { throw Failure(operation: "open", code: errno) }
         let end = lseek(descriptor, 0, SEEK_END)
         guard end >= 0 else {
