@@ -42,7 +42,7 @@ import Testing
             #expect(answers[0]["body"] as? String == "" && answers[1]["body"] as? String == #"{"status":"ok"}"# + "\n")
             #expect(answers[0]["length"] as? String == String((answers[1]["body"] as? String ?? "").utf8.count), "HEAD's length is GET's")
             #expect(answers[2]["body"] as? String == "" && Int(answers[2]["length"] as? String ?? "0")! > 0)
-            #expect(answers[3]["allow"] as? String == "POST, PUT, PATCH")
+            #expect(answers[3]["allow"] as? String == "POST, PUT, PATCH, OPTIONS", "a webhook's methods, and its CORS preflight")
             #expect(answers[4]["body"] as? String == "" && Int(answers[4]["length"] as? String ?? "0")! > 0)
             #expect(answers[5]["body"] as? String == #"{"status":"ready"}"# + "\n")
         }

@@ -334,6 +334,41 @@ import Testing
         }
     }
 
+    /// A page of a configured origin posts JSON to a source without `verify:` with `fetch`, as any app would: Chromium
+    /// asks first (`OPTIONS`, for the `Content-Type` and a header of the page's own), then posts, and the page reads
+    /// the `202`. Bad input: the same fetch from a page of an origin that is not configured, which the preflight's
+    /// answer (no CORS headers) stops before anything is posted, and a preflight asking to send a header list that is
+    /// not one (nothing of it is echoed).
+    @Test func aConfiguredPagePostsJSONWebhooksAndReadsTheAnswer() async throws {
+        let port = try freePort()
+        try await withDaemon(config: Self.config(pageOrigin: "http://127.0.0.1:\(port)"), environment: Self.environment) { daemon in
+            func postFromPage(port: Int) async throws -> [String: Any] {
+                let script = """
+                    window.R = {done: false};
+                    fetch(\(Self.json("\(daemon.baseURL)/hooks/app")), {method: 'POST', credentials: 'include',
+                          headers: {'Content-Type': 'application/json', 'X-Request-Origin': 'page'}, body: '{"user":"42","text":"from the app"}'})
+                      .then(r => r.text().then(body => { R.status = r.status; R.body = body; R.done = true; }),
+                            e => { R.error = String(e); R.done = true; });
+                    """
+                let page = try Self.page(port: port, cookie: nil, script: script, until: "R.done")
+                return try #require(try await Self.result(of: page).first)
+            }
+            let posted = try await postFromPage(port: port)
+            #expect(posted["status"] as? Int == 202, "\(posted)")
+            #expect(posted["body"] as? String == #"{"ids":[1],"topics":["users/42/alerts"]}"# + "\n", "\(posted)")
+            let foreign = try await postFromPage(port: try freePort())
+            #expect(foreign["status"] == nil && (foreign["error"] as? String)?.contains("Failed to fetch") == true, "\(foreign)")
+            #expect(try await post(daemon, user: "42", "from a server") == [2], "the foreign page's fetch published nothing")
+
+            let origin = "http://127.0.0.1:\(port)"
+            let odd = try await client.send(
+                .OPTIONS, "\(daemon.baseURL)/hooks/app",
+                headers: [("Origin", origin), ("Access-Control-Request-Method", "POST"), ("Access-Control-Request-Headers", "content-type, x(a)")])
+            #expect(odd.status == 204 && odd.headers.first(name: "access-control-allow-headers") == "Content-Type", "\(odd.headers)")
+            #expect(odd.headers.first(name: "access-control-allow-methods") == "POST, PUT, PATCH, OPTIONS")
+        }
+    }
+
     /// Bad input: a DNS-rebinding page. A site's page whose name (`rebind.test`) its DNS points at 127.0.0.1 once the
     /// page has loaded is same-origin with the daemon as far as the browser knows: no `Origin` test stops it, and a
     /// same-origin `GET` over plain HTTP carries neither `Origin` nor `Sec-Fetch-Site`. Here Chromium's

@@ -119,6 +119,7 @@ extension Router {
         Route(Router.webhookMethods, "hooks/*/**", .endpoint(WebhookEndpoint())),
         Route([.POST], "publish", .endpoint(PublishEndpoint())),
         Route([.POST], "tickets", .endpoint(TicketsEndpoint())),
+        Route([.OPTIONS], "hooks/*/**", .endpoint(PreflightEndpoint(.webhook))),
         Route([.OPTIONS], "events", .endpoint(PreflightEndpoint())),
         Route([.OPTIONS], "publish", .endpoint(PreflightEndpoint())),
         Route([.OPTIONS], "tickets", .endpoint(PreflightEndpoint())),
