@@ -143,6 +143,21 @@ import Testing
             try await waitUntil("the reload") { daemon.log.contains("take effect only after a restart") }
             #expect(daemon.log.contains("store.kind, store.path"), "\(daemon.log)")
             #expect(try await client.postWebhook(daemon, source: "app", json: "{}") == [1])
+
+            // Named against what runs, not against the reload before: a later reload that leaves the store as the
+            // file now says still needs the restart, and one that puts the running store back needs none.
+            func reload(_ config: String) async throws -> String {
+                let before = daemon.log.components(separatedBy: "config reloaded").count
+                try write(config, to: daemon)
+                daemon.child.signal(SIGHUP)
+                try await waitUntil("the reload") { daemon.log.components(separatedBy: "config reloaded").count > before }
+                return String(daemon.log.split(separator: "\n").last { $0.contains("config reloaded") } ?? "")
+            }
+            let other = Self.config(topic: "a/y").replacingOccurrences(of: "store: { kind: memory }", with: "store: { kind: sqlite, path: ./var/other.db }")
+            let again = try await reload(other)
+            #expect(again.contains("take effect only after a restart") && again.contains("store.kind, store.path"), "\(again)")
+            let back = try await reload(Self.config(topic: "a/x"))
+            #expect(!back.contains("after a restart"), "the running store is the file's again: \(back)")
         }
     }
 }

@@ -11,13 +11,13 @@ import Testing
     /// The memory store keeps the per-topic bound it was made with, so a reload that changes it says it needs a
     /// restart; SQLite's retention runs with the bound in force, so there it does not.
     @Test func theMemoryStoresBoundNeedsARestartAndSQLitesDoesNot() throws {
+        let memoryBound = try config("{ kind: memory, retention: { max_events_per_topic: 100 } }")
         let memory = ReloadOutcome.settingsNeedingRestart(
-            from: try config("{ kind: memory, retention: { max_events_per_topic: 100 } }"),
-            to: try config("{ kind: memory, retention: { max_events_per_topic: 200 } }"))
+            bound: memoryBound, previous: memoryBound, to: try config("{ kind: memory, retention: { max_events_per_topic: 200 } }"))
         #expect(memory == ["store.retention.max_events_per_topic (the memory store's bound)"])
+        let sqliteBound = try config("{ kind: sqlite, retention: { max_events_per_topic: 100 } }")
         let sqlite = ReloadOutcome.settingsNeedingRestart(
-            from: try config("{ kind: sqlite, retention: { max_events_per_topic: 100 } }"),
-            to: try config("{ kind: sqlite, retention: { max_events_per_topic: 200 } }"))
+            bound: sqliteBound, previous: sqliteBound, to: try config("{ kind: sqlite, retention: { max_events_per_topic: 200 } }"))
         #expect(sqlite.isEmpty)
     }
 }

@@ -23,6 +23,8 @@ public final class Hookstream: Sendable {
     private let listenersBound: ListenerCount
     /// Whether the ingest socket came from systemd, whose socket unit then owns its file, mode and owner.
     private let ingestIsInherited: Bool
+    /// The configuration the daemon started with: listeners, store and event loops keep its values until a restart.
+    private let bound: Configuration
 
     /// - Parameters:
     ///   - configuration: a validated configuration.
@@ -88,6 +90,7 @@ public final class Hookstream: Sendable {
         self.logger = logger
         self.listenersBound = listenersBound
         self.ingestIsInherited = inherited.ingest != nil
+        self.bound = configuration
     }
 
     /// Whether every listener is bound (the store is open from `init` on): the moment for systemd's `READY=1`.
@@ -147,6 +150,7 @@ public final class Hookstream: Sendable {
         {
             UnixSocketIngest.applyPermissions(socket, logger: logger)
         }
-        return ReloadOutcome(streamsEnded: ended, needsRestart: ReloadOutcome.settingsNeedingRestart(from: previous, to: configuration))
+        return ReloadOutcome(
+            streamsEnded: ended, needsRestart: ReloadOutcome.settingsNeedingRestart(bound: bound, previous: previous, to: configuration))
     }
 }

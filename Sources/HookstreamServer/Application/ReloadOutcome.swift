@@ -7,8 +7,11 @@ public struct ReloadOutcome: Sendable, Hashable {
     /// Settings that changed in the file but keep their old value until a restart (listeners, store, event loops).
     public var needsRestart: [String]
 
-    /// The settings bound at start whose value differs between `old` and `new`.
-    static func settingsNeedingRestart(from old: Configuration, to new: Configuration) -> [String] {
+    /// The settings bound at start whose value in `new` differs from the one in force: `bound`'s, the configuration
+    /// the daemon started with (not the last reload's: a reload that left such a setting as the one before it changed
+    /// it still needs the restart, and one that puts it back needs none). `streams.queue` applies to new streams, so
+    /// it is told when it changes from `previous`.
+    static func settingsNeedingRestart(bound old: Configuration, previous: Configuration, to new: Configuration) -> [String] {
         var changed: [String] = []
         if old.server.listen != new.server.listen { changed.append("server.listen") }
         if (old.server.tls == nil) != (new.server.tls == nil) { changed.append("server.tls (on or off; a new certificate applies at once)") }
@@ -23,7 +26,7 @@ public struct ReloadOutcome: Sendable, Hashable {
         if new.store.kind == .memory, old.store.retention.maxEventsPerTopic != new.store.retention.maxEventsPerTopic {
             changed.append("store.retention.max_events_per_topic (the memory store's bound)")
         }
-        if old.streams.queue != new.streams.queue { changed.append("streams.queue (open streams keep theirs)") }
+        if previous.streams.queue != new.streams.queue { changed.append("streams.queue (open streams keep theirs)") }
         return changed
     }
 }
