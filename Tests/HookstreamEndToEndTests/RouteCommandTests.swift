@@ -39,6 +39,27 @@ import Testing
         return try await ChildProcess.run(TestEnvironment.binary, arguments)
     }
 
+    /// The rule the README shows first ("## Rules"), taken from the README itself: it passes `check`, and a
+    /// deployment failure routes to both its topics, so the example a reader copies works as written.
+    @Test func theREADMEsRuleExampleRoutesAsWritten() async throws {
+        let readme = try String(contentsOf: TestEnvironment.packageRoot.appendingPathComponent("README.md"), encoding: .utf8)
+        let start = try #require(readme.range(of: "```yaml\nrules:\n  - name: failed-deploys"))
+        let end = try #require(readme[start.upperBound...].range(of: "\n```"))
+        let rules = String(readme[readme.index(start.lowerBound, offsetBy: "```yaml\n".count)..<end.lowerBound])
+        let config = "sources:\n  github: {}\n" + rules + "\n"
+        let body = """
+            {"deployment_status":{"state":"failure"},"repository":{"name":"api","full_name":"acme/api"},"commits":[{"id":"c1"}],
+             "ref":"refs/heads/release/1.2","labels":[],"sender":{"type":"User"}}
+            """
+        let routed = try await route(
+            ["--source", "github", "--header", "X-GitHub-Event: deployment_status", "--json"], body: body, config: config)
+        #expect(routed.status == 0, "\(routed.stderr)")
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(routed.stdout.utf8)) as? [String: Any], "\(routed.stdout)")
+        let events = try #require(report["events"] as? [[String: Any]])
+        #expect(events.map { $0["topic"] as? String } == ["deploys/api", "audit/deploys"], "\(routed.stdout)")
+        #expect(events.first?["event"] as? String == "deploy-failed")
+    }
+
     static let push = #"{"ref":"refs/heads/main","repository":{"name":"Hello World"}}"#
 
     @Test func reportsMatchesReasonsAndEvents() async throws {
