@@ -44,6 +44,13 @@ struct PublishCommand: AsyncParsableCommand {
     var timeout: Int = 10
 
     func validate() throws {
+        // Swift hands the arguments over with bytes that are not UTF-8 replaced (U+FFFD): the raw ones are looked at,
+        // so that such data is refused as it is on standard input, not published changed.
+        for index in 1..<Int(CommandLine.argc) {
+            guard let raw = CommandLine.unsafeArgv[index], String(validatingCString: raw) != nil else {
+                throw ValidationError("argument \(index) is not UTF-8 text (send binary data encoded, as base64 say)")
+            }
+        }
         if lines {
             guard topic == nil, event == nil, data == nil, json == nil else {
                 throw ValidationError("--lines sends whole messages from standard input: give no --topic, --event, --data or --json with it")

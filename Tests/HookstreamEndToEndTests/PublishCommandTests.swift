@@ -55,6 +55,12 @@ import Testing
             #expect(notJSON.status == 64 && notJSON.stderr.contains("--json is not JSON"), "\(notJSON)")
             let noData = try await publish(socket + ["--topic", "local/x"])
             #expect(noData.status == 64 && noData.stderr.contains("--data TEXT or --json VALUE"), "\(noData)")
+            // Bad input: --data with a byte that is not UTF-8 (the shell passes it as it is), refused as on standard
+            // input, not published with a replacement character.
+            let notUTF8 = try await ChildProcess.run(
+                "/bin/sh", ["-c", #"exec "$0" publish --socket "$1" --topic local/x --data "$(printf 'a\377b')""#, TestEnvironment.binary, daemon.socketPath])
+            #expect(notUTF8.status == 64 && notUTF8.stderr.contains("is not UTF-8 text"), "\(notUTF8)")
+            #expect(try await publish(socket + ["--topic", "local/x", "--data", "after"]).stdout == #"{"ok":true,"ids":[5]}"# + "\n", "nothing was published")
         }
     }
 
