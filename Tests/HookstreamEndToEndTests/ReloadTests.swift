@@ -136,6 +136,24 @@ import Testing
         }
     }
 
+    /// A reload that shortens `store.retention.interval` puts it in force at once: the pass that waited out the old
+    /// hour runs now, and then every second. Before, the new period began only when the old one ended.
+    @Test func aShorterRetentionIntervalAppliesAtOnce() async throws {
+        func config(interval: String) -> String {
+            Self.config(topic: "a/x").replacingOccurrences(
+                of: "store: { kind: memory }",
+                with: "store: { kind: sqlite, path: ./var/hookstream.db, retention: { max_events_per_topic: 2, interval: \(interval) } }")
+        }
+        try await withDaemon(config: config(interval: "1h")) { daemon in
+            for n in 1...5 { #expect(try await client.postWebhook(daemon, source: "app", json: "{}") == [n]) }
+            try write(config(interval: "1s"), to: daemon)
+            daemon.child.signal(SIGHUP)
+            try await waitUntil(timeout: .seconds(10), "the pass the reload started") { daemon.log.contains("hookstream.pruned=3") }
+            #expect(try await client.postWebhook(daemon, source: "app", json: "{}") == [6])
+            try await waitUntil(timeout: .seconds(10), "a pass a second later") { daemon.log.contains("hookstream.pruned=1") }
+        }
+    }
+
     @Test func settingsThatNeedARestartAreNamed() async throws {
         try await withDaemon(config: Self.config(topic: "a/x")) { daemon in
             try write(Self.config(topic: "a/x").replacingOccurrences(of: "store: { kind: memory }", with: "store: { kind: sqlite, path: ./var/other.db }"), to: daemon)

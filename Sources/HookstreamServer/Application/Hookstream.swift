@@ -25,6 +25,8 @@ public final class Hookstream: Sendable {
     private let ingestIsInherited: Bool
     /// The configuration the daemon started with: listeners, store and event loops keep its values until a restart.
     private let bound: Configuration
+    /// Wakes the retention service when a reload changes its period.
+    private let retentionWake: RetentionWake
 
     /// - Parameters:
     ///   - configuration: a validated configuration.
@@ -91,6 +93,7 @@ public final class Hookstream: Sendable {
         self.listenersBound = listenersBound
         self.ingestIsInherited = inherited.ingest != nil
         self.bound = configuration
+        self.retentionWake = retention.wake
     }
 
     /// Whether every listener is bound (the store is open from `init` on): the moment for systemd's `READY=1`.
@@ -139,6 +142,7 @@ public final class Hookstream: Sendable {
             settings = settings.keepingTLS(inForce, configured: configured)
         }
         context.replaceSettings(settings)
+        if configuration.store.pruneInterval != previous.store.pruneInterval { retentionWake.signal() }
         var ended = 0
         for hub in context.hubs.all {
             hub.startHeartbeat(every: configuration.streams.heartbeat)

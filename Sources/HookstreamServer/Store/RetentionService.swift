@@ -9,8 +9,10 @@ import Foundation
 
 /// Prunes the store on a period: events past `store.retention` (count per topic, age), and remembered webhook
 /// deliveries past their window, are removed in short transactions, so publishers never wait long. The settings
-/// are read on every pass, so a reload changes them.
+/// are read on every pass, so a reload changes them; one that changes the period wakes the wait (``wake``).
 final class RetentionService<C: Clock>: Service, Sendable where C.Duration == Duration {
+    /// Signalled when the period changes: the next pass runs at once, and waits the new period after it.
+    let wake = RetentionWake()
     private let store: any EventStore
     private let settings: @Sendable () -> Configuration
     private let clock: C
@@ -30,13 +32,18 @@ final class RetentionService<C: Clock>: Service, Sendable where C.Duration == Du
 
     func run() async {
         let clock = self.clock
+        let wake = self.wake
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
             await pruneOnce()
-            do {
-                let interval = settings().store.pruneInterval
-                try await cancelWhenGracefulShutdown { try await clock.sleep(for: interval) }
-            } catch {
-                return
+            let interval = settings().store.pruneInterval
+            // Until the period has passed or a reload changed it, whichever comes first.
+            await cancelWhenGracefulShutdown {
+                await withTaskGroup(of: Void.self) { group in
+                    group.addTask { try? await clock.sleep(for: interval) }
+                    group.addTask { await wake.wait() }
+                    await group.next()
+                    group.cancelAll()
+                }
             }
         }
     }
