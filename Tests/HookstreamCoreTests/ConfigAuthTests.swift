@@ -86,4 +86,29 @@ import Testing
         #expect(found.contains { $0.hasPrefix("test.yaml:11:13: error: cors.origins: 'https://app.example/path' is not an origin") }, "\(found)")
         #expect(found.contains { $0.hasPrefix("test.yaml:11:41: error: cors.origins: '*' is not an origin") }, "\(found)")
     }
+
+    /// Bad input: placeholders written where none is, or not as written: `{subject}` in a JWT grant, `{sub}` under a
+    /// static token (which has no subject), `{id}` in allow_topics and in a rule's topic (a placeholder there is
+    /// `{{ id }}`). Each matched or rendered its braces as literal text, so the grant granted nothing useful, and
+    /// `check` said nothing. `{sub}` in a JWT grant and `{{ }}` in a topic are what they should be.
+    @Test func placeholdersWhereNoneIsAreRefusedWhereTheyAre() {
+        let found = errors(
+            """
+            auth:
+              jwt:
+                keys: [{ alg: HS256, secret: \(String(repeating: "s", count: 32)) }]
+                subscribe: ["users/{sub}/**", "teams/{subject}/**"]
+              tokens:
+                - { name: ops, secret: { value: ops-token }, subscribe: ["users/{sub}/**", "ok/**"] }
+            sources: { app: {} }
+            rules:
+              - { name: a, source: app, allow_topics: ["x/{id}/**"], publish: { topic: "x/{id}/y" } }
+              - { name: b, source: app, publish: { topic: "x/{{ body.id }}/y" } }
+            """)
+        #expect(found.count == 4, "\(found)")
+        #expect(found.contains { $0.hasPrefix("test.yaml:4:35: error: auth.jwt.subscribe: invalid topic pattern 'teams/{subject}/**': '{subject}' is no placeholder: a grant has one, {sub}") }, "\(found)")
+        #expect(found.contains { $0.hasPrefix("test.yaml:6:62: error: auth.tokens[0].subscribe: '{sub}' stands for a JWT's subject") }, "\(found)")
+        #expect(found.contains { $0.hasPrefix("test.yaml:9:44: error: rules[0].allow_topics: '{id}' is no placeholder") }, "\(found)")
+        #expect(found.contains { $0.hasPrefix("test.yaml:9:76: error: rules[0].publish.topic: '{id}' is no placeholder: a placeholder is written {{ path }}") }, "\(found)")
+    }
 }

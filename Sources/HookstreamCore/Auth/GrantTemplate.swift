@@ -10,6 +10,9 @@ public struct GrantTemplate: Sendable, Hashable, CustomStringConvertible {
 
     /// Parses `text`; throws when it is not a topic pattern (with a placeholder subject in place of `{sub}`).
     public init(_ text: String) throws(TopicPatternError) {
+        if let lookalike = Template.lookalikePlaceholder(in: text.replacingPlaceholder(with: "subject")) {
+            throw TopicPatternError(pattern: text, message: "'\(lookalike)' is no placeholder: a grant has one, {sub}, the token's subject")
+        }
         do throws(TopicPatternError) {
             _ = try TopicPattern(text.replacingPlaceholder(with: "subject"))
         } catch {

@@ -277,7 +277,9 @@ extension ConfigSchema {
         }
         for part in template.parts {
             guard case .literal(let text) = part else { continue }
-            if text.contains("*") {
+            if let lookalike = Template.lookalikePlaceholder(in: text) {
+                return reader.error(at: node, "\(what): '\(lookalike)' is no placeholder: a placeholder is written {{ path }}, like {{ body.id }}")
+            } else if text.contains("*") {
                 return reader.error(at: node, "\(what): a topic cannot contain '*' (wildcards belong in subscriptions)")
             } else if text.contains("//") || (text.hasPrefix("/") && part == template.parts.first)
                 || (text.hasSuffix("/") && part == template.parts.last)

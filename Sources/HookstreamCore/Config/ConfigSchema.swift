@@ -235,6 +235,16 @@ struct ConfigSchema {
         guard let list = reader.stringList(node, what) else { return [] }
         var patterns: [TopicPattern] = []
         for (text, element) in list {
+            // A pattern here is matched as written: `users/{sub}/**` under a static token would grant a topic named
+            // `{sub}`, which no one publishes to.
+            if let lookalike = Template.lookalikePlaceholder(in: text) {
+                reader.error(
+                    at: element,
+                    lookalike == "{sub}"
+                        ? "\(what): '{sub}' stands for a JWT's subject (auth.jwt.subscribe and publish); here the pattern is matched as written: name the topics"
+                        : "\(what): '\(lookalike)' is no placeholder: a pattern here is matched as written")
+                // Kept (the file is refused anyway), so that checks against the pattern say nothing more about it.
+            }
             do {
                 patterns.append(try TopicPattern(text))
             } catch {

@@ -140,6 +140,25 @@ public struct Template: Sendable, Hashable, CustomStringConvertible {
         throw TemplateError(template: text, message: "default value \(literal) must be quoted, a number, true, false or null")
     }
 
+    /// The first `{name}` in `text` (single braces around a path-like name, `{sub}` and `{id}` say): written where a
+    /// placeholder was meant, it would stay literal text and match or render nothing the writer expected.
+    public static func lookalikePlaceholder(in text: some StringProtocol) -> Substring? {
+        let text = Substring(text)
+        var rest = text[...]
+        while let open = rest.firstIndex(of: "{") {
+            let after = rest[rest.index(after: open)...]
+            guard let close = after.firstIndex(where: { $0 == "}" || $0 == "{" }) else { return nil }
+            let inner = after[..<close].trimmingSpaces()
+            if after[close] == "}", !inner.isEmpty,
+                inner.allSatisfy({ $0.isLetter || $0.isNumber || "_.-[]".contains($0) })
+            {
+                return text[open...close]
+            }
+            rest = after[close...]
+        }
+        return nil
+    }
+
     /// Whether the template is one placeholder and nothing else, so it can yield any JSON value.
     var singleExpression: Expression? {
         if parts.count == 1, case .expression(let e) = parts[0] { return e }
