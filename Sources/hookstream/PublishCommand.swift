@@ -13,11 +13,12 @@ struct PublishCommand: AsyncParsableCommand {
         discussion: """
             Examples:
               hookstream publish --topic local/backup --event done --data 'backup finished'
-              hookstream publish --socket /run/hookstream/hookstream.sock --topic local/disk --json '{"used":0.93}'
+              hookstream publish --socket /run/hookstream/ingest.sock --topic local/disk --json '{"used":0.93}'
               jq -c '{topic: "local/jobs", data: .}' results.json | hookstream publish --lines
 
             The socket is --socket, else $HOOKSTREAM_SOCKET, else ./run/hookstream.sock (the default config's
-            server.unix_socket.path). Each answer is printed as the daemon gives it ({"ok":true,"ids":[...]}).
+            server.unix_socket.path; under the systemd units, /run/hookstream/ingest.sock). Each answer is printed
+            as the daemon gives it ({"ok":true,"ids":[...]}).
             Exit status: 0 when every message was stored, 1 when one was refused or the daemon could not be
             reached (the reason on standard error), 64 for bad arguments.
             """)

@@ -15,7 +15,7 @@ struct SubscribeCommand: AsyncParsableCommand {
         discussion: "Example: hookstream subscribe http://127.0.0.1:8080 --token demo-token --topic 'demo/**'"
     )
 
-    @Argument(help: "The daemon's base URL (http://127.0.0.1:8080).")
+    @Argument(help: "The daemon's base URL (http://127.0.0.1:8080), or its /events URL.")
     var url: String
 
     @Option(name: .long, help: "The token (sent as Authorization: Bearer). Other local users can read it in the process list: prefer --token-env or --token-file.")
@@ -117,7 +117,9 @@ struct SubscribeCommand: AsyncParsableCommand {
     }
 
     private func stream(token: String?, client: HTTPClient) async throws {
-        let base = url.hasSuffix("/") ? String(url.dropLast()) : url
+        var base = url.hasSuffix("/") ? String(url.dropLast()) : url
+        // The stream's own URL, as the README and a browser's EventSource name it, is taken for the base it is under.
+        if base.hasSuffix("/events") { base.removeLast("/events".count) }
         let query = topic.map { "topic=" + ($0.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed.subtracting(.init(charactersIn: "&=+"))) ?? $0) }
         let target = base + "/events?" + query.joined(separator: "&")
         var resumeAfter = lastEventID

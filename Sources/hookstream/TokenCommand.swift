@@ -76,7 +76,13 @@ struct TokenCommand: AsyncParsableCommand {
             } catch let error as ValidationError {
                 throw error
             } catch {
-                throw ValidationError("the key file is not a usable \(alg ?? "ES256") private key: \(error)")
+                // The usual cause is a key of another kind than the algorithm (ES256 unless --alg says otherwise).
+                let kinds: [(alg: String, fits: Bool)] = [
+                    ("ES256", (try? ES256PrivateKey(pem: pem)) != nil), ("ES384", (try? ES384PrivateKey(pem: pem)) != nil),
+                    ("RS256", (try? Insecure.RSA.PrivateKey(pem: pem)) != nil), ("EdDSA", (try? EdDSA.PrivateKey(pem: pem)) != nil),
+                ]
+                let hint = kinds.first { $0.fits && $0.alg != (alg ?? "ES256") }.map { ": the file holds a key for \($0.alg); give --alg \($0.alg)" }
+                throw ValidationError("the key file is not a usable \(alg ?? "ES256") private key" + (hint ?? " (\(error))"))
             }
         default:
             throw ValidationError("give either --secret-env VAR or --key FILE")

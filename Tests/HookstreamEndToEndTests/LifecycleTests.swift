@@ -69,6 +69,26 @@ import Testing
     /// lock does not stop it first) while the first is running. It refuses to start, naming the socket, and leaves
     /// the first one's socket alone: the same file, still answering. (It replaced the live socket, then removed it
     /// when it stopped, leaving the first daemon with no local ingest.)
+    /// Bad input: `--listen` names a port another process (here a running daemon) listens on. The second daemon stops
+    /// with 70 and says which address and what to do, not NIO's `bind(descriptor:ptr:bytes:)` wording alone.
+    @Test func aPortInUseIsNamedWithWhatToDo() async throws {
+        let daemon = try await Daemon.start(config: "store: { kind: memory }\n")
+        do {
+            let second = try await ChildProcess.run(TestEnvironment.binary, [
+                "serve", "--config", daemon.directory.appendingPathComponent("hookstream.yaml").path, "--listen", "127.0.0.1:\(daemon.port)",
+            ])
+            #expect(second.status == 70, "\(second.stderr)")
+            #expect(
+                second.stderr.contains("cannot listen on 127.0.0.1:\(daemon.port) (server.listen): another process listens there: stop it, or give server.listen (or --listen) another port"),
+                "\(second.stderr)")
+            #expect(try await HTTPClient.shared.send(.GET, "\(daemon.baseURL)/healthz").status == 200, "the first one serves on")
+            try await daemon.stop()
+        } catch {
+            _ = try? await daemon.stop()
+            throw error
+        }
+    }
+
     @Test func aSecondDaemonDoesNotTakeTheUnixSocketOfARunningOne() async throws {
         let config = "server: { unix_socket: { path: ./run/hookstream.sock } }\nstore: { kind: memory }\nsources: { local: { unix_socket: true } }\nrules:\n  - { name: l, source: local, publish: { topic: \"local/x\", data: \"{{ data }}\" } }\n"
         let daemon = try await Daemon.start(config: config)

@@ -183,7 +183,7 @@ import Testing
                 processes.append(process)
                 return process
             }
-            let trusting = try subscribe([base, "--cacert", certificates.ca])
+            let trusting = try subscribe(["\(base)/events", "--cacert", certificates.ca])  // the stream's URL, for its base
             let stranger = try subscribe([base])
             let nobody = try subscribe(["http://127.0.0.1:1"])
             try await waitUntil(timeout: .seconds(20), "the trusting client's stream") { daemon.log.contains("Stream opened") }

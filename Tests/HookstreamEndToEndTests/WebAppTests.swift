@@ -526,6 +526,19 @@ import Testing
         }
     }
 
+    /// Bad input: an RSA key (made by openssl) without `--alg`, which then means ES256. The error names the key's kind
+    /// and the option that fits it, and with that option the token is minted.
+    @Test func tokenSaysWhichAlgorithmAKeyOfAnotherKindNeeds() async throws {
+        let directory = try TestEnvironment.makeTemporaryDirectory()
+        let key = directory.appendingPathComponent("rsa.pem").path
+        let made = try await ChildProcess.run("/usr/bin/openssl", ["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", key])
+        #expect(made.status == 0, "\(made.stderr)")
+        let refused = try await ChildProcess.run(TestEnvironment.binary, ["token", "--key", key, "--sub", "1", "--ttl", "1m"])
+        #expect(refused.status == 64 && refused.stderr.contains("not a usable ES256 private key: the file holds a key for RS256; give --alg RS256"), "\(refused.stderr)")
+        let minted = try await ChildProcess.run(TestEnvironment.binary, ["token", "--key", key, "--alg", "RS256", "--sub", "1", "--ttl", "1m"])
+        #expect(minted.status == 0 && minted.stdout.split(separator: ".").count == 3, "\(minted.stderr)")
+    }
+
     /// `hookstream token --audience` once per audience: one is written as a string, several as a list, and a server
     /// whose `auth.jwt.audience` is any of them takes the token. Bad input: a token for another audience only, and one
     /// without `aud`, where the server requires its own.

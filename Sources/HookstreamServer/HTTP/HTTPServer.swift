@@ -73,7 +73,12 @@ final class HTTPServer: Service {
             }
         let channel: any Channel
         switch listener {
-        case .address(let address): channel = try await bootstrap.bind(host: address.host, port: address.port).get()
+        case .address(let address):
+            do {
+                channel = try await bootstrap.bind(host: address.host, port: address.port).get()
+            } catch {
+                throw ListenError(address: address, underlying: error)
+            }
         case .inherited(let descriptor): channel = try await bootstrap.withBoundSocket(descriptor).get()
         }
         let local = channel.localAddress
