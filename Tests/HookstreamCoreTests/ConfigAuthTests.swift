@@ -87,6 +87,26 @@ import Testing
         #expect(found.contains { $0.hasPrefix("test.yaml:11:41: error: cors.origins: '*' is not an origin") }, "\(found)")
     }
 
+    /// Bad input: a P-384 public key given for ES256 (the error names the alg that fits it, where the library said
+    /// `invalidPEMDocument`), a PEM that holds no key, and a JWKS key without `kid` (refused by `check` at its
+    /// position; the server failed to start on it with the library's error and no position).
+    @Test func keysOfAnotherKindAndJWKSKeysWithoutAnIDAreToldApart() {
+        let p384 = P384.Signing.PrivateKey().publicKey.pemRepresentation.replacingOccurrences(of: "\n", with: "\\n")
+        let found = errors(
+            """
+            auth:
+              jwt:
+                keys:
+                  - { alg: ES256, public_key: "\(p384)" }
+                  - { alg: ES256, public_key: "-----BEGIN PUBLIC KEY-----\\nAAAA\\n-----END PUBLIC KEY-----\\n" }
+                jwks: { value: '{"keys":[{"kty":"RSA","alg":"RS256","n":"AQAB","e":"AQAB"}]}' }
+            """)
+        #expect(found.count == 3, "\(found)")
+        #expect(found.contains { $0.hasPrefix("test.yaml:4:35: error: auth.jwt.keys[0].public_key: not a usable ES256 public key: it holds a key for ES384: give the alg that fits the key") }, "\(found)")
+        #expect(found.contains { $0.hasPrefix("test.yaml:5:35: error: auth.jwt.keys[1].public_key: not a usable ES256 public key: the PEM holds no public key of that kind") }, "\(found)")
+        #expect(found.contains { $0.hasPrefix("test.yaml:6:11: error: auth.jwt.jwks: keys[0] has no \"kid\"") }, "\(found)")
+    }
+
     /// Bad input: placeholders written where none is, or not as written: `{subject}` in a JWT grant, `{sub}` under a
     /// static token (which has no subject), `{id}` in allow_topics and in a rule's topic (a placeholder there is
     /// `{{ id }}`). Each matched or rendered its braces as literal text, so the grant granted nothing useful, and

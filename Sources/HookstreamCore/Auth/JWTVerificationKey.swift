@@ -49,8 +49,23 @@ public enum JWTVerificationKey: Sendable {
         } catch let failure as Failure {
             throw failure
         } catch {
-            throw Failure(message: "not a usable \(algorithm) public key (a PEM 'PUBLIC KEY'): \(error)")
+            throw Failure(message: "not a usable \(algorithm) public key: \(JWTVerificationKey.kind(of: material, notFor: algorithm))")
         }
+    }
+
+    /// What a PEM public key that `algorithm` cannot use holds: usually a key of another kind, and then the `alg`
+    /// that fits it (the library's own error says only `invalidPEMDocument` or a BoringSSL code).
+    private static func kind(of material: String, notFor algorithm: String) -> String {
+        let kinds: [(alg: String, fits: Bool)] = [
+            ("ES256", (try? ES256PublicKey(pem: material)) != nil), ("ES384", (try? ES384PublicKey(pem: material)) != nil),
+            ("ES512", (try? ES512PublicKey(pem: material)) != nil), ("RS256", (try? Insecure.RSA.PublicKey(pem: material)) != nil),
+            ("EdDSA", (try? EdDSA.PublicKey(pem: material)) != nil),
+        ]
+        guard let fit = kinds.first(where: { $0.fits && $0.alg != algorithm }) else {
+            return "the PEM holds no public key of that kind (openssl pkey -in KEY -pubout writes one from its private key)"
+        }
+        let family = fit.alg == "RS256" ? "an RSA key (RS256, RS384 or RS512)" : "a key for \(fit.alg)"
+        return "it holds \(family): give the alg that fits the key"
     }
 
     private static func publicPEM(_ material: String) throws(Failure) -> String {

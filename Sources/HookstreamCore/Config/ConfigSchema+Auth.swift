@@ -101,6 +101,9 @@ extension ConfigSchema {
                     let document = try JSONDecoder().decode(JWKS.self, from: Data(text.utf8))
                     if document.keys.isEmpty {
                         reader.error(at: value, "auth.jwt.jwks has no keys: no token could be verified with it")
+                    } else if let index = document.keys.firstIndex(where: { ($0.keyIdentifier?.string ?? "").isEmpty }) {
+                        // The server could not put it in use (each key of a JWKS is found by the kid a token names).
+                        reader.error(at: value, "auth.jwt.jwks: keys[\(index)] has no \"kid\": each key of a JWKS document needs one, the id tokens name it by")
                     } else {
                         settings.jwks = JWKS(keys: document.keys.map(ConfigSchema.withAlgorithm))
                     }
