@@ -35,11 +35,15 @@ public enum JSONValue: Sendable, Hashable {
 
     /// Follows a dotted path (`a.b.0.c`) through objects and arrays.
     public func value(atPath path: some Sequence<Substring>) -> JSONValue? {
+        value(atPath: path.map(String.init))
+    }
+
+    /// Follows a path given as its components (`["a", "b", "0", "c"]`) through objects and arrays.
+    public func value(atPath path: [String]) -> JSONValue? {
         var current = self
         for component in path {
             switch current {
             case .object(let members):
-                // Compared as it is: making a `String` of each component cost a copy at every step of every path.
                 guard let member = members.first(where: { $0.key == component }) else { return nil }
                 current = member.value
             case .array(let elements):

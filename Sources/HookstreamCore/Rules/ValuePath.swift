@@ -6,6 +6,9 @@
 public struct ValuePath: Sendable, Hashable, CustomStringConvertible {
     /// The components after parsing, the root first; an index is a component of digits.
     public let components: [Substring]
+    /// ``components`` as strings, made once: every publish follows the rules' paths, and a key compared as a
+    /// `Substring` (or made a `String` at each step) cost several times a `String`'s comparison.
+    private let keys: [String]
     /// The path as written.
     public let description: String
 
@@ -40,12 +43,13 @@ public struct ValuePath: Sendable, Hashable, CustomStringConvertible {
             components[1] = Substring(components[1].lowercased())
         }
         self.components = components
+        self.keys = components.map(String.init)
         self.description = text
     }
 
     /// The value at this path in `message`, or `nil` when there is none.
     public func value(in message: JSONValue) -> JSONValue? {
-        message.value(atPath: components)
+        message.value(atPath: keys)
     }
 
     /// A path that cannot be parsed.
