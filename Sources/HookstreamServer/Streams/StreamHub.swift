@@ -115,6 +115,8 @@ final class StreamHub: EventSink, @unchecked Sendable {
                 deliveries += matching.count * group.members.count
             }
         }
+        // The storage stays for the next drain; the events (their frames) go now.
+        matching.removeAll(keepingCapacity: true)
         if deliveries > 0 { metrics.eventsDelivered.increment(by: Int64(deliveries)) }
     }
 
