@@ -43,9 +43,9 @@ public enum JSONValue: Sendable, Hashable {
         var current = self
         for component in path {
             switch current {
-            case .object(let members):
-                guard let member = members.first(where: { $0.key == component }) else { return nil }
-                current = member.value
+            case .object:
+                guard let next = current[component] else { return nil }
+                current = next
             case .array(let elements):
                 guard let index = Int(component), elements.indices.contains(index) else { return nil }
                 current = elements[index]
