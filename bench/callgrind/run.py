@@ -1,10 +1,16 @@
 #!/usr/bin/env python3
-"""Instructions per publish, counted exactly by valgrind's callgrind (`Ir`): one SSE subscriber, one keep-alive
-publisher doing `POST /hooks/demo` with ssebench's body, hookstream on `config/hookstream.yaml`.
+"""Instructions per publish, counted exactly by valgrind's callgrind (`Ir`): SSE subscribers (one by default), one
+keep-alive publisher doing `POST /hooks/demo` with ssebench's body, hookstream on `config/hookstream.yaml`.
 
     bench/callgrind/run.py --bin PATH                              # one binary, SQLite store
     bench/callgrind/run.py --bin OLD --bin NEW --label before --label after --out /tmp/cg.md
     bench/callgrind/run.py --bin PATH --store memory --count 500   # quicker, memory store
+    bench/callgrind/run.py --bin PATH --nchan --subscribers 1,101  # and nginx + nchan; each at 1 and 101 streams
+
+With several `--subscribers` counts, each server runs once per count, and the table adds the Ir of each further
+subscriber's delivery: the slope between the smallest and the largest count, which leaves the publish out.
+`--nchan` runs nginx + nchan (`bench/fanout/nchan.conf` with `master_process off`, so that the one process
+valgrind runs is the worker) under the same callgrind, load and checks, publishing to `/pub` and streaming `/sub`.
 
 Each binary runs in turn, alone, under `valgrind --tool=callgrind` with `sigsuspend_shim.so` preloaded (see the
 shim's comment). Per binary: `--warmup` publishes, all delivered; `callgrind_control -z`; exactly `--count`
@@ -33,6 +39,8 @@ ROOT = HERE.parent.parent
 sys.path.insert(0, str(ROOT / "bench" / "fanout"))
 from run import listening_port  # noqa: E402  (the fan-out harness's: the port a PID listens on, from `ss`)
 CONFIG = ROOT / "config/hookstream.yaml"
+NCHAN_CONFIG = ROOT / "bench/fanout/nchan.conf"
+NCHAN_MODULE = Path("/usr/lib/nginx/modules/ngx_nchan_module.so")
 HOST = "127.0.0.1"
 
 # Bounds on every wait. valgrind reads the binary's debug info before main, which takes a minute or more.
@@ -71,19 +79,27 @@ def prepared_config(scratch: Path, store: str) -> Path:
 
 
 class Daemon:
-    """hookstream under callgrind in its own temp dir; stopped by PID."""
+    """A server under callgrind in its own temp dir: hookstream, or with `nchan` nginx + nchan; stopped by PID."""
 
-    def __init__(self, binary: str, store: str, shim: Path):
+    def __init__(self, binary: str, store: str, shim: Path, nchan: bool = False, cache_sim: bool = False):
         self.scratch = Path(tempfile.mkdtemp(prefix="bench-callgrind."))
         self.out = self.scratch / "callgrind.out"
         self.log = self.scratch / "server.log"
-        config = prepared_config(self.scratch, store)
-        # Logging as bench/fanout does: warnings and errors only, no line per request.
-        command = ["valgrind", "--tool=callgrind", "--separate-threads=no", f"--callgrind-out-file={self.out}",
-                   binary, "serve", "--config", str(config), "--listen", f"{HOST}:0", "--log-level", "warning",
-                   "--unix-socket", str(self.scratch / "hookstream.sock")]
-        env = dict(os.environ, LD_PRELOAD=str(shim))
-        env.pop("STATE_DIRECTORY", None)
+        valgrind = ["valgrind", "--tool=callgrind", "--separate-threads=no", f"--callgrind-out-file={self.out}"]
+        if cache_sim:
+            valgrind.append("--cache-sim=yes")
+        if nchan:
+            command = valgrind + [binary, "-p", f"{self.scratch}/", "-c", str(nchan_config(self.scratch)), "-e", "stderr"]
+            env = dict(os.environ)
+            self.publish_path, self.stream_path = "/pub", "/sub"
+        else:
+            config = prepared_config(self.scratch, store)
+            # Logging as bench/fanout does: warnings and errors only, no line per request.
+            command = valgrind + [binary, "serve", "--config", str(config), "--listen", f"{HOST}:0", "--log-level",
+                                  "warning", "--unix-socket", str(self.scratch / "hookstream.sock")]
+            env = dict(os.environ, LD_PRELOAD=str(shim))
+            env.pop("STATE_DIRECTORY", None)
+            self.publish_path, self.stream_path = "/hooks/demo", "/events?topic=demo/**"
         # Its own session: a Ctrl-C reaches only this script, which then stops the daemon in `stop`.
         self.process = subprocess.Popen(command, cwd=self.scratch, env=env, stdin=subprocess.DEVNULL,
                                         stdout=subprocess.DEVNULL, stderr=open(self.log, "w"), start_new_session=True)
@@ -133,31 +149,58 @@ class Daemon:
         shutil.rmtree(self.scratch, ignore_errors=True)
 
 
-def read_ir(dump: Path) -> int:
-    """The dump's total Ir: its `summary:` line (the window's cost), else its `totals:` line. `totals` is a little
-    higher: frames already on the stack when the counters were zeroed are counted twice in it."""
-    totals = None
+def nchan_config(scratch: Path) -> Path:
+    """bench/fanout's nchan config in `scratch`, as one process (no master: valgrind would follow only the master)
+    on a port free now (nginx cannot be asked for port 0 and tell which it got)."""
+    with socket.socket() as probe:
+        probe.bind((HOST, 0))
+        port = probe.getsockname()[1]
+    text = NCHAN_CONFIG.read_text()
+    text, masters = re.subn(r"(?m)^master_process on;", "master_process off;", text)
+    text, listens = re.subn(r"listen 127\.0\.0\.1:\d+", f"listen {HOST}:{port}", text)
+    if masters != 1 or listens != 1:
+        raise SystemExit(f"no `master_process on;` or `listen 127.0.0.1:PORT` line in {NCHAN_CONFIG}")
+    (scratch / "tmp").mkdir()
+    config = scratch / "nginx.conf"
+    config.write_text(text)
+    return config
+
+
+def read_counts(dump: Path) -> dict:
+    """The dump's totals by event (`Ir`, and with `--cache-sim` the cache misses `I1mr`, `D1mr`, `D1mw`, ...): its
+    `summary:` line (the window's cost), else its `totals:` line. `totals` is a little higher: frames already on the
+    stack when the counters were zeroed are counted twice in it."""
+    events = totals = summary = None
     with open(dump) as lines:
         for line in lines:
-            if line.startswith("summary:"):
-                return int(line.split()[1])
-            if line.startswith("totals:"):
-                totals = int(line.split()[1])
-    if totals is None:
-        raise RuntimeError(f"no summary: or totals: line in {dump}")
-    return totals
+            if line.startswith("events:"):
+                events = line.split()[1:]
+            elif line.startswith("summary:"):
+                summary = [int(value) for value in line.split()[1:]]
+            elif line.startswith("totals:"):
+                totals = [int(value) for value in line.split()[1:]]
+    values = summary or totals
+    if events is None or values is None:
+        raise RuntimeError(f"no events: line, or no summary: or totals: line in {dump}")
+    # A dump leaves out trailing events that are zero.
+    return {event: (values[index] if index < len(values) else 0) for index, event in enumerate(events)}
+
+
+# What `--cache-sim` adds to the tables: first-level misses (instruction; data read and write) and last-level misses.
+MISSES = {"I1 misses": ("I1mr",), "D1 misses": ("D1mr", "D1mw"), "LL misses": ("ILmr", "DLmr", "DLmw")}
 
 
 class Subscriber:
-    """One SSE stream on `topic=demo/**`; records each event's `seq` from its data, in the order it arrived."""
+    """One SSE stream (hookstream's on `topic=demo/**`); records each event's `seq` from its data, in the order it
+    arrived."""
 
-    def __init__(self, port: int):
+    def __init__(self, port: int, path: str):
         self.seqs = []
         self.lock = threading.Lock()
         self.error = None
         self.closing = False
         self.sock = socket.create_connection((HOST, port), timeout=IO_TIMEOUT)
-        self.sock.sendall((f"GET /events?topic=demo/** HTTP/1.1\r\nHost: {HOST}:{port}\r\n"
+        self.sock.sendall((f"GET {path} HTTP/1.1\r\nHost: {HOST}:{port}\r\n"
                            "Accept: text/event-stream\r\nCache-Control: no-cache\r\n"
                            "Authorization: Bearer demo-token\r\n\r\n").encode())
         buffer = b""
@@ -224,8 +267,9 @@ class Subscriber:
 class Publisher:
     """One keep-alive connection; ssebench's request and body (`{"seq":N,"ts":T,"run":"R","pad":""}`)."""
 
-    def __init__(self, port: int):
+    def __init__(self, port: int, path: str):
         self.port = port
+        self.path = path
         self.sock = socket.create_connection((HOST, port), timeout=IO_TIMEOUT)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.replies = self.sock.makefile("rb")
@@ -233,7 +277,7 @@ class Publisher:
 
     def publish(self, seq: int) -> None:
         body = ('{"seq":%d,"ts":%d,"run":"%s","pad":""}' % (seq, time.monotonic_ns(), self.run)).encode()
-        self.sock.sendall((f"POST /hooks/demo HTTP/1.1\r\nHost: {HOST}:{self.port}\r\n"
+        self.sock.sendall((f"POST {self.path} HTTP/1.1\r\nHost: {HOST}:{self.port}\r\n"
                            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body)
         status_line = self.replies.readline()
         parts = status_line.split()
@@ -267,64 +311,92 @@ class Publisher:
         self.sock.close()
 
 
-def measure(label: str, binary: str, store: str, shim: Path, args) -> dict:
-    daemon = Daemon(binary, store, shim)
-    subscriber = publisher = None
+def measure(label: str, binary: str, store: str, shim: Path, args, subscribers: int, nchan: bool = False) -> dict:
+    daemon = Daemon(binary, store, shim, nchan=nchan, cache_sim=args.cache_sim)
+    streams = []
+    publisher = None
     try:
         started = time.monotonic()
         port = daemon.wait_listening()
         log(f"  pid {daemon.pid} listening on {port} after {time.monotonic() - started:.0f} s")
-        subscriber = Subscriber(port)
-        publisher = Publisher(port)
+        streams = [Subscriber(port, daemon.stream_path) for _ in range(subscribers)]
+        publisher = Publisher(port, daemon.publish_path)
         publisher.paced(0, args.warmup, args.rate)
-        subscriber.wait_for(args.warmup)
+        for stream in streams:
+            stream.wait_for(args.warmup)
         # Whatever the warm-up left running (the store's next apply, timers) finishes before the zero.
         time.sleep(args.settle)
         daemon.control("-z")
         started = time.monotonic()
         publisher.paced(args.warmup, args.count, args.rate)
-        subscriber.wait_for(args.warmup + args.count)
+        for stream in streams:
+            stream.wait_for(args.warmup + args.count)
         daemon.control("-d")
         window = time.monotonic() - started
         dumps = daemon.dumps()
         if len(dumps) != 1:
             raise RuntimeError(f"expected one dump, found {[d.name for d in dumps]}")
-        ir = read_ir(dumps[0])
+        counts = read_counts(dumps[0])
+        ir = counts["Ir"]
         if args.keep_dumps:
             keep = Path(args.keep_dumps)
             keep.mkdir(parents=True, exist_ok=True)
-            shutil.copy(dumps[0], keep / f"callgrind.{re.sub(r'[^A-Za-z0-9_.-]', '_', label)}.out")
-        log(f"  {args.count} publishes verified in {window:.0f} s; {ir:,} Ir, {ir / args.count:,.0f} per publish")
-        return {"ir": ir, "per_publish": ir / args.count}
+            name = re.sub(r"[^A-Za-z0-9_.-]", "_", f"{label}.{subscribers}")
+            shutil.copy(dumps[0], keep / f"callgrind.{name}.out")
+        log(f"  {args.count} publishes to {subscribers} stream(s) verified in {window:.0f} s; {ir:,} Ir, "
+            f"{ir / args.count:,.0f} per publish")
+        misses = {name: sum(counts.get(event, 0) for event in events) / args.count
+                  for name, events in MISSES.items()} if args.cache_sim else {}
+        return {"ir": ir, "per_publish": ir / args.count, "misses": misses}
     finally:
-        for client in (publisher, subscriber):
+        for client in [publisher] + streams:
             if client is not None:
                 client.close()
         daemon.stop()
-        if daemon.process.returncode not in (0, None, -signal.SIGTERM):
-            log(f"  daemon exit status {daemon.process.returncode}:\n{daemon.tail(5)}")
+        # nginx 1.22 + nchan 1.3.6 without a master aborts on SIGTERM (a double free in its exit path), after the dump.
+        if daemon.process.returncode not in (0, None, -signal.SIGTERM) and not nchan:
+            log(f"  server exit status {daemon.process.returncode}:\n{daemon.tail(5)}")
         daemon.remove()
 
 
-def table(rows: list, args) -> str:
+def table(rows: list, args, counts: list) -> str:
     first = rows[0]["per_publish"]
+    misses = list(MISSES) if args.cache_sim else []
     valgrind = subprocess.run(["valgrind", "--version"], capture_output=True, text=True, timeout=30).stdout.strip()
+    streams = " or ".join(str(count) for count in counts)
     lines = [
-        f"Callgrind, {valgrind}: `POST /hooks/demo` to 1 SSE subscriber, {args.warmup} warm-up publishes, "
-        f"then {args.count:,} measured at {args.rate:g}/s; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.",
+        f"Callgrind, {valgrind}: `POST /hooks/demo` (nchan: `/pub`) to {streams} SSE subscriber(s), {args.warmup} "
+        f"warm-up publishes, then {args.count:,} measured at {args.rate:g}/s; "
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.",
         "",
-        "| label | binary | store | Ir in the window | Ir per publish | ratio to the first |",
-        "|---|---|---|---:|---:|---:|",
+        "| label | binary | store | subscribers | Ir in the window | Ir per publish | ratio to the first |"
+        + "".join(f" {name} per publish |" for name in misses),
+        "|---|---|---|---:|---:|---:|---:|" + "---:|" * len(misses),
     ]
     for row in rows:
-        lines.append(f"| {row['label']} | `{row['binary']}` | {row['store']} | {row['ir']:,} | "
-                     f"{row['per_publish']:,.0f} | {row['per_publish'] / first:.3f} |")
+        lines.append(f"| {row['label']} | `{row['binary']}` | {row['store']} | {row['subscribers']} | {row['ir']:,} | "
+                     f"{row['per_publish']:,.0f} | {row['per_publish'] / first:.3f} |"
+                     + "".join(f" {row['misses'][name]:,.0f} |" for name in misses))
+    if len(counts) > 1:
+        low, high = counts[0], counts[-1]
+        lines += ["", f"Each further subscriber's delivery (from {low} to {high} subscribers):", "",
+                  "| label | Ir per further delivery | ratio to the first |" + "".join(f" {name} |" for name in misses),
+                  "|---|---:|---:|" + "---:|" * len(misses)]
+        slopes = []
+        for label in dict.fromkeys(row["label"] for row in rows):
+            at = {row["subscribers"]: row for row in rows if row["label"] == label}
+            slope = (at[high]["per_publish"] - at[low]["per_publish"]) / (high - low)
+            miss_slopes = [(at[high]["misses"][name] - at[low]["misses"][name]) / (high - low) for name in misses]
+            slopes.append((label, slope, miss_slopes))
+        for label, slope, miss_slopes in slopes:
+            lines.append(f"| {label} | {slope:,.0f} | {slope / slopes[0][1]:.3f} |"
+                         + "".join(f" {value:,.1f} |" for value in miss_slopes))
     return "\n".join(lines) + "\n"
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--bin", action="append", required=True, help="hookstream binary with DWARF 4 (repeatable)")
+    parser.add_argument("--bin", action="append", default=[], help="hookstream binary with DWARF 4 (repeatable)")
     parser.add_argument("--label", action="append", default=[], help="a name per --bin, in order (default: #1, #2, ...)")
     parser.add_argument("--store", choices=["sqlite", "memory"], default="sqlite", help="store.kind (default: sqlite)")
     parser.add_argument("--warmup", type=int, default=500, help="publishes before the counters are zeroed")
@@ -333,7 +405,20 @@ def main() -> int:
     parser.add_argument("--settle", type=float, default=3, help="seconds between the warm-up's delivery and the zero")
     parser.add_argument("--out", help="also write the table to this markdown file")
     parser.add_argument("--keep-dumps", metavar="DIR", help="copy each measured window's dump here, for callgrind_annotate")
+    parser.add_argument("--subscribers", default="1",
+                        help="SSE streams, or a comma-separated list of counts to run each server at (default: 1)")
+    parser.add_argument("--nchan", action="store_true", help="also count nginx + nchan (the first row when given)")
+    parser.add_argument("--cache-sim", action="store_true",
+                        help="also simulate the caches (valgrind's model of them, not this CPU's) and report misses")
     args = parser.parse_args()
+    try:
+        counts = sorted({int(count) for count in args.subscribers.split(",")})
+    except ValueError:
+        parser.error(f"--subscribers takes counts like 1 or 1,101, not {args.subscribers!r}")
+    if counts[0] < 1:
+        parser.error("--subscribers counts must be positive")
+    if not args.bin and not args.nchan:
+        parser.error("nothing to count: give --bin, --nchan or both")
     if len(args.label) > len(args.bin):
         parser.error("more --label than --bin")
     if args.count < 1 or args.warmup < 0 or args.rate <= 0:
@@ -343,21 +428,27 @@ def main() -> int:
         if not os.access(binary, os.X_OK):
             parser.error(f"not an executable: {binary}")
     labels = args.label + [f"#{i + 1}" for i in range(len(args.label), len(binaries))]
-    for tool in ("valgrind", "callgrind_control", "cc", "ss"):
+    for tool in ("valgrind", "callgrind_control", "cc", "ss") + (("nginx",) if args.nchan else ()):
         if not shutil.which(tool):
             parser.error(f"{tool} is not on PATH")
+    if args.nchan and not NCHAN_MODULE.exists():
+        parser.error(f"no {NCHAN_MODULE}: apt-get install libnginx-mod-nchan")
+    servers = ([("nchan", shutil.which("nginx"), True)] if args.nchan else []) + [
+        (label, binary, False) for label, binary in zip(labels, binaries)]
 
     build = Path(tempfile.mkdtemp(prefix="bench-callgrind-shim."))
     rows = []
     try:
         shim = compile_shim(build)
-        for label, binary in zip(labels, binaries):
-            log(f"{label}: {binary} ({args.store})")
-            result = measure(label, binary, args.store, shim, args)
-            rows.append({"label": label, "binary": binary, "store": args.store, **result})
+        for label, binary, nchan in servers:
+            for count in counts:
+                store = "shared memory" if nchan else args.store
+                log(f"{label}: {binary} ({store}, {count} subscriber(s))")
+                result = measure(label, binary, args.store, shim, args, count, nchan=nchan)
+                rows.append({"label": label, "binary": binary, "store": store, "subscribers": count, **result})
     finally:
         shutil.rmtree(build, ignore_errors=True)
-    report = table(rows, args)
+    report = table(rows, args, counts)
     print(report, end="")
     if args.out:
         Path(args.out).write_text(report)
