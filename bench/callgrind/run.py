@@ -37,10 +37,10 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 sys.path.insert(0, str(ROOT / "bench" / "fanout"))
-from run import listening_port  # noqa: E402  (the fan-out harness's: the port a PID listens on, from `ss`)
+# The fan-out harness's: the port a PID listens on (from `ss`), and nginx + nchan installed if missing.
+from run import ensure_nchan, listening_port  # noqa: E402
 CONFIG = ROOT / "config/hookstream.yaml"
 NCHAN_CONFIG = ROOT / "bench/fanout/nchan.conf"
-NCHAN_MODULE = Path("/usr/lib/nginx/modules/ngx_nchan_module.so")
 HOST = "127.0.0.1"
 
 # Bounds on every wait. valgrind reads the binary's debug info before main, which takes a minute or more.
@@ -72,8 +72,13 @@ def prepared_config(scratch: Path, store: str) -> Path:
                           lambda m: m.group(1) + json.dumps(str(scratch / "var" / "hookstream.db")), text, count=1)
     if kinds != 1 or paths != 1:
         raise SystemExit(f"no block-style `store:` section with `kind:` and `path:` lines in {CONFIG}")
-    (scratch / "var").mkdir()
-    config = scratch / "hookstream.yaml"
+    return written_config(scratch, "hookstream.yaml", text, folder="var")
+
+
+def written_config(scratch: Path, name: str, text: str, folder: str) -> Path:
+    """Writes a server's config `text` as `scratch/name`, with the empty `folder` the server writes into."""
+    (scratch / folder).mkdir()
+    config = scratch / name
     config.write_text(text)
     return config
 
@@ -160,10 +165,7 @@ def nchan_config(scratch: Path) -> Path:
     text, listens = re.subn(r"listen 127\.0\.0\.1:\d+", f"listen {HOST}:{port}", text)
     if masters != 1 or listens != 1:
         raise SystemExit(f"no `master_process on;` or `listen 127.0.0.1:PORT` line in {NCHAN_CONFIG}")
-    (scratch / "tmp").mkdir()
-    config = scratch / "nginx.conf"
-    config.write_text(text)
-    return config
+    return written_config(scratch, "nginx.conf", text, folder="tmp")
 
 
 def read_counts(dump: Path) -> dict:
@@ -428,11 +430,11 @@ def main() -> int:
         if not os.access(binary, os.X_OK):
             parser.error(f"not an executable: {binary}")
     labels = args.label + [f"#{i + 1}" for i in range(len(args.label), len(binaries))]
-    for tool in ("valgrind", "callgrind_control", "cc", "ss") + (("nginx",) if args.nchan else ()):
+    for tool in ("valgrind", "callgrind_control", "cc", "ss"):
         if not shutil.which(tool):
             parser.error(f"{tool} is not on PATH")
-    if args.nchan and not NCHAN_MODULE.exists():
-        parser.error(f"no {NCHAN_MODULE}: apt-get install libnginx-mod-nchan")
+    if args.nchan:
+        ensure_nchan()
     servers = ([("nchan", shutil.which("nginx"), True)] if args.nchan else []) + [
         (label, binary, False) for label, binary in zip(labels, binaries)]
 
