@@ -205,6 +205,11 @@ import Testing
             try await waitUntil(timeout: .seconds(10), "the reload") { daemon.log.contains("config reloaded") }
             let light = try await post(daemon, "app", body: #"{"text":"abc"}"#, headers: [("Content-Type", "application/json")])
             #expect(light.status == 202 && light.body.contains(#""topics":["other/app"]"#), "\(light.body)")
+            // On a busy machine a sender may start late: every message has reached the daemon once each is either
+            // taken by the routing thread (its debug line) or refused (its sender done).
+            try await waitUntil(timeout: .seconds(20), "all 18 costly messages taken or refused") {
+                daemon.log.components(separatedBy: "Routing on the routing thread").count - 1 + senders.filter { !$0.isRunning }.count >= 18
+            }
             // 18 costly messages for 16 places: two were refused, the others are still being routed or waiting.
             #expect(senders.filter(\.isRunning).count == 16, "\(senders.map(\.stdout))")
             let (status, duration) = try await daemon.stop()
