@@ -51,7 +51,8 @@ public struct JournalLogHandler: LogHandler {
             function: event.function, line: event.line)
         if !journal.send(entry) {
             let text = "\(event.level) \(label): \(event.message) \(all.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))\n"
-            _ = text.withCString { write(2, $0, strlen($0)) }
+            var standardError = StandardErrorLines()
+            standardError.write(text)
         }
     }
 

@@ -10,7 +10,7 @@ import Foundation
 
 /// How `serve` writes its log (`--log-format`).
 enum LogFormat: String, ExpressibleByArgument, CaseIterable {
-    /// Readable lines on standard error.
+    /// Readable lines on standard error, control characters escaped.
     case text
     /// One JSON object per line on standard error.
     case json
@@ -22,7 +22,7 @@ enum LogFormat: String, ExpressibleByArgument, CaseIterable {
         switch self {
         case .text:
             LoggingSystem.bootstrap { label in
-                var handler = StreamLogHandler.standardError(label: label)
+                var handler = StreamLogHandler(label: label, stream: StandardErrorLines())
                 handler.logLevel = level
                 return handler
             }

@@ -496,6 +496,22 @@ import Testing
         #expect(read.bytes == sizes[0])
     }
 
+    /// Bad input: an append log planted as a symbolic link beside the database (to a file it would empty after its
+    /// first apply). The store does not open, says why, and the file the link names is left as it was.
+    @Test func anAppendLogThatIsASymbolicLinkIsRefused() throws {
+        let path = try temporaryPath()
+        let victim = path + "-other"
+        try Data("keep me\n".utf8).write(to: URL(fileURLWithPath: victim))
+        #expect(symlink(victim, path + "-appendlog") == 0)
+        do {
+            _ = try SQLiteEventStore(path: path)
+            Issue.record("the store opened through the link")
+        } catch {
+            #expect("\(error)".contains("is a symbolic link, and the append log must be a file of its own"), "\(error)")
+        }
+        #expect(try String(contentsOfFile: victim, encoding: .utf8) == "keep me\n")
+    }
+
     @Test func anApplyTakesOneBatchPerTransactionHoweverMuchWaits() async throws {
         // Bad input for the writer: appends far faster than it applies them, in one tight loop (each append is
         // written to the log and answered at once). Every transaction still takes one batch at most, by count and

@@ -454,6 +454,44 @@ import Testing
         }
     }
 
+    /// A sender that asks before it sends its body (`Expect: 100-continue`, as curl, .NET and PHP's libcurl do) is told
+    /// to go on, and its webhook is published; curl is given ten seconds to wait for it, and it did not wait them out
+    /// (its own log says it got the `100`). Bad input: a body past `server.limits.body_bytes` that asks first gets
+    /// its `413` at once, and no `100`.
+    @Test func aSenderThatAsksBeforeItsBodyIsToldToGoOn() async throws {
+        try await withDaemon { daemon in
+            let body = #"{"channel":"expect","pad":""# + String(repeating: "x", count: 4_000) + #""}"#
+            func post(_ body: String) async throws -> (status: Int32, stdout: String, stderr: String) {
+                let file = daemon.directory.appendingPathComponent("body.json")
+                try Data(body.utf8).write(to: file)
+                return try await ChildProcess.run("/usr/bin/curl", [
+                    "-sS", "-v", "--http1.1", "--expect100-timeout", "10", "-H", "Expect: 100-continue", "-H", "Content-Type: application/json",
+                    "--data-binary", "@\(file.path)", "-w", "\n%{http_code}", "\(daemon.baseURL)/hooks/demo",
+                ])
+            }
+            let asked = try await post(body)
+            #expect(asked.stderr.contains("< HTTP/1.1 100 Continue"), "\(asked.stderr)")
+            #expect(asked.stdout.hasSuffix("\n202") && asked.stdout.contains(#""topics":["demo/expect"]"#), "\(asked.stdout)")
+            let tooLarge = try await post(#"{"pad":""# + String(repeating: "x", count: 1_100_000) + #""}"#)
+            #expect(!tooLarge.stderr.contains("100 Continue") && tooLarge.stdout.hasSuffix("\n413"), "\(tooLarge.stdout.suffix(200))")
+        }
+    }
+
+    /// Bad input: a payload whose topic, rendered by the default rule, holds a newline and then what looks like a line
+    /// of the daemon's own log. The webhook gets its 422 and the text log quotes the topic on the rejection's line,
+    /// the newline escaped: no line of the sender's making.
+    @Test func aTopicWithANewlineCannotForgeALogLine() async throws {
+        try await withDaemon { daemon in
+            let forged = #"{"channel":"x\n2001-01-01T00:00:00+0000 info hookstream : [HookstreamServer] Webhook accepted"}"#
+            let answer = try await client.send(.POST, "\(daemon.baseURL)/hooks/demo", body: forged, headers: [("Content-Type", "application/json")])
+            #expect(answer.status == 422, "\(answer)")
+            try await waitUntil("the rejection in the log") { daemon.log.contains("Webhook rejected") }
+            let lines = daemon.log.split(separator: "\n")
+            #expect(!lines.contains { $0.hasPrefix("2001-01-01") }, "a forged line: \(daemon.log)")
+            #expect(lines.contains { $0.contains("Webhook rejected") && $0.contains(#"x\n2001-01-01T00:00:00+0000 info"#) }, "\(daemon.log)")
+        }
+    }
+
     @Test func streamAuthStatuses() async throws {
         try await withDaemon { daemon in
             let events = "\(daemon.baseURL)/events"

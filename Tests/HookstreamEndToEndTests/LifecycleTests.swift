@@ -220,4 +220,94 @@ import Testing
         #expect(daemon.log.contains("sl-service=StartupAnnouncement"))
         #expect(!daemon.log.contains("Logging.Logger("))
     }
+    /// A stream asked for while the daemon stops, on a connection that was open before (a browser reconnects on its
+    /// keep-alive or HTTP/2 connection): answered 200 with a `retry:` of at least 250 ms and the body's end, which an
+    /// `EventSource` takes as "come back then", never with an error status, which it takes as the end for good.
+    /// Sixty keep-alive connections, primed with a request each, ask one after another, a millisecond apart, from the
+    /// moment of the SIGTERM on, while the store applies 14 MiB of events as it closes (the event loops serve meanwhile);
+    /// each gets a stream (opened before the stop took hold, then ended by it with its `retry:`) or the stop's answer,
+    /// or finds the connection closed once the process is gone.
+    @Test func aStreamAskedForWhileTheDaemonStopsIsToldWhenToComeBack() async throws {
+        let script = #"""
+            import json, os, signal, socket, sys, time
+            port, pid = int(sys.argv[1]), int(sys.argv[2])
+            def head_and_body(s):
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    chunk = s.recv(65536)
+                    if not chunk: return data
+                    data += chunk
+                head, body = data.split(b"\r\n\r\n", 1)
+                length = int(next(line.split(b":")[1] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")))
+                while len(body) < length: body += s.recv(65536)
+                return data
+            connections = []
+            for _ in range(60):
+                s = socket.create_connection(("127.0.0.1", port))
+                s.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+                answer = head_and_body(s)
+                assert answer.startswith(b"HTTP/1.1 200"), answer
+                connections.append(s)
+            # 900 webhooks of 16 KiB, pipelined, all acknowledged just before the stop: the store applies them to
+            # SQLite as it closes, while the connections above are still served.
+            publisher = socket.create_connection(("127.0.0.1", port))
+            body = json.dumps({"channel": "load", "pad": "x" * 16384}).encode()
+            post = b"POST /hooks/demo HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+            publisher.sendall(post * 900)
+            acknowledged = b""
+            while acknowledged.count(b" 202 Accepted") < 900:
+                chunk = publisher.recv(1 << 20)
+                assert chunk, acknowledged[-300:]
+                acknowledged += chunk
+            request = b"GET /events?topic=demo/x HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer demo-token\r\nAccept: text/event-stream\r\n\r\n"
+            os.kill(pid, signal.SIGTERM)
+            for s in connections:
+                try: s.sendall(request)
+                except OSError: pass
+                time.sleep(0.001)
+            results = []
+            for s in connections:
+                s.settimeout(10)
+                data = b""
+                try:
+                    while True:
+                        chunk = s.recv(65536)
+                        if not chunk: break
+                        data += chunk
+                except OSError as error:
+                    data += b"<" + str(error).encode() + b">"
+                results.append(data.decode("utf-8", "replace"))
+            print(json.dumps(results))
+            """#
+        // The stop's window is milliseconds long, and which requests fall in it is the machine's doing: the
+        // scenario runs again, up to five times, until one has (every answer of every run is checked).
+        var stoppingAnswers = 0
+        for attempt in 1...5 where stoppingAnswers == 0 {
+            let daemon = try await Daemon.start(config: """
+                streams: { drain: 2s }
+                auth: { tokens: [{ name: demo, secret: { value: demo-token }, subscribe: ["demo/**"] }] }
+                sources: { demo: {} }
+                """)
+            let client = try ChildProcess(TestEnvironment.python, ["-c", script, String(daemon.port), String(daemon.child.pid)])
+            #expect(try await client.waitForExit(timeout: .seconds(30)) == 0, "\(client.stderr)")
+            #expect(try await daemon.child.waitForExit(timeout: .seconds(10)) == 0)
+            let answers = try #require(try JSONSerialization.jsonObject(with: Data(client.stdout.utf8)) as? [String])
+            // An empty answer, or a reset alone (`<[Errno 104] …>`): the connection was gone before the request came.
+            let answered = answers.filter { !$0.isEmpty && !$0.hasPrefix("<") }
+            var stopping = 0
+            for answer in answered {
+                #expect(answer.hasPrefix("HTTP/1.1 200 OK\r\n") && answer.contains("Content-Type: text/event-stream"), "\(answer)")
+                #expect(!answer.contains(" 503 ") && !answer.contains("shutting_down"), "\(answer)")
+                // The last retry: the stop's, whichever way the stream began.
+                let retryLines = answer.split(whereSeparator: \.isNewline).filter { $0.hasPrefix("retry: ") }
+                let retry = try #require(retryLines.last.flatMap { Int($0.dropFirst(7)) }, "\(answer)")
+                #expect((250..<2_000).contains(retry), "\(answer)")
+                if answer.contains(": hookstream is stopping") { stopping += 1 }
+            }
+            print("streams asked for at the stop, run \(attempt): \(answered.count) of \(answers.count) answered, \(stopping) by the stop's answer")
+            #expect(stopping == 0 || daemon.log.contains("Stream answered with retry: the server is stopping"))
+            stoppingAnswers += stopping
+        }
+        #expect(stoppingAnswers >= 1, "in five runs no request reached the stopping daemon")
+    }
 }

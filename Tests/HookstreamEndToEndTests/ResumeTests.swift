@@ -48,6 +48,32 @@ import Testing
         }
     }
 
+    /// Bad input: a `Last-Event-ID` beyond anything the store handed out (a memory store that restarted, a restored
+    /// backup, another server's id). The stream tells the client (`hookstream.reset`, reason `unknown_id`) and gives
+    /// it the store's last id, so that its next resume does not skip the events that get ids up to 500 here later.
+    @Test func aResumePointBeyondTheStoreIsResetToTheStoresLastID() async throws {
+        try await withDaemon { daemon in
+            try await publish(daemon, count: 3)
+            let curl = try ChildProcess(
+                "/usr/bin/env", ["curl", "-sS", "-N", "--max-time", "20", "-H", "Last-Event-ID: 500", "\(daemon.baseURL)/events?topic=demo/**&access_token=demo-token"])
+            try await waitUntil("the reset to reach curl") { curl.stdout.contains("id: 3\n\n") }
+            _ = try await client.postWebhook(daemon, json: #"{"channel":"c0","n":99}"#)
+            try await waitUntil("the live event to reach curl") { curl.stdout.contains("id: 4\n") }
+            curl.signal(SIGTERM)
+            #expect(curl.stdout.contains(#"""
+                event: hookstream.reset
+                data: {"reason":"unknown_id","last_event_id":500,"oldest_id":null}
+
+                id: 3
+
+
+                """#), "\(curl.stdout)")
+            let ids = curl.stdout.matches(of: /id: (\d+)\n(?:event: [^\n]*\n)?data:/).map { Int($0.1)! }
+            #expect(ids == [4], "only the live event, nothing replayed")
+            #expect(daemon.log.contains("Resume point beyond the store's last event: sending hookstream.reset"))
+        }
+    }
+
     @Test func resumeByLastEventIdUnderscoreQueryWithAsyncHTTPClient() async throws {
         try await withDaemon { daemon in
             try await publish(daemon, count: 3)

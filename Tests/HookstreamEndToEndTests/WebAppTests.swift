@@ -369,6 +369,52 @@ import Testing
         }
     }
 
+    /// A page of a configured origin reads the stream as EventSource polyfills do: `fetch` with `Authorization` and
+    /// the headers polyfills add of their own (`Cache-Control: no-cache`, `X-Requested-With`), which Chromium asks
+    /// for first in a CORS preflight. The preflight allows what it asks, the page reads the event. Bad input: a
+    /// proxy's basic auth beside the query's token (curl), which neither hides the token nor is refused.
+    @Test func aPolyfillsFetchWithItsOwnHeadersPassesThePreflightAndReadsTheStream() async throws {
+        let port = try freePort()
+        try await withDaemon(config: Self.config(pageOrigin: "http://127.0.0.1:\(port)"), environment: Self.environment) { daemon in
+            let alice = try await Self.token(sub: "42")
+            let script = """
+                window.R = {done: false, text: ''};
+                fetch(\(Self.json("\(daemon.baseURL)/events?topic=users/42/alerts")), {headers: {'Authorization': `Bearer ${\(Self.json(alice))}`,
+                      'Cache-Control': 'no-cache', 'Accept': 'text/event-stream', 'X-Requested-With': 'XMLHttpRequest'}})
+                  .then(async response => {
+                    R.status = response.status;
+                    const reader = response.body.getReader(), decoder = new TextDecoder();
+                    while (!R.text.includes('from the app')) {
+                      const {value, done} = await reader.read();
+                      if (done) break;
+                      R.text += decoder.decode(value, {stream: true});
+                    }
+                    R.done = true;
+                  }, e => { R.error = String(e); R.done = true; });
+                """
+            let page = try Self.page(port: port, cookie: nil, script: script, ready: "R.status === 200 || R.done", until: "R.done")
+            try await waitUntil(timeout: .seconds(40), "the page's stream") { page.stdout.contains(#"{"ready": true}"#) }
+            #expect(try await post(daemon, user: "42", "from the app") == [1])
+            let tab = try #require(try await Self.result(of: page).first)
+            #expect(tab["status"] as? Int == 200 && tab["error"] == nil, "\(tab)")
+            #expect((tab["text"] as? String)?.contains(#"id: 1\#ndata: {"text":"from the app"}"#) == true, "\(tab)")
+            // What Chromium asked, asked directly: the list comes back as sent (names only; a malformed one is the
+            // webhook test's above).
+            let preflight = try await client.send(
+                .OPTIONS, "\(daemon.baseURL)/events?topic=users/42/alerts",
+                headers: [("Origin", "http://127.0.0.1:\(port)"), ("Access-Control-Request-Method", "GET"),
+                          ("Access-Control-Request-Headers", "accept,authorization,cache-control,x-requested-with")])
+            #expect(preflight.status == 204 && preflight.headers.first(name: "access-control-allow-headers") == "accept, authorization, cache-control, x-requested-with",
+                    "\(preflight.headers)")
+
+            let proxied = try await ChildProcess.run("/usr/bin/curl", [
+                "-sS", "--max-time", "1", "-o", "/dev/null", "-w", "%{http_code}", "-H", "Authorization: Basic dTpw",
+                "\(daemon.baseURL)/events?topic=users/42/alerts&access_token=\(alice)",
+            ])
+            #expect(proxied.stdout == "200", "\(proxied.stdout) \(proxied.stderr)")
+        }
+    }
+
     /// Bad input: a DNS-rebinding page. A site's page whose name (`rebind.test`) its DNS points at 127.0.0.1 once the
     /// page has loaded is same-origin with the daemon as far as the browser knows: no `Origin` test stops it, and a
     /// same-origin `GET` over plain HTTP carries neither `Origin` nor `Sec-Fetch-Site`. Here Chromium's

@@ -83,7 +83,14 @@ import Testing
         #expect(try grant("/events?topic=demo/x&access_token=demo-token")?.name == "demo")
         #expect(try grant("/events?topic=demo/x&access_token=wrong") == nil)
         #expect(try grant("/events?topic=demo/x") == nil)
-        #expect(throws: HTTPError.self) { try grant("/events?topic=demo/x", headers: [("Authorization", "Basic abc")]) }
+        // Bad input: a bearer scheme without a token.
+        #expect(throws: HTTPError.self) { try grant("/events?topic=demo/x", headers: [("Authorization", "Bearer ")]) }
+        // A proxy's basic auth is passed over: alone it is no credential, beside the cookie or the query it hides neither.
+        #expect(try grant("/events?topic=demo/x", headers: [("Authorization", "Basic dTpw")]) == nil)
+        #expect(try grant("/events?topic=demo/x&access_token=demo-token", headers: [("Authorization", "Basic dTpw")])?.name == "demo")
+        #expect(try grant("/events?topic=demo/x", headers: [("Authorization", "Basic dTpw"), ("Cookie", "hookstream_token=demo-token")])?.name == "demo")
+        // The page's explicit ?access_token= wins over a stale cookie the browser sends anyway.
+        #expect(try grant("/events?topic=demo/x&access_token=demo-token", headers: [("Cookie", "hookstream_token=stale")])?.name == "demo")
         let demo = try #require(try grant("/events?access_token=demo-token"))
         #expect(demo.maySubscribe(to: TopicFilter([try TopicPattern("demo/x")])))
         #expect(!demo.maySubscribe(to: TopicFilter([try TopicPattern("other/x")])))

@@ -70,6 +70,20 @@ import Testing
         #expect((try ValuePath("query")).value(in: message) == .object([.init("ref", "main")]))
     }
 
+    /// Bad input: a signed delivery's signature headers, the presets' and the one a `hmac` source names; with the body
+    /// they would let whoever reads a published event post the delivery again, so no rule sees them.
+    @Test func signaturesNeverReachTheRules() throws {
+        let headers = HTTPHeaders([
+            ("X-Hub-Signature-256", "sha256=ab"), ("X-Hub-Signature", "sha1=cd"), ("Stripe-Signature", "t=1,v1=ef"),
+            ("X-Slack-Signature", "v0=12"), ("Webhook-Signature", "v1,34"), ("X-Acme-Signature", "56"), ("X-GitHub-Delivery", "d-1"),
+        ])
+        let head = HTTPRequestHead(version: .http1_1, method: .POST, uri: "/hooks/s", headers: headers)
+        let message = try WebhookMessage.make(
+            source: "s", subPath: "", head: head, target: RequestTarget(head.uri), body: ByteBuffer(string: "{}"), roots: ["header"],
+            signatureHeader: "x-acme-signature")
+        #expect((try ValuePath("header")).value(in: message) == .object([.init("x-github-delivery", "d-1")]))
+    }
+
     @Test func theMediaTypeDecidesHowTheBodyIsRead() throws {
         let json = try make(contentType: "Application/JSON; charset=utf-8", body: #"{"a":1}"#)
         #expect((try ValuePath("body.a")).value(in: json) == .number("1"))

@@ -56,4 +56,9 @@ public enum SignatureScheme: Sendable, Hashable {
         case .hmac: nil
         }
     }
+
+    /// The header a `hmac` source reads its signature from (the presets' headers have names known in advance).
+    public var genericHMACHeader: String? {
+        if case .hmac(let scheme) = self { scheme.header } else { nil }
+    }
 }

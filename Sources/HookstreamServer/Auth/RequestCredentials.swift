@@ -13,24 +13,32 @@ enum RequestCredentials {
 
     /// The presented secret, or `nil` when the request carries none.
     /// - Parameter cookie: the cookie's name (`auth.cookie`).
-    /// - Throws: ``HTTPError`` 401 for an `Authorization` header that is not a bearer token.
+    /// - Throws: ``HTTPError`` 401 for an `Authorization: Bearer` header without a token.
     static func secret(headers: HTTPHeaders, target: RequestTarget, cookie cookieName: String) throws(HTTPError) -> String? {
         try presented(headers: headers, target: target, cookie: cookieName)?.secret
     }
 
     /// The presented secret and where it came from, or `nil` when the request carries none.
+    ///
+    /// An `Authorization: Bearer` header comes first, then `?access_token=` (a page's explicit choice), then the
+    /// cookie (sent by the browser whatever the page meant, and possibly stale). An `Authorization` header of
+    /// another scheme is not hookstream's: a proxy in front with basic auth makes the browser send
+    /// `Authorization: Basic` with every request, its `EventSource`s included, so it is passed over, not refused.
     static func presented(
         headers: HTTPHeaders, target: RequestTarget, cookie cookieName: String
     ) throws(HTTPError) -> (secret: String, source: Source)? {
         if let authorization = headers.first(name: "authorization") {
-            let parts = authorization.split(separator: " ", maxSplits: 1)
-            guard parts.count == 2, parts[0].lowercased() == "bearer", !parts[1].isEmpty else {
-                throw HTTPError(
-                    .unauthorized, code: "unauthorized", "the Authorization header must be 'Bearer <token>'",
-                    headers: [("WWW-Authenticate", "Bearer")])
+            let parts = authorization.trimmingSpaces().split(separator: " ", maxSplits: 1)
+            if let scheme = parts.first, scheme.lowercased() == "bearer" {
+                guard parts.count == 2, !parts[1].trimmingSpaces().isEmpty else {
+                    throw HTTPError(
+                        .unauthorized, code: "unauthorized", "the Authorization header must be 'Bearer <token>'",
+                        headers: [("WWW-Authenticate", "Bearer")])
+                }
+                return (String(parts[1].trimmingSpaces()), .header)
             }
-            return (String(parts[1].trimmingSpaces()), .header)
         }
+        if let value = target.value(queryName) { return (value, .query) }
         for header in headers[canonicalForm: "cookie"] {
             for cookie in header.split(separator: ";") {
                 let pair = cookie.split(separator: "=", maxSplits: 1)
@@ -39,7 +47,6 @@ enum RequestCredentials {
                 }
             }
         }
-        if let value = target.value(queryName) { return (value, .query) }
         return nil
     }
 

@@ -22,16 +22,18 @@ struct PreflightEndpoint: HTTPEndpoint {
             return .response(HTTPResponse(status: .noContent, headers: [], body: ""))
         }
         let headers: [(String, String)]
+        // What a configured page asks to send it may: EventSource polyfills add headers of their own (`Cache-Control`,
+        // `X-Requested-With`), and rules may read any header. Headers grant nothing here; the credential is checked
+        // as for any request. Only a well-formed list is echoed, so nothing else reaches a response header.
+        let asked = request.head.headers.first(name: "access-control-request-headers").flatMap(PreflightEndpoint.fieldNames)
         switch kind {
         case .api:
             headers = [
                 ("Access-Control-Allow-Methods", "GET, POST, OPTIONS"),
-                ("Access-Control-Allow-Headers", "Authorization, Content-Type, Last-Event-ID"),
+                ("Access-Control-Allow-Headers", asked ?? "Authorization, Content-Type, Last-Event-ID"),
                 ("Access-Control-Max-Age", "600"),
             ]
         case .webhook:
-            // Rules may read any header, so a configured page may send any it names, as long as the list is one.
-            let asked = request.head.headers.first(name: "access-control-request-headers").flatMap(PreflightEndpoint.fieldNames)
             headers = [
                 ("Access-Control-Allow-Methods", Router.webhookMethods.map(\.rawValue).joined(separator: ", ") + ", OPTIONS"),
                 ("Access-Control-Allow-Headers", asked ?? "Content-Type"),

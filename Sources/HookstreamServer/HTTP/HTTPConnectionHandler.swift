@@ -155,6 +155,12 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
                 refuseTooLarge(limit: limit, head: head, settings: settings, context: context)
                 return
             }
+            // A client that asks first waits for this, or for a final answer, before it sends its body (curl, .NET,
+            // PHP's libcurl for larger bodies: a second's wait each, RFC 9110 10.1.1). Only when nothing is owed
+            // before it, which the 100 would overtake; a pipelining client that asks waits out its own timeout.
+            if framing == .http1, slots.isEmpty, HTTPConnectionHandler.expectsContinue(head) {
+                context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(staticString: "HTTP/1.1 100 Continue\r\n\r\n")), promise: nil)
+            }
             state = .receiving(head, context.channel.allocator.buffer(capacity: 0), settings)
         case .body(var chunk):
             guard case .receiving(let head, var body, let settings) = state else { return }
@@ -233,6 +239,12 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
             error: HTTPError(
                 .forbidden, code: "host_not_allowed",
                 "this server answers to localhost, IP addresses and the names in server.hosts: add '\(name)' to server.hosts to allow it"))
+    }
+
+    /// Whether an HTTP/1.1 request asks for `100 Continue` before it sends its body (HTTP/1.0 clients get none).
+    private static func expectsContinue(_ head: HTTPRequestHead) -> Bool {
+        guard head.version.major == 1, head.version.minor >= 1, let expect = head.headers.first(name: "expect") else { return false }
+        return expect.trimmingSpaces().lowercased() == "100-continue"
     }
 
     /// Whether a header's name is `Host`, in any case.
@@ -611,8 +623,21 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         }
         if !accepted {
             state = .idle
-            refuseStream(HTTPError(.serviceUnavailable, code: "shutting_down", "the server is shutting down"), head: head, cors: cors, context: context)
+            answerStreamWhileStopping(settings: settings, cors: cors, context: context)
         }
+    }
+
+    /// The answer to a stream asked for while the server stops: an empty stream that tells the client when to come
+    /// back, as the open streams are told. A browser's `EventSource` takes any status but 200 as the end for good (it
+    /// never reconnects), and at a stop a browser reconnects on a connection still open (HTTP/2's, a keep-alive
+    /// one): a `503` there would leave its page without events until it is reloaded.
+    private func answerStreamWhileStopping(settings: LiveSettings, cors: [(String, String)], context: ChannelHandlerContext) {
+        let retry = StreamHub.reconnectDelay(within: settings.configuration.streams.drain)
+        server.logger.info("Stream answered with retry: the server is stopping", metadata: ["retry_ms": "\(retry)"])
+        let response = HTTPResponse(
+            status: .ok, headers: [("Content-Type", "text/event-stream"), ("Cache-Control", "no-store")],
+            body: "retry: \(retry)\n: hookstream is stopping\n\n")
+        respond(response, keepAlive: false, extraHeaders: cors, context: context)
     }
 
     private func refuseStream(_ error: HTTPError, head: HTTPRequestHead, cors: [(String, String)], context: ChannelHandlerContext) {
@@ -646,8 +671,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         let hub = server.hubs.hub(for: context.eventLoop)
         guard hub.add(subscriber) else {
             server.streamCounts.release(grant.identity)
-            respond(HTTPResponse(error: HTTPError(.serviceUnavailable, code: "shutting_down", "the server is shutting down")), keepAlive: false, context: context)
-            return
+            return answerStreamWhileStopping(settings: settings, cors: cors, context: context)
         }
         state = .streaming(subscriber)
         // What was pipelined behind the stream request is never handled: a stream's connection carries nothing more.

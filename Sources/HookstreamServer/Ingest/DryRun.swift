@@ -90,7 +90,8 @@ public enum DryRun {
             }
             do {
                 message = try WebhookMessage.make(
-                    source: source.name, subPath: request.subPath, head: head, target: target, body: body, roots: engine.roots(for: source.name))
+                    source: source.name, subPath: request.subPath, head: head, target: target, body: body, roots: engine.roots(for: source.name),
+                    signatureHeader: source.verifier?.scheme.genericHMACHeader)
             } catch {
                 result.refused = (Int(error.status.code), error.message)
                 return result

@@ -65,7 +65,8 @@ final class WebhookIngest: Sendable {
             // The message has only the parts something reads: the rules, and the delivery id when it is in the message.
             if case .path(let path)? = source.deliveryID { roots.insert(String(path.root)) }
             let message = try WebhookMessage.make(
-                source: source.name, subPath: subPath, head: head, target: target, body: body, roots: roots)
+                source: source.name, subPath: subPath, head: head, target: target, body: body, roots: roots,
+                signatureHeader: source.verifier?.scheme.genericHMACHeader)
             delivery = source.deliveryID.flatMap { deliveryKey(source: source.name, location: $0, head: head, message: message) }
             // Routed on the loop within a few milliseconds' steps; a message that needs more goes to the routing thread.
             do {

@@ -4,11 +4,14 @@ import NIOCore
 import NIOHTTP1
 
 /// The message a webhook's rules read: `source`, `method`, `path` (below `/hooks/<source>/`), `query`, `header`
-/// (lower-case names, without credentials), `body` (parsed JSON, or a form's `payload` field), `form` (a form's
+/// (lower-case names, without credentials or signatures), `body` (parsed JSON, or a form's `payload` field), `form` (a form's
 /// fields) and `text` (the raw body). Only the parts some rule of the source reads are built.
 enum WebhookMessage {
+    /// - Parameter signatureHeader: the header the source's `verify: { hmac: }` reads its signature from, hidden
+    ///   from the rules as the presets' are (``hiddenHeaders``).
     static func make(
-        source: String, subPath: String, head: HTTPRequestHead, target: RequestTarget, body: ByteBuffer, roots: Set<String>
+        source: String, subPath: String, head: HTTPRequestHead, target: RequestTarget, body: ByteBuffer, roots: Set<String>,
+        signatureHeader: String? = nil
     ) throws(HTTPError) -> JSONValue {
         let mediaType = head.headers.first(name: "content-type").map(WebhookMessage.mediaType) ?? ""
         var parsedBody = JSONValue.null
@@ -60,7 +63,7 @@ enum WebhookMessage {
             var headers: [JSONValue.Member] = []
             for (name, value) in head.headers {
                 let key = name.lowercased()
-                if WebhookMessage.credentialHeaders.contains(key) { continue }
+                if WebhookMessage.hiddenHeaders.contains(key) || key == signatureHeader { continue }
                 headers.append(.init(key, .string(value)))
             }
             members.append(.init("header", .object(headers)))
@@ -77,9 +80,14 @@ enum WebhookMessage {
 
     /// A `Content-Type`'s media type, lower-cased, without parameters or surrounding spaces: `application/json` for
     /// `Application/JSON ; charset=utf-8`. On the bytes: the separators are ASCII, and media types are (RFC 9110 §8.3.1).
-    /// Request headers that carry a credential, never shown to rules (a rule could publish them to subscribers):
-    /// HTTP's own, and GitLab's token, which is the source's shared secret itself.
-    static let credentialHeaders: Set<String> = ["authorization", "proxy-authorization", "cookie", "x-gitlab-token"]
+    /// Request headers never shown to rules, since a rule could publish them to subscribers: those that carry a
+    /// credential (HTTP's own, and GitLab's token, which is the source's shared secret itself), and the signature
+    /// headers of the presets. A signature with its body lets whoever reads the event post the delivery again, and
+    /// GitHub's signs no time and names the delivery in a header it does not sign.
+    static let hiddenHeaders: Set<String> = [
+        "authorization", "proxy-authorization", "cookie", "x-gitlab-token",
+        "x-hub-signature", "x-hub-signature-256", "stripe-signature", "x-slack-signature", "webhook-signature", "svix-signature",
+    ]
 
     /// A form's fields, percent-decoded: UTF-8 text, or Windows-1252 when the form says `charset=` ISO-8859-1 or
     /// Windows-1252 (as older senders post; browsers read ISO-8859-1 as Windows-1252 too).

@@ -61,11 +61,12 @@ enum StreamFraming {
         return buffer
     }
 
-    /// The in-band notice that events the client asked for are gone (retention removed them): the client should
-    /// refetch its state. It carries no `id:`, so the client's `Last-Event-ID` stays where it was.
-    static func resetFrame(lastEventID: EventID, oldestID: EventID?) -> ByteBuffer {
+    /// The in-band notice that events the client asked for are gone (`retention` removed them), or that its id is
+    /// not one this store handed out (`unknown_id`): the client should refetch its state. It carries no `id:`, so
+    /// the client's `Last-Event-ID` stays where it was.
+    static func resetFrame(lastEventID: EventID, oldestID: EventID?, reason: String = "retention") -> ByteBuffer {
         let data = JSONValue.object([
-            .init("reason", "retention"),
+            .init("reason", .string(reason)),
             .init("last_event_id", .number(String(lastEventID))),
             .init("oldest_id", oldestID.map { .number(String($0)) } ?? .null),
         ])

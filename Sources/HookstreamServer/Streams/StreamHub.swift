@@ -263,13 +263,20 @@ final class StreamHub: EventSink, @unchecked Sendable {
             self.heartbeatTask = nil
             let all = self.groups.values.flatMap(\.members)
             self.groups.removeAll()
-            let spread = max(1, Int(drain.milliseconds))
             for subscriber in all {
                 subscriber.slot = -1
                 self.metrics.streamClosed()
                 // Within the second: the graceful stop allows 1.5 s, and a client that does not read must not outlast it.
-                subscriber.end(with: StreamFraming.retryFrame(milliseconds: Int.random(in: 0..<spread)), closingWithin: .seconds(1))
+                subscriber.end(with: StreamFraming.retryFrame(milliseconds: StreamHub.reconnectDelay(within: drain)), closingWithin: .seconds(1))
             }
         }
+    }
+
+    /// A delay drawn at random within `drain`, in milliseconds, for a stream told to reconnect at a stop; at least a
+    /// quarter of a second (or `drain`, when it is shorter). Browsers keep a stream's `retry:` for every attempt
+    /// until a stream sends another, and do not back off: one told 3 ms would try that often while no server listens.
+    static func reconnectDelay(within drain: Duration) -> Int {
+        let spread = max(1, Int(drain.milliseconds))
+        return Int.random(in: min(250, spread - 1)..<spread)
     }
 }

@@ -54,7 +54,18 @@ struct StreamReplay: Sendable {
             let lastStored = try await store.lastEventID()
             let cursor = try await eventLoop.submit { () -> EventID in
                 let subscriber = self.subscriber.value
-                subscriber.state.clampResumePoint(toAtMost: lastStored)
+                if subscriber.state.clampResumePoint(toAtMost: lastStored), !subscriber.isClosed {
+                    // An id this store never handed out: a memory store restarted, a database restored from a
+                    // backup, another server's id. Left as it is in the client, it would skip the events that get
+                    // those ids here later without a word; the client is told, and its id set to the store's last.
+                    self.logger.info(
+                        "Resume point beyond the store's last event: sending hookstream.reset",
+                        metadata: ["hookstream.last_event_id": "\(requested)", "hookstream.store_last_id": "\(lastStored)"])
+                    var frame = StreamFraming.resetFrame(lastEventID: requested, oldestID: nil, reason: "unknown_id")
+                    SSEEncoder.writeID(lastStored, into: &frame)
+                    frame.writeStaticString("\n")  // a block with no data: the client takes its id, dispatches nothing
+                    subscriber.write(frame, flush: true)
+                }
                 return subscriber.state.lastDeliveredID
             }.get()
             var replayed = 0

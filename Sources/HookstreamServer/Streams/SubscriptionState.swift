@@ -65,8 +65,12 @@ struct SubscriptionState {
 
     /// Lowers the resume point, for a client whose id is beyond anything this store has handed out
     /// (the store was replaced): it then gets every event from now on rather than none.
-    mutating func clampResumePoint(toAtMost lastStoredID: EventID) {
-        if lastDeliveredID > lastStoredID { lastDeliveredID = lastStoredID }
+    /// - Returns: whether it was lowered.
+    @discardableResult
+    mutating func clampResumePoint(toAtMost lastStoredID: EventID) -> Bool {
+        guard lastDeliveredID > lastStoredID else { return false }
+        lastDeliveredID = lastStoredID
+        return true
     }
 
     /// Events read from the store during replay: returns those to write (newer than what was delivered).

@@ -16,7 +16,9 @@ final class AppendLog: @unchecked Sendable {  // used under SQLiteEventStore's l
     struct Failure: Error, CustomStringConvertible {
         let operation: String
         let code: CInt
-        var description: String { "\(operation) failed: \(String(cString: strerror(code)))" }
+        /// What to say instead of the system's message, where it would not tell what to do.
+        var detail: String? = nil
+        var description: String { "\(operation) failed: \(detail ?? String(cString: strerror(code)))" }
     }
 
     /// The file.
@@ -34,8 +36,14 @@ final class AppendLog: @unchecked Sendable {  // used under SQLiteEventStore's l
 
     /// Opens (creating if needed) the log at `path`, positioned to append.
     init(path: String) throws(Failure) {
-        let descriptor = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)  // events: the daemon's user only
-        guard descriptor >= 0 else { throw Failure(operation: "open", code: errno) }
+        // Events: the daemon's user only. Not through a symbolic link: the log is emptied after each apply and read
+        // into the store at start, so one planted beside the database could empty another file or inject events.
+        let descriptor = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0o600)
+        guard descriptor >= 0 else {
+            let code = errno
+            if code == ELOOP { throw Failure(operation: "open", code: code, detail: "'\(path)' is a symbolic link, and the append log must be a file of its own") }
+            throw Failure(operation: "open", code: code)
+        }
         let end = lseek(descriptor, 0, SEEK_END)
         guard end >= 0 else {
             let code = errno
