@@ -61,29 +61,26 @@ import Testing
         #expect(duration < .seconds(2), "the stop took \(duration)")
     }
 
-    /// A resuming client whose history is large events costs the daemon a few MiB, not its history: the replay
-    /// reads pages of about 2 MiB (the store stops at the event that reaches it) and waits for each to be written.
-    /// 200 events of 512 KiB (100 MiB) are stored, the daemon restarted on the same store, and a client asks for all
-    /// of them and reads nothing, while a second client reads them all. The daemon's peak resident memory grows by less than 48 MiB
-    /// (18–21 MiB measured; with pages of 2,000 events, as before, 303 MiB), and the reader gets every event, in order.
-    @Test func aReplayOfLargeEventsHoldsAFewPagesNotTheHistory() async throws {
-        let config = SlowSubscriberTests.config(streams: "{ queue: 10000 }").replacingOccurrences(of: "256KiB", with: "1MiB")
+    /// A daemon on `config` whose store holds 200 events of 512 KiB (100 MiB) on `big/all`, restarted on that store.
+    private static func daemonWithLargeHistory(config: String) async throws -> Daemon {
         let first = try await Daemon.start(config: config)
         let history = try await ChildProcess.run(
             "/usr/bin/env", ["python3", TestEnvironment.client("pipeline_client.py"), "\(first.port)", "big", "200", "\(512 * 1024)"])
         #expect(history.status == 0, "\(history.stderr)")
         #expect(try await first.stop().status == 0)
+        return try await Daemon.start(config: config, directory: first.directory)
+    }
 
-        let daemon = try await Daemon.start(config: config, directory: first.directory)
-        func memory(_ field: String) throws -> Int {
-            let status = try String(contentsOfFile: "/proc/\(daemon.child.pid)/status", encoding: .utf8)
-            let line = try #require(status.split(separator: "\n").first { $0.hasPrefix(field + ":") })
-            return try #require(Int(line.split(separator: " ", omittingEmptySubsequences: true)[1])) * 1024
-        }
-        let before = try memory("VmRSS")
-        let slow = try await SlowSubscriberTests.startReplayThatIsNotRead(daemon)
-        defer { slow.killAll() }
-        // A reader meanwhile: the whole history, in order (curl writes what it reads to a file).
+    /// A field of `/proc/PID/status` of the daemon, in bytes (`VmRSS`, `VmHWM`).
+    private static func memory(of daemon: Daemon, _ field: String) throws -> Int {
+        let status = try String(contentsOfFile: "/proc/\(daemon.child.pid)/status", encoding: .utf8)
+        let line = try #require(status.split(separator: "\n").first { $0.hasPrefix(field + ":") })
+        return try #require(Int(line.split(separator: " ", omittingEmptySubsequences: true)[1])) * 1024
+    }
+
+    /// The ids a reader of the whole 100 MiB history gets by resuming from 0 (curl, writing what it reads to a file),
+    /// once it has all 200.
+    private static func readWholeHistory(_ daemon: Daemon, timeout: Duration) async throws -> [Int] {
         let output = daemon.directory.appendingPathComponent("reader.sse").path
         let reader = try ChildProcess(
             "/usr/bin/env", ["curl", "-sS", "-N", "--max-time", "120", "-o", output, "-H", "Authorization: Bearer tok", "\(daemon.baseURL)/events?topic=big/**&lastEventId=0"])
@@ -94,13 +91,55 @@ import Testing
         }
         // The file's size first (a scan of up to 100 MiB every 10 ms would compete with what it measures).
         let historyBytes = 200 * 512 * 1024
-        try await waitUntil(timeout: .seconds(60), "the reader to get all 200 events") {
+        try await waitUntil(timeout: timeout, "the reader to get all 200 events") {
             let size = (try? FileManager.default.attributesOfItem(atPath: output)[.size] as? Int) ?? 0
             return size >= historyBytes && readIDs().count >= 200
         }
-        #expect(readIDs() == Array(1...200))
-        let growth = try memory("VmHWM") - before
+        return readIDs()
+    }
+
+    /// A resuming client whose history is large events costs the daemon a few MiB, not its history: the replay
+    /// reads pages of about 2 MiB (the store stops at the event that reaches it) and waits for each to be written.
+    /// 200 events of 512 KiB (100 MiB) are stored, the daemon restarted on the same store, and a client asks for all
+    /// of them and reads nothing, while a second client reads them all. The daemon's peak resident memory grows by less than 48 MiB
+    /// (18–21 MiB measured; with pages of 2,000 events, as before, 303 MiB), and the reader gets every event, in order.
+    @Test func aReplayOfLargeEventsHoldsAFewPagesNotTheHistory() async throws {
+        let config = SlowSubscriberTests.config(streams: "{ queue: 10000 }").replacingOccurrences(of: "256KiB", with: "1MiB")
+        let daemon = try await SlowSubscriberTests.daemonWithLargeHistory(config: config)
+        let before = try SlowSubscriberTests.memory(of: daemon, "VmRSS")
+        let slow = try await SlowSubscriberTests.startReplayThatIsNotRead(daemon)
+        defer { slow.killAll() }
+        // A reader meanwhile: the whole history, in order.
+        #expect(try await SlowSubscriberTests.readWholeHistory(daemon, timeout: .seconds(60)) == Array(1...200))
+        let growth = try SlowSubscriberTests.memory(of: daemon, "VmHWM") - before
         #expect(growth < 48 << 20, "peak RSS grew by \(growth >> 20) MiB for two replays of a 100 MiB history")
+        #expect(try await daemon.stop().status == 0)
+    }
+
+    /// Bad input: twelve clients that resume from the start of a 100 MiB history (200 events of 512 KiB) and read
+    /// nothing, as one token could open. Together they hold at most `server.limits.replay_bytes` (6 MiB here) of
+    /// pages, not two pages each: the daemon's peak resident memory grows by less than 40 MiB (27–32 MiB measured,
+    /// 73 MiB without the budget). Those past the budget wait; a reader that comes after them gets every event, in order,
+    /// once the stuck ones are cut for taking nothing for a heartbeat period (1 s here).
+    @Test func replaysThatAreNotReadHoldTheReplayBudgetNotTwoPagesEach() async throws {
+        let config = SlowSubscriberTests.config(streams: "{ queue: 10000, heartbeat: 1s }")
+            .replacingOccurrences(of: "{ body_bytes: 256KiB }", with: "{ body_bytes: 1MiB, replay_bytes: 6MiB }")
+        let daemon = try await SlowSubscriberTests.daemonWithLargeHistory(config: config)
+        let before = try SlowSubscriberTests.memory(of: daemon, "VmRSS")
+        var stuck: [ChildProcess] = []
+        defer { for client in stuck { client.killAll() } }
+        for _ in 0..<12 {
+            stuck.append(try ChildProcess(
+                TestEnvironment.python,
+                [TestEnvironment.client("slow_client.py"), "127.0.0.1", "\(daemon.port)", "/events?topic=big/**&lastEventId=0", "tok"]))
+        }
+        try await waitUntil("the stuck replays to connect") { stuck.allSatisfy { $0.stdout.contains("connected") } }
+        try await waitUntil("a replay to wait for the budget") { daemon.log.contains("Replay waiting: the pages of other replays fill server.limits.replay_bytes") }
+        #expect(try await SlowSubscriberTests.readWholeHistory(daemon, timeout: .seconds(90)) == Array(1...200))
+        let growth = try SlowSubscriberTests.memory(of: daemon, "VmHWM") - before
+        print("peak RSS growth with 12 stuck replays and a reader: \(growth >> 20) MiB")
+        #expect(growth < 40 << 20, "peak RSS grew by \(growth >> 20) MiB for 13 replays of a 100 MiB history")
+        #expect(daemon.log.contains("Replay stopped: its client took nothing for a heartbeat period"))
         #expect(try await daemon.stop().status == 0)
     }
 

@@ -81,13 +81,15 @@ struct ConfigSchema {
                 guard let lm = reader.mapping(value, "server.limits") else { continue }
                 var bufferedNode: Node?
                 var bodyBytesRead = true
-                for (k, _, v) in reader.entries(lm, allowed: ["body_bytes", "buffered_bodies", "request_timeout", "idle_timeout", "regex_steps", "h2_streams"], in: "server.limits") {
+                for (k, _, v) in reader.entries(lm, allowed: ["body_bytes", "buffered_bodies", "replay_bytes", "request_timeout", "idle_timeout", "regex_steps", "h2_streams"], in: "server.limits") {
                     switch k {
                     case "body_bytes":
                         if let n = reader.byteSize(v, "server.limits.body_bytes", range: 1...(256 << 20)) { server.bodyLimit = n } else { bodyBytesRead = false }
                     case "buffered_bodies":
                         bufferedNode = v
                         if let n = reader.byteSize(v, "server.limits.buffered_bodies", range: 1...(64 << 30)) { server.bufferedBodiesLimit = n }
+                    case "replay_bytes":
+                        if let n = reader.byteSize(v, "server.limits.replay_bytes", range: (1 << 20)...(64 << 30)) { server.replayBytesLimit = n }
                     case "request_timeout":
                         if let d = reader.duration(v, "server.limits.request_timeout", minimum: .seconds(1)) { server.requestTimeout = d }
                     case "idle_timeout":

@@ -11,6 +11,9 @@ public struct Configuration: Sendable {
         /// Request body bytes held at once across every connection, before their requests are answered
         /// (`server.limits.buffered_bodies`): past it a request is refused with `503 server_busy`.
         public var bufferedBodiesLimit: Int = 256 << 20
+        /// Bytes of replay pages held at once across every resuming stream (`server.limits.replay_bytes`): past it a
+        /// replay waits for room instead of reading on.
+        public var replayBytesLimit: Int = 64 << 20
         /// How long a request may take to arrive, head and body, from its first byte; a new connection's first request
         /// (and, with TLS, its handshake) counts from the connection's start (`server.limits.request_timeout`).
         public var requestTimeout: Duration = .seconds(30)

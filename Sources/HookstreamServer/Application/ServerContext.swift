@@ -20,6 +20,7 @@ final class ServerContext: Sendable {
     let tickets = TicketStore()
     let streamCounts = StreamCounts()
     let bodyBudget = BodyBudget()
+    let replayBudget = ReplayBudget()
     let metrics: ServerMetrics
     /// What `GET /metrics` emits, when the process bootstrapped swift-metrics with it.
     let registry: PrometheusCollectorRegistry?

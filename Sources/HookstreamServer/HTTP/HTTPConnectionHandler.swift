@@ -702,7 +702,10 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
                 "hookstream.protocol": "\(framing.protocolName)", "hookstream.peer": "\(context.channel.remoteAddress.map { "\($0)" } ?? "unknown")",
             ])
         if let lastEventID = request.lastEventID {
-            StreamReplay(subscriber: subscriber, store: server.broker.store, eventLoop: context.eventLoop, logger: logger)
+            let server = self.server
+            StreamReplay(
+                subscriber: subscriber, store: server.broker.store, eventLoop: context.eventLoop, budget: server.replayBudget,
+                limit: { server.settings.configuration.server.replayBytesLimit }, logger: logger)
                 .start(after: lastEventID, jobs: server.jobs)
         }
     }

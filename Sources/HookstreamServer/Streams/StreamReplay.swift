@@ -9,7 +9,8 @@ struct StreamReplay: Sendable {
     static let pageSize = 2_000
     /// About how many bytes of events a page holds (the store stops at the event that reaches it): a replay holds
     /// at most two pages (one being written, the next read), so each resuming subscriber costs a few MiB, however
-    /// large its events and its backlog.
+    /// large its events and its backlog, and all of them together at most `server.limits.replay_bytes`
+    /// (``ReplayBudget``).
     static let pageBytes = 2 << 20
 
     /// Whether `page` was the store's last: it stopped neither at ``pageSize`` nor at ``pageBytes``.
@@ -33,8 +34,16 @@ struct StreamReplay: Sendable {
     private let store: any EventStore
     private let eventLoop: any EventLoop
     private let logger: Logger
+    private let budget: ReplayBudget
+    /// `server.limits.replay_bytes` as it is now (a reload may change it).
+    private let limit: @Sendable () -> Int
 
-    init(subscriber: StreamSubscriber, store: any EventStore, eventLoop: any EventLoop, logger: Logger) {
+    init(
+        subscriber: StreamSubscriber, store: any EventStore, eventLoop: any EventLoop, budget: ReplayBudget, limit: @escaping @Sendable () -> Int,
+        logger: Logger
+    ) {
+        self.budget = budget
+        self.limit = limit
         self.subscriber = NIOLoopBound(subscriber, eventLoop: eventLoop)
         self.filter = subscriber.filter
         self.store = store
@@ -68,9 +77,15 @@ struct StreamReplay: Sendable {
                 }
                 return subscriber.state.lastDeliveredID
             }.get()
+            // Pages are counted against the server's replay budget from their read until they are written; whatever
+            // is still counted when the replay ends (a page of a stream that closed, an error) is given back here.
+            var held = 0
+            defer { budget.release(held) }
+            held += await reserve()
             var replayed = 0
             var pageStart = cursor
             var page = try await store.page(after: cursor, matching: filter, limit: StreamReplay.pageSize, maxBytes: StreamReplay.pageBytes)
+            var pageHeld = settle(&held, reserved: held, page: page.events)
             var announced: EventID = 0
             while true {
                 // Retention may delete events after the resume point before the replay reads them, and a page would
@@ -79,22 +94,61 @@ struct StreamReplay: Sendable {
                 // before the page.
                 announced = try await sendResetIfPruned(after: max(pageStart, announced), mark: page.prunedThrough)
                 replayed += page.events.count
-                let current = page.events
-                let delivery = try await eventLoop.flatSubmit { self.deliver(current) }.get()
+                let delivery: Delivery
+                do {
+                    // Encoded for the socket by `deliver`: the events themselves do not outlive this block (a replay
+                    // that waits for room below must hold nothing).
+                    let current = page.events
+                    page.events = []
+                    delivery = try await eventLoop.flatSubmit { self.deliver(current) }.get()
+                }
                 guard case .more(let cursor) = delivery.step else { break }
-                // Read the next page while this one drains to the client; wait for both, so a slow client
-                // holds at most two pages in memory.
+                // Read the next page while this one drains to the client, when the budget has room: a slow client
+                // holds at most two pages. Otherwise this one is written first, and the wait for room holds none.
+                var written: Bool?
+                let reserved: Int
+                if let taken = budget.tryReserve(StreamReplay.pageBytes, limit: limit()) {
+                    reserved = taken
+                } else {
+                    written = (try? await delivery.written.get()) != nil
+                    budget.release(pageHeld)
+                    held -= pageHeld
+                    if written == false { break }
+                    reserved = await reserve()
+                }
+                held += reserved
                 async let next = store.page(after: cursor, matching: filter, limit: StreamReplay.pageSize, maxBytes: StreamReplay.pageBytes)
-                let stillOpen = (try? await delivery.written.get()) != nil
+                if written == nil {
+                    written = (try? await delivery.written.get()) != nil
+                    budget.release(pageHeld)
+                    held -= pageHeld
+                }
                 page = try await next
+                pageHeld = settle(&held, reserved: reserved, page: page.events)
                 pageStart = cursor
-                if !stillOpen { break }
+                if written == false { break }
             }
             logger.debug("Replay done", metadata: ["hookstream.replayed": "\(replayed)", "hookstream.after": "\(requested)"])
         } catch {
             logger.error("Replay failed; closing the stream so the client resumes later", metadata: ["error": "\(error)"])
             try? await eventLoop.submit { self.subscriber.value.finish() }.get()
         }
+    }
+
+    /// Room for a page in the replay budget, once there is.
+    private func reserve() async -> Int {
+        if let taken = budget.tryReserve(StreamReplay.pageBytes, limit: limit()) { return taken }
+        logger.debug("Replay waiting: the pages of other replays fill server.limits.replay_bytes", metadata: ["limit": "\(limit())"])
+        return await budget.reserve(StreamReplay.pageBytes, limit: limit())
+    }
+
+    /// Counts a page read under a reservation of `reserved` bytes as what it holds: the rest is given back, or what
+    /// it holds beyond is taken (it is in memory already). Returns the page's count.
+    private func settle(_ held: inout Int, reserved: Int, page: [Event]) -> Int {
+        let bytes = page.pageBytes
+        if bytes > reserved { budget.take(bytes - reserved) } else { budget.release(reserved - bytes) }
+        held += bytes - reserved
+        return bytes
     }
 
     /// Tells the client, in band, when retention removed events after `cursor` (its resume point, or the last gap
