@@ -143,6 +143,16 @@ import Testing
                 throw error
             }
 
+            // A sender that asks before its body (`Expect: 100-continue`) is told to go on over either protocol:
+            // over HTTP/2 a HEADERS frame of its own, the stream left open for the body and the answer.
+            for (index, (flag, line)) in [("--http2", "< HTTP/2 100"), ("--http1.1", "< HTTP/1.1 100 Continue")].enumerated() {
+                let asked = try await Self.curl(
+                    [flag, "-v", "--expect100-timeout", "10", "-H", "Expect: 100-continue", "-H", "Content-Type: application/json",
+                     "-d", #"{"n":\#(index + 4)}"#, "-w", "\n%{http_code}", "\(base)/hooks/demo"], certificates)
+                #expect(asked.stderr.contains(line), "\(flag): \(asked.stderr)")
+                #expect(asked.stdout.hasSuffix("\n202") && asked.stdout.contains(#""ids":[\#(index + 4)]"#), "\(flag): \(asked.stdout)")
+            }
+
             // Bad input: plain HTTP to the TLS listener is refused, not answered in clear text, and the server goes on.
             let plain = try await ChildProcess.run("/usr/bin/curl", ["-sS", "--max-time", "10", "http://127.0.0.1:\(daemon.port)/healthz"])
             #expect(plain.status != 0 && !plain.stdout.contains("ok"), "\(plain)")

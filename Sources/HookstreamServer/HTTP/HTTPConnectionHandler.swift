@@ -158,8 +158,13 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
             // A client that asks first waits for this, or for a final answer, before it sends its body (curl, .NET,
             // PHP's libcurl for larger bodies: a second's wait each, RFC 9110 10.1.1). Only when nothing is owed
             // before it, which the 100 would overtake; a pipelining client that asks waits out its own timeout.
-            if framing == .http1, slots.isEmpty, HTTPConnectionHandler.expectsContinue(head) {
-                context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(staticString: "HTTP/1.1 100 Continue\r\n\r\n")), promise: nil)
+            if slots.isEmpty, HTTPConnectionHandler.expectsContinue(head) {
+                if case .http2 = framing {
+                    // A HEADERS frame of its own, the stream left open (swift-nio-http2 allows 1xx before the answer).
+                    context.writeAndFlush(NIOAny(HTTPServerResponsePart.head(HTTPResponseHead(version: .http2, status: .continue))), promise: nil)
+                } else {
+                    context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(staticString: "HTTP/1.1 100 Continue\r\n\r\n")), promise: nil)
+                }
             }
             state = .receiving(head, context.channel.allocator.buffer(capacity: 0), settings)
         case .body(var chunk):
@@ -241,9 +246,9 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
                 "this server answers to localhost, IP addresses and the names in server.hosts: add '\(name)' to server.hosts to allow it"))
     }
 
-    /// Whether an HTTP/1.1 request asks for `100 Continue` before it sends its body (HTTP/1.0 clients get none).
+    /// Whether a request asks for `100 Continue` before it sends its body (HTTP/1.1 or HTTP/2; HTTP/1.0 clients get none).
     private static func expectsContinue(_ head: HTTPRequestHead) -> Bool {
-        guard head.version.major == 1, head.version.minor >= 1, let expect = head.headers.first(name: "expect") else { return false }
+        guard head.version.major >= 2 || head.version.minor >= 1, let expect = head.headers.first(name: "expect") else { return false }
         return expect.trimmingSpaces().lowercased() == "100-continue"
     }
 
