@@ -14,14 +14,14 @@ import Testing
     static let config = """
         server:
           listen: 127.0.0.1:8080
-          unix_socket: { path: "${RUNTIME_DIRECTORY:-/run/hookstream}/ingest.sock" }
+          unix_socket: { path: /run/hookstream-ingest/ingest.sock }
         streams: { heartbeat: 2s }
         store: { kind: sqlite, path: "${STATE_DIRECTORY}/hookstream.db" }
         auth:
           tokens: [{ name: reader, secret: { credential: reader-token }, subscribe: ["**"] }]
         sources:
           app: { verify: { github: { secret: { credential: github-secret } } } }
-          local: { unix_socket: true }
+          local: { unix_socket: true, allow_uids: [0], allow_gids: [4242] }
         rules:
           - { name: app-rule, source: app, publish: { topic: "deploys/api" } }
           - { name: local-rule, source: local, publish: { topic: "local/x" } }
@@ -67,6 +67,10 @@ import Testing
         let dropIn = host.appendingPathComponent("hookstream.service.d")
         try FileManager.default.createDirectory(at: dropIn, withIntermediateDirectories: true)
         try Self.dropIn.write(to: dropIn.appendingPathComponent("test.conf"), atomically: true, encoding: .utf8)
+        // The ingest socket's own advice: a group of local senders may write to it.
+        let socketDropIn = host.appendingPathComponent("hookstream-ingest.socket.d")
+        try FileManager.default.createDirectory(at: socketDropIn, withIntermediateDirectories: true)
+        try "[Socket]\nSocketGroup=senders\n".write(to: socketDropIn.appendingPathComponent("test.conf"), atomically: true, encoding: .utf8)
         let units = TestEnvironment.packageRoot.appendingPathComponent("systemd")
         let container = try await Container(binds: [
             "--bind-ro=\(Self.binary):/usr/local/bin/hookstream",
@@ -74,6 +78,7 @@ import Testing
             "--bind-ro=\(units.path)/hookstream.socket:/etc/systemd/system/hookstream.socket",
             "--bind-ro=\(units.path)/hookstream-ingest.socket:/etc/systemd/system/hookstream-ingest.socket",
             "--bind-ro=\(dropIn.path):/etc/systemd/system/hookstream.service.d",
+            "--bind-ro=\(socketDropIn.path):/etc/systemd/system/hookstream-ingest.socket.d",
             "--bind=\(etc.path):/etc/hookstream",
         ])
         do {
@@ -96,6 +101,9 @@ import Testing
     }
 
     private func scenario(_ container: Container, etc: URL) async throws {
+        // A local sender that is not root: in the group the socket unit names, whose gid the source allows.
+        let added = try await container.run("sh", "-c", "groupadd -g 4242 senders && useradd -M -N -u 4243 -g senders sender")
+        #expect(added.status == 0, "\(added.stderr)")
         // The sockets start the service on the first connection.
         #expect(try await container.run("systemctl", "start", "hookstream.socket", "hookstream-ingest.socket").status == 0)
         #expect(try await show(container, "ActiveState") == "inactive", "nothing runs before a connection")
@@ -118,7 +126,7 @@ import Testing
             "--data", body, "http://127.0.0.1:8080/hooks/app")
         #expect(accepted.stdout.hasPrefix(#"{"ids":[1],"topics":["deploys/api"]}"#), "\(accepted.stdout) \(accepted.stderr)")
         let line = try await container.run(
-            "python3", "-c", #"import socket; s=socket.socket(socket.AF_UNIX); s.connect("/run/hookstream/ingest.sock"); s.sendall(b"{}\n"); print(s.recv(999).decode())"#)
+            "python3", "-c", #"import socket; s=socket.socket(socket.AF_UNIX); s.connect("/run/hookstream-ingest/ingest.sock"); s.sendall(b"{}\n"); print(s.recv(999).decode())"#)
         #expect(line.stdout.hasPrefix(#"{"ok":true,"ids":[2]}"#), "\(line.stdout) \(line.stderr)")
 
         // systemctl reload after a rule edit: the open stream keeps streaming, under the new rule.
@@ -156,6 +164,15 @@ import Testing
                 line.hasPrefix("hookstream_store_commit_seconds_count ") && (line.split(separator: " ").last.flatMap { Double($0) } ?? 0) >= 1
             }
         }
+
+        // The sender that is not root writes to the socket (the group the socket unit gave it) and is let in by its
+        // gid, as the kernel tells the daemon: the unit must neither take the group away nor hide the sender's ids.
+        let socketMode = try await container.run("stat", "-c", "%U:%G %a", "/run/hookstream-ingest/ingest.sock")
+        #expect(socketMode.stdout.hasPrefix("root:senders 660"), "\(socketMode.stdout)")
+        let sent = try await container.run(
+            "setpriv", "--reuid=4243", "--regid=4242", "--init-groups", "/usr/bin/python3", "-c",
+            #"import socket; s=socket.socket(socket.AF_UNIX); s.connect("/run/hookstream-ingest/ingest.sock"); s.sendall(b"{}\n"); print(s.recv(999).decode())"#)
+        #expect(sent.stdout.hasPrefix(#"{"ok":true,"ids":[4]}"#), "\(sent.stdout) \(sent.stderr)")
 
         // A hung daemon (SIGSTOP) is killed by the watchdog and restarted, within WatchdogSec + RestartSec + 10 s.
         let hung = try await show(container, "MainPID")
