@@ -23,6 +23,8 @@ extension PostgresEventStore {
                 try? await connection.close()
                 throw error
             }
+        } catch is CancellationError {
+            throw CancellationError()
         } catch {
             throw StoreError(.writeFailed, "pruning the PostgreSQL store \(settings.location) failed: \(PostgresEventStore.describe(error))")
         }
@@ -119,6 +121,7 @@ extension PostgresEventStore {
     ) async throws -> Int {
         var removed = 0
         while true {
+            try Task.checkCancellation()  // a stop ends the pass between two chunks; the next pass goes on
             let count = try await connection.transaction(logger: logger) { connection -> Int in
                 var marks: [String: Int64] = [:]
                 var count = 0

@@ -496,6 +496,34 @@ import Testing
         #expect(read.bytes == sizes[0])
     }
 
+    /// A retention pass whose task is cancelled (the daemon stops: its bound is under two seconds) ends between two of
+    /// its short transactions instead of running to the end; the next pass finishes the work. 25,000 events of one
+    /// topic, bounded to 1: five steps of 5,000 rows, the task cancelled as the first begins.
+    @Test func aCancelledRetentionPassEndsBetweenTwoStepsAndTheNextFinishes() async throws {
+        let store = try SQLiteEventStore(path: try temporaryPath())
+        for _ in 0..<25 { _ = try await store.append((0..<1_000).map { _ in draft("many/1") }) }
+        let task = NIOLockedValueBox<Task<Int, any Error>?>(nil)
+        let steps = NIOLockedValueBox(0)
+        store.onPruneStage.withLockedValue { hook in
+            hook = { stage in
+                guard stage == .started else { return }
+                steps.withLockedValue { $0 += 1 }
+                task.withLockedValue { $0?.cancel() }
+            }
+        }
+        task.withLockedValue { $0 = Task { try await store.applyRetention(Retention(maxEventsPerTopic: 1), now: 0) } }
+        let pass = try #require(task.withLockedValue { $0 })
+        await #expect(throws: CancellationError.self) { _ = try await pass.value }
+        #expect(steps.withLockedValue { $0 } <= 2, "ended after the step it was cancelled in (or the one before it knew)")
+        let one = TopicFilter([try TopicPattern("many/1")])
+        let left = try await store.events(after: 0, matching: one, limit: 30_000).count
+        #expect(left >= 15_000, "\(left) events left: most of the pass was not run")
+        store.onPruneStage.withLockedValue { $0 = nil }
+        #expect(try await store.applyRetention(Retention(maxEventsPerTopic: 1), now: 0) == left - 1)
+        #expect(try await store.events(after: 0, matching: one, limit: 10).map(\.id) == [25_000])
+        try await store.close()
+    }
+
     /// Bad input: an append log planted as a symbolic link beside the database (to a file it would empty after its
     /// first apply). The store does not open, says why, and the file the link names is left as it was.
     @Test func anAppendLogThatIsASymbolicLinkIsRefused() throws {

@@ -891,8 +891,10 @@ public final class SQLiteEventStore: EventStore {
         }
         var removed = 0
         // Each step is one short transaction on the writer, so appends interleave with pruning. Age and the bound per
-        // topic go first: the store's bound then counts what they left, so it removes no more than it must.
+        // topic go first: the store's bound then counts what they left, so it removes no more than it must. A task
+        // cancelled (the daemon stops) ends the pass between two steps; the next pass goes on from there.
         while true {
+            try Task.checkCancellation()
             let step = try await onWriter { try self.pruneStep(retention, now: now, keepingFrom: nil) }
             removed += step
             if step < SQLiteEventStore.pruneChunk { break }
@@ -900,6 +902,7 @@ public final class SQLiteEventStore: EventStore {
         if let maxEvents = retention.maxEvents, let firstKept = try await onWriter({ try self.firstOfNewest(maxEvents) }) {
             let removedBefore = removed
             while true {
+                try Task.checkCancellation()
                 let step = try await onWriter { try self.pruneStep(retention, now: now, keepingFrom: firstKept) }
                 removed += step
                 if step < SQLiteEventStore.pruneChunk { break }

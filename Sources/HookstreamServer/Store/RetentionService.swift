@@ -34,7 +34,9 @@ final class RetentionService<C: Clock>: Service, Sendable where C.Duration == Du
         let clock = self.clock
         let wake = self.wake
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
-            await pruneOnce()
+            // A long pass (a reload that lowered max_events, a burst of thousands of events a second) must not outlast
+            // the stop's bound: it ends between two of its short transactions.
+            await cancelWhenGracefulShutdown { await self.pruneOnce() }
             let interval = settings().store.pruneInterval
             // Until the period has passed or a reload changed it, whichever comes first.
             await cancelWhenGracefulShutdown {
@@ -57,6 +59,8 @@ final class RetentionService<C: Clock>: Service, Sendable where C.Duration == Du
         do {
             let removed = try await store.applyRetention(retention, now: now())
             if removed > 0 { logger.info("Retention pruned events", metadata: ["hookstream.pruned": "\(removed)"]) }
+        } catch is CancellationError {
+            logger.info("Retention pass ended by the stop; the next start's pass goes on from there")
         } catch {
             logger.error("Retention failed; it will be retried", metadata: ["error": "\(error)"])
         }
