@@ -1,4 +1,5 @@
 public import HookstreamCore
+import CoreMetrics
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
@@ -100,10 +101,12 @@ extension PostgresEventStore {
             let stuck = self.writer.withLockedValue { $0.commits == commitNumber && $0.isCommitting ? $0.connection : nil }
             stuck?.close().whenComplete { _ in }
         }
+        let started = NIODeadline.now()
         writerConnection().flatMap { connection in
             connection.query(query, logger: self.logger)
-        }.always { _ in
+        }.always { result in
             deadline.cancel()
+            if case .success = result { self.commitDuration.recordNanoseconds((NIODeadline.now() - started).nanoseconds) }
         }.flatMapThrowing { result -> (EventID, Set<Int>) in
             guard let row = result.rows.first else {
                 throw StoreError(.writeFailed, "the store's last_id row is missing from hookstream_meta")

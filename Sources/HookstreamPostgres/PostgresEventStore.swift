@@ -1,5 +1,6 @@
 public import HookstreamCore
 public import Logging
+import Metrics
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
@@ -97,6 +98,9 @@ public final class PostgresEventStore: SharedEventStore, Service, CustomStringCo
     /// Tells this instance's notifications from the others'.
     let instance: String
     let writer = NIOLockedValueBox(WriterState())
+    /// How long each commit took, from taking the connection to the answer (`hookstream_store_commit_seconds`, as the
+    /// SQLite store's).
+    let commitDuration = Timer(label: "hookstream_store_commit_seconds")
     let follow = NIOLockedValueBox(FollowState())
     /// The highest id this instance knows was handed out (read at open, raised by appends and by the listener).
     let knownLastID: NIOLockedValueBox<EventID>

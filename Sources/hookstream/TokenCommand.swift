@@ -45,7 +45,9 @@ struct TokenCommand: AsyncParsableCommand {
     var kid: String?
 
     func run() async throws {
-        guard let seconds = TokenCommand.seconds(ttl), seconds > 0 else { throw ValidationError("--ttl must be a duration like 30s, 15m, 1h or 7d") }
+        guard let seconds = TokenCommand.seconds(ttl), seconds > 0, seconds <= TokenCommand.longestTTL else {
+            throw ValidationError("--ttl must be a duration like 30s, 15m, 1h or 7d, at most 36500d")
+        }
         let keys = JWTKeyCollection()
         if let kid, kid.isEmpty { throw ValidationError("--kid must not be empty") }
         // A server's auth.jwt.audience cannot be empty either: such a token would be taken by none.
@@ -94,11 +96,17 @@ struct TokenCommand: AsyncParsableCommand {
         print(try await keys.sign(payload, kid: keyID))
     }
 
+    /// A hundred years: past it a token's `exp` would mean nothing (and far past it, overflow).
+    static let longestTTL = 36_500 * 86_400
+
+    /// `text` (`90`, `30s`, `15m`, `1h`, `7d`) in seconds; `nil` when it is none of these or does not fit an `Int`.
     static func seconds(_ text: String) -> Int? {
         let units: [(String, Int)] = [("d", 86400), ("h", 3600), ("m", 60), ("s", 1)]
         if let n = Int(text) { return n }
         for (suffix, scale) in units where text.hasSuffix(suffix) {
-            if let n = Int(text.dropLast()) { return n * scale }
+            guard let n = Int(text.dropLast()) else { return nil }
+            let (product, overflow) = n.multipliedReportingOverflow(by: scale)
+            return overflow ? nil : product
         }
         return nil
     }

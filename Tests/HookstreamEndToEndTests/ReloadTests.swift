@@ -106,7 +106,7 @@ import Testing
             // Writing the same text again is noticed, and reloads nothing.
             let reloads = count("config reloaded", in: daemon.log)
             try write(Self.config(topic: "b/z"), to: daemon)
-            try await waitUntil("the watcher to notice the unchanged file") { daemon.log.contains("config file touched but not changed") }
+            try await waitUntil("the watcher to notice the unchanged file") { daemon.log.contains("config file saved without a change; not reloaded") }
             #expect(count("config reloaded", in: daemon.log) == reloads)
             // Bad input: an edit that breaks the file is rejected; putting the running text back says so in the log
             // (the last line would otherwise still be the rejection), and reloads nothing.

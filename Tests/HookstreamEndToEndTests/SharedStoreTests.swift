@@ -201,6 +201,11 @@ import Testing
                     let replay = try await SSEStream.open("\(second.baseURL)/events?topic=demo/**&lastEventId=0", headers: [("Authorization", "Bearer demo-token")])
                     #expect(try await replay.collect { $0.count == 5 }.map(\.id) == ["1", "2", "3", "4", "5"])
                     #expect(try await client.postWebhook(first, json: #"{"channel":"d","n":"after"}"#) == [6], "no id was taken by a copy")
+                    // Each commit's time is in /metrics, as the SQLite store's.
+                    let metrics = try await client.send(.GET, "\(first.baseURL)/metrics").body
+                    let commits = metrics.split(separator: "\n").first { $0.hasPrefix("hookstream_store_commit_seconds_count ") }
+                        .flatMap { $0.split(separator: " ").last }.flatMap { Double($0) } ?? 0
+                    #expect(commits >= 1, "\(metrics)")
                 }
             }
         }

@@ -104,6 +104,17 @@ import Testing
         // A local sender that is not root: in the group the socket unit names, whose gid the source allows.
         let added = try await container.run("sh", "-c", "groupadd -g 4242 senders && useradd -M -N -u 4243 -g senders sender")
         #expect(added.status == 0, "\(added.stderr)")
+        // `check` as systemd/README.md says: without the unit's credentials it names what is missing; with them
+        // (systemd-run, the same LoadCredential= lines) the config passes.
+        let bare = try await container.run("/usr/local/bin/hookstream", "check", "--config", "/etc/hookstream/hookstream.yaml")
+        #expect(bare.status != 0 && bare.stderr.contains("$CREDENTIALS_DIRECTORY is not set"), "\(bare.stdout) \(bare.stderr)")
+        let checked = try await container.run(
+            "systemd-run", "--pipe", "--wait", "--quiet", "-E", "STATE_DIRECTORY=/var/lib/hookstream",
+            "-p", "LoadCredential=reader-token:/etc/hookstream/secrets/reader-token",
+            "-p", "LoadCredential=github-secret:/etc/hookstream/secrets/github-secret",
+            "/usr/local/bin/hookstream", "check", "--config", "/etc/hookstream/hookstream.yaml")
+        #expect(checked.status == 0, "\(checked.stdout) \(checked.stderr)")
+
         // The sockets start the service on the first connection.
         #expect(try await container.run("systemctl", "start", "hookstream.socket", "hookstream-ingest.socket").status == 0)
         #expect(try await show(container, "ActiveState") == "inactive", "nothing runs before a connection")

@@ -583,6 +583,11 @@ import Testing
         #expect(refused.status == 64 && refused.stderr.contains("not a usable ES256 private key: the file holds a key for RS256; give --alg RS256"), "\(refused.stderr)")
         let minted = try await ChildProcess.run(TestEnvironment.binary, ["token", "--key", key, "--alg", "RS256", "--sub", "1", "--ttl", "1m"])
         #expect(minted.status == 0 && minted.stdout.split(separator: ".").count == 3, "\(minted.stderr)")
+        // Bad input: lifetimes that overflow a second count, or exceed a hundred years: a usage error, not a crash.
+        for ttl in ["99999999999999999d", "36501d", "0s", "soon"] {
+            let odd = try await ChildProcess.run(TestEnvironment.binary, ["token", "--key", key, "--alg", "RS256", "--sub", "1", "--ttl", ttl])
+            #expect(odd.status == 64 && odd.stderr.contains("--ttl must be a duration like 30s, 15m, 1h or 7d, at most 36500d"), "\(ttl): \(odd.stderr)")
+        }
     }
 
     /// `hookstream token --audience` once per audience: one is written as a string, several as a list, and a server

@@ -105,7 +105,7 @@ public final class ConfigReloader: Service, Sendable {
                         "config file back to the running configuration (the rejected change is gone); nothing to reload",
                         metadata: ["config": "\(path)"])
                 } else {
-                    logger.debug("config file touched but not changed; not reloaded", metadata: ["config": "\(path)"])
+                    logger.info("config file saved without a change; not reloaded (SIGHUP re-reads the files it names, such as certificates)", metadata: ["config": "\(path)"])
                 }
                 return .success(ReloadOutcome(streamsEnded: 0, needsRestart: []))
             }
