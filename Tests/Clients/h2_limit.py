@@ -13,12 +13,13 @@ on timeout with the state so far (exit 1).
 import argparse
 import json
 import socket
-import ssl
 import sys
 import time
 
 import hpack
-from hyperframe.frame import Frame, GoAwayFrame, HeadersFrame, PingFrame, RstStreamFrame, SettingsFrame
+from hyperframe.frame import GoAwayFrame, HeadersFrame, PingFrame, RstStreamFrame, SettingsFrame
+
+import h2_tls
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 
@@ -31,20 +32,12 @@ parser.add_argument("--open", type=int, required=True)
 parser.add_argument("--timeout", type=float, default=20)
 args = parser.parse_args()
 
-context = ssl.create_default_context(cafile=args.cafile)
-context.set_alpn_protocols(["h2"])
-tls = context.wrap_socket(socket.create_connection(("127.0.0.1", args.port)), server_hostname="127.0.0.1")
-if tls.selected_alpn_protocol() != "h2":
-    print(json.dumps({"error": f"ALPN chose {tls.selected_alpn_protocol()!r}, not h2"}), flush=True)
-    sys.exit(1)
+tls = h2_tls.connect(args.port, args.cafile)
 
 # A window of 1 MiB: the streams' first frames (retry:, then heartbeats) never wait for a WINDOW_UPDATE.
 tls.sendall(PREFACE + SettingsFrame(0, settings={SettingsFrame.INITIAL_WINDOW_SIZE: 1 << 20}).serialize())
 encoder, decoder = hpack.Encoder(), hpack.Decoder()
-headers = [(":method", "GET"), (":scheme", "https"), (":authority", f"127.0.0.1:{args.port}"), (":path", args.path),
-           ("accept", "text/event-stream")]
-if args.token:
-    headers.append(("authorization", f"Bearer {args.token}"))
+headers = h2_tls.stream_request(args.port, args.path, args.token)
 
 state = {"max_concurrent_streams": None, "statuses": {}, "resets": {}, "goaway": None}
 streams = [1 + 2 * index for index in range(args.open)]
@@ -67,12 +60,8 @@ while time.time() < deadline and not finished():
     if not data:
         break
     buffer += data
-    while len(buffer) >= 9:
-        frame, length = Frame.parse_frame_header(memoryview(buffer[:9]))
-        if len(buffer) < 9 + length:
-            break
-        frame.parse_body(memoryview(buffer[9:9 + length]))
-        buffer = buffer[9 + length:]
+    frames, buffer = h2_tls.whole_frames(buffer)
+    for frame in frames:
         if isinstance(frame, SettingsFrame) and "ACK" not in frame.flags:
             state["max_concurrent_streams"] = frame.settings.get(SettingsFrame.MAX_CONCURRENT_STREAMS)
             out = SettingsFrame(0, flags=["ACK"]).serialize()

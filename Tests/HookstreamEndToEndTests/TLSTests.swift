@@ -332,6 +332,44 @@ import Testing
         }
     }
 
+    /// The daemon stops while three event streams share one HTTP/2 connection: a GOAWAY with no error, naming the
+    /// last stream, comes first, so the client opens its next streams elsewhere; then each stream ends with the
+    /// stop's `retry:`, and the connection closes behind a last GOAWAY once the last stream has ended.
+    @Test func aStoppingDaemonSaysGoAwayBeforeItEndsTheHTTP2Streams() async throws {
+        let directory = try TestEnvironment.makeTemporaryDirectory()
+        let certificates = try await TestCertificates.make(in: directory.appendingPathComponent("tls"))
+        let daemon = try await Daemon.start(config: Self.config(certificates: certificates), directory: directory)
+        let client = try ChildProcess(TestEnvironment.python, [
+            TestEnvironment.client("h2_stop.py"), "--port", String(daemon.port), "--cafile", certificates.ca, "--path", "/events?topic=demo/all",
+            "--token", Self.token, "--streams", "3", "--timeout", "60",
+        ])
+        do {
+            try await waitUntil(timeout: .seconds(20), "three streams on one connection") {
+                if !client.isRunning { throw HarnessError("h2_stop ended: \(client.stderr) \(client.stdout)") }
+                return client.stdout.contains(#""ready": true"#)
+            }
+            #expect(client.stdout.contains(#""statuses": ["200"]"#), "\(client.stdout)")
+            #expect(try await daemon.stop().status == 0)
+            #expect(try await client.waitForExit(timeout: .seconds(30)) == 0, "\(client.stdout) \(client.stderr)")
+            let lines = try client.stdoutLines.dropFirst().map { line in
+                try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], "\(line)")
+            }
+            let told: Comment = "\(client.stdoutLines)"
+            try #require(lines.count == 6, told)
+            #expect(lines[0]["goaway"] as? Int == 5, told)
+            #expect(lines[0]["error"] as? String == "NO_ERROR", told)
+            let ends = lines[1...3]
+            #expect(Set(ends.compactMap { $0["ended"] as? Int }) == [1, 3, 5], told)
+            #expect(ends.allSatisfy { ($0["retry"] as? Int ?? 0) >= 250 }, "each stream told when to come back: \(told)")
+            #expect(lines[4]["goaway"] as? Int == 5, told)
+            #expect(lines[5]["closed"] as? Bool == true, told)
+        } catch {
+            client.signal(SIGKILL)
+            _ = try? await daemon.stop()
+            throw error
+        }
+    }
+
     /// Bad input: an HTTP/2 client that stops reading its socket altogether, its HTTP/2 windows wide open, so that
     /// only TCP holds the server back. Its streams are cut for falling behind; their RST_STREAM frames cannot go
     /// out either, so the connection is closed within the grace, and the token's stream quota comes back (it stayed

@@ -49,4 +49,50 @@ import Testing
         guard case .goAway(_, let code, _) = goAway.payload else { Issue.record("\(goAway)"); return }
         #expect(code == .noError)
     }
+
+    /// A connected channel, its sweeper, and the deadline that watches it (no timeout due within the test).
+    private static func watchedConnection() throws -> (EmbeddedEventLoop, EmbeddedChannel, ConnectionSweeper, HTTP2IdleDeadline) {
+        let loop = EmbeddedEventLoop()
+        let channel = EmbeddedChannel(loop: loop)
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+        let sweeper = ConnectionSweeper(eventLoop: loop)
+        let deadline = HTTP2IdleDeadline(channel: channel, sweeper: sweeper, firstStreamBy: .now() + .hours(1), idleTimeout: .seconds(1))
+        return (loop, channel, sweeper, deadline)
+    }
+
+    /// The server stops while the connection carries two streams: GOAWAY goes out at once, naming the last of them,
+    /// and the connection stays for them; it closes (after a last GOAWAY, written behind their ends) with the last.
+    @Test func aStoppingServerSaysGoAwayAndClosesWithTheLastStream() throws {
+        let (loop, channel, sweeper, deadline) = try Self.watchedConnection()
+        deadline.streamCreated(1, channel: channel)
+        deadline.streamCreated(3, channel: channel)
+        sweeper.announceStop()
+        loop.run()
+        let first = try #require(try channel.readOutbound(as: HTTP2Frame.self))
+        guard case .goAway(let last, let code, _) = first.payload else { Issue.record("\(first)"); return }
+        #expect(last == 3)
+        #expect(code == .noError)
+        #expect(channel.isActive, "open streams keep the connection")
+        deadline.streamClosed(1, channel: channel)
+        loop.run()
+        #expect(channel.isActive, "one stream left")
+        #expect(try channel.readOutbound(as: HTTP2Frame.self) == nil)
+        deadline.streamClosed(3, channel: channel)
+        loop.run()
+        #expect(!channel.isActive, "closed with its last stream")
+        #expect(deadline.sweeperSlot == -1, "the sweeper let go of it")
+    }
+
+    /// A connection without a stream when the server stops says GOAWAY and closes at once.
+    @Test func aConnectionWithoutStreamsClosesAsTheServerStops() throws {
+        let (loop, channel, sweeper, deadline) = try Self.watchedConnection()
+        deadline.streamCreated(1, channel: channel)
+        deadline.streamClosed(1, channel: channel)
+        sweeper.announceStop()
+        loop.run()
+        #expect(!channel.isActive)
+        let goAway = try #require(try channel.readOutbound(as: HTTP2Frame.self))
+        guard case .goAway(let last, _, _) = goAway.payload else { Issue.record("\(goAway)"); return }
+        #expect(last == 1)
+    }
 }

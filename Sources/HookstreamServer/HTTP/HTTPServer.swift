@@ -97,6 +97,8 @@ final class HTTPServer: Service {
             server.isShuttingDown = true
             server.routing.abandon()
             channel.close(promise: nil)
+            // Ahead of the streams' ends, on each loop: HTTP/2 connections say GOAWAY.
+            for sweeper in server.sweepers { sweeper.announceStop() }
         }
         // The listener is closed: end the open streams, each told to come back after a different delay within
         // `streams.drain`, so that thousands of clients do not reconnect (to the next process) in the same second.

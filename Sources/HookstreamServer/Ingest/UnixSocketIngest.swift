@@ -105,14 +105,25 @@ final class UnixSocketIngest: Service {
         }
     }
 
-    /// Sets the socket file's mode, owner and group as configured (again on reload).
+    /// Sets the socket file's mode, owner and group as configured (again on reload). Neither call follows a
+    /// symbolic link: one put in the socket's place (by whoever may write its directory) must not pass the mode or
+    /// the owner on to the file it names.
     static func applyPermissions(_ socket: Configuration.UnixSocket, logger: Logger) {
-        if chmod(socket.path, mode_t(socket.mode)) != 0 {
+        var status = stat()
+        guard lstat(socket.path, &status) == 0, status.st_mode & S_IFMT == S_IFSOCK else {
+            logger.error("The Unix socket's path no longer holds a socket: its mode, owner and group are left as they are")
+            return
+        }
+        // glibc's fchmodat without following goes through /proc; where /proc is not mounted it says EOPNOTSUPP, and
+        // the socket just checked above gets a plain chmod.
+        var changed = fchmodat(AT_FDCWD, socket.path, mode_t(socket.mode), AT_SYMLINK_NOFOLLOW) == 0
+        if !changed, errno == EOPNOTSUPP { changed = chmod(socket.path, mode_t(socket.mode)) == 0 }
+        if !changed {
             logger.error("Cannot set the Unix socket's mode", metadata: ["mode": "\(String(socket.mode, radix: 8))", "errno": "\(errno)"])
         }
         if socket.owner != nil || socket.group != nil {
             // -1 leaves that id as it is.
-            if chown(socket.path, socket.owner ?? UInt32.max, socket.group ?? UInt32.max) != 0 {
+            if lchown(socket.path, socket.owner ?? UInt32.max, socket.group ?? UInt32.max) != 0 {
                 logger.error(
                     "Cannot set the Unix socket's owner or group (changing the owner needs root; the group, membership of it)",
                     metadata: ["owner": "\(socket.owner.map(String.init) ?? "-")", "group": "\(socket.group.map(String.init) ?? "-")", "errno": "\(errno)"])

@@ -33,10 +33,7 @@ final class ReplayBudget: Sendable {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             let resumeNow: Bool = state.withLockedValue { state in
                 // Released meanwhile: taken at once, if nobody is ahead.
-                if state.waiters.isEmpty, state.held + bytes <= state.limit {
-                    state.held += bytes
-                    return true
-                }
+                if ReplayBudget.takeIfFree(bytes, from: &state) { return true }
                 state.waiters.append(Waiter(bytes: bytes, continuation: continuation))
                 return false
             }
@@ -50,10 +47,15 @@ final class ReplayBudget: Sendable {
         state.withLockedValue { state in
             state.limit = limit
             let bytes = min(bytes, limit)
-            guard state.waiters.isEmpty, state.held + bytes <= limit else { return nil }
-            state.held += bytes
-            return bytes
+            return ReplayBudget.takeIfFree(bytes, from: &state) ? bytes : nil
         }
+    }
+
+    /// Takes `bytes` if nobody waits and they fit under the limit.
+    private static func takeIfFree(_ bytes: Int, from state: inout State) -> Bool {
+        guard state.waiters.isEmpty, state.held + bytes <= state.limit else { return false }
+        state.held += bytes
+        return true
     }
 
     /// Takes `bytes` beyond the budget if need be: a page that came out larger than what was reserved for it is

@@ -75,6 +75,16 @@ enum StreamFraming {
         return buffer
     }
 
+    /// The reset for a resume point this store never handed out (``resetFrame(lastEventID:oldestID:reason:)`` with
+    /// `unknown_id`), then the store's last id in a block without data: the client takes it as its own and dispatches
+    /// nothing, so its next resume does not pass over the events that get the ids up to its old one.
+    static func unknownIDFrame(lastEventID: EventID, storeLastID: EventID) -> ByteBuffer {
+        var buffer = resetFrame(lastEventID: lastEventID, oldestID: nil, reason: "unknown_id")
+        SSEEncoder.writeID(storeLastID, into: &buffer)
+        buffer.writeStaticString("\n")
+        return buffer
+    }
+
     /// The last event of a stream whose token lost its topics in a reload: a reconnect would be refused, so the
     /// client is told why (browsers drop an event without a `data:` line).
     static let revokedFrame: ByteBuffer = {

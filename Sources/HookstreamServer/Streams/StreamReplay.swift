@@ -70,10 +70,7 @@ struct StreamReplay: Sendable {
                     self.logger.info(
                         "Resume point beyond the store's last event: sending hookstream.reset",
                         metadata: ["hookstream.last_event_id": "\(requested)", "hookstream.store_last_id": "\(lastStored)"])
-                    var frame = StreamFraming.resetFrame(lastEventID: requested, oldestID: nil, reason: "unknown_id")
-                    SSEEncoder.writeID(lastStored, into: &frame)
-                    frame.writeStaticString("\n")  // a block with no data: the client takes its id, dispatches nothing
-                    subscriber.write(frame, flush: true)
+                    subscriber.write(StreamFraming.unknownIDFrame(lastEventID: requested, storeLastID: lastStored), flush: true)
                 }
                 return subscriber.state.lastDeliveredID
             }.get()
@@ -81,11 +78,20 @@ struct StreamReplay: Sendable {
             // is still counted when the replay ends (a page of a stream that closed, an error) is given back here.
             var held = 0
             defer { budget.release(held) }
-            held += await reserve()
+            /// Waits until the page being written has reached the socket and gives its bytes back: whether the
+            /// stream is still open.
+            func written(_ delivery: Delivery, holding bytes: Int) async -> Bool {
+                let isOpen = (try? await delivery.written.get()) != nil
+                budget.release(bytes)
+                held -= bytes
+                return isOpen
+            }
+            let firstReserved = await reserve()
+            held += firstReserved
             var replayed = 0
             var pageStart = cursor
             var page = try await store.page(after: cursor, matching: filter, limit: StreamReplay.pageSize, maxBytes: StreamReplay.pageBytes)
-            var pageHeld = settle(&held, reserved: held, page: page.events)
+            var pageHeld = settle(&held, reserved: firstReserved, page: page.events)
             var announced: EventID = 0
             while true {
                 // Retention may delete events after the resume point before the replay reads them, and a page would
@@ -105,28 +111,22 @@ struct StreamReplay: Sendable {
                 guard case .more(let cursor) = delivery.step else { break }
                 // Read the next page while this one drains to the client, when the budget has room: a slow client
                 // holds at most two pages. Otherwise this one is written first, and the wait for room holds none.
-                var written: Bool?
+                var isOpen: Bool?
                 let reserved: Int
                 if let taken = budget.tryReserve(StreamReplay.pageBytes, limit: limit()) {
                     reserved = taken
                 } else {
-                    written = (try? await delivery.written.get()) != nil
-                    budget.release(pageHeld)
-                    held -= pageHeld
-                    if written == false { break }
+                    isOpen = await written(delivery, holding: pageHeld)
+                    if isOpen == false { break }
                     reserved = await reserve()
                 }
                 held += reserved
                 async let next = store.page(after: cursor, matching: filter, limit: StreamReplay.pageSize, maxBytes: StreamReplay.pageBytes)
-                if written == nil {
-                    written = (try? await delivery.written.get()) != nil
-                    budget.release(pageHeld)
-                    held -= pageHeld
-                }
+                if isOpen == nil { isOpen = await written(delivery, holding: pageHeld) }
                 page = try await next
                 pageHeld = settle(&held, reserved: reserved, page: page.events)
                 pageStart = cursor
-                if written == false { break }
+                if isOpen == false { break }
             }
             logger.debug("Replay done", metadata: ["hookstream.replayed": "\(replayed)", "hookstream.after": "\(requested)"])
         } catch {

@@ -63,6 +63,15 @@ final class ConnectionSweeper: @unchecked Sendable {  // loop-confined
         }
     }
 
+    /// Tells every watched connection that the server is stopping (``ExpiringConnection/serverWillStop()``), before
+    /// the streams are ended.
+    func announceStop() {
+        eventLoop.execute {
+            // Over a copy: a connection told may leave the list (an HTTP/2 connection without streams closes).
+            for connection in self.connections { connection.serverWillStop() }
+        }
+    }
+
     /// Stops checking (the server is stopping).
     func shutdown() {
         eventLoop.execute {

@@ -11,4 +11,13 @@ protocol ExpiringConnection: AnyObject {
     /// Called on the loop once ``expiry`` has passed, after the sweeper let go of the connection: it answers or
     /// closes as its protocol allows.
     func expire()
+    /// Called on the loop when the server starts to stop, before it ends the open streams: a connection that can
+    /// tell its client not to send more on it does so now.
+    func serverWillStop()
+}
+
+extension ExpiringConnection {
+    /// HTTP/1.1 has nothing to say ahead: an open stream ends with the `retry:` the stop gives it, and a request
+    /// asked meanwhile is answered.
+    func serverWillStop() {}
 }
