@@ -113,6 +113,14 @@ public final class PostgresEventStore: SharedEventStore, Service, CustomStringCo
 
     public var description: String { "PostgresEventStore" }
 
+    /// The store's logger at `debug` at the most verbose: the store hands it to PostgresNIO, which logs its login at
+    /// `trace`, SCRAM's nonce, salt and proof among it, enough to guess the password offline.
+    static func driverLogger(_ logger: Logger) -> Logger {
+        var logger = logger
+        if logger.logLevel < .debug { logger.logLevel = .debug }
+        return logger
+    }
+
     private init(
         settings: PostgresStore, lastID: EventID, refusalLapse: Duration, writerLoop: any EventLoop, listenerLimits: ListenerLimits,
         logger: Logger, now: @escaping @Sendable () -> Int64
@@ -121,6 +129,7 @@ public final class PostgresEventStore: SharedEventStore, Service, CustomStringCo
         self.writerLoop = writerLoop
         self.listenerLimits = listenerLimits
         self.refusalLapse = refusalLapse
+        let logger = PostgresEventStore.driverLogger(logger)
         self.logger = logger
         self.now = now
         self.knownLastID = NIOLockedValueBox(lastID)
@@ -151,6 +160,7 @@ public final class PostgresEventStore: SharedEventStore, Service, CustomStringCo
         _ settings: PostgresStore, writerLoop: (any EventLoop)? = nil, logger: Logger = Logger(label: "hookstream.store"),
         now: @escaping @Sendable () -> Int64 = WallClock.milliseconds, refusalLapse: Duration = .seconds(10), listenerLimits: ListenerLimits
     ) async throws(StoreError) -> PostgresEventStore {
+        let logger = driverLogger(logger)
         do {
             let configuration = try connectionConfiguration(settings)
             let connection = try await PostgresConnection.connect(configuration: configuration, id: 0, logger: logger)

@@ -48,9 +48,19 @@ struct PublishCommand: AsyncParsableCommand {
         // Swift hands the arguments over with bytes that are not UTF-8 replaced (U+FFFD): the raw ones are looked at,
         // so that such data is refused as it is on standard input, not published changed.
         for index in 1..<Int(CommandLine.argc) {
-            guard let raw = CommandLine.unsafeArgv[index], String(validatingCString: raw) != nil else {
-                throw ValidationError("argument \(index) is not UTF-8 text (send binary data encoded, as base64 say)")
-            }
+            guard let raw = CommandLine.unsafeArgv[index], String(validatingCString: raw) == nil else { continue }
+            // Named by its option where there is one: `--data VALUE` or `--data=VALUE`.
+            let previous = index > 1 ? CommandLine.unsafeArgv[index - 1].flatMap { String(validatingCString: $0) } : nil
+            let inline = String(decoding: UnsafeRawBufferPointer(start: raw, count: strlen(raw)), as: UTF8.self)
+            let what =
+                if inline.hasPrefix("--"), let equals = inline.firstIndex(of: "=") {
+                    "the value of \(inline[..<equals])"
+                } else if let previous, previous.hasPrefix("--"), !previous.contains("=") {
+                    "the value of \(previous)"
+                } else {
+                    "argument \(index)"
+                }
+            throw ValidationError("\(what) is not UTF-8 text (send binary data encoded, as base64 say)")
         }
         if lines {
             guard topic == nil, event == nil, data == nil, json == nil else {

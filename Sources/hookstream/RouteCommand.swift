@@ -50,7 +50,7 @@ struct RouteCommand: ParsableCommand {
     @Flag(name: .long, help: "Check the signature headers as the daemon would (for sources with verify:).")
     var verify = false
 
-    @Flag(name: .long, help: "Print JSON: {\"events\":[{rule,topic,event,data}],\"rules\":[{name,matched,reason}]}.")
+    @Flag(name: .long, help: "Print JSON: {\"events\":[{rule,topic,event,data}],\"rules\":[{name,matched,failed,reason}]}, with error, given_up, signature and refused when they apply.")
     var json = false
 
     func run() throws {

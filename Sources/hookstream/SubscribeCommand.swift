@@ -84,11 +84,24 @@ struct SubscribeCommand: AsyncParsableCommand {
         if let error = error as? HTTPClientError, error == .connectTimeout {
             return "no connection within \(SubscribeCommand.connectTimeout.nanoseconds / 1_000_000_000) s"
         }
+        // Not the error's description: AsyncHTTPClient's quotes the request's refused header values, the token's among them.
+        if let error = error as? HTTPClientError { return error.shortDescription }
         return "\(error)"
     }
 
-    /// The token, from wherever it was given; `nil` for none.
+    /// The token, from wherever it was given; `nil` for none. One line of printable text: a file of several lines (an
+    /// `.env` file) or a value with a control character is refused without quoting it, since it would not make a
+    /// valid header and its text may hold other secrets.
     private func resolvedToken() throws -> String? {
+        guard let token = try givenToken() else { return nil }
+        guard token.utf8.allSatisfy({ $0 >= 0x20 && $0 != 0x7F }) else {
+            let origin = tokenFile.map { "the token file \($0)" } ?? tokenEnv.map { "the environment variable \($0)" } ?? "--token"
+            throw ValidationError("\(origin) holds a line break or another control character: a token is one line of printable text")
+        }
+        return token
+    }
+
+    private func givenToken() throws -> String? {
         if let tokenEnv {
             guard let value = ProcessInfo.processInfo.environment[tokenEnv], !value.isEmpty else {
                 throw ValidationError("the environment variable \(tokenEnv) is not set")

@@ -46,7 +46,7 @@ struct TokenCommand: AsyncParsableCommand {
 
     func run() async throws {
         guard let seconds = TokenCommand.seconds(ttl), seconds > 0, seconds <= TokenCommand.longestTTL else {
-            throw ValidationError("--ttl must be a duration like 30s, 15m, 1h or 7d, at most 36500d")
+            throw ValidationError("--ttl must be a duration above zero like 30s, 15m, 1h or 7d, at most 36500d")
         }
         let keys = JWTKeyCollection()
         if let kid, kid.isEmpty { throw ValidationError("--kid must not be empty") }

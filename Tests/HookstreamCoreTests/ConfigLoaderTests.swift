@@ -56,6 +56,19 @@ import Testing
         }
     }
 
+    /// Bad input: a config path where there is no file. Said in words, not Foundation's "The operation could not be
+    /// completed".
+    @Test func aMissingConfigFileIsSaidToBeMissing() throws {
+        let folder = try TemporaryFolder.make("hookstream-config-missing")
+        let path = folder.appendingPathComponent("nope.yaml").path
+        do {
+            _ = try ConfigLoader.load(path: path)
+            Issue.record("loaded a file that does not exist")
+        } catch {
+            #expect(error.description == "\(path):1:1: error: cannot read the config file: no such file", "\(error)")
+        }
+    }
+
     @Test func syntaxErrorsHaveTheirPosition() {
         let found = errors("server:\n  listen: [1, 2\nstreams: {}\n")
         #expect(found.count == 1)

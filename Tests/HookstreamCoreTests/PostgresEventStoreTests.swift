@@ -406,6 +406,30 @@ import Testing
         }
     }
 
+    /// A store whose logger is at `trace` (`serve --log-level trace`) hands PostgresNIO no more than `debug`: the
+    /// driver logs its login at `trace`, SCRAM's nonce, salt and proof among it, enough to guess a password offline.
+    @Test func theDriverLogsNothingAtTraceWhateverTheStoresLevel() async throws {
+        let levels = NIOLockedValueBox<[Logger.Level]>([])
+        var logger = Logger(label: "test") { _ in LevelRecorder(levels: levels) }
+        logger.logLevel = .trace
+        try await ScratchPostgres.with { server in
+            let store = try await PostgresEventStore.open(server.settings, logger: logger)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await store.run() }
+                #expect(try await store.append([draft("a/b")]).map(\.id) == [1])
+                #expect(try await store.events(after: 0, matching: TopicFilter([try TopicPattern("a/b")]), limit: 10).count == 1)
+                try await store.close()
+                group.cancelAll()
+            }
+        }
+        let traced = levels.withLockedValue { $0.filter { $0 == .trace }.count }
+        #expect(traced == 0, "lines at trace")
+        #expect(PostgresEventStore.driverLogger(logger).logLevel == .debug)
+        var quiet = logger
+        quiet.logLevel = .warning
+        #expect(PostgresEventStore.driverLogger(quiet).logLevel == .warning, "a less verbose level is kept")
+    }
+
     /// Bad input: a server that is not there, and a password that must not be printed. The error says where it tried.
     @Test func anUnreachableServerIsAClearErrorWithoutThePassword() async throws {
         var settings = PostgresStore()
@@ -447,4 +471,16 @@ private final class RecordingSink: EventSink {
         missed.withLockedValue { $0.append(id) }
         missedThrough.withLockedValue { $0.append(last) }
     }
+}
+
+/// Records the level of every line logged.
+private struct LevelRecorder: LogHandler {
+    let levels: NIOLockedValueBox<[Logger.Level]>
+    var logLevel: Logger.Level = .trace
+    var metadata: Logger.Metadata = [:]
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+    func log(event: LogEvent) { levels.withLockedValue { $0.append(event.level) } }
 }

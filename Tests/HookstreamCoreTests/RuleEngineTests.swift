@@ -59,6 +59,9 @@ import Testing
         #expect(try not.failure(in: push) == #"not: body.forced == "false" holds"#)
         let all = RuleCondition.all([try test("method", .equals("POST")), try test("body.missing.x", .equals("1"))])
         #expect(try all.failure(in: push) == "body.missing.x is missing")
+        // A key that is there with null fails `exists: true` as an absent one does, and the reason says which it was.
+        #expect(try test("body.nothing", .exists(true)).failure(in: push) == "body.nothing is null")
+        #expect(try test("body.nothing", .equals("x")).failure(in: push) == "body.nothing is null")
         #expect(try test("header.x-github-event", .equals("ping")).failure(in: push) == #"header.x-github-event is "push", expected "ping""#)
     }
 

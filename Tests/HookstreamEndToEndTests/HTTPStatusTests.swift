@@ -290,6 +290,20 @@ import Testing
         }
     }
 
+    /// Bad input: a `Host` with user info (`user:password@name`). Refused, and the password is not in the log line
+    /// that says so.
+    @Test func aHostWithUserInfoIsLoggedWithoutIt() async throws {
+        try await withDaemon { daemon in
+            let run = try await ChildProcess.run(
+                "/usr/bin/env", ["curl", "-sS", "-w", "\n%{http_code}", "-H", "Host: admin:HOSTPASS@localhost", "\(daemon.baseURL)/healthz"])
+            #expect(run.stdout.hasSuffix("\n400"), "\(run.stdout)")
+            #expect(run.stdout.contains(#""error":"invalid_host""#), "\(run.stdout)")
+            try await waitUntil("the refusal in the log") { daemon.log.contains("Requests refused for a Host against HTTP's rules") }
+            #expect(daemon.log.contains("<userinfo>@localhost"), "\(daemon.log)")
+            #expect(!daemon.log.contains("HOSTPASS"), "\(daemon.log)")
+        }
+    }
+
     /// RFC 9112 3.2, with curl: an HTTP/1.1 request without `Host` is a 400 (HTTP/1.0 had none), and a target in
     /// absolute form (what a proxy's client sends) is served, its host standing for the `Host` header, in the
     /// `server.hosts` check too. Bad input: no `Host`, and an absolute target that names a user.

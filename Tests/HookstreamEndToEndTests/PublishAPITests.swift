@@ -125,6 +125,14 @@ import Testing
             TestEnvironment.binary, ["subscribe", "http://127.0.0.1:1", "--token", "t", "--token-file", "/nonexistent/token", "--topic", "a"])
         #expect(twice.status != 0)
         #expect(twice.stderr.contains("give the token one way"), "\(twice.stderr)")
+        // Bad input: a token file of two lines, as an `.env` file is. Refused before any request, and neither line is
+        // printed (AsyncHTTPClient's error for the header it makes would have quoted both).
+        let file = try TestEnvironment.makeTemporaryDirectory().appendingPathComponent("token.env")
+        try "TOKEN_LINE_one\nOTHER_SECRET=hunter2\n".write(to: file, atomically: true, encoding: .utf8)
+        let lines = try await ChildProcess.run(TestEnvironment.binary, ["subscribe", "http://127.0.0.1:1", "--token-file", file.path, "--topic", "a"])
+        #expect(lines.status != 0)
+        #expect(lines.stderr.contains("the token file \(file.path) holds a line break or another control character"), "\(lines.stderr)")
+        #expect(!lines.stderr.contains("hunter2") && !lines.stderr.contains("TOKEN_LINE_one"), "\(lines.stderr)")
     }
 
     @Test func theCLISubscribesAndReconnectsAfterARestartWithNothingLost() async throws {

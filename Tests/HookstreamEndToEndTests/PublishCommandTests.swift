@@ -59,7 +59,10 @@ import Testing
             // input, not published with a replacement character.
             let notUTF8 = try await ChildProcess.run(
                 "/bin/sh", ["-c", #"exec "$0" publish --socket "$1" --topic local/x --data "$(printf 'a\377b')""#, TestEnvironment.binary, daemon.socketPath])
-            #expect(notUTF8.status == 64 && notUTF8.stderr.contains("is not UTF-8 text"), "\(notUTF8)")
+            #expect(notUTF8.status == 64 && notUTF8.stderr.contains("the value of --data is not UTF-8 text"), "\(notUTF8)")
+            let inline = try await ChildProcess.run(
+                "/bin/sh", ["-c", #"exec "$0" publish --socket "$1" --topic local/x "--data=$(printf 'a\377b')""#, TestEnvironment.binary, daemon.socketPath])
+            #expect(inline.status == 64 && inline.stderr.contains("the value of --data is not UTF-8 text"), "\(inline)")
             #expect(try await publish(socket + ["--topic", "local/x", "--data", "after"]).stdout == #"{"ok":true,"ids":[5]}"# + "\n", "nothing was published")
         }
     }

@@ -123,4 +123,15 @@ import Testing
         #expect(openedEnded == 0, "no stream opened during the check is ended")
         _ = try? await channel.close()
     }
+
+    /// The `retry:` a stop gives is spread over `streams.drain`, and never under 250 ms, even for a `drain` shorter than
+    /// that (bad input for the spread: 1 ms and 100 ms), where every stream gets 250 ms.
+    @Test func aStopsReconnectDelayIsSpreadOverTheDrainAndNeverUnderAQuarterSecond() {
+        let delays = (0..<2_000).map { _ in StreamHub.reconnectDelay(within: .seconds(5)) }
+        #expect(delays.allSatisfy { (250...5_000).contains($0) })
+        #expect(Set(delays).count > 1_000, "spread, not one value")
+        for drain in [Duration.milliseconds(1), .milliseconds(100), .milliseconds(250)] {
+            #expect((0..<100).allSatisfy { _ in StreamHub.reconnectDelay(within: drain) == 250 }, "\(drain)")
+        }
+    }
 }

@@ -13,3 +13,8 @@ public struct AccessToken: Sendable {
         self.publish = publish
     }
 }
+
+extension AccessToken: CustomStringConvertible {
+    /// Its name and topics, never its secret: a token that ends up interpolated in a log line stays a name.
+    public var description: String { "AccessToken(name: \(name), secret: <hidden>, subscribe: \(subscribe), publish: \(publish))" }
+}

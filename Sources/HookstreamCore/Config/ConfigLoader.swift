@@ -29,10 +29,20 @@ public enum ConfigLoader {
             let problem =
                 FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) && isDirectory.boolValue
                 ? "it is a folder; name the config file in it (like \((path as NSString).appendingPathComponent("hookstream.yaml")))"
-                : error.localizedDescription
+                : ConfigLoader.readProblem(error)
             throw ConfigError(diagnostics: [.init(file: path, line: 1, column: 1, message: "cannot read the config file: \(problem)")])
         }
         return try parse(text, file: path, environment: environment)
+    }
+
+    /// Why a file could not be read, in words a user acts on (Foundation's own begin "The operation could not be
+    /// completed").
+    static func readProblem(_ error: any Error) -> String {
+        switch (error as? CocoaError)?.code {
+        case .fileReadNoSuchFile?, .fileNoSuchFile?: "no such file"
+        case .fileReadNoPermission?: "permission denied (the user running hookstream must be able to read it)"
+        default: error.localizedDescription
+        }
     }
 
     /// Validates YAML text; `file` names it in messages and anchors relative secret files.

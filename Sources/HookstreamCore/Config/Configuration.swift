@@ -176,3 +176,10 @@ public struct Configuration: Sendable {
         sources.values.first { $0.kind == .unixSocket }
     }
 }
+
+extension Configuration.TLS: CustomStringConvertible {
+    /// The sizes of the PEM texts, never the key's (a value interpolated into a log line).
+    public var description: String {
+        "TLS(certificate chain: \(certificateChainPEM.utf8.count) bytes of PEM, private key: <hidden>)"
+    }
+}

@@ -46,3 +46,10 @@ public struct PostgresStore: Sendable, Hashable {
         "postgresql://\(user)@\(usesUnixSocket ? "[\(host)]" : host):\(port)/\(database ?? user)"
     }
 }
+
+extension PostgresStore: CustomStringConvertible {
+    /// Where the store is and how it connects, never the password (a value interpolated into a log line).
+    public var description: String {
+        "PostgresStore(\(location), password: \(password == nil ? "none" : "<hidden>"), tls: \(tls.rawValue))"
+    }
+}

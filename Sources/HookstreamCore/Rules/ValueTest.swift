@@ -84,10 +84,12 @@ public enum ValueTest: Sendable, CustomStringConvertible {
     ) throws(CompiledRegex.SearchLimitExceeded) -> String? {
         if try holds(value, budget: &budget) { return nil }
         let present = value.flatMap { $0 == .null ? nil : $0 }
+        // A null is no value to test, as an absent key; the reason says which of the two was found.
+        let none = value == nil ? "\(path) is missing" : "\(path) is null"
         if case .exists(let expected) = self {
-            return expected ? "\(path) is missing" : "\(path) exists (\(ValueTest.show(present!)))"
+            return expected ? none : "\(path) exists (\(ValueTest.show(present!)))"
         }
-        guard let value = present else { return "\(path) is missing" }
+        guard let value = present else { return none }
         switch self {
         case .compare, .compareInteger:
             if ValueTest.number(value) == nil { return "\(path) is \(ValueTest.show(value)), not a number" }

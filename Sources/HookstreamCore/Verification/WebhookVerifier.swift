@@ -136,3 +136,8 @@ public struct WebhookVerifier: Sendable, Hashable {
         return text.withUTF8 { body(UnsafeRawBufferPointer($0)) }
     }
 }
+
+extension WebhookVerifier: CustomStringConvertible {
+    /// The scheme and how many keys, never the keys (a value interpolated into a log line).
+    public var description: String { "WebhookVerifier(\(scheme), \(keys.count) key(s): <hidden>)" }
+}

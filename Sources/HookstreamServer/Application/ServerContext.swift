@@ -75,6 +75,8 @@ final class ServerContext: Sendable {
     func logHostRefusal(host: String, isMalformed: Bool) {
         let log = isMalformed ? malformedHostRefusals : hostRefusals
         guard let count = log.withLockedValue({ $0.count(now: NIODeadline.now().uptimeNanoseconds) }) else { return }
+        // A Host is never meant to carry user info; one that does (`user:password@name`) keeps it out of the log.
+        let host = host.lastIndex(of: "@").map { "<userinfo>@" + host[host.index(after: $0)...] } ?? host
         logger.warning(
             isMalformed
                 ? "Requests refused for a Host against HTTP's rules: none on an HTTP/1.1 request, more than one, a malformed one, or a request target that is not a valid absolute URI"

@@ -103,3 +103,8 @@ extension String {
         return out
     }
 }
+
+extension TicketStore.Ticket: CustomStringConvertible {
+    /// Its topics and lifetime, never the credential it was issued for (a value interpolated into a log line).
+    var description: String { "Ticket(topics: \(topics), expires at: \(expiresAt) ms, credential: <hidden>)" }
+}

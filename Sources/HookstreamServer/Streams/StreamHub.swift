@@ -272,11 +272,13 @@ final class StreamHub: EventSink, @unchecked Sendable {
         }
     }
 
-    /// A delay drawn at random within `drain`, in milliseconds, for a stream told to reconnect at a stop; at least a
-    /// quarter of a second (or `drain`, when it is shorter). Browsers keep a stream's `retry:` for every attempt
-    /// until a stream sends another, and do not back off: one told 3 ms would try that often while no server listens.
+    /// A delay drawn at random within `drain`, in milliseconds, for a stream told to reconnect at a stop; never under
+    /// a quarter of a second, even when `drain` is shorter. Browsers keep a stream's `retry:` for every attempt until
+    /// a stream sends another, and do not back off: one told 3 ms would try that often while no server listens.
     static func reconnectDelay(within drain: Duration) -> Int {
-        let spread = max(1, Int(drain.milliseconds))
-        return Int.random(in: min(250, spread - 1)..<spread)
+        Int.random(in: minimumReconnectDelay...max(minimumReconnectDelay, Int(drain.milliseconds)))
     }
+
+    /// The shortest `retry:` a stop gives, in milliseconds.
+    static let minimumReconnectDelay = 250
 }
