@@ -55,18 +55,6 @@ struct ServeCommand: AsyncParsableCommand {
             }
             return configuration
         }
-        let configuration: Configuration
-        do {
-            configuration = try load(config)
-        } catch {
-            printToStandardError(error.description)
-            printToStandardError("hookstream: refusing to start with an invalid config file")
-            throw ExitCode(ExitCodes.configuration)
-        }
-        if unixSocket != nil, configuration.unixSocketSource == nil {
-            printToStandardError("hookstream: --unix-socket given, but no source in \(config) has unix_socket: true")
-            throw ExitCode(ExitCodes.configuration)
-        }
         guard let level = Logger.Level(rawValue: logLevel) else {
             printToStandardError("hookstream: --log-level must be one of trace, debug, info, notice, warning, error, critical")
             throw ExitCode(ExitCodes.configuration)
@@ -74,6 +62,25 @@ struct ServeCommand: AsyncParsableCommand {
         let format = logFormat ?? (JournalLogHandler.isStandardErrorTheJournal() ? .journal : .text)
         format.bootstrap(level: level)
         let logger = Logger(label: "hookstream")
+        let configuration: Configuration
+        do {
+            configuration = try load(config)
+        } catch {
+            if format == .text {
+                printToStandardError(error.description)
+                printToStandardError("hookstream: refusing to start with an invalid config file")
+            } else {
+                // In the journal (or JSON lines) as a rejected reload is: `journalctl MESSAGE_ID=…` finds both.
+                logger.critical(
+                    "hookstream refuses to start with an invalid config file",
+                    metadata: ["error": "\(error.description)", LogMessageID.metadataKey: "\(LogMessageID.configRejected)"])
+            }
+            throw ExitCode(ExitCodes.configuration)
+        }
+        if unixSocket != nil, configuration.unixSocketSource == nil {
+            printToStandardError("hookstream: --unix-socket given, but no source in \(config) has unix_socket: true")
+            throw ExitCode(ExitCodes.configuration)
+        }
         let openFiles = FileDescriptorLimit.raiseToHardLimit()
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(MetricsBuckets.factory(registry: registry))
@@ -85,6 +92,12 @@ struct ServeCommand: AsyncParsableCommand {
             ingest: sockets.first(named: "ingest"))
         if !sockets.byName.isEmpty {
             logger.info("Using sockets passed by systemd", metadata: ["names": "\(sockets.byName.keys.sorted().joined(separator: ","))"])
+            if let http = sockets.byName["http"], http.count > 1 {
+                // A drop-in that adds ListenStream= to the socket unit without an empty ListenStream= line first.
+                logger.warning(
+                    "systemd passed several HTTP sockets; only the first is served (to change the address in a drop-in, reset the list with an empty ListenStream= line first)",
+                    metadata: ["count": "\(http.count)"])
+            }
             let unused = sockets.unused(besides: ["http", "ingest", "unknown"])
             if !unused.isEmpty { logger.warning("Ignoring passed sockets with unknown names", metadata: ["names": "\(unused.joined(separator: ","))"]) }
         }

@@ -37,6 +37,12 @@ import Testing
         let serve = try await ChildProcess.run(TestEnvironment.binary, ["serve", "--config", path])
         #expect(serve.status == 78)
         #expect(serve.stderr.contains("\(path):3:3: error: unknown key 'colour'"))
+        // Logging as under systemd (JSON lines here, the journal there): the refusal is a log line with the MESSAGE_ID
+        // of a rejected config, as a rejected reload's, not bare text.
+        let logged = try await ChildProcess.run(TestEnvironment.binary, ["serve", "--config", path, "--log-format", "json"])
+        #expect(logged.status == 78)
+        let refusal = try #require(logged.stderr.split(separator: "\n").first { $0.contains("refuses to start with an invalid config file") }, "\(logged.stderr)")
+        #expect(refusal.contains("f1d5b45a295a4f4199f7f92727eded53") && refusal.contains("unknown key 'colour'"), "\(refusal)")
 
         let syntax = directory.appendingPathComponent("syntax.yaml").path
         try "server:\n  listen: [oops\n".write(toFile: syntax, atomically: true, encoding: .utf8)

@@ -89,6 +89,41 @@ import Testing
         }
     }
 
+    /// `allow_gids` takes a sender's supplementary groups too (`SO_PEERGROUPS`), as a user who was added to a group
+    /// is usually a member: a process of uid 65534 whose primary group is 65534 and whose supplementary groups are
+    /// 4242 and 4243 may send to a source that allows gid 4243. Bad input: the same process without 4243 among them.
+    @Test func aSupplementaryGroupOfTheSenderIsAllowed() async throws {
+        let isRoot = getuid() == 0
+        try #require(isRoot, "the sender drops from root to uid 65534 with chosen groups")
+        let config = """
+            store: { kind: memory }
+            server:
+              unix_socket: { path: ./run/hookstream.sock, mode: "0666" }
+            sources:
+              local: { unix_socket: true, allow_gids: [4243] }
+            rules:
+              - { name: all, source: local, publish: { topic: "peers/{{ peer.gid }}", data: "{{ data }}" } }
+            """
+        try await withDaemon(config: config) { daemon in
+            let script = #"""
+                import json, os, socket, sys
+                path, groups = sys.argv[1], [int(g) for g in sys.argv[2].split(",") if g]
+                os.setgroups(groups)
+                os.setgid(65534)
+                os.setuid(65534)
+                s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                s.connect(path)
+                s.sendall(b'{"data":"hi"}\n')
+                print(s.makefile().readline().strip())
+                """#
+            let member = try await ChildProcess.run("/usr/bin/python3", ["-c", script, daemon.socketPath, "4242,4243"])
+            #expect(member.status == 0, "\(member.stderr)")
+            #expect(member.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == #"{"ok":true,"ids":[1]}"#, "\(member)")
+            let stranger = try await ChildProcess.run("/usr/bin/python3", ["-c", script, daemon.socketPath, "4242"])
+            #expect(stranger.stdout.contains(#""ok":false"#) && stranger.stdout.contains("forbidden: uid 65534 and gid 65534"), "\(stranger)")
+        }
+    }
+
     @Test func theSocketKnowsItsPeerAndRefusesStrangers() async throws {
         let uid = getuid()
         let allowingUs = Self.config.replacingOccurrences(of: "allow_uids: [0, 424242]", with: "allow_uids: [\(uid)]")

@@ -107,6 +107,13 @@ import Testing
         // The first connection starts the daemon, on the sockets systemd-socket-activate bound.
         let health = try await client.send(.GET, "http://127.0.0.1:\(port)/healthz")
         #expect(health.status == 200)
+        // The passed socket keeps a backlog of 4096 (NIO listened again on it with 128); `ss` shows it as Send-Q. Its
+        // output is read as it comes: Foundation's Process here does not see the exit of a child started after the
+        // activator's.
+        let ss = try ChildProcess("/usr/bin/env", ["ss", "-ltnH", "sport = :\(port)"])
+        try await waitUntil("ss to list the socket") { ss.stdout.hasSuffix("\n") }
+        let columns = ss.stdout.split(whereSeparator: \.isWhitespace)
+        #expect(columns.count >= 3 && columns[2] == "4096", "\(ss.stdout)")
         let stream = try await SSEStream.open("http://127.0.0.1:\(port)/events?topic=**", headers: [("Authorization", "Bearer reader-token")])
         let socket = try UnixSocketClient(path: ingest)
         #expect(try socket.request("{}") == #"{"ok":true,"ids":[1]}"#)

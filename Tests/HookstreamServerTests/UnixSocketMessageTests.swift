@@ -28,4 +28,14 @@ import Testing
         let unknown = try UnixSocketMessage.make(line: line, source: "local", peer: nil)
         #expect(try ValuePath("peer").value(in: unknown) == nil)
     }
+
+    /// The groups the kernel wrote into a zeroed buffer (sorted, unique) are its leading ascending entries; a lone 0
+    /// is taken for padding, not for root's group.
+    @Test func supplementaryGroupsAreReadFromTheirPaddedBuffer() {
+        #expect(UnixSocketPeer.groups(inSortedSlots: [5, 7, 0, 0]) == [5, 7])
+        #expect(UnixSocketPeer.groups(inSortedSlots: [0, 4, 9, 0]) == [0, 4, 9])
+        #expect(UnixSocketPeer.groups(inSortedSlots: [0, 0, 0, 0]) == [])
+        #expect(UnixSocketPeer.groups(inSortedSlots: [3]) == [3])
+        #expect(UnixSocketPeer.groups(inSortedSlots: [1, 2, 3, 4]) == [1, 2, 3, 4])
+    }
 }

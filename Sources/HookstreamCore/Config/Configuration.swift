@@ -125,10 +125,13 @@ public struct Configuration: Sendable {
             self.kind = kind
         }
 
-        /// Whether a Unix-socket peer with these credentials may send to this source.
-        public func allowsPeer(uid: UInt32, gid: UInt32) -> Bool {
+        /// Whether a Unix-socket peer with these credentials may send to this source: its uid in `allow_uids`, or its
+        /// primary group or one of its supplementary `groups` in `allow_gids`.
+        public func allowsPeer(uid: UInt32, gid: UInt32, groups: [UInt32] = []) -> Bool {
             if allowedUIDs == nil && allowedGIDs == nil { return true }
-            return allowedUIDs?.contains(uid) == true || allowedGIDs?.contains(gid) == true
+            if allowedUIDs?.contains(uid) == true { return true }
+            guard let allowedGIDs else { return false }
+            return allowedGIDs.contains(gid) || groups.contains(where: allowedGIDs.contains)
         }
     }
 

@@ -36,7 +36,7 @@ final class HTTPServer: Service {
         // connection, so a reload changes them for the connections that follow.
         let usesTLS = context.settings.tls != nil
         let bootstrap = ServerBootstrap(group: group)
-            .serverChannelOption(.backlog, value: 4096)
+            .serverChannelOption(.backlog, value: HTTPServer.backlog)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
             .childChannelOption(.writeBufferWaterMark, value: .init(low: 32 * 1024, high: 64 * 1024))
@@ -79,7 +79,13 @@ final class HTTPServer: Service {
             } catch {
                 throw ListenError(address: address, underlying: error)
             }
-        case .inherited(let descriptor): channel = try await bootstrap.withBoundSocket(descriptor).get()
+        case .inherited(let descriptor):
+            channel = try await bootstrap.withBoundSocket(descriptor).get()
+            // NIO listens again on a socket it is given, with its default backlog of 128, before any option applies:
+            // the socket unit's Backlog= is put back (a second listen() only changes the queue's length).
+            if listen(descriptor, HTTPServer.backlog) != 0 {
+                context.logger.warning("Cannot set the passed socket's backlog", metadata: ["backlog": "\(HTTPServer.backlog)", "errno": "\(errno)"])
+            }
         }
         let local = channel.localAddress
         context.logger.info(
@@ -109,6 +115,9 @@ final class HTTPServer: Service {
 }
 
 extension HTTPServer {
+    /// Connections the kernel queues before they are accepted (as `Backlog=` in the socket unit).
+    static let backlog: Int32 = 4096
+
     /// The most bytes one connection may have received and not yet parsed into requests.
     static let maximumUnparsedBytes = 1 << 20
 

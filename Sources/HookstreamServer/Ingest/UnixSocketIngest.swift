@@ -234,7 +234,7 @@ final class UnixSocketIngest: Service {
     /// Checked when it connects and again for each line, under the settings in force then (a reload may change them).
     private func refusal(of peer: UnixSocketPeer?) -> String? {
         guard let source = server.settings.configuration.unixSocketSource,
-            !source.allowsPeer(uid: peer?.uid ?? UInt32.max, gid: peer?.gid ?? UInt32.max)
+            !source.allowsPeer(uid: peer?.uid ?? UInt32.max, gid: peer?.gid ?? UInt32.max, groups: peer?.groups ?? [])
         else { return nil }
         let uid = peer.map { String($0.uid) } ?? "unknown"
         let gid = peer.map { String($0.gid) } ?? "unknown"

@@ -3,12 +3,14 @@ import NIOCore
 import Glibc
 #endif
 
-/// Who is at the other end of a Unix-socket connection, as the kernel vouches (`SO_PEERCRED`): the credentials
-/// of the process that connected, which it cannot forge.
+/// Who is at the other end of a Unix-socket connection, as the kernel vouches (`SO_PEERCRED`, `SO_PEERGROUPS`): the
+/// credentials of the process that connected, which it cannot forge.
 struct UnixSocketPeer: Sendable, Hashable {
     var pid: Int32
     var uid: UInt32
     var gid: UInt32
+    /// Its supplementary groups when it connected, for `allow_gids` (a user is often a group's member this way).
+    var groups: [UInt32] = []
 
     /// The peer of `channel`, a connected Unix-socket channel; `nil` when the kernel does not say.
     static func of(_ channel: any Channel) async -> UnixSocketPeer? {
@@ -21,6 +23,30 @@ struct UnixSocketPeer: Sendable, Hashable {
         } catch {
             return nil
         }
-        return UnixSocketPeer(pid: Int32(bitPattern: credentials.0), uid: credentials.1, gid: credentials.2)
+        var peer = UnixSocketPeer(pid: Int32(bitPattern: credentials.0), uid: credentials.1, gid: credentials.2)
+        // Up to 64 groups (more is ERANGE: the primary group alone counts then). NIO's call does not say how many the
+        // kernel wrote into the zeroed buffer; the kernel keeps a process's groups sorted and unique, so they are the
+        // leading entries that go up, and the zeros after them are the buffer's.
+        if let slots = try? await provider.unsafeGetSocketOption(level: SocketOptionLevel(SOL_SOCKET), name: SocketOptionName(SO_PEERGROUPS)).get()
+            as SIMD64<UInt32>
+        {
+            peer.groups = UnixSocketPeer.groups(inSortedSlots: (0..<slots.scalarCount).map { slots[$0] })
+        }
+        return peer
+    }
+
+    /// The groups in a zero-padded buffer of ascending group ids. A lone `0` cannot be told from padding, so group 0
+    /// (root) counts only with another group after it.
+    static func groups(inSortedSlots slots: [UInt32]) -> [UInt32] {
+        var groups: [UInt32] = []
+        for (index, id) in slots.enumerated() {
+            if index == 0 {
+                if id == 0 && (slots.count < 2 || slots[1] == 0) { break }
+            } else if id <= slots[index - 1] {
+                break
+            }
+            groups.append(id)
+        }
+        return groups
     }
 }
