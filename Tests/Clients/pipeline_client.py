@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
 """Sends N webhook requests pipelined in one write on one connection, then reads the N responses in order.
 
-usage: pipeline_client.py PORT SOURCE N [PAD] [--half-close] [--then-garbage]
+usage: pipeline_client.py PORT SOURCE N [PAD] [--half-close] [--then-garbage] [--slow]
 Each body is {"channel": "pipe", "n": i}, with a "pad" of PAD bytes when given (so that reads end inside bodies).
 --half-close: ends the client's side of the connection (shutdown SHUT_WR) once the requests are sent, then reads
   the answers and the end of the connection.
 --then-garbage: sends bytes that are no HTTP request after the N requests, then reads answers until the server
   closes the connection (however many there are). 1 MiB more of them follows: the server reads it after its parser
   has failed.
+--slow: allows 100 s instead of 20 to send and for each read (a history of 100 MiB that a debug build parses and
+  stores on a busy machine).
 Prints one JSON line: {"statuses": [...], "bodies": [...], "closed": bool} in the order the responses arrived;
 "closed" says whether the server ended the connection after the last answer read."""
 import json
@@ -29,7 +31,7 @@ def main() -> int:
     if until_close:
         requests += b"NOT HTTP AT ALL\r\n\r\n" + b"x" * (1 << 20)
     sock = socket.create_connection(("127.0.0.1", port))
-    sock.settimeout(20)
+    sock.settimeout(100 if "--slow" in flags else 20)
     try:
         sock.sendall(requests)
     except OSError as error:

@@ -30,4 +30,25 @@ import Testing
             #expect(report["last"] as? String == "2")
         }
     }
+
+    /// Connect clicked again while the stream is open: the page ends its stream and opens one, and the stream it ended
+    /// does not come back by itself (it did: it counted a reconnect and opened a second stream, and every event after
+    /// showed twice).
+    @Test func connectClickedAgainLeavesOneStream() async throws {
+        try await withDaemon { daemon in
+            let console = try ChildProcess(TestEnvironment.python, [TestEnvironment.client("console_check.py"), daemon.baseURL, "demo-token", "demo/**", "2", "2"])
+            try await waitUntil(timeout: .seconds(30), "the second stream, the first closed") {
+                if !console.isRunning { throw HarnessError("console_check ended: \(console.stderr)") }
+                return daemon.log.components(separatedBy: "Stream opened").count == 3 && daemon.log.contains("Stream closed")
+            }
+            #expect(try await client.postWebhook(daemon, json: #"{"channel":"ops"}"#) == [1])
+            #expect(try await client.postWebhook(daemon, json: #"{"channel":"ops"}"#) == [2])
+            #expect(try await console.waitForExit() == 0, "\(console.stderr)")
+            let report = try #require(try JSONSerialization.jsonObject(with: Data(console.stdoutLines.last!.utf8)) as? [String: Any])
+            #expect(report["reconnects"] as? String == "0", "\(report)")
+            #expect(report["state"] as? String == "open")
+            let rows = try #require(report["rows"] as? [[String]])
+            #expect(rows.filter { !$0[0].isEmpty }.map { $0[0] } == ["2", "1"], "each event once")
+        }
+    }
 }

@@ -65,7 +65,8 @@ import Testing
     private static func daemonWithLargeHistory(config: String) async throws -> Daemon {
         let first = try await Daemon.start(config: config)
         let history = try await ChildProcess.run(
-            "/usr/bin/env", ["python3", TestEnvironment.client("pipeline_client.py"), "\(first.port)", "big", "200", "\(512 * 1024)"])
+            "/usr/bin/env", ["python3", TestEnvironment.client("pipeline_client.py"), "\(first.port)", "big", "200", "\(512 * 1024)", "--slow"],
+            timeout: .seconds(110))
         #expect(history.status == 0, "\(history.stderr)")
         #expect(try await first.stop().status == 0)
         return try await Daemon.start(config: config, directory: first.directory)

@@ -250,28 +250,11 @@ import Testing
         let first = try await Daemon.start(config: config, environment: Self.environment)
         let alice = try await Self.token(sub: "42")
         let script = """
-            window.R = {opens: 0, tickets: 0, closed: 0, events: []};
+            window.R = {opens: 0, tickets: 0, closed: 0, signIns: 0, events: []};
             const token = \(Self.json(alice));
+            const signIn = () => R.signIns++;
             const showAlert = data => R.events.push({id: last, data: JSON.stringify(data)});
-            let last;
-            async function open() {
-              let ticket;
-              try {
-                const answer = await fetch(\(Self.json("\(first.baseURL)/tickets")), { method: 'POST',
-                  headers: { 'Authorization': `Bearer ${token}`, 'Content-Type': 'application/json' },
-                  body: JSON.stringify({ topics: ['users/42/alerts'] }) });
-                if (!answer.ok) throw new Error(`POST /tickets: ${answer.status}`);
-                const body = await answer.json();
-                ticket = body.ticket;
-                last ??= body.last_event_id;
-              } catch { return setTimeout(open, 1000); }
-              R.tickets++;
-              const events = new EventSource(`\(first.baseURL)/events?topic=users/42/alerts&ticket=${ticket}&lastEventId=${last}`);
-              events.onopen = () => R.opens++;
-              events.addEventListener('alert', e => { last = e.lastEventId; showAlert(JSON.parse(e.data)); });
-              events.onerror = () => { if (events.readyState === EventSource.CLOSED) { R.closed++; setTimeout(open, 1000); } };
-            }
-            open();
+            \(Self.ticketSnippet(base: first.baseURL))
             """
         #expect(try await post(first, user: "42", "before the page") == [1])
         let page = try Self.page(port: port, cookie: nil, script: script, ready: "R.opens >= 1", until: "R.events.length >= 2")
@@ -288,6 +271,7 @@ import Testing
             #expect(events.map { $0["data"] } == [#"{"text":"while away"}"#, #"{"text":"after"}"#])
             #expect(tab["tickets"] as? Int == 2 && tab["opens"] as? Int == 2, "one new ticket and stream after the restart: \(tab)")
             #expect((tab["closed"] as? Int ?? 0) >= 1, "the spent ticket's reconnect was refused for good: \(tab)")
+            #expect(tab["signIns"] as? Int == 0, "the token stayed good: \(tab)")
             #expect(second.log.contains("hookstream.last_event_id=1"), "resumed after id 1, where the first ticket was issued")
             #expect(second.log.contains("Stream refused"), "the browser's own reconnect with the spent ticket")
             try await second.stop()
@@ -295,6 +279,54 @@ import Testing
             page.signal(SIGKILL)
             _ = try? await second.stop()
             throw error
+        }
+    }
+
+    /// The README's ticket snippet, its URLs `base`'s, counting in `R` the tickets it got, the streams it opened and
+    /// closed for good; the page defines `token`, `signIn` and `showAlert`.
+    static func ticketSnippet(base: String) -> String {
+        """
+        let last;
+        async function open() {
+          let answer;
+          try {
+            answer = await fetch(\(json("\(base)/tickets")), { method: 'POST',
+              headers: { 'Authorization': `Bearer ${token}`, 'Content-Type': 'application/json' },
+              body: JSON.stringify({ topics: ['users/42/alerts'] }) });
+          } catch { return setTimeout(open, 1000); }
+          if (answer.status === 401) return signIn();
+          if (!answer.ok) return setTimeout(open, 5000);
+          const body = await answer.json();
+          last ??= body.last_event_id;
+          R.tickets++;
+          const events = new EventSource(`\(base)/events?topic=users/42/alerts&ticket=${body.ticket}&lastEventId=${last}`);
+          events.onopen = () => R.opens++;
+          events.addEventListener('alert', e => { last = e.lastEventId; showAlert(JSON.parse(e.data)); });
+          events.addEventListener('hookstream.expired', () => { events.close(); signIn(); });
+          events.onerror = () => { if (events.readyState === EventSource.CLOSED) { R.closed++; setTimeout(open, 1000); } };
+        }
+        open();
+        """
+    }
+
+    /// The ticket snippet with a token that expires while its stream is open: the stream says `hookstream.expired`,
+    /// and the page goes to its sign-in, where it once asked for tickets with the expired token every second.
+    @Test func aTicketPageWhoseTokenExpiresGoesToItsSignIn() async throws {
+        let port = try freePort()
+        try await withDaemon(config: Self.config(pageOrigin: "http://127.0.0.1:\(port)", event: "alert"), environment: Self.environment) { daemon in
+            let brief = try await Self.token(sub: "42", ttl: "4s")
+            let script = """
+                window.R = {opens: 0, tickets: 0, closed: 0, signIns: 0, events: []};
+                const token = \(Self.json(brief));
+                const signIn = () => R.signIns++;
+                const showAlert = data => R.events.push(data);
+                \(Self.ticketSnippet(base: daemon.baseURL))
+                """
+            let page = try Self.page(port: port, cookie: nil, script: script, ready: "R.opens >= 1", until: "R.signIns >= 1")
+            let tab = try #require(try await Self.result(of: page).first)
+            #expect(tab["tickets"] as? Int == 1 && tab["opens"] as? Int == 1, "\(tab)")
+            #expect(tab["signIns"] as? Int == 1, "\(tab)")
+            #expect(daemon.log.contains("Stream ended: its token expired"))
         }
     }
 

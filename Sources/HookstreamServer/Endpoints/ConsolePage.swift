@@ -82,10 +82,14 @@ enum ConsolePage {
           const headers = { "Accept": "text/event-stream" };
           if (token) headers["Authorization"] = "Bearer " + token;
           if (lastId !== null) headers["Last-Event-ID"] = lastId;
-          controller = new AbortController();
+          // A connection is current while its controller is: one that Connect (clicked again) replaced ends quietly,
+          // without a reconnect of its own.
+          const mine = new AbortController();
+          controller = mine;
           state("connecting", "connecting");
           try {
-            const response = await fetch("/events?" + query, { headers, credentials: "include", cache: "no-store", signal: controller.signal });
+            const response = await fetch("/events?" + query, { headers, credentials: "include", cache: "no-store", signal: mine.signal });
+            if (controller !== mine) return;
             if (!response.ok) {
               const body = await response.text();
               state("refused " + response.status, "closed");
@@ -109,13 +113,14 @@ enum ConsolePage {
             }
             note("stream ended by the server");
           } catch (error) {
-            if (!wanted) return;
+            if (!wanted || controller !== mine) return;
             note("connection lost: " + error.message);
           }
+          if (controller !== mine) return;
           if (wanted) {
             state("reconnecting in " + retry + " ms", "connecting");
             $("reconnects").textContent = ++reconnects;
-            setTimeout(() => { if (wanted) connect(); }, retry);
+            setTimeout(() => { if (wanted && controller === mine) connect(); }, retry);
           } else {
             state("closed", "closed");
           }
