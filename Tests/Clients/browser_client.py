@@ -82,7 +82,8 @@ true
 
 status = 1
 try:
-    page = next(t for t in call("Target.getTargets")["targetInfos"] if t["type"] == "page")
+    # The first answer waits for Chromium's start, which on a fresh machine (its caches cold) took more than 10 s.
+    page = next(t for t in call("Target.getTargets", timeout=60)["targetInfos"] if t["type"] == "page")
     session = call("Target.attachToTarget", {"targetId": page["targetId"], "flatten": True})["sessionId"]
     call("Page.enable", session=session)
     call("Page.navigate", {"url": origin + "/healthz"}, session=session)

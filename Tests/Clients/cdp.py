@@ -55,7 +55,8 @@ class Browser:
 
     def open_tab(self, url, reuse_first=True):
         """A tab showing `url` (loaded): the first existing page, or a new one."""
-        targets = [t for t in self.call("Target.getTargets")["targetInfos"] if t["type"] == "page"]
+        # The first call waits for Chromium's start, which on a fresh machine (its caches cold) took more than 10 s.
+        targets = [t for t in self.call("Target.getTargets", timeout=60)["targetInfos"] if t["type"] == "page"]
         if reuse_first and targets:
             target = targets[0]["targetId"]
         else:

@@ -17,7 +17,7 @@ import Testing
             TestEnvironment.python,
             [TestEnvironment.client("browser_client.py"), daemon.baseURL,
              "/events?topic=demo/**&topic=local/**&access_token=demo-token", "\(count)", "message", "deploy"])
-        try await waitUntil(timeout: .seconds(45), "Chromium's EventSource to open") {
+        try await waitUntil(timeout: .seconds(90), "Chromium's EventSource to open") {
             if !browser.isRunning && browser.stdoutLines.isEmpty { throw HarnessError("browser_client failed: \(browser.stderr)") }
             return browser.stdoutLines.first == #"{"open": true}"#
         }
