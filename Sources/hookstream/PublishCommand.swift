@@ -51,7 +51,7 @@ struct PublishCommand: AsyncParsableCommand {
             guard let raw = CommandLine.unsafeArgv[index], String(validatingCString: raw) == nil else { continue }
             // Named by its option where there is one: `--data VALUE` or `--data=VALUE`.
             let previous = index > 1 ? CommandLine.unsafeArgv[index - 1].flatMap { String(validatingCString: $0) } : nil
-            let inline = String(decoding: UnsafeRawBufferPointer(start: raw, count: strlen(raw)), as: UTF8.self)
+            let inline = String(cString: raw)  // not UTF-8: repaired, enough to find an option's name
             let what =
                 if inline.hasPrefix("--"), let equals = inline.firstIndex(of: "=") {
                     "the value of \(inline[..<equals])"

@@ -409,8 +409,8 @@ import Testing
     /// A store whose logger is at `trace` (`serve --log-level trace`) hands PostgresNIO no more than `debug`: the
     /// driver logs its login at `trace`, SCRAM's nonce, salt and proof among it, enough to guess a password offline.
     @Test func theDriverLogsNothingAtTraceWhateverTheStoresLevel() async throws {
-        let levels = NIOLockedValueBox<[Logger.Level]>([])
-        var logger = Logger(label: "test") { _ in LevelRecorder(levels: levels) }
+        let captured = CapturedLog()
+        var logger = Logger(label: "test") { _ in captured }
         logger.logLevel = .trace
         try await ScratchPostgres.with { server in
             let store = try await PostgresEventStore.open(server.settings, logger: logger)
@@ -422,7 +422,7 @@ import Testing
                 group.cancelAll()
             }
         }
-        let traced = levels.withLockedValue { $0.filter { $0 == .trace }.count }
+        let traced = captured.all.filter { $0.hasPrefix("trace:") }.count
         #expect(traced == 0, "lines at trace")
         #expect(PostgresEventStore.driverLogger(logger).logLevel == .debug)
         var quiet = logger
@@ -471,16 +471,4 @@ private final class RecordingSink: EventSink {
         missed.withLockedValue { $0.append(id) }
         missedThrough.withLockedValue { $0.append(last) }
     }
-}
-
-/// Records the level of every line logged.
-private struct LevelRecorder: LogHandler {
-    let levels: NIOLockedValueBox<[Logger.Level]>
-    var logLevel: Logger.Level = .trace
-    var metadata: Logger.Metadata = [:]
-    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { metadata[key] }
-        set { metadata[key] = newValue }
-    }
-    func log(event: LogEvent) { levels.withLockedValue { $0.append(event.level) } }
 }

@@ -648,21 +648,6 @@ import Testing
         #expect(refusal?.kind == .unavailable)
     }
 
-    /// Log lines a test reads.
-    final class CapturedLog: LogHandler, @unchecked Sendable {
-        private let lines = NIOLockedValueBox<[String]>([])
-        var logLevel: Logger.Level = .trace
-        var metadata: Logger.Metadata = [:]
-        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-            get { metadata[key] }
-            set { metadata[key] = newValue }
-        }
-        func log(event: LogEvent) {
-            lines.withLockedValue { $0.append("\(event.level): \(event.message)") }
-        }
-        var all: [String] { lines.withLockedValue { $0 } }
-    }
-
     /// Applies of the append log that fail (here a trigger refuses every insert, as a full disk would) are logged
     /// once, while publishes are still acknowledged from the log, and so is their recovery; nothing is lost.
     @Test func aFailingApplyIsLoggedAndSoIsItsRecovery() async throws {

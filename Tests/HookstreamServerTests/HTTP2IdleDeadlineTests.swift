@@ -37,17 +37,11 @@ import Testing
 
     /// A GOAWAY that goes out closes the connection at once, and the grace's timer goes with it.
     @Test func aConnectionWhoseGoAwayGoesOutClosesAtOnce() throws {
-        let loop = EmbeddedEventLoop()
-        let channel = EmbeddedChannel(loop: loop)
-        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
-        let deadline = HTTP2IdleDeadline(
-            channel: channel, sweeper: ConnectionSweeper(eventLoop: loop), firstStreamBy: .now() + .hours(1), idleTimeout: .seconds(1))
+        let (loop, channel, _, deadline) = try Self.watchedConnection()
         deadline.expire()
         loop.run()
         #expect(!channel.isActive)
-        let goAway = try #require(try channel.readOutbound(as: HTTP2Frame.self))
-        guard case .goAway(_, let code, _) = goAway.payload else { Issue.record("\(goAway)"); return }
-        #expect(code == .noError)
+        #expect(try Self.goAway(writtenTo: channel).code == .noError)
     }
 
     /// A connected channel, its sweeper, and the deadline that watches it (no timeout due within the test).
@@ -60,6 +54,13 @@ import Testing
         return (loop, channel, sweeper, deadline)
     }
 
+    /// The next frame `channel` wrote, which must be a GOAWAY: the last stream it names, and its error code.
+    private static func goAway(writtenTo channel: EmbeddedChannel) throws -> (lastStreamID: HTTP2StreamID, code: HTTP2ErrorCode) {
+        let frame = try #require(try channel.readOutbound(as: HTTP2Frame.self))
+        let goAway: (HTTP2StreamID, HTTP2ErrorCode)? = if case .goAway(let last, let code, _) = frame.payload { (last, code) } else { nil }
+        return try #require(goAway, "not a GOAWAY: \(frame)")
+    }
+
     /// The server stops while the connection carries two streams: GOAWAY goes out at once, naming the last of them,
     /// and the connection stays for them; it closes (after a last GOAWAY, written behind their ends) with the last.
     @Test func aStoppingServerSaysGoAwayAndClosesWithTheLastStream() throws {
@@ -68,10 +69,9 @@ import Testing
         deadline.streamCreated(3, channel: channel)
         sweeper.announceStop()
         loop.run()
-        let first = try #require(try channel.readOutbound(as: HTTP2Frame.self))
-        guard case .goAway(let last, let code, _) = first.payload else { Issue.record("\(first)"); return }
-        #expect(last == 3)
-        #expect(code == .noError)
+        let first = try Self.goAway(writtenTo: channel)
+        #expect(first.lastStreamID == 3)
+        #expect(first.code == .noError)
         #expect(channel.isActive, "open streams keep the connection")
         deadline.streamClosed(1, channel: channel)
         loop.run()
@@ -91,8 +91,6 @@ import Testing
         sweeper.announceStop()
         loop.run()
         #expect(!channel.isActive)
-        let goAway = try #require(try channel.readOutbound(as: HTTP2Frame.self))
-        guard case .goAway(let last, _, _) = goAway.payload else { Issue.record("\(goAway)"); return }
-        #expect(last == 1)
+        #expect(try Self.goAway(writtenTo: channel).lastStreamID == 1)
     }
 }

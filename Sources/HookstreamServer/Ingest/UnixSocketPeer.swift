@@ -38,15 +38,12 @@ struct UnixSocketPeer: Sendable, Hashable {
     /// The groups in a zero-padded buffer of ascending group ids. A lone `0` cannot be told from padding, so group 0
     /// (root) counts only with another group after it.
     static func groups(inSortedSlots slots: [UInt32]) -> [UInt32] {
-        var groups: [UInt32] = []
-        for (index, id) in slots.enumerated() {
-            if index == 0 {
-                if id == 0 && (slots.count < 2 || slots[1] == 0) { break }
-            } else if id <= slots[index - 1] {
-                break
-            }
+        guard let first = slots.first else { return [] }
+        var groups = [first]
+        for id in slots.dropFirst() {
+            guard id > groups[groups.count - 1] else { break }
             groups.append(id)
         }
-        return groups
+        return groups == [0] ? [] : groups
     }
 }

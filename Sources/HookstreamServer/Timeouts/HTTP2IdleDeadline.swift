@@ -39,12 +39,7 @@ final class HTTP2IdleDeadline: NIOHTTP2StreamDelegate, ExpiringConnection, @unch
     func streamClosed(_ id: HTTP2StreamID, channel: any Channel) {
         openStreams -= 1
         guard openStreams == 0 else { return }
-        if stopping {
-            sweeper.remove(self)
-            expire()
-        } else {
-            expiry = .now() + idleTimeout
-        }
+        if stopping { closeNow() } else { expiry = .now() + idleTimeout }
     }
 
     /// Says GOAWAY with no error, naming the last stream taken: swift-nio-http2 refuses the streams a client opens
@@ -52,12 +47,13 @@ final class HTTP2IdleDeadline: NIOHTTP2StreamDelegate, ExpiringConnection, @unch
     /// new connection instead, to the next process. The open streams go on until the stop ends them.
     func serverWillStop() {
         stopping = true
-        guard openStreams > 0 else {
-            sweeper.remove(self)
-            expire()
-            return
-        }
-        channel.writeAndFlush(goAwayFrame, promise: nil)
+        if openStreams == 0 { closeNow() } else { channel.writeAndFlush(goAwayFrame, promise: nil) }
+    }
+
+    /// Leaves the sweeper and closes behind a GOAWAY (``expire()``), without waiting for the next sweep.
+    private func closeNow() {
+        sweeper.remove(self)
+        expire()
     }
 
     private var goAwayFrame: HTTP2Frame {
