@@ -81,7 +81,12 @@ struct RouteCommand: ParsableCommand {
             if body == "-" {
                 data = FileHandle.standardInput.readDataToEndOfFile()
             } else {
-                data = FileManager.default.contents(atPath: body)
+                // Through a handle, not `contents(atPath:)`, which reads regular files only: a pipe (`<(…)`, a FIFO,
+                // /dev/stdin) is a body too.
+                data = FileHandle(forReadingAtPath: body).flatMap { handle in
+                    defer { try? handle.close() }
+                    return (try? handle.readToEnd()) ?? nil
+                } ?? nil
             }
             guard let data else { throw ValidationError("cannot read the body file '\(body)'") }
             request.body = Array(data)

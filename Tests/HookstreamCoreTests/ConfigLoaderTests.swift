@@ -329,6 +329,20 @@ import Testing
         #expect(throws: ConfigError.self) { try ConfigLoader.parse(yaml, file: "t.yaml", environment: [:]) }
     }
 
+    /// Bad input: secret files saved by Windows editors (CRLF), and other line endings. Only the line breaks that end
+    /// the file go; "\r\n" is one Swift Character, so trimming by Characters kept it (every signature then failed).
+    @Test(arguments: ["s3cret\r\n", "s3cret\n", "s3cret\n\n", "s3cret\r", "s3cret\r\n\r\n", "s3cret"])
+    func aSecretFileLosesTheLineBreaksThatEndIt(_ content: String) throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("hookstream-secret-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let file = directory.appendingPathComponent("token")
+        try Data(content.utf8).write(to: file)
+        let yaml = "auth:\n  tokens:\n    - name: a\n      secret: { file: \(file.path) }\n      subscribe: [\"x/**\"]\n"
+        let config = try ConfigLoader.parse(yaml, file: "t.yaml")
+        #expect(Array(config.tokens.first?.secret.utf8 ?? "".utf8) == Array("s3cret".utf8))
+    }
+
     @Test func sizesAndDurations() throws {
         let config = try ConfigLoader.parse("server:\n  limits: { body_bytes: 64KiB }\nstreams: { heartbeat: 250ms, retry: 2s }\n", file: "t.yaml")
         #expect(config.server.bodyLimit == 65536)

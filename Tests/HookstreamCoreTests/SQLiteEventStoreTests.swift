@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import GRDBSQLite
 import Logging
 import NIOConcurrencyHelpers
 import Testing
@@ -636,6 +637,70 @@ import Testing
         let second = try SQLiteEventStore(path: path)
         #expect(try await second.lastEventID() == 1)
         try await second.close()
+    }
+
+    /// Bad input: a second store.path that is a symbolic link to a store in use. SQLite follows the link; the lock
+    /// and the append log were named after the path as written, so both opened it, numbered the same ids and emptied
+    /// each other's log.
+    @Test func aLinkToAStoreInUseIsRefusedToo() async throws {
+        let path = try temporaryPath()
+        let first = try SQLiteEventStore(path: path)
+        _ = try await first.append([draft("lock")])
+        let link = try TemporaryFolder.make("hookstream-sqlite-link").appendingPathComponent("other.db").path
+        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: path)
+        let refusal = #expect(throws: StoreError.self) { try SQLiteEventStore(path: link) }
+        #expect(refusal?.kind == .inUse)
+        try await first.close()
+        let second = try SQLiteEventStore(path: link)
+        #expect(try await second.lastEventID() == 1)
+        try await second.close()
+    }
+
+    /// Another process holding SQLite's write lock (`BEGIN EXCLUSIVE` in a `sqlite3` shell, a backup) while the store
+    /// closes: the close must not wait for it. It waited SQLite's busy timeout (5 s), past the daemon's stop bound,
+    /// and swift-service-lifecycle crashed the process. The events stay in the append log for the next open.
+    @Test func aCloseDoesNotWaitForAnotherProcesssLock() async throws {
+        let path = try temporaryPath()
+        let store = try SQLiteEventStore(path: path, synchronous: .normal, applyDelay: .seconds(3_600))
+        for i in 1...3 { _ = try await store.append([draft("held", "\(i)")]) }
+        let side = try Self.holdWriteLock(path)
+        let started = ContinuousClock.now
+        await #expect(throws: (any Error).self) { try await store.close() }
+        #expect(ContinuousClock.now - started < .seconds(2), "the close waited for the lock")
+        sqlite3_exec(side, "COMMIT", nil, nil, nil)
+        sqlite3_close_v2(side)
+        let reopened = try SQLiteEventStore(path: path)
+        #expect(try await reopened.events(after: 0, matching: TopicFilter([try TopicPattern("held")]), limit: 10).map(\.data) == [
+            .text("1"), .text("2"), .text("3"),
+        ])
+        try await reopened.close()
+    }
+
+    /// The same with `store.sync: full`, where an append waits on the writer for the lock: the close ends that wait
+    /// (the append fails, so nothing unstored is acknowledged) instead of queuing behind it.
+    @Test func aCloseEndsAnAppendWaitingForAnotherProcesssLock() async throws {
+        let path = try temporaryPath()
+        let store = try SQLiteEventStore(path: path, synchronous: .full)
+        _ = try await store.append([draft("held", "stored")])
+        let side = try Self.holdWriteLock(path)
+        defer { sqlite3_close_v2(side) }
+        let waiting = Task { try await store.append([draft("held", "waits")]) }
+        let deadline = ContinuousClock.now + .seconds(4)  // within SQLite's five seconds of waiting
+        while store.busyAnswersSoFar == 0, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
+        try #require(store.busyAnswersSoFar > 0, "the append never waited for the lock")
+        let started = ContinuousClock.now
+        try await store.close()
+        #expect(ContinuousClock.now - started < .seconds(2), "the close waited for the lock")
+        await #expect(throws: (any Error).self) { try await waiting.value }
+    }
+
+    /// Opens `path` on its own connection and takes SQLite's write lock, as another process would.
+    private static func holdWriteLock(_ path: String) throws -> OpaquePointer {
+        var handle: OpaquePointer?
+        #expect(sqlite3_open_v2(path, &handle, SQLITE_OPEN_READWRITE, nil) == SQLITE_OK)
+        let side = try #require(handle)
+        #expect(sqlite3_exec(side, "BEGIN EXCLUSIVE", nil, nil, nil) == SQLITE_OK)
+        return side
     }
 
     /// Bad input: an append after close with `store.sync: full` (a keep-alive connection publishing during a

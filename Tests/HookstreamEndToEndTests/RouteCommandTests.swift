@@ -62,6 +62,27 @@ import Testing
 
     static let push = #"{"ref":"refs/heads/main","repository":{"name":"Hello World"}}"#
 
+    /// Bad input: `--body` naming a pipe (a FIFO here; `<(…)` and /dev/stdin are pipes too), not a regular file. It
+    /// was "cannot read the body file" (exit 64): Foundation's `contents(atPath:)` reads regular files only.
+    @Test func aBodyIsReadFromAPipe() async throws {
+        let directory = try TestEnvironment.makeTemporaryDirectory()
+        try Self.config.write(to: directory.appendingPathComponent("hookstream.yaml"), atomically: true, encoding: .utf8)
+        let fifo = directory.appendingPathComponent("body.fifo").path
+        try #require(mkfifo(fifo, 0o600) == 0)
+        let writer = Task.detached {
+            // Blocks until route opens the pipe to read it.
+            let handle = try #require(FileHandle(forWritingAtPath: fifo))
+            try handle.write(contentsOf: Data(#"{"ref":"refs/tags/v1","repository":{"name":"api"}}"#.utf8))
+            try handle.close()
+        }
+        let routed = try await ChildProcess.run(
+            TestEnvironment.binary,
+            ["route", "--config", directory.appendingPathComponent("hookstream.yaml").path, "--source", "github", "--body", fifo, "--json"])
+        try await writer.value
+        #expect(routed.status == 0, "\(routed.stderr)")
+        #expect(routed.stdout.contains(#""topic":"tags\/api""#) || routed.stdout.contains(#""topic":"tags/api""#), "\(routed.stdout)")
+    }
+
     @Test func reportsMatchesReasonsAndEvents() async throws {
         let matched = try await route(["--source", "github", "--header", "X-GitHub-Event: push", "--query", "env=prod", "--json"], body: Self.push)
         #expect(matched.status == 0, "\(matched.stderr)")

@@ -80,7 +80,10 @@ extension ConfigSchema {
             reader.error(at: node, "the secret file '\(path)' (for \(what)) is not UTF-8 text")
             return nil
         }
-        return String(text.reversed().drop(while: { $0 == "\n" || $0 == "\r" }).reversed())
+        // Scalars, not Characters: "\r\n" is one Character, equal to neither "\n" nor "\r".
+        var scalars = Substring(text).unicodeScalars
+        while let last = scalars.last, last == "\n" || last == "\r" { scalars.removeLast() }
+        return String(scalars)
     }
 
     enum AccountKind { case user, group }

@@ -27,6 +27,8 @@ final class SQLiteAppendConnection: @unchecked Sendable {  // used only by the w
     private let insertTopic: OpaquePointer
     private let insertDelivery: OpaquePointer
     private var isClosed = false
+    /// How a locked database is waited for; ``SQLiteEventStore/close()`` gives it up.
+    let busyWait: SQLiteBusyWait
     /// The text columns of the row being inserted, end to end.
     private var text: [UInt8] = []
 
@@ -35,6 +37,7 @@ final class SQLiteAppendConnection: @unchecked Sendable {  // used only by the w
 
     /// Opens `path`, which must exist with the store's schema and in WAL mode (GRDB's pool has created it).
     init(path: String, synchronousFull: Bool) throws(Failure) {
+        let busyWait = SQLiteBusyWait()
         var opened: OpaquePointer?
         let status = sqlite3_open_v2(path, &opened, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nil)
         guard status == SQLITE_OK, let handle = opened else {
@@ -44,7 +47,12 @@ final class SQLiteAppendConnection: @unchecked Sendable {  // used only by the w
         }
         var prepared: [OpaquePointer] = []
         do throws(Failure) {
-            sqlite3_busy_timeout(handle, 5_000)
+            sqlite3_busy_handler(
+                handle,
+                { context, attempt in
+                    guard let context else { return 0 }
+                    return Unmanaged<SQLiteBusyWait>.fromOpaque(context).takeUnretainedValue().retries(after: attempt) ? 1 : 0
+                }, Unmanaged.passUnretained(busyWait).toOpaque())  // kept alive by this connection, which owns the handle
             try Self.run(handle, "PRAGMA synchronous = \(synchronousFull ? "FULL" : "NORMAL")")
             for sql in [
                 "BEGIN IMMEDIATE TRANSACTION", "COMMIT TRANSACTION", "ROLLBACK TRANSACTION",
@@ -63,6 +71,7 @@ final class SQLiteAppendConnection: @unchecked Sendable {  // used only by the w
             throw error
         }
         self.handle = handle
+        self.busyWait = busyWait
         (begin, commit, rollback, insertEvent, insertTopic, insertDelivery) = (
             prepared[0], prepared[1], prepared[2], prepared[3], prepared[4], prepared[5]
         )
