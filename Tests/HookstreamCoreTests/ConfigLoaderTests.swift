@@ -343,6 +343,17 @@ import Testing
         #expect(Array(config.tokens.first?.secret.utf8 ?? "".utf8) == Array("s3cret".utf8))
     }
 
+    /// Bad input: a Unix socket path past the kernel's 107 bytes, which `check` passed and `serve` then failed to bind.
+    @Test func aUnixSocketPathPastTheKernelsBoundIsAConfigError() throws {
+        let longest = "/" + String(repeating: "s", count: 106)
+        let local = "sources: { local: { unix_socket: true } }\n"
+        #expect(errors(local + "server: { unix_socket: \(longest) }\n") == [])
+        #expect(errors(local + "server:\n  unix_socket: { path: \(longest)x }\n") == [
+            "test.yaml:3:24: error: server.unix_socket.path is 108 bytes; a Unix socket path is at most 107: choose a shorter one"
+        ])
+        #expect(errors(local + "server: { unix_socket: \(longest)x }\n").count == 1)
+    }
+
     @Test func sizesAndDurations() throws {
         let config = try ConfigLoader.parse("server:\n  limits: { body_bytes: 64KiB }\nstreams: { heartbeat: 250ms, retry: 2s }\n", file: "t.yaml")
         #expect(config.server.bodyLimit == 65536)

@@ -120,6 +120,25 @@ import Testing
         }
     }
 
+    /// Bad input: a Unix socket path whose folder cannot be made (a regular file stands where a folder should be). The
+    /// daemon said Foundation's "A file with the same name already exists" with an NSCocoaErrorDomain dump, naming
+    /// no setting; it names server.unix_socket.path and what stands in the way.
+    @Test func aUnixSocketFolderThatCannotBeMadeIsNamed() async throws {
+        let config = "server: { unix_socket: { path: ./run/hookstream.sock } }\nstore: { kind: memory }\nsources: { local: { unix_socket: true } }\n"
+        let directory = try TestEnvironment.makeTemporaryDirectory()
+        let configPath = directory.appendingPathComponent("hookstream.yaml").path
+        try config.write(toFile: configPath, atomically: true, encoding: .utf8)
+        try "a file".write(to: directory.appendingPathComponent("afile"), atomically: true, encoding: .utf8)
+        let socketPath = directory.appendingPathComponent("afile/run/hookstream.sock").path
+        let refused = try await ChildProcess.run(TestEnvironment.binary, ["serve", "--config", configPath, "--listen", "127.0.0.1:0", "--unix-socket", socketPath])
+        #expect(refused.status == 70, "\(refused.stderr)")
+        #expect(
+            refused.stderr.contains(
+                "cannot make the Unix socket \(socketPath) (server.unix_socket.path): \(directory.appendingPathComponent("afile").path) is not a folder"),
+            "\(refused.stderr)")
+        #expect(!refused.stderr.contains("NSCocoaErrorDomain"), "\(refused.stderr)")
+    }
+
     /// Bad input: the Unix socket's path taken by others. First another process holds the socket's lock
     /// (`run/hookstream.sock.lock`), as a second daemon started in the same instant as the first would find it; then
     /// a program that is not hookstream listens on the socket without the lock. Each time the daemon refuses to start

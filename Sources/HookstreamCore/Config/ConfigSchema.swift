@@ -49,7 +49,10 @@ struct ConfigSchema {
             case "unix_socket":
                 if ConfigReader.isNull(value) { server.unixSocket = nil; continue }
                 if case .scalar = value {
-                    if let path = reader.string(value, "server.unix_socket") { server.unixSocket = .init(path: path) }
+                    if let path = reader.string(value, "server.unix_socket") {
+                        checkSocketPathLength(path, at: value)
+                        server.unixSocket = .init(path: path)
+                    }
                     continue
                 }
                 guard let sm = reader.mapping(value, "server.unix_socket") else { continue }
@@ -58,7 +61,11 @@ struct ConfigSchema {
                 for (k, _, v) in reader.entries(sm, allowed: ["path", "mode", "owner", "group", "line_bytes"], in: "server.unix_socket") {
                     switch k {
                     case "path":
-                        if let p = reader.string(v, "server.unix_socket.path") { socket.path = p; hasPath = !p.isEmpty }
+                        if let p = reader.string(v, "server.unix_socket.path") {
+                            checkSocketPathLength(p, at: v)
+                            socket.path = p
+                            hasPath = !p.isEmpty
+                        }
                     case "mode":
                         guard let text = reader.string(v, "server.unix_socket.mode") else { continue }
                         if let mode = UInt32(text, radix: 8), mode <= 0o777 {
@@ -114,6 +121,13 @@ struct ConfigSchema {
             default: break
             }
         }
+    }
+
+    /// Linux binds a Unix socket path of at most 107 bytes (`sun_path` holds 108 with its NUL): longer, the daemon
+    /// could not start, so it is a config error here.
+    private func checkSocketPathLength(_ path: String, at node: Node) {
+        guard path.utf8.count > 107 else { return }
+        reader.error(at: node, "server.unix_socket.path is \(path.utf8.count) bytes; a Unix socket path is at most 107: choose a shorter one")
     }
 
     private func readStreams(_ node: Node, into streams: inout Configuration.Streams) {

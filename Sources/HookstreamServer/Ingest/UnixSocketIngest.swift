@@ -70,15 +70,18 @@ final class UnixSocketIngest: Service {
             return try await bootstrap.bind(descriptor, childChannelInitializer: initializer)
         case .path(let path):
             let directory = (path as NSString).deletingLastPathComponent
-            if !directory.isEmpty {
-                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-            }
+            if !directory.isEmpty { try UnixSocketUnavailable.makeFolder(directory, for: path) }
             // A socket file left by a process that is gone is replaced; one that another process still listens on is
             // not, nor one this process cannot tell about. The lock keeps another daemon from doing the same meanwhile.
             let lock = try UnixSocketLock(socketPath: path)
             if let inUse = UnixSocketIngest.probe(path) { throw inUse }
             self.lock.withLockedValue { $0 = lock }
-            let server = try await bootstrap.bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true, childChannelInitializer: initializer)
+            let server: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>
+            do {
+                server = try await bootstrap.bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true, childChannelInitializer: initializer)
+            } catch {
+                throw UnixSocketUnavailable(path: path, bindError: error)
+            }
             UnixSocketIngest.applyPermissions(socket, logger: logger)
             return server
         }
