@@ -10,8 +10,8 @@ struct RouteCommand: ParsableCommand {
         abstract: "Show which rules a message matches and which events it would publish.",
         discussion: """
             Runs the daemon's own rule engine (and, with --verify, its signature check) on a message, as if it had \
-            arrived at the source. Exit status: 0 when at least one event would be published, 1 when none, 78 for an \
-            invalid config.
+            arrived at the source. Exit status: 0 when at least one event would be published, 1 when none, 64 for a \
+            usage error (a source the config does not have, a body that cannot be read), 78 for an invalid config.
 
             Example: hookstream route --source github --header 'X-GitHub-Event: push' --body push.json
             """

@@ -616,6 +616,17 @@ import Testing
         #expect(tail.map(\.id) == expectedTail)
     }
 
+    /// Bad input: store.path naming a folder. SQLite's "unable to open database file" (exit 70, which systemd retries)
+    /// became a setup error that says what to give instead.
+    @Test func aFolderGivenAsTheStorePathIsAClearError() throws {
+        let folder = try TemporaryFolder.make("hookstream-sqlite").path
+        #expect {
+            try SQLiteEventStore(path: folder)
+        } throws: { error in
+            (error as? StoreError)?.kind == .unavailable && "\(error)".contains("is a folder: give the database file's path in it")
+        }
+    }
+
     @Test func aMissingOrUnwritableFolderIsAClearError() throws {
         #expect {
             try SQLiteEventStore(path: "/nonexistent-\(UUID().uuidString)/events.db")

@@ -39,7 +39,7 @@ import Testing
     }
 
     private func ids(in curl: ChildProcess) -> [Int] {
-        curl.stdout.matches(of: /id: (\d+)\ndata:/).map { Int($0.1)! }
+        curl.stdout.matches(of: /data:[^\n]*\nid: (\d+)\n/).map { Int($0.1)! }
     }
 
     /// Runs `body` with a scratch PostgreSQL server's socket folder, and stops the server after.

@@ -119,6 +119,23 @@ import Testing
         }
     }
 
+    /// Slack checks an Events API Request URL by sending it a signed `url_verification` with a challenge, which it
+    /// must get back (200) before it sends events there. It was published as an event and answered 202, so Slack
+    /// refused the URL. Bad input too: the same body with a wrong signature is refused as any other.
+    @Test func slacksURLVerificationGetsItsChallengeBackAndPublishesNothing() async throws {
+        try await withSignedDaemon { daemon in
+            let verification = #"{"token":"x","challenge":"3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P","type":"url_verification"}"#
+            let answered = try await send(daemon, source: "slack", scheme: "slack", secret: "slack-signing-secret", body: verification)
+            #expect(answered.status == 200, "\(answered.body)")
+            #expect(answered.body == #"{"challenge":"3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P"}"# + "\n", "\(answered.body)")
+            let forged = try await send(daemon, source: "slack", scheme: "slack", secret: "not-the-secret", body: verification)
+            #expect(forged.status == 401, "\(forged.body)")
+            let event = try await send(
+                daemon, source: "slack", scheme: "slack", secret: "slack-signing-secret", body: #"{"type":"event_callback","event_id":"Ev1"}"#)
+            #expect(event.status == 202 && event.ids == [1], "the verification published nothing: \(event.body)")
+        }
+    }
+
     @Test func redeliveriesGetTheOriginalIdsAndPublishNothing() async throws {
         let directory = try TestEnvironment.makeTemporaryDirectory()
         let daemon = try await startDaemon(directory: directory)

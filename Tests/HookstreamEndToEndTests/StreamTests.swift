@@ -53,7 +53,7 @@ import Testing
             let ids = try await client.postWebhook(daemon, json: #"{"channel":"ops","type":"deploy","msg":"hi"}"#)
             #expect(ids == [1])
             try await waitUntil("curl to receive the event") { curl.stdout.contains("data: {") }
-            #expect(curl.stdout.contains("id: 1\nevent: deploy\ndata: {\"channel\":\"ops\",\"type\":\"deploy\",\"msg\":\"hi\"}\n\n"))
+            #expect(curl.stdout.contains("event: deploy\ndata: {\"channel\":\"ops\",\"type\":\"deploy\",\"msg\":\"hi\"}\nid: 1\n\n"))
             curl.signal(SIGTERM)
         }
     }

@@ -118,7 +118,7 @@ import Testing
                 #expect(posted.stdout.contains(#""ids":[\#(index + 1)]"#), "\(posted.stdout)")
             }
             try await waitUntil(timeout: .seconds(10), "both events on both streams") {
-                curls.allSatisfy { $0.stdout.contains("id: 1\ndata: {\"n\":1}") && $0.stdout.contains("id: 2\ndata: {\"n\":2}") }
+                curls.allSatisfy { $0.stdout.contains("data: {\"n\":1}\nid: 1\n") && $0.stdout.contains("data: {\"n\":2}\nid: 2\n") }
             }
             #expect(daemon.log.contains("hookstream.protocol=h2"))
             #expect(daemon.log.contains("hookstream.protocol=http/1.1"))
@@ -639,7 +639,7 @@ import Testing
             let posted = try await Self.curl(["--http2", "-H", "Content-Type: application/json", "-d", #"{"after":"renewal"}"#, "\(base)/hooks/demo"], renewed)
             #expect(posted.stdout.contains(#""ids":[1]"#), "\(posted)")
             try await waitUntil(timeout: .seconds(10), "the event on the stream opened before the renewal") {
-                stream.stdout.contains(#"id: 1"# + "\n" + #"data: {"after":"renewal"}"#)
+                stream.stdout.contains(#"data: {"after":"renewal"}"# + "\n" + #"id: 1"#)
             }
             #expect(stream.isRunning)
 

@@ -429,7 +429,7 @@ import Testing
             #expect(try await post(daemon, user: "42", "from the app") == [1])
             let tab = try #require(try await Self.result(of: page).first)
             #expect(tab["status"] as? Int == 200 && tab["error"] == nil, "\(tab)")
-            #expect((tab["text"] as? String)?.contains(#"id: 1\#ndata: {"text":"from the app"}"#) == true, "\(tab)")
+            #expect((tab["text"] as? String)?.contains(#"data: {"text":"from the app"}\#nid: 1"#) == true, "\(tab)")
             // What Chromium asked, asked directly: the list comes back as sent (names only; a malformed one is the
             // webhook test's above).
             let preflight = try await client.send(

@@ -5,16 +5,21 @@ public import NIOCore
 /// Data is split at every line ending the standard recognises (CRLF, LF, CR) into one `data:`
 /// line each, so a client's reassembled `data` equals the original with line endings normalised to LF.
 public enum SSEEncoder {
-    /// Appends one event frame: `id:` (omitted when `nil`, so the client keeps its last id), `event:`
-    /// (omitted when empty or `message`, the type a client assumes without one), `data:` lines, blank line.
+    /// Appends one event frame: `event:` (omitted when empty or `message`, the type a client assumes without one),
+    /// `data:` lines, `id:` (omitted when `nil`, so the client keeps its last id), blank line.
+    ///
+    /// The id comes last: a stream cut mid-frame (a slow subscriber's) ends wherever the kernel had got to, and
+    /// clients that take an `id:` as their last id when they read it, not when the event is dispatched as the
+    /// standard says (Debian's node-eventsource 2.0), would resume after an event they never had. Last, only a cut
+    /// between its line and the blank one can do that.
     public static func writeEvent(id: EventID?, type: String, data: String, into buffer: inout ByteBuffer) {
-        if let id { writeID(id, into: &buffer) }
         if !type.isEmpty && type != "message" {
             buffer.writeStaticString("event: ")
             buffer.writeString(singleLine(type))
             buffer.writeStaticString("\n")
         }
         writeDataLines(data, into: &buffer)
+        if let id { writeID(id, into: &buffer) }
         buffer.writeStaticString("\n")
     }
 

@@ -195,6 +195,10 @@ public final class SQLiteEventStore: EventStore {
         guard FileManager.default.fileExists(atPath: folder, isDirectory: &isDirectory), isDirectory.boolValue else {
             throw StoreError(.unavailable, "the store folder '\(folder)' does not exist: create it, or point store.path elsewhere")
         }
+        var isFolder: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isFolder), isFolder.boolValue {
+            throw StoreError(.unavailable, "store.path '\(path)' is a folder: give the database file's path in it (\(path)/hookstream.db, say)")
+        }
         guard access(folder, W_OK) == 0 else {
             throw StoreError(.unavailable, "the store folder '\(folder)' is not writable by this user: fix its permissions, or point store.path elsewhere")
         }

@@ -1,5 +1,6 @@
 import HookstreamCore
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 
@@ -12,6 +13,9 @@ final class Publisher: Sendable {
     private let jobs: JobRunner
     private let logger: Logger
     private let tracker = DeliveryTracker()
+    /// Publishes the store refused, for their log: a full disk refuses every webhook, and a line each flooded the
+    /// journal (which then drops lines, the first ones among them).
+    private let storeRefusals = NIOLockedValueBox(RefusalLog())
 
     init(store: any EventStore, jobs: JobRunner, logger: Logger) {
         self.store = store
@@ -82,9 +86,14 @@ final class Publisher: Sendable {
                 if !events.isEmpty { logger.info("\(accepted)", metadata: Publisher.eventMetadata(events, drafts, source: source)) }
                 completion(.published(ids: events.map(\.id), topics: events.map(\.topic), duplicate: false))
             case .failure(let error):
-                logger.error(
-                    "Not stored: the event store failed",
-                    metadata: ["hookstream.source": "\(source)", "error": "\(error)", LogMessageID.metadataKey: "\(LogMessageID.storeUnavailable)"])
+                if let count = self.storeRefusals.withLockedValue({ $0.count(now: NIODeadline.now().uptimeNanoseconds) }) {
+                    logger.error(
+                        "Not stored: the event store failed",
+                        metadata: [
+                            "hookstream.source": "\(source)", "error": "\(error)", "refused": "\(count)",
+                            LogMessageID.metadataKey: "\(LogMessageID.storeUnavailable)",
+                        ])
+                }
                 completion(.failed(Publisher.storeUnavailable))
             }
         }

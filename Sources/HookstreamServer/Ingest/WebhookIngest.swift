@@ -59,6 +59,10 @@ final class WebhookIngest: Sendable {
                     throw HTTPError(.unauthorized, code: "bad_signature", "the webhook's signature was not accepted: \(error.message)")
                 }
             }
+            if case .slack? = source.verifier?.scheme, let answer = WebhookIngest.slackURLVerification(body) {
+                logger.info("Slack's URL verification answered with its challenge; nothing published", metadata: ["hookstream.source": "\(source.name)"])
+                return completion(answer)
+            }
             // A refusal by the rate limit is logged by `refusal`, at most every few seconds, not as a rejection each.
             if let limit = source.rateLimit, let refused = refusal(source: source.name, limit: limit) { return completion(refused) }
             var roots = settings.engine.roots(for: source.name)
@@ -176,6 +180,17 @@ final class WebhookIngest: Sendable {
         }
         out.append(contentsOf: duplicate ? "],\"duplicate\":true}\n".utf8 : "]}\n".utf8)
         return HTTPResponse(status: .accepted, headers: HTTPResponse.jsonHeaders, body: String(decoding: out, as: UTF8.self))
+    }
+
+    /// The answer to Slack's Events API URL verification (`{"type":"url_verification","challenge":"…"}`, signed like
+    /// any of its requests): `200 {"challenge":"…"}`, which Slack needs before it sends events to the URL. `nil` for
+    /// any other body.
+    static func slackURLVerification(_ body: ByteBuffer) -> HTTPResponse? {
+        guard let message = try? JSONParser.parse(body.readableBytesView), case .string("url_verification")? = message["type"],
+            case .string(let challenge)? = message["challenge"]
+        else { return nil }
+        return HTTPResponse(
+            status: .ok, headers: HTTPResponse.jsonHeaders, body: JSONValue.object([.init("challenge", .string(challenge))]).jsonText + "\n")
     }
 
     static let shuttingDown = HTTPResponse(error: HTTPError(.serviceUnavailable, code: "shutting_down", "the server is shutting down"))

@@ -6,7 +6,7 @@
 #   JOB      the job's name, e.g. nightly-backup
 #   STATUS   ok, or anything else for a failure (published as event job-failed instead of job-finished)
 #   BYTES    optional: how much was backed up; SECONDS: optional, how long it took
-#   --print  print the line instead of sending it (to try it: ... --print x ok | hookstream route --source local --body -)
+#   --print  print the line instead of sending it (to try it from the repository: ... --print x ok | hookstream route --config config/examples/shell/hookstream.yaml --source local --body -)
 #
 # At the end of a backup script:
 #   restic backup /srv && status=ok || status=failed
