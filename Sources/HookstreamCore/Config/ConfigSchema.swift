@@ -123,11 +123,11 @@ struct ConfigSchema {
         }
     }
 
-    /// Linux binds a Unix socket path of at most 107 bytes (`sun_path` holds 108 with its NUL): longer, the daemon
-    /// could not start, so it is a config error here.
+    /// A socket path past ``Configuration/UnixSocket/longestPath`` could not be bound at start: a config error here.
     private func checkSocketPathLength(_ path: String, at node: Node) {
-        guard path.utf8.count > 107 else { return }
-        reader.error(at: node, "server.unix_socket.path is \(path.utf8.count) bytes; a Unix socket path is at most 107: choose a shorter one")
+        let longest = Configuration.UnixSocket.longestPath
+        guard path.utf8.count > longest else { return }
+        reader.error(at: node, "server.unix_socket.path is \(path.utf8.count) bytes; a Unix socket path is at most \(longest): choose a shorter one")
     }
 
     private func readStreams(_ node: Node, into streams: inout Configuration.Streams) {

@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// The runtime configuration: the YAML file validated and compiled (rules, topic patterns, secrets resolved).
 ///
 /// Built by ``ConfigLoader``; every field has the default the README documents.
@@ -49,6 +53,9 @@ public struct Configuration: Sendable {
 
     /// `server.unix_socket`.
     public struct UnixSocket: Sendable, Hashable {
+        /// The longest path Linux binds a Unix socket at, in bytes (`sun_path` holds it and its NUL).
+        public static let longestPath = MemoryLayout.size(ofValue: sockaddr_un().sun_path) - 1
+
         public var path: String
         /// File mode of the socket, `0o660` by default.
         public var mode: UInt32 = 0o660

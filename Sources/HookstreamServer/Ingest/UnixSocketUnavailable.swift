@@ -1,3 +1,4 @@
+import HookstreamCore
 import NIOCore
 
 #if canImport(Glibc)
@@ -23,7 +24,7 @@ struct UnixSocketUnavailable: Error, Sendable, CustomStringConvertible {
             case let code: problem = String(cString: strerror(code))
             }
         case is SocketAddressError:
-            problem = "a Unix socket path is at most \(UnixSocketUnavailable.longestPath) bytes: choose a shorter one"
+            problem = "a Unix socket path is at most \(Configuration.UnixSocket.longestPath) bytes: choose a shorter one"
         default:
             problem = "\(error)"
         }
@@ -33,9 +34,6 @@ struct UnixSocketUnavailable: Error, Sendable, CustomStringConvertible {
         self.path = path
         self.problem = problem
     }
-
-    /// The kernel's bound on a socket path (`sun_path` holds it and its NUL).
-    static let longestPath = MemoryLayout.size(ofValue: sockaddr_un().sun_path) - 1
 
     /// Creates `folder` and the folders above it that are missing (with the umask's permissions).
     static func makeFolder(_ folder: String, for path: String) throws(UnixSocketUnavailable) {
