@@ -76,6 +76,18 @@ import Testing
         #expect(found.first?.contains(": error: YAML syntax:") == true)
     }
 
+    /// Bad input: a tab in a line's indentation, which YAML does not allow (libyaml says "found character that cannot
+    /// start any token", naming no character): the message says it is a tab.
+    @Test func aTabInTheIndentationIsNamed() {
+        for (yaml, position) in [("server:\n\tlisten: 127.0.0.1:8080\n", "2:1"), ("server:\n  limits:\n  \t body_bytes: 1MiB\n", "3:3")] {
+            let found = errors(yaml)
+            #expect(found.count == 1)
+            #expect(found.first?.hasPrefix("test.yaml:\(position): error: YAML syntax: a tab, where YAML allows spaces only") == true, "\(found)")
+        }
+        // Any other character libyaml cannot start a token with keeps libyaml's words.
+        #expect(errors("server:\n  listen: @x\n").first?.contains("a tab") == false)
+    }
+
     /// Bad input: a control character (BEL) on a secret's line, which YAML's reader refuses. Yams' own message quotes
     /// the whole line; the diagnostic has the position and the problem only, so the secret reaches no log.
     @Test func unreadableCharactersAreReportedAtTheirPositionWithoutTheLine() {

@@ -397,8 +397,12 @@ import Testing
         try log.write(contentsOf: Data([200, 0, 0, 0, 1, 2, 3, 4, 5, 6]))  // a frame of 200 bytes, 2 of them here
         try log.close()
 
-        let reopened = try SQLiteEventStore(path: crashed)
+        let captured = CapturedLog()
+        let reopened = try SQLiteEventStore(path: crashed, logger: Logger(label: "test") { _ in captured })
         #expect(try await reopened.events(after: 0, matching: all, limit: 10) == everything)
+        // Both told: what was taken from the log, and the torn tail that was dropped.
+        #expect(captured.all.contains { $0.hasPrefix("notice: The SQLite store took 3 event(s) from its append log") }, "\(captured.all)")
+        #expect(captured.all.contains { $0.hasPrefix("warning: The SQLite store's append log ended in an entry cut short or damaged (10 bytes)") }, "\(captured.all)")
         #expect(try await reopened.delivery(delivery, since: 0)?.ids == [3])
         #expect(try await reopened.lastEventID() == 3)
         #expect(reopened.logBytes == 0, "recovered into SQLite, the log emptied (torn tail included)")

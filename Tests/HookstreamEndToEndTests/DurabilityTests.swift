@@ -166,6 +166,31 @@ import Testing
         let refusing = try await client.send(.GET, "\(daemon.baseURL)/readyz")
         #expect(refusing.status == 503 && refusing.body.contains(#""error":"store_unavailable""#), "\(refusing)")
         #expect(!refusing.body.contains(mount), "no path in the answer: \(refusing.body)")
+        // Senders keep trying while it refuses (bad input for the log: a flood of refusals). Each is told, the log says
+        // so at most once per 10 s with a count, not once per message.
+        var webhooksRefused = 1
+        for i in 0..<6 {
+            let again = try await client.send(.POST, "\(daemon.baseURL)/hooks/demo", body: #"{"again":\#(i),"pad":"\#(padding)"}"#, headers: [("Content-Type", "application/json")])
+            if again.status == 202 {
+                acked += (try JSONSerialization.jsonObject(with: Data(again.body.utf8)) as! [String: Any])["ids"] as! [Int]
+            } else {
+                #expect(again.status == 503, "\(again)")
+                webhooksRefused += 1
+            }
+        }
+        let socket = try UnixSocketClient(path: daemon.socketPath)
+        var linesRefused = 0
+        for _ in 0..<6 {
+            let answer = try socket.request(#"{"topic":"local/full","data":"\#(padding)"}"#)
+            if answer.contains(#""ok":false"#) { linesRefused += 1 }
+        }
+        let logLines = daemon.log.split(separator: "\n")
+        let webhookLines = logLines.filter { $0.contains("Not stored: the event store failed") }
+        let socketLines = logLines.filter { $0.contains("Unix socket line not stored") }
+        #expect(webhooksRefused >= 3 && linesRefused >= 3, "the store kept refusing: \(webhooksRefused) webhooks, \(linesRefused) lines")
+        #expect(webhookLines.count <= 2 && webhookLines.count < webhooksRefused, "\(webhookLines)")
+        #expect(socketLines.count <= 2 && socketLines.count < linesRefused, "\(socketLines)")
+        #expect(webhookLines.first?.contains("refused=1") == true && socketLines.first?.contains("refused=1") == true)
 
         // Space comes back: the next webhook is stored, with no restart.
         try FileManager.default.removeItem(atPath: filler)

@@ -106,6 +106,17 @@ import Testing
             let version = try await ChildProcess.run("/usr/bin/env", ["curl", "-sk", "--http2", "-o", "/dev/null", "-w", "%{http_version}", "https://127.0.0.1:\(port)/healthz"])
             #expect(version.stdout == "2", "HTTP/2 through the proxy on \(port)")
         }
+        // A page of the proxy's own origin, on a port that is not 443, streams with the cookie (the Host that reaches
+        // hookstream keeps the port its Origin has); a page of another site is still refused.
+        for port in [nginxPort, caddyPort] {
+            for (origin, expected) in [("https://127.0.0.1:\(port)", "200"), ("https://elsewhere.example", "403")] {
+                let answer = try await ChildProcess.run(
+                    "/usr/bin/env",
+                    ["curl", "-sk", "--max-time", "2", "-o", "/dev/null", "-w", "%{http_code}", "-H", "Origin: \(origin)",
+                     "-H", "Cookie: hookstream_token=web-token", "https://127.0.0.1:\(port)/events?topic=alerts/**"])
+                #expect(answer.stdout == expected, "a stream with the cookie from \(origin) through the proxy on \(port)")
+            }
+        }
         let viaNginx = try curlStream(port: nginxPort)
         let viaCaddy = try curlStream(port: caddyPort)
         let node = try ChildProcess(

@@ -117,6 +117,9 @@ import Testing
         #expect(try request("/events?topic=demo/x&lastEventId=7").lastEventID == 7)
         #expect(try request("/events?topic=demo/x&last_event_id=9").lastEventID == 9)
         #expect(try request("/events?topic=demo/x").lastEventID == nil)
+        // The same id twice is that id; bad input: two different ids, which neither is taken.
+        #expect(try request("/events?topic=demo/x", headers: [("Last-Event-ID", "42"), ("last-event-id", " 42")]).lastEventID == 42)
+        #expect(throws: HTTPError.self) { try request("/events?topic=demo/x", headers: [("Last-Event-ID", "42"), ("Last-Event-ID", "7")]) }
         #expect(try request("/events?topic=demo/x&ticket=abc").ticket == "abc")
     }
 

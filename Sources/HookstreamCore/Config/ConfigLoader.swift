@@ -72,6 +72,9 @@ public enum ConfigLoader {
 
     static func diagnostic(for error: YamlError, file: String) -> ConfigDiagnostic {
         switch error {
+        case .scanner(_, let problem, let mark, let yaml) where isTab(atLine: mark.line, column: mark.column, in: yaml):
+            // libyaml's words for it ("found character that cannot start any token") do not say which character.
+            return .init(file: file, line: mark.line, column: mark.column, message: "YAML syntax: a tab, where YAML allows spaces only: indent with spaces (\(problem))")
         case .scanner(let context, let problem, let mark, _),
             .parser(let context, let problem, let mark, _),
             .composer(let context, let problem, let mark, _):
@@ -91,6 +94,14 @@ public enum ConfigLoader {
         default:
             return .init(file: file, line: 1, column: 1, message: "YAML: \(error)")
         }
+    }
+
+    /// Whether the character at the 1-based `line` and `column` of `text` is a tab.
+    static func isTab(atLine line: Int, column: Int, in text: String) -> Bool {
+        guard line >= 1, column >= 1 else { return false }
+        var lines = text.split(separator: "\n", maxSplits: line, omittingEmptySubsequences: false).dropFirst(line - 1).makeIterator()
+        guard let found = lines.next() else { return false }
+        return found.unicodeScalars.dropFirst(column - 1).first == "\t"
     }
 
     /// The 1-based line and column of the `offset`th character of `text` (past its end: the end's position).

@@ -257,12 +257,12 @@ public final class SQLiteEventStore: EventStore {
             let logPath = realPath + "-appendlog"
             if synchronous == .normal {
                 let file = try AppendLog(path: logPath)
-                try SQLiteEventStore.recover(file, into: appender, catalog: &loaded)
+                try SQLiteEventStore.recover(file, into: appender, catalog: &loaded, logger: logger, path: path)
                 log = NIOLockedValueBox(LogState(file: file))
             } else {
                 // A log left by a crash under `store.sync: normal` still holds acknowledged events.
                 if access(logPath, F_OK) == 0 {
-                    try SQLiteEventStore.recover(try AppendLog(path: logPath), into: appender, catalog: &loaded)
+                    try SQLiteEventStore.recover(try AppendLog(path: logPath), into: appender, catalog: &loaded, logger: logger, path: path)
                     unlink(logPath)
                 }
                 log = nil
@@ -276,8 +276,10 @@ public final class SQLiteEventStore: EventStore {
     }
 
     /// Applies what a crash left in the append log (the entries SQLite does not have), then empties it.
-    private static func recover(_ file: AppendLog, into appender: SQLiteAppendConnection, catalog: inout Catalog) throws {
-        let (entries, _) = try file.readEntries()
+    private static func recover(
+        _ file: AppendLog, into appender: SQLiteAppendConnection, catalog: inout Catalog, logger: Logger, path: String
+    ) throws {
+        let (entries, whole) = try file.readEntries()
         // Applies are in log order and whole, so SQLite has a prefix of the entries: those up to its last id.
         let missing = entries.filter { ($0.events.first?.id ?? 0) > catalog.lastID }
         if !missing.isEmpty {
@@ -286,6 +288,16 @@ public final class SQLiteEventStore: EventStore {
                 if let last = entry.events.last { catalog.lastID = max(catalog.lastID, last.id) }
                 for event in entry.events { catalog.topics.insert(event.topic) }
             }
+            let events = missing.reduce(0) { $0 + $1.events.count }
+            logger.notice(
+                "The SQLite store took \(events) event(s) from its append log, written before the daemon last stopped without applying them",
+                metadata: ["store.path": "\(path)", "events": "\(events)", "last_id": "\(catalog.lastID)"])
+        }
+        if whole < file.size {
+            // Said, not silent: the operator may be looking for an event of that moment.
+            logger.warning(
+                "The SQLite store's append log ended in an entry cut short or damaged (\(file.size - whole) bytes), from a crash or power loss while it was written: it is dropped, and the ids of the events before it are kept",
+                metadata: ["store.path": "\(path)", "dropped_bytes": "\(file.size - whole)", "last_id": "\(catalog.lastID)"])
         }
         try file.truncate()
     }

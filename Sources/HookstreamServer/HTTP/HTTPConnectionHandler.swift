@@ -155,6 +155,16 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
                 refuseTooLarge(limit: limit, head: head, settings: settings, context: context)
                 return
             }
+            // A compressed body would reach the rules and the signature check as its compressed bytes: a sender that
+            // gzips is told so, rather than getting a 401 for a signature that was right or a 400 for JSON that was.
+            if let encoding = head.headers.first(name: "content-encoding"), !HTTPConnectionHandler.isIdentity(encoding) {
+                refuseBody(
+                    HTTPError(
+                        .unsupportedMediaType, code: "unsupported_content_encoding",
+                        "Content-Encoding '\(encoding.prefix(64))' is not supported: send the body uncompressed"),
+                    reason: "compressed body", metadata: ["content_encoding": "\(encoding.prefix(64))"], head: head, settings: settings, context: context)
+                return
+            }
             // A client that asks first waits for this, or for a final answer, before it sends its body (curl, .NET,
             // PHP's libcurl for larger bodies: a second's wait each, RFC 9110 10.1.1). Only when nothing is owed
             // before it, which the 100 would overtake; a pipelining client that asks waits out its own timeout.
@@ -189,16 +199,31 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     }
 
     private func refuseTooLarge(limit: Int, head: HTTPRequestHead, settings: LiveSettings, context: ChannelHandlerContext) {
+        refuseBody(
+            HTTPError(.payloadTooLarge, code: "body_too_large", "the request body is larger than the limit of \(limit) bytes"),
+            reason: "body too large", metadata: ["limit": "\(limit)"], head: head, settings: settings, context: context)
+    }
+
+    /// Answers `error` for a request whose body is not taken, and closes the connection (the rest of the body is
+    /// not read).
+    private func refuseBody(
+        _ error: HTTPError, reason: String, metadata: Logger.Metadata, head: HTTPRequestHead, settings: LiveSettings, context: ChannelHandlerContext
+    ) {
         releaseBody()
         state = .discarding
-        var metadata: Logger.Metadata = ["limit": "\(limit)"]
+        var metadata = metadata
         if let source = HTTPConnectionHandler.webhookSource(of: head, settings: settings) {
             metadata["hookstream.source"] = "\(source)"
-            server.metrics.webhook(source: source, status: HTTPResponseStatus.payloadTooLarge.code)
+            server.metrics.webhook(source: source, status: error.status.code)
         }
-        server.logger.info("Request refused: body too large", metadata: metadata)
-        let error = HTTPError(.payloadTooLarge, code: "body_too_large", "the request body is larger than the limit of \(limit) bytes")
+        server.logger.info("Request refused: \(reason)", metadata: metadata)
         respond(HTTPResponse(error: error), keepAlive: false, headOnly: head.method == .HEAD, context: context)
+    }
+
+    /// Whether a `Content-Encoding` says the body is as sent (`identity`, in any case, or nothing).
+    private static func isIdentity(_ encoding: String) -> Bool {
+        let value = encoding.trimmingSpaces()
+        return value.isEmpty || value.lowercased() == "identity"
     }
 
     /// Why a request is refused for its host, if it is, as RFC 9112 3.2 wants: none on an HTTP/1.1 request, more

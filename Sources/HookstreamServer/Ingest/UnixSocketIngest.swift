@@ -33,6 +33,7 @@ final class UnixSocketIngest: Service {
     /// Refusals of senders the source does not allow, and of connections past ``maximumConnections``, for their logs.
     private let peerRefusals = NIOLockedValueBox(RefusalLog())
     private let connectionRefusals = NIOLockedValueBox(RefusalLog())
+    private let storeRefusals = NIOLockedValueBox(RefusalLog())
     /// Connections being served: in all, and per sender's uid (`nil` for a peer whose credentials the kernel did not
     /// give).
     private let openConnections = NIOLockedValueBox((total: 0, byUser: [UInt32?: Int]()))
@@ -289,9 +290,13 @@ final class UnixSocketIngest: Service {
             if !events.isEmpty { logger.info("Unix socket line accepted", metadata: Publisher.eventMetadata(events, drafts, source: source.name)) }
             return JSONValue.object([.init("ok", .bool(true)), .init("ids", .array(events.map { .number(String($0.id)) }))]).jsonText
         } catch {
-            logger.error(
-                "Unix socket line not stored: the event store failed",
-                metadata: ["error": "\(error)", LogMessageID.metadataKey: "\(LogMessageID.storeUnavailable)"])
+            // At most one line per interval, with the count: a producer that keeps writing while the disk is full
+            // would otherwise log each of its lines.
+            if let count = storeRefusals.withLockedValue({ $0.count(now: NIODeadline.now().uptimeNanoseconds) }) {
+                logger.error(
+                    "Unix socket line not stored: the event store failed",
+                    metadata: ["error": "\(error)", "refused": "\(count)", LogMessageID.metadataKey: "\(LogMessageID.storeUnavailable)"])
+            }
             return UnixSocketIngest.failure("the event store cannot accept events right now; retry later")
         }
     }

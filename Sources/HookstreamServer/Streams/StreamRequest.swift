@@ -32,7 +32,13 @@ struct StreamRequest {
         }
         self.filter = TopicFilter(patterns)
         self.ticket = target.value("ticket")
-        let resume = head.headers.first(name: "last-event-id") ?? target.value("lastEventId") ?? target.value("last_event_id")
+        let sent = head.headers["last-event-id"]
+        // Two different ids (a proxy that added its own, a client's bug): resuming after either could skip events or
+        // repeat them, so neither is guessed.
+        if sent.count > 1, sent.contains(where: { $0.trimmingSpaces() != sent[0].trimmingSpaces() }) {
+            throw HTTPError(.badRequest, code: "invalid_last_event_id", "the request has more than one Last-Event-ID header, with different ids")
+        }
+        let resume = sent.first ?? target.value("lastEventId") ?? target.value("last_event_id")
         if let resume, !resume.trimmingSpaces().isEmpty {
             guard let id = EventID(String(resume.trimmingSpaces())) else {
                 throw HTTPError(.badRequest, code: "invalid_last_event_id", "Last-Event-ID must be an event id (a non-negative integer)")
