@@ -463,6 +463,34 @@ import Testing
         }
     }
 
+    /// Bad input: an HTTP/2 client over TLS that resumes 12 MiB of history and reads nothing, while the daemon stops.
+    /// Closing its connection waits for a close_notify it will never send (swift-nio-ssl's default wait is 5 s), and the
+    /// replay waits for its writes until the connection is closed: the stop ran past its 1.5 s and
+    /// swift-service-lifecycle ended the process with a fatal error. The daemon exits 0 within 2 s.
+    @Test func aStopDoesNotWaitForATLSClientThatReadsNothing() async throws {
+        let directory = try TestEnvironment.makeTemporaryDirectory()
+        let certificates = try await TestCertificates.make(in: directory.appendingPathComponent("tls"))
+        let daemon = try await Daemon.start(config: Self.config(certificates: certificates, heartbeat: "15s"), directory: directory)
+        try Self.storePaddedEvents(1_500, in: daemon)
+        let client = try ChildProcess(TestEnvironment.python, [
+            TestEnvironment.client("h2_frozen.py"), "--port", String(daemon.port), "--cafile", certificates.ca, "--path", "/events?topic=demo/all",
+            "--token", Self.token, "--last-event-id", "0",
+        ])
+        defer { client.signal(SIGKILL) }
+        do {
+            try await waitUntil(timeout: .seconds(20), "the resuming stream opened") {
+                if !client.isRunning { throw HarnessError("h2_frozen ended: \(client.stderr) \(client.stdout)") }
+                return client.stdout.contains(#""ready": true"#)
+            }
+            let (status, duration) = try await daemon.stop()
+            #expect(status == 0, "\(daemon.log.suffix(3000))")
+            #expect(duration < .seconds(2), "the stop took \(duration)")
+        } catch {
+            _ = try? await daemon.stop()
+            throw error
+        }
+    }
+
     /// The other side of the cut above: an HTTP/2 client that resumes and reads its replay slowly (64 KiB a second,
     /// 32 KiB per heartbeat period of 500 ms, with its stream over its mark all along) is seen taking it, and gets
     /// every event.

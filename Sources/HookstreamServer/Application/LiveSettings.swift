@@ -1,4 +1,5 @@
 import HookstreamCore
+import NIOCore
 import NIOHTTP1
 import NIOSSL
 
@@ -49,6 +50,9 @@ final class LiveSettings: Sendable {
         return LiveSettings(configuration: configuration, authenticator: authenticator, tls: tls)
     }
 
+    /// How long a TLS connection's close waits for the client's close_notify before it closes the socket anyway.
+    static let tlsCloseTimeout = TimeAmount.milliseconds(750)
+
     /// A server context offering HTTP/2 and HTTP/1.1 by ALPN.
     static func tlsContext(_ tls: Configuration.TLS) throws -> NIOSSLContext {
         let chain = try NIOSSLCertificate.fromPEMBytes(Array(tls.certificateChainPEM.utf8)).map { NIOSSLCertificateSource.certificate($0) }
@@ -57,6 +61,11 @@ final class LiveSettings: Sendable {
         // TLS 1.2 and 1.3 only (swift-nio-ssl's server default still accepts 1.0 and 1.1, which browsers dropped).
         configuration.minimumTLSVersion = .tlsv12
         configuration.applicationProtocols = ["h2", "http/1.1"]
+        // A close waits this long for the client's close_notify, and a client that reads nothing never sends one: with
+        // swift-nio-ssl's 5 s, the streams of such a connection (closed when it is stuck, or at a stop) held their
+        // replays' writes open past the stop's 1.5 s, and swift-service-lifecycle ended the process with a fatal
+        // error. A client that reads answers within a round trip.
+        configuration.shutdownTimeout = LiveSettings.tlsCloseTimeout
         return try NIOSSLContext(configuration: configuration)
     }
 

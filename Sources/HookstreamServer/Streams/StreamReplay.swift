@@ -1,5 +1,6 @@
 import HookstreamCore
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 
 /// Sends a resuming subscriber the stored events after its `Last-Event-ID`, page by page, then hands it over
@@ -81,7 +82,7 @@ struct StreamReplay: Sendable {
             /// Waits until the page being written has reached the socket and gives its bytes back: whether the
             /// stream is still open.
             func written(_ delivery: Delivery, holding bytes: Int) async -> Bool {
-                let isOpen = (try? await delivery.written.get()) != nil
+                let isOpen = await StreamReplay.succeeds(delivery.written)
                 budget.release(bytes)
                 held -= bytes
                 return isOpen
@@ -132,6 +133,25 @@ struct StreamReplay: Sendable {
         } catch {
             logger.error("Replay failed; closing the stream so the client resumes later", metadata: ["error": "\(error)"])
             try? await eventLoop.submit { self.subscriber.value.finish() }.get()
+        }
+    }
+
+    /// Whether `future` succeeds; `false` at once if the task is cancelled (a stop that ran out of time). The write to
+    /// a client that reads nothing completes only when its connection closes, which a stop cannot hurry.
+    private static func succeeds(_ future: EventLoopFuture<Void>) async -> Bool {
+        let waiting = NIOLockedValueBox<CheckedContinuation<Bool, Never>?>(nil)
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                waiting.withLockedValue { $0 = continuation }
+                future.whenComplete { result in
+                    let succeeded = if case .success = result { true } else { false }
+                    waiting.withLockedValue { $0.take() }?.resume(returning: succeeded)
+                }
+                // Cancelled before the continuation was there for the handler to resume.
+                if Task.isCancelled { waiting.withLockedValue { $0.take() }?.resume(returning: false) }
+            }
+        } onCancel: {
+            waiting.withLockedValue { $0.take() }?.resume(returning: false)
         }
     }
 

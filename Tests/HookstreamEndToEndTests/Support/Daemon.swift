@@ -61,7 +61,14 @@ final class Daemon: Sendable {
     func stop() async throws -> (status: Int32, duration: Duration) {
         let start = ContinuousClock.now
         child.signal(SIGTERM)
-        let status = try await child.waitForExit(timeout: .seconds(10))
+        let status: Int32
+        do {
+            status = try await child.waitForExit(timeout: .seconds(10))
+        } catch {
+            // What the daemon said last says where its stop was held up.
+            let tail = log.split(separator: "\n").suffix(40).joined(separator: "\n")
+            throw HarnessError("\(error); the daemon's last log lines:\n\(tail)")
+        }
         return (status, ContinuousClock.now - start)
     }
 }
