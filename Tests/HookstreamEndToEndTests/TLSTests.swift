@@ -429,26 +429,37 @@ import Testing
         }
     }
 
+    /// A daemon over TLS with 12 MiB stored on a quiet topic (more than the kernel's buffers and a replay page of 2 MiB
+    /// hold), and an HTTP/2 client that resumes it from the start and reads nothing, once its stream is open.
+    private static func frozenResumingClient(heartbeat: String) async throws -> (Daemon, ChildProcess) {
+        let directory = try TestEnvironment.makeTemporaryDirectory()
+        let certificates = try await TestCertificates.make(in: directory.appendingPathComponent("tls"))
+        let daemon = try await Daemon.start(config: Self.config(certificates: certificates, heartbeat: heartbeat), directory: directory)
+        do {
+            try Self.storePaddedEvents(1_500, in: daemon)
+            let client = try ChildProcess(TestEnvironment.python, [
+                TestEnvironment.client("h2_frozen.py"), "--port", String(daemon.port), "--cafile", certificates.ca, "--path", "/events?topic=demo/all",
+                "--token", Self.token, "--last-event-id", "0",
+            ])
+            try await waitUntil(timeout: .seconds(20), "the resuming stream opened") {
+                if !client.isRunning { throw HarnessError("h2_frozen ended: \(client.stderr) \(client.stdout)") }
+                return client.stdout.contains(#""ready": true"#)
+            }
+            return (daemon, client)
+        } catch {
+            _ = try? await daemon.stop()
+            throw error
+        }
+    }
+
     /// Bad input: an HTTP/2 client that resumes on a quiet topic and reads nothing. No live event counts against its
     /// queue; its replay fills what the connection holds and waits. Over HTTP/2 the stream does not say how many
     /// bytes it holds, so the server counts the writes that complete: none between two heartbeats, and the stream
     /// is cut (then its connection closed, since the connection takes nothing for it either).
     @Test func aResumingHTTP2StreamThatTakesNothingOnAQuietTopicIsCut() async throws {
-        let directory = try TestEnvironment.makeTemporaryDirectory()
-        let certificates = try await TestCertificates.make(in: directory.appendingPathComponent("tls"))
-        let daemon = try await Daemon.start(config: Self.config(certificates: certificates, heartbeat: "500ms"), directory: directory)
-        // 12 MiB stored before the client comes: more than the kernel's buffers and a replay page (2 MiB) hold.
-        try Self.storePaddedEvents(1_500, in: daemon)
-        let client = try ChildProcess(TestEnvironment.python, [
-            TestEnvironment.client("h2_frozen.py"), "--port", String(daemon.port), "--cafile", certificates.ca, "--path", "/events?topic=demo/all",
-            "--token", Self.token, "--last-event-id", "0",
-        ])
+        let (daemon, client) = try await Self.frozenResumingClient(heartbeat: "500ms")
         defer { client.signal(SIGKILL) }
         do {
-            try await waitUntil(timeout: .seconds(20), "the resuming stream opened") {
-                if !client.isRunning { throw HarnessError("h2_frozen ended: \(client.stderr) \(client.stdout)") }
-                return client.stdout.contains(#""ready": true"#)
-            }
             #expect(client.stdout.contains(#""statuses": ["200"]"#), "\(client.stdout)")
             try await waitUntil(timeout: .seconds(20), "the replay stopped") {
                 daemon.log.contains("Replay stopped: its client took nothing for a heartbeat period")
@@ -468,20 +479,9 @@ import Testing
     /// replay waits for its writes until the connection is closed: the stop ran past its 1.5 s and
     /// swift-service-lifecycle ended the process with a fatal error. The daemon exits 0 within 2 s.
     @Test func aStopDoesNotWaitForATLSClientThatReadsNothing() async throws {
-        let directory = try TestEnvironment.makeTemporaryDirectory()
-        let certificates = try await TestCertificates.make(in: directory.appendingPathComponent("tls"))
-        let daemon = try await Daemon.start(config: Self.config(certificates: certificates, heartbeat: "15s"), directory: directory)
-        try Self.storePaddedEvents(1_500, in: daemon)
-        let client = try ChildProcess(TestEnvironment.python, [
-            TestEnvironment.client("h2_frozen.py"), "--port", String(daemon.port), "--cafile", certificates.ca, "--path", "/events?topic=demo/all",
-            "--token", Self.token, "--last-event-id", "0",
-        ])
+        let (daemon, client) = try await Self.frozenResumingClient(heartbeat: "15s")
         defer { client.signal(SIGKILL) }
         do {
-            try await waitUntil(timeout: .seconds(20), "the resuming stream opened") {
-                if !client.isRunning { throw HarnessError("h2_frozen ended: \(client.stderr) \(client.stdout)") }
-                return client.stdout.contains(#""ready": true"#)
-            }
             let (status, duration) = try await daemon.stop()
             #expect(status == 0, "\(daemon.log.suffix(3000))")
             #expect(duration < .seconds(2), "the stop took \(duration)")
