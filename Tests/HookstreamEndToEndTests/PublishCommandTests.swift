@@ -85,6 +85,27 @@ import Testing
         }
     }
 
+    /// Bad input: with `--lines`, a line of 16 MB (against 1 KiB) between 300 short ones on each side, through a pipe.
+    /// Each line gets its answer, and the run takes about as long as reading the input: the client searched a long
+    /// line for its end from its start again with each chunk read, and a line of 8 MB took minutes.
+    @Test func aVeryLongLineIsReadOnceAndTheRunGoesOn() async throws {
+        let config = Self.config.replacingOccurrences(of: "{ path: ./run/hookstream.sock }", with: "{ path: ./run/hookstream.sock, line_bytes: 1KiB }")
+        try await withDaemon(config: config) { daemon in
+            let short = (0..<300).map { #"{"topic":"local/s","data":\#($0)}"# + "\n" }.joined()
+            let long = #"{"topic":"local/long","data":""# + String(repeating: "x", count: 16_000_000) + #""}"# + "\n"
+            let input = daemon.directory.appendingPathComponent("input.ndjson")
+            try (short + long + short).write(to: input, atomically: true, encoding: .utf8)
+            let run = try await ChildProcess.run(
+                "/bin/sh", ["-c", #"cat "$0" | "$1" publish --socket "$2" --lines"#, input.path, TestEnvironment.binary, daemon.socketPath],
+                timeout: .seconds(60))
+            #expect(run.status == 1, "the long line was refused: \(run.stderr.suffix(500))")
+            let answers = run.stdout.split(separator: "\n")
+            #expect(answers.count == 601, "an answer per line")
+            #expect(answers[299] == #"{"ok":true,"ids":[300]}"# && answers[301] == #"{"ok":true,"ids":[301]}"# && answers.last == #"{"ok":true,"ids":[600]}"#)
+            #expect(run.stderr.contains("refused: line longer than 1024 bytes"), "\(run.stderr.suffix(500))")
+        }
+    }
+
     /// `--lines` reading a pipe that stays open, into a pipe: each answer comes out as soon as its line is stored, not
     /// when the input ends (output into a pipe is buffered unless flushed). Bad input: a line that is not UTF-8.
     @Test func linesFromAnOpenPipeAreAnsweredOneByOne() async throws {
