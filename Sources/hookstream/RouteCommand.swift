@@ -47,6 +47,11 @@ struct RouteCommand: ParsableCommand {
     @Option(name: .long, help: "For the Unix socket's source: the sender's process id (peer.pid; default: this command's).")
     var peerPID: Int32?
 
+    @Option(
+        name: .long,
+        help: "For the Unix socket's source: a supplementary group of the sender, which allow_gids admits too (repeat it; default: yours, unless --peer-uid or --peer-gid is given).")
+    var peerGroup: [UInt32] = []
+
     @Flag(name: .long, help: "Check the signature headers as the daemon would (for sources with verify:).")
     var verify = false
 
@@ -66,6 +71,7 @@ struct RouteCommand: ParsableCommand {
         request.subPath = path.hasPrefix("/") ? String(path.dropFirst()) : path
         // The daemon always knows who sent a socket line; so does the dry run, as the sender you say (or you).
         request.peer = (uid: peerUID ?? getuid(), gid: peerGID ?? getgid(), pid: peerPID ?? getpid())
+        request.peerGroups = peerGroup.isEmpty && peerUID == nil && peerGID == nil ? RouteCommand.supplementaryGroups() : peerGroup
         for text in header {
             guard let colon = text.firstIndex(of: ":"), colon != text.startIndex else {
                 throw ValidationError("--header must be 'Name: value', found '\(text)'")
@@ -100,6 +106,15 @@ struct RouteCommand: ParsableCommand {
         }
         if json { printJSON(result) } else { printText(result) }
         if result.refused != nil || result.report.events.isEmpty { throw ExitCode(1) }
+    }
+
+    /// This process's supplementary groups, as the daemon reads a sender's.
+    private static func supplementaryGroups() -> [UInt32] {
+        let count = getgroups(0, nil)
+        guard count > 0 else { return [] }
+        var groups = [gid_t](repeating: 0, count: Int(count))
+        let filled = getgroups(count, &groups)
+        return filled > 0 ? Array(groups.prefix(Int(filled))) : []
     }
 
     private func printText(_ result: DryRun.Result) {

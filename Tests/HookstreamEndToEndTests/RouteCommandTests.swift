@@ -189,4 +189,37 @@ import Testing
         #expect(get.status == 1, "\(get.stdout)")
         #expect(get.stdout.contains("405"), "\(get.stdout)")
     }
+
+    /// What the daemon refuses before its rules is refused by the dry run too, with the daemon's status and words.
+    /// Bad input: a socket sender that `allow_uids` / `allow_gids` do not admit (and one admitted by a supplementary
+    /// group), a line past `line_bytes`, a webhook body past `body_bytes`, and a compressed one.
+    @Test func whatTheDaemonRefusesBeforeItsRulesIsRefused() async throws {
+        let config = """
+            sources:
+              local: { unix_socket: true, allow_uids: [0], allow_gids: [42] }
+              demo: {}
+            server: { unix_socket: { path: ./run/x.sock, line_bytes: 1KiB }, limits: { body_bytes: 2KiB } }
+            rules:
+              - { name: lines, source: local, publish: { topic: local/x } }
+              - { name: hooks, source: demo, publish: { topic: demo/x } }
+            """
+        let stranger = try await route(["--source", "local", "--peer-uid", "1001", "--peer-gid", "1001", "--json"], body: "{}", config: config)
+        #expect(stranger.status == 1)
+        #expect(stranger.stdout.contains(#""refused":{"status":403,"message":"forbidden: uid 1001 and gid 1001 are in neither allow_uids nor allow_gids of source 'local'"}"#), "\(stranger.stdout)")
+        let member = try await route(["--source", "local", "--peer-uid", "1001", "--peer-gid", "1001", "--peer-group", "42", "--json"], body: "{}", config: config)
+        #expect(member.status == 0, "a supplementary group in allow_gids: \(member.stdout)")
+        let long = #"{"data":""# + String(repeating: "x", count: 1_100) + #""}"#
+        let longLine = try await route(["--source", "local", "--peer-uid", "0"], body: long + "\n", config: config)
+        #expect(longLine.status == 1)
+        #expect(longLine.stdout.contains("refused with 400: line longer than 1024 bytes (server.unix_socket.line_bytes)"), "\(longLine.stdout)")
+        let largeBody = try await route(["--source", "demo"], body: long + long, config: config)
+        #expect(largeBody.status == 1)
+        #expect(largeBody.stdout.contains("refused with 413: the request body is larger than the limit of 2048 bytes"), "\(largeBody.stdout)")
+        let gzipped = try await route(["--source", "demo", "--header", "Content-Encoding: gzip"], body: "{}", config: config)
+        #expect(gzipped.status == 1)
+        #expect(gzipped.stdout.contains("refused with 415: Content-Encoding 'gzip' is not supported"), "\(gzipped.stdout)")
+        // Within the bounds, each is routed.
+        #expect(try await route(["--source", "demo"], body: long, config: config).status == 0)
+        #expect(try await route(["--source", "local", "--peer-uid", "0"], body: #"{"data":1}"# + "\n", config: config).status == 0)
+    }
 }

@@ -157,11 +157,9 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
             }
             // A compressed body would reach the rules and the signature check as its compressed bytes: a sender that
             // gzips is told so, rather than getting a 401 for a signature that was right or a 400 for JSON that was.
-            if let encoding = head.headers.first(name: "content-encoding"), !HTTPConnectionHandler.isIdentity(encoding) {
+            if let encoding = head.headers.first(name: "content-encoding"), !HTTPError.isIdentity(encoding: encoding) {
                 refuseBody(
-                    HTTPError(
-                        .unsupportedMediaType, code: "unsupported_content_encoding",
-                        "Content-Encoding '\(encoding.prefix(64))' is not supported: send the body uncompressed"),
+                    .compressedBody(encoding: encoding),
                     reason: "compressed body", metadata: ["content_encoding": "\(encoding.prefix(64))"], head: head, settings: settings, context: context)
                 return
             }
@@ -200,7 +198,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
 
     private func refuseTooLarge(limit: Int, head: HTTPRequestHead, settings: LiveSettings, context: ChannelHandlerContext) {
         refuseBody(
-            HTTPError(.payloadTooLarge, code: "body_too_large", "the request body is larger than the limit of \(limit) bytes"),
+            .bodyTooLarge(limit: limit),
             reason: "body too large", metadata: ["limit": "\(limit)"], head: head, settings: settings, context: context)
     }
 
@@ -218,12 +216,6 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         }
         server.logger.info("Request refused: \(reason)", metadata: metadata)
         respond(HTTPResponse(error: error), keepAlive: false, headOnly: head.method == .HEAD, context: context)
-    }
-
-    /// Whether a `Content-Encoding` says the body is as sent (`identity`, in any case, or nothing).
-    private static func isIdentity(_ encoding: String) -> Bool {
-        let value = encoding.trimmingSpaces()
-        return value.isEmpty || value.lowercased() == "identity"
     }
 
     /// Why a request is refused for its host, if it is, as RFC 9112 3.2 wants: none on an HTTP/1.1 request, more

@@ -19,6 +19,8 @@ public enum DryRun {
         /// The Unix socket sender's credentials (`peer.uid`, `peer.gid`, `peer.pid`), which the daemon takes from the
         /// kernel.
         public var peer: (uid: UInt32, gid: UInt32, pid: Int32)?
+        /// The sender's supplementary groups, which `allow_gids` also admits.
+        public var peerGroups: [UInt32] = []
 
         public init(source: String) { self.source = source }
     }
@@ -57,6 +59,18 @@ public enum DryRun {
         let message: JSONValue
         switch source.kind {
         case .unixSocket:
+            // What the daemon refuses before the rules: a sender the source does not allow, a line past the bound.
+            if let peer = request.peer, !source.allowsPeer(uid: peer.uid, gid: peer.gid, groups: request.peerGroups) {
+                result.refused = (403, UnixSocketIngest.forbidden(uid: String(peer.uid), gid: String(peer.gid), source: source.name))
+                return result
+            }
+            var line = request.body[...]
+            if line.last == UInt8(ascii: "\n") { line = line.dropLast() }  // a body file's last line break is not the line's
+            if line.last == UInt8(ascii: "\r") { line = line.dropLast() }
+            if let lineLimit = configuration.server.unixSocket?.lineLimit, line.count > lineLimit {
+                result.refused = (400, UnixSocketIngest.lineTooLong(limit: lineLimit))
+                return result
+            }
             do {
                 let peer = request.peer.map { UnixSocketPeer(pid: $0.pid, uid: $0.uid, gid: $0.gid) }
                 message = try UnixSocketMessage.make(line: request.body, source: source.name, peer: peer)
@@ -71,6 +85,15 @@ public enum DryRun {
             }
             var headers = HTTPHeaders()
             for (name, value) in request.headers { headers.add(name: name, value: value) }
+            // What the daemon refuses before the signature and the rules: a body past the bound, a compressed one.
+            if request.body.count > configuration.server.bodyLimit {
+                result.refused = (413, HTTPError.bodyTooLarge(limit: configuration.server.bodyLimit).message)
+                return result
+            }
+            if let encoding = headers.first(name: "content-encoding"), !HTTPError.isIdentity(encoding: encoding) {
+                result.refused = (415, HTTPError.compressedBody(encoding: encoding).message)
+                return result
+            }
             if !request.body.isEmpty, !headers.contains(name: "content-type") { headers.add(name: "Content-Type", value: "application/json") }
             let head = HTTPRequestHead(version: .http1_1, method: HTTPMethod(rawValue: request.method), uri: "/hooks/\(source.name)", headers: headers)
             var target = RequestTarget("/")

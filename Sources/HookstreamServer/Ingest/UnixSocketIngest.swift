@@ -207,8 +207,7 @@ final class UnixSocketIngest: Service {
         do {
             try await client.executeThenClose { inbound, outbound in
                 try await withGracefulShutdownHandler {
-                    let tooLong = UnixSocketIngest.failure(
-                        "line longer than \(socket.lineLimit) bytes (server.unix_socket.line_bytes); it was not read, the next line is")
+                    let tooLong = UnixSocketIngest.failure(UnixSocketIngest.lineTooLong(limit: socket.lineLimit))
                     for try await frame in inbound.decode(using: NewlineFrameDecoder(lineLimit: socket.lineLimit)) {
                         guard case .line(let line) = frame else {
                             // A sender a reload no longer allows is refused, whatever it sends.
@@ -248,7 +247,17 @@ final class UnixSocketIngest: Service {
                 "Unix socket sender refused: its uid and gid are not in the source's allow_uids or allow_gids",
                 metadata: ["uid": "\(uid)", "gid": "\(gid)", "refused": "\(count)"])
         }
-        return UnixSocketIngest.failure("forbidden: uid \(uid) and gid \(gid) are in neither allow_uids nor allow_gids of source '\(source.name)'")
+        return UnixSocketIngest.failure(UnixSocketIngest.forbidden(uid: uid, gid: gid, source: source.name))
+    }
+
+    /// Why a line past `server.unix_socket.line_bytes` (`limit`) is refused.
+    static func lineTooLong(limit: Int) -> String {
+        "line longer than \(limit) bytes (server.unix_socket.line_bytes); it was not read, the next line is"
+    }
+
+    /// Why a sender the source's `allow_uids` and `allow_gids` do not name is refused.
+    static func forbidden(uid: String, gid: String, source: String) -> String {
+        "forbidden: uid \(uid) and gid \(gid) are in neither allow_uids nor allow_gids of source '\(source)'"
     }
 
     /// Processes one line from `peer` into its one-line JSON answer; `refused` when the sender is not allowed.
