@@ -38,7 +38,7 @@ extension PostgresEventStore {
                     connection.closeFuture.whenComplete { _ in hear.finish() }
                     // Now and then, whatever was heard: a failed commit that was stored all the same, with no commit
                     // after it to tell, is read within this.
-                    let sweep = writerLoop.scheduleRepeatedTask(initialDelay: listenerLimits.sweep, delay: listenerLimits.sweep) { _ in hear.yield() }
+                    let sweep = writerLoop.scheduleRepeatedTask(initialDelay: limits.sweep, delay: limits.sweep) { _ in hear.yield() }
                     defer {
                         sweep.cancel()
                         listening.stop()
@@ -47,14 +47,14 @@ extension PostgresEventStore {
                     follow.withLockedValue { $0.hear = hear }
                     // Reads go over this connection too (they queue behind its LISTEN): no wait for the pool.
                     try await withTaskCancellationHandler {
-                        try await catchUp(on: connection, within: listenerLimits.catchUpDeadline)
+                        try await catchUp(on: connection, within: limits.catchUpDeadline)
                         setListening(true)
                         if failures > 0 {
                             logger.notice("The PostgreSQL store's listener is connected again", metadata: ["store": "\(settings.location)"])
                         }
                         failures = 0
                         pause = .milliseconds(500)
-                        for await _ in heard { try await catchUp(on: connection, within: listenerLimits.catchUpDeadline) }
+                        for await _ in heard { try await catchUp(on: connection, within: limits.catchUpDeadline) }
                     } onCancel: {
                         // A query waiting on a server that stopped answering ends when its connection closes.
                         connection.close().whenComplete { _ in }
@@ -133,10 +133,10 @@ extension PostgresEventStore {
         var binds = PostgresBindings()
         binds.append(Int64(after))
         binds.append(PostgresEventStore.catchUpPage)
-        binds.append(listenerLimits.pageBytes)
+        binds.append(limits.pageBytes)
         binds.append(Int64(last))
         let result = try await connection.rows(PostgresQuery(unsafeSQL: PostgresSchema.chunkQuery(where: "id <= $4"), binds: binds), logger: logger)
-        let (events, cutByBytes) = try PostgresSchema.chunk(result, bytes: listenerLimits.pageBytes)
+        let (events, cutByBytes) = try PostgresSchema.chunk(result, bytes: limits.pageBytes)
         // A page that ended at its count or its bytes holds every event up to its last; one that did not, up to `last`.
         let through = events.count == PostgresEventStore.catchUpPage || cutByBytes ? events[events.count - 1].id : last
         return through > after ? (events, through) : nil

@@ -97,13 +97,20 @@ extension PostgresEventStore {
         // A server that stops answering (its host gone without a reset) would hold the commit, and every append after
         // it, for as long as TCP takes to give up: past the server's own statement timeout, the connection is closed,
         // which fails the query.
-        let deadline = writerLoop.scheduleTask(in: PostgresEventStore.commitDeadline) {
+        let deadline = writerLoop.scheduleTask(in: limits.commitDeadline) {
             let stuck = self.writer.withLockedValue { $0.commits == commitNumber && $0.isCommitting ? $0.connection : nil }
             stuck?.close().whenComplete { _ in }
         }
         let started = NIODeadline.now()
         writerConnection().flatMap { connection in
-            connection.query(query, logger: self.logger)
+            connection.query(query, logger: self.logger).flatMapErrorThrowing { error in
+                // The server's own error ended the statement, and its transaction with it; without one (the connection
+                // lost, or closed by the deadline above) the commit may have happened.
+                if let psql = error as? PSQLError, psql.serverInfo != nil { throw error }
+                throw StoreError(
+                    .unconfirmed,
+                    "the PostgreSQL store \(self.settings.location) did not confirm a commit: \(PostgresEventStore.describe(error)); it may have been stored")
+            }
         }.always { result in
             deadline.cancel()
             if case .success = result { self.commitDuration.recordNanoseconds((NIODeadline.now() - started).nanoseconds) }
@@ -117,9 +124,6 @@ extension PostgresEventStore {
             self.finish(group, result, timestamp: timestamp)
         }
     }
-
-    /// How long a commit may take before its connection is closed (past the server's `statement_timeout`).
-    static let commitDeadline = TimeAmount.seconds(35)
 
     /// The writer's connection: the open one, or a new one (after the first append, or one that broke).
     private func writerConnection() -> EventLoopFuture<PostgresConnection> {
@@ -178,7 +182,9 @@ extension PostgresEventStore {
             if first {
                 logger.error("The PostgreSQL store cannot store events", metadata: ["store": "\(settings.location)", "error": "\(message)"])
             }
-            let failure = StoreError(.writeFailed, "the PostgreSQL store \(settings.location) cannot store events: \(message)")
+            let failure =
+                (error as? StoreError)?.kind == .unconfirmed
+                ? StoreError(.unconfirmed, message) : StoreError(.writeFailed, "the PostgreSQL store \(settings.location) cannot store events: \(message)")
             for append in group { append.completion(.failure(failure)) }
         }
         enum Next { case idle([CheckedContinuation<Void, Never>]), commit([PendingAppend]) }

@@ -54,9 +54,11 @@ public final class PostgresEventStore: SharedEventStore, Service, CustomStringCo
         var drained: [CheckedContinuation<Void, Never>] = []
     }
 
-    /// How the listener finds out that its connection no longer answers, and how much one page of its catch-up reads
-    /// (tests shorten them).
-    struct ListenerLimits: Sendable {
+    /// How the writer and the listener find out that their connection no longer answers, and how much one page of the
+    /// listener's catch-up reads (tests shorten them).
+    struct Limits: Sendable {
+        /// How long a commit may take before its connection is closed (past the server's `statement_timeout`).
+        var commitDeadline = TimeAmount.seconds(35)
         /// How often the listener reads whatever it heard or not.
         var sweep = TimeAmount.seconds(30)
         /// How long one page of a catch-up (its two reads) may take before the listener's connection is closed.
@@ -81,7 +83,7 @@ public final class PostgresEventStore: SharedEventStore, Service, CustomStringCo
     /// Advisory lock keys ("hookstrm" and the next): retention, and the schema's creation.
     static let retentionLock: Int64 = 0x686F_6F6B_7374_726E
     static let schemaLock: Int64 = retentionLock + 1
-    /// Most events one page of the listener's catch-up reads (``ListenerLimits/pageBytes`` bounds their bytes).
+    /// Most events one page of the listener's catch-up reads (``Limits/pageBytes`` bounds their bytes).
     static let catchUpPage = 1_000
     /// Most rows a retention statement deletes.
     static let pruneChunk = 5_000
@@ -109,7 +111,7 @@ public final class PostgresEventStore: SharedEventStore, Service, CustomStringCo
     /// Where the writer's connection lives: the HTTP server's loop when the daemon passes it, so that an append and its
     /// `202` need no other thread.
     let writerLoop: any EventLoop
-    let listenerLimits: ListenerLimits
+    let limits: Limits
 
     public var description: String { "PostgresEventStore" }
 
@@ -122,12 +124,12 @@ public final class PostgresEventStore: SharedEventStore, Service, CustomStringCo
     }
 
     private init(
-        settings: PostgresStore, lastID: EventID, refusalLapse: Duration, writerLoop: any EventLoop, listenerLimits: ListenerLimits,
+        settings: PostgresStore, lastID: EventID, refusalLapse: Duration, writerLoop: any EventLoop, limits: Limits,
         logger: Logger, now: @escaping @Sendable () -> Int64
     ) throws {
         self.settings = settings
         self.writerLoop = writerLoop
-        self.listenerLimits = listenerLimits
+        self.limits = limits
         self.refusalLapse = refusalLapse
         let logger = PostgresEventStore.driverLogger(logger)
         self.logger = logger
@@ -153,12 +155,12 @@ public final class PostgresEventStore: SharedEventStore, Service, CustomStringCo
         _ settings: PostgresStore, writerLoop: (any EventLoop)? = nil, logger: Logger = Logger(label: "hookstream.store"),
         now: @escaping @Sendable () -> Int64 = WallClock.milliseconds, refusalLapse: Duration = .seconds(10)
     ) async throws(StoreError) -> PostgresEventStore {
-        try await open(settings, writerLoop: writerLoop, logger: logger, now: now, refusalLapse: refusalLapse, listenerLimits: ListenerLimits())
+        try await open(settings, writerLoop: writerLoop, logger: logger, now: now, refusalLapse: refusalLapse, limits: Limits())
     }
 
     static func open(
         _ settings: PostgresStore, writerLoop: (any EventLoop)? = nil, logger: Logger = Logger(label: "hookstream.store"),
-        now: @escaping @Sendable () -> Int64 = WallClock.milliseconds, refusalLapse: Duration = .seconds(10), listenerLimits: ListenerLimits
+        now: @escaping @Sendable () -> Int64 = WallClock.milliseconds, refusalLapse: Duration = .seconds(10), limits: Limits
     ) async throws(StoreError) -> PostgresEventStore {
         let logger = driverLogger(logger)
         do {
@@ -177,7 +179,7 @@ public final class PostgresEventStore: SharedEventStore, Service, CustomStringCo
             }
             return try PostgresEventStore(
                 settings: settings, lastID: last, refusalLapse: refusalLapse,
-                writerLoop: writerLoop ?? PostgresConnection.defaultEventLoopGroup.any(), listenerLimits: listenerLimits, logger: logger, now: now)
+                writerLoop: writerLoop ?? PostgresConnection.defaultEventLoopGroup.any(), limits: limits, logger: logger, now: now)
         } catch {
             throw StoreError(
                 .openFailed,
@@ -280,7 +282,9 @@ public final class PostgresEventStore: SharedEventStore, Service, CustomStringCo
             return "\(message) (SQLSTATE \(info[.sqlState] ?? "?"))"
         }
         if let underlying = psql.underlying {
-            if let io = underlying as? IOError {
+            // A TCP connection comes back as NIO's error for every address it tried, a socket folder's as the error itself.
+            let io = underlying as? IOError ?? (underlying as? NIOConnectionError)?.connectionErrors.lazy.compactMap { $0.error as? IOError }.first
+            if let io {
                 return "cannot connect: \(String(cString: strerror(io.errnoCode))) (is the server running, and store.postgres.host and port where it listens?)"
             }
             return "\(psql.code): \(underlying)"

@@ -206,7 +206,7 @@ import Testing
         try await ScratchPostgres.with { server in
             let heard = NIOLockedValueBox<[EventID]>([])
             let store = try await PostgresEventStore.open(
-                server.settings, listenerLimits: .init(sweep: .milliseconds(200), catchUpDeadline: .milliseconds(500)))
+                server.settings, limits: .init(sweep: .milliseconds(200), catchUpDeadline: .milliseconds(500)))
             store.follow(from: { heard.withLockedValue { $0.last ?? 0 } }, deliver: { events, _ in heard.withLockedValue { $0 += events.map(\.id) } })
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await store.run() }
@@ -305,7 +305,7 @@ import Testing
     @Test func aCatchUpInPagesCutByBytesHandsOnEveryEvent() async throws {
         try await ScratchPostgres.with { server in
             let heard = NIOLockedValueBox<[EventID]>([])
-            let store = try await PostgresEventStore.open(server.settings, listenerLimits: .init(pageBytes: 1))
+            let store = try await PostgresEventStore.open(server.settings, limits: .init(pageBytes: 1))
             store.follow(from: { heard.withLockedValue { $0.last ?? 0 } }, deliver: { events, _ in heard.withLockedValue { $0 += events.map(\.id) } })
             try await withStore(server) { other in
                 _ = try await other.append((0..<12).map { self.draft("t/\($0)", String(repeating: "d", count: $0 * 100)) })
@@ -406,6 +406,35 @@ import Testing
         }
     }
 
+    /// Bad input for the store: its server stops answering while it commits (SIGSTOP). The commit's deadline closes
+    /// the connection, and the append fails as `unconfirmed`, not as "not stored": the query had reached the server,
+    /// which runs and commits it once it goes on. Senders were told to retry, and published such an event twice.
+    @Test func aCommitCutOffWithoutAnAnswerIsUnconfirmedAndMayHaveBeenStored() async throws {
+        try await ScratchPostgres.with { server in
+            let store = try await PostgresEventStore.open(server.settings, limits: .init(commitDeadline: .seconds(2)))
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await store.run() }
+                #expect(try await store.append([draft("a")]).map(\.id) == [1])
+                try await server.signalAll(SIGSTOP)
+                let failure: StoreError?
+                do {
+                    _ = try await store.append([draft("b", "sent before the server stopped answering")])
+                    failure = nil
+                } catch {
+                    failure = error as? StoreError
+                }
+                try await server.signalAll(SIGCONT)
+                #expect(failure?.kind == .unconfirmed, "\(String(describing: failure))")
+                #expect(failure?.message.contains("it may have been stored") == true, "\(String(describing: failure))")
+                try await waitUntil("the server commits what it had been sent") {
+                    try await store.events(after: 1, matching: TopicFilter([try TopicPattern("b")]), limit: 10).count == 1
+                }
+                try await store.close()
+                group.cancelAll()
+            }
+        }
+    }
+
     /// A store whose logger is at `trace` (`serve --log-level trace`) hands PostgresNIO no more than `debug`: the
     /// driver logs its login at `trace`, SCRAM's nonce, salt and proof among it, enough to guess a password offline.
     @Test func theDriverLogsNothingAtTraceWhateverTheStoresLevel() async throws {
@@ -443,6 +472,16 @@ import Testing
             #expect(error.kind == .openFailed)
             #expect(error.message.contains("postgresql://hookstream@[\(settings.host)]:5432/hookstream"), "\(error.message)")
             #expect(!error.message.contains("s3cret"))
+        }
+        // Over TCP, to a port where nothing listens: the refusal in words, not NIO's nested error for each address.
+        settings.host = "127.0.0.1"
+        settings.port = 1
+        do {
+            _ = try await PostgresEventStore.open(settings)
+            Issue.record("opened a store with no server")
+        } catch {
+            #expect(error.message.contains("cannot connect: Connection refused (is the server running"), "\(error.message)")
+            #expect(!error.message.contains("SingleConnectionFailure") && !error.message.contains("s3cret"), "\(error.message)")
         }
     }
 

@@ -10,6 +10,9 @@ public struct StoreError: Error, Sendable, CustomStringConvertible {
         case openFailed
         /// Writing failed (disk full, read-only file system, locked); nothing of the batch was stored.
         case writeFailed
+        /// The write was sent and not confirmed (a database server's connection lost while it committed): it may have
+        /// been stored, and its events delivered, all the same.
+        case unconfirmed
         /// Reading failed.
         case readFailed
     }

@@ -94,7 +94,7 @@ final class Publisher: Sendable {
                             LogMessageID.metadataKey: "\(LogMessageID.storeUnavailable)",
                         ])
                 }
-                completion(.failed(Publisher.storeUnavailable))
+                completion(.failed((error as? StoreError)?.kind == .unconfirmed ? Publisher.storeUnconfirmed : Publisher.storeUnavailable))
             }
         }
     }
@@ -126,6 +126,11 @@ final class Publisher: Sendable {
             "hookstream.rule": .array(Array(Set(drafts.map(\.rule))).sorted().map { .string($0) }),
         ]
     }
+
+    /// The answer when the store lost its database while committing: the events may be stored and delivered, and
+    /// a sender told "not stored" would publish them twice.
+    static let storeUnconfirmed = HTTPResponse(
+        error: HTTPError(.serviceUnavailable, code: "store_unconfirmed", UnixSocketIngest.unconfirmedMessage))
 
     static let storeUnavailable = HTTPResponse(
         error: HTTPError(.serviceUnavailable, code: "store_unavailable", "the event store cannot accept events right now; retry later"))

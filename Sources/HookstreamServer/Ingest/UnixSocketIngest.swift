@@ -250,6 +250,10 @@ final class UnixSocketIngest: Service {
         return UnixSocketIngest.failure(UnixSocketIngest.forbidden(uid: uid, gid: gid, source: source.name))
     }
 
+    /// What a sender is told when the store did not confirm its events (``StoreError/Kind/unconfirmed``).
+    static let unconfirmedMessage =
+        "the event store lost its database while storing this; it may have been stored and delivered: a retry may publish it twice, unless it has a delivery id (dedupe) that the store checks"
+
     /// Why a line past `server.unix_socket.line_bytes` (`limit`) is refused.
     static func lineTooLong(limit: Int) -> String {
         "line longer than \(limit) bytes (server.unix_socket.line_bytes); it was not read, the next line is"
@@ -306,6 +310,7 @@ final class UnixSocketIngest: Service {
                     "Unix socket line not stored: the event store failed",
                     metadata: ["error": "\(error)", "refused": "\(count)", LogMessageID.metadataKey: "\(LogMessageID.storeUnavailable)"])
             }
+            if (error as? StoreError)?.kind == .unconfirmed { return UnixSocketIngest.failure(UnixSocketIngest.unconfirmedMessage) }
             return UnixSocketIngest.failure("the event store cannot accept events right now; retry later")
         }
     }
