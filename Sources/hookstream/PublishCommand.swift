@@ -12,14 +12,15 @@ struct PublishCommand: AsyncParsableCommand {
         abstract: "Publish over the daemon's Unix socket; return once the events are stored.",
         discussion: """
             Examples:
-              hookstream publish --topic local/backup --event done --data 'backup finished'
-              hookstream publish --socket /run/hookstream/ingest.sock --topic local/disk --json '{"used":0.93}'
-              jq -c '{topic: "local/jobs", data: .}' results.json | hookstream publish --lines
+              hookstream publish --topic local/backup --event done --data 'finished'
+              hookstream publish --topic local/disk --json '{"used":0.93}'
+              jq -c '{topic: "local/jobs", data: .}' r.json | hookstream publish --lines
 
-            The socket is --socket, else $HOOKSTREAM_SOCKET, else ./run/hookstream.sock (the default config's
-            server.unix_socket.path; under the systemd units, /run/hookstream/ingest.sock). Each answer is printed
+            The socket is --socket, else $HOOKSTREAM_SOCKET, else ./run/hookstream.sock (the default config's \
+            server.unix_socket.path; under the systemd units, /run/hookstream/ingest.sock). Each answer is printed \
             as the daemon gives it ({"ok":true,"ids":[...]}).
-            Exit status: 0 when every message was stored, 1 when one was refused or the daemon could not be
+
+            Exit status: 0 when every message was stored, 1 when one was refused or the daemon could not be \
             reached (the reason on standard error), 64 for bad arguments.
             """)
 
@@ -115,14 +116,14 @@ struct PublishCommand: AsyncParsableCommand {
         do {
             return try JSONParser.parse(text)
         } catch {
-            throw ValidationError("--json is not JSON: \(error)")
+            throw Self.usageError("--json is not JSON: \(error)")
         }
     }
 
     /// Standard input as text; bytes that are not UTF-8 are refused rather than replaced.
     private static func standardInput(trimmingOneNewline: Bool) throws -> String {
         guard let text = String(validating: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self) else {
-            throw ValidationError("standard input is not UTF-8 text (send binary data encoded, as base64 say)")
+            throw Self.usageError("standard input is not UTF-8 text (send binary data encoded, as base64 say)")
         }
         // What `echo` adds is not part of the data; any other line break in it is.
         return trimmingOneNewline && text.hasSuffix("\n") ? String(text.dropLast()) : text

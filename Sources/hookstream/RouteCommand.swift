@@ -74,7 +74,7 @@ struct RouteCommand: ParsableCommand {
         request.peerGroups = peerGroup.isEmpty && peerUID == nil && peerGID == nil ? RouteCommand.supplementaryGroups() : peerGroup
         for text in header {
             guard let colon = text.firstIndex(of: ":"), colon != text.startIndex else {
-                throw ValidationError("--header must be 'Name: value', found '\(text)'")
+                throw Self.usageError("--header must be 'Name: value', found '\(text)'")
             }
             request.headers.append((String(text[..<colon]), String(text[text.index(after: colon)...].trimmingCharacters(in: .whitespaces))))
         }
@@ -94,7 +94,7 @@ struct RouteCommand: ParsableCommand {
                     return (try? handle.readToEnd()) ?? nil
                 } ?? nil
             }
-            guard let data else { throw ValidationError("cannot read the body file '\(body)'") }
+            guard let data else { throw Self.usageError("cannot read the body file '\(body)'") }
             request.body = Array(data)
         }
         request.verify = verify
@@ -102,7 +102,7 @@ struct RouteCommand: ParsableCommand {
         do {
             result = try DryRun.run(request, configuration: configuration)
         } catch {
-            throw ValidationError(error.description)
+            throw Self.usageError(error.description)
         }
         if json { printJSON(result) } else { printText(result) }
         if result.refused != nil || result.report.events.isEmpty { throw ExitCode(1) }

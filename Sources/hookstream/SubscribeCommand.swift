@@ -69,7 +69,7 @@ struct SubscribeCommand: AsyncParsableCommand {
             do {
                 tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(caCertificates))
             } catch {
-                throw ValidationError("the CA file \(caCertificates) holds no PEM certificate: \(error)")
+                throw Self.usageError("the CA file \(caCertificates) holds no PEM certificate: \(error)")
             }
             configuration.tlsConfiguration = tls
         }
@@ -96,7 +96,7 @@ struct SubscribeCommand: AsyncParsableCommand {
         guard let token = try givenToken() else { return nil }
         guard token.utf8.allSatisfy({ $0 >= 0x20 && $0 != 0x7F }) else {
             let origin = tokenFile.map { "the token file \($0)" } ?? tokenEnv.map { "the environment variable \($0)" } ?? "--token"
-            throw ValidationError("\(origin) holds a line break or another control character: a token is one line of printable text")
+            throw Self.usageError("\(origin) holds a line break or another control character: a token is one line of printable text")
         }
         return token
     }
@@ -104,14 +104,14 @@ struct SubscribeCommand: AsyncParsableCommand {
     private func givenToken() throws -> String? {
         if let tokenEnv {
             guard let value = ProcessInfo.processInfo.environment[tokenEnv], !value.isEmpty else {
-                throw ValidationError("the environment variable \(tokenEnv) is not set")
+                throw Self.usageError("the environment variable \(tokenEnv) is not set")
             }
             return value
         }
         if let tokenFile {
-            guard let data = FileManager.default.contents(atPath: tokenFile) else { throw ValidationError("cannot read the token file \(tokenFile)") }
+            guard let data = FileManager.default.contents(atPath: tokenFile) else { throw Self.usageError("cannot read the token file \(tokenFile)") }
             let value = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-            guard !value.isEmpty else { throw ValidationError("the token file \(tokenFile) is empty") }
+            guard !value.isEmpty else { throw Self.usageError("the token file \(tokenFile) is empty") }
             return value
         }
         return token

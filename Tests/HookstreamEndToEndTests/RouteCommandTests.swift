@@ -159,6 +159,7 @@ import Testing
         let unknown = try await route(["--source", "nope"], body: "{}")
         #expect(unknown.status == 64)
         #expect(unknown.stderr.contains("no source named 'nope'"))
+        #expect(unknown.stderr.contains("Usage: hookstream route"), "the command's own usage: \(unknown.stderr)")
     }
 
     /// A rule on the socket sender's credentials can be tried: the dry run gives `peer` as the daemon would, as

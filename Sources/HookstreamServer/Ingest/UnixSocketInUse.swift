@@ -38,13 +38,13 @@ struct UnixSocketInUse: Error, Sendable, CustomStringConvertible {
     var description: String {
         switch reason {
         case .listening:
-            "another process is listening on the Unix socket \(path) (another hookstream?): stop it, or give this one another server.unix_socket.path"
+            "another process is listening on the Unix socket \(path) (another hookstream?): stop it, or give this one another path (server.unix_socket.path, or --unix-socket)"
         case .cannotTell(let code):
-            "cannot tell whether another process listens on the Unix socket \(path) (connecting to it failed: \(String(cString: strerror(code)))): remove the file if it is stale, or give this one another server.unix_socket.path"
+            "cannot tell whether another process listens on the Unix socket \(path) (connecting to it failed: \(String(cString: strerror(code)))): remove the file if it is stale, or give this one another path (server.unix_socket.path, or --unix-socket)"
         case .notASocket:
-            "\(path) is not a Unix socket (a file, a folder or a symbolic link is there): remove it, or give this one another server.unix_socket.path"
+            "\(path) is not a Unix socket (a file, a folder or a symbolic link is there): remove it, or give this one another path (server.unix_socket.path, or --unix-socket)"
         case .locked(let lockPath):
-            "another process holds \(lockPath), the lock of the Unix socket \(path) (another hookstream?): stop it, or give this one another server.unix_socket.path"
+            "another process holds \(lockPath), the lock of the Unix socket \(path) (another hookstream?): stop it, or give this one another path (server.unix_socket.path, or --unix-socket)"
         case .lockUnavailable(let lockPath, let code):
             UnixSocketInUse.lockProblem(lockPath, socket: path, code: code)
         }
