@@ -474,6 +474,30 @@ import Testing
         #expect(try await reopened.events(after: 895, matching: TopicFilter([try TopicPattern("close/*")]), limit: 10).map(\.id) == [896, 897, 898, 899, 900])
     }
 
+    /// A close with more than 32 MiB not yet applied (a stop has about two seconds) leaves the append log as it is,
+    /// says so, and the next open applies it: 40 events of 1 MiB, none lost.
+    @Test func aCloseLeavesALargeLogForTheNextOpen() async throws {
+        let path = try temporaryPath()
+        let limits = SQLiteEventStore.ApplyLimits(batchEvents: 1_000, batchBytes: 1 << 30, maximumEvents: 100_000, maximumBytes: 1 << 30)
+        let captured = CapturedLog()
+        let store = try SQLiteEventStore(
+            path: path, synchronous: .normal, applyDelay: .seconds(3_600), applyLimits: limits, logger: Logger(label: "test") { _ in captured })
+        let megabyte = String(repeating: "m", count: 1 << 20)
+        for _ in 0..<40 { _ = try await store.append([draft("big/1", megabyte)]) }
+        try await store.close()
+        #expect(captured.all.contains { $0.hasPrefix("notice: The SQLite store leaves its append log for the next start") }, "\(captured.all)")
+        let logSize = try #require(try FileManager.default.attributesOfItem(atPath: path + "-appendlog")[.size] as? Int)
+        #expect(logSize > SQLiteEventStore.closingApplyBytes)
+
+        let reopenedLog = CapturedLog()
+        let reopened = try SQLiteEventStore(path: path, logger: Logger(label: "test") { _ in reopenedLog })
+        #expect(reopenedLog.all.contains { $0.hasPrefix("notice: The SQLite store took 40 event(s) from its append log") }, "\(reopenedLog.all)")
+        let read = try await reopened.events(after: 0, matching: TopicFilter([try TopicPattern("big/1")]), limit: 100)
+        #expect(read.map(\.id) == Array(1...40))
+        #expect(read.allSatisfy { $0.data == .text(megabyte) })
+        try await reopened.close()
+    }
+
     @Test func aTornOrCorruptEntryEndsWhatIsReadBack() throws {
         let path = try temporaryPath() + "-appendlog"
         let log = try AppendLog(path: path)
