@@ -768,6 +768,13 @@ import Testing
         try await waitFor("the failure logged") { captured.all.contains { $0.contains("cannot apply its append log") } }
         #expect(captured.all.filter { $0.contains("cannot apply its append log") }.count == 1, "once, not at every retry: \(captured.all)")
         #expect(store.condition == .degraded("the event store cannot write its database; accepted events wait in its append log"))
+        // Retention passes apply the log too, and fail too; the retries stay one a second (each pass used to add one
+        // more retry a second, for as long as SQLite refused).
+        for _ in 0..<10 { _ = try await store.applyRetention(Retention(maxEvents: nil), now: WallClock.milliseconds()) }
+        let before = store.failedApplyCount
+        try await Task.sleep(for: .seconds(3))
+        let retries = store.failedApplyCount - before
+        #expect((1...5).contains(retries), "\(retries) failed applies in 3 s")
         try await side.write { db in try db.execute(sql: "DROP TRIGGER refuse") }
         try await waitFor("the recovery logged", timeout: .seconds(10)) { captured.all.contains { $0.contains("applies its append log again") } }
         #expect(store.condition == .healthy)

@@ -50,6 +50,42 @@ import Testing
         }
     }
 
+    /// An edit followed at once by SIGHUP (the usual `vi`, then `systemctl reload`) is reloaded once: the file watcher
+    /// sees the same edit after the signal handled it. Bad input: an invalid edit, rejected once (it was logged, counted
+    /// and told to systemd twice); then a valid one, applied once, and not called "saved without a change".
+    @Test func anEditThenSIGHUPIsReloadedOnce() async throws {
+        try await withDaemon(config: Self.config(topic: "a/x")) { daemon in
+            try write(Self.config(topic: "a/x") + "\nstreams: [oops\n", to: daemon)
+            daemon.child.signal(SIGHUP)
+            try await waitUntil("the watcher's turn") { daemon.log.contains("config file change already reloaded by SIGHUP") }
+            #expect(count("config rejected", in: daemon.log) == 1, "\(daemon.log)")
+            try write(Self.config(topic: "b/y"), to: daemon)
+            daemon.child.signal(SIGHUP)
+            try await waitUntil("the watcher's turn again") { count("config file change already reloaded by SIGHUP", in: daemon.log) == 2 }
+            #expect(count("config reloaded", in: daemon.log) == 1, "\(daemon.log)")
+            #expect(!daemon.log.contains("saved without a change"), "\(daemon.log)")
+            #expect(try await client.postWebhook(daemon, source: "app", json: "{}") == [1])
+        }
+    }
+
+    /// A reload that gives a rule of the same name another source: its matches after it are counted under the new
+    /// source, not added to the old source's series.
+    @Test func aRuleMovedToAnotherSourceIsCountedUnderIt() async throws {
+        try await withDaemon(config: Self.config(topic: "a/x")) { daemon in
+            #expect(try await client.postWebhook(daemon, source: "app", json: "{}") == [1])
+            try write(
+                Self.config(topic: "a/x").replacingOccurrences(of: "sources: { app: {} }", with: "sources: { app: {}, other: {} }")
+                    .replacingOccurrences(of: "source: app,", with: "source: other,"),
+                to: daemon)
+            daemon.child.signal(SIGHUP)
+            try await waitUntil("the reload") { daemon.log.contains("config reloaded") }
+            #expect(try await client.postWebhook(daemon, source: "other", json: "{}") == [2])
+            let metrics = try await client.send(.GET, "\(daemon.baseURL)/metrics").body
+            #expect(metrics.contains(#"hookstream_rule_matches_total{source="app",rule="route"} 1"#), "\(metrics)")
+            #expect(metrics.contains(#"hookstream_rule_matches_total{source="other",rule="route"} 1"#), "\(metrics)")
+        }
+    }
+
     /// Bad input: tickets issued before a reload that takes the token's topics away, redeemed after it (a page, or
     /// someone who stockpiled them with a leaked token). The reload's check of open streams has come and gone; the
     /// ticket's credential is checked again when it is redeemed: `403`. A ticket for topics still granted opens.

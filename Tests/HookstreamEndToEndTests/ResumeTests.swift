@@ -30,6 +30,9 @@ import Testing
                 (try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])?["id"] as? String
             }
             #expect(ids == ["3", "4", "5", "6"])
+            // Three replayed and one live, all counted as delivered (replays were left out).
+            let metrics = try await client.send(.GET, "\(daemon.baseURL)/metrics").body
+            #expect(metrics.contains("hookstream_events_delivered_total 4"), "\(metrics)")
         }
     }
 

@@ -119,6 +119,8 @@ public final class SQLiteEventStore: EventStore {
         var isApplyScheduled = false
         /// Why the last apply failed, while applies keep failing: appends are refused past ``ApplyLimits``.
         var applyFailure: String?
+        /// Applies that failed since the store opened (tests count the retries).
+        var failedApplies = 0
         /// The last append's write to the log failed (``Health/lastWriteFailure`` is set; read without its lock).
         var appendFailed = false
         /// Appends are refused for the events waiting (mirrors ``Health/waitingFull``; see ``setWaitingFull(_:_:)``).
@@ -448,11 +450,17 @@ public final class SQLiteEventStore: EventStore {
     /// ``logDrainBytes``, holds appends while it applies the rest). More than a batch waiting goes on at once, in
     /// further transactions: one transaction per batch keeps the WAL bounded (a checkpoint can run between two),
     /// and the SQLite writer lock is held for one batch at a time. Returns whether it applied a batch and more waits.
+    ///
+    /// - Parameter scheduled: whether this is the scheduled apply (or its retry), which schedules the next one. A
+    ///   retention pass applies too, and leaves the next to the one already scheduled: each pass used to start one
+    ///   more retry chain while SQLite kept failing (a full disk), one more apply a second per pass, for good.
     @discardableResult
-    private func applyLog() -> Bool {
+    private func applyLog(scheduled: Bool = true) -> Bool {
         guard let log, !writer.withLockedValue({ $0.isClosed }) else { return false }
+        var chainPending = false
         let entries = log.withLockedValue { state in
             if state.unapplied.isEmpty { state.isApplyScheduled = false }
+            chainPending = !scheduled && state.isApplyScheduled
             return Array(state.unapplied.prefix(applyLimits.entriesInBatch(state.unapplied)))
         }
         guard !entries.isEmpty else { return false }
@@ -470,6 +478,7 @@ public final class SQLiteEventStore: EventStore {
                 // the unapplied events reach applyLimits' maximum.
                 firstFailure = state.applyFailure == nil
                 state.applyFailure = failure
+                state.failedApplies += 1
                 state.isApplyScheduled = true
                 return .seconds(1)
             }
@@ -504,14 +513,15 @@ public final class SQLiteEventStore: EventStore {
                 metadata: ["store.path": "\(path)", "error": "\(failure)"])
         }
         if recovered { logger.notice("The SQLite store applies its append log again", metadata: ["store.path": "\(path)"]) }
-        if let retry { scheduleApply(after: retry) }
+        if let retry, !chainPending { scheduleApply(after: retry) }
         return failure == nil && retry != nil
     }
 
     private func applyToSQLite(_ entries: [AppendLogEntry]) throws {
         let started = DispatchTime.now().uptimeNanoseconds
-        defer { commitDuration.recordNanoseconds(Int64(DispatchTime.now().uptimeNanoseconds &- started)) }
         try appender.append(entries)
+        // Commits that were made: a failed apply is not one.
+        commitDuration.recordNanoseconds(Int64(DispatchTime.now().uptimeNanoseconds &- started))
         let events = entries.reduce(0) { $0 + $1.events.count }
         writer.withLockedValue { state in
             state.commits += 1
@@ -814,6 +824,9 @@ public final class SQLiteEventStore: EventStore {
 
     /// Append transactions committed since the store was opened.
     var commitCount: Int { writer.withLockedValue { $0.commits } }
+
+    /// Applies of the append log that failed (tests only).
+    var failedApplyCount: Int { log?.withLockedValue { $0.failedApplies } ?? 0 }
     /// The most events one transaction has taken so far.
     var largestCommitEvents: Int { writer.withLockedValue { $0.largestCommit } }
 
@@ -897,7 +910,7 @@ public final class SQLiteEventStore: EventStore {
         // entry, so this ends however fast appends come.
         if let log {
             var entries = log.withLockedValue { $0.unapplied.count }
-            while entries > 0, try await onWriter({ self.applyLog() }) { entries -= 1 }
+            while entries > 0, try await onWriter({ self.applyLog(scheduled: false) }) { entries -= 1 }
         }
         if let cutoff = retention.deliveryCutoff(now: now) {
             try await onWriter {

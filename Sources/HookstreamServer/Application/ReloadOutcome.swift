@@ -22,9 +22,10 @@ public struct ReloadOutcome: Sendable, Hashable {
         if old.store.path != new.store.path { changed.append("store.path") }
         if old.store.postgres != new.store.postgres { changed.append("store.postgres") }
         if old.store.synchronous != new.store.synchronous { changed.append("store.sync") }
-        // The memory store drops past its per-topic bound as it appends, with the bound it was made with.
-        if new.store.kind == .memory, old.store.retention.maxEventsPerTopic != new.store.retention.maxEventsPerTopic {
-            changed.append("store.retention.max_events_per_topic (the memory store's bound)")
+        // The memory store drops past its per-topic bound as it appends, with the bound it was made with: a higher one
+        // takes a restart; a lower one its retention passes apply from the next.
+        if new.store.kind == .memory, new.store.retention.maxEventsPerTopic > old.store.retention.maxEventsPerTopic {
+            changed.append("store.retention.max_events_per_topic (raised: the memory store keeps at most the bound it started with)")
         }
         if previous.streams.queue != new.streams.queue { changed.append("streams.queue (open streams keep theirs)") }
         return changed

@@ -727,7 +727,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
             let server = self.server
             StreamReplay(
                 subscriber: subscriber, store: server.broker.store, eventLoop: context.eventLoop, budget: server.replayBudget,
-                limit: { server.settings.configuration.server.replayBytesLimit }, logger: logger)
+                limit: { server.settings.configuration.server.replayBytesLimit }, delivered: server.metrics.eventsDelivered, logger: logger)
                 .start(after: lastEventID, jobs: server.jobs)
         }
     }

@@ -29,13 +29,24 @@ public struct JSONLogHandler: LogHandler {
             .init("label", .string(label)), .init("message", .string(event.message.description)), .init("source", .string(event.source)),
             .init("file", .string(event.file)), .init("line", .number(String(event.line))),
         ]
-        for (key, value) in all.sorted(by: { $0.key < $1.key }) { members.append(.init(key, .string("\(value)"))) }
+        for (key, value) in all.sorted(by: { $0.key < $1.key }) { members.append(.init(key, JSONLogHandler.json(value))) }
         let line = JSONValue.object(members).jsonText + "\n"
         var bytes = Array(line.utf8)[...]
         while !bytes.isEmpty {
             let written = bytes.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
             if written <= 0 { return }
             bytes = bytes.dropFirst(written)
+        }
+    }
+
+    /// A metadata value as JSON: a list as an array, a dictionary as an object (their text, `["1"]`, as a string
+    /// would make a shipper parse the field a second time), the rest as strings.
+    static func json(_ value: Logger.Metadata.Value) -> JSONValue {
+        switch value {
+        case .string(let text): .string(text)
+        case .stringConvertible(let convertible): .string(convertible.description)
+        case .array(let values): .array(values.map(json))
+        case .dictionary(let values): .object(values.sorted { $0.key < $1.key }.map { JSONValue.Member($0.key, json($0.value)) })
         }
     }
 }

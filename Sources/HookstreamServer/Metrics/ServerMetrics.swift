@@ -15,7 +15,7 @@ final class ServerMetrics: Sendable {
     private let reloadsApplied = Counter(label: "hookstream_config_reloads_total", dimensions: [("result", "applied")])
     private let reloadsRejected = Counter(label: "hookstream_config_reloads_total", dimensions: [("result", "rejected")])
     private let webhookCounters = NIOLockedValueBox(CounterCache<WebhookKey>())
-    private let ruleCounters = NIOLockedValueBox(CounterCache<String>())
+    private let ruleCounters = NIOLockedValueBox(CounterCache<RuleKey>())
 
     /// Streams open now.
     let openStreams = Atomic<Int>(0)
@@ -63,7 +63,8 @@ final class ServerMetrics: Sendable {
     /// By the names alone: a closure that captured the draft would copy all of it, its data too.
     private func ruleCounter(rule: String, source: String) -> Counter {
         ruleCounters.withLockedValue { counters in
-            counters.counter(for: rule) {
+            // By source too: a reload may give a rule of the same name another source, and its series is another.
+            counters.counter(for: RuleKey(source: source, rule: rule)) {
                 Counter(label: "hookstream_rule_matches_total", dimensions: [("source", source), ("rule", rule)])
             }
         }
@@ -72,5 +73,10 @@ final class ServerMetrics: Sendable {
     private struct WebhookKey: Hashable, Sendable {
         var source: String
         var status: UInt
+    }
+
+    private struct RuleKey: Hashable, Sendable {
+        var source: String
+        var rule: String
     }
 }

@@ -53,6 +53,9 @@ public final class ConfigReloader: Service, Sendable {
     /// Whether the last reload was rejected: the file put back as it runs is then worth a line in the log, as the
     /// last one said "config rejected".
     private let lastWasRejected = NIOLockedValueBox(false)
+    /// The text a SIGHUP last reloaded, applied or rejected, until the watcher reports a change: an edit followed by
+    /// SIGHUP is seen by the watcher too, and was reloaded (or rejected, and logged) twice.
+    private let reloadedBySignal = NIOLockedValueBox<Data?>(nil)
 
     /// - Parameters:
     ///   - app: the running daemon.
@@ -99,6 +102,11 @@ public final class ConfigReloader: Service, Sendable {
     func reload(_ trigger: Trigger) async -> Result<ReloadOutcome, ConfigError> {
         do {
             let text = FileManager.default.contents(atPath: path)
+            if trigger == .fileChanged, let text, text == reloadedBySignal.withLockedValue({ handled in defer { handled = nil }; return handled }) {
+                logger.debug("config file change already reloaded by SIGHUP; not reloaded again", metadata: ["config": "\(path)"])
+                return .success(ReloadOutcome(streamsEnded: 0, needsRestart: []))
+            }
+            if trigger == .signal { reloadedBySignal.withLockedValue { $0 = text } }
             if trigger == .fileChanged, let text, text == appliedText.withLockedValue({ $0 }) {
                 if lastWasRejected.withLockedValue({ rejected in defer { rejected = false }; return rejected }) {
                     logger.info(

@@ -1,3 +1,4 @@
+import CoreMetrics
 import HookstreamCore
 import Logging
 import NIOConcurrencyHelpers
@@ -36,13 +37,16 @@ struct StreamReplay: Sendable {
     private let eventLoop: any EventLoop
     private let logger: Logger
     private let budget: ReplayBudget
+    /// `hookstream_events_delivered_total`: replayed events count as delivered, as live ones do.
+    private let delivered: Counter
     /// `server.limits.replay_bytes` as it is now (a reload may change it).
     private let limit: @Sendable () -> Int
 
     init(
         subscriber: StreamSubscriber, store: any EventStore, eventLoop: any EventLoop, budget: ReplayBudget, limit: @escaping @Sendable () -> Int,
-        logger: Logger
+        delivered: Counter, logger: Logger
     ) {
+        self.delivered = delivered
         self.budget = budget
         self.limit = limit
         self.subscriber = NIOLoopBound(subscriber, eventLoop: eventLoop)
@@ -199,6 +203,7 @@ struct StreamReplay: Sendable {
             var payload = subscriber.channel.allocator.buffer(capacity: fresh.count * 128)
             for event in fresh { SSEEncoder.writeEvent(event, into: &payload) }
             written = subscriber.write(payload, flush: false)
+            delivered.increment(by: Int64(fresh.count))
         }
         if StreamReplay.isLastPage(page) {
             guard let buffered = subscriber.state.finishReplay() else {
