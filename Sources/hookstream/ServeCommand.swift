@@ -37,12 +37,16 @@ struct ServeCommand: AsyncParsableCommand {
         help: "text, json or journal (native journald fields). Default: journal when standard error is the journal, else text.")
     var logFormat: LogFormat?
 
+    /// Bad arguments are usage errors (exit 64), not a bad config (78).
+    func validate() throws {
+        if let listen, ListenAddress(parsing: listen) == nil { throw ValidationError("--listen must be HOST:PORT, found '\(listen)'") }
+        guard Logger.Level(rawValue: logLevel) != nil else {
+            throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical, found '\(logLevel)'")
+        }
+    }
+
     func run() async throws {
         let listenAddress = listen.flatMap(ListenAddress.init(parsing:))
-        if let listen, listenAddress == nil {
-            printToStandardError("hookstream: --listen must be HOST:PORT, found '\(listen)'")
-            throw ExitCode(ExitCodes.configuration)
-        }
         // The command line's overrides hold for every reload too.
         let unixSocket = self.unixSocket
         let load: ConfigReloader.Loader = { (path) throws(ConfigError) in
@@ -55,10 +59,7 @@ struct ServeCommand: AsyncParsableCommand {
             }
             return configuration
         }
-        guard let level = Logger.Level(rawValue: logLevel) else {
-            printToStandardError("hookstream: --log-level must be one of trace, debug, info, notice, warning, error, critical")
-            throw ExitCode(ExitCodes.configuration)
-        }
+        let level = Logger.Level(rawValue: logLevel) ?? .info  // checked by validate()
         let format = logFormat ?? (JournalLogHandler.isStandardErrorTheJournal() ? .journal : .text)
         format.bootstrap(level: level)
         let logger = Logger(label: "hookstream")

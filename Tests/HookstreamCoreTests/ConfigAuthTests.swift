@@ -107,6 +107,22 @@ import Testing
         #expect(found.contains { $0.hasPrefix("test.yaml:6:11: error: auth.jwt.jwks: keys[0] has no \"kid\"") }, "\(found)")
     }
 
+    /// An identity provider's JWKS lists encryption keys beside its signing keys, some of kinds no signature uses
+    /// (X25519): they are left out, and the signing key is taken (the whole document used to be refused).
+    @Test func aJWKSsEncryptionKeysAreLeftOut() throws {
+        let point = P256.Signing.PrivateKey().publicKey.x963Representation
+        func base64URL(_ bytes: some Sequence<UInt8>) -> String {
+            Data(bytes).base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+                .replacingOccurrences(of: "=", with: "")
+        }
+        let signing = #"{"kty":"EC","crv":"P-256","kid":"sig-1","use":"sig","alg":"ES256","x":"\#(base64URL(point.dropFirst().prefix(32)))","y":"\#(base64URL(point.suffix(32)))"}"#
+        let encryption = #"{"kty":"OKP","crv":"X25519","kid":"enc-1","use":"enc","x":"\#(base64URL(Curve25519.KeyAgreement.PrivateKey().publicKey.rawRepresentation))"}"#
+        let config = try ConfigLoader.parse(
+            "auth:\n  jwt:\n    jwks: { value: '{\"keys\":[\(encryption),\(signing)]}' }\n", file: "test.yaml")
+        let kept = String(decoding: try JSONEncoder().encode(try #require(config.auth.jwt?.jwks)), as: UTF8.self)
+        #expect(kept.contains(#""kid":"sig-1""#) && !kept.contains("enc-1"), "\(kept)")
+    }
+
     /// Bad input: placeholders written where none is, or not as written: `{subject}` in a JWT grant, `{sub}` under a
     /// static token (which has no subject), `{id}` in allow_topics and in a rule's topic (a placeholder there is
     /// `{{ id }}`). Each matched or rendered its braces as literal text, so the grant granted nothing useful, and

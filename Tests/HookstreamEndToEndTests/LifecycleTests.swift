@@ -36,6 +36,11 @@ import Testing
 
         let serve = try await ChildProcess.run(TestEnvironment.binary, ["serve", "--config", path])
         #expect(serve.status == 78)
+        // Bad arguments, not a bad config: 64 with serve's usage.
+        for arguments in [["--log-level", "verbose"], ["--listen", "nowhere"]] {
+            let misused = try await ChildProcess.run(TestEnvironment.binary, ["serve", "--config", path] + arguments)
+            #expect(misused.status == 64 && misused.stderr.contains("\(arguments[0]) must be") && misused.stderr.contains("Usage: hookstream serve"), "\(misused)")
+        }
         #expect(serve.stderr.contains("\(path):3:3: error: unknown key 'colour'"))
         // Logging as under systemd (JSON lines here, the journal there): the refusal is a log line with the MESSAGE_ID
         // of a rejected config, as a rejected reload's, not bare text.

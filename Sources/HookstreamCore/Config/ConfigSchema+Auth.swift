@@ -98,7 +98,7 @@ extension ConfigSchema {
             case "jwks":
                 guard let text = readSecret(value, "auth.jwt.jwks") else { continue }
                 do {
-                    let document = try JSONDecoder().decode(JWKS.self, from: Data(text.utf8))
+                    let document = try JSONDecoder().decode(JWKS.self, from: ConfigSchema.signingKeys(ofJWKS: text))
                     if document.keys.isEmpty {
                         reader.error(at: value, "auth.jwt.jwks has no keys: no token could be verified with it")
                     } else if let index = document.keys.firstIndex(where: { ($0.keyIdentifier?.string ?? "").isEmpty }) {
@@ -246,5 +246,17 @@ extension ConfigSchema {
         default:
             return "\(error)"
         }
+    }
+
+    /// A JWKS document without its encryption keys (`"use": "enc"`): an identity provider's document often lists them
+    /// beside its signing keys, of kinds no signature uses (X25519), and one key the decoder cannot read refused the
+    /// whole document. A document that is not such JSON is given back as it is, for the decoder to say why.
+    static func signingKeys(ofJWKS text: String) -> Data {
+        let data = Data(text.utf8)
+        guard var object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any], let keys = object["keys"] as? [Any] else {
+            return data
+        }
+        object["keys"] = keys.filter { (($0 as? [String: Any])?["use"] as? String) != "enc" }
+        return (try? JSONSerialization.data(withJSONObject: object)) ?? data
     }
 }
