@@ -27,13 +27,26 @@ struct UnixSocketPeer: Sendable, Hashable {
         // Up to 64 groups (more is ERANGE: the primary group alone counts then). NIO's call does not say how many the
         // kernel wrote into the zeroed buffer; the kernel keeps a process's groups sorted and unique, so they are the
         // leading entries that go up, and the zeros after them are the buffer's.
-        if let slots = try? await provider.unsafeGetSocketOption(level: SocketOptionLevel(SOL_SOCKET), name: SocketOptionName(SO_PEERGROUPS)).get()
-            as SIMD64<UInt32>
-        {
-            peer.groups = UnixSocketPeer.groups(inSortedSlots: (0..<slots.scalarCount).map { slots[$0] })
-        }
+        //
+        // Read as a `SIMD64<UInt32>` returned through `await`, the buffer corrupted the heap in release builds (debug
+        // builds were fine): the daemon crashed on the first connection to its socket. Read as plain words and made
+        // an array on the event loop, it does not.
+        let groups: EventLoopFuture<[UInt32]> = provider.unsafeGetSocketOption(level: SocketOptionLevel(SOL_SOCKET), name: SocketOptionName(SO_PEERGROUPS))
+            .map { (slots: GroupSlots) in
+                UnixSocketPeer.groups(inSortedSlots: withUnsafeBytes(of: slots) { Array($0.bindMemory(to: UInt32.self)) })
+            }
+        if let groups = try? await groups.get() { peer.groups = groups }
         return peer
     }
+
+    /// 64 group ids, as `getsockopt` fills them: a tuple has C's layout (an array is a reference), and plain words
+    /// keep the buffer's alignment at 4.
+    typealias GroupSlots = (
+        (UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32),
+        (UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32),
+        (UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32),
+        (UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32)
+    )
 
     /// The groups in a zero-padded buffer of ascending group ids. A lone `0` cannot be told from padding, so group 0
     /// (root) counts only with another group after it.
