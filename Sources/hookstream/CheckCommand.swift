@@ -7,7 +7,7 @@ import HookstreamServer
 struct CheckCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "check",
-        abstract: "Validate a config file; print every error as FILE:LINE:COLUMN: error: message."
+        abstract: "Validate a config file; print every error as FILE:LINE:COLUMN: error: message (and warning: for what works but should not)."
     )
 
     @Option(name: .long, help: "The config file.")
@@ -27,6 +27,7 @@ struct CheckCommand: AsyncParsableCommand {
             printToStandardError("\(config): error: \(error)")
             throw ExitCode(ExitCodes.configuration)
         }
+        for warning in loaded.warnings { printToStandardError(warning.description) }
         let counts = [(loaded.sources.count, "source"), (loaded.rules.count, "rule"), (loaded.tokens.count, "token")]
         print("\(config): ok (\(counts.map { "\($0.0) \($0.1)\($0.0 == 1 ? "" : "s")" }.joined(separator: ", ")))")
     }

@@ -78,6 +78,7 @@ struct ServeCommand: AsyncParsableCommand {
             }
             throw ExitCode(ExitCodes.configuration)
         }
+        for warning in configuration.warnings { logger.warning("\(warning.description)") }
         if unixSocket != nil, configuration.unixSocketSource == nil {
             printToStandardError("hookstream: --unix-socket given, but no source in \(config) has unix_socket: true")
             throw ExitCode(ExitCodes.configuration)

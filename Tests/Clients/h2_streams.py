@@ -3,6 +3,7 @@
 (hyper-h2) doing the protocol: the check that a stalled HTTP/2 stream is cut without stalling its neighbours.
 
 usage: h2_streams.py --port P --cafile CA --path PATH [--token T] --reading N --stalled K --expect E [--timeout S]
+                     [--progress]
 
 Opens N + K streams of `GET PATH` on one connection (ALPN h2, the certificate checked against CA). Reading streams
 give back their flow-control window as their bytes arrive; stalled streams never do: only the connection's window
@@ -10,7 +11,8 @@ is given back for their bytes, so the server can send them one window (64 KiB) a
 for them alone. Prints JSON lines: {"ready": true} once every stream has its 200; {"reset": id} or {"ended": id}
 when the server ends a stream; at the end {"result": {"reading": {id: [event ids]}, "stalled": {id: "reset"|...},
 "alpn": "h2"}} once every reading stream has E events and every stalled stream was ended (exit 0), or on timeout
-with the state so far (exit 1).
+with the state so far (exit 1). With --progress, also {"progress": n} each time the reading stream that has the
+fewest events has n, so that a publisher can wait for the readers rather than outrun them.
 """
 import argparse
 import json
@@ -32,6 +34,7 @@ parser.add_argument("--reading", type=int, default=1)
 parser.add_argument("--stalled", type=int, default=1)
 parser.add_argument("--expect", type=int, required=True)
 parser.add_argument("--timeout", type=float, default=60)
+parser.add_argument("--progress", action="store_true")
 args = parser.parse_args()
 
 context = ssl.create_default_context(cafile=args.cafile)
@@ -61,6 +64,7 @@ events = {stream: [] for stream in reading}
 statuses = {}
 ends = {}
 announced = False
+progress = 0
 deadline = time.time() + args.timeout
 
 
@@ -106,6 +110,9 @@ while time.time() < deadline:
     outgoing = connection.data_to_send()
     if outgoing:
         tls.sendall(outgoing)
+    if args.progress and reading and min(len(events[s]) for s in reading) > progress:
+        progress = min(len(events[s]) for s in reading)
+        print(json.dumps({"progress": progress}), flush=True)
     if not announced and len(statuses) == len(reading) + len(stalled):
         print(json.dumps({"ready": True, "statuses": sorted(set(statuses.values()))}), flush=True)
         announced = True

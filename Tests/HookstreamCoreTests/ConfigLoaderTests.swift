@@ -355,6 +355,31 @@ import Testing
         #expect(Array(config.tokens.first?.secret.utf8 ?? "".utf8) == Array("s3cret".utf8))
     }
 
+    /// Bad input: a secret file every user of the host can read (0644, as an editor or `echo >` leaves it). The
+    /// file works, as ssh's client would not have it: a warning at the path's position, which names neither the
+    /// secret nor anything of it; 0600 and 0640 are quiet.
+    @Test func aSecretFileEveryUserCanReadIsAWarning() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("hookstream-secret-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let file = directory.appendingPathComponent("token")
+        try Data("s3cret-token-value".utf8).write(to: file)
+        let yaml = "auth:\n  tokens:\n    - name: a\n      secret: { file: \(file.path) }\n      subscribe: [\"x/**\"]\n"
+        for (mode, warned) in [(0o644, true), (0o606, true), (0o600, false), (0o640, false)] {
+            try FileManager.default.setAttributes([.posixPermissions: mode], ofItemAtPath: file.path)
+            let config = try ConfigLoader.parse(yaml, file: "t.yaml")
+            #expect(config.tokens.first?.secret == "s3cret-token-value", "a warning does not refuse the file")
+            if warned {
+                #expect(config.warnings.map(\.description) == [
+                    "t.yaml:4:23: warning: the secret file '\(file.path)' (for auth.tokens[0].secret) can be read or written by every user of this host (mode \(String(mode, radix: 8))): 'chmod o-rw \(file.path)', or give it to hookstream as a systemd credential ({ credential: NAME } with LoadCredential=)"
+                ])
+            } else {
+                #expect(config.warnings.isEmpty, "mode \(String(mode, radix: 8))")
+            }
+            #expect(!config.warnings.description.contains("s3cret"))
+        }
+    }
+
     /// Bad input: a Unix socket path past the kernel's 107 bytes, which `check` passed and `serve` then failed to bind.
     @Test func aUnixSocketPathPastTheKernelsBoundIsAConfigError() throws {
         let longest = "/" + String(repeating: "s", count: 106)

@@ -9,6 +9,36 @@ import Testing
         let result = try await ChildProcess.run(TestEnvironment.binary, ["check", "--config", TestEnvironment.defaultConfig])
         #expect(result.status == 0)
         #expect(result.stdout == "\(TestEnvironment.defaultConfig): ok (2 sources, 2 rules, 1 token)\n", "one token, not '1 tokens'")
+        #expect(result.stderr.isEmpty, "no warning for the default config: \(result.stderr)")
+    }
+
+    /// Bad input: a token's secret in a file every user can read. `check` passes it with a warning at its position,
+    /// and the daemon starts and logs the same warning; the secret itself is in neither.
+    @Test func aSecretFileEveryUserCanReadIsWarnedAboutByCheckAndServe() async throws {
+        let directory = try TestEnvironment.makeTemporaryDirectory()
+        let secret = directory.appendingPathComponent("web-token")
+        try "readable-by-all-s3cret".write(to: secret, atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: secret.path)
+        let config = """
+            auth:
+              tokens: [{ name: web, secret: { file: \(secret.path) }, subscribe: ["demo/**"] }]
+            sources: { demo: {} }
+            """
+        let path = directory.appendingPathComponent("hookstream.yaml").path
+        try config.write(toFile: path, atomically: true, encoding: .utf8)
+        let check = try await ChildProcess.run(TestEnvironment.binary, ["check", "--config", path])
+        #expect(check.status == 0, "\(check)")
+        let warning = "\(path):2:41: warning: the secret file '\(secret.path)' (for auth.tokens[0].secret) can be read or written by every user of this host (mode 644)"
+        #expect(check.stderr.hasPrefix(warning), "\(check.stderr)")
+        #expect(!check.stderr.contains("s3cret"))
+
+        let daemon = try await Daemon.start(config: config)
+        #expect(daemon.log.contains("warning: the secret file '\(secret.path)' (for auth.tokens[0].secret) can be read or written by every user"), "\(daemon.log)")
+        #expect(!daemon.log.contains("s3cret"))
+        let stream = try await ChildProcess.run(
+            "/usr/bin/env", ["curl", "-sS", "--max-time", "1", "-H", "Authorization: Bearer readable-by-all-s3cret", "\(daemon.baseURL)/events?topic=demo/x"])
+        #expect(stream.stdout.contains("stream open"), "the token works: \(stream)")
+        #expect(try await daemon.stop().status == 0)
     }
 
     @Test func checkAndServeRejectABadConfigWithPositions() async throws {

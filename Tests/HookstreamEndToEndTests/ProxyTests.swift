@@ -5,14 +5,15 @@ import Testing
 
 /// hookstream behind the proxies its README shows (`deploy/`), the real servers from Debian: nginx and Caddy
 /// with TLS and HTTP/2 in front, curl through them, and beside them Debian's node-eventsource, the way header
-/// polyfills connect. Events go through at once; heartbeats keep every stream open past nginx's default 60 s
-/// read timeout (the snippet's longer timeout is taken out here to show it); node-eventsource resumes by
-/// `Last-Event-ID` after a restart.
+/// polyfills connect. Events go through at once; heartbeats keep every stream open past nginx's read timeout (the
+/// snippet's hour is made 6 s here, the heartbeat 2 s, to show it in seconds rather than minutes); node-eventsource
+/// resumes by `Last-Event-ID` after a restart.
 @Suite(.timeLimit(.minutes(4))) struct ProxyTests {
     let client = HTTPClient.shared
 
     static let config = """
         store: { kind: sqlite, path: ./var/hookstream.db }
+        streams: { heartbeat: 2s }
         auth:
           tokens: [{ name: web, secret: { value: web-token }, subscribe: ["alerts/**"] }]
         sources: { app: {} }
@@ -31,7 +32,11 @@ import Testing
         return (certificate, key)
     }
 
-    /// nginx with `deploy/nginx-hookstream.conf`, on `port` with TLS and HTTP/2, without its read-timeout lines.
+    /// nginx closes a stream that sends nothing for this long: the snippet's hour, made short (3 heartbeats).
+    static let nginxReadTimeout = 6
+
+    /// nginx with `deploy/nginx-hookstream.conf`, on `port` with TLS and HTTP/2, its read timeout
+    /// ``nginxReadTimeout``.
     private func nginx(port: Int, upstream: Int, tls: (certificate: String, key: String), directory: URL) throws -> ChildProcess {
         var server = try String(contentsOf: TestEnvironment.packageRoot.appendingPathComponent("deploy/nginx-hookstream.conf"), encoding: .utf8)
         server = server.replacingOccurrences(of: "listen 443 ssl http2;", with: "listen 127.0.0.1:\(port) ssl http2;")
@@ -39,7 +44,11 @@ import Testing
             .replacingOccurrences(of: "/etc/ssl/certs/events.example.com.pem", with: tls.certificate)
             .replacingOccurrences(of: "/etc/ssl/private/events.example.com.key", with: tls.key)
             .replacingOccurrences(of: "/var/log/nginx/access.log", with: directory.appendingPathComponent("access.log").path)
-            .split(separator: "\n").filter { !$0.contains("proxy_read_timeout") && !$0.contains("proxy_send_timeout") }.joined(separator: "\n")
+            .replacingOccurrences(of: "proxy_read_timeout 1h;", with: "proxy_read_timeout \(Self.nginxReadTimeout)s;")
+            .replacingOccurrences(of: "proxy_send_timeout 1h;", with: "proxy_send_timeout \(Self.nginxReadTimeout)s;")
+        guard server.contains("proxy_read_timeout \(Self.nginxReadTimeout)s;") else {
+            throw HarnessError("deploy/nginx-hookstream.conf no longer has 'proxy_read_timeout 1h;' for the test to shorten")
+        }
         // One process (no master and workers), so that stopping it stops everything.
         let config = """
             daemon off;
@@ -134,10 +143,11 @@ import Testing
                 viaNginx.stdout.contains("id: 1\n") && viaCaddy.stdout.contains("id: 1\n") && node.stdout.contains(#""id":"1""#)
             }
             let latency = ContinuousClock.now - sent
-            // Then nothing but heartbeats for longer than nginx's 60 s read timeout.
+            // Then nothing but heartbeats for more than twice nginx's read timeout.
             let idleStart = ContinuousClock.now
-            try await waitUntil(timeout: .seconds(100), "70 s of heartbeats") {
-                ContinuousClock.now - idleStart > .seconds(70) && !viaNginx.stdout.contains("HTTP_VERSION") && !viaCaddy.stdout.contains("HTTP_VERSION")
+            try await waitUntil(timeout: .seconds(30), "\(2 * Self.nginxReadTimeout + 2) s of heartbeats") {
+                ContinuousClock.now - idleStart > .seconds(2 * Self.nginxReadTimeout + 2)
+                    && !viaNginx.stdout.contains("HTTP_VERSION") && !viaCaddy.stdout.contains("HTTP_VERSION")
             }
             #expect(count(": heartbeat", in: viaNginx.stdout) >= 4, "heartbeats go through nginx")
             #expect(count(": heartbeat", in: viaCaddy.stdout) >= 4, "and through Caddy")

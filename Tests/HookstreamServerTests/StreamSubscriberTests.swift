@@ -48,18 +48,15 @@ import Testing
         let descriptor: CInt
 
         init(port: Int) throws {
+            // NIOCore's address, not Glibc's sockaddr_in, whose members a release build with @testable imports
+            // finds in NIO's C module instead.
+            let address = try SocketAddress(ipAddress: "127.0.0.1", port: port)
             descriptor = socket(AF_INET, CInt(SOCK_STREAM.rawValue), 0)
             var size: CInt = 4096
             setsockopt(descriptor, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<CInt>.size))
             var timeout = timeval(tv_sec: 10, tv_usec: 0)
             setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_port = in_port_t(UInt16(port).bigEndian)
-            address.sin_addr.s_addr = inet_addr("127.0.0.1")
-            let status = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-            }
+            let status = address.withSockAddr { connect(descriptor, $0, socklen_t($1)) }
             guard status == 0 else {
                 let error = errno
                 close(descriptor)

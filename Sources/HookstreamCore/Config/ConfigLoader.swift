@@ -67,6 +67,7 @@ public enum ConfigLoader {
         if !reader.diagnostics.isEmpty {
             throw ConfigError(diagnostics: reader.diagnostics)
         }
+        config.warnings = reader.warnings
         return config
     }
 

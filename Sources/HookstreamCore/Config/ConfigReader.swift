@@ -5,6 +5,8 @@ import Yams
 final class ConfigReader {
     let file: String
     private(set) var diagnostics: [ConfigDiagnostic] = []
+    /// Problems that do not refuse the file (a secret file every user can read).
+    private(set) var warnings: [ConfigDiagnostic] = []
     /// Every path a rule reads, with its rule's source, checked once all sources are known.
     var pathUses: [(source: String, path: ValuePath, node: Node)] = []
 
@@ -17,6 +19,11 @@ final class ConfigReader {
 
     func error(at mark: Mark?, _ message: String) {
         diagnostics.append(ConfigDiagnostic(file: file, line: mark?.line ?? 1, column: mark?.column ?? 1, message: message))
+    }
+
+    func warning(at node: Node?, _ message: String) {
+        let mark = node?.mark
+        warnings.append(ConfigDiagnostic(file: file, line: mark?.line ?? 1, column: mark?.column ?? 1, message: message, severity: .warning))
     }
 
     /// Whether a scalar is YAML's null (`~`, `null`, or nothing), which we treat as "not given".

@@ -80,6 +80,14 @@ extension ConfigSchema {
             reader.error(at: node, "the secret file '\(path)' (for \(what)) is not UTF-8 text")
             return nil
         }
+        // As ssh does for a private key, though without refusing it: a secret any user of the host can read is one
+        // any process on it can use.
+        var status = stat()
+        if stat(path, &status) == 0, status.st_mode & mode_t(S_IROTH | S_IWOTH) != 0 {
+            reader.warning(
+                at: node,
+                "the secret file '\(path)' (for \(what)) can be read or written by every user of this host (mode \(String(status.st_mode & 0o777, radix: 8))): 'chmod o-rw \(path)', or give it to hookstream as a systemd credential ({ credential: NAME } with LoadCredential=)")
+        }
         // Scalars, not Characters: "\r\n" is one Character, equal to neither "\n" nor "\r".
         var scalars = Substring(text).unicodeScalars
         while let last = scalars.last, last == "\n" || last == "\r" { scalars.removeLast() }

@@ -165,6 +165,9 @@ public struct Configuration: Sendable {
 
     /// Where the configuration was read from, for messages.
     public var file: String = "<defaults>"
+    /// What the file does that works but should not (a secret file every user can read): `check` prints these and
+    /// the daemon logs them, at start and at each reload.
+    public var warnings: [ConfigDiagnostic] = []
     public var server = Server()
     public var streams = Streams()
     public var store = Store()

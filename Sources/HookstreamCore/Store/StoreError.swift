@@ -26,4 +26,17 @@ public struct StoreError: Error, Sendable, CustomStringConvertible {
     }
 
     public var description: String { message }
+
+    /// What a sender whose events were refused by this error is told: whether they may have been stored, and
+    /// whether a retry is safe. The same words over HTTP and the Unix socket.
+    public var senderMessage: String {
+        kind == .unconfirmed ? StoreError.unconfirmedSenderMessage : StoreError.refusedSenderMessage
+    }
+
+    /// For a write sent and not confirmed (``Kind/unconfirmed``): a sender told "not stored" would publish it twice.
+    public static let unconfirmedSenderMessage =
+        "the event store lost its database while storing this; it may have been stored and delivered: a retry may publish it twice, unless it has a delivery id (dedupe) that the store checks"
+
+    /// For any other failure: nothing of the batch was stored.
+    public static let refusedSenderMessage = "the event store cannot accept events right now; retry later"
 }

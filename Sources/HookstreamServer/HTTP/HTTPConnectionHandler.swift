@@ -150,17 +150,8 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
                 refuseHost(refusal, head: head, settings: settings, context: context)
                 return
             }
-            let limit = settings.configuration.server.bodyLimit
-            if let length = head.headers.first(name: "content-length").flatMap(Int.init), length > limit {
-                refuseTooLarge(limit: limit, head: head, settings: settings, context: context)
-                return
-            }
-            // A compressed body would reach the rules and the signature check as its compressed bytes: a sender that
-            // gzips is told so, rather than getting a 401 for a signature that was right or a 400 for JSON that was.
-            if let encoding = head.headers.first(name: "content-encoding"), !HTTPError.isIdentity(encoding: encoding) {
-                refuseBody(
-                    .compressedBody(encoding: encoding),
-                    reason: "compressed body", metadata: ["content_encoding": "\(encoding.prefix(64))"], head: head, settings: settings, context: context)
+            if let refusal = BodyRefusal.of(head.headers, bodyLimit: settings.configuration.server.bodyLimit) {
+                refuseBody(refusal, head: head, settings: settings, context: context)
                 return
             }
             // A client that asks first waits for this, or for a final answer, before it sends its body (curl, .NET,
@@ -180,7 +171,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
             state = .idle  // let `body` be uniquely referenced while appending
             let limits = settings.configuration.server
             if body.readableBytes + chunk.readableBytes > limits.bodyLimit {
-                refuseTooLarge(limit: limits.bodyLimit, head: head, settings: settings, context: context)
+                refuseBody(.tooLarge(limit: limits.bodyLimit), head: head, settings: settings, context: context)
                 return
             }
             guard server.bodyBudget.reserve(chunk.readableBytes, limit: limits.bufferedBodiesLimit) else {
@@ -196,26 +187,18 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         }
     }
 
-    private func refuseTooLarge(limit: Int, head: HTTPRequestHead, settings: LiveSettings, context: ChannelHandlerContext) {
-        refuseBody(
-            .bodyTooLarge(limit: limit),
-            reason: "body too large", metadata: ["limit": "\(limit)"], head: head, settings: settings, context: context)
-    }
-
-    /// Answers `error` for a request whose body is not taken, and closes the connection (the rest of the body is
+    /// Answers `refusal` for a request whose body is not taken, and closes the connection (the rest of the body is
     /// not read).
-    private func refuseBody(
-        _ error: HTTPError, reason: String, metadata: Logger.Metadata, head: HTTPRequestHead, settings: LiveSettings, context: ChannelHandlerContext
-    ) {
+    private func refuseBody(_ refusal: BodyRefusal, head: HTTPRequestHead, settings: LiveSettings, context: ChannelHandlerContext) {
         releaseBody()
         state = .discarding
-        var metadata = metadata
+        var metadata = refusal.metadata
         if let source = HTTPConnectionHandler.webhookSource(of: head, settings: settings) {
             metadata["hookstream.source"] = "\(source)"
-            server.metrics.webhook(source: source, status: error.status.code)
+            server.metrics.webhook(source: source, status: refusal.error.status.code)
         }
-        server.logger.info("Request refused: \(reason)", metadata: metadata)
-        respond(HTTPResponse(error: error), keepAlive: false, headOnly: head.method == .HEAD, context: context)
+        server.logger.info("Request refused: \(refusal.reason)", metadata: metadata)
+        respond(HTTPResponse(error: refusal.error), keepAlive: false, headOnly: head.method == .HEAD, context: context)
     }
 
     /// Why a request is refused for its host, if it is, as RFC 9112 3.2 wants: none on an HTTP/1.1 request, more

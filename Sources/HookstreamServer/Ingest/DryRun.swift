@@ -60,8 +60,9 @@ public enum DryRun {
         switch source.kind {
         case .unixSocket:
             // What the daemon refuses before the rules: a sender the source does not allow, a line past the bound.
-            if let peer = request.peer, !source.allowsPeer(uid: peer.uid, gid: peer.gid, groups: request.peerGroups) {
-                result.refused = (403, UnixSocketIngest.forbidden(uid: String(peer.uid), gid: String(peer.gid), source: source.name))
+            let peer = request.peer.map { UnixSocketPeer(pid: $0.pid, uid: $0.uid, gid: $0.gid, groups: request.peerGroups) }
+            if request.peer != nil, let forbidden = UnixSocketIngest.forbidden(peer, by: source) {
+                result.refused = (403, forbidden)
                 return result
             }
             var line = request.body[...]
@@ -72,7 +73,6 @@ public enum DryRun {
                 return result
             }
             do {
-                let peer = request.peer.map { UnixSocketPeer(pid: $0.pid, uid: $0.uid, gid: $0.gid) }
                 message = try UnixSocketMessage.make(line: request.body, source: source.name, peer: peer)
             } catch {
                 result.refused = (400, error.message)
@@ -86,12 +86,10 @@ public enum DryRun {
             var headers = HTTPHeaders()
             for (name, value) in request.headers { headers.add(name: name, value: value) }
             // What the daemon refuses before the signature and the rules: a body past the bound, a compressed one.
-            if request.body.count > configuration.server.bodyLimit {
-                result.refused = (413, HTTPError.bodyTooLarge(limit: configuration.server.bodyLimit).message)
-                return result
-            }
-            if let encoding = headers.first(name: "content-encoding"), !HTTPError.isIdentity(encoding: encoding) {
-                result.refused = (415, HTTPError.compressedBody(encoding: encoding).message)
+            var sent = headers
+            sent.replaceOrAdd(name: "Content-Length", value: String(request.body.count))
+            if let refusal = BodyRefusal.of(sent, bodyLimit: configuration.server.bodyLimit) {
+                result.refused = (Int(refusal.error.status.code), refusal.error.message)
                 return result
             }
             if !request.body.isEmpty, !headers.contains(name: "content-type") { headers.add(name: "Content-Type", value: "application/json") }

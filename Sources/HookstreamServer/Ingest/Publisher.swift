@@ -130,8 +130,8 @@ final class Publisher: Sendable {
     /// The answer when the store lost its database while committing: the events may be stored and delivered, and
     /// a sender told "not stored" would publish them twice.
     static let storeUnconfirmed = HTTPResponse(
-        error: HTTPError(.serviceUnavailable, code: "store_unconfirmed", UnixSocketIngest.unconfirmedMessage))
+        error: HTTPError(.serviceUnavailable, code: "store_unconfirmed", StoreError.unconfirmedSenderMessage))
 
     static let storeUnavailable = HTTPResponse(
-        error: HTTPError(.serviceUnavailable, code: "store_unavailable", "the event store cannot accept events right now; retry later"))
+        error: HTTPError(.serviceUnavailable, code: "store_unavailable", StoreError.refusedSenderMessage))
 }

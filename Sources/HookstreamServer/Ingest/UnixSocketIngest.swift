@@ -236,32 +236,30 @@ final class UnixSocketIngest: Service {
     /// The answer for a sender the socket's source does not allow (logged every 10 s, with a count), or `nil`.
     /// Checked when it connects and again for each line, under the settings in force then (a reload may change them).
     private func refusal(of peer: UnixSocketPeer?) -> String? {
-        guard let source = server.settings.configuration.unixSocketSource,
-            !source.allowsPeer(uid: peer?.uid ?? UInt32.max, gid: peer?.gid ?? UInt32.max, groups: peer?.groups ?? [])
-        else { return nil }
-        let uid = peer.map { String($0.uid) } ?? "unknown"
-        let gid = peer.map { String($0.gid) } ?? "unknown"
+        guard let source = server.settings.configuration.unixSocketSource, let forbidden = UnixSocketIngest.forbidden(peer, by: source) else {
+            return nil
+        }
         // A refused sender's connection closes; one that reconnects in a loop is logged every 10 s, with a count.
         if let count = peerRefusals.withLockedValue({ $0.count(now: NIODeadline.now().uptimeNanoseconds) }) {
             logger.with(metadataKey: "hookstream.source", "\(source.name)").warning(
                 "Unix socket sender refused: its uid and gid are not in the source's allow_uids or allow_gids",
-                metadata: ["uid": "\(uid)", "gid": "\(gid)", "refused": "\(count)"])
+                metadata: ["uid": "\(peer.map { String($0.uid) } ?? "unknown")", "gid": "\(peer.map { String($0.gid) } ?? "unknown")", "refused": "\(count)"])
         }
-        return UnixSocketIngest.failure(UnixSocketIngest.forbidden(uid: uid, gid: gid, source: source.name))
+        return UnixSocketIngest.failure(forbidden)
     }
 
-    /// What a sender is told when the store did not confirm its events (``StoreError/Kind/unconfirmed``).
-    static let unconfirmedMessage =
-        "the event store lost its database while storing this; it may have been stored and delivered: a retry may publish it twice, unless it has a delivery id (dedupe) that the store checks"
+    /// Why `source` refuses `peer` (one the kernel did not name is refused by any allow list), or `nil` when it
+    /// admits it. `hookstream route` (``DryRun``) asks the same.
+    static func forbidden(_ peer: UnixSocketPeer?, by source: Configuration.Source) -> String? {
+        guard !source.allowsPeer(uid: peer?.uid ?? UInt32.max, gid: peer?.gid ?? UInt32.max, groups: peer?.groups ?? []) else { return nil }
+        let uid = peer.map { String($0.uid) } ?? "unknown"
+        let gid = peer.map { String($0.gid) } ?? "unknown"
+        return "forbidden: uid \(uid) and gid \(gid) are in neither allow_uids nor allow_gids of source '\(source.name)'"
+    }
 
     /// Why a line past `server.unix_socket.line_bytes` (`limit`) is refused.
     static func lineTooLong(limit: Int) -> String {
         "line longer than \(limit) bytes (server.unix_socket.line_bytes); it was not read, the next line is"
-    }
-
-    /// Why a sender the source's `allow_uids` and `allow_gids` do not name is refused.
-    static func forbidden(uid: String, gid: String, source: String) -> String {
-        "forbidden: uid \(uid) and gid \(gid) are in neither allow_uids nor allow_gids of source '\(source)'"
     }
 
     /// Processes one line from `peer` into its one-line JSON answer; `refused` when the sender is not allowed.
@@ -310,8 +308,7 @@ final class UnixSocketIngest: Service {
                     "Unix socket line not stored: the event store failed",
                     metadata: ["error": "\(error)", "refused": "\(count)", LogMessageID.metadataKey: "\(LogMessageID.storeUnavailable)"])
             }
-            if (error as? StoreError)?.kind == .unconfirmed { return UnixSocketIngest.failure(UnixSocketIngest.unconfirmedMessage) }
-            return UnixSocketIngest.failure("the event store cannot accept events right now; retry later")
+            return UnixSocketIngest.failure((error as? StoreError)?.senderMessage ?? StoreError.refusedSenderMessage)
         }
     }
 

@@ -136,6 +136,7 @@ public final class ConfigReloader: Service, Sendable {
                         "sources": "\(configuration.sources.count)", "tokens": "\(configuration.tokens.count)",
                         "streams_ended": "\(outcome.streamsEnded)", LogMessageID.metadataKey: "\(LogMessageID.reloaded)",
                     ])
+                for warning in configuration.warnings { logger.warning("\(warning.description)") }
                 if !outcome.needsRestart.isEmpty {
                     logger.warning(
                         "config reloaded, but some changes take effect only after a restart",
