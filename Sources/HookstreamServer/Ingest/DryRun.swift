@@ -61,7 +61,7 @@ public enum DryRun {
         case .unixSocket:
             // What the daemon refuses before the rules: a sender the source does not allow, a line past the bound.
             let peer = request.peer.map { UnixSocketPeer(pid: $0.pid, uid: $0.uid, gid: $0.gid, groups: request.peerGroups) }
-            if request.peer != nil, let forbidden = UnixSocketIngest.forbidden(peer, by: source) {
+            if let peer, let forbidden = UnixSocketIngest.forbidden(peer, by: source) {
                 result.refused = (403, forbidden)
                 return result
             }
