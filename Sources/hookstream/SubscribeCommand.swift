@@ -7,7 +7,7 @@ import NIOHTTP1
 import NIOSSL
 
 /// `hookstream subscribe`: prints a stream's events as they arrive, and reconnects as a browser's `EventSource`
-/// does: after the server's `retry:`, resuming with `Last-Event-ID`, until interrupted.
+/// does: after the server's `retry:` (at most ``longestRetry``), resuming with `Last-Event-ID`, until interrupted.
 struct SubscribeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "subscribe",
@@ -44,6 +44,10 @@ struct SubscribeCommand: AsyncParsableCommand {
 
     /// How long one connection attempt may take before it counts as failed (and is retried after `retry:`).
     static let connectTimeout = TimeAmount.seconds(10)
+
+    /// The longest wait between attempts, in milliseconds, whatever `retry:` a server sends: a wrong or hostile one
+    /// (`retry: 9223372036854775807`) would otherwise keep the command waiting for good.
+    static let longestRetry = 300_000
 
     func validate() throws {
         guard !topic.isEmpty else { throw ValidationError("name at least one --topic") }
@@ -165,7 +169,7 @@ struct SubscribeCommand: AsyncParsableCommand {
                         if let count, printed >= count { return }
                     }
                     resumeAfter = decoder.lastEventID ?? resumeAfter
-                    retry = decoder.retry ?? retry
+                    retry = min(decoder.retry ?? retry, SubscribeCommand.longestRetry)
                 }
                 printToStandardError("hookstream subscribe: the stream ended; reconnecting in \(retry) ms" + (resumeAfter.map { " after id \($0)" } ?? ""))
             } catch let exit as ExitCode {

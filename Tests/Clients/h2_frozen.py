@@ -5,7 +5,7 @@ behind are closed even when the connection itself takes no more bytes (a stream'
 behind what the connection has not sent).
 
 usage: h2_frozen.py --port P --cafile CA --path PATH [--token T] [--streams N] [--hold S] [--last-event-id ID]
-                    [--read-rate BYTES_PER_S --until-id ID]
+                    [--read-rate BYTES_PER_S --until-id ID] [--stream-window BYTES]
 
 Its receive buffer is made small before it connects, and its HTTP/2 windows (each stream's and the connection's)
 are opened as wide as the protocol allows, so that only TCP holds the server back. Opens N streams of `GET PATH`,
@@ -15,6 +15,10 @@ more for S seconds and exits 0 (the test kills it sooner, once it has seen what 
 --read-rate, it does not freeze: it reads its socket at about that rate (4 KiB at a time) until the first stream
 has delivered the event with id --until-id, then prints {"last_id": ..., "events": ...}; or, if the stream or
 connection ends first, {"ended": why, "last_id": ...}. Either way it exits 0.
+
+With --stream-window, each stream's initial window is that many bytes (0: the server may send it no DATA at all)
+and is never opened: the client reads its socket (at --read-rate), so the connection stays healthy while its
+streams take nothing.
 """
 import argparse
 import json
@@ -38,6 +42,7 @@ parser.add_argument("--hold", type=float, default=120)
 parser.add_argument("--last-event-id")
 parser.add_argument("--read-rate", type=float, default=0)
 parser.add_argument("--until-id", type=int, default=0)
+parser.add_argument("--stream-window", type=int)
 args = parser.parse_args()
 
 context = ssl.create_default_context(cafile=args.cafile)
@@ -53,7 +58,8 @@ if tls.selected_alpn_protocol() != "h2":
 connection = h2.connection.H2Connection(config=h2.config.H2Configuration(client_side=True, header_encoding="utf-8"))
 connection.initiate_connection()
 largest = 2**31 - 1
-connection.update_settings({h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: largest})
+connection.update_settings({
+    h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: largest if args.stream_window is None else args.stream_window})
 connection.increment_flow_control_window(largest - 65535)
 headers = [(":method", "GET"), (":scheme", "https"), (":authority", f"127.0.0.1:{args.port}"), (":path", args.path),
            ("accept", "text/event-stream")]

@@ -19,6 +19,8 @@ import Testing
         let directory = try TemporaryFolder.make("hookstream-jwt")
         let pem = P256.Signing.PrivateKey().publicKey.pemRepresentation
         try pem.write(to: directory.appendingPathComponent("jwt-es256.pem"), atomically: true, encoding: .utf8)
+        // A public key is not secret: its file may be read by every user without a warning.
+        try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: directory.appendingPathComponent("jwt-es256.pem").path)
         let config = try ConfigLoader.parse(
             """
             auth:
@@ -48,6 +50,7 @@ import Testing
         #expect(jwt.requiresExpiration)
         #expect(jwt.leeway == .seconds(30))
         #expect(config.cors.origins == ["http://localhost:5173"])
+        #expect(config.warnings.isEmpty, "\(config.warnings)")
         #expect(jwt.subscribe[0].pattern(subject: "42")?.description == "users/42/**")
         #expect(jwt.subscribe[0].pattern(subject: "4/2") == nil)
     }

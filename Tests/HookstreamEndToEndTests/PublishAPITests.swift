@@ -135,6 +135,30 @@ import Testing
         #expect(!lines.stderr.contains("hunter2") && !lines.stderr.contains("TOKEN_LINE_one"), "\(lines.stderr)")
     }
 
+    /// Bad input: a server (not hookstream) whose stream says `retry: 9223372036854775807` and ends. The command
+    /// waited that many milliseconds, for good; it waits 5 minutes at most.
+    @Test func theCLIWaitsAtMostFiveMinutesWhateverRetryAServerSends() async throws {
+        let server = try ChildProcess(TestEnvironment.python, ["-c", """
+            import socket, sys
+            listener = socket.socket()
+            listener.bind(("127.0.0.1", 0))
+            listener.listen(4)
+            print(listener.getsockname()[1], flush=True)
+            while True:
+                connection, _ = listener.accept()
+                connection.recv(65536)
+                connection.sendall(b"HTTP/1.1 200 OK\\r\\nContent-Type: text/event-stream\\r\\nConnection: close\\r\\n\\r\\nretry: 9223372036854775807\\nid: 7\\ndata: x\\n\\n")
+                connection.close()
+            """])
+        defer { server.signal(SIGKILL) }
+        try await waitUntil("the server's port") { !server.stdoutLines.isEmpty }
+        let subscriber = try ChildProcess(TestEnvironment.binary, ["subscribe", "http://127.0.0.1:\(server.stdoutLines[0])", "--topic", "a"])
+        defer { subscriber.signal(SIGKILL) }
+        try await waitUntil("the stream's end") { subscriber.stderr.contains("the stream ended") }
+        #expect(subscriber.stderr.contains("the stream ended; reconnecting in 300000 ms after id 7"), "\(subscriber.stderr)")
+        #expect(subscriber.stdout.contains("id: 7  event: message\nx\n"), "\(subscriber.stdout)")
+    }
+
     @Test func theCLISubscribesAndReconnectsAfterARestartWithNothingLost() async throws {
         let first = try await Daemon.start(config: Self.config, environment: WebAppTests.environment)
         // The token from the environment, where other users cannot read it (a command line they can).

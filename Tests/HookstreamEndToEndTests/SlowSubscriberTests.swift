@@ -239,6 +239,34 @@ import Testing
         }
     }
 
+    /// Bad input: a live subscriber that stops reading while 360 events of 16 KiB (5.6 MiB, fewer events than its queue
+    /// of 1,024; the kernel's buffers take some 2.8 MB of it here) go to it, then the topic goes quiet. No further
+    /// event counts against its queue, and what NIO holds for it past the kernel's buffers stayed for as long as it
+    /// kept the connection. NIO holds as many bytes at each heartbeat: once that has lasted 5 s, it is cut. When it
+    /// reads again it gets what reached its socket, whole and in order, then the end of the stream (it would resume
+    /// by `Last-Event-ID`).
+    @Test func aLiveSubscriberThatTakesNothingOnAQuietTopicIsCut() async throws {
+        try await withDaemon(config: SlowSubscriberTests.config(streams: "{ heartbeat: 500ms }")) { daemon in
+            let reader = try ChildProcess(
+                TestEnvironment.python, [TestEnvironment.client("pausing_client.py"), "127.0.0.1", "\(daemon.port)", "/events?topic=big/**", "tok"])
+            try await waitUntil("the pausing client to be subscribed") { reader.stdout.contains("connected") }
+            let pad = String(repeating: "y", count: 16 * 1024)
+            for n in 1...360 { _ = try await client.postWebhook(daemon, source: "big", json: #"{"n":\#(n),"pad":"\#(pad)"}"#) }
+            try await waitUntil(timeout: .seconds(30), "the stalled live subscriber cut") {
+                daemon.log.contains("Live stream stopped: its client took nothing of what was written to it")
+            }
+            #expect(daemon.log.contains("Subscriber cut: it stopped reading and took nothing for"))
+            reader.writeLine("read 360")
+            try await waitUntil(timeout: .seconds(30), "the client's report") { reader.stdoutLines.count > 1 }
+            let report = try JSONSerialization.jsonObject(with: Data(reader.stdoutLines[1].utf8)) as! [String: Any]
+            let ids = (report["events"] as! [[Any]]).map { $0[0] as! Int }
+            #expect(report["eof"] as? Bool == true, "the stream ended: \(ids)")
+            #expect(!ids.isEmpty && ids == Array(1...ids.count), "what reached its socket, in order: \(ids)")
+            #expect(ids.count < 360, "NIO held the rest when it was cut")
+            #expect((report["malformed"] as! [String]).isEmpty)
+        }
+    }
+
     /// A client that reads, with a tiny receive buffer, and a queue of 16: each webhook publishes 48 events of 128 KiB
     /// (one rule, a list of 48), so one drain hands it three times its queue at once in 6 MiB, more than the kernel's
     /// send buffer takes (4 MiB at most here) and far over the daemon's 64 KiB high-water mark; the second comes

@@ -84,9 +84,18 @@ import Testing
         let keyBody = try #require(keyText.split(separator: "\n").dropFirst().first)
         #expect(!mismatched.stderr.contains(keyBody))
 
-        // And a good pair passes.
+        // And a good pair passes. The certificate chain is public: every user may read its file without a warning
+        // (it had the secrets' warning); the key is not.
+        try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: good.chain)
+        try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: good.key)
         let fine = try await check(certificate: good.chain, key: good.key)
         #expect(fine.status == 0, "\(fine.stderr)")
+        #expect(fine.stderr.isEmpty, "\(fine.stderr)")
+        try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: good.key)
+        let readableKey = try await check(certificate: good.chain, key: good.key)
+        #expect(readableKey.status == 0, "\(readableKey.stderr)")
+        #expect(readableKey.stderr.hasPrefix("\(directory.path)/hookstream.yaml:4:\("    key: { file: ".count + 1): warning: the secret file '\(good.key)' (for server.tls.key) can be read or written by every user"), "\(readableKey.stderr)")
+        #expect(!readableKey.stderr.contains("server.tls.certificate"), "\(readableKey.stderr)")
     }
 
     @Test func curlAndAsyncHTTPClientSpeakHTTP2AndHTTP1OverTLS() async throws {
@@ -522,6 +531,37 @@ import Testing
             #expect(status == 0, "\(client.stdout) \(client.stderr)")
             #expect(client.stdout.contains(#"{"last_id": 150, "events": 150}"#), "\(client.stdout)")
             #expect(!daemon.log.contains("Replay stopped"))
+            try await daemon.stop()
+        } catch {
+            _ = try? await daemon.stop()
+            throw error
+        }
+    }
+
+    /// Bad input: an HTTP/2 client that reads its socket but never gives its streams a window (SETTINGS_INITIAL_WINDOW_SIZE
+    /// 0), resuming a history of one replay page (50 events, 400 KiB) on a quiet topic. The page is written to the
+    /// stream, where it stays; the replay has ended and the stream is live, so no replay rule and no queue ever cut
+    /// it, and the page was held for as long as the client stayed (24 such connections of 64 streams: 650 MB). The
+    /// stream is cut once it has taken nothing for the live grace, seen at its heartbeats, and its connection stays.
+    @Test func aLiveHTTP2StreamWhoseClientGivesItNoWindowIsCut() async throws {
+        let directory = try TestEnvironment.makeTemporaryDirectory()
+        let certificates = try await TestCertificates.make(in: directory.appendingPathComponent("tls"))
+        let daemon = try await Daemon.start(config: Self.config(certificates: certificates, heartbeat: "500ms"), directory: directory)
+        do {
+            try Self.storePaddedEvents(50, in: daemon)
+            let client = try ChildProcess(TestEnvironment.python, [
+                TestEnvironment.client("h2_frozen.py"), "--port", String(daemon.port), "--cafile", certificates.ca, "--path", "/events?topic=demo/all",
+                "--token", Self.token, "--last-event-id", "0", "--stream-window", "0", "--read-rate", "65536", "--until-id", "50", "--hold", "60",
+            ])
+            defer { client.signal(SIGKILL) }
+            let status = try await client.waitForExit(timeout: .seconds(70))
+            #expect(status == 0, "\(client.stdout) \(client.stderr)")
+            #expect(client.stdout.contains(#""statuses": ["200"]"#), "\(client.stdout)")
+            #expect(client.stdout.contains(#"{"ended": "reset", "last_id": null}"#), "the stream was reset, having delivered nothing: \(client.stdout)")
+            #expect(daemon.log.contains("Live stream stopped: its client took nothing"), "\(daemon.log.suffix(3000))")
+            #expect(daemon.log.contains("Subscriber cut"))
+            #expect(!daemon.log.contains("Replay stopped"), "the replay had ended: the stream was live")
+            #expect(!daemon.log.contains("HTTP/2 connection closed"), "its connection took the reset: it stays")
             try await daemon.stop()
         } catch {
             _ = try? await daemon.stop()

@@ -147,7 +147,7 @@ extension ConfigSchema {
                 algorithm = reader.string(v, "\(what).alg")
                 algorithmNode = v
             case "secret", "public_key":
-                material = readSecret(v, "\(what).\(k)")
+                material = readSecret(v, "\(what).\(k)", isPublic: k == "public_key")
                 materialNode = v
                 materialKey = k
             default: break

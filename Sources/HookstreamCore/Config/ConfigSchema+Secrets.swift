@@ -10,7 +10,9 @@ extension ConfigSchema {
 
     /// A secret: a string, or `{ value: ... }`, `{ env: NAME }`, `{ file: PATH }`, `{ credential: NAME }` (a file
     /// in `$CREDENTIALS_DIRECTORY`, where systemd's `LoadCredential=` puts it). Files lose a final newline.
-    func readSecret(_ node: Node, _ what: String) -> String? {
+    /// `isPublic`: material read in a secret's forms that is not secret (a certificate chain, a public key), whose
+    /// file every user may read without a warning.
+    func readSecret(_ node: Node, _ what: String, isPublic: Bool = false) -> String? {
         var secret: String?
         if case .scalar = node {
             secret = reader.string(node, what)
@@ -31,7 +33,7 @@ extension ConfigSchema {
                 secret = v
             case "file":
                 let path = text.hasPrefix("/") ? text : (configDirectory.isEmpty ? text : configDirectory + "/" + text)
-                secret = readSecretFile(path, at: value, what)
+                secret = readSecretFile(path, at: value, what, isPublic: isPublic)
             case "credential":
                 guard !text.isEmpty, !text.contains("/"), text != ".", text != ".." else {
                     reader.error(at: value, "\(what).credential must be a credential name (no '/'), found '\(text)'")
@@ -43,7 +45,7 @@ extension ConfigSchema {
                         "\(what) names the credential '\(text)', but $CREDENTIALS_DIRECTORY is not set (systemd sets it for a unit with LoadCredential=\(text):...)")
                     return nil
                 }
-                secret = readSecretFile(directory + "/" + text, at: value, what)
+                secret = readSecretFile(directory + "/" + text, at: value, what, isPublic: isPublic)
             default: break
             }
         } else {
@@ -71,7 +73,7 @@ extension ConfigSchema {
         return secrets
     }
 
-    private func readSecretFile(_ path: String, at node: Node, _ what: String) -> String? {
+    private func readSecretFile(_ path: String, at node: Node, _ what: String, isPublic: Bool) -> String? {
         guard let data = FileManager.default.contents(atPath: path) else {
             reader.error(at: node, "cannot read the secret file '\(path)' (for \(what))")
             return nil
@@ -83,7 +85,7 @@ extension ConfigSchema {
         // As ssh does for a private key, though without refusing it: a secret any user of the host can read is one
         // any process on it can use.
         var status = stat()
-        if stat(path, &status) == 0, status.st_mode & mode_t(S_IROTH | S_IWOTH) != 0 {
+        if !isPublic, stat(path, &status) == 0, status.st_mode & mode_t(S_IROTH | S_IWOTH) != 0 {
             reader.warning(
                 at: node,
                 "the secret file '\(path)' (for \(what)) can be read or written by every user of this host (mode \(String(status.st_mode & 0o777, radix: 8))): 'chmod o-rw \(path)', or give it to hookstream as a systemd credential ({ credential: NAME } with LoadCredential=)")

@@ -12,7 +12,7 @@ extension ConfigSchema {
         var certificate: (text: String, node: Node)?
         var key: (text: String, node: Node)?
         for (k, _, v) in reader.entries(m, allowed: ["certificate", "key"], in: "server.tls") {
-            guard let text = readSecret(v, "server.tls.\(k)") else { continue }
+            guard let text = readSecret(v, "server.tls.\(k)", isPublic: k == "certificate") else { continue }
             if k == "certificate" { certificate = (text, v) } else { key = (text, v) }
         }
         if m["certificate"] == nil { reader.error(at: node, "server.tls needs a certificate (a PEM file with the certificate chain)") }

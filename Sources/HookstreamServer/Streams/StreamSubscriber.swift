@@ -26,11 +26,12 @@ final class StreamSubscriber {
     /// When the channel last went over its high-water mark, or a replaying client over it was last seen taking bytes
     /// (`nil` while under it): the start of the grace.
     private var unwritableSince: NIODeadline?
-    /// Where a replaying subscriber stood at the last heartbeat while it was over its high-water mark (see
-    /// ``replayProgress``).
+    /// Where a subscriber stood at the last heartbeat while it was over its high-water mark (see
+    /// ``clientProgress()``).
     private var progressAtHeartbeat: Int?
-    /// HTTP/2 only: bytes of replay writes made, and of those whose writes completed (the stream passed them on to
-    /// the connection, and the connection to the socket).
+    /// HTTP/2 only: bytes of counted writes made (replay pages, live events written over the high-water mark, a
+    /// heartbeat written to see whether a live client takes anything), and of those whose writes completed (the
+    /// stream passed them on to the connection, and the connection to the socket).
     private var bytesWritten = 0
     private var bytesTaken = 0
     /// How long a replaying subscriber's channel may stay over its high-water mark before the live events held for
@@ -52,9 +53,14 @@ final class StreamSubscriber {
 
     /// Live events NIO still holds of those written while the channel was over its high-water mark.
     private var writeBacklog = WriteBacklog()
-    /// A replaying subscriber's ``replayProgress()`` when last looked at while over its high-water mark: a later look
+    /// A replaying subscriber's ``clientProgress()`` when last looked at while over its high-water mark: a later look
     /// that finds it grown restarts the grace.
     private var progressAtLastLook: Int?
+    /// A live subscriber over its high-water mark: since when its client has been seen taking nothing (the heartbeat
+    /// that took the reading the later ones compare with), and whether anything was written to it since that
+    /// heartbeat (over HTTP/1.1 a write changes what NIO holds, so the comparison says nothing then).
+    private var takingNothingSince: NIODeadline?
+    private var wroteSinceHeartbeat = false
 
     init(
         context: ChannelHandlerContext, framing: StreamFraming.Kind = .http1, filter: TopicFilter, credential: String, identity: String,
@@ -107,7 +113,7 @@ final class StreamSubscriber {
                 // the grace is behind by it all the same, and its replay waits on a page it does not read.
                 if !isWritable, !state.isLive, replayIsStalled() {
                     stalledEvents += 1
-                    if stalledEvents > state.bufferLimit { return cut() }
+                    if stalledEvents > state.bufferLimit { return cut("its replay's queue is full") }
                 }
                 continue
             }
@@ -130,15 +136,22 @@ final class StreamSubscriber {
     private func sendCounted(_ frame: ByteBuffer, events count: Int) {
         let written = context.eventLoop.makePromise(of: Void.self)
         written.futureResult.assumeIsolated().whenComplete { _ in self.writeBacklog.completed(count) }
-        context.writeAndFlush(framing.body(frame), promise: written)
+        wroteSinceHeartbeat = true
+        guard case .http2 = framing else {
+            context.writeAndFlush(framing.body(frame), promise: written)
+            return
+        }
+        // Counted like a replay's bytes, so that a live stream over its mark is seen taking them (or not).
+        writeCountingProgress(frame, promise: written)
+        context.flush()
     }
 
     /// Whether a replaying subscriber over its high-water mark has had its client take nothing for
     /// ``replayStallGrace``: the grace runs from when the channel went over the mark, and restarts whenever a look at
-    /// ``replayProgress()`` (here, and at each heartbeat) finds that the client took bytes since the last look. A
+    /// ``clientProgress()`` (here, and at each heartbeat) finds that the client took bytes since the last look. A
     /// client taking a large page slowly keeps the channel over its mark throughout, and is not behind.
     private func replayIsStalled() -> Bool {
-        lookAtReplayProgress(replayProgress())
+        lookAtReplayProgress(clientProgress())
         guard let since = unwritableSince else { return false }
         return NIODeadline.now() - since >= replayStallGrace
     }
@@ -159,7 +172,7 @@ final class StreamSubscriber {
     /// taking bytes).
     private func rebaseReplayProgress() {
         guard !isWritable, !state.isLive else { return }
-        progressAtLastLook = replayProgress()
+        progressAtLastLook = clientProgress()
     }
 
     /// Writes stream bytes (the greeting, a replay page, a last frame), behind everything written before; returns
@@ -167,16 +180,25 @@ final class StreamSubscriber {
     @discardableResult
     func write(_ bytes: ByteBuffer, flush: Bool) -> EventLoopFuture<Void> {
         let promise = context.eventLoop.makePromise(of: Void.self)
-        guard case .http2 = framing else {
+        wroteSinceHeartbeat = true
+        if case .http2 = framing {
+            writeCountingProgress(bytes, promise: promise)
+        } else {
             context.write(framing.body(bytes), promise: promise)
-            if flush {
-                context.flush()
-                rebaseReplayProgress()
-            }
-            return promise.futureResult
         }
-        // An HTTP/2 stream does not say how many bytes it holds: it is known from the writes that complete, in
-        // slices small enough that a client reading a page slowly is seen taking it (a page is up to 2 MiB).
+        if flush {
+            context.flush()
+            rebaseReplayProgress()
+        }
+        return promise.futureResult
+    }
+
+    /// HTTP/2 only: writes `bytes` (unflushed) in slices whose completions count as the client's progress.
+    ///
+    /// An HTTP/2 stream does not say how many bytes it holds: it is known from the writes that complete, in slices
+    /// small enough that a client reading a replay page (up to 2 MiB) or a large drain slowly is seen taking it.
+    /// `promise` completes with the last slice.
+    private func writeCountingProgress(_ bytes: ByteBuffer, promise: EventLoopPromise<Void>) {
         var rest = bytes
         repeat {
             let slice = rest.readSlice(length: min(rest.readableBytes, StreamSubscriber.progressSlice))!
@@ -186,21 +208,16 @@ final class StreamSubscriber {
             sliceWritten.futureResult.assumeIsolated().whenSuccess { self.bytesTaken += count }
             context.write(framing.body(slice), promise: sliceWritten)
         } while rest.readableBytes > 0
-        if flush {
-            context.flush()
-            rebaseReplayProgress()
-        }
-        return promise.futureResult
     }
 
     /// The size of the pieces an HTTP/2 stream's replay pages are written in: one DATA frame of the default size.
     static let progressSlice = 16 * 1024
 
-    /// How far a replaying subscriber's client has got, as a number that grows only when it takes bytes: over
-    /// HTTP/1.1 the bytes NIO holds for the connection, negated (more written without being taken lowers it); over
-    /// HTTP/2 the bytes its stream has passed on. `nil` when the channel cannot say, or when an HTTP/2 stream holds
-    /// nothing of the replay (the next page is being read: nothing to take).
-    private func replayProgress() -> Int? {
+    /// How far a subscriber's client has got, as a number that grows only when it takes bytes: over HTTP/1.1 the
+    /// bytes NIO holds for the connection, negated (more written without being taken lowers it); over HTTP/2 the
+    /// bytes of its counted writes that its stream has passed on. `nil` when the channel cannot say, or when an
+    /// HTTP/2 stream holds nothing counted (a replay's next page is being read: nothing to take).
+    private func clientProgress() -> Int? {
         switch framing {
         // Only the connection's own channel: an HTTP/2 stream's channel stops the process on an option it lacks.
         case .http1: (try? channel.syncOptions?.getOption(.bufferedWritableBytes)).map { -$0 }
@@ -224,23 +241,68 @@ final class StreamSubscriber {
     /// A replaying subscriber whose client took nothing since the last heartbeat (over HTTP/1.1 NIO holds as many
     /// bytes for it as then; over HTTP/2 none of its stream's writes completed) is cut: on a quiet topic no live
     /// event counts against its queue, and its replay would hold its pages for as long as the client stays.
+    /// A live one is cut when its client took nothing for ``liveStallGrace`` (see ``checkLiveStall(_:)``).
     func writeHeartbeat(_ frame: ByteBuffer) {
         guard !isClosed else { return }
         guard isWritable else {
-            guard !state.isLive, let progress = replayProgress() else {
+            if state.isLive { return checkLiveStall(frame) }
+            guard let progress = clientProgress() else {
                 progressAtHeartbeat = nil
                 return
             }
             lookAtReplayProgress(progress)
             if let before = progressAtHeartbeat, progress <= before {
                 logger.info("Replay stopped: its client took nothing for a heartbeat period")
-                return cut()
+                return cut("took nothing of its replay for a heartbeat period")
             }
             progressAtHeartbeat = progress
             return
         }
         send(frame)
     }
+
+    /// A live subscriber over its high-water mark, at a heartbeat: cut if its client has taken nothing for
+    /// ``liveStallGrace``, measured from heartbeat to heartbeat. On a quiet topic no live event counts against its
+    /// queue, and what was written before it stopped (its replay's last page, up to 2 MiB, or a large drain) would
+    /// stay in NIO for as long as the client keeps the stream open without reading it.
+    ///
+    /// Over HTTP/1.1 "took nothing" is NIO holding as many bytes for the connection as at the heartbeat before, with
+    /// nothing written between; over HTTP/2, none of the stream's counted writes (replay bytes, live events written
+    /// over the mark) completed. An HTTP/2 stream that holds nothing counted (it went over its mark with events
+    /// written while under it) is given `frame` as a counted write, whose completion is the client's progress.
+    private func checkLiveStall(_ frame: ByteBuffer) {
+        guard let progress = clientProgress() else {
+            progressAtHeartbeat = nil
+            takingNothingSince = nil
+            if case .http2 = framing { write(frame, flush: true) }
+            return
+        }
+        let wrote = wroteSinceHeartbeat
+        wroteSinceHeartbeat = false
+        defer { progressAtHeartbeat = progress }
+        let comparable: Bool
+        switch framing {
+        case .http1: comparable = !wrote
+        // Its progress counts completed writes, which new writes do not lower.
+        case .http2: comparable = true
+        }
+        guard comparable, let before = progressAtHeartbeat, progress <= before else {
+            takingNothingSince = .now()
+            return
+        }
+        guard let since = takingNothingSince else {
+            takingNothingSince = .now()
+            return
+        }
+        let stalled = NIODeadline.now() - since
+        guard stalled >= StreamSubscriber.liveStallGrace else { return }
+        logger.info("Live stream stopped: its client took nothing of what was written to it for \(stalled.nanoseconds / 1_000_000) ms")
+        cut("took nothing for \(stalled.nanoseconds / 1_000_000) ms")
+    }
+
+    /// How long a live subscriber over its high-water mark may take nothing (seen at two heartbeats at least)
+    /// before it is cut: long enough for a client that pauses, short enough that what it holds is not kept for good.
+    static let liveStallGrace = TimeAmount.seconds(5)
 
     /// The channel crossed a water mark (its handler reports both ways): above the high one the client is not
     /// keeping up; below the low one it is reading again.
@@ -251,15 +313,18 @@ final class StreamSubscriber {
             unwritableSince = nil
             progressAtLastLook = nil
             progressAtHeartbeat = nil
+            takingNothingSince = nil
+            wroteSinceHeartbeat = false
         } else if unwritableSince == nil {
             unwritableSince = .now()
         }
     }
 
     /// Closes a subscriber that fell too far behind; it resumes by `Last-Event-ID` with nothing lost.
-    private func cut() {
+    /// `reason` completes "Subscriber cut: it stopped reading and ...".
+    private func cut(_ reason: String = "its queue is full") {
         logger.info(
-            "Subscriber cut: it stopped reading and its queue is full; it can resume with Last-Event-ID",
+            "Subscriber cut: it stopped reading and \(reason); it can resume with Last-Event-ID",
             metadata: ["hookstream.last_event_id": "\(state.lastDeliveredID)", LogMessageID.metadataKey: "\(LogMessageID.subscriberCut)"])
         isClosed = true
         wasCut = true
