@@ -18,7 +18,8 @@ connection ends first, {"ended": why, "last_id": ...}. Either way it exits 0.
 
 With --stream-window, each stream's initial window is that many bytes (0: the server may send it no DATA at all)
 and is never opened: the client reads its socket (at --read-rate), so the connection stays healthy while its
-streams take nothing.
+streams take nothing; it waits until every stream has ended, and prints {"ended": why, "last_id": ..., "resets": N}
+(N: how many of its streams the server reset).
 """
 import argparse
 import json
@@ -78,6 +79,7 @@ statuses = {}
 partial = b""  # the first stream's last line, while it is incomplete
 seen = {"last_id": None, "events": 0}
 ended = None
+resets = set()
 deadline = time.time() + 20
 tls.settimeout(0.5)
 
@@ -99,8 +101,10 @@ def take(events):
                     if line.startswith(b"id: "):
                         seen["last_id"] = int(line[4:])
                         seen["events"] += 1
-        elif isinstance(event, h2.events.StreamReset) and event.stream_id == streams[0]:
-            ended = "reset"
+        elif isinstance(event, h2.events.StreamReset):
+            resets.add(event.stream_id)
+            if event.stream_id == streams[0]:
+                ended = "reset"
         elif isinstance(event, h2.events.StreamEnded) and event.stream_id == streams[0]:
             ended = "ended"
         elif isinstance(event, h2.events.ConnectionTerminated):
@@ -131,7 +135,10 @@ while time.time() < deadline:
     if (seen["last_id"] or 0) >= args.until_id:
         print(json.dumps(seen), flush=True)
         sys.exit(0)
-    if ended is not None:
+    if args.stream_window is not None and ended is not None and len(resets) == len(streams):
+        print(json.dumps({"ended": ended, "last_id": seen["last_id"], "resets": len(resets)}), flush=True)
+        sys.exit(0)
+    if args.stream_window is None and ended is not None:
         print(json.dumps({"ended": ended, "last_id": seen["last_id"]}), flush=True)
         sys.exit(0)
     time.sleep(4096 / args.read_rate)

@@ -539,26 +539,40 @@ import Testing
     }
 
     /// Bad input: an HTTP/2 client that reads its socket but never gives its streams a window (SETTINGS_INITIAL_WINDOW_SIZE
-    /// 0), resuming a history of one replay page (50 events, 400 KiB) on a quiet topic. The page is written to the
-    /// stream, where it stays; the replay has ended and the stream is live, so no replay rule and no queue ever cut
-    /// it, and the page was held for as long as the client stayed (24 such connections of 64 streams: 650 MB). The
-    /// stream is cut once it has taken nothing for the live grace, seen at its heartbeats, and its connection stays.
+    /// 0), resuming on two streams a history of one replay page (50 events, 400 KiB) on a quiet topic. Each page is
+    /// written to its stream, where it stays; the replay has ended and the stream is live, so no replay rule and no
+    /// queue ever cut it, and the page was held for as long as the client stayed, outside `replay_bytes` (24 such
+    /// connections of 64 streams: 650 MB). The last page counts against the budget until it is written (with 1 MiB,
+    /// the second stream's replay waits for the first's), and a stream is cut once it has taken nothing for the live
+    /// grace, seen at its heartbeats; the connection stays.
     @Test func aLiveHTTP2StreamWhoseClientGivesItNoWindowIsCut() async throws {
         let directory = try TestEnvironment.makeTemporaryDirectory()
         let certificates = try await TestCertificates.make(in: directory.appendingPathComponent("tls"))
-        let daemon = try await Daemon.start(config: Self.config(certificates: certificates, heartbeat: "500ms"), directory: directory)
+        let config = Self.config(certificates: certificates, heartbeat: "500ms").replacingOccurrences(
+            of: "  tls:\n", with: "  limits: { replay_bytes: 1MiB }\n  tls:\n")
+        let daemon = try await Daemon.start(config: config, directory: directory)
         do {
             try Self.storePaddedEvents(50, in: daemon)
             let client = try ChildProcess(TestEnvironment.python, [
                 TestEnvironment.client("h2_frozen.py"), "--port", String(daemon.port), "--cafile", certificates.ca, "--path", "/events?topic=demo/all",
-                "--token", Self.token, "--last-event-id", "0", "--stream-window", "0", "--read-rate", "65536", "--until-id", "50", "--hold", "60",
+                "--token", Self.token, "--last-event-id", "0", "--stream-window", "0", "--streams", "2", "--read-rate", "65536", "--until-id", "50",
+                "--hold", "60",
             ])
             defer { client.signal(SIGKILL) }
             let status = try await client.waitForExit(timeout: .seconds(70))
             #expect(status == 0, "\(client.stdout) \(client.stderr)")
             #expect(client.stdout.contains(#""statuses": ["200"]"#), "\(client.stdout)")
-            #expect(client.stdout.contains(#"{"ended": "reset", "last_id": null}"#), "the stream was reset, having delivered nothing: \(client.stdout)")
-            #expect(daemon.log.contains("Live stream stopped: its client took nothing"), "\(daemon.log.suffix(3000))")
+            #expect(client.stdout.contains(#"{"ended": "reset", "last_id": null, "resets": 2}"#), "both streams were reset, having delivered nothing: \(client.stdout)")
+            try await waitUntil(timeout: .seconds(10), "both cuts in the log") {
+                daemon.log.components(separatedBy: "Live stream stopped: its client took nothing").count - 1 == 2
+            }
+            // The second stream's replay had its page only once the first stream's was let go, at its cut: its own cut
+            // came a grace later (with the last page outside the budget, both came within the same second or two).
+            let cuts = daemon.log.split(separator: "\n").filter { $0.contains("Live stream stopped") }.compactMap {
+                ISO8601DateFormatter().date(from: String($0.prefix(24)))
+            }
+            #expect(cuts.count == 2 && cuts[1].timeIntervalSince(cuts[0]) >= 4, "\(cuts)")
+            #expect(daemon.log.contains("Replay waiting: the pages of other replays fill server.limits.replay_bytes"), "\(daemon.log.suffix(3000))")
             #expect(daemon.log.contains("Subscriber cut"))
             #expect(!daemon.log.contains("Replay stopped"), "the replay had ended: the stream was live")
             #expect(!daemon.log.contains("HTTP/2 connection closed"), "its connection took the reset: it stays")

@@ -113,7 +113,13 @@ struct StreamReplay: Sendable {
                     page.events = []
                     delivery = try await eventLoop.flatSubmit { self.deliver(current) }.get()
                 }
-                guard case .more(let cursor) = delivery.step else { break }
+                guard case .more(let cursor) = delivery.step else {
+                    // The last page counts until it is written too, though the stream is live by now: a client that
+                    // never takes it (an HTTP/2 stream given no window) would otherwise hold it outside the budget
+                    // until its stream is cut for taking nothing.
+                    _ = await written(delivery, holding: pageHeld)
+                    break
+                }
                 // Read the next page while this one drains to the client, when the budget has room: a slow client
                 // holds at most two pages. Otherwise this one is written first, and the wait for room holds none.
                 var isOpen: Bool?
