@@ -21,6 +21,10 @@ final class StreamSubscriber {
     /// write that crossed a water mark; for an HTTP/2 stream, when its flow-control window closes or opens):
     /// reading it here spares a call into the channel per delivery.
     private var isWritable: Bool
+    /// Whether anything was written to it since the last heartbeat that found it over its high-water mark (or since it
+    /// last went under it): over HTTP/1.1 a write changes what NIO holds, so comparing that with the heartbeat's says
+    /// nothing then. Beside the other flags, where it costs no room.
+    private var wroteSinceHeartbeat = false
     /// Live events held for a replay's hand-off (or dropped) while its client took nothing for the grace.
     private var stalledEvents = 0
     /// When the channel last went over its high-water mark, or a replaying client over it was last seen taking bytes
@@ -57,10 +61,8 @@ final class StreamSubscriber {
     /// that finds it grown restarts the grace.
     private var progressAtLastLook: Int?
     /// A live subscriber over its high-water mark: since when its client has been seen taking nothing (the heartbeat
-    /// that took the reading the later ones compare with), and whether anything was written to it since that
-    /// heartbeat (over HTTP/1.1 a write changes what NIO holds, so the comparison says nothing then).
+    /// that took the reading the later ones compare with).
     private var takingNothingSince: NIODeadline?
-    private var wroteSinceHeartbeat = false
 
     init(
         context: ChannelHandlerContext, framing: StreamFraming.Kind = .http1, filter: TopicFilter, credential: String, identity: String,
